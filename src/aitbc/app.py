@@ -1,0 +1,58 @@
+"""The application factory: routers, middleware, error handlers and lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from aitbc.auth.router import router as auth_router
+from aitbc.config import Settings
+from aitbc.db import Database
+from aitbc.errors import install_error_handlers
+from aitbc.gpus.router import router as gpus_router
+from aitbc.health import router as health_router
+from aitbc.kit.clock import Clock, SystemClock
+from aitbc.metrics import MetricsMiddleware
+from aitbc.miners.router import router as miners_router
+
+DESCRIPTION = """
+The GPU marketplace coordinator: miners list GPUs; clients find, book, pay for, release
+and review them.
+
+Authenticate with the `X-Api-Key` header. An empty or absent key is anonymous and may read
+public data. Every error is `{"error": "<machine_code>", "detail": "<sentence>"}`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = Database(settings.resolved_database_url())
+        try:
+            yield
+        finally:
+            app.state.db.dispose()
+
+    app = FastAPI(
+        title="AITBC GPU marketplace coordinator",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware)
+    for router in (health_router, auth_router, miners_router, gpus_router):
+        app.include_router(router)
+    return app
+
+
+def factory() -> FastAPI:
+    """Entry point for ``uvicorn --factory aitbc.app:factory`` (settings from environment)."""
+    return create_app()

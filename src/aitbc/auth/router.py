@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from aitbc.auth import service
+from aitbc.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, Me, Role
+from aitbc.deps import AdminDep, AnyKeyDep, ClockDep, SessionDep
+from aitbc.errors import error_responses
+from aitbc.models import ApiKey
+
+router = APIRouter(prefix="/v1", tags=["auth"])
+
+
+def _public(key: ApiKey) -> ApiKeyPublic:
+    return ApiKeyPublic(
+        key_id=key.id,
+        prefix=key.prefix,
+        role=key.role,  # type: ignore[arg-type]
+        owner_id=key.owner_id,
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+@router.post(
+    "/admin/api-keys",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    responses=error_responses(401, 403, 422),
+    summary="Create an API key (admin)",
+)
+def create_api_key(
+    body: ApiKeyCreate, session: SessionDep, clock: ClockDep, _: AdminDep
+) -> ApiKeyCreated:
+    key, secret = service.create_key(
+        session, role=body.role, owner_id=body.owner_id, now=clock.now()
+    )
+    return ApiKeyCreated(key=secret, key_id=key.id, role=body.role, owner_id=key.owner_id)
+
+
+@router.get(
+    "/admin/api-keys",
+    response_model=list[ApiKeyPublic],
+    responses=error_responses(401, 403, 422),
+    summary="List API keys without their secrets (admin)",
+)
+def list_api_keys(
+    session: SessionDep,
+    _: AdminDep,
+    role: Role | None = None,
+    owner_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ApiKeyPublic]:
+    keys = service.list_keys(session, role=role, owner_id=owner_id, limit=limit, offset=offset)
+    return [_public(k) for k in keys]
+
+
+@router.delete(
+    "/admin/api-keys/{key_id}",
+    response_model=ApiKeyPublic,
+    responses=error_responses(401, 403, 404),
+    summary="Revoke an API key (admin); effective on the next request",
+)
+def revoke_api_key(key_id: str, session: SessionDep, clock: ClockDep, _: AdminDep) -> ApiKeyPublic:
+    return _public(service.revoke_key(session, key_id=key_id, now=clock.now()))
+
+
+@router.get("/me", response_model=Me, responses=error_responses(401), summary="Who am I")
+def me(principal: AnyKeyDep) -> Me:
+    return Me(owner_id=principal.owner_id, role=principal.role, key_id=principal.key_id)  # type: ignore[arg-type]

@@ -1,0 +1,87 @@
+"""API keys: random secrets shown once, stored as SHA-256, checked in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aitbc.errors import NotFound
+from aitbc.kit.ids import new_id
+from aitbc.models import ApiKey
+
+BOOTSTRAP_ADMIN_OWNER = "admin"
+KEY_PREFIX = "aitbc_"
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    owner_id: str
+    role: str
+    key_id: str | None
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def authenticate(
+    session: Session, raw: str, *, bootstrap_admin_key: str | None
+) -> Authenticated | None:
+    if bootstrap_admin_key and hmac.compare_digest(raw.encode(), bootstrap_admin_key.encode()):
+        return Authenticated(owner_id=BOOTSTRAP_ADMIN_OWNER, role="admin", key_id=None)
+    digest = hash_key(raw)
+    row = session.execute(
+        select(ApiKey.id, ApiKey.key_hash, ApiKey.role, ApiKey.owner_id).where(
+            ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)
+        )
+    ).first()
+    if row is None or not hmac.compare_digest(row.key_hash, digest):
+        return None
+    return Authenticated(owner_id=row.owner_id, role=row.role, key_id=row.id)
+
+
+def create_key(session: Session, *, role: str, owner_id: str, now: datetime) -> tuple[ApiKey, str]:
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        id=new_id("key"),
+        key_hash=hash_key(secret),
+        prefix=secret[: len(KEY_PREFIX) + 6],
+        role=role,
+        owner_id=owner_id,
+        created_at=now,
+    )
+    session.add(key)
+    session.flush()
+    return key, secret
+
+
+def list_keys(
+    session: Session, *, role: str | None, owner_id: str | None, limit: int, offset: int
+) -> list[ApiKey]:
+    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id).limit(limit).offset(offset)
+    if role is not None:
+        query = query.where(ApiKey.role == role)
+    if owner_id is not None:
+        query = query.where(ApiKey.owner_id == owner_id)
+    return list(session.scalars(query))
+
+
+def revoke_key(session: Session, *, key_id: str, now: datetime) -> ApiKey:
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"No API key {key_id!r}.", code="api_key_not_found")
+    if key.revoked_at is None:
+        key.revoked_at = now
+        session.flush()
+    return key
+
+
+def has_admin_key(session: Session) -> bool:
+    query = select(ApiKey.id).where(ApiKey.role == "admin", ApiKey.revoked_at.is_(None))
+    return session.execute(query.limit(1)).first() is not None

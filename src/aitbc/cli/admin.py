@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import click
+
+from aitbc.cli.context import api
+from aitbc.cli.output import emit
+
+
+@click.group()
+def admin() -> None:
+    """Administration (admin key)."""
+
+
+@admin.group()
+def keys() -> None:
+    """API keys."""
+
+
+@keys.command("create")
+@click.option("--role", type=click.Choice(["client", "miner", "admin"]), required=True)
+@click.option("--owner-id", required=True, help="The client's or miner's id.")
+def keys_create(role: str, owner_id: str) -> None:
+    """Create a key; its secret is shown once."""
+    emit(
+        api().request(
+            "POST", "/v1/admin/api-keys", json={"role": role, "owner_id": owner_id}, expect=(201,)
+        )
+    )
+
+
+@keys.command("list")
+@click.option("--role", type=click.Choice(["client", "miner", "admin"]), default=None)
+@click.option("--owner-id", default=None)
+@click.option("--limit", type=int, default=100, show_default=True)
+def keys_list(role: str | None, owner_id: str | None, limit: int) -> None:
+    """List keys (without secrets)."""
+    emit(
+        api().request(
+            "GET", "/v1/admin/api-keys", params={"role": role, "owner_id": owner_id, "limit": limit}
+        )
+    )
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key; effective on its next request."""
+    emit(api().request("DELETE", f"/v1/admin/api-keys/{key_id}"))

@@ -1,0 +1,58 @@
+"""The CLI's HTTP client: one request, no retries, a 5-second timeout, the server's error
+message on failure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import httpx
+
+from aitbc.cli.config import CliConfig
+
+TIMEOUT_SECONDS = 5.0
+
+
+class ApiError(click.ClickException):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(f"{detail} ({code}, HTTP {status})")
+        self.status = status
+        self.code = code
+
+
+class Api:
+    def __init__(self, config: CliConfig, transport: httpx.BaseTransport | None = None) -> None:
+        self._client = httpx.Client(
+            base_url=config.coordinator_url,
+            timeout=TIMEOUT_SECONDS,
+            headers={"X-Api-Key": config.api_key},
+            transport=transport,
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        expect: tuple[int, ...] = (200,),
+    ) -> Any:
+        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = self._client.request(
+                method, path, json=json, params=clean_params, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"cannot reach the coordinator: {exc}") from exc
+        if response.status_code not in expect:
+            try:
+                body = response.json()
+                code, detail = str(body["error"]), str(body["detail"])
+            except (ValueError, KeyError, TypeError):
+                code, detail = "http_error", response.text[:200] or response.reason_phrase
+            raise ApiError(response.status_code, code, detail)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()

@@ -1,0 +1,60 @@
+"""The ``aitbc`` command tree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import click
+
+from aitbc.cli import admin, marketplace, miner, server
+from aitbc.cli.config import load
+from aitbc.cli.http import Api
+
+
+@dataclass
+class CliState:
+    url: str | None
+    api_key: str | None
+    config_file: str | None
+    output: str
+    _api: Api | None = field(default=None, repr=False)
+
+    def api(self) -> Api:
+        if self._api is None:
+            config = load(url=self.url, api_key=self.api_key, config_file=self.config_file)
+            self._api = Api(config)
+        return self._api
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--url", default=None, help="Coordinator URL (default http://127.0.0.1:18000).")
+@click.option("--api-key", default=None, help="API key sent as X-Api-Key.")
+@click.option("--config-file", default=None, help="YAML config (default ~/.aitbc/config.yaml).")
+@click.option(
+    "--output",
+    type=click.Choice(["table", "json", "yaml"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    url: str | None,
+    api_key: str | None,
+    config_file: str | None,
+    output: str,
+) -> None:
+    """aitbc: the GPU marketplace coordinator and its client."""
+    ctx.obj = CliState(url=url, api_key=api_key, config_file=config_file, output=output)
+
+
+cli.add_command(server.serve)
+cli.add_command(server.db)
+cli.add_command(admin.admin)
+cli.add_command(miner.miner)
+cli.add_command(marketplace.marketplace)
+
+
+def main() -> None:
+    cli(prog_name="aitbc")

@@ -1,0 +1,82 @@
+"""``aitbc serve`` and ``aitbc db upgrade``: run migrations, bootstrap, start uvicorn."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import click
+
+from aitbc.config import Settings
+
+
+def _settings(database_url: str | None) -> Settings:
+    settings = Settings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    return settings
+
+
+@click.command()
+@click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 18000).")
+@click.option("--database-url", default=None, help="SQLAlchemy URL (default: SQLite file).")
+@click.option("--workers", type=int, default=None, help="Server processes (default 1).")
+def serve(
+    host: str | None, port: int | None, database_url: str | None, workers: int | None
+) -> None:
+    """Migrate the database and start the coordinator."""
+    import uvicorn
+
+    from aitbc.db import Database
+    from aitbc.migrate import bootstrap_admin_key, upgrade
+
+    settings = _settings(database_url)
+    url = settings.resolved_database_url()
+    upgrade(url)
+    db = Database(url)
+    try:
+        secret = bootstrap_admin_key(db, configured_admin_key=settings.admin_key)
+    finally:
+        db.dispose()
+    if secret:
+        click.echo(
+            f"Created the first admin API key (shown once, store it now): {secret}", err=True
+        )
+    # Worker processes read their settings from the environment.
+    os.environ["AITBC_DATABASE_URL"] = url
+    count = workers or settings.workers
+    if count > 1:
+        metrics_dir = tempfile.mkdtemp(prefix="aitbc-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "aitbc.app:factory",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=count,
+            loop="uvloop",
+            http="httptools",
+            log_level="warning",
+        )
+    finally:
+        if count > 1:
+            shutil.rmtree(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"), ignore_errors=True)
+
+
+@click.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@click.option("--database-url", default=None, help="SQLAlchemy URL (default: SQLite file).")
+def db_upgrade(database_url: str | None) -> None:
+    """Apply all migrations."""
+    from aitbc.migrate import upgrade
+
+    url = _settings(database_url).resolved_database_url()
+    upgrade(url)
+    click.echo(f"database at head: {url}")

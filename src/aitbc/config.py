@@ -1,0 +1,53 @@
+"""Settings, read from the environment with the ``AITBC_`` prefix."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".aitbc" / "data"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AITBC_", extra="ignore")
+
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means an SQLite file in data_dir.",
+    )
+    data_dir: Path = Field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = 18000
+    workers: int = 1
+    admin_key: str | None = Field(
+        default=None, description="If set, this exact string is a valid admin key."
+    )
+    heartbeat_timeout_seconds: int = Field(default=90, ge=1)
+    default_price: Decimal = Field(
+        default=Decimal("1.000000"),
+        ge=0,
+        decimal_places=6,
+        description="Price per hour for a GPU registered without one.",
+    )
+    max_booking_hours: Decimal = Field(default=Decimal(720), gt=0)
+    platform_fee_bps: int = Field(default=0, ge=0, le=10_000)
+    sweep_interval_seconds: float = Field(default=5.0, ge=0)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    environment: str = Field(default="development", pattern="^(development|production|test)$")
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        weak_key = self.admin_key is not None and len(self.admin_key) < 32
+        if self.environment == "production" and weak_key:
+            raise ValueError("AITBC_ADMIN_KEY must be at least 32 characters in production")
+        return self
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'coordinator.db'}"

@@ -1,0 +1,99 @@
+"""Request-scoped dependencies: the unit-of-work session, the clock, settings and the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session
+
+from aitbc.auth import service as auth_service
+from aitbc.config import Settings
+from aitbc.db import Database
+from aitbc.errors import Forbidden, Unauthorized
+from aitbc.kit.clock import Clock
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """Reads get a plain transaction; anything else a write transaction that commits on
+    success. The same session serves authentication and the endpoint."""
+    yield from get_database(request).unit_of_work(write=request.method not in _READ_METHODS)
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    owner_id: str
+    role: str
+    key_id: str | None
+
+
+def get_principal(
+    session: SessionDep,
+    settings: SettingsDep,
+    x_api_key: Annotated[
+        str | None,
+        Header(
+            alias="X-Api-Key",
+            description="API key. Empty or absent means anonymous.",
+        ),
+    ] = None,
+) -> Principal | None:
+    raw = (x_api_key or "").strip()
+    if not raw:
+        return None
+    found = auth_service.authenticate(session, raw, bootstrap_admin_key=settings.admin_key)
+    if found is None:
+        raise Unauthorized("The API key is unknown or revoked.", code="invalid_api_key")
+    return Principal(owner_id=found.owner_id, role=found.role, key_id=found.key_id)
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(get_principal)]
+
+
+def require_roles(*roles: str):  # type: ignore[no-untyped-def]
+    allowed = frozenset(roles)
+
+    def _require(principal: OptionalPrincipal) -> Principal:
+        if principal is None:
+            raise Unauthorized("This endpoint needs an API key.", code="authentication_required")
+        if principal.role not in allowed:
+            raise Forbidden(
+                f"This endpoint needs a {' or '.join(sorted(allowed))} key; "
+                f"yours is a {principal.role} key.",
+                code="wrong_role",
+            )
+        return principal
+
+    return Depends(_require)
+
+
+AdminDep = Annotated[Principal, require_roles("admin")]
+ClientDep = Annotated[Principal, require_roles("client")]
+MinerDep = Annotated[Principal, require_roles("miner")]
+MinerOrAdminDep = Annotated[Principal, require_roles("miner", "admin")]
+ClientOrAdminDep = Annotated[Principal, require_roles("client", "admin")]
+AnyKeyDep = Annotated[Principal, require_roles("client", "miner", "admin")]

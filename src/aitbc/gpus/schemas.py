@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aitbc.kit.money import MoneyIn, MoneyOut
+
+GpuStatus = Literal["available", "booked", "offline", "delisted"]
+PricingMode = Literal["fixed", "dynamic"]
+SortKey = Literal["price", "memory", "rating", "newest"]
+
+ModelName = Field(min_length=1, max_length=128)
+AiModelList = Field(default_factory=list, max_length=64)
+
+
+class GpuSpec(BaseModel):
+    """What the CLI sends as ``{"gpu": {...}}``; ``name`` is the GPU model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = ModelName
+    memory_gb: int | None = Field(default=None, ge=0, le=4096)
+    cuda_cores: int | None = Field(default=None, ge=0, le=10_000_000)
+    compute_capability: str | None = Field(default=None, max_length=16)
+    price_per_hour: MoneyIn | None = Field(default=None, le=Decimal(1_000_000))
+    description: str | None = Field(default=None, max_length=2000)
+    region: str | None = Field(default=None, max_length=64)
+    cuda_version: str | None = Field(default=None, max_length=16)
+    ai_models: list[str] = AiModelList
+    pricing_mode: PricingMode = "fixed"
+
+
+class GpuRegister(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gpu: GpuSpec
+
+
+class GpuRegistered(BaseModel):
+    gpu_id: str
+    miner_id: str
+    status: GpuStatus
+
+
+class GpuUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    price_per_hour: MoneyIn | None = Field(default=None, le=Decimal(1_000_000))
+    description: str | None = Field(default=None, max_length=2000)
+    pricing_mode: PricingMode | None = None
+
+
+class GpuPublic(BaseModel):
+    gpu_id: str
+    miner_id: str
+    model: str
+    memory_gb: int
+    cuda_cores: int | None
+    compute_capability: str | None
+    cuda_version: str | None
+    region: str | None
+    price_per_hour: MoneyOut
+    pricing_mode: PricingMode
+    status: GpuStatus
+    ai_models: list[str]
+    description: str | None
+    average_rating: Decimal | None = Field(description="Mean of visible reviews, 2 decimals")
+    review_count: int
+    total_bookings: int
+    booking_expires: datetime | None
+    created_at: datetime
+    last_heartbeat: datetime
+    health: dict[str, Any]

@@ -1,0 +1,48 @@
+"""Money is the AITBC token with six decimal places, held as integer micro-units in the
+database and as ``Decimal`` everywhere else. Rounding happens here and nowhere else."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated
+
+from pydantic import Field, PlainSerializer
+
+SCALE = 6
+UNITS_PER_TOKEN = 10**SCALE
+QUANTUM = Decimal(1).scaleb(-SCALE)
+
+
+def to_units(amount: Decimal) -> int:
+    """Exact conversion; amounts with more than six decimals are a caller bug."""
+    units = amount * UNITS_PER_TOKEN
+    if units != units.to_integral_value():
+        raise ValueError(f"{amount} has more than {SCALE} decimal places")
+    return int(units)
+
+
+def from_units(units: int) -> Decimal:
+    return (Decimal(units) / UNITS_PER_TOKEN).quantize(QUANTUM)
+
+
+def divide_units(numerator: int, denominator: int) -> int:
+    """Integer division of micro-units rounded half up: the one rounding rule for money."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    quotient, remainder = divmod(numerator, denominator)
+    return quotient + (1 if 2 * remainder >= denominator else 0)
+
+
+def _render(amount: Decimal) -> str:
+    return str(amount.quantize(QUANTUM))
+
+
+# Request side: a non-negative amount with at most six decimals.
+MoneyIn = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=SCALE)]
+PositiveMoneyIn = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=SCALE)]
+# Response side: always a string with exactly six decimals, never a float.
+MoneyOut = Annotated[Decimal, PlainSerializer(_render, return_type=str, when_used="json")]
+
+
+def round_money(value: Decimal) -> Decimal:
+    return value.quantize(QUANTUM, rounding=ROUND_HALF_UP)

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from aitbc.kit.types import UTCDateTime
+from aitbc.models.base import Base
+
+
+class Miner(Base):
+    __tablename__ = "miners"
+    __table_args__ = (
+        CheckConstraint("concurrency >= 1", name="concurrency_positive"),
+        CheckConstraint("inflight >= 0", name="inflight_non_negative"),
+        CheckConstraint("reported_status IN ('online', 'draining', 'offline')", name="status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    region: Mapped[str | None] = mapped_column(String(64), default=None)
+    concurrency: Mapped[int] = mapped_column(Integer, default=1)
+    inflight: Mapped[int] = mapped_column(Integer, default=0)
+    reported_status: Mapped[str] = mapped_column(String(16), default="online")
+    capabilities: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_heartbeat: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
