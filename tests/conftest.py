@@ -1,0 +1,151 @@
+"""Test fixtures. The real migrations build the database once per run; every test gets a
+clean copy (SQLite: a copy of the migrated file; PostgreSQL: all tables truncated).
+
+Backend: ``AITBC_TEST_DATABASE_URL`` (a PostgreSQL URL) or SQLite when unset."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from aitbc.app import create_app
+from aitbc.config import Settings
+from aitbc.kit.clock import ManualClock
+from aitbc.migrate import upgrade
+from aitbc.models import Base
+
+ADMIN_KEY = "test-admin-key-0123456789abcdef0123456789"
+PG_URL = os.environ.get("AITBC_TEST_DATABASE_URL", "")
+
+
+def _admin_url(url: str) -> str:
+    return make_url(url).set(database="postgres").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if PG_URL:
+        name = f"aitbc_test_{os.getpid()}"
+        admin = create_engine(_admin_url(PG_URL), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        upgrade(url)
+        yield url
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def database_url(template_db: str, tmp_path: Path) -> Iterator[str]:
+    if PG_URL:
+        engine = create_engine(template_db)
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        yield template_db
+    else:
+        source = Path(make_url(template_db).database or "")
+        target = tmp_path / "test.db"
+        shutil.copyfile(source, target)
+        yield f"sqlite:///{target}"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        admin_key=ADMIN_KEY,
+        sweep_interval_seconds=0,
+        environment="test",
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, clock: ManualClock) -> FastAPI:
+    return create_app(settings, clock=clock)
+
+
+@dataclass
+class Api:
+    """A TestClient plus the shortcuts every test needs."""
+
+    client: TestClient
+    clock: ManualClock
+
+    def call(
+        self, method: str, path: str, key: str | None = None, **kwargs: Any
+    ) -> Any:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        headers.setdefault("X-Api-Key", key or "")
+        return self.client.request(method, path, headers=headers, **kwargs)
+
+    def key(self, role: str, owner_id: str) -> str:
+        response = self.call(
+            "POST", "/v1/admin/api-keys", ADMIN_KEY, json={"role": role, "owner_id": owner_id}
+        )
+        assert response.status_code == 201, response.text
+        secret: str = response.json()["key"]
+        return secret
+
+    def register_gpu(self, miner_key: str, **spec: Any) -> str:
+        body = {"name": "RTX 4090", "memory_gb": 24, "price_per_hour": "0.5"} | spec
+        response = self.call(
+            "POST", "/v1/marketplace/gpu/register", miner_key, json={"gpu": body}
+        )
+        assert response.status_code == 201, response.text
+        gpu_id: str = response.json()["gpu_id"]
+        return gpu_id
+
+
+@pytest.fixture
+def api(app: FastAPI, clock: ManualClock) -> Iterator[Api]:
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Api(client=client, clock=clock)
+
+
+@pytest.fixture
+def admin_key() -> str:
+    return ADMIN_KEY
+
+
+@pytest.fixture
+def live_server(app: FastAPI) -> Iterator[str]:
+    """The same app served over real HTTP on a free port, for the CLI."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("test server failed to start")
+        threading.Event().wait(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
