@@ -7,7 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from aitbc.accounts.router import router as accounts_router
 from aitbc.auth.router import router as auth_router
+from aitbc.bookings.router import gpu_router as booking_gpu_router
+from aitbc.bookings.router import router as bookings_router
 from aitbc.config import Settings
 from aitbc.db import Database
 from aitbc.errors import install_error_handlers
@@ -16,6 +19,8 @@ from aitbc.health import router as health_router
 from aitbc.kit.clock import Clock, SystemClock
 from aitbc.metrics import MetricsMiddleware
 from aitbc.miners.router import router as miners_router
+from aitbc.orders.router import router as orders_router
+from aitbc.sweeper import Sweeper
 
 DESCRIPTION = """
 The GPU marketplace coordinator: miners list GPUs; clients find, book, pay for, release
@@ -32,9 +37,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database(settings.resolved_database_url())
+        sweeper = Sweeper(
+            app.state.db,
+            app.state.clock,
+            interval=settings.sweep_interval_seconds,
+            fee_bps=settings.platform_fee_bps,
+        )
+        app.state.sweeper = sweeper
+        if settings.sweep_interval_seconds > 0:
+            sweeper.start()
         try:
             yield
         finally:
+            sweeper.stop()
             app.state.db.dispose()
 
     app = FastAPI(
@@ -48,7 +63,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.clock = clock or SystemClock()
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
-    for router in (health_router, auth_router, miners_router, gpus_router):
+    routers = (
+        health_router,
+        auth_router,
+        miners_router,
+        gpus_router,
+        booking_gpu_router,
+        bookings_router,
+        orders_router,
+        accounts_router,
+    )
+    for router in routers:
         app.include_router(router)
     return app
 

@@ -10,13 +10,14 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from aitbc.gpus.naming import like_pattern
 from aitbc.gpus.schemas import GpuPublic, SortKey
 from aitbc.kit.money import from_units
-from aitbc.models import Gpu, Miner
+from aitbc.models import Booking, Gpu, Miner
+from aitbc.models.booking import OPEN
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +35,24 @@ def status_columns(now: datetime, heartbeat_timeout: int) -> tuple[ColumnElement
     """(status, booking_expires) as SQL expressions over Gpu joined with Miner."""
     cutoff = now - timedelta(seconds=heartbeat_timeout)
     offline = or_(Miner.last_heartbeat < cutoff, Miner.reported_status == "offline")
-    booking_expires = literal(None).label("booking_expires")
+    current_end = (
+        select(Booking.end_time)
+        .where(
+            Booking.gpu_id == Gpu.id,
+            Booking.status == OPEN,
+            Booking.start_time <= now,
+            Booking.end_time > now,
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
     status = case(
         (Gpu.delisted_at.is_not(None), "delisted"),
         (offline, "offline"),
+        (current_end.is_not(None), "booked"),
         else_="available",
     ).label("status")
+    booking_expires = current_end.label("booking_expires")
     return status, booking_expires
 
 

@@ -153,5 +153,5 @@ def delist_gpu(
     principal: MinerOrAdminDep,
 ) -> GpuPublic:
     gpu = service.owned_gpu_for_update(session, gpu_id=gpu_id, principal=principal)
-    service.delist_gpu(session, gpu=gpu, now=clock.now())
+    service.delist_gpu(session, gpu=gpu, now=clock.now(), fee_bps=settings.platform_fee_bps)
     return _read_gpu(session, gpu_id, clock, settings)

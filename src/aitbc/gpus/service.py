@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aitbc.bookings.lifecycle import settle_gpu
 from aitbc.config import Settings
 from aitbc.deps import Principal
-from aitbc.errors import Forbidden, Invalid, NotFound
+from aitbc.errors import Conflict, Forbidden, Invalid, NotFound
 from aitbc.gpus.naming import model_key
 from aitbc.gpus.schemas import GpuSpec, GpuUpdate
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import to_units
 from aitbc.miners.service import set_ai_models, touch_miner
-from aitbc.models import Gpu
+from aitbc.models import Booking, Gpu
+from aitbc.models.booking import OPEN
 
 DEFAULT_MINER_HEADER = "default"
 
@@ -93,7 +96,17 @@ def update_gpu(session: Session, *, gpu: Gpu, body: GpuUpdate, now: datetime) ->
     return gpu
 
 
-def delist_gpu(session: Session, *, gpu: Gpu, now: datetime) -> Gpu:
+def delist_gpu(session: Session, *, gpu: Gpu, now: datetime, fee_bps: int) -> Gpu:
+    """Refused while a booking is running or reserved; future clients must not lose a GPU
+    they paid for."""
+    settle_gpu(session, gpu_id=gpu.id, now=now, fee_bps=fee_bps)
+    still_open = session.scalar(
+        select(Booking.id).where(Booking.gpu_id == gpu.id, Booking.status == OPEN).limit(1)
+    )
+    if still_open is not None:
+        raise Conflict(
+            "This GPU has a booking or reservation that has not ended.", code="gpu_booked"
+        )
     if gpu.delisted_at is None:
         gpu.delisted_at = now
         gpu.updated_at = now

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from aitbc.accounts import ledger, service
+from aitbc.accounts.schemas import AccountPublic, DepositRequest, DepositResult, LedgerLine
+from aitbc.deps import AdminDep, AnyKeyDep, ClockDep, SessionDep, SettingsDep
+from aitbc.errors import error_responses
+from aitbc.kit import idempotency
+from aitbc.kit.money import to_units
+
+router = APIRouter(prefix="/v1", tags=["accounts"])
+
+
+@router.post(
+    "/admin/accounts/{owner_id}/deposit",
+    status_code=201,
+    response_model=DepositResult,
+    responses=error_responses(401, 403, 422),
+    summary="Credit an owner's account (admin)",
+)
+def deposit(
+    owner_id: Annotated[str, Path(max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")],
+    body: DepositRequest,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: AdminDep,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", description=idempotency.HEADER_DESCRIPTION)
+    ] = None,
+) -> BaseModel | JSONResponse:
+    now = clock.now()
+
+    def action() -> DepositResult:
+        txn = ledger.deposit(
+            session, owner_id=owner_id, amount_units=to_units(body.amount), now=now
+        )
+        account = service.view(
+            session, owner_id=owner_id, now=now, fee_bps=settings.platform_fee_bps
+        )
+        return DepositResult(transaction_id=txn.id, amount=body.amount, account=account)
+
+    return idempotency.run_once(
+        session,
+        owner_id=principal.owner_id,
+        key=idempotency_key,
+        digest=idempotency.request_hash("POST", request.url.path, body),
+        now=now,
+        status_code=201,
+        action=action,
+    )
+
+
+@router.get(
+    "/accounts/me",
+    response_model=AccountPublic,
+    responses=error_responses(401),
+    summary="Your balance and escrow",
+)
+def my_account(
+    session: SessionDep, clock: ClockDep, settings: SettingsDep, principal: AnyKeyDep
+) -> AccountPublic:
+    return service.view(
+        session, owner_id=principal.owner_id, now=clock.now(), fee_bps=settings.platform_fee_bps
+    )
+
+
+@router.get(
+    "/accounts/me/ledger",
+    response_model=list[LedgerLine],
+    responses=error_responses(401, 422),
+    summary="Your ledger entries, newest first",
+)
+def my_ledger(
+    session: SessionDep,
+    principal: AnyKeyDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[LedgerLine]:
+    return service.ledger(session, owner_id=principal.owner_id, limit=limit, offset=offset)

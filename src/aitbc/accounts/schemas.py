@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aitbc.kit.money import MoneyOut, PositiveMoneyIn
+
+
+class DepositRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: PositiveMoneyIn = Field(le=1_000_000_000)
+
+
+class AccountPublic(BaseModel):
+    owner_id: str
+    currency: str = "AITBC"
+    balance: MoneyOut = Field(description="Spendable now.")
+    escrow: MoneyOut = Field(description="Held for bookings that have not ended.")
+    unsettled: MoneyOut = Field(
+        description="Part of the above from bookings that ended but are not yet in the "
+        "ledger; the sweeper or the next change to the GPU posts it."
+    )
+
+
+class DepositResult(BaseModel):
+    transaction_id: str
+    amount: MoneyOut
+    account: AccountPublic
+
+
+class LedgerLine(BaseModel):
+    entry_id: int
+    transaction_id: str
+    kind: str
+    account: str
+    amount: MoneyOut
+    booking_id: str | None
+    created_at: datetime

@@ -1,0 +1,160 @@
+"""Where a booking is in its life, derived from its window and the clock, and how it ends.
+
+Closing is exactly-once: a conditional UPDATE moves the booking out of ``open``, and only the
+transaction whose update matched posts the money."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from math import ceil
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from aitbc.accounts.ledger import Leg, post
+from aitbc.kit.money import divide_units
+from aitbc.models import Booking, Gpu, Order, OrderEvent
+from aitbc.models.account import ESCROW, MAIN, PLATFORM_OWNER
+from aitbc.models.booking import OPEN
+
+
+def effective_status(booking: Booking, now: datetime) -> str:
+    """pending / active / completed / released / cancelled, whatever has been settled."""
+    if booking.status != OPEN:
+        return booking.status
+    if now >= booking.end_time:
+        return "completed"
+    if now >= booking.start_time:
+        return "active"
+    return "pending"
+
+
+def used_seconds(booking: Booking, at: datetime) -> int:
+    """Whole seconds used by ``at``: a started second is charged, never more than booked."""
+    elapsed = (min(at, booking.end_time) - booking.start_time).total_seconds()
+    return max(0, min(booking.booked_seconds, ceil(elapsed)))
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    charged: int
+    refunded: int
+    fee: int
+
+    @property
+    def provider(self) -> int:
+        return self.charged - self.fee
+
+
+def split(booking: Booking, at: datetime, fee_bps: int) -> Split:
+    used = used_seconds(booking, at)
+    if used >= booking.booked_seconds:
+        charged = booking.total_units
+    else:
+        charged = divide_units(booking.total_units * used, booking.booked_seconds)
+    return Split(
+        charged=charged,
+        refunded=booking.total_units - charged,
+        fee=charged * fee_bps // 10_000,
+    )
+
+
+def record_event(session: Session, order: Order, status: str, at: datetime) -> None:
+    order.status = status
+    session.add(OrderEvent(order_id=order.id, status=status, at=at))
+
+
+def close(session: Session, booking: Booking, *, at: datetime, now: datetime, fee_bps: int) -> bool:
+    """End ``booking`` as of ``at`` (its end time when it ran out). Returns False when
+    another transaction closed it first."""
+    money = split(booking, at, fee_bps)
+    if at >= booking.end_time:
+        status, ended = "completed", booking.end_time
+    elif at <= booking.start_time:
+        status, ended = "cancelled", at
+    else:
+        status, ended = "released", at
+    matched = session.execute(
+        update(Booking)
+        .where(Booking.id == booking.id, Booking.status == OPEN)
+        .values(
+            status=status,
+            charged_units=money.charged,
+            refunded_units=money.refunded,
+            ended_at=ended,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    if matched != 1:
+        return False
+    session.refresh(booking)
+    post(
+        session,
+        kind=f"booking_{status}",
+        legs=[
+            Leg(booking.client_id, ESCROW, -booking.total_units),
+            Leg(booking.miner_id, MAIN, money.provider),
+            Leg(PLATFORM_OWNER, MAIN, money.fee),
+            Leg(booking.client_id, MAIN, money.refunded),
+        ],
+        now=now,
+        booking_id=booking.id,
+    )
+    order = session.scalars(select(Order).where(Order.booking_id == booking.id)).one()
+    if order.status == "pending" and status != "cancelled":
+        record_event(session, order, "active", booking.start_time)
+    record_event(session, order, status, ended)
+    order.closed_at = ended
+    session.flush()
+    return True
+
+
+def activate_started(session: Session, *, gpu_id: str, now: datetime) -> None:
+    """Record the pending → active change of orders whose window has begun."""
+    started = session.execute(
+        select(Order, Booking.start_time)
+        .join(Booking, Booking.id == Order.booking_id)
+        .where(
+            Booking.gpu_id == gpu_id,
+            Order.status == "pending",
+            Booking.status == OPEN,
+            Booking.start_time <= now,
+        )
+    ).all()
+    for order, start_time in started:
+        record_event(session, order, "active", start_time)
+
+
+def settle_gpu(session: Session, *, gpu_id: str, now: datetime, fee_bps: int) -> int:
+    """Complete every booking on a GPU whose time is up. The caller holds the GPU's lock."""
+    due = session.scalars(
+        select(Booking)
+        .where(Booking.gpu_id == gpu_id, Booking.status == OPEN, Booking.end_time <= now)
+        .order_by(Booking.end_time)
+    ).all()
+    settled = sum(close(session, b, at=b.end_time, now=now, fee_bps=fee_bps) for b in due)
+    activate_started(session, gpu_id=gpu_id, now=now)
+    session.flush()
+    return settled
+
+
+def sweep(session: Session, *, now: datetime, fee_bps: int, limit: int = 200) -> int:
+    """Settle due bookings across GPUs. GPUs locked by a request are skipped: that request
+    settles them itself. Returns how many bookings this call closed."""
+    due = select(Booking.gpu_id).where(Booking.status == OPEN, Booking.end_time <= now)
+    started = (
+        select(Booking.gpu_id)
+        .join(Order, Order.booking_id == Booking.id)
+        .where(Order.status == "pending", Booking.status == OPEN, Booking.start_time <= now)
+    )
+    candidates = set(session.scalars(due.distinct().limit(limit)))
+    candidates.update(session.scalars(started.distinct().limit(limit)))
+    settled = 0
+    for gpu_id in sorted(candidates):
+        locked = session.scalar(
+            select(Gpu.id).where(Gpu.id == gpu_id).with_for_update(skip_locked=True)
+        )
+        if locked is not None:
+            settled += settle_gpu(session, gpu_id=gpu_id, now=now, fee_bps=fee_bps)
+    return settled

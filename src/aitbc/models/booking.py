@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from aitbc.kit.types import UTCDateTime
+from aitbc.models.base import Base
+
+OPEN = "open"
+CLOSED_STATUSES = ("completed", "released", "cancelled")
+
+
+class Booking(Base):
+    """A GPU time window paid for up front into escrow.
+
+    Stored status is ``open`` until settled; whether an open booking is pending, active or
+    already over is derived from its window and the clock, so reads never depend on a
+    background job. On PostgreSQL an exclusion constraint (added in the migration) forbids
+    two open bookings on one GPU with overlapping windows."""
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        CheckConstraint("end_time > start_time", name="window_positive"),
+        CheckConstraint("status IN ('open', 'completed', 'released', 'cancelled')", name="status"),
+        CheckConstraint(
+            "total_units >= 0 AND charged_units >= 0 AND refunded_units >= 0"
+            " AND charged_units + refunded_units <= total_units",
+            name="amounts",
+        ),
+        Index("ix_bookings_gpu_window", "gpu_id", "status", "end_time", "start_time"),
+        Index("ix_bookings_due", "status", "end_time"),
+        Index("ix_bookings_client", "client_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    gpu_id: Mapped[str] = mapped_column(ForeignKey("gpus.id"))
+    client_id: Mapped[str] = mapped_column(String(128))
+    miner_id: Mapped[str] = mapped_column(String(128), index=True)
+    job_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    status: Mapped[str] = mapped_column(String(16), default=OPEN)
+    start_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    booked_seconds: Mapped[int] = mapped_column(Integer)
+    price_units: Mapped[int] = mapped_column(BigInteger)
+    total_units: Mapped[int] = mapped_column(BigInteger)
+    charged_units: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded_units: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

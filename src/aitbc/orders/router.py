@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from aitbc.bookings.schemas import BookingStatus
+from aitbc.deps import AnyKeyDep, ClockDep, SessionDep
+from aitbc.errors import error_responses
+from aitbc.orders import service
+from aitbc.orders.schemas import OrderDetail, OrderPublic
+
+router = APIRouter(prefix="/v1/marketplace/orders", tags=["orders"])
+
+
+@router.get(
+    "",
+    response_model=list[OrderPublic],
+    responses=error_responses(401, 422),
+    summary="Your orders as a bare array (a miner: orders on its GPUs; an admin: all)",
+)
+def list_orders(
+    session: SessionDep,
+    clock: ClockDep,
+    principal: AnyKeyDep,
+    status: BookingStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 10,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[OrderPublic]:
+    return service.list_orders(
+        session, principal=principal, now=clock.now(), status=status, limit=limit, offset=offset
+    )
+
+
+@router.get(
+    "/{order_id}",
+    response_model=OrderDetail,
+    responses=error_responses(401, 404),
+    summary="One order with its amounts and status history",
+)
+def get_order(
+    order_id: str, session: SessionDep, clock: ClockDep, principal: AnyKeyDep
+) -> OrderDetail:
+    return service.get_order(session, order_id=order_id, principal=principal, now=clock.now())
