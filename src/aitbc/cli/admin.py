@@ -46,3 +46,21 @@ def keys_list(role: str | None, owner_id: str | None, limit: int) -> None:
 def keys_revoke(key_id: str) -> None:
     """Revoke a key; effective on its next request."""
     emit(api().request("DELETE", f"/v1/admin/api-keys/{key_id}"))
+
+
+@admin.command("deposit")
+@click.argument("owner_id")
+@click.argument("amount")
+@click.option("--idempotency-key", default=None)
+def deposit(owner_id: str, amount: str, idempotency_key: str | None) -> None:
+    """Credit OWNER_ID's account with AMOUNT tokens."""
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+    emit(
+        api().request(
+            "POST",
+            f"/v1/admin/accounts/{owner_id}/deposit",
+            json={"amount": amount},
+            headers=headers,
+            expect=(201,),
+        )
+    )

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import click
 
-from aitbc.cli import admin, marketplace, miner, server
+from aitbc.cli import account, admin, bookings, marketplace, miner, server
 from aitbc.cli.config import load
 from aitbc.cli.http import Api
 
@@ -54,6 +54,8 @@ cli.add_command(server.db)
 cli.add_command(admin.admin)
 cli.add_command(miner.miner)
 cli.add_command(marketplace.marketplace)
+cli.add_command(bookings.bookings)
+cli.add_command(account.account)
 
 
 def main() -> None:

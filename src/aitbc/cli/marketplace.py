@@ -79,3 +79,53 @@ def gpu_list(
 def gpu_details(gpu_id: str) -> None:
     """Show one GPU."""
     emit(api().request("GET", f"/v1/marketplace/gpu/{gpu_id}"))
+
+
+@gpu.command("book")
+@click.argument("gpu_id")
+@click.option("--hours", type=float, required=True, help="Duration in hours.")
+@click.option("--job-id", default=None)
+@click.option("--start", "start_time", default=None, help="ISO time with zone: reserve for later.")
+@click.option("--max-price", type=str, default=None, help="Refuse if the price per hour is above.")
+@click.option("--idempotency-key", default=None, help="Makes a retry safe.")
+def gpu_book(
+    gpu_id: str,
+    hours: float,
+    job_id: str | None,
+    start_time: str | None,
+    max_price: str | None,
+    idempotency_key: str | None,
+) -> None:
+    """Book a GPU (the cost moves into escrow)."""
+    body: dict[str, object] = {"gpu_id": gpu_id, "duration_hours": hours}
+    if job_id is not None:
+        body["job_id"] = job_id
+    if start_time is not None:
+        body["start_time"] = start_time
+    if max_price is not None:
+        body["max_price_per_hour"] = max_price
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+    emit(
+        api().request(
+            "POST", f"/v1/marketplace/gpu/{gpu_id}/book", json=body, headers=headers, expect=(201,)
+        )
+    )
+
+
+@gpu.command("release")
+@click.argument("gpu_id")
+def gpu_release(gpu_id: str) -> None:
+    """Release your booking on a GPU (unused time refunded)."""
+    emit(api().request("POST", f"/v1/marketplace/gpu/{gpu_id}/release"))
+
+
+@marketplace.command("orders")
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "active", "completed", "released", "cancelled"]),
+    default=None,
+)
+@click.option("--limit", type=int, default=10, show_default=True)
+def orders(status: str | None, limit: int) -> None:
+    """List your orders."""
+    emit(api().request("GET", "/v1/marketplace/orders", params={"limit": limit, "status": status}))
