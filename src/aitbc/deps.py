@@ -18,23 +18,20 @@ from aitbc.kit.clock import Clock
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
 def get_session(request: Request) -> Iterator[Session]:
     """Reads get a plain transaction; anything else a write transaction that commits on
     success. The same session serves authentication and the endpoint."""
-    yield from get_database(request).unit_of_work(write=request.method not in _READ_METHODS)
+    db: Database = request.app.state.db
+    yield from db.unit_of_work(write=request.method not in _READ_METHODS)
 
 
-def get_clock(request: Request) -> Clock:
+# Trivial dependencies are async so they run on the event loop, not in the thread pool.
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

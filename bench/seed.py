@@ -1,0 +1,66 @@
+"""Bulk data for benchmarks: miners and GPUs written straight into a migrated database."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+from sqlalchemy import insert
+
+from aitbc.db import Database
+from aitbc.gpus.naming import model_key
+from aitbc.models import Gpu, GpuAiModel, Miner
+
+MODELS = [
+    ("RTX 4090", 24, 450_000),
+    ("RTX 3090", 24, 250_000),
+    ("RTX 4080", 16, 350_000),
+    ("A100", 80, 1_800_000),
+    ("H100", 80, 2_900_000),
+    ("L40S", 48, 1_100_000),
+    ("RTX A6000", 48, 800_000),
+]
+AI_MODELS = ["llama2-7b", "llama2-13b", "mistral-7b", "sdxl", "whisper-large"]
+REGIONS = ["eu-west", "eu-central", "us-east", "us-west", "ap-south"]
+
+
+def seed_gpus(url: str, *, gpus: int, gpus_per_miner: int = 8, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    db = Database(url)
+    miners, rows, ai_rows = [], [], []
+    for m in range((gpus + gpus_per_miner - 1) // gpus_per_miner):
+        miner_id = f"bench-miner-{m:05d}"
+        region = rng.choice(REGIONS)
+        miners.append(
+            {
+                "id": miner_id, "region": region, "concurrency": 4, "inflight": 0,
+                "reported_status": "online", "capabilities": {}, "last_heartbeat": now,
+                "created_at": now, "updated_at": now,
+            }
+        )
+        for slot in range(min(gpus_per_miner, gpus - m * gpus_per_miner)):
+            name, memory, price = rng.choice(MODELS)
+            gpu_id = f"gpu_bench{m:05d}{slot:02d}"
+            reviews = rng.randint(0, 40)
+            served = rng.sample(AI_MODELS, rng.randint(1, 3))
+            rows.append(
+                {
+                    "id": gpu_id, "miner_id": miner_id, "slot": str(slot), "model": name,
+                    "model_key": model_key(name), "memory_gb": memory, "cuda_cores": None,
+                    "compute_capability": "8.9", "cuda_version": "12.4", "region": region,
+                    "price_units": price + rng.randint(-50_000, 50_000), "pricing_mode": "fixed",
+                    "description": None, "ai_models": served, "health": {}, "health_at": None,
+                    "rating_sum": sum(rng.randint(3, 5) for _ in range(reviews)),
+                    "review_count": reviews, "total_bookings": rng.randint(0, 100),
+                    "created_at": now, "updated_at": now, "delisted_at": None,
+                }
+            )
+            ai_rows.extend({"gpu_id": gpu_id, "model_key": model_key(a)} for a in served)
+    with db.session(write=True) as session:
+        session.execute(insert(Miner), miners)
+        session.execute(insert(Gpu), rows)
+        session.execute(insert(GpuAiModel), ai_rows)
+        session.commit()
+    db.dispose()
+    return [r["id"] for r in rows]
