@@ -20,6 +20,7 @@ from aitbc.kit.clock import Clock, SystemClock
 from aitbc.metrics import MetricsMiddleware
 from aitbc.miners.router import router as miners_router
 from aitbc.orders.router import router as orders_router
+from aitbc.reviews.router import router as reviews_router
 from aitbc.sweeper import Sweeper
 
 DESCRIPTION = """
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         bookings_router,
         orders_router,
         accounts_router,
+        reviews_router,
     )
     for router in routers:
         app.include_router(router)

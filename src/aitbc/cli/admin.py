@@ -64,3 +64,30 @@ def deposit(owner_id: str, amount: str, idempotency_key: str | None) -> None:
             expect=(201,),
         )
     )
+
+
+@admin.group("reviews")
+def admin_reviews() -> None:
+    """Review moderation."""
+
+
+@admin_reviews.command("flagged")
+@click.option("--include-hidden", is_flag=True, default=False)
+def reviews_flagged(include_hidden: bool) -> None:
+    """Flagged reviews, most flagged first."""
+    params = {"include_hidden": "true" if include_hidden else None}
+    emit(api().request("GET", "/v1/admin/reviews/flagged", params=params))
+
+
+@admin_reviews.command("hide")
+@click.argument("review_id")
+def reviews_hide(review_id: str) -> None:
+    """Hide a review from the public list and the aggregates."""
+    emit(api().request("POST", f"/v1/admin/reviews/{review_id}/hide"))
+
+
+@admin_reviews.command("restore")
+@click.argument("review_id")
+def reviews_restore(review_id: str) -> None:
+    """Bring a hidden review back."""
+    emit(api().request("POST", f"/v1/admin/reviews/{review_id}/restore"))

@@ -129,3 +129,27 @@ def gpu_release(gpu_id: str) -> None:
 def orders(status: str | None, limit: int) -> None:
     """List your orders."""
     emit(api().request("GET", "/v1/marketplace/orders", params={"limit": limit, "status": status}))
+
+
+@marketplace.command("reviews")
+@click.argument("gpu_id")
+@click.option("--limit", type=int, default=10, show_default=True)
+def reviews(gpu_id: str, limit: int) -> None:
+    """A GPU's rating and reviews."""
+    emit(api().request("GET", f"/v1/marketplace/gpu/{gpu_id}/reviews", params={"limit": limit}))
+
+
+@marketplace.command("review")
+@click.argument("gpu_id")
+@click.option("--rating", type=click.IntRange(1, 5), required=True)
+@click.option("--comment", default=None)
+def review(gpu_id: str, rating: int, comment: str | None) -> None:
+    """Review a GPU you have booked."""
+    emit(
+        api().request(
+            "POST",
+            f"/v1/marketplace/gpu/{gpu_id}/reviews",
+            json={"rating": rating, "comment": comment},
+            expect=(201,),
+        )
+    )

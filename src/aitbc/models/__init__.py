@@ -9,6 +9,7 @@ from aitbc.models.idempotency import IdempotencyRecord
 from aitbc.models.ledger import LedgerEntry, LedgerTransaction
 from aitbc.models.miner import Miner
 from aitbc.models.order import Order, OrderEvent
+from aitbc.models.review import Review, ReviewFlag
 
 __all__ = [
     "Account",
@@ -23,4 +24,6 @@ __all__ = [
     "Miner",
     "Order",
     "OrderEvent",
+    "Review",
+    "ReviewFlag",
 ]
