@@ -20,6 +20,7 @@ from aitbc.kit.clock import Clock, SystemClock
 from aitbc.metrics import MetricsMiddleware
 from aitbc.miners.router import router as miners_router
 from aitbc.orders.router import router as orders_router
+from aitbc.pricing.router import router as pricing_router
 from aitbc.reviews.router import router as reviews_router
 from aitbc.sweeper import Sweeper
 
@@ -38,12 +39,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database(settings.resolved_database_url())
-        sweeper = Sweeper(
-            app.state.db,
-            app.state.clock,
-            interval=settings.sweep_interval_seconds,
-            fee_bps=settings.platform_fee_bps,
-        )
+        sweeper = Sweeper(app.state.db, app.state.clock, settings)
         app.state.sweeper = sweeper
         if settings.sweep_interval_seconds > 0:
             sweeper.start()
@@ -74,6 +70,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         orders_router,
         accounts_router,
         reviews_router,
+        pricing_router,
     )
     for router in routers:
         app.include_router(router)

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     )
     max_booking_hours: Decimal = Field(default=Decimal(720), gt=0)
     platform_fee_bps: int = Field(default=0, ge=0, le=10_000)
+    pricing_interval_seconds: int = Field(
+        default=60, ge=1, description="Minimum age of a model price before it is recomputed."
+    )
+    quote_ttl_seconds: int = Field(default=300, ge=1, le=86_400)
     sweep_interval_seconds: float = Field(default=5.0, ge=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     environment: str = Field(default="development", pattern="^(development|production|test)$")

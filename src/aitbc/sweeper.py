@@ -1,5 +1,6 @@
-"""The periodic settlement of bookings whose time is up. Every server process runs one;
-settlement is exactly-once however many run at the same time (see bookings.lifecycle)."""
+"""The periodic settlement of bookings whose time is up, and recomputation of stale prices.
+Every server process runs one; settlement is exactly-once however many run at the same time
+(see bookings.lifecycle)."""
 
 from __future__ import annotations
 
@@ -7,26 +8,32 @@ import logging
 import threading
 
 from aitbc.bookings.lifecycle import sweep
+from aitbc.config import Settings
 from aitbc.db import Database
 from aitbc.kit.clock import Clock
+from aitbc.pricing.market import recompute_due
 
 log = logging.getLogger("aitbc.sweeper")
 
 
 class Sweeper:
-    def __init__(self, db: Database, clock: Clock, *, interval: float, fee_bps: int) -> None:
+    def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
         self._db = db
         self._clock = clock
-        self._interval = interval
-        self._fee_bps = fee_bps
+        self._settings = settings
+        self._interval = settings.sweep_interval_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aitbc-sweeper", daemon=True)
 
     def run_once(self) -> int:
+        """Settle due bookings, then recompute stale model prices; two transactions."""
         with self._db.session(write=True) as session:
-            settled = sweep(session, now=self._clock.now(), fee_bps=self._fee_bps)
+            settled = sweep(session, now=self._clock.now(), fee_bps=self._settings.platform_fee_bps)
             session.commit()
-            return settled
+        with self._db.session(write=True) as session:
+            recompute_due(session, now=self._clock.now(), settings=self._settings)
+            session.commit()
+        return settled
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

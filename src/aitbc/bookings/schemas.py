@@ -24,6 +24,9 @@ class BookRequest(BaseModel):
     max_price_per_hour: MoneyIn | None = Field(
         default=None, description="Refuse the booking if the price per hour is above this."
     )
+    quote_id: str | None = Field(
+        default=None, max_length=64, description="Book at the price of this unexpired quote."
+    )
 
 
 class ExtendRequest(BaseModel):

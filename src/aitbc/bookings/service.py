@@ -20,6 +20,8 @@ from aitbc.kit.money import divide_units, from_units, to_units
 from aitbc.models import Booking, Gpu, Miner, Order
 from aitbc.models.account import ESCROW, MAIN
 from aitbc.models.booking import OPEN
+from aitbc.pricing.market import recompute_if_stale
+from aitbc.pricing.service import redeem_quote
 
 MAX_RESERVATION_AHEAD = timedelta(days=90)
 # A start this far in the past is taken as "now" (client clocks drift).
@@ -109,7 +111,12 @@ def book(
     if other is not None:
         _refuse_overlap(other, now)
 
-    price = gpu.price_units
+    if body.quote_id is None:
+        price = gpu.effective_price_units
+    else:
+        price = redeem_quote(
+            session, quote_id=body.quote_id, gpu_id=gpu_id, client_id=client_id, now=now
+        )
     if body.max_price_per_hour is not None and price > to_units(body.max_price_per_hour):
         raise Conflict(
             f"The price is {from_units(price)} per hour, above your limit of "
@@ -160,6 +167,7 @@ def book(
         lifecycle.record_event(session, order, "active", start)
     gpu.total_bookings += 1
     session.flush()
+    recompute_if_stale(session, kind="gpu", key=gpu.model_key, now=now, settings=settings)
     return to_public(booking, order.id, now)
 
 

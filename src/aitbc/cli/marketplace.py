@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from urllib.parse import quote as quote_path
+
 import click
 
+from aitbc.cli.chart import price_chart
 from aitbc.cli.context import api
 from aitbc.cli.output import emit
 
@@ -87,6 +90,7 @@ def gpu_details(gpu_id: str) -> None:
 @click.option("--job-id", default=None)
 @click.option("--start", "start_time", default=None, help="ISO time with zone: reserve for later.")
 @click.option("--max-price", type=str, default=None, help="Refuse if the price per hour is above.")
+@click.option("--quote-id", default=None, help="Book at the price of this quote.")
 @click.option("--idempotency-key", default=None, help="Makes a retry safe.")
 def gpu_book(
     gpu_id: str,
@@ -94,6 +98,7 @@ def gpu_book(
     job_id: str | None,
     start_time: str | None,
     max_price: str | None,
+    quote_id: str | None,
     idempotency_key: str | None,
 ) -> None:
     """Book a GPU (the cost moves into escrow)."""
@@ -104,6 +109,8 @@ def gpu_book(
         body["start_time"] = start_time
     if max_price is not None:
         body["max_price_per_hour"] = max_price
+    if quote_id is not None:
+        body["quote_id"] = quote_id
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
     emit(
         api().request(
@@ -150,6 +157,40 @@ def review(gpu_id: str, rating: int, comment: str | None) -> None:
             "POST",
             f"/v1/marketplace/gpu/{gpu_id}/reviews",
             json={"rating": rating, "comment": comment},
+            expect=(201,),
+        )
+    )
+
+
+@marketplace.command("pricing")
+@click.argument("model")
+@click.option("--history", is_flag=True, default=False, help="Draw the price series too.")
+@click.option("--bucket", type=click.Choice(["raw", "hour", "day"]), default="hour")
+def pricing(model: str, history: bool, bucket: str) -> None:
+    """Market price of a GPU model (e.g. 'RTX 4090') or an AI model (e.g. llama2-7b)."""
+    path = f"/v1/marketplace/pricing/{quote_path(model, safe='')}"
+    if not history:
+        emit(api().request("GET", path))
+        return
+    series = api().request("GET", f"{path}/history", params={"bucket": bucket})
+    if click.get_current_context().find_root().obj.output != "table":
+        emit(series)
+        return
+    emit(api().request("GET", path))
+    click.echo()
+    click.echo(price_chart(series))
+
+
+@gpu.command("quote")
+@click.argument("gpu_id")
+@click.option("--hours", type=float, required=True)
+def gpu_quote(gpu_id: str, hours: float) -> None:
+    """What booking a GPU would cost now; book with --quote-id to keep that price."""
+    emit(
+        api().request(
+            "POST",
+            f"/v1/marketplace/gpu/{gpu_id}/quote",
+            json={"duration_hours": hours},
             expect=(201,),
         )
     )

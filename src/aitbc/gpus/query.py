@@ -64,8 +64,8 @@ def _base_query(now: datetime, heartbeat_timeout: int) -> Select[Any]:
 
 
 _SORTS = {
-    "price": (Gpu.price_units.asc(), Gpu.id.asc()),
-    "memory": (Gpu.memory_gb.desc(), Gpu.price_units.asc(), Gpu.id.asc()),
+    "price": (Gpu.effective_price_units.asc(), Gpu.id.asc()),
+    "memory": (Gpu.memory_gb.desc(), Gpu.effective_price_units.asc(), Gpu.id.asc()),
     "rating": (
         (Gpu.rating_sum * 1.0 / func.nullif(Gpu.review_count, 0)).desc().nulls_last(),
         Gpu.review_count.desc(),
@@ -100,7 +100,7 @@ def list_gpus(
     if filters.memory_min is not None:
         query = query.where(Gpu.memory_gb >= filters.memory_min)
     if filters.price_max_units is not None:
-        query = query.where(Gpu.price_units <= filters.price_max_units)
+        query = query.where(Gpu.effective_price_units <= filters.price_max_units)
     if filters.region is not None:
         query = query.where(func.lower(Gpu.region) == filters.region.lower())
     if filters.miner_id is not None:
@@ -133,7 +133,8 @@ def _to_public(row: Any) -> GpuPublic:
         compute_capability=gpu.compute_capability,
         cuda_version=gpu.cuda_version,
         region=gpu.region,
-        price_per_hour=from_units(gpu.price_units),
+        price_per_hour=from_units(gpu.effective_price_units),
+        base_price_per_hour=from_units(gpu.price_units),
         pricing_mode=gpu.pricing_mode,  # type: ignore[arg-type]
         status=row.status,
         ai_models=list(gpu.ai_models or []),

@@ -62,7 +62,8 @@ class GpuPublic(BaseModel):
     compute_capability: str | None
     cuda_version: str | None
     region: str | None
-    price_per_hour: MoneyOut
+    price_per_hour: MoneyOut = Field(description="What a booking pays per hour now")
+    base_price_per_hour: MoneyOut = Field(description="The miner's own price")
     pricing_mode: PricingMode
     status: GpuStatus
     ai_models: list[str]

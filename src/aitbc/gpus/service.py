@@ -19,6 +19,7 @@ from aitbc.kit.money import to_units
 from aitbc.miners.service import set_ai_models, touch_miner
 from aitbc.models import Booking, Gpu
 from aitbc.models.booking import OPEN
+from aitbc.pricing.market import refresh_effective_price
 
 DEFAULT_MINER_HEADER = "default"
 
@@ -58,6 +59,7 @@ def register_gpu(
         cuda_version=spec.cuda_version,
         region=spec.region or miner.region,
         price_units=to_units(price),
+        effective_price_units=to_units(price),
         pricing_mode=spec.pricing_mode,
         description=spec.description,
         ai_models=[],
@@ -68,6 +70,7 @@ def register_gpu(
         created_at=now,
         updated_at=now,
     )
+    refresh_effective_price(session, gpu)
     session.add(gpu)
     session.flush()
     set_ai_models(session, gpu, spec.ai_models)
@@ -91,6 +94,7 @@ def update_gpu(session: Session, *, gpu: Gpu, body: GpuUpdate, now: datetime) ->
         gpu.description = body.description
     if body.pricing_mode is not None:
         gpu.pricing_mode = body.pricing_mode
+    refresh_effective_price(session, gpu)
     gpu.updated_at = now
     session.flush()
     return gpu

@@ -15,6 +15,7 @@ from aitbc.kit.ids import new_id
 from aitbc.kit.money import to_units
 from aitbc.miners.schemas import MinerGpuSpec, MinerHeartbeat, MinerRegister
 from aitbc.models import Gpu, GpuAiModel, Miner
+from aitbc.pricing.market import refresh_effective_price
 
 
 def touch_miner(
@@ -62,6 +63,7 @@ def _apply_spec(gpu: Gpu, spec: MinerGpuSpec, region: str | None, now: datetime)
     gpu.compute_capability = spec.compute_capability
     gpu.cuda_cores = spec.cuda_cores
     gpu.price_units = to_units(spec.price_per_hour)
+    gpu.effective_price_units = gpu.price_units
     gpu.pricing_mode = spec.pricing_mode
     gpu.description = spec.description
     gpu.region = region
@@ -94,6 +96,7 @@ def register(
             session.add(gpu)
         gpu.delisted_at = None
         _apply_spec(gpu, spec, body.region, now)
+        refresh_effective_price(session, gpu)
         session.flush()
         set_ai_models(session, gpu, spec.ai_models)
         gpus.append(gpu)

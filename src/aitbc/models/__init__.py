@@ -9,6 +9,7 @@ from aitbc.models.idempotency import IdempotencyRecord
 from aitbc.models.ledger import LedgerEntry, LedgerTransaction
 from aitbc.models.miner import Miner
 from aitbc.models.order import Order, OrderEvent
+from aitbc.models.pricing import ModelPrice, PriceHistory, Quote
 from aitbc.models.review import Review, ReviewFlag
 
 __all__ = [
@@ -22,8 +23,11 @@ __all__ = [
     "LedgerEntry",
     "LedgerTransaction",
     "Miner",
+    "ModelPrice",
     "Order",
     "OrderEvent",
+    "PriceHistory",
+    "Quote",
     "Review",
     "ReviewFlag",
 ]

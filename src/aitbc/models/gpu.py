@@ -26,10 +26,11 @@ class Gpu(Base):
         UniqueConstraint("miner_id", "slot", name="uq_gpus_miner_slot"),
         CheckConstraint("memory_gb >= 0", name="memory_non_negative"),
         CheckConstraint("price_units >= 0", name="price_non_negative"),
+        CheckConstraint("effective_price_units >= 0", name="effective_price_non_negative"),
         CheckConstraint("pricing_mode IN ('fixed', 'dynamic')", name="pricing_mode"),
         CheckConstraint("rating_sum >= 0 AND review_count >= 0", name="rating_non_negative"),
         CheckConstraint("total_bookings >= 0", name="bookings_non_negative"),
-        Index("ix_gpus_listing", "delisted_at", "price_units"),
+        Index("ix_gpus_listing", "delisted_at", "effective_price_units"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -45,7 +46,11 @@ class Gpu(Base):
     compute_capability: Mapped[str | None] = mapped_column(String(16), default=None)
     cuda_version: Mapped[str | None] = mapped_column(String(16), default=None)
     region: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The miner's own price per hour; in dynamic mode it is scaled by the model's demand
+    # multiplier into ``effective_price_units``, which is what a booking pays and what
+    # lists filter and sort on.
     price_units: Mapped[int] = mapped_column(BigInteger)
+    effective_price_units: Mapped[int] = mapped_column(BigInteger)
     pricing_mode: Mapped[str] = mapped_column(String(16), default="fixed")
     description: Mapped[str | None] = mapped_column(Text, default=None)
     ai_models: Mapped[list[str]] = mapped_column(JSON, default=list)

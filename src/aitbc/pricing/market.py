@@ -1,0 +1,196 @@
+"""Recomputing model prices (writes) and the effective price of each GPU."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from aitbc.config import Settings
+from aitbc.gpus.query import status_columns
+from aitbc.models import Booking, Gpu, GpuAiModel, Miner, ModelPrice, PriceHistory
+from aitbc.pricing import engine
+
+RECENT_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    supply: int
+    busy: int
+    recent_bookings: int
+    listed_prices: list[int]
+
+    @property
+    def utilisation(self) -> int:
+        return engine.utilisation_bp(self.busy, self.supply)
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    inputs: Inputs
+    base_units: int
+    multiplier_bp: int
+
+    @property
+    def current_units(self) -> int:
+        return engine.scale(self.base_units, self.multiplier_bp)
+
+
+def scope(kind: str, key: str) -> ColumnElement[bool]:
+    if kind == "gpu":
+        return Gpu.model_key == key
+    return Gpu.id.in_(select(GpuAiModel.gpu_id).where(GpuAiModel.model_key == key))
+
+
+def listed_rows(
+    session: Session, kind: str, key: str, now: datetime, heartbeat_timeout: int
+) -> list[Any]:
+    status, _ = status_columns(now, heartbeat_timeout)
+    return list(
+        session.execute(
+            select(Gpu, status)
+            .join(Miner, Miner.id == Gpu.miner_id)
+            .where(scope(kind, key), Gpu.delisted_at.is_(None))
+        )
+    )
+
+
+def gather(session: Session, kind: str, key: str, now: datetime, heartbeat_timeout: int) -> Inputs:
+    rows = listed_rows(session, kind, key, now, heartbeat_timeout)
+    online = [row for row in rows if row.status != "offline"]
+    recent = session.scalar(
+        select(func.count())
+        .select_from(Booking)
+        .join(Gpu, Gpu.id == Booking.gpu_id)
+        .where(scope(kind, key), Booking.created_at > now - RECENT_WINDOW)
+    )
+    return Inputs(
+        supply=len(online),
+        busy=sum(1 for row in online if row.status == "booked"),
+        recent_bookings=recent or 0,
+        listed_prices=sorted(row[0].price_units for row in rows),
+    )
+
+
+def figures(previous_bp: int | None, inputs: Inputs) -> Figures:
+    target = engine.target_multiplier_bp(
+        utilisation=inputs.utilisation, recent_bookings=inputs.recent_bookings, supply=inputs.supply
+    )
+    multiplier = engine.next_multiplier_bp(previous_bp or engine.BP, target)
+    return Figures(
+        inputs=inputs,
+        base_units=engine.base_price_units(inputs.listed_prices),
+        multiplier_bp=multiplier,
+    )
+
+
+def stored(session: Session, kind: str, key: str, *, lock: bool = False) -> ModelPrice | None:
+    query = select(ModelPrice).where(ModelPrice.kind == kind, ModelPrice.model_key == key)
+    if lock:
+        query = query.with_for_update(skip_locked=True)
+    return session.scalars(query).first()
+
+
+def recompute(
+    session: Session, *, kind: str, key: str, now: datetime, settings: Settings
+) -> ModelPrice:
+    row = stored(session, kind, key)
+    result = figures(
+        row.multiplier_bp if row else None,
+        gather(session, kind, key, now, settings.heartbeat_timeout_seconds),
+    )
+    if row is None:
+        row = ModelPrice(kind=kind, model_key=key)
+        session.add(row)
+    row.base_price_units = result.base_units
+    row.current_price_units = result.current_units
+    row.multiplier_bp = result.multiplier_bp
+    row.utilisation_bp = result.inputs.utilisation
+    row.recent_bookings = result.inputs.recent_bookings
+    row.supply = result.inputs.supply
+    row.updated_at = now
+    session.add(
+        PriceHistory(
+            kind=kind,
+            model_key=key,
+            at=now,
+            base_price_units=row.base_price_units,
+            current_price_units=row.current_price_units,
+            multiplier_bp=row.multiplier_bp,
+            utilisation_bp=row.utilisation_bp,
+            recent_bookings=row.recent_bookings,
+            supply=row.supply,
+        )
+    )
+    if kind == "gpu":
+        apply_multiplier(session, model_key=key, multiplier_bp=row.multiplier_bp)
+    session.flush()
+    return row
+
+
+def apply_multiplier(session: Session, *, model_key: str, multiplier_bp: int) -> None:
+    """Dynamic-mode GPUs of the model follow its multiplier (engine.scale, in SQL)."""
+    session.execute(
+        update(Gpu)
+        .where(Gpu.model_key == model_key, Gpu.pricing_mode == "dynamic")
+        .values(
+            effective_price_units=(Gpu.price_units * multiplier_bp + engine.BP // 2) / engine.BP
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def refresh_effective_price(session: Session, gpu: Gpu) -> None:
+    """After a GPU's own price or pricing mode changed."""
+    multiplier = engine.BP
+    if gpu.pricing_mode == "dynamic":
+        row = stored(session, "gpu", gpu.model_key)
+        multiplier = row.multiplier_bp if row else engine.BP
+    gpu.effective_price_units = engine.scale(gpu.price_units, multiplier)
+
+
+def recompute_if_stale(
+    session: Session, *, kind: str, key: str, now: datetime, settings: Settings
+) -> None:
+    """Called after a booking. Skips when another transaction is already recomputing; a
+    pricing hiccup never fails the booking that triggered it."""
+    fresh = now - timedelta(seconds=settings.pricing_interval_seconds)
+    if stored(session, kind, key) is not None:
+        row = stored(session, kind, key, lock=True)
+        if row is None or row.updated_at > fresh:
+            return
+    try:
+        with session.begin_nested():
+            recompute(session, kind=kind, key=key, now=now, settings=settings)
+    except IntegrityError:
+        return
+
+
+def recompute_due(session: Session, *, now: datetime, settings: Settings) -> int:
+    """The periodic recomputation of every listed model whose price is stale."""
+    fresh = now - timedelta(seconds=settings.pricing_interval_seconds)
+    gpu_keys = set(session.scalars(select(Gpu.model_key).where(Gpu.delisted_at.is_(None))))
+    ai_keys = set(
+        session.scalars(
+            select(GpuAiModel.model_key)
+            .join(Gpu, Gpu.id == GpuAiModel.gpu_id)
+            .where(Gpu.delisted_at.is_(None))
+        )
+    )
+    up_to_date = {
+        (kind, key)
+        for kind, key in session.execute(
+            select(ModelPrice.kind, ModelPrice.model_key).where(ModelPrice.updated_at > fresh)
+        )
+    }
+    done = 0
+    for kind, key in sorted({("gpu", k) for k in gpu_keys} | {("ai", k) for k in ai_keys}):
+        if (kind, key) not in up_to_date:
+            recompute(session, kind=kind, key=key, now=now, settings=settings)
+            done += 1
+    return done

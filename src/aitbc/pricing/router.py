@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
+
+from aitbc.bookings.service import seconds_from_hours
+from aitbc.deps import ClientDep, ClockDep, SessionDep, SettingsDep
+from aitbc.errors import error_responses
+from aitbc.pricing import service
+from aitbc.pricing.schemas import ModelPricing, PricePoint, QuotePublic, QuoteRequest
+
+router = APIRouter(prefix="/v1/marketplace", tags=["pricing"])
+
+
+@router.get(
+    "/pricing/{model}",
+    response_model=ModelPricing,
+    responses=error_responses(401, 404),
+    summary="Market price of a GPU model or an AI model, with recommendations",
+)
+def model_pricing(
+    model: str, session: SessionDep, clock: ClockDep, settings: SettingsDep
+) -> ModelPricing:
+    return service.market_view(session, model=model, now=clock.now(), settings=settings)
+
+
+@router.get(
+    "/pricing/{model}/history",
+    response_model=list[PricePoint],
+    responses=error_responses(401, 404, 422),
+    summary="The stored price series of a model, for charts",
+)
+def pricing_history(
+    model: str,
+    session: SessionDep,
+    since: AwareDatetime | None = None,
+    bucket: Literal["raw", "hour", "day"] = "raw",
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[PricePoint]:
+    return service.history(session, model=model, since=since, bucket=bucket, limit=limit)
+
+
+@router.post(
+    "/gpu/{gpu_id}/quote",
+    status_code=201,
+    response_model=QuotePublic,
+    responses=error_responses(401, 403, 404, 422),
+    summary="What booking this GPU would cost now; book with the quote_id to keep the price",
+)
+def quote(
+    gpu_id: str,
+    body: QuoteRequest,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: ClientDep,
+) -> QuotePublic:
+    return service.create_quote(
+        session,
+        gpu_id=gpu_id,
+        client_id=principal.owner_id,
+        seconds=seconds_from_hours(body.duration_hours, settings),
+        now=clock.now(),
+        settings=settings,
+    )
