@@ -16,9 +16,11 @@ from aitbc.db import Database
 from aitbc.errors import install_error_handlers
 from aitbc.gpus.router import router as gpus_router
 from aitbc.health import router as health_router
+from aitbc.jobs.router import router as jobs_router
 from aitbc.kit.clock import Clock, SystemClock
 from aitbc.metrics import MetricsMiddleware
 from aitbc.miners.router import router as miners_router
+from aitbc.offers.router import router as offers_router
 from aitbc.orders.router import router as orders_router
 from aitbc.pricing.router import router as pricing_router
 from aitbc.reviews.router import router as reviews_router
@@ -71,9 +73,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         accounts_router,
         reviews_router,
         pricing_router,
+        jobs_router,
     )
     for router in routers:
         app.include_router(router)
+    app.include_router(offers_router, prefix="/v1")
+    # The same offer routes without the version prefix, for older clients.
+    app.include_router(offers_router, include_in_schema=False)
     return app
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 import logging
 import threading
 
+from aitbc.bids import service as bids
 from aitbc.bookings.lifecycle import sweep
 from aitbc.config import Settings
 from aitbc.db import Database
+from aitbc.jobs import service as jobs
 from aitbc.kit.clock import Clock
 from aitbc.pricing.market import recompute_due
 
@@ -26,9 +28,16 @@ class Sweeper:
         self._thread = threading.Thread(target=self._run, name="aitbc-sweeper", daemon=True)
 
     def run_once(self) -> int:
-        """Settle due bookings, then recompute stale model prices; two transactions."""
+        """Settle due bookings; expire, assign and fill jobs and bids; recompute stale
+        model prices. Three transactions, so one failing leaves the others done."""
         with self._db.session(write=True) as session:
             settled = sweep(session, now=self._clock.now(), fee_bps=self._settings.platform_fee_bps)
+            session.commit()
+        with self._db.session(write=True) as session:
+            now = self._clock.now()
+            jobs.expire_due(session, now=now, settings=self._settings)
+            jobs.assign_queued(session, now=now, settings=self._settings)
+            bids.fill_open(session, now=now, settings=self._settings)
             session.commit()
         with self._db.session(write=True) as session:
             recompute_due(session, now=self._clock.now(), settings=self._settings)

@@ -65,16 +65,29 @@ def record_event(session: Session, order: Order, status: str, at: datetime) -> N
     session.add(OrderEvent(order_id=order.id, status=status, at=at))
 
 
-def close(session: Session, booking: Booking, *, at: datetime, now: datetime, fee_bps: int) -> bool:
-    """End ``booking`` as of ``at`` (its end time when it ran out). Returns False when
-    another transaction closed it first."""
-    money = split(booking, at, fee_bps)
-    if at >= booking.end_time:
-        status, ended = "completed", booking.end_time
-    elif at <= booking.start_time:
-        status, ended = "cancelled", at
+def close(
+    session: Session,
+    booking: Booking,
+    *,
+    at: datetime,
+    now: datetime,
+    fee_bps: int,
+    full_refund: bool = False,
+) -> bool:
+    """End ``booking`` as of ``at`` (its end time when it ran out). ``full_refund`` is for
+    the provider's failure: nothing is charged. Returns False when another transaction
+    closed it first."""
+    if full_refund:
+        money = Split(charged=0, refunded=booking.total_units, fee=0)
+        status, ended = "cancelled", min(at, booking.end_time)
     else:
-        status, ended = "released", at
+        money = split(booking, at, fee_bps)
+        if at >= booking.end_time:
+            status, ended = "completed", booking.end_time
+        elif at <= booking.start_time:
+            status, ended = "cancelled", at
+        else:
+            status, ended = "released", at
     matched = session.execute(
         update(Booking)
         .where(Booking.id == booking.id, Booking.status == OPEN)
@@ -102,7 +115,7 @@ def close(session: Session, booking: Booking, *, at: datetime, now: datetime, fe
         booking_id=booking.id,
     )
     order = session.scalars(select(Order).where(Order.booking_id == booking.id)).one()
-    if order.status == "pending" and status != "cancelled":
+    if order.status == "pending" and ended > booking.start_time:
         record_event(session, order, "active", booking.start_time)
     record_event(session, order, status, ended)
     order.closed_at = ended

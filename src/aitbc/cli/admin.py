@@ -91,3 +91,9 @@ def reviews_hide(review_id: str) -> None:
 def reviews_restore(review_id: str) -> None:
     """Bring a hidden review back."""
     emit(api().request("POST", f"/v1/admin/reviews/{review_id}/restore"))
+
+
+@admin.command("sync-offers")
+def sync_offers() -> None:
+    """Create or refresh offers from online miners' GPUs; close the rest."""
+    emit(api().request("POST", "/v1/marketplace/sync-offers"))

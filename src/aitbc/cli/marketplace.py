@@ -194,3 +194,58 @@ def gpu_quote(gpu_id: str, hours: float) -> None:
             expect=(201,),
         )
     )
+
+
+@marketplace.command("offers")
+@click.option("--status", type=click.Choice(["open", "closed"]), default=None)
+@click.option("--limit", type=int, default=50, show_default=True)
+def offers(status: str | None, limit: int) -> None:
+    """Marketplace offers."""
+    emit(api().request("GET", "/v1/marketplace/offers", params={"status": status, "limit": limit}))
+
+
+@marketplace.command("stats")
+def stats() -> None:
+    """Marketplace statistics."""
+    emit(api().request("GET", "/v1/marketplace/stats"))
+
+
+@marketplace.command("bid")
+@click.option("--capacity", type=int, default=1, show_default=True, help="How many GPUs.")
+@click.option("--price", required=True, help="Maximum price per hour.")
+@click.option("--provider", default=None, help="Only this miner.")
+@click.option("--gpu-model", default=None)
+@click.option("--hours", type=float, default=1.0, show_default=True, help="Booking duration.")
+@click.option("--notes", default=None)
+def bid(
+    capacity: int,
+    price: str,
+    provider: str | None,
+    gpu_model: str | None,
+    hours: float,
+    notes: str | None,
+) -> None:
+    """Place a bid: GPUs are booked for you when one matches at or below the price."""
+    body = {
+        "capacity": capacity,
+        "price": price,
+        "provider": provider,
+        "gpu_model": gpu_model,
+        "duration_hours": hours,
+        "notes": notes,
+    }
+    emit(
+        api().request(
+            "POST",
+            "/v1/marketplace/bids",
+            json={k: v for k, v in body.items() if v is not None},
+            expect=(202,),
+        )
+    )
+
+
+@marketplace.command("bids")
+@click.option("--limit", type=int, default=50, show_default=True)
+def bids(limit: int) -> None:
+    """Your bids."""
+    emit(api().request("GET", "/v1/marketplace/bids", params={"limit": limit}))

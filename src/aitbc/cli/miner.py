@@ -10,7 +10,7 @@ from aitbc.cli.context import api
 from aitbc.cli.output import emit
 
 
-def _load_json(text_or_path: str) -> Any:
+def load_json(text_or_path: str) -> Any:
     path = Path(text_or_path)
     raw = path.read_text() if path.exists() else text_or_path
     try:
@@ -36,7 +36,7 @@ def miner() -> None:
 @click.option("--region", default=None)
 def register(gpus_json: str, concurrency: int, region: str | None) -> None:
     """Register this miner and its GPUs (re-registering updates them)."""
-    body = {"gpus": _load_json(gpus_json), "concurrency": concurrency, "region": region}
+    body = {"gpus": load_json(gpus_json), "concurrency": concurrency, "region": region}
     emit(api().request("POST", "/v1/miners/register", json=body))
 
 
@@ -49,6 +49,31 @@ def heartbeat(status: str, inflight: int, gpus_json: str | None) -> None:
     body = {
         "status": status,
         "inflight": inflight,
-        "gpus": _load_json(gpus_json) if gpus_json else [],
+        "gpus": load_json(gpus_json) if gpus_json else [],
     }
     emit(api().request("POST", "/v1/miners/heartbeat", json=body))
+
+
+@miner.command("poll")
+def poll() -> None:
+    """Take the next job assigned to your GPUs (prints nothing when there is none)."""
+    job = api().request("POST", "/v1/miners/poll", expect=(200, 204))
+    if job is not None:
+        emit(job)
+
+
+@miner.command("result")
+@click.argument("job_id")
+@click.option("--result", "result_json", default="{}", help="JSON object (or a file).")
+def result(job_id: str, result_json: str) -> None:
+    """Report a job's result."""
+    body = {"result": load_json(result_json)}
+    emit(api().request("POST", f"/v1/miners/jobs/{job_id}/result", json=body))
+
+
+@miner.command("fail")
+@click.argument("job_id")
+@click.option("--error", required=True)
+def fail(job_id: str, error: str) -> None:
+    """Report a job's failure (the client is refunded in full)."""
+    emit(api().request("POST", f"/v1/miners/jobs/{job_id}/fail", json={"error": error}))

@@ -3,11 +3,14 @@
 from aitbc.models.account import Account
 from aitbc.models.api_key import ApiKey
 from aitbc.models.base import Base
+from aitbc.models.bid import Bid
 from aitbc.models.booking import Booking
 from aitbc.models.gpu import Gpu, GpuAiModel
 from aitbc.models.idempotency import IdempotencyRecord
+from aitbc.models.job import Job
 from aitbc.models.ledger import LedgerEntry, LedgerTransaction
 from aitbc.models.miner import Miner
+from aitbc.models.offer import Offer
 from aitbc.models.order import Order, OrderEvent
 from aitbc.models.pricing import ModelPrice, PriceHistory, Quote
 from aitbc.models.review import Review, ReviewFlag
@@ -16,14 +19,17 @@ __all__ = [
     "Account",
     "ApiKey",
     "Base",
+    "Bid",
     "Booking",
     "Gpu",
     "GpuAiModel",
     "IdempotencyRecord",
+    "Job",
     "LedgerEntry",
     "LedgerTransaction",
     "Miner",
     "ModelPrice",
+    "Offer",
     "Order",
     "OrderEvent",
     "PriceHistory",

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aitbc.kit.money import MoneyOut, PositiveMoneyIn
+
+BidStatus = Literal["open", "filled", "cancelled", "expired"]
+
+
+class BidCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str | None = Field(default=None, max_length=128, description="Only this miner")
+    capacity: int = Field(ge=1, le=64, description="How many GPUs")
+    price: PositiveMoneyIn = Field(le=Decimal(1_000_000), description="Max price per hour")
+    notes: str | None = Field(default=None, max_length=1000)
+    gpu_model: str | None = Field(default=None, max_length=128)
+    duration_hours: Decimal = Field(
+        default=Decimal(1), gt=0, le=Decimal(100_000), max_digits=12, decimal_places=6
+    )
+    ttl_hours: int = Field(default=24, ge=1, le=720, description="The bid expires after this")
+
+
+class BidPublic(BaseModel):
+    id: str
+    client_id: str
+    provider: str | None
+    gpu_model: str | None
+    capacity: int
+    filled: int
+    price: MoneyOut
+    duration_hours: Decimal
+    notes: str | None
+    status: BidStatus
+    booking_ids: list[str]
+    created_at: datetime
+    expires_at: datetime
+    closed_at: datetime | None

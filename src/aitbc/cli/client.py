@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import click
+
+from aitbc.cli.context import api
+from aitbc.cli.miner import load_json
+from aitbc.cli.output import emit
+
+
+@click.group()
+def client() -> None:
+    """Jobs (client key)."""
+
+
+@client.command("submit")
+@click.option("--payload", default="{}", help="JSON object (or a file holding it).")
+@click.option("--hours", type=float, required=True, help="Expected duration.")
+@click.option("--gpu-model", default=None)
+@click.option("--memory-min", type=int, default=None)
+@click.option("--ai-model", default=None)
+@click.option("--region", default=None)
+@click.option("--max-price", default=None, help="Maximum price per hour.")
+@click.option("--ttl", type=int, default=3600, show_default=True, help="Seconds to live.")
+def submit(
+    payload: str,
+    hours: float,
+    gpu_model: str | None,
+    memory_min: int | None,
+    ai_model: str | None,
+    region: str | None,
+    max_price: str | None,
+    ttl: int,
+) -> None:
+    """Submit a job; a matching GPU is booked for it now or when one frees up."""
+    constraints = {
+        "gpu_model": gpu_model,
+        "memory_min_gb": memory_min,
+        "ai_model": ai_model,
+        "region": region,
+        "max_price_per_hour": max_price,
+    }
+    body = {
+        "payload": load_json(payload),
+        "duration_hours": hours,
+        "ttl_seconds": ttl,
+        "constraints": {k: v for k, v in constraints.items() if v is not None},
+    }
+    emit(api().request("POST", "/v1/jobs", json=body, expect=(201,)))
+
+
+@client.command("status")
+@click.argument("job_id")
+def status(job_id: str) -> None:
+    """Show one job."""
+    emit(api().request("GET", f"/v1/jobs/{job_id}"))
+
+
+@client.command("jobs")
+@click.option("--limit", type=int, default=50, show_default=True)
+def jobs(limit: int) -> None:
+    """Your jobs."""
+    emit(api().request("GET", "/v1/jobs", params={"limit": limit}))
+
+
+@client.command("cancel")
+@click.argument("job_id")
+def cancel(job_id: str) -> None:
+    """Cancel a job (a running one is charged for the time used)."""
+    emit(api().request("POST", f"/v1/jobs/{job_id}/cancel"))

@@ -1,0 +1,301 @@
+"""Jobs: assignment books a GPU through the ordinary booking path; the miner's result
+settles it (used time paid, the rest refunded), its failure refunds the client in full."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aitbc.bookings import lifecycle
+from aitbc.bookings import service as bookings
+from aitbc.bookings.schemas import BookRequest
+from aitbc.config import Settings
+from aitbc.deps import Principal
+from aitbc.errors import Conflict, Forbidden, NotFound, PaymentRequired
+from aitbc.gpus.matching import Constraints, candidates
+from aitbc.gpus.naming import model_key
+from aitbc.jobs.schemas import JobConstraints, JobCreate, JobPublic, MinerJob
+from aitbc.kit.attempt import OutOfFunds, attempt
+from aitbc.kit.ids import new_id
+from aitbc.kit.money import from_units, to_units
+from aitbc.models import Booking, Job
+
+LIVE = ("queued", "assigned", "running")
+
+
+def _hours(seconds: int) -> Decimal:
+    return (Decimal(seconds) / 3600).quantize(Decimal("0.000001"))
+
+
+def effective_state(job: Job, now: datetime) -> str:
+    if job.state in LIVE and now >= job.expires_at:
+        return "expired"
+    return job.state
+
+
+def to_public(job: Job, now: datetime) -> JobPublic:
+    return JobPublic(
+        job_id=job.id,
+        state=effective_state(job, now),  # type: ignore[arg-type]
+        client_id=job.client_id,
+        constraints=JobConstraints(
+            gpu_model=job.gpu_model_key,
+            memory_min_gb=job.memory_min_gb,
+            ai_model=job.ai_model_key,
+            region=job.region,
+            max_price_per_hour=None
+            if job.max_price_units is None
+            else from_units(job.max_price_units),
+        ),
+        duration_hours=_hours(job.duration_seconds),
+        gpu_id=job.gpu_id,
+        miner_id=job.miner_id,
+        booking_id=job.booking_id,
+        result=job.result,
+        error=job.error,
+        created_at=job.created_at,
+        expires_at=job.expires_at,
+        assigned_at=job.assigned_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+    )
+
+
+def try_assign(
+    session: Session, job: Job, *, now: datetime, settings: Settings, miner_id: str | None = None
+) -> bool:
+    """Book the best matching GPU for the job (see gpus.matching for the rule)."""
+    constraints = Constraints(
+        gpu_model_key=job.gpu_model_key,
+        memory_min_gb=job.memory_min_gb,
+        ai_model_key=job.ai_model_key,
+        region=job.region,
+        max_price_units=job.max_price_units,
+        miner_id=miner_id,
+    )
+    found = candidates(
+        session,
+        constraints=constraints,
+        now=now,
+        heartbeat_timeout=settings.heartbeat_timeout_seconds,
+    )
+    request = BookRequest(
+        duration_hours=_hours(job.duration_seconds),
+        job_id=job.id,
+        max_price_per_hour=None if job.max_price_units is None else from_units(job.max_price_units),
+    )
+    for gpu_id in found:
+        booked = attempt(
+            session,
+            lambda g=gpu_id: bookings.book(
+                session,
+                gpu_id=g,
+                body=request,
+                client_id=job.client_id,
+                now=now,
+                settings=settings,
+            ),
+        )
+        if booked is not None:
+            job.state, job.assigned_at = "assigned", now
+            job.gpu_id, job.miner_id, job.booking_id = gpu_id, booked.miner_id, booked.booking_id
+            session.flush()
+            return True
+    return False
+
+
+def submit(
+    session: Session, *, client_id: str, body: JobCreate, now: datetime, settings: Settings
+) -> JobPublic:
+    c = body.constraints
+    job = Job(
+        id=new_id("job"),
+        client_id=client_id,
+        payload=body.payload,
+        gpu_model_key=model_key(c.gpu_model) if c.gpu_model else None,
+        memory_min_gb=c.memory_min_gb,
+        ai_model_key=model_key(c.ai_model) if c.ai_model else None,
+        region=c.region,
+        max_price_units=None if c.max_price_per_hour is None else to_units(c.max_price_per_hour),
+        duration_seconds=bookings.seconds_from_hours(body.duration_hours, settings),
+        state="queued",
+        created_at=now,
+        expires_at=now + timedelta(seconds=body.ttl_seconds),
+    )
+    session.add(job)
+    session.flush()
+    try:
+        try_assign(session, job, now=now, settings=settings)
+    except OutOfFunds as exc:
+        raise PaymentRequired(f"Cannot pay for this job: {exc}") from exc
+    return to_public(job, now)
+
+
+def _settle_booking(
+    session: Session, job: Job, *, now: datetime, settings: Settings, full_refund: bool
+) -> None:
+    if job.booking_id is None or job.gpu_id is None:
+        return
+    bookings.lock_gpu(session, job.gpu_id)
+    lifecycle.settle_gpu(session, gpu_id=job.gpu_id, now=now, fee_bps=settings.platform_fee_bps)
+    booking = session.get(Booking, job.booking_id, populate_existing=True)
+    if booking is not None and booking.status == "open":
+        lifecycle.close(
+            session,
+            booking,
+            at=now,
+            now=now,
+            fee_bps=settings.platform_fee_bps,
+            full_refund=full_refund,
+        )
+
+
+def _locked_job(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
+    if job is None:
+        raise NotFound(f"No job {job_id!r}.", code="job_not_found")
+    return job
+
+
+def expire_due(session: Session, *, now: datetime, settings: Settings) -> int:
+    due = session.scalars(
+        select(Job.id).where(Job.state.in_(LIVE), Job.expires_at <= now).limit(200)
+    ).all()
+    for job_id in due:
+        job = _locked_job(session, job_id)
+        if job.state in LIVE:
+            _settle_booking(session, job, now=now, settings=settings, full_refund=True)
+            job.state, job.finished_at = "expired", job.expires_at
+    session.flush()
+    return len(due)
+
+
+def assign_queued(
+    session: Session,
+    *,
+    now: datetime,
+    settings: Settings,
+    miner_id: str | None = None,
+    limit: int = 50,
+) -> None:
+    queued = session.scalars(
+        select(Job)
+        .where(Job.state == "queued", Job.expires_at > now)
+        .order_by(Job.created_at, Job.id)
+        .limit(limit)
+    ).all()
+    for job in queued:
+        try:
+            try_assign(session, job, now=now, settings=settings, miner_id=miner_id)
+        except OutOfFunds:
+            continue
+
+
+def poll(session: Session, *, miner_id: str, now: datetime, settings: Settings) -> MinerJob | None:
+    expire_due(session, now=now, settings=settings)
+    assign_queued(session, now=now, settings=settings, miner_id=miner_id, limit=10)
+    job = session.scalars(
+        select(Job)
+        .where(Job.miner_id == miner_id, Job.state == "assigned", Job.expires_at > now)
+        .order_by(Job.assigned_at, Job.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).first()
+    if job is None:
+        return None
+    job.state, job.started_at = "running", now
+    booking = session.get(Booking, job.booking_id)
+    assert booking is not None and job.gpu_id is not None and job.booking_id is not None
+    session.flush()
+    return MinerJob(
+        job_id=job.id,
+        gpu_id=job.gpu_id,
+        booking_id=job.booking_id,
+        payload=job.payload,
+        duration_hours=_hours(job.duration_seconds),
+        expires_at=job.expires_at,
+        booking_ends_at=booking.end_time,
+    )
+
+
+def _miners_running_job(session: Session, job_id: str, miner_id: str, now: datetime) -> Job:
+    job = _locked_job(session, job_id)
+    if job.miner_id != miner_id:
+        raise Forbidden("This job is not assigned to you.", code="not_job_miner")
+    state = effective_state(job, now)
+    if state not in ("assigned", "running"):
+        raise Conflict(f"This job is {state}.", code="job_not_running")
+    return job
+
+
+def complete(
+    session: Session,
+    *,
+    job_id: str,
+    miner_id: str,
+    result: dict[str, Any],
+    now: datetime,
+    settings: Settings,
+) -> JobPublic:
+    job = _miners_running_job(session, job_id, miner_id, now)
+    _settle_booking(session, job, now=now, settings=settings, full_refund=False)
+    job.state, job.result, job.finished_at = "completed", result, now
+    session.flush()
+    return to_public(job, now)
+
+
+def fail(
+    session: Session,
+    *,
+    job_id: str,
+    miner_id: str,
+    error: str,
+    now: datetime,
+    settings: Settings,
+) -> JobPublic:
+    job = _miners_running_job(session, job_id, miner_id, now)
+    _settle_booking(session, job, now=now, settings=settings, full_refund=True)
+    job.state, job.error, job.finished_at = "failed", error, now
+    session.flush()
+    return to_public(job, now)
+
+
+def cancel(
+    session: Session, *, job_id: str, principal: Principal, now: datetime, settings: Settings
+) -> JobPublic:
+    job = _locked_job(session, job_id)
+    if principal.role != "admin" and job.client_id != principal.owner_id:
+        raise Forbidden("This job is somebody else's.", code="not_job_owner")
+    state = effective_state(job, now)
+    if state not in LIVE:
+        raise Conflict(f"This job is {state}.", code="job_finished")
+    _settle_booking(session, job, now=now, settings=settings, full_refund=False)
+    job.state, job.finished_at = "cancelled", now
+    session.flush()
+    return to_public(job, now)
+
+
+def get(session: Session, *, job_id: str, principal: Principal, now: datetime) -> JobPublic:
+    job = session.get(Job, job_id)
+    visible = job is not None and (
+        principal.role == "admin" or principal.owner_id in (job.client_id, job.miner_id)
+    )
+    if job is None or not visible:
+        raise NotFound(f"No job {job_id!r}.", code="job_not_found")
+    return to_public(job, now)
+
+
+def list_jobs(
+    session: Session, *, principal: Principal, now: datetime, limit: int, offset: int
+) -> list[JobPublic]:
+    query = select(Job)
+    if principal.role == "client":
+        query = query.where(Job.client_id == principal.owner_id)
+    elif principal.role == "miner":
+        query = query.where(Job.miner_id == principal.owner_id)
+    query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
+    return [to_public(j, now) for j in session.scalars(query)]

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from aitbc.kit.types import UTCDateTime
+from aitbc.models.base import Base
+
+JOB_STATES = ("queued", "assigned", "running", "completed", "failed", "expired", "cancelled")
+
+
+class Job(Base):
+    """A client's job. Assignment books a GPU for it through the ordinary booking path."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('queued', 'assigned', 'running', 'completed', 'failed', 'expired', "
+            "'cancelled')",
+            name="state",
+        ),
+        Index("ix_jobs_state_created", "state", "created_at"),
+        Index("ix_jobs_client", "client_id", "created_at"),
+        Index("ix_jobs_miner_state", "miner_id", "state"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    gpu_model_key: Mapped[str | None] = mapped_column(String(128), default=None)
+    memory_min_gb: Mapped[int | None] = mapped_column(Integer, default=None)
+    ai_model_key: Mapped[str | None] = mapped_column(String(128), default=None)
+    region: Mapped[str | None] = mapped_column(String(64), default=None)
+    max_price_units: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    duration_seconds: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    gpu_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    miner_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    booking_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

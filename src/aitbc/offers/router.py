@@ -1,0 +1,149 @@
+"""Offers, stats, bids and offer sync. Served under ``/v1/marketplace`` and, for older
+clients, under ``/marketplace`` as well."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from aitbc.bids import service as bids
+from aitbc.bids.schemas import BidCreate, BidPublic
+from aitbc.deps import (
+    AdminDep,
+    AnyKeyDep,
+    ClientDep,
+    ClientOrAdminDep,
+    ClockDep,
+    SessionDep,
+    SettingsDep,
+)
+from aitbc.errors import error_responses
+from aitbc.offers import service
+from aitbc.offers.schemas import MarketplaceStats, OfferPublic, SyncResult
+
+router = APIRouter(tags=["offers"])
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+@router.get(
+    "/marketplace/offers",
+    response_model=list[OfferPublic],
+    responses=error_responses(401, 422),
+    summary="Marketplace offers with their GPUs' live state",
+)
+def list_offers(
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    status: Literal["open", "closed"] | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> list[OfferPublic]:
+    return service.list_offers(
+        session,
+        now=clock.now(),
+        heartbeat_timeout=settings.heartbeat_timeout_seconds,
+        status=status,
+        provider=None,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get(
+    "/marketplace/miner-offers",
+    response_model=list[OfferPublic],
+    responses=error_responses(401, 422),
+    summary="Offers made from miners' GPUs by offer sync",
+)
+def miner_offers(
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    provider: str | None = Query(None, max_length=128),
+    status: Literal["open", "closed"] | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> list[OfferPublic]:
+    return service.list_offers(
+        session,
+        now=clock.now(),
+        heartbeat_timeout=settings.heartbeat_timeout_seconds,
+        status=status,
+        provider=provider,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get(
+    "/marketplace/stats",
+    response_model=MarketplaceStats,
+    responses=error_responses(401),
+    summary="Open offers, open capacity, average offer price and active bids",
+)
+def stats(session: SessionDep, clock: ClockDep) -> MarketplaceStats:
+    return service.stats(session, now=clock.now())
+
+
+@router.post(
+    "/marketplace/sync-offers",
+    response_model=SyncResult,
+    responses=error_responses(401, 403),
+    summary="Create or refresh one offer per GPU of every online miner; close the rest (admin)",
+)
+def sync_offers(
+    session: SessionDep, clock: ClockDep, settings: SettingsDep, _: AdminDep
+) -> SyncResult:
+    return service.sync(
+        session, now=clock.now(), heartbeat_timeout=settings.heartbeat_timeout_seconds
+    )
+
+
+@router.post(
+    "/marketplace/bids",
+    status_code=202,
+    response_model=BidPublic,
+    responses=error_responses(401, 403, 422),
+    summary="A standing request for GPUs at a maximum price; filled by bookings when it can",
+)
+def create_bid(
+    body: BidCreate,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: ClientDep,
+) -> BidPublic:
+    return bids.create(
+        session, client_id=principal.owner_id, body=body, now=clock.now(), settings=settings
+    )
+
+
+@router.get(
+    "/marketplace/bids",
+    response_model=list[BidPublic],
+    responses=error_responses(401, 422),
+    summary="Your bids (an admin: all)",
+)
+def list_bids(
+    session: SessionDep,
+    clock: ClockDep,
+    principal: AnyKeyDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> list[BidPublic]:
+    return bids.list_bids(session, principal=principal, now=clock.now(), limit=limit, offset=offset)
+
+
+@router.post(
+    "/marketplace/bids/{bid_id}/cancel",
+    response_model=BidPublic,
+    responses=error_responses(401, 403, 404, 409),
+    summary="Cancel an open bid (bookings it already made stand)",
+)
+def cancel_bid(
+    bid_id: str, session: SessionDep, clock: ClockDep, principal: ClientOrAdminDep
+) -> BidPublic:
+    return bids.cancel(session, bid_id=bid_id, principal=principal, now=clock.now())

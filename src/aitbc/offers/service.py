@@ -1,0 +1,143 @@
+"""Offers kept in step with the registry, and the marketplace statistics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from aitbc.gpus.query import average_rating, status_columns
+from aitbc.kit.ids import new_id
+from aitbc.kit.money import divide_units, from_units
+from aitbc.models import Bid, Gpu, Miner, Offer
+from aitbc.offers.schemas import MarketplaceStats, OfferPublic, SyncResult
+
+DEFAULT_SLA = "standard"
+
+
+def _desired(gpu: Gpu) -> dict[str, Any]:
+    return {
+        "provider": gpu.miner_id,
+        "capacity": 1,
+        "price_units": gpu.effective_price_units,
+        "sla": DEFAULT_SLA,
+        "status": "open",
+        "attributes": {
+            "gpu_model": gpu.model,
+            "gpu_memory_gb": gpu.memory_gb,
+            "cuda_version": gpu.cuda_version,
+            "compute_capability": gpu.compute_capability,
+            "cuda_cores": gpu.cuda_cores,
+            "region": gpu.region,
+            "ai_models": list(gpu.ai_models or []),
+        },
+    }
+
+
+def sync(session: Session, *, now: datetime, heartbeat_timeout: int) -> SyncResult:
+    """One open offer per listed GPU of an online miner; offers of offline or delisted GPUs
+    close. Only real changes are written, so a second run changes nothing."""
+    status, _ = status_columns(now, heartbeat_timeout)
+    gpus = session.execute(select(Gpu, status).join(Miner, Miner.id == Gpu.miner_id)).all()
+    offers = {
+        o.gpu_id: o
+        for o in session.scalars(select(Offer).where(Offer.gpu_id.is_not(None)).with_for_update())
+    }
+    counts = dict.fromkeys(("created", "updated", "closed", "unchanged"), 0)
+    for gpu, gpu_status in gpus:
+        offer = offers.get(gpu.id)
+        if gpu_status in ("offline", "delisted"):
+            if offer is not None and offer.status == "open":
+                offer.status, offer.updated_at = "closed", now
+                counts["closed"] += 1
+            elif offer is not None:
+                counts["unchanged"] += 1
+            continue
+        desired = _desired(gpu)
+        if offer is None:
+            session.add(
+                Offer(
+                    id=new_id("off"),
+                    gpu_id=gpu.id,
+                    source="miner_sync",
+                    created_at=now,
+                    updated_at=now,
+                    **desired,
+                )
+            )
+            counts["created"] += 1
+        elif any(getattr(offer, k) != v for k, v in desired.items()):
+            for key, value in desired.items():
+                setattr(offer, key, value)
+            offer.updated_at = now
+            counts["updated"] += 1
+        else:
+            counts["unchanged"] += 1
+    session.flush()
+    return SyncResult(**counts)
+
+
+def list_offers(
+    session: Session,
+    *,
+    now: datetime,
+    heartbeat_timeout: int,
+    status: str | None,
+    provider: str | None,
+    limit: int,
+    offset: int,
+) -> list[OfferPublic]:
+    gpu_status, booking_expires = status_columns(now, heartbeat_timeout)
+    query = (
+        select(Offer, Gpu, gpu_status, booking_expires)
+        .outerjoin(Gpu, Gpu.id == Offer.gpu_id)
+        .outerjoin(Miner, Miner.id == Gpu.miner_id)
+    )
+    if status is not None:
+        query = query.where(Offer.status == status)
+    if provider is not None:
+        query = query.where(Offer.provider == provider)
+    query = query.order_by(Offer.created_at.desc(), Offer.id).limit(limit).offset(offset)
+    return [_public(*row) for row in session.execute(query)]
+
+
+def _public(offer: Offer, gpu: Gpu | None, gpu_status: str | None, expires: Any) -> OfferPublic:
+    return OfferPublic(
+        id=offer.id,
+        provider=offer.provider,
+        capacity=offer.capacity,
+        price=from_units(offer.price_units),
+        sla=offer.sla,
+        status=offer.status,
+        gpu_id=offer.gpu_id,
+        gpu_model=gpu.model if gpu else None,
+        gpu_memory=gpu.memory_gb if gpu else None,
+        gpu_status=gpu_status if gpu else None,  # type: ignore[arg-type]
+        booking_expires=expires if gpu else None,
+        total_bookings=gpu.total_bookings if gpu else None,
+        average_rating=average_rating(gpu.rating_sum, gpu.review_count) if gpu else None,
+        attributes=dict(offer.attributes or {}),
+        created_at=offer.created_at,
+        updated_at=offer.updated_at,
+    )
+
+
+def stats(session: Session, *, now: datetime) -> MarketplaceStats:
+    count, capacity, price_sum = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(Offer.capacity), 0),
+            func.coalesce(func.sum(Offer.price_units), 0),
+        ).where(Offer.status == "open")
+    ).one()
+    bids = session.scalar(
+        select(func.count()).select_from(Bid).where(Bid.status == "open", Bid.expires_at > now)
+    )
+    return MarketplaceStats(
+        totalOffers=count,
+        openCapacity=int(capacity),
+        averagePrice=from_units(divide_units(int(price_sum), count) if count else 0),
+        activeBids=bids or 0,
+    )
