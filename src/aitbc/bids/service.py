@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -79,9 +80,10 @@ def try_fill(session: Session, bid: Bid, *, now: datetime, settings: Settings) -
         try:
             booked = attempt(
                 session,
-                lambda g=gpu_id: bookings.book(
+                partial(
+                    bookings.book,
                     session,
-                    gpu_id=g,
+                    gpu_id=gpu_id,
                     body=request,
                     client_id=bid.client_id,
                     now=now,

@@ -12,8 +12,8 @@ GpuStatus = Literal["available", "booked", "offline", "delisted"]
 PricingMode = Literal["fixed", "dynamic"]
 SortKey = Literal["price", "memory", "rating", "newest"]
 
-ModelName = Field(min_length=1, max_length=128)
-AiModelList = Field(default_factory=list, max_length=64)
+ModelName: Any = Field(min_length=1, max_length=128)
+AiModelList: Any = Field(default_factory=list, max_length=64)
 
 
 class GpuSpec(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -91,9 +92,10 @@ def try_assign(
     for gpu_id in found:
         booked = attempt(
             session,
-            lambda g=gpu_id: bookings.book(
+            partial(
+                bookings.book,
                 session,
-                gpu_id=g,
+                gpu_id=gpu_id,
                 body=request,
                 client_id=job.client_id,
                 now=now,
