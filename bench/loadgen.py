@@ -48,7 +48,9 @@ class Result:
         )
 
 
-HEADER = "| scenario | req/s | p50 ms | p99 ms | mean ms | statuses |\n|---|---:|---:|---:|---:|---|"
+HEADER = (
+    "| scenario | req/s | p50 ms | p99 ms | mean ms | statuses |\n|---|---:|---:|---:|---:|---|"
+)
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:
@@ -149,8 +151,16 @@ def coordinator(database_url: str, *, workers: int, admin_key: str) -> Iterator[
         "AITBC_SWEEP_INTERVAL_SECONDS": "5",
     }
     process = subprocess.Popen(
-        [str(AITBC), "serve", "--port", str(port), "--workers", str(workers),
-         "--database-url", database_url],
+        [
+            str(AITBC),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--database-url",
+            database_url,
+        ],
         env=env,
         cwd=ROOT,
     )

@@ -34,9 +34,15 @@ def seed_gpus(url: str, *, gpus: int, gpus_per_miner: int = 8, seed: int = 7) ->
         region = rng.choice(REGIONS)
         miners.append(
             {
-                "id": miner_id, "region": region, "concurrency": 4, "inflight": 0,
-                "reported_status": "online", "capabilities": {}, "last_heartbeat": now,
-                "created_at": now, "updated_at": now,
+                "id": miner_id,
+                "region": region,
+                "concurrency": 4,
+                "inflight": 0,
+                "reported_status": "online",
+                "capabilities": {},
+                "last_heartbeat": now,
+                "created_at": now,
+                "updated_at": now,
             }
         )
         for slot in range(min(gpus_per_miner, gpus - m * gpus_per_miner)):
@@ -46,14 +52,28 @@ def seed_gpus(url: str, *, gpus: int, gpus_per_miner: int = 8, seed: int = 7) ->
             served = rng.sample(AI_MODELS, rng.randint(1, 3))
             rows.append(
                 {
-                    "id": gpu_id, "miner_id": miner_id, "slot": str(slot), "model": name,
-                    "model_key": model_key(name), "memory_gb": memory, "cuda_cores": None,
-                    "compute_capability": "8.9", "cuda_version": "12.4", "region": region,
-                    "price_units": price + rng.randint(-50_000, 50_000), "pricing_mode": "fixed",
-                    "description": None, "ai_models": served, "health": {}, "health_at": None,
+                    "id": gpu_id,
+                    "miner_id": miner_id,
+                    "slot": str(slot),
+                    "model": name,
+                    "model_key": model_key(name),
+                    "memory_gb": memory,
+                    "cuda_cores": None,
+                    "compute_capability": "8.9",
+                    "cuda_version": "12.4",
+                    "region": region,
+                    "price_units": price + rng.randint(-50_000, 50_000),
+                    "pricing_mode": "fixed",
+                    "description": None,
+                    "ai_models": served,
+                    "health": {},
+                    "health_at": None,
                     "rating_sum": sum(rng.randint(3, 5) for _ in range(reviews)),
-                    "review_count": reviews, "total_bookings": rng.randint(0, 100),
-                    "created_at": now, "updated_at": now, "delisted_at": None,
+                    "review_count": reviews,
+                    "total_bookings": rng.randint(0, 100),
+                    "created_at": now,
+                    "updated_at": now,
+                    "delisted_at": None,
                 }
             )
             ai_rows.extend({"gpu_id": gpu_id, "model_key": model_key(a)} for a in served)
