@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -24,11 +24,7 @@ class Leg:
     amount_units: int
 
 
-def ensure_account(session: Session, owner_id: str, kind: str) -> int:
-    query = select(Account.id).where(Account.owner_id == owner_id, Account.kind == kind)
-    account_id = session.scalar(query)
-    if account_id is not None:
-        return account_id
+def ensure_account(session: Session, owner_id: str, kind: str) -> None:
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     session.execute(
@@ -36,9 +32,20 @@ def ensure_account(session: Session, owner_id: str, kind: str) -> int:
         .values(owner_id=owner_id, kind=kind, balance_units=0)
         .on_conflict_do_nothing(index_elements=["owner_id", "kind"])
     )
-    created = session.scalar(query)
-    assert created is not None
-    return created
+
+
+def _apply(session: Session, leg: Leg) -> int | None:
+    """Move one leg's amount in a single conditional UPDATE; None when no row matched."""
+    statement = (
+        update(Account)
+        .where(Account.owner_id == leg.owner_id, Account.kind == leg.kind)
+        .values(balance_units=Account.balance_units + leg.amount_units)
+        .returning(Account.id)
+    )
+    if leg.amount_units < 0 and leg.kind != EXTERNAL:
+        statement = statement.where(Account.balance_units >= -leg.amount_units)
+    account_id: int | None = session.execute(statement).scalar()
+    return account_id
 
 
 def post(
@@ -55,33 +62,27 @@ def post(
         raise ValueError(f"unbalanced {kind} transaction: {legs}")
     if not legs:
         return None
-    resolved = sorted(
-        ((ensure_account(session, leg.owner_id, leg.kind), leg) for leg in legs),
-        key=lambda pair: pair[0],  # a fixed lock order keeps concurrent postings deadlock-free
-    )
-    for account_id, leg in resolved:
-        statement = (
-            update(Account)
-            .where(Account.id == account_id)
-            .values(balance_units=Account.balance_units + leg.amount_units)
-        )
-        if leg.amount_units < 0 and leg.kind != EXTERNAL:
-            statement = statement.where(Account.balance_units >= -leg.amount_units)
-        if session.execute(statement).rowcount != 1:  # type: ignore[attr-defined]
+    applied = []
+    # One fixed order of row locks keeps concurrent postings free of deadlocks.
+    for leg in sorted(legs, key=lambda leg: (leg.owner_id, leg.kind)):
+        account_id = _apply(session, leg)
+        if account_id is None and (leg.amount_units > 0 or leg.kind == EXTERNAL):
+            ensure_account(session, leg.owner_id, leg.kind)
+            account_id = _apply(session, leg)
+        if account_id is None:
             raise PaymentRequired(
                 f"The {leg.kind} balance of {leg.owner_id!r} is too low for this payment.",
                 code="insufficient_funds",
             )
+        applied.append((account_id, leg.amount_units))
     transaction = LedgerTransaction(
         id=new_id("txn"), kind=kind, booking_id=booking_id, memo=memo, created_at=now
     )
     session.add(transaction)
     session.flush()
     session.add_all(
-        LedgerEntry(
-            transaction_id=transaction.id, account_id=account_id, amount_units=leg.amount_units
-        )
-        for account_id, leg in resolved
+        LedgerEntry(transaction_id=transaction.id, account_id=account_id, amount_units=amount)
+        for account_id, amount in applied
     )
     session.flush()
     return transaction

@@ -123,31 +123,21 @@ def close(
     return True
 
 
-def activate_started(session: Session, *, gpu_id: str, now: datetime) -> None:
-    """Record the pending → active change of orders whose window has begun."""
-    started = session.execute(
-        select(Order, Booking.start_time)
-        .join(Booking, Booking.id == Order.booking_id)
-        .where(
-            Booking.gpu_id == gpu_id,
-            Order.status == "pending",
-            Booking.status == OPEN,
-            Booking.start_time <= now,
-        )
-    ).all()
-    for order, start_time in started:
-        record_event(session, order, "active", start_time)
-
-
 def settle_gpu(session: Session, *, gpu_id: str, now: datetime, fee_bps: int) -> int:
-    """Complete every booking on a GPU whose time is up. The caller holds the GPU's lock."""
-    due = session.scalars(
-        select(Booking)
-        .where(Booking.gpu_id == gpu_id, Booking.status == OPEN, Booking.end_time <= now)
+    """Complete every booking on a GPU whose time is up, and record the start of those that
+    have begun. The caller holds the GPU's lock."""
+    started = session.execute(
+        select(Booking, Order)
+        .join(Order, Order.booking_id == Booking.id)
+        .where(Booking.gpu_id == gpu_id, Booking.status == OPEN, Booking.start_time <= now)
         .order_by(Booking.end_time)
     ).all()
-    settled = sum(close(session, b, at=b.end_time, now=now, fee_bps=fee_bps) for b in due)
-    activate_started(session, gpu_id=gpu_id, now=now)
+    settled = 0
+    for booking, order in started:
+        if booking.end_time <= now:
+            settled += close(session, booking, at=booking.end_time, now=now, fee_bps=fee_bps)
+        elif order.status == "pending":
+            record_event(session, order, "active", booking.start_time)
     session.flush()
     return settled
 

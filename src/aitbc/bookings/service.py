@@ -275,6 +275,7 @@ def extend(
 
 
 def to_public(booking: Booking, order_id: str, now: datetime) -> BookingPublic:
+    status = lifecycle.effective_status(booking, now)
     return BookingPublic(
         booking_id=booking.id,
         order_id=order_id,
@@ -282,7 +283,7 @@ def to_public(booking: Booking, order_id: str, now: datetime) -> BookingPublic:
         client_id=booking.client_id,
         miner_id=booking.miner_id,
         job_id=booking.job_id,
-        status=lifecycle.effective_status(booking, now),  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]
         start_time=booking.start_time,
         end_time=booking.end_time,
         duration_hours=(Decimal(booking.booked_seconds) / 3600).quantize(Decimal("0.000001")),
@@ -291,7 +292,7 @@ def to_public(booking: Booking, order_id: str, now: datetime) -> BookingPublic:
         amount_charged=from_units(_charged(booking, now)),
         refund=from_units(booking.refunded_units),
         created_at=booking.created_at,
-        ended_at=booking.ended_at,
+        ended_at=booking.ended_at or (booking.end_time if status == "completed" else None),
     )
 
 

@@ -92,7 +92,7 @@ def figures(previous_bp: int | None, inputs: Inputs) -> Figures:
 def stored(session: Session, kind: str, key: str, *, lock: bool = False) -> ModelPrice | None:
     query = select(ModelPrice).where(ModelPrice.kind == kind, ModelPrice.model_key == key)
     if lock:
-        query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update(skip_locked=True).execution_options(populate_existing=True)
     return session.scalars(query).first()
 
 
@@ -156,19 +156,26 @@ def refresh_effective_price(session: Session, gpu: Gpu) -> None:
 
 def recompute_if_stale(
     session: Session, *, kind: str, key: str, now: datetime, settings: Settings
-) -> None:
-    """Called after a booking. Skips when another transaction is already recomputing; a
-    pricing hiccup never fails the booking that triggered it."""
+) -> bool:
+    """Recompute unless the stored price is fresh or another transaction is recomputing it
+    right now (its row is locked, or it is inserting the first one). A pricing hiccup never
+    fails the caller's transaction (a booking, or the sweeper's other models)."""
     fresh = now - timedelta(seconds=settings.pricing_interval_seconds)
-    if stored(session, kind, key) is not None:
+    updated_at = session.scalar(
+        select(ModelPrice.updated_at).where(ModelPrice.kind == kind, ModelPrice.model_key == key)
+    )
+    if updated_at is not None:
+        if updated_at > fresh:
+            return False
         row = stored(session, kind, key, lock=True)
         if row is None or row.updated_at > fresh:
-            return
+            return False
     try:
         with session.begin_nested():
             recompute(session, kind=kind, key=key, now=now, settings=settings)
     except IntegrityError:
-        return
+        return False
+    return True
 
 
 def recompute_due(session: Session, *, now: datetime, settings: Settings) -> int:
@@ -191,6 +198,5 @@ def recompute_due(session: Session, *, now: datetime, settings: Settings) -> int
     done = 0
     for kind, key in sorted({("gpu", k) for k in gpu_keys} | {("ai", k) for k in ai_keys}):
         if (kind, key) not in up_to_date:
-            recompute(session, kind=kind, key=key, now=now, settings=settings)
-            done += 1
+            done += recompute_if_stale(session, kind=kind, key=key, now=now, settings=settings)
     return done
