@@ -156,15 +156,12 @@ def book(
         miner_id=gpu.miner_id,
         gpu_id=gpu_id,
         job_id=body.job_id,
-        status="pending",
+        status="pending" if start > now else "active",
         created_at=now,
     )
     session.add(order)
     session.flush()
-    if start > now:
-        lifecycle.record_event(session, order, "pending", now)
-    else:
-        lifecycle.record_event(session, order, "active", start)
+    lifecycle.record_event(session, order, order.status, now if start > now else start)
     gpu.total_bookings += 1
     session.flush()
     recompute_if_stale(session, kind="gpu", key=gpu.model_key, now=now, settings=settings)
