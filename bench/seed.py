@@ -48,6 +48,7 @@ def seed_gpus(url: str, *, gpus: int, gpus_per_miner: int = 8, seed: int = 7) ->
         for slot in range(min(gpus_per_miner, gpus - m * gpus_per_miner)):
             name, memory, price = rng.choice(MODELS)
             gpu_id = f"gpu_bench{m:05d}{slot:02d}"
+            price_units = price + rng.randint(-50_000, 50_000)
             reviews = rng.randint(0, 40)
             served = rng.sample(AI_MODELS, rng.randint(1, 3))
             rows.append(
@@ -62,7 +63,8 @@ def seed_gpus(url: str, *, gpus: int, gpus_per_miner: int = 8, seed: int = 7) ->
                     "compute_capability": "8.9",
                     "cuda_version": "12.4",
                     "region": region,
-                    "price_units": price + rng.randint(-50_000, 50_000),
+                    "price_units": price_units,
+                    "effective_price_units": price_units,
                     "pricing_mode": "fixed",
                     "description": None,
                     "ai_models": served,
