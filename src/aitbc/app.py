@@ -15,6 +15,7 @@ from aitbc.config import Settings
 from aitbc.db import Database
 from aitbc.errors import install_error_handlers
 from aitbc.gpus.router import router as gpus_router
+from aitbc.guard import RequestGuard
 from aitbc.health import router as health_router
 from aitbc.jobs.router import router as jobs_router
 from aitbc.kit.clock import Clock, SystemClock
@@ -56,11 +57,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     install_error_handlers(app)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
     routers = (
         health_router,

@@ -69,6 +69,8 @@ def get_principal(
 
 
 OptionalPrincipal = Annotated[Principal | None, Depends(get_principal)]
+# For routers whose reads are public: a key that is sent must still be valid.
+CheckKey = Depends(get_principal)
 
 
 def require_roles(*roles: str):  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("aitbc.errors")
@@ -72,8 +72,9 @@ _HTTP_CODES = {
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entries documenting the error shape for each status."""
-    return {status: {"model": ErrorBody} for status in statuses}
+    """OpenAPI ``responses=`` entries documenting the error shape for each status; 422
+    (bad input) can happen on every route."""
+    return {status: {"model": ErrorBody} for status in sorted({*statuses, 422})}
 
 
 def _body(code: str, detail: str) -> dict[str, str]:
@@ -112,6 +113,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             _body("conflict", "The request conflicts with a concurrent change; retry."), 409
         )
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # Input the database itself refuses (the schemas should have caught it first).
+        log.info("data error: %s", exc.orig)
+        return JSONResponse(_body("validation_error", "The database refused a value."), 422)
 
     @app.exception_handler(OperationalError)
     async def _operational(_: Request, exc: OperationalError) -> JSONResponse:

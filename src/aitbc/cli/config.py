@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 import yaml
 
 DEFAULT_URL = "http://127.0.0.1:18000"
@@ -22,11 +23,14 @@ class CliConfig:
 def _read_file(path: Path, explicit: bool) -> dict[str, Any]:
     if not path.exists():
         if explicit:
-            raise FileNotFoundError(f"config file {path} does not exist")
+            raise click.ClickException(f"config file {path} does not exist")
         return {}
-    loaded = yaml.safe_load(path.read_text()) or {}
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise click.ClickException(f"cannot read config file {path}: {exc}") from exc
     if not isinstance(loaded, dict):
-        raise ValueError(f"config file {path} must hold a mapping")
+        raise click.ClickException(f"config file {path} must hold a mapping")
     return loaded
 
 

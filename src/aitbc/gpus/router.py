@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import TypeAdapter
 
-from aitbc.deps import ClockDep, MinerOrAdminDep, SessionDep, SettingsDep
+from aitbc.deps import CheckKey, ClockDep, MinerOrAdminDep, SessionDep, SettingsDep
 from aitbc.errors import NotFound, error_responses
 from aitbc.gpus import query, service
 from aitbc.gpus.schemas import (
@@ -19,7 +19,7 @@ from aitbc.gpus.schemas import (
 )
 from aitbc.kit.money import to_units
 
-router = APIRouter(prefix="/v1/marketplace/gpu", tags=["gpus"])
+router = APIRouter(prefix="/v1/marketplace/gpu", tags=["gpus"], dependencies=[CheckKey])
 
 # The list is the hottest read: serialise it once, straight to JSON bytes, instead of letting
 # the framework validate the models a second time.

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from aitbc.kit.money import MoneyIn, MoneyOut
 
@@ -12,7 +12,7 @@ GpuStatus = Literal["available", "booked", "offline", "delisted"]
 PricingMode = Literal["fixed", "dynamic"]
 SortKey = Literal["price", "memory", "rating", "newest"]
 
-ModelName: Any = Field(min_length=1, max_length=128)
+ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 AiModelList: Any = Field(default_factory=list, max_length=64)
 
 
@@ -21,7 +21,7 @@ class GpuSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = ModelName
+    name: ModelName
     memory_gb: int | None = Field(default=None, ge=0, le=4096)
     cuda_cores: int | None = Field(default=None, ge=0, le=10_000_000)
     compute_capability: str | None = Field(default=None, max_length=16)

@@ -20,7 +20,7 @@ class MinerGpuSpec(BaseModel):
         max_length=128,
         description="The miner's own name for the device; defaults to its index in the list.",
     )
-    model: str = ModelName
+    model: ModelName
     memory_gb: int = Field(ge=0, le=4096)
     cuda_version: str | None = Field(default=None, max_length=16)
     compute_capability: str | None = Field(default=None, max_length=16)

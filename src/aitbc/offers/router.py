@@ -12,6 +12,7 @@ from aitbc.bids.schemas import BidCreate, BidPublic
 from aitbc.deps import (
     AdminDep,
     AnyKeyDep,
+    CheckKey,
     ClientDep,
     ClientOrAdminDep,
     ClockDep,
@@ -22,7 +23,7 @@ from aitbc.errors import error_responses
 from aitbc.offers import service
 from aitbc.offers.schemas import MarketplaceStats, OfferPublic, SyncResult
 
-router = APIRouter(tags=["offers"])
+router = APIRouter(tags=["offers"], dependencies=[CheckKey])
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0)]
 

@@ -6,12 +6,12 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from aitbc.bookings.service import seconds_from_hours
-from aitbc.deps import ClientDep, ClockDep, SessionDep, SettingsDep
+from aitbc.deps import CheckKey, ClientDep, ClockDep, SessionDep, SettingsDep
 from aitbc.errors import error_responses
 from aitbc.pricing import service
 from aitbc.pricing.schemas import ModelPricing, PricePoint, QuotePublic, QuoteRequest
 
-router = APIRouter(prefix="/v1/marketplace", tags=["pricing"])
+router = APIRouter(prefix="/v1/marketplace", tags=["pricing"], dependencies=[CheckKey])
 
 
 @router.get(

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from aitbc.deps import AdminDep, AnyKeyDep, ClientDep, ClockDep, SessionDep
+from aitbc.deps import AdminDep, AnyKeyDep, CheckKey, ClientDep, ClockDep, SessionDep
 from aitbc.errors import error_responses
 from aitbc.reviews import service
 from aitbc.reviews.schemas import (
@@ -19,7 +19,7 @@ from aitbc.reviews.schemas import (
     ReviewSort,
 )
 
-router = APIRouter(prefix="/v1", tags=["reviews"])
+router = APIRouter(prefix="/v1", tags=["reviews"], dependencies=[CheckKey])
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0)]
 
