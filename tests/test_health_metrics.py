@@ -1,0 +1,201 @@
+"""Operations endpoints: ``/health`` (with a database round trip), ``/metrics`` (Prometheus,
+labelled by route template) and ``/openapi.json`` / ``/docs``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import PG_URL, Api
+from fastapi.testclient import TestClient
+from helpers import assert_error, gpu_path, heartbeat
+from prometheus_client.parser import text_string_to_metric_families
+
+from aitbc.app import create_app
+from aitbc.config import Settings
+from aitbc.kit.clock import ManualClock
+
+# --- /health ----------------------------------------------------------------------------
+
+
+def test_health_is_ok_and_names_the_database(api: Api) -> None:
+    response = api.call("GET", "/health")
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "status": "ok",
+        "database": "postgresql" if PG_URL else "sqlite",
+    }
+
+
+def test_health_is_503_when_the_database_is_unreachable(
+    settings: Settings, clock: ManualClock
+) -> None:
+    unreachable = "postgresql+psycopg://nobody@127.0.0.1:1/nothing?connect_timeout=2"
+    app = create_app(settings.model_copy(update={"database_url": unreachable}), clock=clock)
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/health")
+
+    assert_error(response, 503, "database_unavailable")
+
+
+# --- /metrics ---------------------------------------------------------------------------
+
+
+def _samples(api: Api) -> list[Any]:
+    response = api.call("GET", "/metrics")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    return [s for family in text_string_to_metric_families(response.text) for s in family.samples]
+
+
+def _value(samples: list[Any], name: str, **labels: str) -> float:
+    found = [s.value for s in samples if s.name == name and labels.items() <= s.labels.items()]
+    return float(sum(found))
+
+
+def test_request_counter_is_labelled_by_route_template(api: Api) -> None:
+    gpu_id = api.register_gpu(api.key("miner", "m-1"))
+    template = "/v1/marketplace/gpu/{gpu_id}"
+    before = _samples(api)
+
+    for _ in range(3):
+        assert api.call("GET", gpu_path(gpu_id)).status_code == 200
+    assert api.call("GET", gpu_path("gpu_missing")).status_code == 404
+
+    after = _samples(api)
+    counter = "aitbc_http_requests_total"
+    ok = {"method": "GET", "route": template, "status": "200"}
+    missing = {"method": "GET", "route": template, "status": "404"}
+    assert _value(after, counter, **ok) - _value(before, counter, **ok) == 3
+    assert _value(after, counter, **missing) - _value(before, counter, **missing) == 1
+    assert not any(gpu_id in str(s.labels) or "gpu_missing" in str(s.labels) for s in after)
+
+
+def test_latency_histogram_is_labelled_by_route_template(api: Api) -> None:
+    name = "aitbc_http_request_duration_seconds_count"
+    labels = {"method": "GET", "route": "/v1/marketplace/gpu/list"}
+    before = _value(_samples(api), name, **labels)
+
+    api.call("GET", "/v1/marketplace/gpu/list")
+    api.call("GET", "/v1/marketplace/gpu/list", params={"limit": 0})
+
+    assert _value(_samples(api), name, **labels) - before == 2
+
+
+def test_gpu_gauge_counts_gpus_by_status(api: Api) -> None:
+    steady, silent = api.key("miner", "m-1"), api.key("miner", "m-2")
+    kept = [api.register_gpu(steady) for _ in range(3)]
+    api.register_gpu(silent)
+    api.register_gpu(silent)
+    api.call("DELETE", gpu_path(kept[0]), steady)
+    api.clock.advance(seconds=91)
+    heartbeat(api, steady)
+
+    samples = _samples(api)
+
+    assert _value(samples, "aitbc_gpus", status="available") == 2
+    assert _value(samples, "aitbc_gpus", status="offline") == 2
+    assert _value(samples, "aitbc_gpus", status="delisted") == 1
+
+
+def test_gpu_gauge_follows_the_clock(api: Api) -> None:
+    miner = api.key("miner", "m-1")
+    api.register_gpu(miner)
+    assert _value(_samples(api), "aitbc_gpus", status="available") == 1
+
+    api.clock.advance(seconds=120)
+
+    samples = _samples(api)
+    assert _value(samples, "aitbc_gpus", status="available") == 0
+    assert _value(samples, "aitbc_gpus", status="offline") == 1
+
+
+# --- /openapi.json and /docs ------------------------------------------------------------
+
+# Every endpoint of the first slice and the error statuses it is shown (by the other test
+# modules) to return.
+SLICE_ENDPOINTS = {
+    ("post", "/v1/admin/api-keys"): {401, 403, 422},
+    ("get", "/v1/admin/api-keys"): {401, 403, 422},
+    ("delete", "/v1/admin/api-keys/{key_id}"): {401, 403, 404},
+    ("get", "/v1/me"): {401},
+    ("post", "/v1/miners/register"): {401, 403, 422},
+    ("post", "/v1/miners/heartbeat"): {401, 403, 404, 422},
+    ("post", "/v1/marketplace/gpu/register"): {401, 403, 422},
+    ("get", "/v1/marketplace/gpu/list"): {401, 422},
+    ("get", "/v1/marketplace/gpu/{gpu_id}"): {401, 404},
+    ("patch", "/v1/marketplace/gpu/{gpu_id}"): {401, 403, 404, 422},
+    ("delete", "/v1/marketplace/gpu/{gpu_id}"): {401, 403, 404},
+    ("get", "/health"): {503},
+    ("get", "/metrics"): set(),
+}
+ERROR_REF = "#/components/schemas/ErrorBody"
+
+
+@pytest.fixture
+def openapi(api: Api) -> dict[str, Any]:
+    response = api.call("GET", "/openapi.json")
+    assert response.status_code == 200, response.text
+    spec: dict[str, Any] = response.json()
+    return spec
+
+
+def _operation(spec: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    assert path in spec["paths"], f"{path} missing from the OpenAPI document"
+    assert method in spec["paths"][path], f"{method.upper()} {path} missing"
+    operation: dict[str, Any] = spec["paths"][path][method]
+    return operation
+
+
+def test_the_error_body_schema_is_error_and_detail(openapi: dict[str, Any]) -> None:
+    schema = openapi["components"]["schemas"]["ErrorBody"]
+
+    assert set(schema["properties"]) == {"error", "detail"}
+    assert set(schema["required"]) == {"error", "detail"}
+
+
+@pytest.mark.parametrize(("method", "path"), list(SLICE_ENDPOINTS))
+def test_every_endpoint_documents_its_error_responses(
+    openapi: dict[str, Any], method: str, path: str
+) -> None:
+    responses = _operation(openapi, method, path)["responses"]
+
+    documented = {int(status) for status in responses if int(status) >= 400}
+    assert SLICE_ENDPOINTS[(method, path)] <= documented
+    for status in documented:
+        schema = responses[str(status)]["content"]["application/json"]["schema"]
+        assert schema.get("$ref") == ERROR_REF, (status, schema)
+
+
+@pytest.mark.parametrize(("method", "path"), list(SLICE_ENDPOINTS))
+def test_every_endpoint_documents_its_success_response(
+    openapi: dict[str, Any], method: str, path: str
+) -> None:
+    operation = _operation(openapi, method, path)
+
+    success = [s for s in operation["responses"] if 200 <= int(s) < 300]
+    assert len(success) == 1
+    assert operation["responses"][success[0]].get("content"), operation
+    if method in ("post", "patch"):
+        body = operation["requestBody"]["content"]["application/json"]["schema"]
+        assert body["$ref"].startswith("#/components/schemas/")
+
+
+def test_the_documented_success_statuses_match_the_cli_contract(openapi: dict[str, Any]) -> None:
+    def statuses(method: str, path: str) -> set[str]:
+        return set(_operation(openapi, method, path)["responses"])
+
+    assert "201" in statuses("post", "/v1/marketplace/gpu/register")
+    assert "201" in statuses("post", "/v1/admin/api-keys")
+    listing = _operation(openapi, "get", "/v1/marketplace/gpu/list")["responses"]["200"]
+    assert listing["content"]["application/json"]["schema"]["type"] == "array"
+
+
+def test_docs_page_is_served(api: Api) -> None:
+    response = api.call("GET", "/docs")
+
+    assert response.status_code == 200
+    assert "text/html" in response.headers["content-type"]
+    assert "openapi.json" in response.text
