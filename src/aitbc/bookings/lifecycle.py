@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from aitbc.accounts.ledger import Leg, post
 from aitbc.kit.money import divide_units
-from aitbc.models import Booking, Gpu, Order, OrderEvent
+from aitbc.models import Booking, Gpu, Job, Order, OrderEvent
 from aitbc.models.account import ESCROW, MAIN, PLATFORM_OWNER
 from aitbc.models.booking import OPEN
 
@@ -123,6 +123,20 @@ def close(
     return True
 
 
+def _requeue_unstarted_job(session: Session, booking: Booking) -> bool:
+    """A job booking that ran out before the miner ever took the job was not served: the
+    client pays nothing and the job goes back to the queue (until its time-to-live)."""
+    job = session.scalars(
+        select(Job).where(Job.id == booking.job_id, Job.state == "assigned").with_for_update()
+    ).first()
+    if job is None:
+        return False
+    job.state = "queued"
+    job.gpu_id = job.miner_id = job.booking_id = None
+    job.assigned_at = None
+    return True
+
+
 def settle_gpu(session: Session, *, gpu_id: str, now: datetime, fee_bps: int) -> int:
     """Complete every booking on a GPU whose time is up, and record the start of those that
     have begun. The caller holds the GPU's lock."""
@@ -135,7 +149,15 @@ def settle_gpu(session: Session, *, gpu_id: str, now: datetime, fee_bps: int) ->
     settled = 0
     for booking, order in started:
         if booking.end_time <= now:
-            settled += close(session, booking, at=booking.end_time, now=now, fee_bps=fee_bps)
+            unserved = booking.job_id is not None and _requeue_unstarted_job(session, booking)
+            settled += close(
+                session,
+                booking,
+                at=booking.end_time,
+                now=now,
+                fee_bps=fee_bps,
+                full_refund=unserved,
+            )
         elif order.status == "pending":
             record_event(session, order, "active", booking.start_time)
     session.flush()

@@ -78,35 +78,39 @@ def try_assign(
         max_price_units=job.max_price_units,
         miner_id=miner_id,
     )
-    found = candidates(
-        session,
-        constraints=constraints,
-        now=now,
-        heartbeat_timeout=settings.heartbeat_timeout_seconds,
-    )
     request = BookRequest(
         duration_hours=_hours(job.duration_seconds),
         job_id=job.id,
         max_price_per_hour=None if job.max_price_units is None else from_units(job.max_price_units),
     )
-    for gpu_id in found:
-        booked = attempt(
-            session,
-            partial(
-                bookings.book,
+    tried: set[str] = set()
+    while found := candidates(
+        session,
+        constraints=constraints,
+        now=now,
+        heartbeat_timeout=settings.heartbeat_timeout_seconds,
+        exclude=tried,
+    ):
+        for gpu_id in found:
+            tried.add(gpu_id)
+            booked = attempt(
                 session,
-                gpu_id=gpu_id,
-                body=request,
-                client_id=job.client_id,
-                now=now,
-                settings=settings,
-            ),
-        )
-        if booked is not None:
-            job.state, job.assigned_at = "assigned", now
-            job.gpu_id, job.miner_id, job.booking_id = gpu_id, booked.miner_id, booked.booking_id
-            session.flush()
-            return True
+                partial(
+                    bookings.book,
+                    session,
+                    gpu_id=gpu_id,
+                    body=request,
+                    client_id=job.client_id,
+                    now=now,
+                    settings=settings,
+                ),
+            )
+            if booked is not None:
+                job.state, job.assigned_at = "assigned", now
+                job.gpu_id, job.miner_id = gpu_id, booked.miner_id
+                job.booking_id = booked.booking_id
+                session.flush()
+                return True
     return False
 
 
@@ -202,7 +206,14 @@ def poll(session: Session, *, miner_id: str, now: datetime, settings: Settings) 
     assign_queued(session, now=now, settings=settings, miner_id=miner_id, limit=10)
     job = session.scalars(
         select(Job)
-        .where(Job.miner_id == miner_id, Job.state == "assigned", Job.expires_at > now)
+        .join(Booking, Booking.id == Job.booking_id)
+        .where(
+            Job.miner_id == miner_id,
+            Job.state == "assigned",
+            Job.expires_at > now,
+            Booking.status == "open",
+            Booking.end_time > now,
+        )
         .order_by(Job.assigned_at, Job.id)
         .limit(1)
         .with_for_update(skip_locked=True)
