@@ -1,0 +1,546 @@
+"""A job's life after submission: the miner's poll hands it over (or 204); the result from
+that miner settles the booking (used time paid, the rest refunded), a failure refunds the
+client in full; nobody else may report; TTL expiry refunds; who sees which jobs; cancel.
+
+Prices are 3.6 per hour, so one second costs 0.001 and the arithmetic is visible."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from conftest import ADMIN_KEY, Api
+from jobs.slice_support import (
+    JOB_FIELDS,
+    JOBS,
+    MINER_JOB_FIELDS,
+    advance,
+    balance,
+    book,
+    booking,
+    cancel_job,
+    cost_units,
+    deposit,
+    gpu,
+    job,
+    jobs,
+    money,
+    ok,
+    orders,
+    poll,
+    polled,
+    refused,
+    report_failure,
+    report_result,
+    submitted,
+    sweep,
+    units,
+)
+
+PRICE = "3.6"
+
+
+@dataclass(frozen=True)
+class World:
+    miner: str  # m1, owns the GPU
+    rival: str  # m2, another miner with its own GPU
+    client: str  # c1, 100 tokens
+    other: str  # c2, 100 tokens
+    gpu: str
+    rival_gpu: str
+
+
+@pytest.fixture
+def world(api: Api) -> World:
+    miner = api.key("miner", "m1")
+    rival = api.key("miner", "m2")
+    client = api.key("client", "c1")
+    other = api.key("client", "c2")
+    deposit(api, "c1", "100")
+    deposit(api, "c2", "100")
+    gpu_id = api.register_gpu(miner, name="RTX 4090", price_per_hour=PRICE)
+    rival_gpu = api.register_gpu(rival, name="A100", memory_gb=80, price_per_hour="9")
+    return World(
+        miner=miner, rival=rival, client=client, other=other, gpu=gpu_id, rival_gpu=rival_gpu
+    )
+
+
+def _running_job(api: Api, w: World, **body: object) -> dict[str, object]:
+    created = submitted(api, w.client, constraints={"gpu_model": "RTX 4090"}, **body)
+    assert created["gpu_id"] == w.gpu
+    handed = polled(api, w.miner)
+    assert handed["job_id"] == created["job_id"]
+    return created
+
+
+def _gpu_is_free_again(api: Api, world: World) -> None:
+    advance(api, 0, world.miner)  # a heartbeat: the miner has been silent while time passed
+    assert gpu(api, world.gpu)["status"] == "available"
+
+
+# --- poll ----------------------------------------------------------------------------------
+
+
+def test_poll_without_a_job_is_204(api: Api, world: World) -> None:
+    response = poll(api, world.miner)
+
+    assert response.status_code == 204
+    assert response.content == b""
+
+
+def test_poll_hands_the_miner_its_assigned_job(api: Api, world: World) -> None:
+    created = submitted(
+        api,
+        world.client,
+        payload={"prompt": "hello", "steps": 20},
+        duration_hours="0.5",
+        ttl_seconds=7200,
+        constraints={"gpu_model": "RTX 4090"},
+    )
+    assert created["state"] == "assigned"
+    advance(api, 5, world.miner)
+
+    response = poll(api, world.miner)
+
+    assert response.status_code == 200, response.text
+    handed = response.json()
+    assert set(handed) == MINER_JOB_FIELDS
+    assert handed == {
+        "job_id": created["job_id"],
+        "gpu_id": world.gpu,
+        "booking_id": created["booking_id"],
+        "payload": {"prompt": "hello", "steps": 20},
+        "duration_hours": "0.500000",
+        "expires_at": "2030-01-01T02:00:00Z",
+        "booking_ends_at": "2030-01-01T00:30:00Z",
+    }
+    running = job(api, world.client, created["job_id"])
+    assert (running["state"], running["started_at"]) == ("running", "2030-01-01T00:00:05Z")
+    assert poll(api, world.miner).status_code == 204  # handed over once
+    assert poll(api, world.rival).status_code == 204  # not the rival's
+
+
+def test_poll_is_for_miners(api: Api, world: World) -> None:
+    refused(poll(api, world.client), 403, "wrong_role")
+    refused(poll(api, ADMIN_KEY), 403, "wrong_role")
+    refused(api.call("POST", "/v1/miners/poll"), 401, "authentication_required")
+
+
+def test_poll_hands_jobs_over_in_assignment_order(api: Api, world: World) -> None:
+    api.register_gpu(world.miner, name="RTX 4090", price_per_hour=PRICE)
+    first = submitted(api, world.client, constraints={"gpu_model": "RTX 4090"})
+    advance(api, 1, world.miner)
+    second = submitted(api, world.client, constraints={"gpu_model": "RTX 4090"})
+
+    assert polled(api, world.miner)["job_id"] == first["job_id"]
+    handed = polled(api, world.miner)
+    assert (handed["job_id"], handed["gpu_id"]) == (second["job_id"], second["gpu_id"])
+    assert second["gpu_id"] != first["gpu_id"]
+    assert poll(api, world.miner).status_code == 204
+
+
+# --- result --------------------------------------------------------------------------------
+
+
+def test_the_result_settles_used_time_and_refunds_the_rest(api: Api, world: World) -> None:
+    created = _running_job(api, world)
+    assert balance(api, world.client) == ("96.400000", "3.600000")
+    api.clock.advance(seconds=600)
+
+    response = report_result(api, world.miner, created["job_id"], {"tokens": 128})
+
+    done = ok(response)
+    assert set(done) == JOB_FIELDS
+    assert (done["state"], done["result"], done["error"]) == ("completed", {"tokens": 128}, None)
+    assert done["finished_at"] == "2030-01-01T00:10:00Z"
+    charged = cost_units(PRICE, 600)
+    assert money(charged) == "0.600000"
+    assert balance(api, world.client) == (money(units("100") - charged), "0.000000")
+    assert balance(api, world.client) == ("99.400000", "0.000000")
+    assert balance(api, world.miner) == ("0.600000", "0.000000")
+    settled = booking(api, world.client, created["booking_id"])
+    assert (settled["status"], settled["amount_charged"], settled["refund"]) == (
+        "released",
+        "0.600000",
+        "3.000000",
+    )
+    assert settled["ended_at"] == "2030-01-01T00:10:00Z"
+    [order] = orders(api, world.client)
+    assert (order["status"], order["job_id"]) == ("released", created["job_id"])
+    _gpu_is_free_again(api, world)
+    assert job(api, world.client, created["job_id"]) == done
+
+
+def test_a_started_second_counts(api: Api, world: World) -> None:
+    created = _running_job(api, world)
+    api.clock.advance(seconds=10, microseconds=1)
+
+    ok(report_result(api, world.miner, created["job_id"]))
+
+    assert balance(api, world.client) == ("99.989000", "0.000000")
+    assert balance(api, world.miner) == ("0.011000", "0.000000")
+
+
+def test_a_result_after_the_booked_time_pays_the_whole_booking(api: Api, world: World) -> None:
+    created = _running_job(api, world, duration_hours="0.5", ttl_seconds=7200)
+    api.clock.advance(seconds=2400)
+
+    done = ok(report_result(api, world.miner, created["job_id"]))
+
+    assert done["state"] == "completed"
+    assert balance(api, world.client) == ("98.200000", "0.000000")
+    assert balance(api, world.miner) == ("1.800000", "0.000000")
+    assert booking(api, world.client, created["booking_id"])["status"] == "completed"
+
+
+def test_a_result_is_accepted_before_the_poll(api: Api, world: World) -> None:
+    created = submitted(api, world.client, constraints={"gpu_model": "RTX 4090"})
+    api.clock.advance(seconds=60)
+
+    done = ok(report_result(api, world.miner, created["job_id"]))
+
+    assert done["state"] == "completed"
+    assert balance(api, world.client) == ("99.940000", "0.000000")
+
+
+def test_a_freed_gpu_takes_the_next_queued_job(api: Api, world: World) -> None:
+    first = _running_job(api, world)
+    second = submitted(api, world.client, constraints={"gpu_model": "RTX 4090"})
+    assert second["state"] == "queued"
+    advance(api, 60, world.miner)
+    ok(report_result(api, world.miner, first["job_id"]))
+
+    handed = polled(api, world.miner)
+
+    assert (handed["job_id"], handed["gpu_id"]) == (second["job_id"], world.gpu)
+    assert job(api, world.client, second["job_id"])["state"] == "running"
+
+
+# --- failure -------------------------------------------------------------------------------
+
+
+def test_a_failure_refunds_the_client_in_full(api: Api, world: World) -> None:
+    created = _running_job(api, world)
+    api.clock.advance(seconds=1200)
+
+    failed = ok(report_failure(api, world.miner, created["job_id"], "CUDA out of memory"))
+
+    assert (failed["state"], failed["error"], failed["result"]) == (
+        "failed",
+        "CUDA out of memory",
+        None,
+    )
+    assert failed["finished_at"] == "2030-01-01T00:20:00Z"
+    assert balance(api, world.client) == ("100.000000", "0.000000")
+    assert balance(api, world.miner) == ("0.000000", "0.000000")
+    refunded = booking(api, world.client, created["booking_id"])
+    assert (refunded["status"], refunded["amount_charged"], refunded["refund"]) == (
+        "cancelled",
+        "0.000000",
+        "3.600000",
+    )
+    _gpu_is_free_again(api, world)
+
+
+# --- who may report ------------------------------------------------------------------------
+
+
+def test_a_miner_cannot_report_on_someone_elses_job(api: Api, world: World) -> None:
+    created = _running_job(api, world)
+    api.clock.advance(seconds=300)
+
+    refused(report_result(api, world.rival, created["job_id"]), 403, "not_job_miner")
+    refused(report_failure(api, world.rival, created["job_id"]), 403, "not_job_miner")
+
+    still = job(api, world.client, created["job_id"])
+    assert (still["state"], still["result"], still["error"]) == ("running", None, None)
+    assert balance(api, world.client) == ("96.400000", "3.600000")
+    assert balance(api, world.rival) == ("0.000000", "0.000000")
+    ok(report_result(api, world.miner, created["job_id"]))
+    assert balance(api, world.miner) == ("0.300000", "0.000000")
+
+
+def test_nobody_reports_on_a_queued_job(api: Api, world: World) -> None:
+    created = submitted(api, world.client, constraints={"gpu_model": "H100"})
+
+    refused(report_result(api, world.miner, created["job_id"]), 403, "not_job_miner")
+    refused(report_failure(api, world.rival, created["job_id"]), 403, "not_job_miner")
+    assert job(api, world.client, created["job_id"])["state"] == "queued"
+
+
+def test_only_miners_report(api: Api, world: World) -> None:
+    created = _running_job(api, world)
+
+    refused(report_result(api, world.client, created["job_id"]), 403, "wrong_role")
+    refused(report_failure(api, ADMIN_KEY, created["job_id"]), 403, "wrong_role")
+    refused(
+        api.call("POST", f"/v1/miners/jobs/{created['job_id']}/result", json={"result": {}}),
+        401,
+    )
+    assert job(api, world.client, created["job_id"])["state"] == "running"
+
+
+def test_reporting_on_an_unknown_job_is_404(api: Api, world: World) -> None:
+    refused(report_result(api, world.miner, "job_missing"), 404, "job_not_found")
+    refused(report_failure(api, world.miner, "job_missing"), 404, "job_not_found")
+
+
+def test_a_result_twice_is_409(api: Api, world: World) -> None:
+    created = _running_job(api, world)
+    api.clock.advance(seconds=60)
+    ok(report_result(api, world.miner, created["job_id"], {"n": 1}))
+    api.clock.advance(seconds=60)
+
+    refused(report_result(api, world.miner, created["job_id"], {"n": 2}), 409, "job_not_running")
+    refused(report_failure(api, world.miner, created["job_id"]), 409, "job_not_running")
+
+    assert job(api, world.client, created["job_id"])["result"] == {"n": 1}
+    assert balance(api, world.client) == ("99.940000", "0.000000")
+    assert balance(api, world.miner) == ("0.060000", "0.000000")
+
+
+def test_a_result_after_a_failure_is_409(api: Api, world: World) -> None:
+    created = _running_job(api, world)
+    ok(report_failure(api, world.miner, created["job_id"]))
+
+    refused(report_result(api, world.miner, created["job_id"]), 409, "job_not_running")
+    refused(report_failure(api, world.miner, created["job_id"]), 409, "job_not_running")
+    assert balance(api, world.client) == ("100.000000", "0.000000")
+
+
+@pytest.mark.parametrize(
+    ("suffix", "body"),
+    [
+        ("result", {"result": [1, 2]}),
+        ("result", {"result": {}, "extra": 1}),
+        ("fail", {}),
+        ("fail", {"error": ""}),
+        ("fail", {"error": "x" * 2001}),
+    ],
+)
+def test_bad_reports_are_422(api: Api, world: World, suffix: str, body: object) -> None:
+    created = _running_job(api, world)
+
+    response = api.call(
+        "POST", f"/v1/miners/jobs/{created['job_id']}/{suffix}", world.miner, json=body
+    )
+
+    refused(response, 422)
+    assert job(api, world.client, created["job_id"])["state"] == "running"
+
+
+# --- expiry --------------------------------------------------------------------------------
+
+
+def test_a_running_job_past_its_ttl_expires_with_a_full_refund(api: Api, world: World) -> None:
+    created = _running_job(api, world, ttl_seconds=600)
+    assert created["expires_at"] == "2030-01-01T00:10:00Z"
+
+    advance(api, 599, world.miner)
+    sweep(api)
+    assert job(api, world.client, created["job_id"])["state"] == "running"
+    advance(api, 2, world.miner)
+    assert job(api, world.client, created["job_id"])["state"] == "expired"  # before the sweep
+    sweep(api)
+
+    expired = job(api, world.client, created["job_id"])
+    assert (expired["state"], expired["finished_at"]) == ("expired", "2030-01-01T00:10:00Z")
+    assert balance(api, world.client) == ("100.000000", "0.000000")
+    assert balance(api, world.miner) == ("0.000000", "0.000000")
+    refunded = booking(api, world.client, created["booking_id"])
+    assert (refunded["status"], refunded["amount_charged"]) == ("cancelled", "0.000000")
+    assert gpu(api, world.gpu)["status"] == "available"
+    refused(report_result(api, world.miner, created["job_id"]), 409, "job_not_running")
+    refused(cancel_job(api, world.client, created["job_id"]), 409, "job_finished")
+
+
+def test_an_assigned_job_past_its_ttl_expires_with_a_full_refund(api: Api, world: World) -> None:
+    created = submitted(api, world.client, ttl_seconds=60, constraints={"gpu_model": "RTX 4090"})
+    assert created["state"] == "assigned"
+    advance(api, 61, world.miner)
+
+    assert poll(api, world.miner).status_code == 204  # an expired job is not handed out
+    sweep(api)
+
+    assert job(api, world.client, created["job_id"])["state"] == "expired"
+    assert balance(api, world.client) == ("100.000000", "0.000000")
+    assert balance(api, world.miner) == ("0.000000", "0.000000")
+
+
+def test_a_job_whose_ttl_outlives_its_booking_is_refunded_when_it_expires_unstarted(
+    api: Api, world: World
+) -> None:
+    """The miner never picks the job up. Its booked half hour runs out before the job's
+    hour to live does; when the job expires, the client gets everything back, as for any
+    expired job: no work was done."""
+    created = submitted(
+        api,
+        world.client,
+        duration_hours="0.5",
+        ttl_seconds=3600,
+        constraints={"gpu_model": "RTX 4090"},
+    )
+    assert created["state"] == "assigned"
+    advance(api, 1800, world.miner)
+    sweep(api)
+    advance(api, 1801, world.miner)
+    sweep(api)
+
+    assert job(api, world.client, created["job_id"])["state"] == "expired"
+    assert balance(api, world.miner) == ("0.000000", "0.000000")
+    assert balance(api, world.client) == ("100.000000", "0.000000")
+
+
+def test_poll_never_hands_out_a_job_whose_booking_has_ended(api: Api, world: World) -> None:
+    """The miner polls only after the job's booked quarter hour has run out. Handing the job
+    over now would have the miner run it on a GPU nobody pays for any more (and that another
+    client may book at any moment): a job is handed out only with a booking that is still
+    running."""
+    submitted(
+        api,
+        world.client,
+        duration_hours="0.25",
+        ttl_seconds=3600,
+        constraints={"gpu_model": "RTX 4090"},
+    )
+    advance(api, 960, world.miner)
+    sweep(api)
+
+    response = poll(api, world.miner)
+
+    if response.status_code == 200:
+        handed = response.json()
+        assert handed["booking_ends_at"] > "2030-01-01T00:16:00Z", handed
+        assert booking(api, world.client, handed["booking_id"])["status"] == "active"
+    else:
+        assert response.status_code == 204, response.text
+
+
+def test_a_queued_job_expires(api: Api, world: World) -> None:
+    created = submitted(api, world.client, ttl_seconds=60, constraints={"gpu_model": "H100"})
+
+    advance(api, 60, world.miner)
+    sweep(api)
+
+    expired = job(api, world.client, created["job_id"])
+    assert (expired["state"], expired["finished_at"]) == ("expired", "2030-01-01T00:01:00Z")
+    api.register_gpu(world.miner, name="H100", memory_gb=80, price_per_hour="1")
+    sweep(api)
+    assert poll(api, world.miner).status_code == 204
+    still = job(api, world.client, created["job_id"])
+    assert (still["state"], still["gpu_id"], still["booking_id"]) == ("expired", None, None)
+    assert orders(api, world.client) == []
+    assert balance(api, world.client) == ("100.000000", "0.000000")
+
+
+# --- reading jobs --------------------------------------------------------------------------
+
+
+def test_a_job_is_visible_to_its_owner_its_miner_and_admins_only(api: Api, world: World) -> None:
+    created = submitted(api, world.client, constraints={"gpu_model": "RTX 4090"})
+    job_id = created["job_id"]
+
+    seen = job(api, world.client, job_id)
+    assert job(api, world.miner, job_id) == seen
+    assert job(api, ADMIN_KEY, job_id) == seen
+    refused(api.call("GET", f"{JOBS}/{job_id}", world.other), 404, "job_not_found")
+    refused(api.call("GET", f"{JOBS}/{job_id}", world.rival), 404, "job_not_found")
+    refused(api.call("GET", f"{JOBS}/{job_id}"), 401, "authentication_required")
+    refused(api.call("GET", f"{JOBS}/job_missing", world.client), 404, "job_not_found")
+
+
+def test_job_lists_are_mine_only(api: Api, world: World) -> None:
+    mine_first = submitted(api, world.client, constraints={"gpu_model": "RTX 4090"})
+    advance(api, 1, world.miner, world.rival)
+    mine_queued = submitted(api, world.client, constraints={"gpu_model": "H100"})
+    theirs = submitted(api, world.other, constraints={"gpu_model": "A100"})
+
+    assert [j["job_id"] for j in jobs(api, world.client)] == [
+        mine_queued["job_id"],
+        mine_first["job_id"],
+    ]
+    assert [j["job_id"] for j in jobs(api, world.other)] == [theirs["job_id"]]
+    assert [j["job_id"] for j in jobs(api, world.miner)] == [mine_first["job_id"]]
+    assert [j["job_id"] for j in jobs(api, world.rival)] == [theirs["job_id"]]
+    assert {j["job_id"] for j in jobs(api, ADMIN_KEY)} == {
+        mine_first["job_id"],
+        mine_queued["job_id"],
+        theirs["job_id"],
+    }
+    assert all(set(j) == JOB_FIELDS for j in jobs(api, ADMIN_KEY))
+    refused(api.call("GET", JOBS), 401)
+    assert len(ok(api.call("GET", JOBS, ADMIN_KEY, params={"limit": 2}))) == 2
+    refused(api.call("GET", JOBS, ADMIN_KEY, params={"limit": 0}), 422)
+
+
+# --- cancel --------------------------------------------------------------------------------
+
+
+def test_cancelling_a_queued_job(api: Api, world: World) -> None:
+    created = submitted(api, world.client, constraints={"gpu_model": "H100"})
+    advance(api, 30, world.miner)
+
+    cancelled = ok(cancel_job(api, world.client, created["job_id"]))
+
+    assert (cancelled["state"], cancelled["finished_at"]) == ("cancelled", "2030-01-01T00:00:30Z")
+    assert balance(api, world.client) == ("100.000000", "0.000000")
+    api.register_gpu(world.miner, name="H100", memory_gb=80, price_per_hour="1")
+    sweep(api)
+    assert poll(api, world.miner).status_code == 204
+    assert job(api, world.client, created["job_id"])["state"] == "cancelled"
+    refused(cancel_job(api, world.client, created["job_id"]), 409, "job_finished")
+
+
+def test_cancelling_a_running_job_charges_the_used_time_and_frees_the_gpu(
+    api: Api, world: World
+) -> None:
+    created = _running_job(api, world)
+    advance(api, 900, world.miner)
+
+    cancelled = ok(cancel_job(api, world.client, created["job_id"]))
+
+    assert (cancelled["state"], cancelled["finished_at"]) == ("cancelled", "2030-01-01T00:15:00Z")
+    assert balance(api, world.client) == ("99.100000", "0.000000")
+    assert balance(api, world.miner) == ("0.900000", "0.000000")
+    ended = booking(api, world.client, created["booking_id"])
+    assert (ended["status"], ended["amount_charged"], ended["refund"]) == (
+        "released",
+        "0.900000",
+        "2.700000",
+    )
+    assert gpu(api, world.gpu)["status"] == "available"
+    again = submitted(api, world.other, constraints={"gpu_model": "RTX 4090"})
+    assert (again["state"], again["gpu_id"]) == ("assigned", world.gpu)
+    refused(report_result(api, world.miner, created["job_id"]), 409, "job_not_running")
+
+
+def test_cancelling_an_assigned_job_at_once_costs_nothing(api: Api, world: World) -> None:
+    created = submitted(api, world.client, constraints={"gpu_model": "RTX 4090"})
+
+    cancelled = ok(cancel_job(api, world.client, created["job_id"]))
+
+    assert cancelled["state"] == "cancelled"
+    assert balance(api, world.client) == ("100.000000", "0.000000")
+    assert poll(api, world.miner).status_code == 204
+
+
+def test_who_may_cancel(api: Api, world: World) -> None:
+    created = submitted(api, world.client, constraints={"gpu_model": "RTX 4090"})
+    job_id = created["job_id"]
+
+    refused(cancel_job(api, world.other, job_id), 403, "not_job_owner")
+    refused(cancel_job(api, world.miner, job_id), 403, "wrong_role")
+    refused(cancel_job(api, None, job_id), 401, "authentication_required")
+    refused(cancel_job(api, world.client, "job_missing"), 404, "job_not_found")
+    assert job(api, world.client, job_id)["state"] == "assigned"
+
+    assert ok(cancel_job(api, ADMIN_KEY, job_id))["state"] == "cancelled"
+
+
+def test_a_gpu_booked_by_hand_is_not_given_to_a_job(api: Api, world: World) -> None:
+    book(api, world.other, world.gpu, hours=1)
+
+    created = submitted(api, world.client, constraints={"gpu_model": "RTX 4090"})
+
+    assert created["state"] == "queued"
+    assert poll(api, world.miner).status_code == 204
