@@ -98,9 +98,7 @@ class Api:
     client: TestClient
     clock: ManualClock
 
-    def call(
-        self, method: str, path: str, key: str | None = None, **kwargs: Any
-    ) -> Any:
+    def call(self, method: str, path: str, key: str | None = None, **kwargs: Any) -> Any:
         headers = dict(kwargs.pop("headers", {}) or {})
         headers.setdefault("X-Api-Key", key or "")
         return self.client.request(method, path, headers=headers, **kwargs)
@@ -115,9 +113,7 @@ class Api:
 
     def register_gpu(self, miner_key: str, **spec: Any) -> str:
         body = {"name": "RTX 4090", "memory_gb": 24, "price_per_hour": "0.5"} | spec
-        response = self.call(
-            "POST", "/v1/marketplace/gpu/register", miner_key, json={"gpu": body}
-        )
+        response = self.call("POST", "/v1/marketplace/gpu/register", miner_key, json={"gpu": body})
         assert response.status_code == 201, response.text
         gpu_id: str = response.json()["gpu_id"]
         return gpu_id

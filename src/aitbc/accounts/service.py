@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from aitbc.accounts.schemas import AccountPublic, LedgerLine
 from aitbc.kit.money import from_units
-from aitbc.models import Account, Booking, LedgerEntry, LedgerTransaction
-from aitbc.models.account import ESCROW, MAIN
+from aitbc.models import Account, Booking, Job, LedgerEntry, LedgerTransaction
+from aitbc.models.account import ESCROW, MAIN, PLATFORM_OWNER
 from aitbc.models.booking import OPEN
 
 
@@ -26,16 +26,34 @@ def _stored(session: Session, owner_id: str) -> dict[str, int]:
 
 def view(session: Session, *, owner_id: str, now: datetime, fee_bps: int) -> AccountPublic:
     stored = _stored(session, owner_id)
-    due = select(Booking.total_units).where(Booking.status == OPEN, Booking.end_time <= now)
-    paid_out = sum(session.scalars(due.where(Booking.client_id == owner_id)))
-    earned = sum(
-        t - t * fee_bps // 10_000 for t in session.scalars(due.where(Booking.miner_id == owner_id))
+    unserved = Job.id.is_not(None)
+    due = (
+        select(Booking.total_units, Booking.client_id, Booking.miner_id, unserved)
+        .outerjoin(Job, and_(Job.booking_id == Booking.id, Job.state == "assigned"))
+        .where(Booking.status == OPEN, Booking.end_time <= now)
     )
+    if owner_id != PLATFORM_OWNER:
+        due = due.where(or_(Booking.client_id == owner_id, Booking.miner_id == owner_id))
+    main_change = escrow_change = unsettled = 0
+    # The same outcomes settlement will post (bookings.lifecycle.settle_gpu): a job booking
+    # the miner never took is refunded in full, any other is paid out less the fee.
+    for total, client_id, miner_id, refund_all in session.execute(due):
+        fee = 0 if refund_all else total * fee_bps // 10_000
+        if client_id == owner_id:
+            escrow_change -= total
+            main_change += total if refund_all else 0
+            unsettled += total
+        if miner_id == owner_id and not refund_all:
+            main_change += total - fee
+            unsettled += total - fee
+        if owner_id == PLATFORM_OWNER:
+            main_change += fee
+            unsettled += fee
     return AccountPublic(
         owner_id=owner_id,
-        balance=from_units(stored.get(MAIN, 0) + earned),
-        escrow=from_units(stored.get(ESCROW, 0) - paid_out),
-        unsettled=from_units(paid_out + earned),
+        balance=from_units(stored.get(MAIN, 0) + main_change),
+        escrow=from_units(stored.get(ESCROW, 0) + escrow_change),
+        unsettled=from_units(unsettled),
     )
 
 

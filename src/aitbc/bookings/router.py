@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -11,9 +12,23 @@ from aitbc.bookings.schemas import BookingPublic, BookRequest, ExtendRequest, Re
 from aitbc.deps import AnyKeyDep, ClientDep, ClientOrAdminDep, ClockDep, SessionDep, SettingsDep
 from aitbc.errors import error_responses
 from aitbc.kit import idempotency
+from aitbc.pricing.market import reprice_after_booking
 
 gpu_router = APIRouter(prefix="/v1/marketplace/gpu", tags=["bookings"])
 router = APIRouter(prefix="/v1/bookings", tags=["bookings"])
+
+
+def _reprice_after_commit(
+    request: Request, gpu_id: str, clock: ClockDep, settings: SettingsDep
+) -> Iterator[None]:
+    """Declared before the session, so this exits after the booking has committed (and
+    before the response is sent): the model's price is recomputed in a transaction of its
+    own. Inside the booking's it would lock other GPUs after the client's accounts."""
+    yield
+    reprice_after_booking(request.app.state.db, gpu_id=gpu_id, clock=clock, settings=settings)
+
+
+RepriceAfterCommit = Annotated[None, Depends(_reprice_after_commit, scope="function")]
 
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", description=idempotency.HEADER_DESCRIPTION)
@@ -28,6 +43,7 @@ IdempotencyKey = Annotated[
     summary="Book a GPU now or reserve it for later; the cost moves into escrow",
 )
 def book_gpu(
+    _: RepriceAfterCommit,
     gpu_id: str,
     body: BookRequest,
     request: Request,

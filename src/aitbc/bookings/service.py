@@ -3,7 +3,7 @@ GPU's row lock, so requests for one GPU are serialised across server processes."
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import select
@@ -20,7 +20,6 @@ from aitbc.kit.money import divide_units, from_units, to_units
 from aitbc.models import Booking, Gpu, Miner, Order
 from aitbc.models.account import ESCROW, MAIN
 from aitbc.models.booking import OPEN
-from aitbc.pricing.market import recompute_if_stale
 from aitbc.pricing.service import redeem_quote
 
 MAX_RESERVATION_AHEAD = timedelta(days=90)
@@ -105,7 +104,7 @@ def book(
         raise Invalid("start_time is in the past.", code="start_in_past")
     if start > now + MAX_RESERVATION_AHEAD:
         raise Invalid("start_time is more than 90 days ahead.", code="start_too_far")
-    start = max(start, now)
+    start = max(start, now).astimezone(UTC)
     end = start + timedelta(seconds=seconds)
     other = _overlapping(session, gpu_id, start, end)
     if other is not None:
@@ -164,7 +163,6 @@ def book(
     lifecycle.record_event(session, order, order.status, now if start > now else start)
     gpu.total_bookings += 1
     session.flush()
-    recompute_if_stale(session, kind="gpu", key=gpu.model_key, now=now, settings=settings)
     return to_public(booking, order.id, now)
 
 

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from aitbc.config import Settings
+from aitbc.db import Database
 from aitbc.gpus.query import status_columns
+from aitbc.kit.clock import Clock
 from aitbc.models import Booking, Gpu, GpuAiModel, Miner, ModelPrice, PriceHistory
 from aitbc.pricing import engine
 
 RECENT_WINDOW = timedelta(hours=1)
+log = logging.getLogger("aitbc.pricing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +143,7 @@ def apply_multiplier(session: Session, *, model_key: str, multiplier_bp: int) ->
         update(Gpu)
         .where(Gpu.model_key == model_key, Gpu.pricing_mode == "dynamic")
         .values(
-            effective_price_units=(Gpu.price_units * multiplier_bp + engine.BP // 2) / engine.BP
+            effective_price_units=(Gpu.price_units * multiplier_bp + engine.BP // 2) // engine.BP
         )
         .execution_options(synchronize_session=False)
     )
@@ -154,28 +158,54 @@ def refresh_effective_price(session: Session, gpu: Gpu) -> None:
     gpu.effective_price_units = engine.scale(gpu.price_units, multiplier)
 
 
+def _claim(session: Session, kind: str, key: str) -> bool:
+    """On PostgreSQL, an advisory lock for this model's recomputation, or False when another
+    transaction holds it. (SQLite's write transactions are serial already.)"""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(
+        session.scalar(
+            select(func.pg_try_advisory_xact_lock(func.hashtext(f"aitbc-price:{kind}:{key}")))
+        )
+    )
+
+
 def recompute_if_stale(
     session: Session, *, kind: str, key: str, now: datetime, settings: Settings
 ) -> bool:
-    """Recompute unless the stored price is fresh or another transaction is recomputing it
-    right now (its row is locked, or it is inserting the first one). A pricing hiccup never
-    fails the caller's transaction (a booking, or the sweeper's other models)."""
+    """Recompute unless the stored price is fresh or another transaction is recomputing it.
+    Called in transactions that hold no other locks (the sweeper's, or the one that follows
+    a booking), so waiting for GPU rows here cannot close a cycle."""
     fresh = now - timedelta(seconds=settings.pricing_interval_seconds)
     updated_at = session.scalar(
         select(ModelPrice.updated_at).where(ModelPrice.kind == kind, ModelPrice.model_key == key)
     )
-    if updated_at is not None:
-        if updated_at > fresh:
-            return False
-        row = stored(session, kind, key, lock=True)
-        if row is None or row.updated_at > fresh:
-            return False
+    if updated_at is not None and updated_at > fresh:
+        return False
+    if not _claim(session, kind, key):
+        return False
+    row = stored(session, kind, key, lock=True)
+    if row is not None and row.updated_at > fresh:
+        return False
     try:
         with session.begin_nested():
             recompute(session, kind=kind, key=key, now=now, settings=settings)
-    except IntegrityError:
+    except (IntegrityError, OperationalError):
+        log.warning("recomputing the %s price of %r failed; the next sweep retries", kind, key)
         return False
     return True
+
+
+def reprice_after_booking(db: Database, *, gpu_id: str, clock: Clock, settings: Settings) -> None:
+    """Runs after a booking has committed, in a transaction of its own."""
+    try:
+        with db.session(write=True) as session:
+            key = session.scalar(select(Gpu.model_key).where(Gpu.id == gpu_id))
+            if key is not None:
+                recompute_if_stale(session, kind="gpu", key=key, now=clock.now(), settings=settings)
+            session.commit()
+    except Exception:  # the booking stands; the sweeper will reprice
+        log.exception("repricing after a booking failed")
 
 
 def recompute_due(session: Session, *, now: datetime, settings: Settings) -> int:

@@ -1,0 +1,190 @@
+"""Idempotency-Key on every money-moving POST: a retry with the same key and body gets the
+first response (marked ``Idempotent-Replayed``) and moves no more money; the same key with a
+different request is refused with 422 ``idempotency_key_reused``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from accounts.ledger_invariants import assert_ledger_invariants, snapshot
+from bookings.booking_support import (
+    Market,
+    advance,
+    book,
+    extend,
+    figures,
+    gpu,
+    market,
+    orders,
+    refused,
+    release_booking,
+    release_gpu,
+)
+from conftest import ADMIN_KEY, Api
+
+REPLAYED = "Idempotent-Replayed"
+
+
+@pytest.fixture(autouse=True)
+def _ledger_stays_consistent(database_url: str) -> Iterator[None]:
+    yield
+    assert_ledger_invariants(database_url)
+
+
+@pytest.fixture
+def m(api: Api) -> Market:
+    return market(api)
+
+
+def key(value: str) -> dict[str, dict[str, str]]:
+    return {"headers": {"Idempotency-Key": value}}
+
+
+def test_retried_book_returns_the_same_booking_and_charges_once(
+    api: Api, m: Market, database_url: str
+) -> None:
+    first = book(api, m.client, m.gpu, 2, job_id="j", **key("book-1"))
+    assert first.status_code == 201, first.text
+    assert REPLAYED not in first.headers
+    after_first = snapshot(database_url)
+    for _ in range(3):
+        again = book(api, m.client, m.gpu, 2, job_id="j", **key("book-1"))
+        assert again.status_code == 201, again.text
+        assert again.headers[REPLAYED] == "true"
+        assert again.json() == first.json()
+    assert snapshot(database_url) == after_first
+    assert figures(api, m.client) == ("92.800000", "7.200000")
+    assert len(orders(api, m.client)) == 1
+    assert gpu(api, m.gpu)["total_bookings"] == 1
+    assert assert_ledger_invariants(database_url).transactions["booking_escrow"] == 1
+
+
+def test_the_replay_is_the_first_response_even_after_things_changed(
+    api: Api, m: Market, database_url: str
+) -> None:
+    first = book(api, m.client, m.gpu, 1, **key("k"))
+    advance(api, 60)
+    assert release_gpu(api, m.client, m.gpu).status_code == 200
+    again = book(api, m.client, m.gpu, 1, **key("k"))
+    assert again.status_code == 201 and again.headers[REPLAYED] == "true"
+    assert again.json() == first.json()  # status "active", as first answered
+    assert assert_ledger_invariants(database_url).transactions["booking_escrow"] == 1
+
+
+def test_same_key_with_a_different_request_is_422(api: Api, m: Market, database_url: str) -> None:
+    assert book(api, m.client, m.gpu, 1, **key("k")).status_code == 201
+    second_gpu = api.register_gpu(m.miner)
+    before = snapshot(database_url)
+    for response in (
+        book(api, m.client, m.gpu, 2, **key("k")),  # other duration
+        book(api, m.client, m.gpu, 1, job_id="x", **key("k")),  # other field
+        book(api, m.client, second_gpu, 1, **key("k")),  # other GPU
+        release_gpu(api, m.client, m.gpu, **key("k")),  # other endpoint
+    ):
+        refused(response, 422, "idempotency_key_reused")
+    assert snapshot(database_url) == before
+    assert figures(api, m.client) == ("96.400000", "3.600000")
+
+
+def test_keys_belong_to_their_owner(api: Api, m: Market) -> None:
+    second_gpu = api.register_gpu(m.miner)
+    mine = book(api, m.client, m.gpu, 1, **key("shared"))
+    theirs = book(api, m.other, second_gpu, 1, **key("shared"))
+    assert mine.status_code == theirs.status_code == 201
+    assert REPLAYED not in theirs.headers
+    assert mine.json()["booking_id"] != theirs.json()["booking_id"]
+    assert figures(api, m.other) == ("99.500000", "0.500000")
+
+
+def test_a_key_longer_than_128_characters_is_422(api: Api, m: Market) -> None:
+    refused(book(api, m.client, m.gpu, 1, **key("k" * 129)), 422, "validation_error")
+    assert book(api, m.client, m.gpu, 1, **key("k" * 128)).status_code == 201
+
+
+def test_retried_deposit_credits_once(api: Api, database_url: str) -> None:
+    client = api.key("client", "c9")
+    path = "/v1/admin/accounts/c9/deposit"
+    first = api.call("POST", path, ADMIN_KEY, json={"amount": "12.5"}, **key("dep-1"))
+    assert first.status_code == 201, first.text
+    assert first.json()["amount"] == "12.500000"
+    assert first.json()["account"]["balance"] == "12.500000"
+    again = api.call("POST", path, ADMIN_KEY, json={"amount": "12.5"}, **key("dep-1"))
+    assert again.status_code == 201 and again.headers[REPLAYED] == "true"
+    assert again.json() == first.json()
+    assert figures(api, client) == ("12.500000", "0.000000")
+    refused(
+        api.call("POST", path, ADMIN_KEY, json={"amount": "13"}, **key("dep-1")),
+        422,
+        "idempotency_key_reused",
+    )
+    refused(
+        api.call(
+            "POST",
+            "/v1/admin/accounts/c8/deposit",
+            ADMIN_KEY,
+            json={"amount": "12.5"},
+            **key("dep-1"),
+        ),
+        422,
+        "idempotency_key_reused",
+    )
+    assert figures(api, client) == ("12.500000", "0.000000")
+    assert assert_ledger_invariants(database_url).transactions["deposit"] == 1
+    # Without a key, the same deposit twice is two deposits.
+    for _ in range(2):
+        assert api.call("POST", path, ADMIN_KEY, json={"amount": "1"}).status_code == 201
+    assert figures(api, client) == ("14.500000", "0.000000")
+
+
+@pytest.mark.parametrize("path", ["gpu", "booking"])
+def test_retried_release_replays_instead_of_409(
+    api: Api, m: Market, database_url: str, path: str
+) -> None:
+    body = book(api, m.client, m.gpu, 2).json()
+    advance(api, 1800)
+
+    def release(idempotency_key: str) -> object:
+        if path == "gpu":
+            return release_gpu(api, m.client, m.gpu, **key(idempotency_key))
+        return release_booking(api, m.client, body["booking_id"], **key(idempotency_key))
+
+    first = release("rel-1")
+    assert first.status_code == 200, first.text  # type: ignore[attr-defined]
+    advance(api, 60)
+    again = release("rel-1")
+    assert again.status_code == 200 and again.headers[REPLAYED] == "true"  # type: ignore[attr-defined]
+    assert again.json() == first.json()  # type: ignore[attr-defined]
+    assert figures(api, m.client) == ("98.200000", "0.000000")
+    assert figures(api, m.miner) == ("1.800000", "0.000000")
+    # A new key is a new request: there is nothing left to release.
+    refused(release("rel-2"), 409, "nothing_to_release")
+    assert assert_ledger_invariants(database_url).transactions["booking_released"] == 1
+
+
+def test_release_key_reused_on_another_booking_is_422(api: Api, m: Market) -> None:
+    second_gpu = api.register_gpu(m.miner)
+    first = book(api, m.client, m.gpu, 1).json()
+    second = book(api, m.client, second_gpu, 1).json()
+    advance(api, 60)
+    assert release_booking(api, m.client, first["booking_id"], **key("r")).status_code == 200
+    refused(
+        release_booking(api, m.client, second["booking_id"], **key("r")),
+        422,
+        "idempotency_key_reused",
+    )
+    assert figures(api, m.client) == ("99.440000", "0.500000")  # 3.54 back, 0.5 held
+
+
+def test_retried_extend_charges_once(api: Api, m: Market, database_url: str) -> None:
+    body = book(api, m.client, m.gpu, 1).json()
+    first = extend(api, m.client, body["booking_id"], 1, **key("ext"))
+    assert first.status_code == 200, first.text
+    again = extend(api, m.client, body["booking_id"], 1, **key("ext"))
+    assert again.status_code == 200 and again.headers[REPLAYED] == "true"
+    assert again.json() == first.json()
+    refused(
+        extend(api, m.client, body["booking_id"], 2, **key("ext")), 422, "idempotency_key_reused"
+    )
+    assert figures(api, m.client) == ("92.800000", "7.200000")
+    assert assert_ledger_invariants(database_url).transactions["booking_extension"] == 1
