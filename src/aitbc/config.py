@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 18000
     workers: int = 1
+    threads: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Requests one process works on at once. Few threads spend less CPU on "
+        "contention for the interpreter lock; PostgreSQL lock waits want a few more.",
+    )
     admin_key: str | None = Field(
         default=None, description="If set, this exact string is a valid admin key."
     )

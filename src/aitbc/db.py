@@ -3,7 +3,6 @@ endpoint returns and rolls back when it raises; services only flush."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +49,17 @@ def create_db_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=10)
 
 
+def finish(session: Session, *, commit: bool) -> None:
+    """End a unit of work: commit (or roll back) and hand the connection back."""
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -62,20 +72,6 @@ class Database:
 
     def session(self, *, write: bool) -> Session:
         return (self._write if write else self._read)()
-
-    def unit_of_work(self, *, write: bool) -> Iterator[Session]:
-        session = self.session(write=write)
-        try:
-            yield session
-            if write:
-                session.commit()
-            else:
-                session.rollback()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from aitbc.auth import service as auth_service
 from aitbc.config import Settings
-from aitbc.db import Database
+from aitbc.db import Database, finish
 from aitbc.errors import Forbidden, Unauthorized
 from aitbc.kit.clock import Clock
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """Reads get a plain transaction; anything else a write transaction that commits on
-    success. The same session serves authentication and the endpoint."""
+    success. The same session serves authentication and the endpoint. Creating a session
+    does no I/O, so only its end goes to the thread pool."""
     db: Database = request.app.state.db
-    yield from db.unit_of_work(write=request.method not in _READ_METHODS)
+    write = request.method not in _READ_METHODS
+    session = db.session(write=write)
+    try:
+        yield session
+    except BaseException:
+        await run_in_threadpool(finish, session, commit=False)
+        raise
+    await run_in_threadpool(finish, session, commit=write)
 
 
 # Trivial dependencies are async so they run on the event loop, not in the thread pool.
@@ -48,7 +57,7 @@ class Principal:
     key_id: str | None
 
 
-def get_principal(
+async def get_principal(
     session: SessionDep,
     settings: SettingsDep,
     x_api_key: Annotated[
@@ -62,7 +71,9 @@ def get_principal(
     raw = (x_api_key or "").strip()
     if not raw:
         return None
-    found = auth_service.authenticate(session, raw, bootstrap_admin_key=settings.admin_key)
+    found = await run_in_threadpool(
+        auth_service.authenticate, session, raw, bootstrap_admin_key=settings.admin_key
+    )
     if found is None:
         raise Unauthorized("The API key is unknown or revoked.", code="invalid_api_key")
     return Principal(owner_id=found.owner_id, role=found.role, key_id=found.key_id)
@@ -76,7 +87,7 @@ CheckKey = Depends(get_principal)
 def require_roles(*roles: str):  # type: ignore[no-untyped-def]
     allowed = frozenset(roles)
 
-    def _require(principal: OptionalPrincipal) -> Principal:
+    async def _require(principal: OptionalPrincipal) -> Principal:
         if principal is None:
             raise Unauthorized("This endpoint needs an API key.", code="authentication_required")
         if principal.role not in allowed:

@@ -56,9 +56,33 @@ def status_columns(now: datetime, heartbeat_timeout: int) -> tuple[ColumnElement
     return status, booking_expires
 
 
+# Plain columns rather than ORM entities: a list of GPUs is read, never changed, so the
+# identity map and change tracking would only cost time.
+_COLUMNS = (
+    Gpu.id,
+    Gpu.miner_id,
+    Gpu.model,
+    Gpu.memory_gb,
+    Gpu.cuda_cores,
+    Gpu.compute_capability,
+    Gpu.cuda_version,
+    Gpu.region,
+    Gpu.effective_price_units,
+    Gpu.price_units,
+    Gpu.pricing_mode,
+    Gpu.ai_models,
+    Gpu.description,
+    Gpu.rating_sum,
+    Gpu.review_count,
+    Gpu.total_bookings,
+    Gpu.created_at,
+    Gpu.health,
+)
+
+
 def _base_query(now: datetime, heartbeat_timeout: int) -> Select[Any]:
     status, booking_expires = status_columns(now, heartbeat_timeout)
-    return select(Gpu, Miner.last_heartbeat, status, booking_expires).join(
+    return select(*_COLUMNS, Miner.last_heartbeat, status, booking_expires).join(
         Miner, Miner.id == Gpu.miner_id
     )
 
@@ -123,29 +147,28 @@ def average_rating(rating_sum: int, review_count: int) -> Decimal | None:
 
 
 def _to_public(row: Any) -> GpuPublic:
-    gpu: Gpu = row[0]
     return GpuPublic(
-        gpu_id=gpu.id,
-        miner_id=gpu.miner_id,
-        model=gpu.model,
-        memory_gb=gpu.memory_gb,
-        cuda_cores=gpu.cuda_cores,
-        compute_capability=gpu.compute_capability,
-        cuda_version=gpu.cuda_version,
-        region=gpu.region,
-        price_per_hour=from_units(gpu.effective_price_units),
-        base_price_per_hour=from_units(gpu.price_units),
-        pricing_mode=gpu.pricing_mode,  # type: ignore[arg-type]
+        gpu_id=row.id,
+        miner_id=row.miner_id,
+        model=row.model,
+        memory_gb=row.memory_gb,
+        cuda_cores=row.cuda_cores,
+        compute_capability=row.compute_capability,
+        cuda_version=row.cuda_version,
+        region=row.region,
+        price_per_hour=from_units(row.effective_price_units),
+        base_price_per_hour=from_units(row.price_units),
+        pricing_mode=row.pricing_mode,
         status=row.status,
-        ai_models=list(gpu.ai_models or []),
-        description=gpu.description,
-        average_rating=average_rating(gpu.rating_sum, gpu.review_count),
-        review_count=gpu.review_count,
-        total_bookings=gpu.total_bookings,
+        ai_models=list(row.ai_models or []),
+        description=row.description,
+        average_rating=average_rating(row.rating_sum, row.review_count),
+        review_count=row.review_count,
+        total_bookings=row.total_bookings,
         booking_expires=row.booking_expires,
-        created_at=gpu.created_at,
+        created_at=row.created_at,
         last_heartbeat=row.last_heartbeat,
-        health=dict(gpu.health or {}),
+        health=dict(row.health or {}),
     )
 
 
