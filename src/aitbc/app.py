@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 import anyio.to_thread
 from fastapi import FastAPI
 
@@ -28,6 +29,10 @@ from aitbc.pricing.router import router as pricing_router
 from aitbc.reviews.router import router as reviews_router
 from aitbc.sweeper import Sweeper
 
+# Threads that only commit or roll back; apart from the request threads so a transaction
+# can always end (see deps.get_session).
+FINISH_THREADS = 64
+
 DESCRIPTION = """
 The GPU marketplace coordinator: miners list GPUs; clients find, book, pay for, release
 and review them.
@@ -43,6 +48,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        app.state.finish_limiter = anyio.CapacityLimiter(FINISH_THREADS)
         app.state.db = Database(settings.resolved_database_url())
         sweeper = Sweeper(app.state.db, app.state.clock, settings)
         app.state.sweeper = sweeper

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated
 
+from anyio import to_thread
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -21,17 +23,19 @@ _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """Reads get a plain transaction; anything else a write transaction that commits on
-    success. The same session serves authentication and the endpoint. Creating a session
-    does no I/O, so only its end goes to the thread pool."""
+    success. Creating a session does no I/O; its first statement runs in the endpoint's
+    thread, and its end runs on a thread pool of its own (``app.state.finish_limiter``):
+    a request holding database locks never waits behind requests waiting for those locks."""
     db: Database = request.app.state.db
+    limiter = request.app.state.finish_limiter
     write = request.method not in _READ_METHODS
     session = db.session(write=write)
     try:
         yield session
     except BaseException:
-        await run_in_threadpool(finish, session, commit=False)
+        await to_thread.run_sync(partial(finish, session, commit=False), limiter=limiter)
         raise
-    await run_in_threadpool(finish, session, commit=write)
+    await to_thread.run_sync(partial(finish, session, commit=write), limiter=limiter)
 
 
 # Trivial dependencies are async so they run on the event loop, not in the thread pool.
@@ -57,8 +61,18 @@ class Principal:
     key_id: str | None
 
 
+def _authenticate(db: Database, raw: str, admin_key: str | None) -> Principal | None:
+    # A short read of its own, not the request's session: a write request must not take the
+    # database's write lock before its endpoint runs.
+    with db.session(write=False) as session:
+        found = auth_service.authenticate(session, raw, bootstrap_admin_key=admin_key)
+    if found is None:
+        return None
+    return Principal(owner_id=found.owner_id, role=found.role, key_id=found.key_id)
+
+
 async def get_principal(
-    session: SessionDep,
+    request: Request,
     settings: SettingsDep,
     x_api_key: Annotated[
         str | None,
@@ -71,12 +85,10 @@ async def get_principal(
     raw = (x_api_key or "").strip()
     if not raw:
         return None
-    found = await run_in_threadpool(
-        auth_service.authenticate, session, raw, bootstrap_admin_key=settings.admin_key
-    )
+    found = await run_in_threadpool(_authenticate, request.app.state.db, raw, settings.admin_key)
     if found is None:
         raise Unauthorized("The API key is unknown or revoked.", code="invalid_api_key")
-    return Principal(owner_id=found.owner_id, role=found.role, key_id=found.key_id)
+    return found
 
 
 OptionalPrincipal = Annotated[Principal | None, Depends(get_principal)]

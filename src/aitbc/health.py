@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from pydantic import BaseModel
 from sqlalchemy import text
 
@@ -8,6 +8,7 @@ from aitbc import metrics
 from aitbc.deps import ClockDep, SessionDep, SettingsDep
 from aitbc.errors import error_responses
 from aitbc.gpus.query import count_by_status
+from aitbc.kit.routing import APIRouter
 
 router = APIRouter(tags=["operations"])
 

@@ -1,21 +1,28 @@
-"""The periodic settlement of bookings whose time is up, and recomputation of stale prices.
-Every server process runs one; settlement is exactly-once however many run at the same time
-(see bookings.lifecycle)."""
+"""The periodic work of every server process: settle bookings whose time is up, expire and
+assign jobs, fill bids, recompute stale prices. Each item is its own short transaction and
+takes its rows with SKIP LOCKED, so any number of processes can sweep at once and each
+booking is still settled exactly once (see bookings.lifecycle.close)."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy.orm import Session
 
 from aitbc.bids import service as bids
-from aitbc.bookings.lifecycle import sweep
+from aitbc.bookings import lifecycle
 from aitbc.config import Settings
 from aitbc.db import Database
 from aitbc.jobs import service as jobs
 from aitbc.kit.clock import Clock
-from aitbc.pricing.market import recompute_due
+from aitbc.pricing.market import recompute_if_stale, stale_models
 
 log = logging.getLogger("aitbc.sweeper")
+T = TypeVar("T")
 
 
 class Sweeper:
@@ -27,21 +34,52 @@ class Sweeper:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aitbc-sweeper", daemon=True)
 
+    def _each(
+        self,
+        find: Callable[[Session, datetime], Iterable[T]],
+        act: Callable[[Session, T, datetime], object],
+    ) -> int:
+        """One short write transaction per item, so no sweep holds many GPUs' or accounts'
+        locks at once, and one item failing leaves the others done."""
+        with self._db.session(write=False) as session:
+            items = list(find(session, self._clock.now()))
+        done = 0
+        for item in items:
+            try:
+                with self._db.session(write=True) as session:
+                    done += bool(act(session, item, self._clock.now()))
+                    session.commit()
+            except Exception:  # retried on the next tick
+                log.exception("sweeping %r failed", item)
+        return done
+
     def run_once(self) -> int:
         """Settle due bookings; expire, assign and fill jobs and bids; recompute stale
-        model prices. Three transactions, so one failing leaves the others done."""
-        with self._db.session(write=True) as session:
-            settled = sweep(session, now=self._clock.now(), fee_bps=self._settings.platform_fee_bps)
-            session.commit()
-        with self._db.session(write=True) as session:
-            now = self._clock.now()
-            jobs.expire_due(session, now=now, settings=self._settings)
-            jobs.assign_queued(session, now=now, settings=self._settings)
-            bids.fill_open(session, now=now, settings=self._settings)
-            session.commit()
-        with self._db.session(write=True) as session:
-            recompute_due(session, now=self._clock.now(), settings=self._settings)
-            session.commit()
+        prices. Returns how many GPUs had bookings settled."""
+        settings, fee = self._settings, self._settings.platform_fee_bps
+        settled = self._each(
+            lambda s, now: lifecycle.gpus_to_settle(s, now=now),
+            lambda s, gpu_id, now: lifecycle.settle_one(s, gpu_id=gpu_id, now=now, fee_bps=fee),
+        )
+        self._each(
+            lambda s, now: jobs.jobs_to_expire(s, now=now),
+            lambda s, job_id, now: jobs.expire_one(s, job_id=job_id, now=now, settings=settings),
+        )
+        self._each(
+            lambda s, now: jobs.queued_jobs(s, now=now),
+            lambda s, job_id, now: jobs.assign_one(s, job_id=job_id, now=now, settings=settings),
+        )
+        self._each(lambda s, now: ["expire bids"], lambda s, _, now: bids.expire_old(s, now=now))
+        self._each(
+            lambda s, now: bids.open_bids(s, now=now),
+            lambda s, bid_id, now: bids.fill_one(s, bid_id=bid_id, now=now, settings=settings),
+        )
+        self._each(
+            lambda s, now: stale_models(s, now=now, settings=settings),
+            lambda s, model, now: recompute_if_stale(
+                s, kind=model[0], key=model[1], now=now, settings=settings
+            ),
+        )
         return settled
 
     def _run(self) -> None:

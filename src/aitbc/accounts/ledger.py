@@ -55,7 +55,6 @@ def post(
     legs: list[Leg],
     now: datetime,
     booking_id: str | None = None,
-    memo: str | None = None,
 ) -> LedgerTransaction | None:
     legs = [leg for leg in legs if leg.amount_units != 0]
     if sum(leg.amount_units for leg in legs) != 0:
@@ -76,7 +75,7 @@ def post(
             )
         applied.append((account_id, leg.amount_units))
     transaction = LedgerTransaction(
-        id=new_id("txn"), kind=kind, booking_id=booking_id, memo=memo, created_at=now
+        id=new_id("txn"), kind=kind, booking_id=booking_id, created_at=now
     )
     session.add(transaction)
     session.flush()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -11,7 +11,10 @@ from aitbc.accounts.schemas import AccountPublic, DepositRequest, DepositResult,
 from aitbc.deps import AdminDep, AnyKeyDep, ClockDep, SessionDep, SettingsDep
 from aitbc.errors import error_responses
 from aitbc.kit import idempotency
+from aitbc.kit.idempotency import IdempotencyKey
 from aitbc.kit.money import to_units
+from aitbc.kit.pagination import Limit, Offset
+from aitbc.kit.routing import APIRouter
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
@@ -31,9 +34,7 @@ def deposit(
     clock: ClockDep,
     settings: SettingsDep,
     principal: AdminDep,
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", description=idempotency.HEADER_DESCRIPTION)
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> BaseModel | JSONResponse:
     now = clock.now()
 
@@ -80,7 +81,7 @@ def my_account(
 def my_ledger(
     session: SessionDep,
     principal: AnyKeyDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> list[LedgerLine]:
     return service.ledger(session, owner_id=principal.owner_id, limit=limit, offset=offset)

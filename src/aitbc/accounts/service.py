@@ -11,7 +11,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from aitbc.accounts.schemas import AccountPublic, LedgerLine
-from aitbc.kit.money import from_units
+from aitbc.kit.money import fee_units, from_units
 from aitbc.models import Account, Booking, Job, LedgerEntry, LedgerTransaction
 from aitbc.models.account import ESCROW, MAIN, PLATFORM_OWNER
 from aitbc.models.booking import OPEN
@@ -38,7 +38,7 @@ def view(session: Session, *, owner_id: str, now: datetime, fee_bps: int) -> Acc
     # The same outcomes settlement will post (bookings.lifecycle.settle_gpu): a job booking
     # the miner never took is refunded in full, any other is paid out less the fee.
     for total, client_id, miner_id, refund_all in session.execute(due):
-        fee = 0 if refund_all else total * fee_bps // 10_000
+        fee = 0 if refund_all else fee_units(total, fee_bps)
         if client_id == owner_id:
             escrow_change -= total
             main_change += total if refund_all else 0

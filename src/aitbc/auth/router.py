@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
-
 from aitbc.auth import service
 from aitbc.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, Me, Role
 from aitbc.deps import AdminDep, AnyKeyDep, ClockDep, SessionDep
 from aitbc.errors import error_responses
+from aitbc.kit.pagination import Limit, Offset
+from aitbc.kit.routing import APIRouter
 from aitbc.models import ApiKey
 
 router = APIRouter(prefix="/v1", tags=["auth"])
@@ -51,8 +49,8 @@ def list_api_keys(
     _: AdminDep,
     role: Role | None = None,
     owner_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[ApiKeyPublic]:
     keys = service.list_keys(session, role=role, owner_id=owner_id, limit=limit, offset=offset)
     return [_public(k) for k in keys]

@@ -124,18 +124,30 @@ def create(
     return to_public(bid, now)
 
 
-def fill_open(session: Session, *, now: datetime, settings: Settings, limit: int = 50) -> None:
-    """The sweeper's part: expire old bids, then try to fill the oldest open ones."""
+def expire_old(session: Session, *, now: datetime) -> None:
     session.execute(
         update(Bid)
         .where(Bid.status == "open", Bid.expires_at <= now)
         .values(status="expired", closed_at=Bid.expires_at)
         .execution_options(synchronize_session=False)
     )
-    open_bids = session.scalars(
-        select(Bid).where(Bid.status == "open").order_by(Bid.created_at, Bid.id).limit(limit)
-    ).all()
-    for bid in open_bids:
+
+
+def open_bids(session: Session, *, now: datetime, limit: int = 50) -> list[str]:
+    query = select(Bid.id).where(Bid.status == "open", Bid.expires_at > now)
+    return list(session.scalars(query.order_by(Bid.created_at, Bid.id).limit(limit)))
+
+
+def fill_one(session: Session, *, bid_id: str, now: datetime, settings: Settings) -> None:
+    """The sweeper's unit of work for one bid. Its row lock keeps two sweepers, or a sweep
+    and a cancel, from acting on the same bid at once."""
+    bid = session.scalars(
+        select(Bid)
+        .where(Bid.id == bid_id)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    ).first()
+    if bid is not None and effective_status(bid, now) == "open":
         try_fill(session, bid, now=now, settings=settings)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from aitbc.accounts.ledger import Leg, post
-from aitbc.kit.money import divide_units
+from aitbc.kit.money import divide_units, fee_units
 from aitbc.models import Booking, Gpu, Job, Order, OrderEvent
 from aitbc.models.account import ESCROW, MAIN, PLATFORM_OWNER
 from aitbc.models.booking import OPEN
@@ -56,7 +56,7 @@ def split(booking: Booking, at: datetime, fee_bps: int) -> Split:
     return Split(
         charged=charged,
         refunded=booking.total_units - charged,
-        fee=charged * fee_bps // 10_000,
+        fee=fee_units(charged, fee_bps),
     )
 
 
@@ -127,7 +127,7 @@ def _requeue_unstarted_job(session: Session, booking: Booking) -> bool:
     """A job booking that ran out before the miner ever took the job was not served: the
     client pays nothing and the job goes back to the queue (until its time-to-live)."""
     job = session.scalars(
-        select(Job).where(Job.id == booking.job_id, Job.state == "assigned").with_for_update()
+        select(Job).where(Job.booking_id == booking.id, Job.state == "assigned").with_for_update()
     ).first()
     if job is None:
         return False
@@ -149,7 +149,7 @@ def settle_gpu(session: Session, *, gpu_id: str, now: datetime, fee_bps: int) ->
     settled = 0
     for booking, order in started:
         if booking.end_time <= now:
-            unserved = booking.job_id is not None and _requeue_unstarted_job(session, booking)
+            unserved = _requeue_unstarted_job(session, booking)
             settled += close(
                 session,
                 booking,
@@ -164,22 +164,23 @@ def settle_gpu(session: Session, *, gpu_id: str, now: datetime, fee_bps: int) ->
     return settled
 
 
-def sweep(session: Session, *, now: datetime, fee_bps: int, limit: int = 200) -> int:
-    """Settle due bookings across GPUs. GPUs locked by a request are skipped: that request
-    settles them itself. Returns how many bookings this call closed."""
+def gpus_to_settle(session: Session, *, now: datetime, limit: int = 500) -> list[str]:
+    """GPUs with a booking whose time is up, or a reservation that has begun."""
     due = select(Booking.gpu_id).where(Booking.status == OPEN, Booking.end_time <= now)
     started = (
         select(Booking.gpu_id)
         .join(Order, Order.booking_id == Booking.id)
         .where(Order.status == "pending", Booking.status == OPEN, Booking.start_time <= now)
     )
-    candidates = set(session.scalars(due.distinct().limit(limit)))
-    candidates.update(session.scalars(started.distinct().limit(limit)))
-    settled = 0
-    for gpu_id in sorted(candidates):
-        locked = session.scalar(
-            select(Gpu.id).where(Gpu.id == gpu_id).with_for_update(skip_locked=True)
-        )
-        if locked is not None:
-            settled += settle_gpu(session, gpu_id=gpu_id, now=now, fee_bps=fee_bps)
-    return settled
+    found = set(session.scalars(due.distinct().limit(limit)))
+    found.update(session.scalars(started.distinct().limit(limit)))
+    return sorted(found)
+
+
+def settle_one(session: Session, *, gpu_id: str, now: datetime, fee_bps: int) -> int:
+    """The sweeper's unit of work: one GPU, skipped when a request holds it (that request
+    settles it itself)."""
+    locked = session.scalar(
+        select(Gpu.id).where(Gpu.id == gpu_id).with_for_update(skip_locked=True)
+    )
+    return 0 if locked is None else settle_gpu(session, gpu_id=gpu_id, now=now, fee_bps=fee_bps)

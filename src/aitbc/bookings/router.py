@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -12,6 +12,9 @@ from aitbc.bookings.schemas import BookingPublic, BookRequest, ExtendRequest, Re
 from aitbc.deps import AnyKeyDep, ClientDep, ClientOrAdminDep, ClockDep, SessionDep, SettingsDep
 from aitbc.errors import error_responses
 from aitbc.kit import idempotency
+from aitbc.kit.idempotency import IdempotencyKey
+from aitbc.kit.pagination import Limit, Offset
+from aitbc.kit.routing import APIRouter
 from aitbc.pricing.market import reprice_after_booking
 
 gpu_router = APIRouter(prefix="/v1/marketplace/gpu", tags=["bookings"])
@@ -29,10 +32,6 @@ def _reprice_after_commit(
 
 
 RepriceAfterCommit = Annotated[None, Depends(_reprice_after_commit, scope="function")]
-
-IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", description=idempotency.HEADER_DESCRIPTION)
-]
 
 
 @gpu_router.post(
@@ -111,8 +110,8 @@ def list_bookings(
     session: SessionDep,
     clock: ClockDep,
     principal: AnyKeyDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> list[BookingPublic]:
     return service.list_bookings(
         session, principal=principal, now=clock.now(), limit=limit, offset=offset

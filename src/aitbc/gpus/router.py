@@ -3,7 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import Header, Query, Response
 from pydantic import TypeAdapter
 
 from aitbc.deps import CheckKey, ClockDep, MinerOrAdminDep, SessionDep, SettingsDep
@@ -18,6 +18,8 @@ from aitbc.gpus.schemas import (
     SortKey,
 )
 from aitbc.kit.money import to_units
+from aitbc.kit.pagination import Offset
+from aitbc.kit.routing import APIRouter
 
 router = APIRouter(prefix="/v1/marketplace/gpu", tags=["gpus"], dependencies=[CheckKey])
 
@@ -91,7 +93,7 @@ def list_gpus(
     miner_id: str | None = Query(None, max_length=128),
     sort: SortKey = "price",
     limit: int = Query(20, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=1_000_000),
+    offset: Offset = 0,
 ) -> Response:
     filters = query.GpuFilters(
         available=available,

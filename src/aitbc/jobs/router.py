@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Response
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from aitbc.deps import (
     AnyKeyDep,
@@ -16,6 +16,10 @@ from aitbc.deps import (
 from aitbc.errors import error_responses
 from aitbc.jobs import service
 from aitbc.jobs.schemas import JobCreate, JobFailure, JobPublic, JobResult, MinerJob
+from aitbc.kit import idempotency
+from aitbc.kit.idempotency import IdempotencyKey
+from aitbc.kit.pagination import Limit, Offset
+from aitbc.kit.routing import APIRouter
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
@@ -29,13 +33,24 @@ router = APIRouter(prefix="/v1", tags=["jobs"])
 )
 def submit_job(
     body: JobCreate,
+    request: Request,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
     principal: ClientDep,
-) -> JobPublic:
-    return service.submit(
-        session, client_id=principal.owner_id, body=body, now=clock.now(), settings=settings
+    idempotency_key: IdempotencyKey = None,
+) -> BaseModel | JSONResponse:
+    now = clock.now()
+    return idempotency.run_once(
+        session,
+        owner_id=principal.owner_id,
+        key=idempotency_key,
+        digest=idempotency.request_hash("POST", request.url.path, body),
+        now=now,
+        status_code=201,
+        action=lambda: service.submit(
+            session, client_id=principal.owner_id, body=body, now=now, settings=settings
+        ),
     )
 
 
@@ -49,8 +64,8 @@ def list_jobs(
     session: SessionDep,
     clock: ClockDep,
     principal: AnyKeyDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> list[JobPublic]:
     return service.list_jobs(
         session, principal=principal, now=clock.now(), limit=limit, offset=offset

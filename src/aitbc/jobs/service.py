@@ -23,9 +23,12 @@ from aitbc.jobs.schemas import JobConstraints, JobCreate, JobPublic, MinerJob
 from aitbc.kit.attempt import OutOfFunds, attempt
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import from_units, to_units
-from aitbc.models import Booking, Job
+from aitbc.models import Booking, Gpu, Job
 
 LIVE = ("queued", "assigned", "running")
+# The time-to-live bounds the wait for a GPU and a miner; a job the miner has started runs
+# until its result, its failure or the end of its booking.
+WAITING = ("queued", "assigned")
 
 
 def _hours(seconds: int) -> Decimal:
@@ -33,7 +36,7 @@ def _hours(seconds: int) -> Decimal:
 
 
 def effective_state(job: Job, now: datetime) -> str:
-    if job.state in LIVE and now >= job.expires_at:
+    if job.state in WAITING and now >= job.expires_at:
         return "expired"
     return job.state
 
@@ -160,50 +163,77 @@ def _settle_booking(
         )
 
 
-def _locked_job(session: Session, job_id: str) -> Job:
-    job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
-    if job is None:
+def _locked_job(session: Session, job_id: str, *, skip_locked: bool = False) -> Job | None:
+    """Lock a job in the project's lock order: its GPU first (if it has one), then the job.
+    With ``skip_locked``, None when another transaction holds either."""
+    row = session.execute(select(Job.id, Job.gpu_id).where(Job.id == job_id)).first()
+    if row is None:
         raise NotFound(f"No job {job_id!r}.", code="job_not_found")
+    if row.gpu_id is not None:
+        locked_gpu = session.scalar(
+            select(Gpu.id).where(Gpu.id == row.gpu_id).with_for_update(skip_locked=skip_locked)
+        )
+        if locked_gpu is None:
+            return None
+    job = session.scalars(
+        select(Job)
+        .where(Job.id == job_id)
+        .with_for_update(skip_locked=skip_locked)
+        .execution_options(populate_existing=True)
+    ).first()
+    if job is not None and job.gpu_id != row.gpu_id:
+        raise Conflict("The job changed while it was being read; retry.", code="conflict")
     return job
 
 
-def expire_due(session: Session, *, now: datetime, settings: Settings) -> int:
-    due = session.scalars(
-        select(Job.id).where(Job.state.in_(LIVE), Job.expires_at <= now).limit(200)
-    ).all()
-    for job_id in due:
-        job = _locked_job(session, job_id)
-        if job.state in LIVE:
-            _settle_booking(session, job, now=now, settings=settings, full_refund=True)
-            job.state, job.finished_at = "expired", job.expires_at
+def _job_for_change(session: Session, job_id: str) -> Job:
+    job = _locked_job(session, job_id)
+    assert job is not None
+    return job
+
+
+def jobs_to_expire(session: Session, *, now: datetime, limit: int = 200) -> list[str]:
+    query = select(Job.id).where(Job.state.in_(WAITING), Job.expires_at <= now)
+    return list(session.scalars(query.order_by(Job.expires_at).limit(limit)))
+
+
+def expire_one(session: Session, *, job_id: str, now: datetime, settings: Settings) -> None:
+    """A job that waited past its time-to-live: expired, its booking refunded in full."""
+    job = _locked_job(session, job_id, skip_locked=True)
+    if job is None or job.state not in WAITING or now < job.expires_at:
+        return
+    _settle_booking(session, job, now=now, settings=settings, full_refund=True)
+    job.state, job.finished_at = "expired", job.expires_at
     session.flush()
-    return len(due)
 
 
-def assign_queued(
+def queued_jobs(session: Session, *, now: datetime, limit: int = 50) -> list[str]:
+    query = select(Job.id).where(Job.state == "queued", Job.expires_at > now)
+    return list(session.scalars(query.order_by(Job.created_at, Job.id).limit(limit)))
+
+
+def assign_one(
     session: Session,
     *,
+    job_id: str,
     now: datetime,
     settings: Settings,
     miner_id: str | None = None,
-    limit: int = 50,
-) -> None:
-    queued = session.scalars(
-        select(Job)
-        .where(Job.state == "queued", Job.expires_at > now)
-        .order_by(Job.created_at, Job.id)
-        .limit(limit)
-    ).all()
-    for job in queued:
-        try:
-            try_assign(session, job, now=now, settings=settings, miner_id=miner_id)
-        except OutOfFunds:
-            continue
+) -> bool:
+    """Book a GPU for one queued job. The job's row lock makes two sweepers (or a sweeper
+    and a miner's poll) unable to book twice for it."""
+    job = _locked_job(session, job_id, skip_locked=True)
+    if job is None or job.state != "queued" or now >= job.expires_at:
+        return False
+    try:
+        return try_assign(session, job, now=now, settings=settings, miner_id=miner_id)
+    except OutOfFunds:
+        return False
 
 
 def poll(session: Session, *, miner_id: str, now: datetime, settings: Settings) -> MinerJob | None:
-    expire_due(session, now=now, settings=settings)
-    assign_queued(session, now=now, settings=settings, miner_id=miner_id, limit=10)
+    for job_id in queued_jobs(session, now=now, limit=10):
+        assign_one(session, job_id=job_id, now=now, settings=settings, miner_id=miner_id)
     job = session.scalars(
         select(Job)
         .join(Booking, Booking.id == Job.booking_id)
@@ -236,7 +266,7 @@ def poll(session: Session, *, miner_id: str, now: datetime, settings: Settings) 
 
 
 def _miners_running_job(session: Session, job_id: str, miner_id: str, now: datetime) -> Job:
-    job = _locked_job(session, job_id)
+    job = _job_for_change(session, job_id)
     if job.miner_id != miner_id:
         raise Forbidden("This job is not assigned to you.", code="not_job_miner")
     state = effective_state(job, now)
@@ -280,7 +310,7 @@ def fail(
 def cancel(
     session: Session, *, job_id: str, principal: Principal, now: datetime, settings: Settings
 ) -> JobPublic:
-    job = _locked_job(session, job_id)
+    job = _job_for_change(session, job_id)
     if principal.role != "admin" and job.client_id != principal.owner_id:
         raise Forbidden("This job is somebody else's.", code="not_job_owner")
     state = effective_state(job, now)

@@ -10,8 +10,9 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +21,13 @@ from sqlalchemy.orm import Session
 from aitbc.errors import Conflict, Invalid
 from aitbc.models import IdempotencyRecord
 
-HEADER_DESCRIPTION = "Makes a retried request safe: same key and body, same response."
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Makes a retried request safe: same key and body, same response.",
+    ),
+]
 _IN_PROGRESS = 0
 
 

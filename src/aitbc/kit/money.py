@@ -1,9 +1,10 @@
 """Money is the AITBC token with six decimal places, held as integer micro-units in the
-database and as ``Decimal`` everywhere else. Rounding happens here and nowhere else."""
+database and as ``Decimal`` everywhere else. Amounts are rounded half-up once
+(``divide_units``); a platform fee is rounded down (``fee_units``), in the provider's favour."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import Field, PlainSerializer
@@ -44,5 +45,6 @@ PositiveMoneyIn = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=S
 MoneyOut = Annotated[Decimal, PlainSerializer(_render, return_type=str, when_used="json")]
 
 
-def round_money(value: Decimal) -> Decimal:
-    return value.quantize(QUANTUM, rounding=ROUND_HALF_UP)
+def fee_units(charged_units: int, fee_bps: int) -> int:
+    """The platform's part of a payment, in basis points, rounded down."""
+    return charged_units * fee_bps // 10_000

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, AwareDatetime
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -29,3 +30,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         return value.replace(tzinfo=UTC)
+
+
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _within_range(moment: datetime) -> datetime:
+    if not _EARLIEST <= moment <= _LATEST:
+        raise ValueError("must be between the years 2000 and 9000")
+    return moment
+
+
+# A time given by a client: with a zone, and in a range every database can store.
+Moment = Annotated[AwareDatetime, AfterValidator(_within_range)]

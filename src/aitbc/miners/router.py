@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from aitbc.deps import ClockDep, MinerDep, SessionDep
 from aitbc.errors import error_responses
+from aitbc.kit.routing import APIRouter
 from aitbc.miners import service
 from aitbc.miners.schemas import (
     MinerGpuRef,

@@ -9,7 +9,6 @@ from aitbc.kit.types import UTCDateTime
 from aitbc.models.base import Base
 
 OPEN = "open"
-CLOSED_STATUSES = ("completed", "released", "cancelled")
 
 
 class Booking(Base):

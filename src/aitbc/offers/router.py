@@ -3,9 +3,11 @@ clients, under ``/marketplace`` as well."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from aitbc.bids import service as bids
 from aitbc.bids.schemas import BidCreate, BidPublic
@@ -20,12 +22,14 @@ from aitbc.deps import (
     SettingsDep,
 )
 from aitbc.errors import error_responses
+from aitbc.kit import idempotency
+from aitbc.kit.idempotency import IdempotencyKey
+from aitbc.kit.pagination import Limit, Offset
+from aitbc.kit.routing import APIRouter
 from aitbc.offers import service
 from aitbc.offers.schemas import MarketplaceStats, OfferPublic, SyncResult
 
 router = APIRouter(tags=["offers"], dependencies=[CheckKey])
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 @router.get(
@@ -112,13 +116,24 @@ def sync_offers(
 )
 def create_bid(
     body: BidCreate,
+    request: Request,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
     principal: ClientDep,
-) -> BidPublic:
-    return bids.create(
-        session, client_id=principal.owner_id, body=body, now=clock.now(), settings=settings
+    idempotency_key: IdempotencyKey = None,
+) -> BaseModel | JSONResponse:
+    now = clock.now()
+    return idempotency.run_once(
+        session,
+        owner_id=principal.owner_id,
+        key=idempotency_key,
+        digest=idempotency.request_hash("POST", request.url.path, body),
+        now=now,
+        status_code=202,
+        action=lambda: bids.create(
+            session, client_id=principal.owner_id, body=body, now=now, settings=settings
+        ),
     )
 
 

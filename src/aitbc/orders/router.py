@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
-
 from aitbc.bookings.schemas import BookingStatus
 from aitbc.deps import AnyKeyDep, ClockDep, SessionDep
 from aitbc.errors import error_responses
+from aitbc.kit.pagination import Limit, Offset
+from aitbc.kit.routing import APIRouter
 from aitbc.orders import service
 from aitbc.orders.schemas import OrderDetail, OrderPublic
 
@@ -24,8 +22,8 @@ def list_orders(
     clock: ClockDep,
     principal: AnyKeyDep,
     status: BookingStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 10,
+    offset: Offset = 0,
 ) -> list[OrderPublic]:
     return service.list_orders(
         session, principal=principal, now=clock.now(), status=status, limit=limit, offset=offset

@@ -47,7 +47,8 @@ def next_multiplier_bp(previous: int, target: int) -> int:
 
 
 def scale(price_units: int, multiplier: int) -> int:
-    """price x multiplier, rounded half-up to the micro-unit (the SQL twin is in service)."""
+    """price x multiplier, rounded half-up to the micro-unit (its SQL twin is
+    market.apply_multiplier)."""
     return (price_units * multiplier + BP // 2) // BP
 
 

@@ -174,8 +174,8 @@ def recompute_if_stale(
     session: Session, *, kind: str, key: str, now: datetime, settings: Settings
 ) -> bool:
     """Recompute unless the stored price is fresh or another transaction is recomputing it.
-    Called in transactions that hold no other locks (the sweeper's, or the one that follows
-    a booking), so waiting for GPU rows here cannot close a cycle."""
+    Called in a transaction of its own that holds no other locks (the sweeper's, one per
+    model, or the one that follows a booking), so waiting for GPU rows cannot close a cycle."""
     fresh = now - timedelta(seconds=settings.pricing_interval_seconds)
     updated_at = session.scalar(
         select(ModelPrice.updated_at).where(ModelPrice.kind == kind, ModelPrice.model_key == key)
@@ -197,19 +197,29 @@ def recompute_if_stale(
 
 
 def reprice_after_booking(db: Database, *, gpu_id: str, clock: Clock, settings: Settings) -> None:
-    """Runs after a booking has committed, in a transaction of its own."""
+    """Runs after a booking has committed. A read decides; only a stale price costs a write
+    transaction of its own."""
+    now = clock.now()
+    fresh = now - timedelta(seconds=settings.pricing_interval_seconds)
     try:
-        with db.session(write=True) as session:
+        with db.session(write=False) as session:
             key = session.scalar(select(Gpu.model_key).where(Gpu.id == gpu_id))
-            if key is not None:
-                recompute_if_stale(session, kind="gpu", key=key, now=clock.now(), settings=settings)
+            updated_at = session.scalar(
+                select(ModelPrice.updated_at).where(
+                    ModelPrice.kind == "gpu", ModelPrice.model_key == key
+                )
+            )
+        if key is None or (updated_at is not None and updated_at > fresh):
+            return
+        with db.session(write=True) as session:
+            recompute_if_stale(session, kind="gpu", key=key, now=now, settings=settings)
             session.commit()
     except Exception:  # the booking stands; the sweeper will reprice
         log.exception("repricing after a booking failed")
 
 
-def recompute_due(session: Session, *, now: datetime, settings: Settings) -> int:
-    """The periodic recomputation of every listed model whose price is stale."""
+def stale_models(session: Session, *, now: datetime, settings: Settings) -> list[tuple[str, str]]:
+    """Every listed GPU model and AI model whose stored price is missing or stale."""
     fresh = now - timedelta(seconds=settings.pricing_interval_seconds)
     gpu_keys = set(session.scalars(select(Gpu.model_key).where(Gpu.delisted_at.is_(None))))
     ai_keys = set(
@@ -225,8 +235,5 @@ def recompute_due(session: Session, *, now: datetime, settings: Settings) -> int
             select(ModelPrice.kind, ModelPrice.model_key).where(ModelPrice.updated_at > fresh)
         )
     }
-    done = 0
-    for kind, key in sorted({("gpu", k) for k in gpu_keys} | {("ai", k) for k in ai_keys}):
-        if (kind, key) not in up_to_date:
-            done += recompute_if_stale(session, kind=kind, key=key, now=now, settings=settings)
-    return done
+    wanted = {("gpu", k) for k in gpu_keys} | {("ai", k) for k in ai_keys}
+    return sorted(wanted - up_to_date)

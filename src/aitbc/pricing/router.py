@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
+from fastapi import Query
 
 from aitbc.bookings.service import seconds_from_hours
 from aitbc.deps import CheckKey, ClientDep, ClockDep, SessionDep, SettingsDep
 from aitbc.errors import error_responses
+from aitbc.kit.routing import APIRouter
+from aitbc.kit.types import Moment
 from aitbc.pricing import service
 from aitbc.pricing.schemas import ModelPricing, PricePoint, QuotePublic, QuoteRequest
 
@@ -35,7 +36,7 @@ def model_pricing(
 def pricing_history(
     model: str,
     session: SessionDep,
-    since: AwareDatetime | None = None,
+    since: Moment | None = None,
     bucket: Literal["raw", "hour", "day"] = "raw",
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[PricePoint]:

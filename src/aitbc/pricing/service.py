@@ -1,4 +1,4 @@
-"""Read-only market views, price history, and quotes."""
+"""Market views and price history (read-only), and quotes (which write)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
-from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
+from typing import Literal
 
 from aitbc.deps import AdminDep, AnyKeyDep, CheckKey, ClientDep, ClockDep, SessionDep
 from aitbc.errors import error_responses
+from aitbc.kit.pagination import Limit, Offset
+from aitbc.kit.routing import APIRouter
+from aitbc.kit.types import Moment
 from aitbc.reviews import service
 from aitbc.reviews.schemas import (
     GpuReviews,
@@ -20,8 +20,6 @@ from aitbc.reviews.schemas import (
 )
 
 router = APIRouter(prefix="/v1", tags=["reviews"], dependencies=[CheckKey])
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 @router.post(
@@ -65,7 +63,7 @@ def rating_history(
     gpu_id: str,
     session: SessionDep,
     bucket: Literal["day", "week"] = "day",
-    since: AwareDatetime | None = None,
+    since: Moment | None = None,
 ) -> list[RatingPoint]:
     return service.rating_history(session, gpu_id=gpu_id, bucket=bucket, since=since)
 
