@@ -65,7 +65,12 @@ def listed_rows(
 
 
 def gather(session: Session, kind: str, key: str, now: datetime, heartbeat_timeout: int) -> Inputs:
-    rows = listed_rows(session, kind, key, now, heartbeat_timeout)
+    status, _ = status_columns(now, heartbeat_timeout)
+    rows = session.execute(
+        select(status, Gpu.price_units)
+        .join(Miner, Miner.id == Gpu.miner_id)
+        .where(scope(kind, key), Gpu.delisted_at.is_(None))
+    ).all()
     online = [row for row in rows if row.status != "offline"]
     recent = session.scalar(
         select(func.count())
@@ -77,7 +82,7 @@ def gather(session: Session, kind: str, key: str, now: datetime, heartbeat_timeo
         supply=len(online),
         busy=sum(1 for row in online if row.status == "booked"),
         recent_bookings=recent or 0,
-        listed_prices=sorted(row[0].price_units for row in rows),
+        listed_prices=sorted(row.price_units for row in rows),
     )
 
 
