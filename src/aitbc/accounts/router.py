@@ -49,9 +49,10 @@ def deposit(
 
     return idempotency.run_once(
         session,
+        request,
         owner_id=principal.owner_id,
         key=idempotency_key,
-        digest=idempotency.request_hash("POST", request.url.path, body),
+        body=body,
         now=now,
         status_code=201,
         action=action,

@@ -55,9 +55,10 @@ def book_gpu(
     now = clock.now()
     return idempotency.run_once(
         session,
+        request,
         owner_id=principal.owner_id,
         key=idempotency_key,
-        digest=idempotency.request_hash("POST", request.url.path, body),
+        body=body,
         now=now,
         status_code=201,
         action=lambda: service.book(
@@ -89,9 +90,10 @@ def release_gpu(
     now = clock.now()
     return idempotency.run_once(
         session,
+        request,
         owner_id=principal.owner_id,
         key=idempotency_key,
-        digest=idempotency.request_hash("POST", request.url.path, None),
+        body=None,
         now=now,
         status_code=200,
         action=lambda: service.release_gpu(
@@ -149,9 +151,10 @@ def extend_booking(
     now = clock.now()
     return idempotency.run_once(
         session,
+        request,
         owner_id=principal.owner_id,
         key=idempotency_key,
-        digest=idempotency.request_hash("POST", request.url.path, body),
+        body=body,
         now=now,
         status_code=200,
         action=lambda: service.extend(
@@ -183,9 +186,10 @@ def release_booking(
     now = clock.now()
     return idempotency.run_once(
         session,
+        request,
         owner_id=principal.owner_id,
         key=idempotency_key,
-        digest=idempotency.request_hash("POST", request.url.path, None),
+        body=None,
         now=now,
         status_code=200,
         action=lambda: service.release_booking(

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Header
+from fastapi import Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
@@ -99,15 +99,17 @@ def remember(
 
 def run_once(
     session: Session,
+    request: Request,
     *,
     owner_id: str,
     key: str | None,
-    digest: str,
+    body: BaseModel | None,
     now: datetime,
     status_code: int,
     action: Callable[[], BaseModel],
 ) -> BaseModel | JSONResponse:
     """Run ``action`` unless this key already has a response, which is returned instead."""
+    digest = request_hash(request.method, request.url.path, body)
     replay = claim(session, owner_id=owner_id, key=key, digest=digest, now=now)
     if replay is not None:
         return replay

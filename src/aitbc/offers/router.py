@@ -126,9 +126,10 @@ def create_bid(
     now = clock.now()
     return idempotency.run_once(
         session,
+        request,
         owner_id=principal.owner_id,
         key=idempotency_key,
-        digest=idempotency.request_hash("POST", request.url.path, body),
+        body=body,
         now=now,
         status_code=202,
         action=lambda: bids.create(
