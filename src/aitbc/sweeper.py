@@ -37,17 +37,18 @@ class Sweeper:
     def _each(
         self,
         find: Callable[[Session, datetime], Iterable[T]],
-        act: Callable[[Session, T, datetime], object],
+        act: Callable[[Session, T, datetime], int | bool | None],
     ) -> int:
         """One short write transaction per item, so no sweep holds many GPUs' or accounts'
-        locks at once, and one item failing leaves the others done."""
+        locks at once, and one item failing leaves the others done. Returns the sum of what
+        the items' actions counted."""
         with self._db.session(write=False) as session:
             items = list(find(session, self._clock.now()))
         done = 0
         for item in items:
             try:
                 with self._db.session(write=True) as session:
-                    done += bool(act(session, item, self._clock.now()))
+                    done += int(act(session, item, self._clock.now()) or 0)
                     session.commit()
             except Exception:  # retried on the next tick
                 log.exception("sweeping %r failed", item)
@@ -55,7 +56,7 @@ class Sweeper:
 
     def run_once(self) -> int:
         """Settle due bookings; expire, assign and fill jobs and bids; recompute stale
-        prices. Returns how many GPUs had bookings settled."""
+        prices. Returns how many bookings it settled."""
         settings, fee = self._settings, self._settings.platform_fee_bps
         settled = self._each(
             lambda s, now: lifecycle.gpus_to_settle(s, now=now),
