@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -27,6 +28,12 @@ from aitbc.migrate import upgrade
 from aitbc.models import Base
 
 ADMIN_KEY = "test-admin-key-0123456789abcdef0123456789"
+
+# In CI the property-based tests replay the same examples every run, so a result can be
+# reproduced; locally they keep exploring new ones.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI") == "true":
+    hypothesis_settings.load_profile("ci")
 PG_URL = os.environ.get("AITBC_TEST_DATABASE_URL", "")
 
 
