@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
 from functools import partial
 
 from sqlalchemy import select, update
@@ -18,13 +17,10 @@ from aitbc.errors import Conflict, Forbidden, NotFound
 from aitbc.gpus.matching import Constraints, candidates
 from aitbc.gpus.naming import model_key
 from aitbc.kit.attempt import OutOfFunds, attempt
+from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import from_units, to_units
 from aitbc.models import Bid
-
-
-def _hours(seconds: int) -> Decimal:
-    return (Decimal(seconds) / 3600).quantize(Decimal("0.000001"))
 
 
 def effective_status(bid: Bid, now: datetime) -> str:
@@ -42,7 +38,7 @@ def to_public(bid: Bid, now: datetime) -> BidPublic:
         capacity=bid.capacity,
         filled=bid.filled,
         price=from_units(bid.price_units),
-        duration_hours=_hours(bid.duration_seconds),
+        duration_hours=hours_from_seconds(bid.duration_seconds),
         notes=bid.notes,
         status=effective_status(bid, now),  # type: ignore[arg-type]
         booking_ids=list(bid.booking_ids or []),
@@ -60,7 +56,7 @@ def try_fill(session: Session, bid: Bid, *, now: datetime, settings: Settings) -
         miner_id=bid.provider,
     )
     request = BookRequest(
-        duration_hours=_hours(bid.duration_seconds),
+        duration_hours=hours_from_seconds(bid.duration_seconds),
         max_price_per_hour=from_units(bid.price_units),
     )
     tried: set[str] = set()

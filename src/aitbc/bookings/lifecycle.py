@@ -30,6 +30,20 @@ def effective_status(booking: Booking, now: datetime) -> str:
     return "pending"
 
 
+def charged_units(booking: Booking, now: datetime) -> int:
+    """Charged so far: the whole total once the time is up, settled or not."""
+    if booking.status == OPEN and now >= booking.end_time:
+        return booking.total_units
+    return booking.charged_units
+
+
+def ended_at(booking: Booking, now: datetime) -> datetime | None:
+    """When the booking ended: as recorded, or its end time once the time is up."""
+    if booking.ended_at is not None:
+        return booking.ended_at
+    return booking.end_time if effective_status(booking, now) == "completed" else None
+
+
 def used_seconds(booking: Booking, at: datetime) -> int:
     """Whole seconds used by ``at``: a started second is charged, never more than booked."""
     elapsed = (min(at, booking.end_time) - booking.start_time).total_seconds()

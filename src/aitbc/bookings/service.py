@@ -15,6 +15,7 @@ from aitbc.bookings.schemas import BookingPublic, BookRequest, ReleaseResult
 from aitbc.config import Settings
 from aitbc.deps import Principal
 from aitbc.errors import Conflict, Forbidden, Invalid, NotFound
+from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import divide_units, from_units, to_units
 from aitbc.models import Booking, Gpu, Miner, Order
@@ -281,20 +282,14 @@ def to_public(booking: Booking, order_id: str, now: datetime) -> BookingPublic:
         status=status,  # type: ignore[arg-type]
         start_time=booking.start_time,
         end_time=booking.end_time,
-        duration_hours=(Decimal(booking.booked_seconds) / 3600).quantize(Decimal("0.000001")),
+        duration_hours=hours_from_seconds(booking.booked_seconds),
         price_per_hour=from_units(booking.price_units),
         total_cost=from_units(booking.total_units),
-        amount_charged=from_units(_charged(booking, now)),
+        amount_charged=from_units(lifecycle.charged_units(booking, now)),
         refund=from_units(booking.refunded_units),
         created_at=booking.created_at,
-        ended_at=booking.ended_at or (booking.end_time if status == "completed" else None),
+        ended_at=lifecycle.ended_at(booking, now),
     )
-
-
-def _charged(booking: Booking, now: datetime) -> int:
-    if booking.status == OPEN and now >= booking.end_time:
-        return booking.total_units
-    return booking.charged_units
 
 
 def get_booking(

@@ -4,7 +4,6 @@ settles it (used time paid, the rest refunded), its failure refunds the client i
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -21,6 +20,7 @@ from aitbc.gpus.matching import Constraints, candidates
 from aitbc.gpus.naming import model_key
 from aitbc.jobs.schemas import JobConstraints, JobCreate, JobPublic, MinerJob
 from aitbc.kit.attempt import OutOfFunds, attempt
+from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import from_units, to_units
 from aitbc.models import Booking, Gpu, Job
@@ -29,10 +29,6 @@ LIVE = ("queued", "assigned", "running")
 # The time-to-live bounds the wait for a GPU and a miner; a job the miner has started runs
 # until its result, its failure or the end of its booking.
 WAITING = ("queued", "assigned")
-
-
-def _hours(seconds: int) -> Decimal:
-    return (Decimal(seconds) / 3600).quantize(Decimal("0.000001"))
 
 
 def effective_state(job: Job, now: datetime) -> str:
@@ -55,7 +51,7 @@ def to_public(job: Job, now: datetime) -> JobPublic:
             if job.max_price_units is None
             else from_units(job.max_price_units),
         ),
-        duration_hours=_hours(job.duration_seconds),
+        duration_hours=hours_from_seconds(job.duration_seconds),
         gpu_id=job.gpu_id,
         miner_id=job.miner_id,
         booking_id=job.booking_id,
@@ -82,7 +78,7 @@ def try_assign(
         miner_id=miner_id,
     )
     request = BookRequest(
-        duration_hours=_hours(job.duration_seconds),
+        duration_hours=hours_from_seconds(job.duration_seconds),
         job_id=job.id,
         max_price_per_hour=None if job.max_price_units is None else from_units(job.max_price_units),
     )
@@ -259,7 +255,7 @@ def poll(session: Session, *, miner_id: str, now: datetime, settings: Settings) 
         gpu_id=job.gpu_id,
         booking_id=job.booking_id,
         payload=job.payload,
-        duration_hours=_hours(job.duration_seconds),
+        duration_hours=hours_from_seconds(job.duration_seconds),
         expires_at=job.expires_at,
         booking_ends_at=booking.end_time,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Protocol
 
 
@@ -35,3 +36,8 @@ class ManualClock:
     def set(self, moment: datetime) -> None:
         with self._lock:
             self._now = moment
+
+
+def hours_from_seconds(seconds: int) -> Decimal:
+    """A duration as the API shows it: hours with six decimals."""
+    return (Decimal(seconds) / 3600).quantize(Decimal("0.000001"))

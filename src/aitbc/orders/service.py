@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
-from aitbc.bookings.lifecycle import effective_status
+from aitbc.bookings.lifecycle import charged_units, effective_status, ended_at
 from aitbc.deps import Principal
 from aitbc.errors import NotFound
 from aitbc.kit.money import from_units
@@ -40,7 +40,6 @@ def _visible(query: Any, principal: Principal) -> Any:
 
 def _public(order: Order, booking: Booking, now: datetime) -> dict[str, Any]:
     status = effective_status(booking, now)
-    charged = booking.total_units if status == "completed" else booking.charged_units
     return {
         "order_id": order.id,
         "booking_id": booking.id,
@@ -51,12 +50,12 @@ def _public(order: Order, booking: Booking, now: datetime) -> dict[str, Any]:
         "status": status,
         "price_per_hour": from_units(booking.price_units),
         "total_cost": from_units(booking.total_units),
-        "amount_charged": from_units(charged),
+        "amount_charged": from_units(charged_units(booking, now)),
         "refund": from_units(booking.refunded_units),
         "start_time": booking.start_time,
         "end_time": booking.end_time,
         "created_at": order.created_at,
-        "closed_at": order.closed_at or (booking.end_time if status == "completed" else None),
+        "closed_at": ended_at(booking, now),
     }
 
 

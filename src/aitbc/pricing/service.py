@@ -12,6 +12,7 @@ from aitbc.config import Settings
 from aitbc.errors import Conflict, Invalid, NotFound
 from aitbc.gpus.naming import model_key
 from aitbc.gpus.query import average_rating
+from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import divide_units, from_units
 from aitbc.models import Gpu, GpuAiModel, PriceHistory, Quote
@@ -183,7 +184,7 @@ def create_quote(
         quote_id=quote.id,
         gpu_id=gpu_id,
         price_per_hour=from_units(quote.price_units),
-        duration_hours=(Decimal(seconds) / 3600).quantize(Decimal("0.000001")),
+        duration_hours=hours_from_seconds(seconds),
         total_cost=from_units(divide_units(quote.price_units * seconds, 3600)),
         expires_at=quote.expires_at,
     )
