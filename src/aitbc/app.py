@@ -10,23 +10,27 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from aitbc.accounts.router import router as accounts_router
+from aitbc.auth.principal import Authenticator
 from aitbc.auth.router import router as auth_router
 from aitbc.bookings.router import gpu_router as booking_gpu_router
 from aitbc.bookings.router import router as bookings_router
 from aitbc.config import Settings
 from aitbc.db import Database
 from aitbc.errors import install_error_handlers
+from aitbc.gpus.cards import Cards
 from aitbc.gpus.router import router as gpus_router
 from aitbc.guard import RequestGuard
 from aitbc.health import router as health_router
 from aitbc.jobs.router import router as jobs_router
 from aitbc.kit.clock import Clock, SystemClock
+from aitbc.kit.routing import include_flat
 from aitbc.metrics import MetricsMiddleware
 from aitbc.miners.router import router as miners_router
 from aitbc.offers.router import router as offers_router
 from aitbc.orders.router import router as orders_router
 from aitbc.pricing.router import router as pricing_router
 from aitbc.reviews.router import router as reviews_router
+from aitbc.store.store import Store
 from aitbc.sweeper import Sweeper
 
 # Threads that only commit or roll back; apart from the request threads so a transaction
@@ -47,18 +51,30 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
-        app.state.finish_limiter = anyio.CapacityLimiter(FINISH_THREADS)
-        app.state.db = Database(settings.resolved_database_url())
-        sweeper = Sweeper(app.state.db, app.state.clock, settings)
-        app.state.sweeper = sweeper
-        if settings.sweep_interval_seconds > 0:
-            sweeper.start()
+        # One set of resources per application, however many servers run it at once (a
+        # test may serve it through a TestClient and a real server together).
+        state = app.state
+        state.serving = getattr(state, "serving", 0) + 1
+        if state.serving == 1:
+            anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+            state.finish_limiter = anyio.CapacityLimiter(FINISH_THREADS)
+            state.db = Database(settings.resolved_database_url())
+            state.store = Store(settings.resolved_database_url(), pool_size=settings.db_pool_size)
+            await state.store.open()
+            state.authenticator = Authenticator(state.store, admin_key=settings.admin_key)
+            state.sweeper = Sweeper(state.db, state.clock, settings)
+            if settings.sweep_interval_seconds > 0:
+                state.sweeper.start()
         try:
             yield
         finally:
-            sweeper.stop()
-            app.state.db.dispose()
+            state.serving -= 1
+            if state.serving == 0:
+                state.sweeper.stop()
+                await state.store.close()
+                state.db.dispose()
+            else:
+                await state.store.leave_loop()
 
     app = FastAPI(
         title="AITBC GPU marketplace coordinator",
@@ -68,16 +84,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
+    app.state.gpu_cards = Cards()
     install_error_handlers(app)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
+    # Routes are matched in order, at a cost per route tried: the hottest come first.
     routers = (
-        health_router,
-        auth_router,
-        miners_router,
         gpus_router,
         booking_gpu_router,
+        health_router,
         bookings_router,
+        auth_router,
+        miners_router,
         orders_router,
         accounts_router,
         reviews_router,
@@ -85,10 +103,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         jobs_router,
     )
     for router in routers:
-        app.include_router(router)
-    app.include_router(offers_router, prefix="/v1")
+        include_flat(app, router)
+    include_flat(app, offers_router, prefix="/v1")
     # The same offer routes without the version prefix, for older clients.
-    app.include_router(offers_router, include_in_schema=False)
+    include_flat(app, offers_router, include_in_schema=False)
     return app
 
 

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
         description="Requests one process works on at once. Few threads spend less CPU on "
         "contention for the interpreter lock; PostgreSQL lock waits want a few more.",
     )
+    db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="PostgreSQL connections each process keeps for the request path.",
+    )
     admin_key: str | None = Field(
         default=None, description="If set, this exact string is a valid admin key."
     )

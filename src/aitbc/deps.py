@@ -1,22 +1,22 @@
-"""Request-scoped dependencies: the unit-of-work session, the clock, settings and the caller."""
+"""Request-scoped dependencies: the unit-of-work session, the store, the clock, settings and
+the caller."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from functools import partial
 from typing import Annotated
 
 from anyio import to_thread
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
-from aitbc.auth import service as auth_service
+from aitbc.auth.principal import Authenticator, Principal
 from aitbc.config import Settings
 from aitbc.db import Database, finish
 from aitbc.errors import Forbidden, Unauthorized
 from aitbc.kit.clock import Clock
+from aitbc.store.store import Store
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -54,41 +54,44 @@ ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    owner_id: str
-    role: str
-    key_id: str | None
+async def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
 
 
-def _authenticate(db: Database, raw: str, admin_key: str | None) -> Principal | None:
-    # A short read of its own, not the request's session: a write request must not take the
-    # database's write lock before its endpoint runs.
-    with db.session(write=False) as session:
-        found = auth_service.authenticate(session, raw, bootstrap_admin_key=admin_key)
-    if found is None:
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+API_KEY_DESCRIPTION = "API key. Empty or absent means anonymous."
+# For endpoints that document their parameters themselves (kit.params).
+API_KEY_PARAMETER = {
+    "name": "X-Api-Key",
+    "in": "header",
+    "required": False,
+    "description": API_KEY_DESCRIPTION,
+    "schema": {"type": "string"},
+}
+
+
+async def caller(request: Request) -> Principal | None:
+    """The key's owner, None when anonymous; an unknown or revoked key is refused."""
+    raw = request.headers.get("x-api-key", "").strip()
+    if not raw:
         return None
-    return Principal(owner_id=found.owner_id, role=found.role, key_id=found.key_id)
+    authenticator: Authenticator = request.app.state.authenticator
+    found = await authenticator.authenticate(raw)
+    if found is None:
+        raise Unauthorized("The API key is unknown or revoked.", code="invalid_api_key")
+    return found
 
 
 async def get_principal(
     request: Request,
-    settings: SettingsDep,
     x_api_key: Annotated[
-        str | None,
-        Header(
-            alias="X-Api-Key",
-            description="API key. Empty or absent means anonymous.",
-        ),
+        str | None, Header(alias="X-Api-Key", description=API_KEY_DESCRIPTION)
     ] = None,
 ) -> Principal | None:
-    raw = (x_api_key or "").strip()
-    if not raw:
-        return None
-    found = await run_in_threadpool(_authenticate, request.app.state.db, raw, settings.admin_key)
-    if found is None:
-        raise Unauthorized("The API key is unknown or revoked.", code="invalid_api_key")
-    return found
+    return await caller(request)
 
 
 OptionalPrincipal = Annotated[Principal | None, Depends(get_principal)]

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -123,6 +125,31 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _operational(_: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database unavailable: %s", exc.orig)
+        return JSONResponse(
+            _body("database_unavailable", "The database is busy or unreachable; retry."),
+            503,
+        )
+
+    @app.exception_handler(sqlite3.IntegrityError)
+    @app.exception_handler(asyncpg.IntegrityConstraintViolationError)
+    async def _store_integrity(_: Request, exc: Exception) -> JSONResponse:
+        log.info("integrity conflict: %s", exc)
+        return JSONResponse(
+            _body("conflict", "The request conflicts with a concurrent change; retry."), 409
+        )
+
+    @app.exception_handler(asyncpg.DataError)
+    async def _store_data(_: Request, exc: Exception) -> JSONResponse:
+        log.info("data error: %s", exc)
+        return JSONResponse(_body("validation_error", "The database refused a value."), 422)
+
+    @app.exception_handler(sqlite3.OperationalError)
+    @app.exception_handler(asyncpg.PostgresError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(TimeoutError)
+    async def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", exc)
         return JSONResponse(
             _body("database_unavailable", "The database is busy or unreachable; retry."),
             503,

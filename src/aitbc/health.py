@@ -2,15 +2,20 @@ from __future__ import annotations
 
 from fastapi import Response
 from pydantic import BaseModel
-from sqlalchemy import text
 
 from aitbc import metrics
-from aitbc.deps import ClockDep, SessionDep, SettingsDep
+from aitbc.deps import ClockDep, SessionDep, SettingsDep, StoreDep
 from aitbc.errors import error_responses
 from aitbc.gpus.query import count_by_status
 from aitbc.kit.routing import APIRouter
+from aitbc.store.query import Query
 
 router = APIRouter(tags=["operations"])
+
+_PING = Query("SELECT 1")
+_HEALTHY = {
+    name: b'{"status":"ok","database":"%s"}' % name.encode() for name in ("sqlite", "postgresql")
+}
 
 
 class Health(BaseModel):
@@ -24,9 +29,9 @@ class Health(BaseModel):
     responses=error_responses(503),
     summary="Liveness with a database round trip",
 )
-def health(session: SessionDep) -> Health:
-    session.execute(text("SELECT 1"))
-    return Health(status="ok", database=session.get_bind().dialect.name)
+async def health(store: StoreDep) -> Response:
+    await store.fetchrow(_PING)
+    return Response(_HEALTHY[store.dialect], media_type="application/json")
 
 
 @router.get(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from fastapi import Request
+
 from aitbc.auth import service
 from aitbc.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, Me, Role
 from aitbc.deps import AdminDep, AnyKeyDep, ClockDep, SessionDep
@@ -62,8 +64,13 @@ def list_api_keys(
     responses=error_responses(401, 403, 404),
     summary="Revoke an API key (admin); effective on the next request",
 )
-def revoke_api_key(key_id: str, session: SessionDep, clock: ClockDep, _: AdminDep) -> ApiKeyPublic:
-    return _public(service.revoke_key(session, key_id=key_id, now=clock.now()))
+def revoke_api_key(
+    key_id: str, request: Request, session: SessionDep, clock: ClockDep, _: AdminDep
+) -> ApiKeyPublic:
+    revoked = service.revoke_key(session, key_id=key_id, now=clock.now())
+    # Other processes stop accepting the key when their short-lived lookups run out.
+    request.app.state.authenticator.forget()
+    return _public(revoked)
 
 
 @router.get("/me", response_model=Me, responses=error_responses(401), summary="Who am I")

@@ -1,49 +1,19 @@
-"""API keys: random secrets shown once, stored as SHA-256, checked in constant time."""
+"""API keys: random secrets shown once, stored as SHA-256 (see auth.principal for lookups)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aitbc.auth.principal import hash_key
 from aitbc.errors import NotFound
 from aitbc.kit.ids import new_id
 from aitbc.models import ApiKey
 
-BOOTSTRAP_ADMIN_OWNER = "admin"
 KEY_PREFIX = "aitbc_"
-
-
-@dataclass(frozen=True, slots=True)
-class Authenticated:
-    owner_id: str
-    role: str
-    key_id: str | None
-
-
-def hash_key(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def authenticate(
-    session: Session, raw: str, *, bootstrap_admin_key: str | None
-) -> Authenticated | None:
-    if bootstrap_admin_key and hmac.compare_digest(raw.encode(), bootstrap_admin_key.encode()):
-        return Authenticated(owner_id=BOOTSTRAP_ADMIN_OWNER, role="admin", key_id=None)
-    digest = hash_key(raw)
-    row = session.execute(
-        select(ApiKey.id, ApiKey.key_hash, ApiKey.role, ApiKey.owner_id).where(
-            ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)
-        )
-    ).first()
-    if row is None or not hmac.compare_digest(row.key_hash, digest):
-        return None
-    return Authenticated(owner_id=row.owner_id, role=row.role, key_id=row.id)
 
 
 def create_key(session: Session, *, role: str, owner_id: str, now: datetime) -> tuple[ApiKey, str]:

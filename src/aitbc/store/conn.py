@@ -1,0 +1,159 @@
+"""One small async interface to a database connection, three ways to get it:
+
+- ``SqliteConn``: a ``sqlite3`` connection. Its methods never suspend, so reads can run on
+  the event loop and whole write transactions on the writer thread (see ``drive``).
+- ``PgConn``: an asyncpg connection; nothing waits in a thread.
+- ``SessionConn``: the connection of an ORM session, for the parts of the service that still
+  work inside one (the sweeper, jobs, bids); it shares that session's transaction.
+
+Rows are read by column name."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.orm import Session
+
+from aitbc.store.query import Query
+from aitbc.store.values import naive_utc, sqlite_time
+
+T = TypeVar("T")
+Row = Mapping[str, Any]
+
+
+class Conn(Protocol):
+    dialect: str
+
+    async def fetch(self, query: Query, *args: Any) -> list[Row]: ...
+
+    async def fetchrow(self, query: Query, *args: Any) -> Row | None: ...
+
+    async def fetch_values(self, query: Query, *args: Any) -> list[Sequence[Any]]:
+        """Rows as plain sequences, for the hottest reads that unpack them by position."""
+        ...
+
+    async def fetchval(self, query: Query, *args: Any) -> Any: ...
+
+    async def execute(self, query: Query, *args: Any) -> int:
+        """Runs a statement that returns no rows; how many rows it changed."""
+        ...
+
+    async def executemany(self, query: Query, rows: Iterable[Sequence[Any]]) -> None: ...
+
+
+def drive(work: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (its connection is synchronous) to its end."""
+    try:
+        work.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    work.close()
+    raise RuntimeError("work on a synchronous connection tried to suspend")
+
+
+def _sqlite_args(args: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(sqlite_time(a) if isinstance(a, datetime) else a for a in args)
+
+
+def _pg_args(args: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(naive_utc(a) if isinstance(a, datetime) else a for a in args)
+
+
+class SqliteConn:
+    dialect = "sqlite"
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        raw.row_factory = sqlite3.Row
+        self.raw = raw
+        self._plain = raw.cursor()
+        self._plain.row_factory = None
+
+    async def fetch_values(self, query: Query, *args: Any) -> list[Sequence[Any]]:
+        return self._plain.execute(query.sqlite, _sqlite_args(args)).fetchall()
+
+    async def fetch(self, query: Query, *args: Any) -> list[Row]:
+        return self.raw.execute(query.sqlite, _sqlite_args(args)).fetchall()
+
+    async def fetchrow(self, query: Query, *args: Any) -> Row | None:
+        row: Row | None = self.raw.execute(query.sqlite, _sqlite_args(args)).fetchone()
+        return row
+
+    async def fetchval(self, query: Query, *args: Any) -> Any:
+        row = self.raw.execute(query.sqlite, _sqlite_args(args)).fetchone()
+        return None if row is None else row[0]
+
+    async def execute(self, query: Query, *args: Any) -> int:
+        return self.raw.execute(query.sqlite, _sqlite_args(args)).rowcount
+
+    async def executemany(self, query: Query, rows: Iterable[Sequence[Any]]) -> None:
+        self.raw.executemany(query.sqlite, [_sqlite_args(r) for r in rows])
+
+
+class PgConn:
+    dialect = "postgresql"
+
+    def __init__(self, raw: Any) -> None:  # an asyncpg connection
+        self.raw = raw
+
+    async def fetch_values(self, query: Query, *args: Any) -> list[Sequence[Any]]:
+        rows: list[Sequence[Any]] = await self.raw.fetch(query.postgresql, *_pg_args(args))
+        return rows
+
+    async def fetch(self, query: Query, *args: Any) -> list[Row]:
+        rows: list[Row] = await self.raw.fetch(query.postgresql, *_pg_args(args))
+        return rows
+
+    async def fetchrow(self, query: Query, *args: Any) -> Row | None:
+        row: Row | None = await self.raw.fetchrow(query.postgresql, *_pg_args(args))
+        return row
+
+    async def fetchval(self, query: Query, *args: Any) -> Any:
+        return await self.raw.fetchval(query.postgresql, *_pg_args(args))
+
+    async def execute(self, query: Query, *args: Any) -> int:
+        status: str = await self.raw.execute(query.postgresql, *_pg_args(args))
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def executemany(self, query: Query, rows: Iterable[Sequence[Any]]) -> None:
+        await self.raw.executemany(query.postgresql, [_pg_args(r) for r in rows])
+
+
+class SessionConn:
+    """The ORM session's own connection and transaction, used synchronously."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+
+    def _run(self, query: Query, args: Sequence[Any]) -> Any:
+        connection = self.session.connection()
+        if self.dialect == "sqlite":
+            return connection.exec_driver_sql(query.sqlite, _sqlite_args(args))
+        params = {f"p{i}": value for i, value in enumerate(_pg_args(args), start=1)}
+        return connection.exec_driver_sql(query.pyformat, params)
+
+    async def fetch(self, query: Query, *args: Any) -> list[Row]:
+        return list(self._run(query, args).mappings())
+
+    async def fetch_values(self, query: Query, *args: Any) -> list[Sequence[Any]]:
+        return list(self._run(query, args).all())
+
+    async def fetchrow(self, query: Query, *args: Any) -> Row | None:
+        row: Row | None = self._run(query, args).mappings().first()
+        return row
+
+    async def fetchval(self, query: Query, *args: Any) -> Any:
+        return self._run(query, args).scalar()
+
+    async def execute(self, query: Query, *args: Any) -> int:
+        count: int = self._run(query, args).rowcount
+        return count
+
+    async def executemany(self, query: Query, rows: Iterable[Sequence[Any]]) -> None:
+        for row in rows:
+            self._run(query, row)

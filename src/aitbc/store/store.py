@@ -1,0 +1,167 @@
+"""The request path's database access: reads and whole write transactions, with no thread
+hop where none is needed.
+
+- SQLite: one read connection used on the event loop (a read takes tens of microseconds and
+  never waits: WAL readers do not block on writers); write transactions run on one writer
+  thread per process (``BEGIN IMMEDIATE`` may wait for another process's writer, which must
+  not stall the loop).
+- PostgreSQL: an asyncpg pool; reads and writes both stay on the event loop.
+
+A write is a function of a connection, run inside one transaction that commits when it
+returns and rolls back when it raises."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import URL, make_url
+
+from aitbc.store.conn import Conn, PgConn, Row, SqliteConn, drive
+from aitbc.store.pgpool import PgPool
+from aitbc.store.query import Query
+
+T = TypeVar("T")
+Work = Callable[[Conn], Coroutine[Any, Any, T]]
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def sqlite_connect(path: str) -> sqlite3.Connection:
+    raw = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    raw.execute("PRAGMA journal_mode=WAL")
+    raw.execute("PRAGMA foreign_keys=ON")
+    raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    raw.execute("PRAGMA synchronous=NORMAL")
+    return raw
+
+
+def _asyncpg_options(url: URL) -> dict[str, Any]:
+    query = dict(url.query)
+    options: dict[str, Any] = {
+        "host": url.host or query.pop("host", None),
+        "port": url.port,
+        "user": url.username,
+        "password": url.password,
+        "database": url.database,
+        "server_settings": {
+            "application_name": "aitbc",
+            # The request path's statements are prepared once per connection and chosen
+            # for their indexes; re-planning each execution (PostgreSQL's habit for the
+            # first executions, and whenever a custom plan looks cheaper) costs more than
+            # running them.
+            "plan_cache_mode": "force_generic_plan",
+        },
+    }
+    if "connect_timeout" in query:
+        options["timeout"] = float(str(query.pop("connect_timeout")))
+    if "sslmode" in query:
+        options["ssl"] = query.pop("sslmode")
+    return {k: v for k, v in options.items() if v is not None}
+
+
+class Store:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        self._pool_size = pool_size
+        self._pool: Any = None
+        self._reader: SqliteConn | None = None
+        self._writer: ThreadPoolExecutor | None = None
+        self._writer_conn: sqlite3.Connection | None = None
+        if self.dialect == "sqlite":
+            self._path = parsed.database or ""
+            if not self._path or self._path == ":memory:":
+                raise ValueError("the store needs an SQLite file, not an in-memory database")
+        else:
+            self._connect = _asyncpg_options(parsed)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    async def open(self) -> None:
+        if self.dialect == "sqlite":
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            self._reader = SqliteConn(sqlite_connect(self._path))
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="aitbc-sqlite-writer")
+        else:
+            # No connection yet: the service starts (and /health answers 503) while the
+            # database is down.
+            self._pool = PgPool(max_size=self._pool_size, **self._connect)
+
+    async def leave_loop(self) -> None:
+        """Close the PostgreSQL connections the calling event loop opened."""
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def close(self) -> None:
+        await self.leave_loop()
+        if self._writer is not None:
+            self._writer.submit(self._close_writer_conn).result()
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        if self._reader is not None:
+            self._reader.raw.close()
+            self._reader = None
+
+    # -- reads --------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Conn]:
+        if self._reader is not None:
+            yield self._reader
+            return
+        async with self._pool.acquire() as raw:
+            yield PgConn(raw)
+
+    async def fetch(self, query: Query, *args: Any) -> list[Row]:
+        if self._reader is not None:
+            return await self._reader.fetch(query, *args)
+        async with self._pool.acquire() as raw:
+            return await PgConn(raw).fetch(query, *args)
+
+    async def fetch_values(self, query: Query, *args: Any) -> list[Sequence[Any]]:
+        if self._reader is not None:
+            return await self._reader.fetch_values(query, *args)
+        async with self._pool.acquire() as raw:
+            return await PgConn(raw).fetch_values(query, *args)
+
+    async def fetchrow(self, query: Query, *args: Any) -> Row | None:
+        if self._reader is not None:
+            return await self._reader.fetchrow(query, *args)
+        async with self._pool.acquire() as raw:
+            return await PgConn(raw).fetchrow(query, *args)
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def write(self, work: Work[T]) -> T:
+        """Run ``work`` in one transaction and commit it."""
+        if self._writer is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._writer, self._write_sqlite, work)
+        async with self._pool.acquire() as raw, raw.transaction():
+            return await work(PgConn(raw))
+
+    def _write_sqlite(self, work: Work[T]) -> T:
+        if self._writer_conn is None:
+            self._writer_conn = sqlite_connect(self._path)
+        raw = self._writer_conn
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            result = drive(work(SqliteConn(raw)))
+        except BaseException:
+            raw.execute("ROLLBACK")
+            raise
+        raw.execute("COMMIT")
+        return result
+
+    def _close_writer_conn(self) -> None:
+        if self._writer_conn is not None:
+            self._writer_conn.close()
+            self._writer_conn = None
