@@ -9,7 +9,7 @@ from sqlalchemy import insert
 
 from aitbc.db import Database
 from aitbc.gpus.naming import model_key
-from aitbc.models import Gpu, GpuAiModel, Miner
+from aitbc.models import Gpu, GpuAiModel, GpuModelKey, Miner
 
 MODELS = [
     ("RTX 4090", 24, 450_000),
@@ -29,6 +29,7 @@ def seed_gpus(url: str, *, gpus: int, gpus_per_miner: int = 8, seed: int = 7) ->
     now = datetime.now(UTC)
     db = Database(url)
     miners, rows, ai_rows = [], [], []
+    keys: set[str] = set()
     for m in range((gpus + gpus_per_miner - 1) // gpus_per_miner):
         miner_id = f"bench-miner-{m:05d}"
         region = rng.choice(REGIONS)
@@ -78,11 +79,13 @@ def seed_gpus(url: str, *, gpus: int, gpus_per_miner: int = 8, seed: int = 7) ->
                     "delisted_at": None,
                 }
             )
+            keys.add(model_key(name))
             ai_rows.extend({"gpu_id": gpu_id, "model_key": model_key(a)} for a in served)
     with db.session(write=True) as session:
         session.execute(insert(Miner), miners)
         session.execute(insert(Gpu), rows)
         session.execute(insert(GpuAiModel), ai_rows)
+        session.execute(insert(GpuModelKey), [{"model_key": k} for k in sorted(keys)])
         session.commit()
     db.dispose()
     return [r["id"] for r in rows]

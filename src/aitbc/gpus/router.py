@@ -1,45 +1,56 @@
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated
 
-from fastapi import Header, Query, Response
-from pydantic import TypeAdapter
+from fastapi import Header, Request, Response
 
-from aitbc.deps import CheckKey, ClockDep, MinerOrAdminDep, SessionDep, SettingsDep
+from aitbc.deps import (
+    API_KEY_PARAMETER,
+    ClockDep,
+    MinerOrAdminDep,
+    SessionDep,
+    SettingsDep,
+    caller,
+)
 from aitbc.errors import NotFound, error_responses
-from aitbc.gpus import query, service
+from aitbc.gpus import listing, service
 from aitbc.gpus.schemas import (
+    GpuListQuery,
     GpuPublic,
     GpuRegister,
     GpuRegistered,
-    GpuStatus,
     GpuUpdate,
-    SortKey,
 )
 from aitbc.kit.money import to_units
-from aitbc.kit.pagination import Offset
+from aitbc.kit.params import documented, parse_query
 from aitbc.kit.routing import APIRouter
+from aitbc.store.conn import SessionConn, drive
 
-router = APIRouter(prefix="/v1/marketplace/gpu", tags=["gpus"], dependencies=[CheckKey])
+router = APIRouter(prefix="/v1/marketplace/gpu", tags=["gpus"])
 
-# The list is the hottest read: serialise it once, straight to JSON bytes, instead of letting
-# the framework validate the models a second time.
-_GPU_LIST = TypeAdapter(list[GpuPublic])
+_JSON = "application/json"
 
 
-def _read_gpu(
-    session: SessionDep, gpu_id: str, clock: ClockDep, settings: SettingsDep
-) -> GpuPublic:
-    gpu = query.get_gpu(
-        session,
-        gpu_id=gpu_id,
-        now=clock.now(),
-        heartbeat_timeout=settings.heartbeat_timeout_seconds,
-    )
+def _gpu_response(gpu: bytes | None, gpu_id: str) -> Response:
     if gpu is None:
         raise NotFound(f"No GPU {gpu_id!r}.", code="gpu_not_found")
-    return gpu
+    return Response(gpu, media_type=_JSON)
+
+
+def _read_in_session(
+    request: Request, session: SessionDep, gpu_id: str, clock: ClockDep, settings: SettingsDep
+) -> Response:
+    """The GPU as it stands inside a write request's own transaction."""
+    gpu = drive(
+        listing.details(
+            SessionConn(session),
+            request.app.state.gpu_cards,
+            gpu_id=gpu_id,
+            now=clock.now(),
+            heartbeat_timeout=settings.heartbeat_timeout_seconds,
+        )
+    )
+    return _gpu_response(gpu, gpu_id)
 
 
 @router.post(
@@ -73,59 +84,71 @@ def register_gpu(
 @router.get(
     "/list",
     response_model=list[GpuPublic],
-    responses=error_responses(401, 422),
+    responses={
+        200: {
+            "headers": {
+                "X-Next-Cursor": {
+                    "description": "Present when the page is full: pass it as `cursor` for "
+                    "the next page.",
+                    "schema": {"type": "string"},
+                }
+            }
+        },
+        **error_responses(401, 422),
+    },
+    openapi_extra=documented(GpuListQuery, headers=(API_KEY_PARAMETER,)),
     summary="List GPUs (a bare JSON array), filtered, sorted and paginated",
 )
-def list_gpus(
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    available: bool | None = Query(None, description="Only GPUs that can be booked now"),
-    model: str | None = Query(
-        None, max_length=128, description="Case-insensitive substring; `*` matches anything"
-    ),
-    memory_min: int | None = Query(None, ge=0, le=4096, description="Minimum memory in GB"),
-    price_max: Decimal | None = Query(
-        None, ge=0, le=1_000_000, decimal_places=6, description="Maximum price per hour"
-    ),
-    region: str | None = Query(None, max_length=64),
-    status: GpuStatus | None = None,
-    miner_id: str | None = Query(None, max_length=128),
-    sort: SortKey = "price",
-    limit: int = Query(20, ge=1, le=500),
-    offset: Offset = 0,
-) -> Response:
-    filters = query.GpuFilters(
-        available=available,
-        model=model,
-        memory_min=memory_min,
-        price_max_units=None if price_max is None else to_units(price_max),
-        region=region,
-        status=status,
-        miner_id=miner_id,
+async def list_gpus(request: Request) -> Response:
+    await caller(request)
+    params = parse_query(GpuListQuery, request)
+    state = request.app.state
+    filters = listing.GpuFilters(
+        available=params.available,
+        model=params.model,
+        memory_min=params.memory_min,
+        price_max_units=None if params.price_max is None else to_units(params.price_max),
+        region=params.region,
+        status=params.status,
+        miner_id=params.miner_id,
+        ai_model=params.ai_model,
     )
-    items = query.list_gpus(
-        session,
-        now=clock.now(),
-        heartbeat_timeout=settings.heartbeat_timeout_seconds,
-        filters=filters,
-        sort=sort,
-        limit=limit,
-        offset=offset,
-    )
-    return Response(_GPU_LIST.dump_json(items), media_type="application/json")
+    async with state.store.read() as conn:
+        page = await listing.list_page(
+            conn,
+            state.gpu_cards,
+            now=state.clock.now(),
+            heartbeat_timeout=state.settings.heartbeat_timeout_seconds,
+            filters=filters,
+            sort=params.sort,
+            limit=params.limit,
+            offset=params.offset,
+            cursor=params.cursor,
+        )
+    headers = {"X-Next-Cursor": page.next_cursor} if page.next_cursor else None
+    return Response(page.body, media_type=_JSON, headers=headers)
 
 
 @router.get(
     "/{gpu_id}",
     response_model=GpuPublic,
     responses=error_responses(401, 404),
+    openapi_extra=documented(path=("gpu_id",), headers=(API_KEY_PARAMETER,)),
     summary="One GPU with status, health, rating and booking state",
 )
-def gpu_details(
-    gpu_id: str, session: SessionDep, clock: ClockDep, settings: SettingsDep
-) -> GpuPublic:
-    return _read_gpu(session, gpu_id, clock, settings)
+async def gpu_details(request: Request) -> Response:
+    await caller(request)
+    state = request.app.state
+    gpu_id = request.path_params["gpu_id"]
+    async with state.store.read() as conn:
+        gpu = await listing.details(
+            conn,
+            state.gpu_cards,
+            gpu_id=gpu_id,
+            now=state.clock.now(),
+            heartbeat_timeout=state.settings.heartbeat_timeout_seconds,
+        )
+    return _gpu_response(gpu, gpu_id)
 
 
 @router.patch(
@@ -136,15 +159,16 @@ def gpu_details(
 )
 def update_gpu(
     gpu_id: str,
+    request: Request,
     body: GpuUpdate,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
     principal: MinerOrAdminDep,
-) -> GpuPublic:
+) -> Response:
     gpu = service.owned_gpu_for_update(session, gpu_id=gpu_id, principal=principal)
     service.update_gpu(session, gpu=gpu, body=body, now=clock.now())
-    return _read_gpu(session, gpu_id, clock, settings)
+    return _read_in_session(request, session, gpu_id, clock, settings)
 
 
 @router.delete(
@@ -155,11 +179,12 @@ def update_gpu(
 )
 def delist_gpu(
     gpu_id: str,
+    request: Request,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
     principal: MinerOrAdminDep,
-) -> GpuPublic:
+) -> Response:
     gpu = service.owned_gpu_for_update(session, gpu_id=gpu_id, principal=principal)
     service.delist_gpu(session, gpu=gpu, now=clock.now(), fee_bps=settings.platform_fee_bps)
-    return _read_gpu(session, gpu_id, clock, settings)
+    return _read_in_session(request, session, gpu_id, clock, settings)

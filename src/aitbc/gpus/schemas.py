@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from aitbc.kit.money import MoneyIn, MoneyOut
+from aitbc.kit.pagination import MAX_OFFSET
 
 GpuStatus = Literal["available", "booked", "offline", "delisted"]
 PricingMode = Literal["fixed", "dynamic"]
@@ -75,3 +76,32 @@ class GpuPublic(BaseModel):
     created_at: datetime
     last_heartbeat: datetime
     health: dict[str, Any]
+
+
+class GpuListQuery(BaseModel):
+    """The list's query parameters (validated by one model call: see kit.params)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    available: bool | None = Field(None, description="Only GPUs that can be booked now")
+    model: str | None = Field(
+        None, max_length=128, description="Case-insensitive substring; `*` matches anything"
+    )
+    memory_min: int | None = Field(None, ge=0, le=4096, description="Minimum memory in GB")
+    price_max: Decimal | None = Field(
+        None, ge=0, le=1_000_000, decimal_places=6, description="Maximum price per hour"
+    )
+    region: str | None = Field(None, max_length=64, description="Exact region, any case")
+    status: GpuStatus | None = None
+    miner_id: str | None = Field(None, max_length=128)
+    ai_model: str | None = Field(None, max_length=128, description="Serves this AI model")
+    sort: SortKey = "price"
+    limit: int = Field(20, ge=1, le=500)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip")
+    cursor: str | None = Field(
+        None,
+        max_length=512,
+        description="Continue after the page whose `X-Next-Cursor` header this is (keyset "
+        "paging: stable, and as fast on the last page as on the first). Use instead of "
+        "`offset`.",
+    )

@@ -16,7 +16,7 @@ from aitbc.gpus.naming import model_key
 from aitbc.gpus.schemas import GpuSpec, GpuUpdate
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import to_units
-from aitbc.miners.service import set_ai_models, touch_miner
+from aitbc.miners.service import remember_model_key, set_ai_models, touch_miner
 from aitbc.models import Booking, Gpu
 from aitbc.models.booking import OPEN
 from aitbc.pricing.market import refresh_effective_price
@@ -73,6 +73,7 @@ def register_gpu(
     refresh_effective_price(session, gpu)
     session.add(gpu)
     session.flush()
+    remember_model_key(session, gpu.model_key)
     set_ai_models(session, gpu, spec.ai_models)
     session.flush()
     return gpu

@@ -26,6 +26,13 @@ def from_units(units: int) -> Decimal:
     return (Decimal(units) / UNITS_PER_TOKEN).quantize(QUANTUM)
 
 
+def units_text(units: int) -> str:
+    """Micro-units as the API shows money: ``"0.500000"``, ``"-1.250000"``."""
+    sign = "-" if units < 0 else ""
+    whole, fraction = divmod(abs(units), UNITS_PER_TOKEN)
+    return f"{sign}{whole}.{fraction:06d}"
+
+
 def divide_units(numerator: int, denominator: int) -> int:
     """Integer division of micro-units rounded half up: the one rounding rule for money."""
     if denominator <= 0:

@@ -16,6 +16,8 @@ from aitbc.kit.money import to_units
 from aitbc.miners.schemas import MinerGpuSpec, MinerHeartbeat, MinerRegister
 from aitbc.models import Gpu, GpuAiModel, Miner
 from aitbc.pricing.market import refresh_effective_price
+from aitbc.store.conn import SessionConn, drive
+from aitbc.store.query import Query
 
 
 def touch_miner(
@@ -42,6 +44,16 @@ def touch_miner(
         miner.updated_at = now
     session.flush()
     return miner
+
+
+_REMEMBER_MODEL_KEY = Query(
+    "INSERT INTO gpu_model_keys (model_key) VALUES ($1) ON CONFLICT (model_key) DO NOTHING"
+)
+
+
+def remember_model_key(session: Session, key: str) -> None:
+    """Make the key findable by the list's model filter (see gpus.listing)."""
+    drive(SessionConn(session).execute(_REMEMBER_MODEL_KEY, key))
 
 
 def set_ai_models(session: Session, gpu: Gpu, names: list[str]) -> None:
@@ -98,6 +110,7 @@ def register(
         _apply_spec(gpu, spec, body.region, now)
         refresh_effective_price(session, gpu)
         session.flush()
+        remember_model_key(session, gpu.model_key)
         set_ai_models(session, gpu, spec.ai_models)
         gpus.append(gpu)
     session.flush()

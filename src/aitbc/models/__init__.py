@@ -5,7 +5,7 @@ from aitbc.models.api_key import ApiKey
 from aitbc.models.base import Base
 from aitbc.models.bid import Bid
 from aitbc.models.booking import Booking
-from aitbc.models.gpu import Gpu, GpuAiModel
+from aitbc.models.gpu import Gpu, GpuAiModel, GpuModelKey
 from aitbc.models.idempotency import IdempotencyRecord
 from aitbc.models.job import Job
 from aitbc.models.ledger import LedgerEntry, LedgerTransaction
@@ -23,6 +23,7 @@ __all__ = [
     "Booking",
     "Gpu",
     "GpuAiModel",
+    "GpuModelKey",
     "IdempotencyRecord",
     "Job",
     "LedgerEntry",

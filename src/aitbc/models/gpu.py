@@ -7,17 +7,27 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Computed,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aitbc.kit.types import UTCDateTime
 from aitbc.models.base import Base
+
+RATING_RANK = "CASE WHEN review_count > 0 THEN rating_sum * 1000000 / review_count ELSE -1 END"
+LISTED_WHERE = "delisted_at IS NULL"
+LISTED: dict[str, Any] = {
+    "sqlite_where": text(LISTED_WHERE),
+    "postgresql_where": text(LISTED_WHERE),
+}
 
 
 class Gpu(Base):
@@ -30,7 +40,6 @@ class Gpu(Base):
         CheckConstraint("pricing_mode IN ('fixed', 'dynamic')", name="pricing_mode"),
         CheckConstraint("rating_sum >= 0 AND review_count >= 0", name="rating_non_negative"),
         CheckConstraint("total_bookings >= 0", name="bookings_non_negative"),
-        Index("ix_gpus_listing", "delisted_at", "effective_price_units"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -58,10 +67,44 @@ class Gpu(Base):
     health_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     rating_sum: Mapped[int] = mapped_column(Integer, default=0)
     review_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The mean rating in millionths, -1 without reviews: what the rating sort and its index
+    # order by. Computed by the database from the two aggregates above.
+    rating_rank: Mapped[int] = mapped_column(BigInteger, Computed(RATING_RANK))
     total_bookings: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Moved by a trigger on every UPDATE of the row (migration 0006), so a rendering of the
+    # row can be kept until the row changes (gpus.cards).
+    revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     delisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+# The list's indexes: one per sort, and per equality filter a list can lead with, so a page
+# reads about as many rows as it shows however many GPUs there are. Partial: delisted GPUs
+# are never listed with others.
+Index("ix_gpus_price", Gpu.effective_price_units, Gpu.id, **LISTED)
+Index("ix_gpus_model_price", Gpu.model_key, Gpu.effective_price_units, Gpu.id, **LISTED)
+Index("ix_gpus_rating", Gpu.rating_rank.desc(), Gpu.review_count.desc(), Gpu.id.desc(), **LISTED)
+Index(
+    "ix_gpus_model_rating",
+    Gpu.model_key,
+    Gpu.rating_rank.desc(),
+    Gpu.review_count.desc(),
+    Gpu.id.desc(),
+    **LISTED,
+)
+Index("ix_gpus_memory", Gpu.memory_gb.desc(), Gpu.effective_price_units, Gpu.id, **LISTED)
+Index("ix_gpus_newest", Gpu.created_at.desc(), Gpu.id.desc(), **LISTED)
+Index("ix_gpus_region_price", func.lower(Gpu.region), Gpu.effective_price_units, Gpu.id, **LISTED)
+
+
+class GpuModelKey(Base):
+    """Every GPU model key ever registered: a model filter (a substring pattern) is matched
+    against these few rows first, then the GPUs are read by index, one key at a time."""
+
+    __tablename__ = "gpu_model_keys"
+
+    model_key: Mapped[str] = mapped_column(String(128), primary_key=True)
 
 
 class GpuAiModel(Base):

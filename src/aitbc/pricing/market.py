@@ -226,12 +226,15 @@ def reprice_after_booking(db: Database, *, gpu_id: str, clock: Clock, settings: 
 def stale_models(session: Session, *, now: datetime, settings: Settings) -> list[tuple[str, str]]:
     """Every listed GPU model and AI model whose stored price is missing or stale."""
     fresh = now - timedelta(seconds=settings.pricing_interval_seconds)
-    gpu_keys = set(session.scalars(select(Gpu.model_key).where(Gpu.delisted_at.is_(None))))
+    gpu_keys = set(
+        session.scalars(select(Gpu.model_key).where(Gpu.delisted_at.is_(None)).distinct())
+    )
     ai_keys = set(
         session.scalars(
             select(GpuAiModel.model_key)
             .join(Gpu, Gpu.id == GpuAiModel.gpu_id)
             .where(Gpu.delisted_at.is_(None))
+            .distinct()
         )
     )
     up_to_date = {

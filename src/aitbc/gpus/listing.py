@@ -1,0 +1,268 @@
+"""Reading GPUs for the list and details endpoints, on the request's event loop.
+
+Status is derived in the statement from the miner's last heartbeat and the booking windows,
+so it is right whether or not any background job has run. Every filter and sort is served by
+an index (``models.gpu``), so a page reads about as many rows as it returns at any registry
+size; a model pattern is first matched against the few registered model keys, then read key
+by key. A page's statement reads only ids, revisions and what the clock decides; the rest of
+each GPU comes from its rendered card (``gpus.cards``), read again only when it changed."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from aitbc.errors import Invalid
+from aitbc.gpus.cards import CARD_COLUMNS, Cards, finish, render
+from aitbc.gpus.naming import like_pattern, model_key
+from aitbc.store.conn import Conn
+from aitbc.store.query import Query
+from aitbc.store.values import as_time, iso
+
+# $1 is now, $2 the heartbeat cutoff; filters number their parameters from $3.
+_CURRENT_BOOKING = (
+    "SELECT b.end_time FROM bookings b WHERE b.gpu_id = g.id AND b.status = 'open' "
+    "AND b.start_time <= $1 AND b.end_time > $1"
+)
+_OFFLINE = "(m.last_heartbeat < $2 OR m.reported_status = 'offline')"
+# The columns every page reads, in the order ``_page`` unpacks them; a sort's cursor keys
+# follow.
+_LIVE_COLUMNS = f"""
+g.id, g.revision, g.delisted_at, m.last_heartbeat,
+CASE WHEN {_OFFLINE} THEN 1 ELSE 0 END AS offline,
+({_CURRENT_BOOKING} LIMIT 1) AS booking_expires
+"""
+_FROM = "FROM gpus g JOIN miners m ON m.id = g.miner_id"
+_STATUS_CONDITIONS = {
+    "offline": _OFFLINE,
+    "booked": f"NOT {_OFFLINE} AND EXISTS ({_CURRENT_BOOKING})",
+    "available": f"NOT {_OFFLINE} AND NOT EXISTS ({_CURRENT_BOOKING})",
+}
+_DETAILS = Query(f"SELECT {_LIVE_COLUMNS} {_FROM} WHERE g.id = $3")
+_MODEL_KEYS_LIKE = Query("SELECT model_key FROM gpu_model_keys WHERE model_key LIKE $1 ESCAPE '\\'")
+# Without a wildcard the pattern is a plain substring, which instr() finds faster than LIKE.
+_MODEL_KEYS_CONTAINING = Query(
+    "SELECT model_key FROM gpu_model_keys WHERE instr(model_key, $1) > 0",
+    postgresql="SELECT model_key FROM gpu_model_keys WHERE strpos(model_key, $1) > 0",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    order: str
+    # The row's values a cursor carries (the GPU's id always last), and the condition for
+    # "after them", with {0}, {1}... standing for their parameters.
+    keys: tuple[str, ...]
+    after: str
+
+
+SORTS = {
+    "price": Sort(
+        "g.effective_price_units, g.id",
+        ("effective_price_units", "id"),
+        "(g.effective_price_units, g.id) > ({0}, {1})",
+    ),
+    "rating": Sort(
+        "g.rating_rank DESC, g.review_count DESC, g.id DESC",
+        ("rating_rank", "review_count", "id"),
+        "(g.rating_rank, g.review_count, g.id) < ({0}, {1}, {2})",
+    ),
+    "memory": Sort(
+        "g.memory_gb DESC, g.effective_price_units, g.id",
+        ("memory_gb", "effective_price_units", "id"),
+        "(g.memory_gb < {0} OR (g.memory_gb = {0}"
+        " AND (g.effective_price_units, g.id) > ({1}, {2})))",
+    ),
+    "newest": Sort(
+        "g.created_at DESC, g.id DESC",
+        ("created_at", "id"),
+        "(g.created_at, g.id) < ({0}, {1})",
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GpuFilters:
+    available: bool | None = None
+    model: str | None = None
+    memory_min: int | None = None
+    price_max_units: int | None = None
+    region: str | None = None
+    status: str | None = None
+    miner_id: str | None = None
+    ai_model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    body: bytes
+    next_cursor: str | None
+
+
+def _moments(now: datetime, heartbeat_timeout: int) -> tuple[datetime, datetime]:
+    return now, now - timedelta(seconds=heartbeat_timeout)
+
+
+_QUERIES: dict[str, Query] = {}
+_MAX_CACHED_QUERIES = 512
+
+
+def _query(text: str) -> Query:
+    query = _QUERIES.get(text)
+    if query is None:
+        if len(_QUERIES) >= _MAX_CACHED_QUERIES:
+            _QUERIES.clear()
+        query = _QUERIES[text] = Query(text)
+    return query
+
+
+async def _rendered(conn: Conn, cards: Cards, rows: Sequence[Sequence[Any]]) -> list[bytes]:
+    """Each row's GPU as JSON: its card (read and rendered when missing or out of date)
+    finished with the row's clock-dependent columns."""
+    found = [cards.get(row[0], row[1]) for row in rows]
+    missing = [row[0] for row, card in zip(rows, found, strict=True) if card is None]
+    if missing:
+        marks = ", ".join(f"${i}" for i in range(1, len(missing) + 1))
+        fresh = {}
+        for full in await conn.fetch_values(
+            _query(f"SELECT {CARD_COLUMNS} FROM gpus g WHERE g.id IN ({marks})"), *missing
+        ):
+            gpu_id, revision, card = render(full)
+            cards.put(gpu_id, revision, card)
+            fresh[gpu_id] = card
+        found = [card or fresh[row[0]] for row, card in zip(rows, found, strict=True)]
+    return [
+        finish(
+            card or b"",
+            delisted=row[2] is not None,
+            offline=bool(row[4]),
+            booking_expires=row[5],
+            last_heartbeat=row[3],
+        )
+        for row, card in zip(rows, found, strict=True)
+    ]
+
+
+async def details(
+    conn: Conn, cards: Cards, *, gpu_id: str, now: datetime, heartbeat_timeout: int
+) -> bytes | None:
+    """One GPU as JSON, or None when there is no such GPU."""
+    rows = await conn.fetch_values(_DETAILS, *_moments(now, heartbeat_timeout), gpu_id)
+    return (await _rendered(conn, cards, rows))[0] if rows else None
+
+
+# -- the list ---------------------------------------------------------------------------
+
+
+def encode_cursor(sort: str, row: Sequence[Any]) -> str:
+    """The last row's sort keys (they follow the live columns, the GPU's id first of all)."""
+    keys = SORTS[sort].keys
+    found = dict(zip(keys[:-1], row[_LIVE_COUNT:], strict=True)) | {"id": row[0]}
+    values = [iso(found[k]) if k == "created_at" else found[k] for k in keys]
+    return base64.urlsafe_b64encode(orjson.dumps([sort, *values])).decode().rstrip("=")
+
+
+def decode_cursor(sort: str, cursor: str) -> list[Any]:
+    invalid = Invalid(
+        "cursor is not one this list gave out (or it was given for another sort).",
+        code="validation_error",
+    )
+    try:
+        decoded = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError) as exc:
+        raise invalid from exc
+    keys = SORTS[sort].keys
+    if not isinstance(decoded, list) or len(decoded) != len(keys) + 1 or decoded[0] != sort:
+        raise invalid
+    values = decoded[1:]
+    for key, value in zip(keys, values, strict=True):
+        expected = str if key in ("id", "created_at") else int
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise invalid
+    try:
+        return [as_time(v) if k == "created_at" else v for k, v in zip(keys, values, strict=True)]
+    except ValueError as exc:
+        raise invalid from exc
+
+
+async def _model_keys(conn: Conn, pattern: str) -> list[Sequence[Any]]:
+    if "*" in pattern:
+        return await conn.fetch_values(_MODEL_KEYS_LIKE, like_pattern(pattern))
+    return await conn.fetch_values(_MODEL_KEYS_CONTAINING, model_key(pattern))
+
+
+class _Params:
+    def __init__(self, *initial: Any) -> None:
+        self.values = list(initial)
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+_LIVE_COUNT = 6
+
+
+async def list_page(
+    conn: Conn,
+    cards: Cards,
+    *,
+    now: datetime,
+    heartbeat_timeout: int,
+    filters: GpuFilters,
+    sort: str,
+    limit: int,
+    offset: int = 0,
+    cursor: str | None = None,
+) -> Page:
+    params = _Params(*_moments(now, heartbeat_timeout))
+    where = []
+    if filters.model:
+        keys = [row[0] for row in await _model_keys(conn, filters.model)]
+        if not keys:
+            return Page(b"[]", None)
+        if len(keys) == 1:
+            where.append(f"g.model_key = {params.add(keys[0])}")
+        else:
+            where.append(f"g.model_key IN ({', '.join(params.add(k) for k in keys)})")
+    if filters.status == "delisted":
+        where.append("g.delisted_at IS NOT NULL")
+    else:
+        where.append("g.delisted_at IS NULL")
+        if filters.status is not None:
+            where.append(_STATUS_CONDITIONS[filters.status])
+    if filters.available:
+        where.append(_STATUS_CONDITIONS["available"])
+    if filters.region is not None:
+        where.append(f"lower(g.region) = {params.add(filters.region.lower())}")
+    if filters.memory_min is not None:
+        where.append(f"g.memory_gb >= {params.add(filters.memory_min)}")
+    if filters.price_max_units is not None:
+        where.append(f"g.effective_price_units <= {params.add(filters.price_max_units)}")
+    if filters.miner_id is not None:
+        where.append(f"g.miner_id = {params.add(filters.miner_id)}")
+    if filters.ai_model:
+        where.append(
+            "g.id IN (SELECT a.gpu_id FROM gpu_ai_models a "
+            f"WHERE a.model_key = {params.add(model_key(filters.ai_model))})"
+        )
+    order = SORTS[sort]
+    if cursor is not None:
+        names = [params.add(v) for v in decode_cursor(sort, cursor)]
+        where.append(order.after.format(*names))
+    columns = ", ".join([_LIVE_COLUMNS, *(f"g.{k}" for k in order.keys[:-1])])
+    text = (
+        f"SELECT {columns} {_FROM} WHERE {' AND '.join(where)} "
+        f"ORDER BY {order.order} LIMIT {params.add(limit)}"
+    )
+    if offset:
+        text += f" OFFSET {params.add(offset)}"
+    rows = await conn.fetch_values(_query(text), *params.values)
+    next_cursor = encode_cursor(sort, rows[-1]) if rows and len(rows) == limit else None
+    return Page(b"[" + b",".join(await _rendered(conn, cards, rows)) + b"]", next_cursor)
