@@ -99,19 +99,28 @@ OptionalPrincipal = Annotated[Principal | None, Depends(get_principal)]
 CheckKey = Depends(get_principal)
 
 
+def check_role(principal: Principal | None, allowed: frozenset[str]) -> Principal:
+    if principal is None:
+        raise Unauthorized("This endpoint needs an API key.", code="authentication_required")
+    if principal.role not in allowed:
+        raise Forbidden(
+            f"This endpoint needs a {' or '.join(sorted(allowed))} key; "
+            f"yours is a {principal.role} key.",
+            code="wrong_role",
+        )
+    return principal
+
+
+async def caller_with_role(request: Request, *roles: str) -> Principal:
+    """For endpoints that read their headers themselves (kit.params)."""
+    return check_role(await caller(request), frozenset(roles))
+
+
 def require_roles(*roles: str):  # type: ignore[no-untyped-def]
     allowed = frozenset(roles)
 
     async def _require(principal: OptionalPrincipal) -> Principal:
-        if principal is None:
-            raise Unauthorized("This endpoint needs an API key.", code="authentication_required")
-        if principal.role not in allowed:
-            raise Forbidden(
-                f"This endpoint needs a {' or '.join(sorted(allowed))} key; "
-                f"yours is a {principal.role} key.",
-                code="wrong_role",
-            )
-        return principal
+        return check_role(principal, allowed)
 
     return Depends(_require)
 

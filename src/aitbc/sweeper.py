@@ -1,7 +1,7 @@
 """The periodic work of every server process: settle bookings whose time is up, expire and
 assign jobs, fill bids, recompute stale prices. Each item is its own short transaction and
 takes its rows with SKIP LOCKED, so any number of processes can sweep at once and each
-booking is still settled exactly once (see bookings.lifecycle.close)."""
+booking is still settled exactly once (see bookings.settlement)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,16 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from aitbc.bids import service as bids
-from aitbc.bookings import lifecycle
+from aitbc.bookings.settlement import settle_due
 from aitbc.config import Settings
 from aitbc.db import Database
 from aitbc.jobs import service as jobs
 from aitbc.kit.clock import Clock
 from aitbc.pricing.market import recompute_if_stale, stale_models
+from aitbc.store.conn import SessionConn, drive
 
 log = logging.getLogger("aitbc.sweeper")
+SETTLE_BATCH = 200
 T = TypeVar("T")
 
 
@@ -54,14 +56,34 @@ class Sweeper:
                 log.exception("sweeping %r failed", item)
         return done
 
+    def _settle(self, fee_bps: int) -> int:
+        """Settle due bookings in batches, one short transaction each, until a batch comes
+        back short (what is left is held by requests, which settle it themselves)."""
+        settled = 0
+        while True:
+            try:
+                with self._db.session(write=True) as session:
+                    done = drive(
+                        settle_due(
+                            SessionConn(session),
+                            now=self._clock.now(),
+                            fee_bps=fee_bps,
+                            limit=SETTLE_BATCH,
+                        )
+                    )
+                    session.commit()
+            except Exception:  # retried on the next tick
+                log.exception("settling due bookings failed")
+                return settled
+            settled += done
+            if done < SETTLE_BATCH:
+                return settled
+
     def run_once(self) -> int:
         """Settle due bookings; expire, assign and fill jobs and bids; recompute stale
         prices. Returns how many bookings it settled."""
         settings, fee = self._settings, self._settings.platform_fee_bps
-        settled = self._each(
-            lambda s, now: lifecycle.gpus_to_settle(s, now=now),
-            lambda s, gpu_id, now: lifecycle.settle_one(s, gpu_id=gpu_id, now=now, fee_bps=fee),
-        )
+        settled = self._settle(fee)
         self._each(
             lambda s, now: jobs.jobs_to_expire(s, now=now),
             lambda s, job_id, now: jobs.expire_one(s, job_id=job_id, now=now, settings=settings),

@@ -275,7 +275,8 @@ def test_failing_booking_exits_non_zero_with_the_servers_message(
     poor = setup.key("client", "poor")
     result = run.run(poor, "marketplace", "gpu", "book", market["gpu"], "--hours", "1")
     assert result.exit_code != 0
-    assert "too low for this payment" in result.output  # the server's own sentence
+    # The server's own sentence, with the cost and the balance.
+    assert "This costs 3.600000 AITBC; the main balance of 'poor' is 0.000000." in result.output
     assert "insufficient_funds" in result.output and "HTTP 402" in result.output
     assert run.ok(poor, "account", "balance")["escrow"] == "0.000000"
     output = run.fails(

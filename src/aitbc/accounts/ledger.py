@@ -1,20 +1,20 @@
 """Double-entry postings. Every transaction's legs sum to zero; a debit that would take a
-balance below zero is refused by a conditional update (and by a CHECK constraint behind it)."""
+balance below zero is refused by a conditional update (and by a CHECK constraint behind it).
+
+Accounts are locked in one fixed order (owner, then kind) by every posting, so concurrent
+postings cannot deadlock on each other."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
-
 from aitbc.errors import PaymentRequired
 from aitbc.kit.ids import new_id
-from aitbc.models import Account, LedgerEntry, LedgerTransaction
+from aitbc.kit.money import units_text
 from aitbc.models.account import EXTERNAL, WORLD_OWNER
+from aitbc.store.conn import Conn
+from aitbc.store.query import Query
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,77 +24,73 @@ class Leg:
     amount_units: int
 
 
-def ensure_account(session: Session, owner_id: str, kind: str) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(
-        insert(Account)
-        .values(owner_id=owner_id, kind=kind, balance_units=0)
-        .on_conflict_do_nothing(index_elements=["owner_id", "kind"])
+_DEBIT = Query(
+    "UPDATE accounts SET balance_units = balance_units + $3 "
+    "WHERE owner_id = $1 AND kind = $2 AND balance_units + $3 >= 0 RETURNING id"
+)
+# Credits, and the outside world's debits (the one account that may go negative), create
+# the account on first use.
+_CREDIT = Query(
+    "INSERT INTO accounts (owner_id, kind, balance_units) VALUES ($1, $2, $3) "
+    "ON CONFLICT (owner_id, kind) DO UPDATE "
+    "SET balance_units = accounts.balance_units + excluded.balance_units RETURNING id"
+)
+_BALANCE = Query("SELECT balance_units FROM accounts WHERE owner_id = $1 AND kind = $2")
+_TRANSACTION = Query(
+    "INSERT INTO ledger_transactions (id, kind, booking_id, created_at) VALUES ($1, $2, $3, $4)"
+)
+_ENTRIES = {
+    count: Query(
+        "INSERT INTO ledger_entries (transaction_id, account_id, amount_units) VALUES "
+        + ", ".join(f"($1, ${2 * i + 2}, ${2 * i + 3})" for i in range(count))
     )
+    for count in range(1, 5)
+}
 
 
-def _apply(session: Session, leg: Leg) -> int | None:
-    """Move one leg's amount in a single conditional UPDATE; None when no row matched."""
-    statement = (
-        update(Account)
-        .where(Account.owner_id == leg.owner_id, Account.kind == leg.kind)
-        .values(balance_units=Account.balance_units + leg.amount_units)
-        .returning(Account.id)
-    )
+async def _apply(conn: Conn, leg: Leg) -> int:
     if leg.amount_units < 0 and leg.kind != EXTERNAL:
-        statement = statement.where(Account.balance_units >= -leg.amount_units)
-    account_id: int | None = session.execute(statement).scalar()
-    return account_id
+        account_id = await conn.fetchval(_DEBIT, leg.owner_id, leg.kind, leg.amount_units)
+        if account_id is None:
+            balance = await conn.fetchval(_BALANCE, leg.owner_id, leg.kind) or 0
+            raise PaymentRequired(
+                f"This costs {units_text(-leg.amount_units)} AITBC; the {leg.kind} balance "
+                f"of {leg.owner_id!r} is {units_text(balance)}.",
+                code="insufficient_funds",
+            )
+        return int(account_id)
+    return int(await conn.fetchval(_CREDIT, leg.owner_id, leg.kind, leg.amount_units))
 
 
-def post(
-    session: Session,
+async def post(
+    conn: Conn,
     *,
     kind: str,
     legs: list[Leg],
     now: datetime,
     booking_id: str | None = None,
-) -> LedgerTransaction | None:
+) -> str | None:
+    """Post a balanced transaction; its id, or None when every leg is zero."""
     legs = [leg for leg in legs if leg.amount_units != 0]
     if sum(leg.amount_units for leg in legs) != 0:
         raise ValueError(f"unbalanced {kind} transaction: {legs}")
     if not legs:
         return None
-    applied = []
-    # One fixed order of row locks keeps concurrent postings free of deadlocks.
+    applied: list[int] = []
     for leg in sorted(legs, key=lambda leg: (leg.owner_id, leg.kind)):
-        account_id = _apply(session, leg)
-        if account_id is None and (leg.amount_units > 0 or leg.kind == EXTERNAL):
-            ensure_account(session, leg.owner_id, leg.kind)
-            account_id = _apply(session, leg)
-        if account_id is None:
-            raise PaymentRequired(
-                f"The {leg.kind} balance of {leg.owner_id!r} is too low for this payment.",
-                code="insufficient_funds",
-            )
-        applied.append((account_id, leg.amount_units))
-    transaction = LedgerTransaction(
-        id=new_id("txn"), kind=kind, booking_id=booking_id, created_at=now
-    )
-    session.add(transaction)
-    session.flush()
-    session.add_all(
-        LedgerEntry(transaction_id=transaction.id, account_id=account_id, amount_units=amount)
-        for account_id, amount in applied
-    )
-    session.flush()
-    return transaction
+        applied += [await _apply(conn, leg), leg.amount_units]
+    transaction_id = new_id("txn")
+    await conn.execute(_TRANSACTION, transaction_id, kind, booking_id, now)
+    await conn.execute(_ENTRIES[len(legs)], transaction_id, *applied)
+    return transaction_id
 
 
-def deposit(
-    session: Session, *, owner_id: str, amount_units: int, now: datetime
-) -> LedgerTransaction:
-    transaction = post(
-        session,
+async def deposit(conn: Conn, *, owner_id: str, amount_units: int, now: datetime) -> str:
+    transaction_id = await post(
+        conn,
         kind="deposit",
         legs=[Leg(WORLD_OWNER, EXTERNAL, -amount_units), Leg(owner_id, "main", amount_units)],
         now=now,
     )
-    assert transaction is not None
-    return transaction
+    assert transaction_id is not None
+    return transaction_id

@@ -2,9 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from fastapi import Path, Request, Response
 
 from aitbc.accounts import ledger, service
 from aitbc.accounts.schemas import AccountPublic, DepositRequest, DepositResult, LedgerLine
@@ -15,6 +13,7 @@ from aitbc.kit.idempotency import IdempotencyKey
 from aitbc.kit.money import to_units
 from aitbc.kit.pagination import Limit, Offset
 from aitbc.kit.routing import APIRouter
+from aitbc.store.conn import SessionConn, drive
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
@@ -35,23 +34,24 @@ def deposit(
     settings: SettingsDep,
     principal: AdminDep,
     idempotency_key: IdempotencyKey = None,
-) -> BaseModel | JSONResponse:
+) -> Response:
     now = clock.now()
 
     def action() -> DepositResult:
-        txn = ledger.deposit(
-            session, owner_id=owner_id, amount_units=to_units(body.amount), now=now
+        transaction_id = drive(
+            ledger.deposit(
+                SessionConn(session), owner_id=owner_id, amount_units=to_units(body.amount), now=now
+            )
         )
         account = service.view(
             session, owner_id=owner_id, now=now, fee_bps=settings.platform_fee_bps
         )
-        return DepositResult(transaction_id=txn.id, amount=body.amount, account=account)
+        return DepositResult(transaction_id=transaction_id, amount=body.amount, account=account)
 
-    return idempotency.run_once(
+    return idempotency.once_in_session(
         session,
         request,
         owner_id=principal.owner_id,
-        key=idempotency_key,
         body=body,
         now=now,
         status_code=201,

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
-from functools import partial
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from aitbc.bids.schemas import BidCreate, BidPublic
 from aitbc.bookings import service as bookings
-from aitbc.bookings.schemas import BookRequest
 from aitbc.config import Settings
 from aitbc.deps import Principal
 from aitbc.errors import Conflict, Forbidden, NotFound
@@ -21,6 +20,7 @@ from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import from_units, to_units
 from aitbc.models import Bid
+from aitbc.store.conn import SessionConn, drive
 
 
 def effective_status(bid: Bid, now: datetime) -> str:
@@ -55,9 +55,11 @@ def try_fill(session: Session, bid: Bid, *, now: datetime, settings: Settings) -
         max_price_units=bid.price_units,
         miner_id=bid.provider,
     )
-    request = BookRequest(
-        duration_hours=hours_from_seconds(bid.duration_seconds),
-        max_price_per_hour=from_units(bid.price_units),
+    wanted = bookings.BookingRequest(
+        gpu_id="",
+        client_id=bid.client_id,
+        seconds=bid.duration_seconds,
+        max_price_units=bid.price_units,
     )
     tried: set[str] = set()
     while bid.filled < bid.capacity:
@@ -76,21 +78,20 @@ def try_fill(session: Session, bid: Bid, *, now: datetime, settings: Settings) -
         try:
             booked = attempt(
                 session,
-                partial(
-                    bookings.book,
-                    session,
-                    gpu_id=gpu_id,
-                    body=request,
-                    client_id=bid.client_id,
-                    now=now,
-                    settings=settings,
+                lambda: drive(
+                    bookings.book(
+                        SessionConn(session),
+                        replace(wanted, gpu_id=gpu_id),  # noqa: B023 (called at once)
+                        now=now,
+                        heartbeat_timeout=settings.heartbeat_timeout_seconds,
+                    )
                 ),
             )
         except OutOfFunds:
             break
         if booked is not None:
             bid.filled += 1
-            bid.booking_ids = [*bid.booking_ids, booked.booking_id]
+            bid.booking_ids = [*bid.booking_ids, booked.booking.id]
     if bid.filled == bid.capacity:
         bid.status, bid.closed_at = "filled", now
     session.flush()
@@ -107,7 +108,9 @@ def create(
         capacity=body.capacity,
         filled=0,
         price_units=to_units(body.price),
-        duration_seconds=bookings.seconds_from_hours(body.duration_hours, settings),
+        duration_seconds=bookings.seconds_from_hours(
+            body.duration_hours, settings.max_booking_hours
+        ),
         notes=body.notes,
         status="open",
         booking_ids=[],

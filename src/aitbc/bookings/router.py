@@ -1,37 +1,51 @@
+"""Booking endpoints. Each write is one transaction on the store (kit.idempotency runs it
+once per Idempotency-Key); what must follow its commit (settling a booking that ran out on
+the same GPU, repricing a stale model) runs in ``_after_commit``, in transactions of its own,
+before the response is sent."""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from datetime import datetime
+from functools import partial
 
-from fastapi import Depends, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+import orjson
+from anyio import to_thread
+from fastapi import Request, Response
 
-from aitbc.bookings import service
+from aitbc.bookings import records, service, settlement
 from aitbc.bookings.schemas import BookingPublic, BookRequest, ExtendRequest, ReleaseResult
-from aitbc.deps import AnyKeyDep, ClientDep, ClientOrAdminDep, ClockDep, SessionDep, SettingsDep
-from aitbc.errors import error_responses
+from aitbc.deps import API_KEY_PARAMETER, caller_with_role
+from aitbc.errors import Invalid, error_responses
 from aitbc.kit import idempotency
-from aitbc.kit.idempotency import IdempotencyKey
-from aitbc.kit.pagination import Limit, Offset
+from aitbc.kit.money import to_units
+from aitbc.kit.params import documented, parse_query
 from aitbc.kit.routing import APIRouter
-from aitbc.pricing.market import reprice_after_booking
+from aitbc.pricing.market import is_stale, reprice_model
+from aitbc.store.conn import Conn
+from aitbc.store.store import Store
 
 gpu_router = APIRouter(prefix="/v1/marketplace/gpu", tags=["bookings"])
 router = APIRouter(prefix="/v1/bookings", tags=["bookings"])
 
-
-def _reprice_after_commit(
-    request: Request, gpu_id: str, clock: ClockDep, settings: SettingsDep
-) -> Iterator[None]:
-    """Declared before the session, so this exits after the booking has committed (and
-    before the response is sent): the model's price is recomputed in a transaction of its
-    own. Inside the booking's it would lock other GPUs after the client's accounts."""
-    yield
-    reprice_after_booking(request.app.state.db, gpu_id=gpu_id, clock=clock, settings=settings)
+_WRITE_HEADERS = (API_KEY_PARAMETER, idempotency.PARAMETER)
+_JSON = "application/json"
 
 
-RepriceAfterCommit = Annotated[None, Depends(_reprice_after_commit, scope="function")]
+async def _after_commit(
+    request: Request, *, gpu_id: str, due: bool, stale_model: str | None, now: datetime
+) -> None:
+    state = request.app.state
+    if due:
+        fee = state.settings.platform_fee_bps
+
+        async def settle(conn: Conn) -> int:
+            return await settlement.settle_due(conn, now=now, fee_bps=fee, gpu_id=gpu_id)
+
+        await state.store.write(settle)
+    if stale_model is not None:
+        await to_thread.run_sync(
+            partial(reprice_model, state.db, key=stale_model, now=now, settings=state.settings)
+        )
 
 
 @gpu_router.post(
@@ -39,160 +53,195 @@ RepriceAfterCommit = Annotated[None, Depends(_reprice_after_commit, scope="funct
     status_code=201,
     response_model=BookingPublic,
     responses=error_responses(401, 402, 403, 404, 409, 422),
+    openapi_extra=documented(headers=_WRITE_HEADERS),
     summary="Book a GPU now or reserve it for later; the cost moves into escrow",
 )
-def book_gpu(
-    _: RepriceAfterCommit,
-    gpu_id: str,
-    body: BookRequest,
-    request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    principal: ClientDep,
-    idempotency_key: IdempotencyKey = None,
-) -> BaseModel | JSONResponse:
-    now = clock.now()
-    return idempotency.run_once(
-        session,
+async def book_gpu(gpu_id: str, body: BookRequest, request: Request) -> Response:
+    principal = await caller_with_role(request, "client")
+    state = request.app.state
+    settings, now = state.settings, state.clock.now()
+    if body.gpu_id is not None and body.gpu_id != gpu_id:
+        raise Invalid("gpu_id in the body differs from the URL.", code="gpu_id_mismatch")
+    wanted = service.BookingRequest(
+        gpu_id=gpu_id,
+        client_id=principal.owner_id,
+        seconds=service.seconds_from_hours(body.duration_hours, settings.max_booking_hours),
+        start=body.start_time,
+        job_id=body.job_id,
+        max_price_units=None
+        if body.max_price_per_hour is None
+        else to_units(body.max_price_per_hour),
+        quote_id=body.quote_id,
+    )
+    booked: list[service.Booked] = []
+
+    async def action(conn: Conn) -> bytes:
+        done = await service.book(
+            conn, wanted, now=now, heartbeat_timeout=settings.heartbeat_timeout_seconds
+        )
+        booked.append(done)
+        return orjson.dumps(records.public(done.booking, now))
+
+    reply = await idempotency.write_once(
+        state.store,
         request,
         owner_id=principal.owner_id,
-        key=idempotency_key,
         body=body,
         now=now,
         status_code=201,
-        action=lambda: service.book(
-            session,
-            gpu_id=gpu_id,
-            body=body,
-            client_id=principal.owner_id,
-            now=now,
-            settings=settings,
-        ),
+        action=action,
     )
+    if booked:
+        gpu = booked[0].gpu
+        stale = is_stale(gpu.price_updated_at, now=now, settings=settings)
+        await _after_commit(
+            request,
+            gpu_id=gpu_id,
+            due=booked[0].due,
+            stale_model=gpu.model_key if stale else None,
+            now=now,
+        )
+    return reply.response()
+
+
+def _released_json(released: service.Released, now: datetime) -> bytes:
+    return orjson.dumps(
+        records.public(released.booking, now) | {"used_seconds": released.used_seconds}
+    )
+
+
+async def _release(
+    request: Request, store: Store, owner_id: str, now: datetime, release: service.Release
+) -> Response:
+    done: list[service.Released] = []
+
+    async def action(conn: Conn) -> bytes:
+        released = await release(conn)
+        done.append(released)
+        return _released_json(released, now)
+
+    reply = await idempotency.write_once(
+        store, request, owner_id=owner_id, body=None, now=now, status_code=200, action=action
+    )
+    if done:
+        booking = done[0].booking
+        await _after_commit(
+            request, gpu_id=booking.gpu_id, due=done[0].due, stale_model=None, now=now
+        )
+    return reply.response()
 
 
 @gpu_router.post(
     "/{gpu_id}/release",
     response_model=ReleaseResult,
     responses=error_responses(401, 403, 404, 409),
+    openapi_extra=documented(headers=_WRITE_HEADERS),
     summary="End your booking on this GPU early: used time charged, the rest refunded",
 )
-def release_gpu(
-    gpu_id: str,
-    request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    principal: ClientOrAdminDep,
-    idempotency_key: IdempotencyKey = None,
-) -> BaseModel | JSONResponse:
-    now = clock.now()
-    return idempotency.run_once(
-        session,
-        request,
-        owner_id=principal.owner_id,
-        key=idempotency_key,
-        body=None,
-        now=now,
-        status_code=200,
-        action=lambda: service.release_gpu(
-            session, gpu_id=gpu_id, principal=principal, now=now, settings=settings
-        ),
-    )
+async def release_gpu(gpu_id: str, request: Request) -> Response:
+    principal = await caller_with_role(request, "client", "admin")
+    state = request.app.state
+    now, fee = state.clock.now(), state.settings.platform_fee_bps
+
+    async def release(conn: Conn) -> service.Released:
+        return await service.release_gpu(
+            conn, gpu_id=gpu_id, principal=principal, now=now, fee_bps=fee
+        )
+
+    return await _release(request, state.store, principal.owner_id, now, release)
 
 
 @router.get(
     "",
     response_model=list[BookingPublic],
     responses=error_responses(401, 422),
+    openapi_extra=documented(service.BookingListQuery, headers=(API_KEY_PARAMETER,)),
     summary="Your bookings (a miner: bookings on its GPUs; an admin: all)",
 )
-def list_bookings(
-    session: SessionDep,
-    clock: ClockDep,
-    principal: AnyKeyDep,
-    limit: Limit = 50,
-    offset: Offset = 0,
-) -> list[BookingPublic]:
-    return service.list_bookings(
-        session, principal=principal, now=clock.now(), limit=limit, offset=offset
-    )
+async def list_bookings(request: Request) -> Response:
+    principal = await caller_with_role(request, "client", "miner", "admin")
+    params = parse_query(service.BookingListQuery, request)
+    state = request.app.state
+    now = state.clock.now()
+    async with state.store.read() as conn:
+        found = await service.list_bookings(
+            conn, principal=principal, limit=params.limit, offset=params.offset
+        )
+    return Response(orjson.dumps([records.public(b, now) for b in found]), media_type=_JSON)
 
 
 @router.get(
     "/{booking_id}",
     response_model=BookingPublic,
     responses=error_responses(401, 404),
+    openapi_extra=documented(headers=(API_KEY_PARAMETER,)),
     summary="One booking",
 )
-def get_booking(
-    booking_id: str, session: SessionDep, clock: ClockDep, principal: AnyKeyDep
-) -> BookingPublic:
-    return service.get_booking(session, booking_id=booking_id, principal=principal, now=clock.now())
+async def get_booking(booking_id: str, request: Request) -> Response:
+    principal = await caller_with_role(request, "client", "miner", "admin")
+    state = request.app.state
+    async with state.store.read() as conn:
+        booking = await service.get_booking(conn, booking_id=booking_id, principal=principal)
+    return Response(orjson.dumps(records.public(booking, state.clock.now())), media_type=_JSON)
 
 
 @router.post(
     "/{booking_id}/extend",
     response_model=BookingPublic,
     responses=error_responses(401, 402, 403, 404, 409, 422),
+    openapi_extra=documented(headers=_WRITE_HEADERS),
     summary="Add time to a booking; the extra cost moves into escrow",
 )
-def extend_booking(
-    booking_id: str,
-    body: ExtendRequest,
-    request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    principal: ClientOrAdminDep,
-    idempotency_key: IdempotencyKey = None,
-) -> BaseModel | JSONResponse:
-    now = clock.now()
-    return idempotency.run_once(
-        session,
+async def extend_booking(booking_id: str, body: ExtendRequest, request: Request) -> Response:
+    principal = await caller_with_role(request, "client", "admin")
+    state = request.app.state
+    settings, now = state.settings, state.clock.now()
+    seconds = service.seconds_from_hours(body.hours, settings.max_booking_hours)
+    max_seconds = service.seconds_from_hours(settings.max_booking_hours, settings.max_booking_hours)
+    extended: list[tuple[records.BookingRecord, bool]] = []
+
+    async def action(conn: Conn) -> bytes:
+        done = await service.extend(
+            conn,
+            booking_id=booking_id,
+            seconds=seconds,
+            max_seconds=max_seconds,
+            principal=principal,
+            now=now,
+        )
+        extended.append(done)
+        return orjson.dumps(records.public(done[0], now))
+
+    reply = await idempotency.write_once(
+        state.store,
         request,
         owner_id=principal.owner_id,
-        key=idempotency_key,
         body=body,
         now=now,
         status_code=200,
-        action=lambda: service.extend(
-            session,
-            booking_id=booking_id,
-            hours=body.hours,
-            principal=principal,
-            now=now,
-            settings=settings,
-        ),
+        action=action,
     )
+    if extended:
+        booking, due = extended[0]
+        await _after_commit(request, gpu_id=booking.gpu_id, due=due, stale_model=None, now=now)
+    return reply.response()
 
 
 @router.post(
     "/{booking_id}/release",
     response_model=ReleaseResult,
     responses=error_responses(401, 403, 404, 409),
+    openapi_extra=documented(headers=_WRITE_HEADERS),
     summary="End a booking early, or cancel a reservation that has not started",
 )
-def release_booking(
-    booking_id: str,
-    request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    principal: ClientOrAdminDep,
-    idempotency_key: IdempotencyKey = None,
-) -> BaseModel | JSONResponse:
-    now = clock.now()
-    return idempotency.run_once(
-        session,
-        request,
-        owner_id=principal.owner_id,
-        key=idempotency_key,
-        body=None,
-        now=now,
-        status_code=200,
-        action=lambda: service.release_booking(
-            session, booking_id=booking_id, principal=principal, now=now, settings=settings
-        ),
-    )
+async def release_booking(booking_id: str, request: Request) -> Response:
+    principal = await caller_with_role(request, "client", "admin")
+    state = request.app.state
+    now, fee = state.clock.now(), state.settings.platform_fee_bps
+
+    async def release(conn: Conn) -> service.Released:
+        return await service.release_booking(
+            conn, booking_id=booking_id, principal=principal, now=now, fee_bps=fee
+        )
+
+    return await _release(request, state.store, principal.owner_id, now, release)

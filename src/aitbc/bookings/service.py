@@ -1,38 +1,42 @@
-"""Booking a GPU, releasing it early and extending it: each one transaction that holds the
-GPU's row lock, so requests for one GPU are serialised across server processes."""
+"""Booking a GPU, releasing it early and extending it, in domain terms (ids, seconds,
+integer units): each is one transaction that holds the GPU's row lock, so requests for one
+GPU are serialised across server processes. The HTTP router, job assignment and bid filling
+all book through ``book``.
+
+None of these settles another booking: one that has run out on the same GPU is reported
+(``due``) and settled afterwards in a transaction of its own (bookings.settlement), so a
+booking never posts two clients' money in one transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from pydantic import BaseModel, ConfigDict, Field
 
 from aitbc.accounts.ledger import Leg, post
-from aitbc.bookings import lifecycle
-from aitbc.bookings.schemas import BookingPublic, BookRequest, ReleaseResult
-from aitbc.config import Settings
-from aitbc.deps import Principal
+from aitbc.auth.principal import Principal
+from aitbc.bookings import lifecycle, settlement
+from aitbc.bookings.records import COLUMNS, BookingRecord
 from aitbc.errors import Conflict, Forbidden, Invalid, NotFound
-from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.ids import new_id
-from aitbc.kit.money import divide_units, from_units, to_units
-from aitbc.models import Booking, Gpu, Miner, Order
+from aitbc.kit.money import divide_units, units_text
+from aitbc.kit.pagination import MAX_OFFSET
 from aitbc.models.account import ESCROW, MAIN
-from aitbc.models.booking import OPEN
-from aitbc.pricing.service import redeem_quote
+from aitbc.store.conn import Conn
+from aitbc.store.query import Query
+from aitbc.store.values import as_time, iso, maybe_time
 
 MAX_RESERVATION_AHEAD = timedelta(days=90)
 # A start this far in the past is taken as "now" (client clocks drift).
 START_TOLERANCE = timedelta(minutes=5)
 
 
-def seconds_from_hours(hours: Decimal, settings: Settings) -> int:
-    if hours > settings.max_booking_hours:
-        raise Invalid(
-            f"duration is at most {settings.max_booking_hours} hours.", code="duration_too_long"
-        )
+def seconds_from_hours(hours: Decimal, max_hours: Decimal) -> int:
+    if hours > max_hours:
+        raise Invalid(f"duration is at most {max_hours} hours.", code="duration_too_long")
     seconds = int((hours * 3600).to_integral_value(rounding=ROUND_HALF_UP))
     if seconds < 1:
         raise Invalid("duration must be at least one second.", code="duration_too_short")
@@ -43,282 +47,384 @@ def cost_units(price_units: int, seconds: int) -> int:
     return divide_units(price_units * seconds, 3600)
 
 
-def lock_gpu(session: Session, gpu_id: str) -> Gpu:
-    gpu = session.get(Gpu, gpu_id, with_for_update=True, populate_existing=True)
-    if gpu is None:
+@dataclass(frozen=True, slots=True)
+class BookingRequest:
+    gpu_id: str
+    client_id: str
+    seconds: int
+    start: datetime | None = None  # None: now
+    job_id: str | None = None
+    max_price_units: int | None = None
+    quote_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GpuLock:
+    """What a booking reads with the GPU's row lock."""
+
+    miner_id: str
+    price_units: int
+    model_key: str
+    price_updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    booking: BookingRecord
+    gpu: GpuLock
+    due: bool  # the GPU has a booking whose time is up, to settle after this commits
+
+
+_LOCK_GPU = Query(
+    """
+    SELECT g.miner_id, g.effective_price_units, g.delisted_at, g.model_key,
+           m.last_heartbeat, m.reported_status,
+           (SELECT p.updated_at FROM model_prices p
+            WHERE p.kind = 'gpu' AND p.model_key = g.model_key) AS price_updated_at
+    FROM gpus g JOIN miners m ON m.id = g.miner_id WHERE g.id = $1 FOR UPDATE OF g
+    """
+)
+_OVERLAP = Query(
+    "SELECT start_time, end_time FROM bookings WHERE gpu_id = $1 AND status = 'open' "
+    "AND start_time < $2 AND end_time > $3 ORDER BY start_time LIMIT 1"
+)
+_HAS_DUE = Query(
+    "SELECT 1 FROM bookings WHERE gpu_id = $1 AND status = 'open' AND end_time <= $2 LIMIT 1"
+)
+_QUOTE = Query("SELECT gpu_id, client_id, price_units, expires_at FROM quotes WHERE id = $1")
+_SPEND_QUOTE = Query("UPDATE quotes SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
+_INSERT_BOOKING = Query(
+    "INSERT INTO bookings (id, gpu_id, client_id, miner_id, job_id, status, start_time, "
+    "end_time, booked_seconds, price_units, total_units, charged_units, refunded_units, "
+    "created_at) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, 0, 0, $11)"
+)
+_INSERT_ORDER = Query(
+    "INSERT INTO orders (id, booking_id, client_id, miner_id, gpu_id, job_id, status, "
+    "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+)
+_INSERT_EVENT = Query("INSERT INTO order_events (order_id, status, at) VALUES ($1, $2, $3)")
+_COUNT_BOOKING = Query("UPDATE gpus SET total_bookings = total_bookings + 1 WHERE id = $1")
+
+
+async def lock_gpu(conn: Conn, gpu_id: str, *, now: datetime, heartbeat_timeout: int) -> GpuLock:
+    """Lock the GPU's row and check it can be booked."""
+    row = await conn.fetchrow(_LOCK_GPU, gpu_id)
+    if row is None:
         raise NotFound(f"No GPU {gpu_id!r}.", code="gpu_not_found")
-    return gpu
-
-
-def _check_bookable(session: Session, gpu: Gpu, now: datetime, settings: Settings) -> None:
-    if gpu.delisted_at is not None:
+    if row["delisted_at"] is not None:
         raise Conflict("This GPU has been delisted.", code="gpu_delisted")
-    miner = session.get(Miner, gpu.miner_id)
-    assert miner is not None
-    cutoff = now - timedelta(seconds=settings.heartbeat_timeout_seconds)
-    if miner.reported_status == "offline" or miner.last_heartbeat < cutoff:
+    cutoff = now - timedelta(seconds=heartbeat_timeout)
+    if row["reported_status"] == "offline" or as_time(row["last_heartbeat"]) < cutoff:
         raise Conflict("This GPU's miner is offline.", code="gpu_offline")
-
-
-def _overlapping(
-    session: Session, gpu_id: str, start: datetime, end: datetime, exclude: str | None = None
-) -> Booking | None:
-    query = select(Booking).where(
-        Booking.gpu_id == gpu_id,
-        Booking.status == OPEN,
-        Booking.start_time < end,
-        Booking.end_time > start,
-    )
-    if exclude is not None:
-        query = query.where(Booking.id != exclude)
-    return session.scalars(query.order_by(Booking.start_time).limit(1)).first()
-
-
-def _refuse_overlap(other: Booking, now: datetime) -> None:
-    if other.start_time <= now < other.end_time:
-        raise Conflict(f"This GPU is booked until {other.end_time.isoformat()}.", code="gpu_booked")
-    raise Conflict(
-        f"The window overlaps a reservation from {other.start_time.isoformat()} "
-        f"to {other.end_time.isoformat()}.",
-        code="booking_overlap",
+    return GpuLock(
+        miner_id=row["miner_id"],
+        price_units=row["effective_price_units"],
+        model_key=row["model_key"],
+        price_updated_at=maybe_time(row["price_updated_at"]),
     )
 
 
-def book(
-    session: Session,
-    *,
-    gpu_id: str,
-    body: BookRequest,
-    client_id: str,
-    now: datetime,
-    settings: Settings,
-) -> BookingPublic:
-    if body.gpu_id is not None and body.gpu_id != gpu_id:
-        raise Invalid("gpu_id in the body differs from the URL.", code="gpu_id_mismatch")
-    seconds = seconds_from_hours(body.duration_hours, settings)
-    gpu = lock_gpu(session, gpu_id)
-    lifecycle.settle_gpu(session, gpu_id=gpu_id, now=now, fee_bps=settings.platform_fee_bps)
-    _check_bookable(session, gpu, now, settings)
-
-    start = now if body.start_time is None else body.start_time
+def _window(request: BookingRequest, now: datetime) -> tuple[datetime, datetime]:
+    start = now if request.start is None else request.start
     if start < now - START_TOLERANCE:
         raise Invalid("start_time is in the past.", code="start_in_past")
     if start > now + MAX_RESERVATION_AHEAD:
         raise Invalid("start_time is more than 90 days ahead.", code="start_too_far")
     start = max(start, now).astimezone(UTC)
-    end = start + timedelta(seconds=seconds)
-    other = _overlapping(session, gpu_id, start, end)
-    if other is not None:
-        _refuse_overlap(other, now)
+    return start, start + timedelta(seconds=request.seconds)
 
-    if body.quote_id is None:
-        price = gpu.effective_price_units
-    else:
-        price = redeem_quote(
-            session, quote_id=body.quote_id, gpu_id=gpu_id, client_id=client_id, now=now
-        )
-    if body.max_price_per_hour is not None and price > to_units(body.max_price_per_hour):
+
+async def _refuse_overlap(
+    conn: Conn, gpu_id: str, start: datetime, end: datetime, now: datetime
+) -> None:
+    other = await conn.fetchrow(_OVERLAP, gpu_id, end, start)
+    if other is None:
+        return
+    other_start, other_end = as_time(other["start_time"]), as_time(other["end_time"])
+    if other_start <= now < other_end:
+        raise Conflict(f"This GPU is booked until {iso(other_end)}.", code="gpu_booked")
+    raise Conflict(
+        f"The window overlaps a reservation from {iso(other_start)} to {iso(other_end)}.",
+        code="booking_overlap",
+    )
+
+
+async def _quoted_price(conn: Conn, request: BookingRequest, now: datetime) -> int:
+    """The quoted price per hour, once; the quote is spent by the booking that uses it."""
+    quote = await conn.fetchrow(_QUOTE, request.quote_id)
+    if quote is None or quote["client_id"] != request.client_id:
+        raise NotFound(f"No quote {request.quote_id!r}.", code="quote_not_found")
+    if quote["gpu_id"] != request.gpu_id:
+        raise Invalid("This quote is for another GPU.", code="quote_mismatch")
+    if now >= as_time(quote["expires_at"]):
+        raise Conflict("This quote has expired; ask for a new one.", code="quote_expired")
+    if await conn.execute(_SPEND_QUOTE, request.quote_id, now) != 1:
+        raise Conflict("This quote has already been used.", code="quote_used")
+    price: int = quote["price_units"]
+    return price
+
+
+async def book(
+    conn: Conn, request: BookingRequest, *, now: datetime, heartbeat_timeout: int
+) -> Booked:
+    """Book the GPU for the request's window; the cost moves from the client's balance into
+    escrow."""
+    start, end = _window(request, now)
+    gpu = await lock_gpu(conn, request.gpu_id, now=now, heartbeat_timeout=heartbeat_timeout)
+    await _refuse_overlap(conn, request.gpu_id, start, end, now)
+    price = gpu.price_units
+    if request.quote_id is not None:
+        price = await _quoted_price(conn, request, now)
+    if request.max_price_units is not None and price > request.max_price_units:
         raise Conflict(
-            f"The price is {from_units(price)} per hour, above your limit of "
-            f"{body.max_price_per_hour}.",
+            f"The price is {units_text(price)} per hour, above your limit of "
+            f"{units_text(request.max_price_units)}.",
             code="price_above_limit",
         )
-    total = cost_units(price, seconds)
-    booking = Booking(
+    total = cost_units(price, request.seconds)
+    booking = BookingRecord(
         id=new_id("bkg"),
-        gpu_id=gpu_id,
-        client_id=client_id,
+        gpu_id=request.gpu_id,
+        client_id=request.client_id,
         miner_id=gpu.miner_id,
-        job_id=body.job_id,
-        status=OPEN,
+        job_id=request.job_id,
+        status="open",
         start_time=start,
         end_time=end,
-        booked_seconds=seconds,
+        booked_seconds=request.seconds,
         price_units=price,
         total_units=total,
         charged_units=0,
         refunded_units=0,
         created_at=now,
+        ended_at=None,
+        order_id=new_id("ord"),
+        order_status="pending" if start > now else "active",
     )
-    session.add(booking)
-    session.flush()
-    post(
-        session,
+    b = booking
+    await conn.execute(
+        _INSERT_BOOKING,
+        b.id, b.gpu_id, b.client_id, b.miner_id, b.job_id, b.start_time, b.end_time,
+        b.booked_seconds, b.price_units, b.total_units, b.created_at,
+    )  # fmt: skip
+    await post(
+        conn,
         kind="booking_escrow",
-        legs=[Leg(client_id, MAIN, -total), Leg(client_id, ESCROW, total)],
+        legs=[Leg(b.client_id, MAIN, -total), Leg(b.client_id, ESCROW, total)],
         now=now,
-        booking_id=booking.id,
+        booking_id=b.id,
     )
-    order = Order(
-        id=new_id("ord"),
-        booking_id=booking.id,
-        client_id=client_id,
-        miner_id=gpu.miner_id,
-        gpu_id=gpu_id,
-        job_id=body.job_id,
-        status="pending" if start > now else "active",
-        created_at=now,
-    )
-    session.add(order)
-    session.flush()
-    lifecycle.record_event(session, order, order.status, now if start > now else start)
-    gpu.total_bookings += 1
-    session.flush()
-    return to_public(booking, order.id, now)
+    await conn.execute(
+        _INSERT_ORDER,
+        b.order_id, b.id, b.client_id, b.miner_id, b.gpu_id, b.job_id, b.order_status, now,
+    )  # fmt: skip
+    await conn.execute(_INSERT_EVENT, b.order_id, b.order_status, min(start, now))
+    await conn.execute(_COUNT_BOOKING, b.gpu_id)
+    due = await conn.fetchrow(_HAS_DUE, b.gpu_id, now) is not None
+    return Booked(booking=booking, gpu=gpu, due=due)
 
 
-def _releasable(session: Session, gpu_id: str, principal: Principal) -> Booking:
-    open_bookings = session.scalars(
-        select(Booking)
-        .where(Booking.gpu_id == gpu_id, Booking.status == OPEN)
-        .order_by(Booking.start_time)
-    ).all()
+# -- release and extend ------------------------------------------------------------------
+
+_LOCK_GPU_ROW = Query("SELECT id FROM gpus WHERE id = $1 FOR UPDATE")
+_OPEN_ON_GPU = Query(
+    f"SELECT {COLUMNS} FROM bookings b JOIN orders o ON o.booking_id = b.id "
+    "WHERE b.gpu_id = $1 AND b.status = 'open' AND b.end_time > $2 "
+    "ORDER BY b.start_time FOR UPDATE OF b"
+)
+_BOOKING_GPU = Query("SELECT gpu_id FROM bookings WHERE id = $1")
+_BOOKING = Query(
+    f"SELECT {COLUMNS} FROM bookings b JOIN orders o ON o.booking_id = b.id WHERE b.id = $1"
+)
+_BOOKING_LOCKED = Query(
+    f"SELECT {COLUMNS} FROM bookings b JOIN orders o ON o.booking_id = b.id "
+    "WHERE b.id = $1 FOR UPDATE OF b"
+)
+_EXTEND = Query(
+    "UPDATE bookings SET end_time = $2, booked_seconds = $3, total_units = $4 "
+    "WHERE id = $1 AND status = 'open'"
+)
+_OVERLAP_OTHERS = Query(
+    "SELECT start_time FROM bookings WHERE gpu_id = $1 AND status = 'open' AND id <> $4 "
+    "AND start_time < $2 AND end_time > $3 ORDER BY start_time LIMIT 1"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    booking: BookingRecord
+    used_seconds: int
+    due: bool
+
+
+Release = Callable[[Conn], Awaitable[Released]]
+
+
+async def _lock_gpu_row(conn: Conn, gpu_id: str) -> None:
+    if await conn.fetchrow(_LOCK_GPU_ROW, gpu_id) is None:
+        raise NotFound(f"No GPU {gpu_id!r}.", code="gpu_not_found")
+
+
+async def _release(conn: Conn, booking: BookingRecord, *, now: datetime, fee_bps: int) -> Released:
+    closed = await settlement.close(conn, booking, at=now, now=now, fee_bps=fee_bps)
+    if closed is None:
+        raise Conflict("This booking has already ended.", code="nothing_to_release")
+    due = await conn.fetchrow(_HAS_DUE, booking.gpu_id, now) is not None
+    return Released(closed, lifecycle.used_seconds(closed, now), due)
+
+
+async def release_gpu(
+    conn: Conn, *, gpu_id: str, principal: Principal, now: datetime, fee_bps: int
+) -> Released:
+    """End the caller's running booking on the GPU, or else cancel their earliest
+    reservation (an admin: the earliest of anyone's)."""
+    await _lock_gpu_row(conn, gpu_id)
+    open_bookings = [BookingRecord.from_row(r) for r in await conn.fetch(_OPEN_ON_GPU, gpu_id, now)]
     if not open_bookings:
         raise Conflict("This GPU has no booking to release.", code="nothing_to_release")
-    if principal.role == "admin":
-        return open_bookings[0]
-    mine = [b for b in open_bookings if b.client_id == principal.owner_id]
-    if not mine:
-        raise Forbidden("The booking on this GPU is somebody else's.", code="not_booking_owner")
-    return mine[0]
+    if principal.role != "admin":
+        open_bookings = [b for b in open_bookings if b.client_id == principal.owner_id]
+        if not open_bookings:
+            raise Forbidden("The booking on this GPU is somebody else's.", code="not_booking_owner")
+    return await _release(conn, open_bookings[0], now=now, fee_bps=fee_bps)
 
 
-def _release(
-    session: Session, booking: Booking, *, now: datetime, settings: Settings
-) -> ReleaseResult:
-    closed = lifecycle.close(session, booking, at=now, now=now, fee_bps=settings.platform_fee_bps)
-    if not closed:
-        raise Conflict("This booking has already ended.", code="nothing_to_release")
-    order_id = session.scalar(select(Order.id).where(Order.booking_id == booking.id))
-    assert order_id is not None
-    public = to_public(booking, order_id, now)
-    return ReleaseResult(**public.model_dump(), used_seconds=lifecycle.used_seconds(booking, now))
-
-
-def release_gpu(
-    session: Session, *, gpu_id: str, principal: Principal, now: datetime, settings: Settings
-) -> ReleaseResult:
-    lock_gpu(session, gpu_id)
-    lifecycle.settle_gpu(session, gpu_id=gpu_id, now=now, fee_bps=settings.platform_fee_bps)
-    booking = _releasable(session, gpu_id, principal)
-    return _release(session, booking, now=now, settings=settings)
-
-
-def _owned_booking_locked(
-    session: Session, booking_id: str, principal: Principal, now: datetime, settings: Settings
-) -> Booking:
-    gpu_id = session.scalar(select(Booking.gpu_id).where(Booking.id == booking_id))
+async def _owned_booking_locked(conn: Conn, booking_id: str, principal: Principal) -> BookingRecord:
+    """The booking with its GPU's lock and its own, in that order (the project's lock
+    order)."""
+    gpu_id = await conn.fetchval(_BOOKING_GPU, booking_id)
     if gpu_id is None:
         raise NotFound(f"No booking {booking_id!r}.", code="booking_not_found")
-    lock_gpu(session, gpu_id)
-    lifecycle.settle_gpu(session, gpu_id=gpu_id, now=now, fee_bps=settings.platform_fee_bps)
-    booking = session.get(Booking, booking_id, populate_existing=True)
-    assert booking is not None
+    await _lock_gpu_row(conn, gpu_id)
+    row = await conn.fetchrow(_BOOKING_LOCKED, booking_id)
+    assert row is not None
+    booking = BookingRecord.from_row(row)
     if principal.role != "admin" and booking.client_id != principal.owner_id:
         raise Forbidden("This booking is somebody else's.", code="not_booking_owner")
     return booking
 
 
-def release_booking(
-    session: Session, *, booking_id: str, principal: Principal, now: datetime, settings: Settings
-) -> ReleaseResult:
-    booking = _owned_booking_locked(session, booking_id, principal, now, settings)
-    if booking.status != OPEN:
+async def release_booking(
+    conn: Conn, *, booking_id: str, principal: Principal, now: datetime, fee_bps: int
+) -> Released:
+    booking = await _owned_booking_locked(conn, booking_id, principal)
+    if lifecycle.effective_status(booking, now) not in ("pending", "active"):
         raise Conflict("This booking has already ended.", code="nothing_to_release")
-    return _release(session, booking, now=now, settings=settings)
+    return await _release(conn, booking, now=now, fee_bps=fee_bps)
 
 
-def extend(
-    session: Session,
+async def end_booking(
+    conn: Conn,
     *,
     booking_id: str,
-    hours: Decimal,
+    now: datetime,
+    fee_bps: int,
+    full_refund: bool = False,
+    refund_after_end: bool = False,
+) -> BookingRecord | None:
+    """End a job's booking now (its result, failure, cancellation or expiry), under its GPU's
+    lock; None when it has ended already. A booking that ran out was served: it is charged
+    in full, unless ``refund_after_end`` (the job never started)."""
+    gpu_id = await conn.fetchval(_BOOKING_GPU, booking_id)
+    if gpu_id is None:
+        return None
+    await _lock_gpu_row(conn, gpu_id)
+    row = await conn.fetchrow(_BOOKING_LOCKED, booking_id)
+    assert row is not None
+    booking = BookingRecord.from_row(row)
+    if booking.status != "open":
+        return None
+    ran_out = now >= booking.end_time
+    refund = full_refund and (refund_after_end or not ran_out)
+    at = booking.end_time if ran_out and not refund else now
+    return await settlement.close(
+        conn, booking, at=at, now=now, fee_bps=fee_bps, full_refund=refund
+    )
+
+
+async def extend(
+    conn: Conn,
+    *,
+    booking_id: str,
+    seconds: int,
+    max_seconds: int,
     principal: Principal,
     now: datetime,
-    settings: Settings,
-) -> BookingPublic:
-    booking = _owned_booking_locked(session, booking_id, principal, now, settings)
-    if booking.status != OPEN:
+) -> tuple[BookingRecord, bool]:
+    """Add ``seconds`` to a booking that has not ended; (the booking, a due booking on the
+    GPU to settle afterwards)."""
+    booking = await _owned_booking_locked(conn, booking_id, principal)
+    if lifecycle.effective_status(booking, now) not in ("pending", "active"):
         raise Conflict("Only a booking that has not ended can be extended.", code="booking_ended")
-    extra_seconds = seconds_from_hours(hours, settings)
-    if Decimal(booking.booked_seconds + extra_seconds) / 3600 > settings.max_booking_hours:
+    if booking.booked_seconds + seconds > max_seconds:
         raise Invalid(
-            f"A booking lasts at most {settings.max_booking_hours} hours.",
+            f"A booking lasts at most {Decimal(max_seconds) / 3600} hours.",
             code="duration_too_long",
         )
-    new_end = booking.end_time + timedelta(seconds=extra_seconds)
-    other = _overlapping(session, booking.gpu_id, booking.end_time, new_end, exclude=booking.id)
+    new_end = booking.end_time + timedelta(seconds=seconds)
+    other = await conn.fetchrow(
+        _OVERLAP_OTHERS, booking.gpu_id, new_end, booking.end_time, booking.id
+    )
     if other is not None:
         raise Conflict(
-            f"Extending would overlap the reservation from {other.start_time.isoformat()}.",
+            f"Extending would overlap the reservation from {iso(other['start_time'])}.",
             code="booking_overlap",
         )
-    extra = cost_units(booking.price_units, extra_seconds)
-    post(
-        session,
+    extra = cost_units(booking.price_units, seconds)
+    await post(
+        conn,
         kind="booking_extension",
         legs=[Leg(booking.client_id, MAIN, -extra), Leg(booking.client_id, ESCROW, extra)],
         now=now,
         booking_id=booking.id,
     )
     booking.end_time = new_end
-    booking.booked_seconds += extra_seconds
+    booking.booked_seconds += seconds
     booking.total_units += extra
-    session.flush()
-    order_id = session.scalar(select(Order.id).where(Order.booking_id == booking.id))
-    assert order_id is not None
-    return to_public(booking, order_id, now)
-
-
-def to_public(booking: Booking, order_id: str, now: datetime) -> BookingPublic:
-    status = lifecycle.effective_status(booking, now)
-    return BookingPublic(
-        booking_id=booking.id,
-        order_id=order_id,
-        gpu_id=booking.gpu_id,
-        client_id=booking.client_id,
-        miner_id=booking.miner_id,
-        job_id=booking.job_id,
-        status=status,  # type: ignore[arg-type]
-        start_time=booking.start_time,
-        end_time=booking.end_time,
-        duration_hours=hours_from_seconds(booking.booked_seconds),
-        price_per_hour=from_units(booking.price_units),
-        total_cost=from_units(booking.total_units),
-        amount_charged=from_units(lifecycle.charged_units(booking, now)),
-        refund=from_units(booking.refunded_units),
-        created_at=booking.created_at,
-        ended_at=lifecycle.ended_at(booking, now),
+    await conn.execute(
+        _EXTEND, booking.id, booking.end_time, booking.booked_seconds, booking.total_units
     )
+    due = await conn.fetchrow(_HAS_DUE, booking.gpu_id, now) is not None
+    return booking, due
 
 
-def get_booking(
-    session: Session, *, booking_id: str, principal: Principal, now: datetime
-) -> BookingPublic:
-    row = session.execute(
-        select(Booking, Order.id)
-        .join(Order, Order.booking_id == Booking.id)
-        .where(Booking.id == booking_id)
-    ).first()
-    if row is None:
-        raise NotFound(f"No booking {booking_id!r}.", code="booking_not_found")
-    booking, order_id = row
-    visible = principal.role == "admin" or principal.owner_id in (
-        booking.client_id,
-        booking.miner_id,
+# -- reads -------------------------------------------------------------------------------
+
+
+class BookingListQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    limit: int = Field(50, ge=1, le=500, description="Rows to return")
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip")
+
+
+_LIST_FOR = {
+    "client": "WHERE b.client_id = $1",
+    "miner": "WHERE b.miner_id = $1",
+    "admin": "WHERE $1 = $1",
+}
+_LISTS = {
+    role: Query(
+        f"SELECT {COLUMNS} FROM bookings b JOIN orders o ON o.booking_id = b.id {where} "
+        "ORDER BY b.created_at DESC, b.id DESC LIMIT $2 OFFSET $3"
     )
-    if not visible:
+    for role, where in _LIST_FOR.items()
+}
+
+
+async def get_booking(conn: Conn, *, booking_id: str, principal: Principal) -> BookingRecord:
+    row = await conn.fetchrow(_BOOKING, booking_id)
+    booking = None if row is None else BookingRecord.from_row(row)
+    visible = booking is not None and (
+        principal.role == "admin" or principal.owner_id in (booking.client_id, booking.miner_id)
+    )
+    if booking is None or not visible:
         raise NotFound(f"No booking {booking_id!r}.", code="booking_not_found")
-    return to_public(booking, order_id, now)
+    return booking
 
 
-def list_bookings(
-    session: Session, *, principal: Principal, now: datetime, limit: int, offset: int
-) -> list[BookingPublic]:
-    query = select(Booking, Order.id).join(Order, Order.booking_id == Booking.id)
-    if principal.role == "miner":
-        query = query.where(Booking.miner_id == principal.owner_id)
-    elif principal.role == "client":
-        query = query.where(Booking.client_id == principal.owner_id)
-    query = query.order_by(Booking.created_at.desc(), Booking.id.desc()).limit(limit).offset(offset)
-    return [to_public(b, order_id, now) for b, order_id in session.execute(query)]
+async def list_bookings(
+    conn: Conn, *, principal: Principal, limit: int, offset: int
+) -> list[BookingRecord]:
+    rows = await conn.fetch(_LISTS[principal.role], principal.owner_id, limit, offset)
+    return [BookingRecord.from_row(row) for row in rows]

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aitbc.bookings.lifecycle import settle_gpu
+from aitbc.bookings.settlement import settle_due
 from aitbc.config import Settings
 from aitbc.deps import Principal
 from aitbc.errors import Conflict, Forbidden, Invalid, NotFound
@@ -20,6 +20,7 @@ from aitbc.miners.service import remember_model_key, set_ai_models, touch_miner
 from aitbc.models import Booking, Gpu
 from aitbc.models.booking import OPEN
 from aitbc.pricing.market import refresh_effective_price
+from aitbc.store.conn import SessionConn, drive
 
 DEFAULT_MINER_HEADER = "default"
 
@@ -104,7 +105,7 @@ def update_gpu(session: Session, *, gpu: Gpu, body: GpuUpdate, now: datetime) ->
 def delist_gpu(session: Session, *, gpu: Gpu, now: datetime, fee_bps: int) -> Gpu:
     """Refused while a booking is running or reserved; future clients must not lose a GPU
     they paid for."""
-    settle_gpu(session, gpu_id=gpu.id, now=now, fee_bps=fee_bps)
+    drive(settle_due(SessionConn(session), now=now, fee_bps=fee_bps, gpu_id=gpu.id))
     still_open = session.scalar(
         select(Booking.id).where(Booking.gpu_id == gpu.id, Booking.status == OPEN).limit(1)
     )

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 from fastapi import Request, Response
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from aitbc.deps import (
     AnyKeyDep,
@@ -39,13 +37,12 @@ def submit_job(
     settings: SettingsDep,
     principal: ClientDep,
     idempotency_key: IdempotencyKey = None,
-) -> BaseModel | JSONResponse:
+) -> Response:
     now = clock.now()
-    return idempotency.run_once(
+    return idempotency.once_in_session(
         session,
         request,
         owner_id=principal.owner_id,
-        key=idempotency_key,
         body=body,
         now=now,
         status_code=201,

@@ -3,16 +3,14 @@ settles it (used time paid, the rest refunded), its failure refunds the client i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aitbc.bookings import lifecycle
 from aitbc.bookings import service as bookings
-from aitbc.bookings.schemas import BookRequest
 from aitbc.config import Settings
 from aitbc.deps import Principal
 from aitbc.errors import Conflict, Forbidden, NotFound, PaymentRequired
@@ -24,6 +22,7 @@ from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import from_units, to_units
 from aitbc.models import Booking, Gpu, Job
+from aitbc.store.conn import SessionConn, drive
 
 LIVE = ("queued", "assigned", "running")
 # The time-to-live bounds the wait for a GPU and a miner; a job the miner has started runs
@@ -77,10 +76,12 @@ def try_assign(
         max_price_units=job.max_price_units,
         miner_id=miner_id,
     )
-    request = BookRequest(
-        duration_hours=hours_from_seconds(job.duration_seconds),
+    wanted = bookings.BookingRequest(
+        gpu_id="",
+        client_id=job.client_id,
+        seconds=job.duration_seconds,
         job_id=job.id,
-        max_price_per_hour=None if job.max_price_units is None else from_units(job.max_price_units),
+        max_price_units=job.max_price_units,
     )
     tried: set[str] = set()
     while found := candidates(
@@ -94,20 +95,19 @@ def try_assign(
             tried.add(gpu_id)
             booked = attempt(
                 session,
-                partial(
-                    bookings.book,
-                    session,
-                    gpu_id=gpu_id,
-                    body=request,
-                    client_id=job.client_id,
-                    now=now,
-                    settings=settings,
+                lambda: drive(
+                    bookings.book(
+                        SessionConn(session),
+                        replace(wanted, gpu_id=gpu_id),  # noqa: B023 (called at once)
+                        now=now,
+                        heartbeat_timeout=settings.heartbeat_timeout_seconds,
+                    )
                 ),
             )
             if booked is not None:
                 job.state, job.assigned_at = "assigned", now
-                job.gpu_id, job.miner_id = gpu_id, booked.miner_id
-                job.booking_id = booked.booking_id
+                job.gpu_id, job.miner_id = gpu_id, booked.booking.miner_id
+                job.booking_id = booked.booking.id
                 session.flush()
                 return True
     return False
@@ -126,7 +126,9 @@ def submit(
         ai_model_key=model_key(c.ai_model) if c.ai_model else None,
         region=c.region,
         max_price_units=None if c.max_price_per_hour is None else to_units(c.max_price_per_hour),
-        duration_seconds=bookings.seconds_from_hours(body.duration_hours, settings),
+        duration_seconds=bookings.seconds_from_hours(
+            body.duration_hours, settings.max_booking_hours
+        ),
         state="queued",
         created_at=now,
         expires_at=now + timedelta(seconds=body.ttl_seconds),
@@ -140,23 +142,29 @@ def submit(
     return to_public(job, now)
 
 
-def _settle_booking(
-    session: Session, job: Job, *, now: datetime, settings: Settings, full_refund: bool
+def _end_booking(
+    session: Session,
+    job: Job,
+    *,
+    now: datetime,
+    settings: Settings,
+    refund: bool = False,
+    refund_after_end: bool = False,
 ) -> None:
-    if job.booking_id is None or job.gpu_id is None:
+    """End the job's booking now: used time paid, or with ``refund`` everything back to the
+    client (for a booking that already ran out, only with ``refund_after_end``)."""
+    if job.booking_id is None:
         return
-    bookings.lock_gpu(session, job.gpu_id)
-    lifecycle.settle_gpu(session, gpu_id=job.gpu_id, now=now, fee_bps=settings.platform_fee_bps)
-    booking = session.get(Booking, job.booking_id, populate_existing=True)
-    if booking is not None and booking.status == "open":
-        lifecycle.close(
-            session,
-            booking,
-            at=now,
+    drive(
+        bookings.end_booking(
+            SessionConn(session),
+            booking_id=job.booking_id,
             now=now,
             fee_bps=settings.platform_fee_bps,
-            full_refund=full_refund,
+            full_refund=refund,
+            refund_after_end=refund_after_end,
         )
+    )
 
 
 def _locked_job(session: Session, job_id: str, *, skip_locked: bool = False) -> Job | None:
@@ -198,7 +206,8 @@ def expire_one(session: Session, *, job_id: str, now: datetime, settings: Settin
     job = _locked_job(session, job_id, skip_locked=True)
     if job is None or job.state not in WAITING or now < job.expires_at:
         return
-    _settle_booking(session, job, now=now, settings=settings, full_refund=True)
+    # It never ran: nothing is charged.
+    _end_booking(session, job, now=now, settings=settings, refund=True, refund_after_end=True)
     job.state, job.finished_at = "expired", job.expires_at
     session.flush()
 
@@ -281,7 +290,7 @@ def complete(
     settings: Settings,
 ) -> JobPublic:
     job = _miners_running_job(session, job_id, miner_id, now)
-    _settle_booking(session, job, now=now, settings=settings, full_refund=False)
+    _end_booking(session, job, now=now, settings=settings)
     job.state, job.result, job.finished_at = "completed", result, now
     session.flush()
     return to_public(job, now)
@@ -297,7 +306,11 @@ def fail(
     settings: Settings,
 ) -> JobPublic:
     job = _miners_running_job(session, job_id, miner_id, now)
-    _settle_booking(session, job, now=now, settings=settings, full_refund=True)
+    # The provider failed it; a job that had started and outlived its booking was served.
+    started = job.state == "running"
+    _end_booking(
+        session, job, now=now, settings=settings, refund=True, refund_after_end=not started
+    )
     job.state, job.error, job.finished_at = "failed", error, now
     session.flush()
     return to_public(job, now)
@@ -312,7 +325,11 @@ def cancel(
     state = effective_state(job, now)
     if state not in LIVE:
         raise Conflict(f"This job is {state}.", code="job_finished")
-    _settle_booking(session, job, now=now, settings=settings, full_refund=False)
+    # Used time is paid for a job that started; one that never did costs nothing.
+    unserved = job.state == "assigned"
+    _end_booking(
+        session, job, now=now, settings=settings, refund=unserved, refund_after_end=unserved
+    )
     job.state, job.finished_at = "cancelled", now
     session.flush()
     return to_public(job, now)

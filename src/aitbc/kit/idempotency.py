@@ -1,124 +1,187 @@
 """``Idempotency-Key`` for money-moving POSTs: a retry with the same key and body gets the
 first response and moves no more money; the same key with another body is refused.
 
-The key's row is inserted at the start of the transaction, so a concurrent duplicate waits on
-the unique index until the first commits, then replays its response."""
+The key's row is inserted first thing in the request's transaction, so a concurrent
+duplicate waits on the unique index until the first commits, then replays its response.
+Bodies are compared in canonical form: the validated request, numbers by value (``"1.0"``
+and ``1`` are the same duration)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import Header, Request
-from fastapi.responses import JSONResponse
+from fastapi import Header, Request, Response
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aitbc.errors import Conflict, Invalid
-from aitbc.models import IdempotencyRecord
+from aitbc.store.conn import Conn, SessionConn, drive
+from aitbc.store.query import Query
+from aitbc.store.store import Store
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="Makes a retried request safe: same key and body, same response.",
-    ),
-]
+HEADER = "Idempotency-Key"
+DESCRIPTION = "Makes a retried request safe: same key and body, same response."
+IdempotencyKey = Annotated[str | None, Header(alias=HEADER, description=DESCRIPTION)]
+# For endpoints that document their parameters themselves (kit.params).
+PARAMETER = {
+    "name": HEADER,
+    "in": "header",
+    "required": False,
+    "description": DESCRIPTION,
+    "schema": {"type": "string", "maxLength": 128},
+}
+MAX_KEY_LENGTH = 128
 _IN_PROGRESS = 0
 
+_CLAIM = Query(
+    "INSERT INTO idempotency_keys (owner_id, key, request_hash, status_code, response_body, "
+    "created_at) VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT (owner_id, key) DO NOTHING"
+)
+_FIND = Query(
+    "SELECT request_hash, status_code, response_body FROM idempotency_keys "
+    "WHERE owner_id = $1 AND key = $2"
+)
+_REMEMBER = Query(
+    "UPDATE idempotency_keys SET status_code = $3, response_body = $4 "
+    "WHERE owner_id = $1 AND key = $2"
+)
 
-def request_hash(method: str, path: str, body: BaseModel | None) -> str:
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status_code: int
+    body: bytes
+    replayed: bool = False
+
+    def response(self) -> Response:
+        headers = {"Idempotent-Replayed": "true"} if self.replayed else None
+        return Response(
+            self.body, status_code=self.status_code, media_type="application/json", headers=headers
+        )
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def request_digest(method: str, path: str, body: BaseModel | None) -> str:
     payload = {
         "method": method,
         "path": path,
-        "body": body.model_dump(mode="json") if body else None,
+        "body": _canonical(body.model_dump()) if body is not None else None,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _replay(record: IdempotencyRecord, digest: str) -> JSONResponse:
-    if record.request_hash != digest:
+def key_of(request: Request) -> str | None:
+    key = request.headers.get(HEADER) or None
+    if key is not None and len(key) > MAX_KEY_LENGTH:
         raise Invalid(
-            "This Idempotency-Key was used with a different request.",
-            code="idempotency_key_reused",
+            f"Idempotency-Key is at most {MAX_KEY_LENGTH} characters.", code="validation_error"
         )
-    if record.status_code == _IN_PROGRESS:
-        raise Conflict("A request with this Idempotency-Key is in progress.", code="in_progress")
-    return JSONResponse(
-        json.loads(record.response_body),
-        status_code=record.status_code,
-        headers={"Idempotent-Replayed": "true"},
-    )
+    return key
 
 
-def claim(
-    session: Session, *, owner_id: str, key: str | None, digest: str, now: datetime
-) -> JSONResponse | None:
-    """The stored response to replay, or None after claiming the key for this request."""
-    if not key:
-        return None
-    if len(key) > 128:
-        raise Invalid("Idempotency-Key is at most 128 characters.", code="validation_error")
-    record = session.get(IdempotencyRecord, (owner_id, key))
-    if record is not None:
-        return _replay(record, digest)
-    try:
-        with session.begin_nested():
-            session.add(
-                IdempotencyRecord(
-                    owner_id=owner_id,
-                    key=key,
-                    request_hash=digest,
-                    status_code=_IN_PROGRESS,
-                    response_body="",
-                    created_at=now,
-                )
+async def run_once(
+    conn: Conn,
+    *,
+    owner_id: str,
+    key: str | None,
+    digest: str,
+    now: datetime,
+    status_code: int,
+    action: Callable[[], Awaitable[bytes]],
+) -> Reply:
+    """Run ``action`` (which returns the response body) unless this key already has a
+    response, which is returned instead."""
+    if key is None:
+        return Reply(status_code, await action())
+    if not await conn.execute(_CLAIM, owner_id, key, digest, now):
+        found = await conn.fetchrow(_FIND, owner_id, key)
+        assert found is not None
+        if found["request_hash"] != digest:
+            raise Invalid(
+                "This Idempotency-Key was used with a different request.",
+                code="idempotency_key_reused",
             )
-    except IntegrityError:
-        record = session.get(IdempotencyRecord, (owner_id, key), populate_existing=True)
-        assert record is not None
-        return _replay(record, digest)
-    return None
+        if found["status_code"] == _IN_PROGRESS:
+            raise Conflict(
+                "A request with this Idempotency-Key is in progress.", code="in_progress"
+            )
+        return Reply(found["status_code"], found["response_body"].encode(), replayed=True)
+    body = await action()
+    await conn.execute(_REMEMBER, owner_id, key, status_code, body.decode())
+    return Reply(status_code, body)
 
 
-def remember(
-    session: Session, *, owner_id: str, key: str | None, status_code: int, body: Any
-) -> None:
-    if not key:
-        return
-    record = session.get(IdempotencyRecord, (owner_id, key))
-    assert record is not None
-    record.status_code = status_code
-    record.response_body = json.dumps(body)
-    session.flush()
+async def write_once(
+    store: Store,
+    request: Request,
+    *,
+    owner_id: str,
+    body: BaseModel | None,
+    now: datetime,
+    status_code: int,
+    action: Callable[[Conn], Awaitable[bytes]],
+) -> Reply:
+    """One write transaction on the store that runs ``action`` once per Idempotency-Key."""
+    key = key_of(request)
+    digest = request_digest(request.method, request.url.path, body) if key else ""
+
+    async def work(conn: Conn) -> Reply:
+        return await run_once(
+            conn,
+            owner_id=owner_id,
+            key=key,
+            digest=digest,
+            now=now,
+            status_code=status_code,
+            action=lambda: action(conn),
+        )
+
+    return await store.write(work)
 
 
-def run_once(
+def once_in_session(
     session: Session,
     request: Request,
     *,
     owner_id: str,
-    key: str | None,
     body: BaseModel | None,
     now: datetime,
     status_code: int,
     action: Callable[[], BaseModel],
-) -> BaseModel | JSONResponse:
-    """Run ``action`` unless this key already has a response, which is returned instead."""
-    digest = request_hash(request.method, request.url.path, body)
-    replay = claim(session, owner_id=owner_id, key=key, digest=digest, now=now)
-    if replay is not None:
-        return replay
-    result = action()
-    remember(
-        session,
-        owner_id=owner_id,
-        key=key,
-        status_code=status_code,
-        body=result.model_dump(mode="json"),
+) -> Response:
+    """The same, inside an ORM session's unit of work, for endpoints still written on it."""
+    key = key_of(request)
+    digest = request_digest(request.method, request.url.path, body) if key else ""
+
+    async def act() -> bytes:
+        return action().model_dump_json().encode()
+
+    reply = drive(
+        run_once(
+            SessionConn(session),
+            owner_id=owner_id,
+            key=key,
+            digest=digest,
+            now=now,
+            status_code=status_code,
+            action=act,
+        )
     )
-    return result
+    return reply.response()

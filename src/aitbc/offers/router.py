@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from fastapi import Query, Request, Response
 
 from aitbc.bids import service as bids
 from aitbc.bids.schemas import BidCreate, BidPublic
@@ -122,13 +120,12 @@ def create_bid(
     settings: SettingsDep,
     principal: ClientDep,
     idempotency_key: IdempotencyKey = None,
-) -> BaseModel | JSONResponse:
+) -> Response:
     now = clock.now()
-    return idempotency.run_once(
+    return idempotency.once_in_session(
         session,
         request,
         owner_id=principal.owner_id,
-        key=idempotency_key,
         body=body,
         now=now,
         status_code=202,

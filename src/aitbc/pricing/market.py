@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from aitbc.config import Settings
 from aitbc.db import Database
 from aitbc.gpus.query import status_columns
-from aitbc.kit.clock import Clock
 from aitbc.models import Booking, Gpu, GpuAiModel, Miner, ModelPrice, PriceHistory
 from aitbc.pricing import engine
 
@@ -201,21 +200,16 @@ def recompute_if_stale(
     return True
 
 
-def reprice_after_booking(db: Database, *, gpu_id: str, clock: Clock, settings: Settings) -> None:
-    """Runs after a booking has committed. A read decides; only a stale price costs a write
-    transaction of its own."""
-    now = clock.now()
+def is_stale(updated_at: datetime | None, *, now: datetime, settings: Settings) -> bool:
     fresh = now - timedelta(seconds=settings.pricing_interval_seconds)
+    return updated_at is None or updated_at <= fresh
+
+
+def reprice_model(db: Database, *, key: str, now: datetime, settings: Settings) -> None:
+    """After a booking of a model whose stored price was stale has committed: recompute it
+    in a write transaction of its own (a booking must not lock other GPUs after the
+    client's accounts)."""
     try:
-        with db.session(write=False) as session:
-            key = session.scalar(select(Gpu.model_key).where(Gpu.id == gpu_id))
-            updated_at = session.scalar(
-                select(ModelPrice.updated_at).where(
-                    ModelPrice.kind == "gpu", ModelPrice.model_key == key
-                )
-            )
-        if key is None or (updated_at is not None and updated_at > fresh):
-            return
         with db.session(write=True) as session:
             recompute_if_stale(session, kind="gpu", key=key, now=now, settings=settings)
             session.commit()

@@ -62,7 +62,7 @@ def quote(
         session,
         gpu_id=gpu_id,
         client_id=principal.owner_id,
-        seconds=seconds_from_hours(body.duration_hours, settings),
+        seconds=seconds_from_hours(body.duration_hours, settings.max_booking_hours),
         now=clock.now(),
         settings=settings,
     )

@@ -155,5 +155,12 @@ class SessionConn:
         return count
 
     async def executemany(self, query: Query, rows: Iterable[Sequence[Any]]) -> None:
-        for row in rows:
-            self._run(query, row)
+        connection = self.session.connection()
+        if self.dialect == "sqlite":
+            params: list[Any] = [_sqlite_args(row) for row in rows]
+            text = query.sqlite
+        else:
+            params = [{f"p{i}": v for i, v in enumerate(_pg_args(row), start=1)} for row in rows]
+            text = query.pyformat
+        if params:
+            connection.exec_driver_sql(text, params)

@@ -1,0 +1,87 @@
+"""A booking as the request path reads it: a plain record with its order's id, read by one
+column list, shown in one JSON shape (``BookingPublic``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aitbc.bookings import lifecycle
+from aitbc.kit.clock import hours_from_seconds
+from aitbc.kit.money import units_text
+from aitbc.store.conn import Row
+from aitbc.store.values import as_time, iso, maybe_time
+
+# Every query that reads bookings for a record selects these, from ``bookings b`` joined
+# with ``orders o``.
+COLUMNS = (
+    "b.id, b.gpu_id, b.client_id, b.miner_id, b.job_id, b.status, b.start_time, b.end_time, "
+    "b.booked_seconds, b.price_units, b.total_units, b.charged_units, b.refunded_units, "
+    "b.created_at, b.ended_at, o.id AS order_id, o.status AS order_status"
+)
+
+
+@dataclass(slots=True)
+class BookingRecord:
+    id: str
+    gpu_id: str
+    client_id: str
+    miner_id: str
+    job_id: str | None
+    status: str
+    start_time: datetime
+    end_time: datetime
+    booked_seconds: int
+    price_units: int
+    total_units: int
+    charged_units: int
+    refunded_units: int
+    created_at: datetime
+    ended_at: datetime | None
+    order_id: str
+    order_status: str
+
+    @classmethod
+    def from_row(cls, row: Row) -> BookingRecord:
+        return cls(
+            id=row["id"],
+            gpu_id=row["gpu_id"],
+            client_id=row["client_id"],
+            miner_id=row["miner_id"],
+            job_id=row["job_id"],
+            status=row["status"],
+            start_time=as_time(row["start_time"]),
+            end_time=as_time(row["end_time"]),
+            booked_seconds=row["booked_seconds"],
+            price_units=row["price_units"],
+            total_units=row["total_units"],
+            charged_units=row["charged_units"],
+            refunded_units=row["refunded_units"],
+            created_at=as_time(row["created_at"]),
+            ended_at=maybe_time(row["ended_at"]),
+            order_id=row["order_id"],
+            order_status=row["order_status"],
+        )
+
+
+def public(booking: BookingRecord, now: datetime) -> dict[str, Any]:
+    """The ``BookingPublic`` shape."""
+    return {
+        "booking_id": booking.id,
+        "order_id": booking.order_id,
+        "gpu_id": booking.gpu_id,
+        "client_id": booking.client_id,
+        "miner_id": booking.miner_id,
+        "job_id": booking.job_id,
+        "status": lifecycle.effective_status(booking, now),
+        "start_time": iso(booking.start_time),
+        "end_time": iso(booking.end_time),
+        "duration_hours": str(hours_from_seconds(booking.booked_seconds)),
+        "price_per_hour": units_text(booking.price_units),
+        "total_cost": units_text(booking.total_units),
+        "amount_charged": units_text(lifecycle.charged_units(booking, now)),
+        "refund": units_text(booking.refunded_units),
+        "created_at": iso(booking.created_at),
+        "ended_at": iso(lifecycle.ended_at(booking, now)),
+    }
