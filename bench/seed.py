@@ -7,9 +7,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy import insert
 
+from aitbc.accounts.ledger import deposit
+from aitbc.auth.service import create_key
 from aitbc.db import Database
 from aitbc.gpus.naming import model_key
 from aitbc.models import Gpu, GpuAiModel, GpuModelKey, Miner
+from aitbc.store.conn import SessionConn, drive
+from aitbc.store.query import Query
 
 MODELS = [
     ("RTX 4090", 24, 450_000),
@@ -87,5 +91,33 @@ def seed_gpus(url: str, *, gpus: int, gpus_per_miner: int = 8, seed: int = 7) ->
         session.execute(insert(GpuAiModel), ai_rows)
         session.execute(insert(GpuModelKey), [{"model_key": k} for k in sorted(keys)])
         session.commit()
+    if db.is_postgres:  # the statistics autovacuum would gather soon after
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
     db.dispose()
     return [r["id"] for r in rows]
+
+
+def seed_clients(url: str, *, count: int, prefix: str = "perf-client") -> list[str]:
+    """``count`` clients with API keys, a large balance and an (empty) escrow account, as
+    ``../shared/bench/booking-shape.pgbench.sql`` expects them; their keys."""
+    db = Database(url)
+    now = datetime.now(UTC)
+    keys = []
+    with db.session(write=True) as session:
+        conn = SessionConn(session)
+        for i in range(count):
+            owner = f"{prefix}-{i}"
+            _, secret = create_key(session, role="client", owner_id=owner, now=now)
+            drive(deposit(conn, owner_id=owner, amount_units=10**15, now=now))
+            drive(conn.execute(_ESCROW, owner))
+            keys.append(secret)
+        session.commit()
+    db.dispose()
+    return keys
+
+
+_ESCROW = Query(
+    "INSERT INTO accounts (owner_id, kind, balance_units) VALUES ($1, 'escrow', 0) "
+    "ON CONFLICT (owner_id, kind) DO NOTHING"
+)

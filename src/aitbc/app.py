@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.gpu_cards = Cards()
+    app.state.repricing = set()
     install_error_handlers(app)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
@@ -111,5 +113,20 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
 
 def factory() -> FastAPI:
-    """Entry point for ``uvicorn --factory aitbc.app:factory`` (settings from environment)."""
-    return create_app()
+    """Entry point for ``uvicorn --factory aitbc.app:factory`` (settings from environment):
+    each server process."""
+    app = create_app()
+    _tune_garbage_collector()
+    return app
+
+
+def _tune_garbage_collector() -> None:
+    """Everything built so far (modules, the app, its routes) lives as long as the process:
+    freeze it out of the collector's sight, and collect the young generation less often. A
+    request allocates thousands of short-lived objects, so the default threshold (700) runs
+    a collection every few requests, and full collections walk every long-lived object:
+    under 50 concurrent bookings this halved p99 latency (160 to 80 ms) and added a fifth
+    more bookings per second (measured, bench/RESULTS.md)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)

@@ -1,14 +1,15 @@
 """The periodic work of every server process: settle bookings whose time is up, expire and
-assign jobs, fill bids, recompute stale prices. Each item is its own short transaction and
-takes its rows with SKIP LOCKED, so any number of processes can sweep at once and each
-booking is still settled exactly once (see bookings.settlement)."""
+assign jobs, fill bids, recompute stale prices, and (hourly) keep the price history bounded.
+Each item is its own short transaction and takes its rows with SKIP LOCKED, so any number of
+processes can sweep at once and each booking is still settled exactly once (see
+bookings.settlement)."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy.orm import Session
@@ -19,11 +20,12 @@ from aitbc.config import Settings
 from aitbc.db import Database
 from aitbc.jobs import service as jobs
 from aitbc.kit.clock import Clock
-from aitbc.pricing.market import recompute_if_stale, stale_models
+from aitbc.pricing.market import prune_history, recompute_if_stale, stale_models
 from aitbc.store.conn import SessionConn, drive
 
 log = logging.getLogger("aitbc.sweeper")
-SETTLE_BATCH = 200
+SETTLE_BATCH = 500
+PRUNE_EVERY = timedelta(hours=1)
 T = TypeVar("T")
 
 
@@ -33,6 +35,7 @@ class Sweeper:
         self._clock = clock
         self._settings = settings
         self._interval = settings.sweep_interval_seconds
+        self._pruned_at: datetime | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aitbc-sweeper", daemon=True)
 
@@ -81,7 +84,7 @@ class Sweeper:
 
     def run_once(self) -> int:
         """Settle due bookings; expire, assign and fill jobs and bids; recompute stale
-        prices. Returns how many bookings it settled."""
+        prices; prune the price history. Returns how many bookings it settled."""
         settings, fee = self._settings, self._settings.platform_fee_bps
         settled = self._settle(fee)
         self._each(
@@ -103,7 +106,20 @@ class Sweeper:
                 s, kind=model[0], key=model[1], now=now, settings=settings
             ),
         )
+        self._prune_history()
         return settled
+
+    def _prune_history(self) -> None:
+        now = self._clock.now()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return
+        try:
+            with self._db.session(write=True) as session:
+                drive(prune_history(SessionConn(session), now=now))
+                session.commit()
+            self._pruned_at = now
+        except Exception:  # retried on the next tick
+            log.exception("pruning the price history failed")
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

@@ -5,6 +5,7 @@ different request is refused with 422 ``idempotency_key_reused``."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from accounts.ledger_invariants import assert_ledger_invariants, snapshot
@@ -85,6 +86,22 @@ def test_same_key_with_a_different_request_is_422(api: Api, m: Market, database_
         refused(response, 422, "idempotency_key_reused")
     assert snapshot(database_url) == before
     assert figures(api, m.client) == ("96.400000", "3.600000")
+
+
+@pytest.mark.parametrize(("first", "again"), [("1", "1.0"), (1, "1.000000"), ("0.5", 0.5)])
+def test_the_same_request_with_numbers_written_otherwise_is_a_replay(
+    api: Api, m: Market, database_url: str, first: Any, again: Any
+) -> None:
+    """Bodies are compared by value: "1.0" hours is the same request as "1"."""
+    made = book(api, m.client, m.gpu, first, **key("same"))
+    assert made.status_code == 201, made.text
+
+    replayed = book(api, m.client, m.gpu, again, **key("same"))
+
+    assert replayed.status_code == 201, replayed.text
+    assert replayed.headers[REPLAYED] == "true"
+    assert replayed.json() == made.json()
+    assert assert_ledger_invariants(database_url).transactions["booking_escrow"] == 1
 
 
 def test_keys_belong_to_their_owner(api: Api, m: Market) -> None:

@@ -526,6 +526,21 @@ def test_cancelling_an_assigned_job_at_once_costs_nothing(api: Api, world: World
     assert poll(api, world.miner).status_code == 204
 
 
+def test_cancelling_a_job_that_waited_assigned_but_never_started_costs_nothing(
+    api: Api, world: World
+) -> None:
+    """Its GPU was held, but nothing ran on it: the client is refunded in full."""
+    created = submitted(api, world.client, constraints={"gpu_model": "RTX 4090"})
+    advance(api, 600, world.miner)
+
+    cancelled = ok(cancel_job(api, world.client, created["job_id"]))
+
+    assert cancelled["state"] == "cancelled"
+    assert balance(api, world.client) == ("100.000000", "0.000000")
+    ended = booking(api, world.client, created["booking_id"])
+    assert (ended["amount_charged"], ended["refund"]) == ("0.000000", ended["total_cost"])
+
+
 def test_who_may_cancel(api: Api, world: World) -> None:
     created = submitted(api, world.client, constraints={"gpu_model": "RTX 4090"})
     job_id = created["job_id"]

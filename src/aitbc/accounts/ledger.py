@@ -48,16 +48,20 @@ _ENTRIES = {
 }
 
 
+def insufficient_funds(cost: int, owner_id: str, kind: str, balance: int) -> PaymentRequired:
+    return PaymentRequired(
+        f"This costs {units_text(cost)} AITBC; the {kind} balance of {owner_id!r} is "
+        f"{units_text(balance)}.",
+        code="insufficient_funds",
+    )
+
+
 async def _apply(conn: Conn, leg: Leg) -> int:
     if leg.amount_units < 0 and leg.kind != EXTERNAL:
         account_id = await conn.fetchval(_DEBIT, leg.owner_id, leg.kind, leg.amount_units)
         if account_id is None:
             balance = await conn.fetchval(_BALANCE, leg.owner_id, leg.kind) or 0
-            raise PaymentRequired(
-                f"This costs {units_text(-leg.amount_units)} AITBC; the {leg.kind} balance "
-                f"of {leg.owner_id!r} is {units_text(balance)}.",
-                code="insufficient_funds",
-            )
+            raise insufficient_funds(-leg.amount_units, leg.owner_id, leg.kind, balance)
         return int(account_id)
     return int(await conn.fetchval(_CREDIT, leg.owner_id, leg.kind, leg.amount_units))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aitbc.store.query import Query
@@ -36,8 +37,15 @@ _FIND_KEY = Query(
 
 
 class Authenticator:
-    def __init__(self, store: Store, *, admin_key: str | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        admin_key: str | None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
+        self._monotonic = monotonic
         self._admin_key = admin_key.encode() if admin_key else None
         self._cache: dict[str, tuple[float, Principal]] = {}
 
@@ -45,7 +53,7 @@ class Authenticator:
         if self._admin_key is not None and hmac.compare_digest(secret.encode(), self._admin_key):
             return Principal(owner_id=BOOTSTRAP_ADMIN_OWNER, role="admin", key_id=None)
         digest = hash_key(secret)
-        now = time.monotonic()
+        now = self._monotonic()
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > now:
             return cached[1]

@@ -42,10 +42,16 @@ async def _after_commit(
             return await settlement.settle_due(conn, now=now, fee_bps=fee, gpu_id=gpu_id)
 
         await state.store.write(settle)
-    if stale_model is not None:
-        await to_thread.run_sync(
-            partial(reprice_model, state.db, key=stale_model, now=now, settings=state.settings)
-        )
+    # One recomputation of a model at a time per process: the bookings that saw the same
+    # stale price meanwhile leave it to the one running.
+    if stale_model is not None and stale_model not in state.repricing:
+        state.repricing.add(stale_model)
+        try:
+            await to_thread.run_sync(
+                partial(reprice_model, state.db, key=stale_model, now=now, settings=state.settings)
+            )
+        finally:
+            state.repricing.discard(stale_model)
 
 
 @gpu_router.post(

@@ -21,11 +21,10 @@ from datetime import datetime
 from aitbc.accounts.ledger import Leg, post
 from aitbc.bookings import lifecycle
 from aitbc.bookings.records import COLUMNS, BookingRecord
-from aitbc.errors import Conflict
 from aitbc.kit.ids import new_id
 from aitbc.models.account import ESCROW, MAIN, PLATFORM_OWNER
 from aitbc.store.conn import Conn
-from aitbc.store.query import Query
+from aitbc.store.query import Query, built
 from aitbc.store.values import as_time
 
 _CLOSE = Query(
@@ -135,11 +134,7 @@ _ENSURE_ACCOUNT = Query(
     "INSERT INTO accounts (owner_id, kind, balance_units) VALUES ($1, $2, 0) "
     "ON CONFLICT (owner_id, kind) DO NOTHING"
 )
-_MOVE = Query(
-    "UPDATE accounts SET balance_units = balance_units + $3 "
-    "WHERE owner_id = $1 AND kind = $2 AND (balance_units + $3 >= 0 OR kind = 'external') "
-    "RETURNING id"
-)
+_MOVE = Query("UPDATE accounts SET balance_units = balance_units + $2 WHERE id = $1")
 _TRANSACTION = Query(
     "INSERT INTO ledger_transactions (id, kind, booking_id, created_at) VALUES ($1, $2, $3, $4)"
 )
@@ -171,14 +166,19 @@ async def _post_batch(
         for leg in booking_legs:
             deltas[(leg.owner_id, leg.kind)] += leg.amount_units
         postings.append((booking, end, booking_legs))
-    account_ids: dict[tuple[str, str], int] = {}
-    for owner_id, kind in sorted(deltas):
-        delta = deltas[(owner_id, kind)]
-        await conn.execute(_ENSURE_ACCOUNT, owner_id, kind)
-        account_id = await conn.fetchval(_MOVE, owner_id, kind, delta)
-        if account_id is None:  # escrow always covers its own bookings
-            raise Conflict(f"The {kind} balance of {owner_id!r} cannot pay {-delta} units.")
-        account_ids[(owner_id, kind)] = account_id
+    touched = sorted(deltas)
+    await conn.executemany(_ENSURE_ACCOUNT, touched)
+    pairs = ", ".join(f"(${2 * i + 1}, ${2 * i + 2})" for i in range(len(touched)))
+    locked = await conn.fetch(
+        built(
+            "SELECT id, owner_id, kind FROM accounts "
+            f"WHERE (owner_id, kind) IN (VALUES {pairs}) ORDER BY owner_id, kind FOR UPDATE"
+        ),
+        *(part for pair in touched for part in pair),
+    )
+    account_ids = {(row["owner_id"], row["kind"]): row["id"] for row in locked}
+    # Escrow always covers its own bookings; the balance CHECK constraints stand behind it.
+    await conn.executemany(_MOVE, [(account_ids[pair], deltas[pair]) for pair in touched])
     transactions, entries = [], []
     for booking, end, booking_legs in postings:
         transaction_id = new_id("txn")

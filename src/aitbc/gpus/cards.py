@@ -87,23 +87,23 @@ def _time(value: str | datetime | None) -> str:
 def finish(
     card: bytes,
     *,
-    delisted: bool,
-    offline: bool,
+    delisted: object,
+    offline: object,
     booking_expires: str | datetime | None,
     last_heartbeat: str | datetime,
 ) -> bytes:
-    """The card with what the clock decides: status, the current booking's end, the
-    miner's last heartbeat."""
-    if delisted:
+    """The card with what the clock decides: status (from the delisting, the miner being
+    offline and a booking covering now), the current booking's end, the miner's last
+    heartbeat."""
+    if delisted is not None:
         status = "delisted"
     elif offline:
         status = "offline"
     else:
         status = "available" if booking_expires is None else "booked"
-    tail = (
-        f',"status":"{status}","booking_expires":{_time(booking_expires)},'
-        f'"last_heartbeat":{_time(last_heartbeat)}}}'
-    )
+    expires = "null" if booking_expires is None else _time(booking_expires)
+    heartbeat = _time(last_heartbeat)
+    tail = f',"status":"{status}","booking_expires":{expires},"last_heartbeat":{heartbeat}}}'
     return card + tail.encode()
 
 

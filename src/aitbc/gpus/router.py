@@ -123,7 +123,7 @@ async def list_gpus(request: Request) -> Response:
             sort=params.sort,
             limit=params.limit,
             offset=params.offset,
-            cursor=params.cursor,
+            cursor=params.cursor or None,
         )
     headers = {"X-Next-Cursor": page.next_cursor} if page.next_cursor else None
     return Response(page.body, media_type=_JSON, headers=headers)

@@ -25,6 +25,7 @@ class Job(Base):
         Index("ix_jobs_state_created", "state", "created_at"),
         Index("ix_jobs_client", "client_id", "created_at"),
         Index("ix_jobs_miner_state", "miner_id", "state"),
+        Index("ix_jobs_booking", "booking_id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aitbc.kit.types import UTCDateTime
@@ -22,6 +22,13 @@ class Order(Base):
         ),
         Index("ix_orders_client", "client_id", "created_at"),
         Index("ix_orders_miner", "miner_id", "created_at"),
+        # Reservations whose start the sweeper has yet to record (bookings.settlement).
+        Index(
+            "ix_orders_pending",
+            "booking_id",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

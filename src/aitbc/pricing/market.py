@@ -16,6 +16,8 @@ from aitbc.db import Database
 from aitbc.gpus.query import status_columns
 from aitbc.models import Booking, Gpu, GpuAiModel, Miner, ModelPrice, PriceHistory
 from aitbc.pricing import engine
+from aitbc.store.conn import Conn
+from aitbc.store.query import Query
 
 RECENT_WINDOW = timedelta(hours=1)
 log = logging.getLogger("aitbc.pricing")
@@ -239,3 +241,32 @@ def stale_models(session: Session, *, now: datetime, settings: Settings) -> list
     }
     wanted = {("gpu", k) for k in gpu_keys} | {("ai", k) for k in ai_keys}
     return sorted(wanted - up_to_date)
+
+
+# -- keeping the history bounded -----------------------------------------------------------
+
+FULL_HISTORY = timedelta(hours=24)
+HOURLY_HISTORY = timedelta(days=90)
+_DROP_OLD = Query("DELETE FROM price_history WHERE at < $1")
+# Before $1, only the last recomputation of each hour stays (the point the hourly chart
+# shows). The stored text of an SQLite time starts with its hour; PostgreSQL truncates.
+_THIN_OUT = Query(
+    """
+    DELETE FROM price_history WHERE at < $1 AND id NOT IN (
+        SELECT max(id) FROM price_history WHERE at < $1
+        GROUP BY kind, model_key, substr(at, 1, 13))
+    """,
+    postgresql="""
+    DELETE FROM price_history WHERE at < $1 AND id NOT IN (
+        SELECT max(id) FROM price_history WHERE at < $1
+        GROUP BY kind, model_key, date_trunc('hour', at))
+    """,
+)
+
+
+async def prune_history(conn: Conn, *, now: datetime) -> None:
+    """Every point of the last 24 hours; one an hour (the hour's last) back to 90 days;
+    nothing older. At one recomputation a minute that is at most 1,440 + 2,136 points per
+    model, however long the service runs."""
+    await conn.execute(_DROP_OLD, now - HOURLY_HISTORY)
+    await conn.execute(_THIN_OUT, now - FULL_HISTORY)

@@ -26,6 +26,14 @@ class Query:
         self.sqlite = _PARAM.sub(r"?\1", _ROW_LOCK.sub("", portable)).strip()
         self._pyformat: str | None = None
 
+    @classmethod
+    def postgresql_only(cls, text: str) -> Query:
+        """A statement with no SQLite form (its caller does the same work otherwise)."""
+        query = cls(text)
+        # Fails with "no such table: a PostgreSQL-only statement ran on SQLite".
+        query.sqlite = 'SELECT * FROM "a PostgreSQL-only statement ran on SQLite"'
+        return query
+
     @property
     def pyformat(self) -> str:
         """The PostgreSQL text for psycopg (the ORM session's driver)."""
@@ -35,3 +43,18 @@ class Query:
 
     def __repr__(self) -> str:
         return f"Query({self.postgresql!r})"
+
+
+_BUILT: dict[str, Query] = {}
+_MAX_BUILT = 512
+
+
+def built(text: str) -> Query:
+    """The Query for text assembled at run time (a filter combination, a list of n values),
+    kept so each distinct text is translated once."""
+    query = _BUILT.get(text)
+    if query is None:
+        if len(_BUILT) >= _MAX_BUILT:
+            _BUILT.clear()
+        query = _BUILT[text] = Query(text)
+    return query

@@ -1,5 +1,5 @@
 """list indexes: a computed rating rank, partial indexes per sort and leading filter, the
-registered model keys, a row revision moved by every update
+registered model keys, a row revision moved by every update; the indexes settlement reads by
 
 Revision ID: 0006
 Revises: 0005
@@ -51,6 +51,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("model_key", name=op.f("pk_gpu_model_keys")),
     )
     op.execute("INSERT INTO gpu_model_keys (model_key) SELECT DISTINCT model_key FROM gpus")
+    op.create_index("ix_jobs_booking", "jobs", ["booking_id"])
+    op.execute("CREATE INDEX ix_orders_pending ON orders (booking_id) WHERE status = 'pending'")
     op.add_column(
         "gpus", sa.Column("revision", sa.BigInteger(), server_default="0", nullable=False)
     )
@@ -72,6 +74,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_orders_pending", table_name="orders")
+    op.drop_index("ix_jobs_booking", table_name="jobs")
     for name in INDEXES:
         op.drop_index(name, table_name="gpus")
     op.execute("DROP TRIGGER gpus_revision" + (" ON gpus" if _postgres() else ""))
