@@ -142,13 +142,16 @@ def wrk(
         "-d", f"{max(1, round(seconds))}s", "--latency",
         "-s", str(BENCH / "lua" / script), url, "--", *args,
     ]  # fmt: skip
-    out = subprocess.run(
+    done = subprocess.run(
         command,
         capture_output=True,
         text=True,
         check=True,
         env=os.environ | {"WRK_THREADS": str(threads)},
-    ).stdout
+    )
+    out = done.stdout
+    if "Latency Distribution" not in out:
+        raise RuntimeError(f"wrk gave no figures: {out}\n{done.stderr}")
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
