@@ -118,6 +118,17 @@ class Api:
         secret: str = response.json()["key"]
         return secret
 
+    def pass_time(self, seconds: float, *miner_keys: str) -> None:
+        """Move the clock on while each miner heartbeats every minute (so it stays online)."""
+        left = seconds
+        while left > 0:
+            step = min(60.0, left)
+            self.clock.advance(seconds=step)
+            left -= step
+            for key in miner_keys:
+                beat = self.call("POST", "/v1/miners/heartbeat", key)
+                assert beat.status_code == 200, beat.text
+
     def register_gpu(self, miner_key: str, **spec: Any) -> str:
         body = {"name": "RTX 4090", "memory_gb": 24, "price_per_hour": "0.5"} | spec
         response = self.call("POST", "/v1/marketplace/gpu/register", miner_key, json={"gpu": body})

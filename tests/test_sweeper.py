@@ -1,5 +1,6 @@
 import pytest
 from accounts.ledger_invariants import assert_ledger_invariants
+from bookings.booking_support import advance
 from conftest import ADMIN_KEY, Api
 from fastapi import FastAPI
 
@@ -23,7 +24,7 @@ def test_a_sweep_counts_every_booking_it_settles_even_two_on_one_gpu(
     )
     assert later.status_code == 201, later.text
 
-    api.clock.advance(hours=3)
+    advance(api, 3 * 3600, miner)
     assert app.state.sweeper.run_once() == 2
     assert app.state.sweeper.run_once() == 0
     statuses = {
@@ -54,7 +55,7 @@ def test_a_sweep_settles_more_bookings_than_a_batch_each_exactly_once(
         assert made.status_code == 201, made.text
         booked.append(made.json()["booking_id"])
 
-    api.clock.advance(hours=1)
+    advance(api, 3600, *miners)
     assert app.state.sweeper.run_once() == 7
     assert app.state.sweeper.run_once() == 0
 

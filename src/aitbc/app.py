@@ -23,6 +23,7 @@ from aitbc.gpus.router import router as gpus_router
 from aitbc.guard import RequestGuard
 from aitbc.health import router as health_router
 from aitbc.jobs.router import router as jobs_router
+from aitbc.jobs.wakeup import Signals
 from aitbc.kit.clock import Clock, SystemClock
 from aitbc.kit.routing import include_flat
 from aitbc.metrics import MetricsMiddleware
@@ -63,6 +64,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             state.store = Store(settings.resolved_database_url(), pool_size=settings.db_pool_size)
             await state.store.open()
             state.authenticator = Authenticator(state.store, admin_key=settings.admin_key)
+            state.signals = Signals()
+            state.db.after_commit.append(state.signals.after_commit)
+            if state.store.is_postgres:
+                await state.signals.listen(state.store.connect_raw)
             state.sweeper = Sweeper(state.db, state.clock, settings)
             if settings.sweep_interval_seconds > 0:
                 state.sweeper.start()
@@ -72,6 +77,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             state.serving -= 1
             if state.serving == 0:
                 state.sweeper.stop()
+                await state.signals.close()
                 await state.store.close()
                 state.db.dispose()
             else:

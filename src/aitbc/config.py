@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aitbc.bookings.lifecycle import Policy
+
 
 def default_data_dir() -> Path:
     return Path.home() / ".aitbc" / "data"
@@ -41,6 +43,19 @@ class Settings(BaseSettings):
         default=None, description="If set, this exact string is a valid admin key."
     )
     heartbeat_timeout_seconds: int = Field(default=90, ge=1)
+    outage_grace_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="How long an offline miner has to come back before its bookings end as "
+        "interrupted (its offline time is refunded either way).",
+    )
+    job_default_hours: Decimal = Field(
+        default=Decimal(1),
+        gt=0,
+        decimal_places=6,
+        description="How long a GPU is booked for a job submitted without a duration; the "
+        "client pays only for the time the job ran.",
+    )
     default_price: Decimal = Field(
         default=Decimal("1.000000"),
         ge=0,
@@ -63,6 +78,10 @@ class Settings(BaseSettings):
         if self.environment == "production" and weak_key:
             raise ValueError("AITBC_ADMIN_KEY must be at least 32 characters in production")
         return self
+
+    @property
+    def outage_policy(self) -> Policy:
+        return Policy(timeout=self.heartbeat_timeout_seconds, grace=self.outage_grace_seconds)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

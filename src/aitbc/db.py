@@ -3,6 +3,7 @@ endpoint returns and rolls back when it raises; services only flush."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,14 @@ class Database:
         self._write = sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
+        # Called with each session that committed (work that must follow a commit).
+        self.after_commit: list[Callable[[Session], None]] = []
+        for maker in (self._read, self._write):
+            event.listen(maker, "after_commit", self._committed)
+
+    def _committed(self, session: Session) -> None:
+        for callback in self.after_commit:
+            callback(session)
 
     def session(self, *, write: bool) -> Session:
         return (self._write if write else self._read)()

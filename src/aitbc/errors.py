@@ -59,6 +59,11 @@ class Conflict(AppError):
     code = "conflict"
 
 
+class TooEarly(AppError):
+    status_code = 425
+    code = "too_early"
+
+
 class Invalid(AppError):
     status_code = 422
     code = "invalid"

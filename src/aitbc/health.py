@@ -29,6 +29,12 @@ class Health(BaseModel):
     responses=error_responses(503),
     summary="Liveness with a database round trip",
 )
+@router.get(
+    "/v1/health",
+    response_model=Health,
+    responses=error_responses(503),
+    summary="The same, where the deployed miner daemons look for it",
+)
 async def health(store: StoreDep) -> Response:
     await store.fetchrow(_PING)
     return Response(_HEALTHY[store.dialect], media_type="application/json")

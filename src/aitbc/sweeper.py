@@ -71,6 +71,7 @@ class Sweeper:
                             SessionConn(session),
                             now=self._clock.now(),
                             fee_bps=fee_bps,
+                            policy=self._settings.outage_policy,
                             limit=SETTLE_BATCH,
                         )
                     )

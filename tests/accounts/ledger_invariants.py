@@ -8,9 +8,10 @@
 - no balance other than the ``external`` one is negative;
 - the sum of all balances is zero;
 - no two open bookings on one GPU overlap in time;
-- a client's escrow equals the total cost of its open bookings;
+- a client's escrow equals the total cost of its open bookings, less the offline time
+  refunded while they went on;
 - every booking has one order and one escrow posting; a closed booking has exactly one
-  closing posting (an open one none) and ``charged + refunded == total``.
+  closing posting (an open one none) and ``charged + refunded (+ offline refunds) == total``.
 
 It returns the figures it read, for tests that want to compare totals."""
 
@@ -27,7 +28,12 @@ from aitbc.db import create_db_engine
 from aitbc.models import Account, Booking, LedgerEntry, LedgerTransaction, Order
 
 EXTERNAL = "external"
-CLOSING_KINDS = ("booking_completed", "booking_released", "booking_cancelled")
+CLOSING_KINDS = (
+    "booking_completed",
+    "booking_released",
+    "booking_cancelled",
+    "booking_interrupted",
+)
 
 
 @dataclass
@@ -86,6 +92,7 @@ class LedgerChecker:
                     Booking.total_units,
                     Booking.charged_units,
                     Booking.refunded_units,
+                    Booking.outage_refund_units,
                 )
             ).all()
             orders_per_booking: dict[str, int] = dict(
@@ -141,14 +148,14 @@ class LedgerChecker:
             if b.status == "open":
                 figures.open_bookings += 1
                 open_by_gpu[b.gpu_id].append(b)
-                escrow_due[b.client_id] += b.total_units
+                escrow_due[b.client_id] += b.total_units - b.outage_refund_units
                 if closings[b.id]:
                     problems.append(f"open booking {b.id} has a closing posting")
             else:
                 figures.closed_bookings += 1
                 if closings[b.id] != (1 if b.total_units > 0 else 0):
                     problems.append(f"booking {b.id} ({b.status}) closed {closings[b.id]} times")
-                if b.charged_units + b.refunded_units != b.total_units:
+                if b.charged_units + b.refunded_units + b.outage_refund_units != b.total_units:
                     problems.append(f"booking {b.id}: charged + refunded != total")
         for gpu_id, rows in open_by_gpu.items():
             rows.sort(key=lambda r: r.start_time)

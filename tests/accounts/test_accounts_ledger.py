@@ -115,7 +115,7 @@ def test_ledger_lists_the_owners_entries_newest_first(api: Api) -> None:
     m = market(api)
     t0 = api.clock.now()
     body = booked(api, m.client, m.gpu, 1)
-    advance(api, 900)
+    advance(api, 900, m.miner)
     assert release_gpu(api, m.client, m.gpu).status_code == 200
     lines = ledger_lines(api, m.client)
     assert [line["kind"] for line in lines] == [

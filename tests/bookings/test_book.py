@@ -125,7 +125,7 @@ def test_free_gpu_books_without_moving_money(api: Api) -> None:
 
 def test_a_released_gpu_is_available_to_the_next_client_at_once(api: Api, m: Market) -> None:
     booked(api, m.client, m.gpu, 1)
-    advance(api, 60)
+    advance(api, 60, m.miner)
     assert release_gpu(api, m.client, m.gpu).status_code == 200
     assert gpu(api, m.gpu)["status"] == "available"
     second = booked(api, m.other, m.gpu, 1)
@@ -306,7 +306,7 @@ def test_price_is_locked_at_booking_time(api: Api, m: Market) -> None:
     body = booked(api, m.client, m.gpu, 1)
     patch = api.call("PATCH", f"/v1/marketplace/gpu/{m.gpu}", m.miner, json={"price_per_hour": "9"})
     assert patch.status_code == 200, patch.text
-    advance(api, 1800)
+    advance(api, 1800, m.miner)
     released = release_gpu(api, m.client, m.gpu).json()
     assert released["price_per_hour"] == "3.600000" and released["amount_charged"] == "1.800000"
     assert get_booking(api, m.client, body["booking_id"])["total_cost"] == "3.600000"

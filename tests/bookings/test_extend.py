@@ -43,7 +43,7 @@ def m(api: Api) -> Market:
 def test_extend_charges_the_extra_time_into_escrow(api: Api, m: Market) -> None:
     body = booked(api, m.client, m.gpu, 1)
     end = parse_time(body["end_time"])
-    advance(api, 600)
+    advance(api, 600, m.miner)
     response = extend(api, m.client, body["booking_id"], 0.5)
     assert response.status_code == 200, response.text
     result = response.json()
@@ -76,7 +76,7 @@ def test_extension_cost_is_rounded_on_its_own_and_release_prorates_the_new_total
     assert extended["total_cost"] == money(666_667 + cost_units("0.333333", 1))
     total = units(extended["total_cost"])
 
-    advance(api, 3600.5)
+    advance(api, 3600.5, m.miner)
     released = release_gpu(api, m.client, m.gpu).json()
     expected = split(total, 7201, 3601)
     assert released["used_seconds"] == 3601
@@ -129,7 +129,7 @@ def test_extending_an_ended_booking_is_409(api: Api, m: Market, database_url: st
     advance(api, 3600, m.miner)
     refused(extend(api, m.client, ran_out["booking_id"], 1), 409, "booking_ended")
     released = booked(api, m.client, m.gpu, 1)
-    advance(api, 60)
+    advance(api, 60, m.miner)
     assert release_gpu(api, m.client, m.gpu).status_code == 200
     before = snapshot(database_url)
     refused(extend(api, m.client, released["booking_id"], 1), 409, "booking_ended")

@@ -65,7 +65,7 @@ def test_the_replay_is_the_first_response_even_after_things_changed(
     api: Api, m: Market, database_url: str
 ) -> None:
     first = book(api, m.client, m.gpu, 1, **key("k"))
-    advance(api, 60)
+    advance(api, 60, m.miner)
     assert release_gpu(api, m.client, m.gpu).status_code == 200
     again = book(api, m.client, m.gpu, 1, **key("k"))
     assert again.status_code == 201 and again.headers[REPLAYED] == "true"
@@ -159,7 +159,7 @@ def test_retried_release_replays_instead_of_409(
     api: Api, m: Market, database_url: str, path: str
 ) -> None:
     body = book(api, m.client, m.gpu, 2).json()
-    advance(api, 1800)
+    advance(api, 1800, m.miner)
 
     def release(idempotency_key: str) -> object:
         if path == "gpu":
@@ -168,7 +168,7 @@ def test_retried_release_replays_instead_of_409(
 
     first = release("rel-1")
     assert first.status_code == 200, first.text  # type: ignore[attr-defined]
-    advance(api, 60)
+    advance(api, 60, m.miner)
     again = release("rel-1")
     assert again.status_code == 200 and again.headers[REPLAYED] == "true"  # type: ignore[attr-defined]
     assert again.json() == first.json()  # type: ignore[attr-defined]
@@ -183,7 +183,7 @@ def test_release_key_reused_on_another_booking_is_422(api: Api, m: Market) -> No
     second_gpu = api.register_gpu(m.miner)
     first = book(api, m.client, m.gpu, 1).json()
     second = book(api, m.client, second_gpu, 1).json()
-    advance(api, 60)
+    advance(api, 60, m.miner)
     assert release_booking(api, m.client, first["booking_id"], **key("r")).status_code == 200
     refused(
         release_booking(api, m.client, second["booking_id"], **key("r")),

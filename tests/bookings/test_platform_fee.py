@@ -62,7 +62,7 @@ def test_fee_on_an_early_release_goes_to_the_platform(
     m = market(api, price=price)
     platform = api.key("admin", "platform")
     body = booked(api, m.client, m.gpu, hours)
-    api.clock.advance(seconds=elapsed)
+    advance(api, elapsed, m.miner)
     result = release_gpu(api, m.client, m.gpu).json()
     assert result["amount_charged"] == charged
     expected = split(units(body["total_cost"]), seconds_of(hours), result["used_seconds"], FEE_BPS)

@@ -85,7 +85,7 @@ def test_early_release_charges_used_seconds_pro_rata(
     )
     assert (money(expected.charged), money(expected.refund)) == (charged, refund)
 
-    api.clock.advance(seconds=elapsed)
+    advance(api, elapsed, m.miner)
     response = release_gpu(api, m.client, m.gpu)
     assert response.status_code == 200, response.text
     result = response.json()
@@ -118,7 +118,7 @@ def test_release_posts_one_balanced_transaction_visible_in_both_ledgers(
     api: Api, m: Market
 ) -> None:
     body = booked(api, m.client, m.gpu, 2)
-    advance(api, 1800)
+    advance(api, 1800, m.miner)
     assert release_gpu(api, m.client, m.gpu).status_code == 200
     client_lines = [
         (line["account"], line["amount"])
@@ -173,7 +173,7 @@ def test_reservation_released_through_the_gpu_path_is_cancelled(api: Api, m: Mar
 def test_nothing_to_release_is_409(api: Api, m: Market, database_url: str) -> None:
     refused(release_gpu(api, m.client, m.gpu), 409, "nothing_to_release")
     body = booked(api, m.client, m.gpu, 1)
-    advance(api, 60)
+    advance(api, 60, m.miner)
     assert release_gpu(api, m.client, m.gpu).status_code == 200
     before = snapshot(database_url)
     refused(release_gpu(api, m.client, m.gpu), 409, "nothing_to_release")
@@ -189,7 +189,7 @@ def test_unknown_gpu_or_booking_is_404(api: Api, m: Market) -> None:
 
 def test_somebody_elses_booking_is_403(api: Api, m: Market, database_url: str) -> None:
     body = booked(api, m.other, m.gpu, 1)
-    advance(api, 60)
+    advance(api, 60, m.miner)
     before = snapshot(database_url)
     refused(release_gpu(api, m.client, m.gpu), 403, "not_booking_owner")
     refused(release_booking(api, m.client, body["booking_id"]), 403, "not_booking_owner")
@@ -215,7 +215,7 @@ def test_a_clients_release_on_a_shared_gpu_touches_only_its_own_booking(
 @pytest.mark.parametrize("path", ["gpu", "booking"])
 def test_admin_can_release_any_booking(api: Api, m: Market, path: str) -> None:
     body = booked(api, m.client, m.gpu, 2)
-    advance(api, 900)
+    advance(api, 900, m.miner)
     response = (
         release_gpu(api, ADMIN_KEY, m.gpu)
         if path == "gpu"
@@ -233,7 +233,7 @@ def test_admin_release_on_the_gpu_path_ends_the_current_booking_first(api: Api, 
     current = booked(api, m.other, m.gpu, 1)
     start = api.clock.now() + timedelta(hours=2)
     later = booked(api, m.client, m.gpu, 1, start_time=start.isoformat())
-    advance(api, 60)
+    advance(api, 60, m.miner)
     result = release_gpu(api, ADMIN_KEY, m.gpu).json()
     assert result["booking_id"] == current["booking_id"] and result["status"] == "released"
     assert get_booking(api, m.client, later["booking_id"])["status"] == "pending"
@@ -243,7 +243,7 @@ def test_release_after_the_time_is_up_is_409_and_the_booking_completed(
     api: Api, m: Market, database_url: str
 ) -> None:
     body = booked(api, m.client, m.gpu, 1)
-    advance(api, 3600)
+    advance(api, 3600, m.miner)
     refused(release_gpu(api, m.client, m.gpu), 409, "nothing_to_release")
     refused(release_booking(api, m.client, body["booking_id"]), 409, "nothing_to_release")
     shown = get_booking(api, m.client, body["booking_id"])
@@ -258,7 +258,7 @@ def test_booking_path_releases_one_of_several_bookings(api: Api, m: Market) -> N
     now = api.clock.now()
     current = booked(api, m.client, m.gpu, 1)
     later = booked(api, m.client, m.gpu, 1, start_time=(now + timedelta(hours=3)).isoformat())
-    advance(api, 10)
+    advance(api, 10, m.miner)
     result = release_booking(api, m.client, later["booking_id"]).json()
     assert result["status"] == "cancelled" and result["refund"] == "3.600000"
     assert get_booking(api, m.client, current["booking_id"])["status"] == "active"

@@ -37,6 +37,16 @@ class Setup:
         secret: str = response.json()["key"]
         return secret
 
+    def pass_time(self, clock: ManualClock, seconds: float, miner_key: str) -> None:
+        """Move the clock on while the miner heartbeats every minute (stays online)."""
+        left = seconds
+        while left > 0:
+            step = min(60.0, left)
+            clock.advance(seconds=step)
+            left -= step
+            beat = self.http.post("/v1/miners/heartbeat", headers={"X-Api-Key": miner_key})
+            assert beat.status_code == 200, beat.text
+
     def gpu(self, miner_key: str, price: str) -> str:
         response = self.http.post(
             "/v1/marketplace/gpu/register",
@@ -181,10 +191,10 @@ def test_reservation_and_price_guard(run: Cli, market: dict[str, str], clock: Ma
 
 
 def test_release_prints_the_charge_and_refund(
-    run: Cli, market: dict[str, str], clock: ManualClock
+    run: Cli, market: dict[str, str], clock: ManualClock, setup: Setup
 ) -> None:
     run.ok(market["client"], "marketplace", "gpu", "book", market["gpu"], "--hours", "2")
-    clock.advance(seconds=1800)
+    setup.pass_time(clock, 1800, market["miner"])
     body = run.ok(market["client"], "marketplace", "gpu", "release", market["gpu"])
     assert (body["status"], body["used_seconds"]) == ("released", 1800)
     assert (body["amount_charged"], body["refund"]) == ("1.800000", "5.400000")

@@ -307,7 +307,7 @@ def test_poll_and_result_settle_the_money(run: Run, api: Api, miner: str, client
     assert (nothing.exit_code, nothing.stdout) == (0, "")
     assert _ok(run(client, "client", "status", created["job_id"]))["state"] == "running"
 
-    api.clock.advance(seconds=1800)
+    api.pass_time(1800, miner)
     done = _ok(run(miner, "miner", "result", created["job_id"], "--result", '{"tokens": 42}'))
 
     assert (done["state"], done["result"]) == ("completed", {"tokens": 42})

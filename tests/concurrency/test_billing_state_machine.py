@@ -1,13 +1,15 @@
 """Random sequences of deposit, book now, reserve, extend, release (by booking and by GPU),
-advance time (with or without heartbeats) and sweep, over three GPUs of two miners and three
-clients, against a model written from the specification.
+advance time (with or without heartbeats: miners go silent and come back) and sweep, over
+three GPUs of two miners and three clients, against a model written from the specification
+(docs/outages.md for what a miner's silence does to its bookings).
 
 After every step: the ledger invariants hold in the database (entries balance, balances equal
 their entries, none negative, no overlapping open bookings, escrow equals open bookings); the
 money held by users equals the deposits; every stored balance (clients' main and escrow,
 miners', the platform's fees) is exactly the model's; and one owner in turn sees, over HTTP,
-the model's effective balance, escrow and unsettled figures. The sweep must settle exactly the
-bookings that have run out and that nothing else settled yet.
+the model's effective balance, escrow and unsettled figures. The sweep must end exactly the
+bookings that have run out (unless their miner may still come back) or whose miner stayed
+away past the grace, and that nothing else ended yet.
 
 Each example gets its own app and database (a copy of the migrated SQLite template, or the
 PostgreSQL test database truncated), because pytest fixtures are per test, not per example."""
@@ -24,10 +26,10 @@ from typing import Any
 from accounts.ledger_invariants import LedgerChecker
 from bookings.booking_support import (
     cost_units,
+    half_up,
     money,
     parse_time,
     seconds_of,
-    split,
     units,
     used_seconds,
 )
@@ -51,6 +53,7 @@ from aitbc.kit.clock import ManualClock
 
 FEE_BPS = 100
 HEARTBEAT_TIMEOUT_US = 90 * 1_000_000
+GRACE_US = 300 * 1_000_000
 CLIENTS = ("c1", "c2", "c3")
 MINERS = ("m1", "m2")
 OWNERS = (*CLIENTS, *MINERS)
@@ -81,8 +84,10 @@ class ModelBooking:
     seconds: int
     price: int
     total: int
-    closed: str | None = None  # released / cancelled, or completed once settled
+    closed: str | None = None  # released / cancelled, or completed / interrupted once settled
     charged: int = 0
+    outage_seconds: int = 0  # offline seconds refunded while it went on
+    outage_refund: int = 0
 
     def overlaps(self, start: int, end: int) -> bool:
         return self.start < end and start < self.end
@@ -120,6 +125,7 @@ class BillingMachine(RuleBasedStateMachine):
         self.main = dict.fromkeys(CLIENTS, 0)
         self.bookings: list[ModelBooking] = []
         self.settled_completed = 0
+        self.interrupted = 0
         self.step = 0
         for owner in CLIENTS:
             self._deposit(owner, "5")
@@ -137,15 +143,83 @@ class BillingMachine(RuleBasedStateMachine):
         """Open and not yet over: holds the GPU and the client's escrow."""
         return b.closed is None and b.end > self.now
 
+    def silence(self, b: ModelBooking) -> tuple[int, int] | None:
+        """(where the clock stopped, the deadline to come back) when the booking's miner
+        went silent before the booking's end."""
+        heard = self.heartbeats[self.gpu_miner[b.gpu]]
+        if heard + HEARTBEAT_TIMEOUT_US >= b.end:
+            return None
+        return max(b.start, heard), max(b.start, heard + HEARTBEAT_TIMEOUT_US) + GRACE_US
+
+    def split_at(self, b: ModelBooking, at: int) -> tuple[int, int]:
+        """(charged, refunded of what escrow still holds) for ending at ``at``."""
+        served = max(0, used_seconds(at - b.start, b.seconds) - b.outage_seconds)
+        held = b.total - b.outage_refund
+        charged = b.total if served >= b.seconds else half_up(b.total * served, b.seconds)
+        charged = min(charged, held)
+        return charged, held - charged
+
+    def ending(self, b: ModelBooking) -> tuple[str, int] | None:
+        """How a sweep now ends the open booking: (status, the moment it is charged to)."""
+        if b.closed is not None:
+            return None
+        stopped = self.silence(b)
+        if stopped is not None:
+            stop, deadline = stopped
+            return ("interrupted", stop) if self.now >= deadline else None
+        return ("completed", b.end) if b.end <= self.now else None
+
+    def end(self, b: ModelBooking, status: str, at: int) -> None:
+        b.charged, refund = self.split_at(b, at)
+        b.closed = status
+        self.main[b.client] += refund
+        if status == "completed":
+            self.settled_completed += 1
+        else:
+            self.interrupted += 1
+        event(status)
+
     def due(self, b: ModelBooking) -> bool:
-        """Over but not yet settled in the ledger."""
-        return b.closed is None and b.end <= self.now
+        """Over (or interrupted) but not yet settled in the ledger."""
+        return self.ending(b) is not None
 
     def settle_gpu(self, gpu: int) -> None:
-        for b in self.bookings:
-            if b.gpu == gpu and self.due(b):
-                b.closed, b.charged = "completed", b.total
-                self.settled_completed += 1
+        """What a request that touched the GPU settles after it: only when a booking on it
+        has run out, then everything on it a sweep would."""
+        ours = [b for b in self.bookings if b.gpu == gpu and b.closed is None]
+        if any(b.end <= self.now for b in ours):
+            for b in ours:
+                ended = self.ending(b)
+                if ended is not None:
+                    self.end(b, *ended)
+
+    def hear(self, miner: str) -> None:
+        """A heartbeat: after a silence longer than the timeout, the miner's bookings still
+        within their grace get their offline seconds back, the others are interrupted."""
+        previous = self.heartbeats[miner]
+        if self.now - previous > HEARTBEAT_TIMEOUT_US:
+            for b in self.bookings:
+                if (
+                    self.gpu_miner[b.gpu] != miner
+                    or b.closed is not None
+                    or not (b.start < self.now and b.end > previous)
+                ):
+                    continue
+                stopped = self.silence(b)
+                if stopped is None:
+                    continue
+                stop, deadline = stopped
+                if self.now >= deadline:
+                    self.end(b, "interrupted", stop)
+                    continue
+                seconds = max(0, (min(b.end, self.now) - stop) // 1_000_000)
+                refund = min(half_up(b.total * seconds, b.seconds), b.total - b.outage_refund)
+                if seconds:
+                    b.outage_seconds += seconds
+                    b.outage_refund += refund
+                    self.main[b.client] += refund
+                    event("offline time refunded")
+        self.heartbeats[miner] = self.now
 
     def offline(self, gpu: int) -> bool:
         return self.now - self.heartbeats[self.gpu_miner[gpu]] > HEARTBEAT_TIMEOUT_US
@@ -203,7 +277,6 @@ class BillingMachine(RuleBasedStateMachine):
             assert result["total_cost"] == money(total)
             assert parse_time(result["start_time"]) == self.at(begin)
             assert parse_time(result["end_time"]) == self.at(end)
-            self.settle_gpu(gpu)
             self.main[client] -= total
             self.bookings.append(
                 ModelBooking(
@@ -218,25 +291,31 @@ class BillingMachine(RuleBasedStateMachine):
                     total=total,
                 )
             )
+            self.settle_gpu(gpu)
 
     def _close(self, b: ModelBooking, response: Any) -> None:
         assert response.status_code == 200, response.text
         result = response.json()
         assert result["booking_id"] == b.booking_id
-        self.settle_gpu(b.gpu)
-        if self.now <= b.start:
-            b.closed, used = "cancelled", 0
+        offline = self.now - self.heartbeats[self.gpu_miner[b.gpu]] > HEARTBEAT_TIMEOUT_US
+        stopped = self.silence(b) if offline else None
+        if stopped is not None and self.now >= stopped[1]:
+            status, clock = "interrupted", stopped[0]
         else:
-            b.closed = "released"
-            used = used_seconds(self.now - b.start, b.seconds)
-        money_split = split(b.total, b.seconds, used, FEE_BPS)
-        b.charged = money_split.charged
-        self.main[b.client] += money_split.refund
+            status = "cancelled" if self.now <= b.start else "released"
+            clock = self.now if stopped is None else min(self.now, stopped[0])
+        b.charged, refund = self.split_at(b, clock)
+        b.closed = status
+        if status == "interrupted":
+            self.interrupted += 1
+        self.main[b.client] += refund
+        used = max(0, used_seconds(clock - b.start, b.seconds) - b.outage_seconds)
+        self.settle_gpu(b.gpu)
         assert result["status"] == b.closed
         event(b.closed)
         assert result["used_seconds"] == used
-        assert result["amount_charged"] == money(money_split.charged)
-        assert result["refund"] == money(money_split.refund)
+        assert result["amount_charged"] == money(b.charged)
+        assert result["refund"] == money(refund)
 
     # Rules.
 
@@ -286,6 +365,8 @@ class BillingMachine(RuleBasedStateMachine):
             self.expect_error(response, 403, "not_booking_owner")
         elif not self.running(b):
             self.expect_error(response, 409, "booking_ended")
+        elif self.offline(b.gpu):
+            self.expect_error(response, 409, "gpu_offline")
         elif clash:
             self.expect_error(response, 409, "booking_overlap")
         elif self.main[b.client] < extra:
@@ -293,9 +374,9 @@ class BillingMachine(RuleBasedStateMachine):
         else:
             assert response.status_code == 200, response.text
             event("extended")
-            self.settle_gpu(b.gpu)
             b.end, b.seconds, b.total = new_end, b.seconds + extra_seconds, b.total + extra
             self.main[b.client] -= extra
+            self.settle_gpu(b.gpu)
             result = response.json()
             assert result["total_cost"] == money(b.total)
             assert parse_time(result["end_time"]) == self.at(b.end)
@@ -353,7 +434,7 @@ class BillingMachine(RuleBasedStateMachine):
             for miner in MINERS:
                 response = self.call("POST", "/v1/miners/heartbeat", miner, json={})
                 assert response.status_code == 200, response.text
-                self.heartbeats[miner] = self.now
+                self.hear(miner)
 
     def pass_time(self, micros: int) -> None:
         self.clock.advance(microseconds=micros)
@@ -362,11 +443,13 @@ class BillingMachine(RuleBasedStateMachine):
     @rule(wait=st.sampled_from((0, 60_000_000, LONG_ADVANCE_US)))
     def sweep(self, wait: int) -> None:
         self.pass_time(wait)
-        expected = sum(1 for b in self.bookings if self.due(b))
+        endings = [(b, self.ending(b)) for b in self.bookings]
+        expected = sum(1 for _, ended in endings if ended is not None)
         assert self.app.state.sweeper.run_once() == expected
         event(f"swept {min(expected, 2)}{'+' if expected > 2 else ''}")
-        for gpu in range(len(self.gpu_ids)):
-            self.settle_gpu(gpu)
+        for b, ended in endings:
+            if ended is not None:
+                self.end(b, *ended)
         assert self.app.state.sweeper.run_once() == 0
 
     # What must hold after every step.
@@ -379,11 +462,16 @@ class BillingMachine(RuleBasedStateMachine):
         assert figures.open_bookings == sum(1 for b in self.bookings if b.closed is None)
         assert figures.closed_bookings == sum(1 for b in self.bookings if b.closed)
         assert figures.transactions["booking_completed"] == self.settled_completed
+        assert figures.transactions["booking_interrupted"] == self.interrupted
         fees = sum(b.charged * FEE_BPS // 10_000 for b in self.bookings if b.closed)
         assert figures.balance("platform") == fees
         for client in CLIENTS:
             assert figures.balance(client) == self.main[client], client
-            held = sum(b.total for b in self.bookings if b.client == client and not b.closed)
+            held = sum(
+                b.total - b.outage_refund
+                for b in self.bookings
+                if b.client == client and not b.closed
+            )
             assert figures.balance(client, "escrow") == held, client
         for miner in MINERS:
             earned = sum(
@@ -394,21 +482,36 @@ class BillingMachine(RuleBasedStateMachine):
             assert figures.balance(miner) == earned, miner
 
     def expected_figures(self, owner: str) -> dict[str, str]:
+        """What the account view shows: stored balances with what the next sweep posts."""
+        pending = []
+        for b in self.bookings:
+            ended = self.ending(b)
+            if ended is not None:
+                charged, refund = self.split_at(b, ended[1])
+                pending.append((b, charged, refund))
         if owner in CLIENTS:
-            mine = [b for b in self.bookings if b.client == owner]
+            open_held = sum(
+                b.total - b.outage_refund
+                for b in self.bookings
+                if b.client == owner and b.closed is None
+            )
+            leaving = sum(b.total - b.outage_refund for b, _, _ in pending if b.client == owner)
             return {
-                "balance": money(self.main[owner]),
-                "escrow": money(sum(b.total for b in mine if self.running(b))),
-                "unsettled": money(sum(b.total for b in mine if self.due(b))),
+                "balance": money(
+                    self.main[owner] + sum(r for b, _, r in pending if b.client == owner)
+                ),
+                "escrow": money(open_held - leaving),
+                "unsettled": money(leaving),
             }
         ours = [b for b in self.bookings if self.gpu_miner[b.gpu] == owner]
-        paid = [b.charged for b in ours if b.closed] + [b.total for b in ours if self.due(b)]
+        earned = sum(b.charged - b.charged * FEE_BPS // 10_000 for b in ours if b.closed)
+        coming = sum(
+            c - c * FEE_BPS // 10_000 for b, c, _ in pending if self.gpu_miner[b.gpu] == owner
+        )
         return {
-            "balance": money(sum(c - c * FEE_BPS // 10_000 for c in paid)),
+            "balance": money(earned + coming),
             "escrow": money(0),
-            "unsettled": money(
-                sum(b.total - b.total * FEE_BPS // 10_000 for b in ours if self.due(b))
-            ),
+            "unsettled": money(coming),
         }
 
     def check_over_http(self, owner: str) -> None:

@@ -61,6 +61,11 @@ BID_FIELDS = {
 JOB_FIELDS = {
     "job_id",
     "state",
+    "type",
+    "assigned_miner_id",
+    "cost",
+    "metrics",
+    "requested_at",
     "client_id",
     "constraints",
     "duration_hours",
@@ -80,6 +85,7 @@ MINER_JOB_FIELDS = {
     "gpu_id",
     "booking_id",
     "payload",
+    "constraints",
     "duration_hours",
     "expires_at",
     "booking_ends_at",
@@ -155,8 +161,16 @@ def heartbeat(api: Api, miner_key: str) -> None:
 
 
 def advance(api: Api, seconds: float, *miner_keys: str) -> None:
-    """Move the clock on; the given miners heartbeat afterwards so they stay online."""
-    api.clock.advance(seconds=seconds)
+    """Move the clock on while the given miners stay online: they heartbeat every minute on
+    the way (a longer silence is an outage, which stops their bookings' clocks) and at the
+    end."""
+    left = seconds
+    while left > 60:
+        api.clock.advance(seconds=60)
+        left -= 60
+        for key in miner_keys:
+            heartbeat(api, key)
+    api.clock.advance(seconds=left)
     for key in miner_keys:
         heartbeat(api, key)
 

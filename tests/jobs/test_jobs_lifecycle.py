@@ -111,6 +111,14 @@ def test_poll_hands_the_miner_its_assigned_job(api: Api, world: World) -> None:
         "gpu_id": world.gpu,
         "booking_id": created["booking_id"],
         "payload": {"prompt": "hello", "steps": 20},
+        "constraints": {
+            "gpu_model": "rtx4090",
+            "memory_min_gb": None,
+            "ai_model": None,
+            "region": None,
+            "max_price_per_hour": None,
+            "cuda": None,
+        },
         "duration_hours": "0.500000",
         "expires_at": "2030-01-01T02:00:00Z",
         "booking_ends_at": "2030-01-01T00:30:00Z",
@@ -146,7 +154,7 @@ def test_poll_hands_jobs_over_in_assignment_order(api: Api, world: World) -> Non
 def test_the_result_settles_used_time_and_refunds_the_rest(api: Api, world: World) -> None:
     created = _running_job(api, world)
     assert balance(api, world.client) == ("96.400000", "3.600000")
-    api.clock.advance(seconds=600)
+    advance(api, 600, world.miner)
 
     response = report_result(api, world.miner, created["job_id"], {"tokens": 128})
 
@@ -184,7 +192,7 @@ def test_a_started_second_counts(api: Api, world: World) -> None:
 
 def test_a_result_after_the_booked_time_pays_the_whole_booking(api: Api, world: World) -> None:
     created = _running_job(api, world, duration_hours="0.5", ttl_seconds=7200)
-    api.clock.advance(seconds=2400)
+    advance(api, 2400, world.miner)
 
     done = ok(report_result(api, world.miner, created["job_id"]))
 
@@ -222,7 +230,7 @@ def test_a_freed_gpu_takes_the_next_queued_job(api: Api, world: World) -> None:
 
 def test_a_failure_refunds_the_client_in_full(api: Api, world: World) -> None:
     created = _running_job(api, world)
-    api.clock.advance(seconds=1200)
+    advance(api, 1200, world.miner)
 
     failed = ok(report_failure(api, world.miner, created["job_id"], "CUDA out of memory"))
 
@@ -248,7 +256,7 @@ def test_a_failure_refunds_the_client_in_full(api: Api, world: World) -> None:
 
 def test_a_miner_cannot_report_on_someone_elses_job(api: Api, world: World) -> None:
     created = _running_job(api, world)
-    api.clock.advance(seconds=300)
+    advance(api, 300, world.miner)
 
     refused(report_result(api, world.rival, created["job_id"]), 403, "not_job_miner")
     refused(report_failure(api, world.rival, created["job_id"]), 403, "not_job_miner")

@@ -137,8 +137,9 @@ def test_two_miners_with_the_same_slots_get_separate_gpus(api: Api, miner: str) 
 @pytest.mark.parametrize(
     "body",
     [
-        {"gpus": []},
         {"gpus": [dict(RIG[0], memory_gb=-1)]},
+        {"capabilities": {"gpu": {"memory_gb": -1}}},
+        {"capabilities": {"gpus": [{"name": "x" * 129}]}},
         {"gpus": [dict(RIG[0], price_per_hour="-0.5")]},
         {"gpus": [dict(RIG[0], price_per_hour="0.1234567")]},
         {"gpus": [{"model": "RTX 4090", "memory_gb": 24}]},
@@ -216,14 +217,14 @@ def test_heartbeat_naming_an_unknown_slot_is_404_and_changes_nothing(api: Api, m
 @pytest.mark.parametrize(
     "body",
     [
-        {"status": "sleeping"},
+        {"status": "x" * 33},
         {"inflight": -1},
         {"gpus": [{"slot": "0", "temperature_c": 1000}]},
         {"gpus": [{"slot": "0", "utilization_pct": 101}]},
         {"gpus": [{"slot": "0", "memory_used_gb": -1}]},
         {"gpus": [{"slot": "0", "fan_rpm": 3000}]},
         {"gpus": [{"temperature_c": 50}]},
-        {"status": "online", "mood": "good"},
+        {"gpu_utilization": 101},
     ],
 )
 def test_invalid_heartbeat_is_422_and_changes_nothing(api: Api, miner: str, body: Any) -> None:

@@ -43,9 +43,7 @@ def deposit(
                 SessionConn(session), owner_id=owner_id, amount_units=to_units(body.amount), now=now
             )
         )
-        account = service.view(
-            session, owner_id=owner_id, now=now, fee_bps=settings.platform_fee_bps
-        )
+        account = service.view(session, owner_id=owner_id, now=now, settings=settings)
         return DepositResult(transaction_id=transaction_id, amount=body.amount, account=account)
 
     return idempotency.once_in_session(
@@ -68,9 +66,7 @@ def deposit(
 def my_account(
     session: SessionDep, clock: ClockDep, settings: SettingsDep, principal: AnyKeyDep
 ) -> AccountPublic:
-    return service.view(
-        session, owner_id=principal.owner_id, now=clock.now(), fee_bps=settings.platform_fee_bps
-    )
+    return service.view(session, owner_id=principal.owner_id, now=clock.now(), settings=settings)
 
 
 @router.get(

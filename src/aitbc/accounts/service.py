@@ -1,20 +1,24 @@
 """Balances as clients and miners see them, and the ledger behind them.
 
-Reads never write: a booking whose time is up but which no request or sweeper has settled
-yet is counted as settled (escrow paid out to the provider) in the figures shown."""
+Reads never write: a booking the next sweep would end (its time is up, or its miner stayed
+away past the grace) is counted as ended in the figures shown."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aitbc.accounts.schemas import AccountPublic, LedgerLine
-from aitbc.kit.money import fee_units, from_units
-from aitbc.models import Account, Booking, Job, LedgerEntry, LedgerTransaction
+from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
+from aitbc.bookings.settlement import ending_now, legs
+from aitbc.config import Settings
+from aitbc.kit.money import from_units
+from aitbc.models import Account, LedgerEntry, LedgerTransaction
 from aitbc.models.account import ESCROW, MAIN, PLATFORM_OWNER
-from aitbc.models.booking import OPEN
+from aitbc.store.conn import SessionConn, drive
+from aitbc.store.query import Query
 
 
 def _stored(session: Session, owner_id: str) -> dict[str, int]:
@@ -24,31 +28,41 @@ def _stored(session: Session, owner_id: str) -> dict[str, int]:
     return {kind: units for kind, units in rows}
 
 
-def view(session: Session, *, owner_id: str, now: datetime, fee_bps: int) -> AccountPublic:
+_ENDING = Query(
+    f"""
+    SELECT {COLUMNS}, j.state AS job_state FROM {FROM}
+    LEFT JOIN jobs j ON j.booking_id = b.id AND j.state IN ('assigned', 'running')
+    WHERE b.status = 'open'
+      AND (b.end_time <= $1 OR (m.last_heartbeat <= $2 AND b.start_time <= $1))
+      AND (b.client_id = $3 OR b.miner_id = $3 OR $3 = $4)
+    """
+)
+
+
+def view(session: Session, *, owner_id: str, now: datetime, settings: Settings) -> AccountPublic:
+    """The stored balances, with what the next sweep will post for the owner's bookings
+    already counted (the same decision: bookings.settlement.ending_now)."""
     stored = _stored(session, owner_id)
-    unserved = Job.id.is_not(None)
-    due = (
-        select(Booking.total_units, Booking.client_id, Booking.miner_id, unserved)
-        .outerjoin(Job, and_(Job.booking_id == Booking.id, Job.state == "assigned"))
-        .where(Booking.status == OPEN, Booking.end_time <= now)
-    )
-    if owner_id != PLATFORM_OWNER:
-        due = due.where(or_(Booking.client_id == owner_id, Booking.miner_id == owner_id))
+    policy, fee_bps = settings.outage_policy, settings.platform_fee_bps
+    silent_before = now - timedelta(seconds=policy.timeout + policy.grace)
+    rows = drive(SessionConn(session).fetch(_ENDING, now, silent_before, owner_id, PLATFORM_OWNER))
     main_change = escrow_change = unsettled = 0
-    # The same outcomes settlement will post (bookings.lifecycle.settle_gpu): a job booking
-    # the miner never took is refunded in full, any other is paid out less the fee.
-    for total, client_id, miner_id, refund_all in session.execute(due):
-        fee = 0 if refund_all else fee_units(total, fee_bps)
-        if client_id == owner_id:
-            escrow_change -= total
-            main_change += total if refund_all else 0
-            unsettled += total
-        if miner_id == owner_id and not refund_all:
-            main_change += total - fee
-            unsettled += total - fee
-        if owner_id == PLATFORM_OWNER:
-            main_change += fee
-            unsettled += fee
+    for row in rows:
+        booking = BookingRecord.from_row(row)
+        unserved = row["job_state"] == "assigned"
+        end = ending_now(booking, unserved=unserved, now=now, fee_bps=fee_bps, policy=policy)
+        if end is None:
+            continue
+        for leg in legs(booking, end):
+            if leg.owner_id != owner_id:
+                continue
+            if leg.kind == ESCROW:
+                escrow_change += leg.amount_units
+                unsettled -= leg.amount_units
+            elif leg.kind == MAIN:
+                main_change += leg.amount_units
+                if leg.owner_id != booking.client_id:
+                    unsettled += leg.amount_units
     return AccountPublic(
         owner_id=owner_id,
         balance=from_units(stored.get(MAIN, 0) + main_change),

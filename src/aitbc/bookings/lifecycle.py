@@ -5,8 +5,8 @@ booking ends in the database is ``bookings.settlement``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from math import ceil
+from datetime import datetime, timedelta
+from math import ceil, floor
 from typing import Protocol
 
 from aitbc.kit.money import divide_units, fee_units
@@ -21,6 +21,8 @@ class BookingLike(Protocol):
     total_units: int
     charged_units: int
     ended_at: datetime | None
+    outage_seconds: int
+    outage_refund_units: int
 
 
 def effective_status(booking: BookingLike, now: datetime) -> str:
@@ -35,9 +37,10 @@ def effective_status(booking: BookingLike, now: datetime) -> str:
 
 
 def charged_units(booking: BookingLike, now: datetime) -> int:
-    """Charged so far: the whole total once the time is up, settled or not."""
+    """Charged so far: the whole (less refunded offline time) once the time is up, settled
+    or not."""
     if booking.status == OPEN and now >= booking.end_time:
-        return booking.total_units
+        return split(booking, booking.end_time, 0).charged
     return booking.charged_units
 
 
@@ -54,6 +57,11 @@ def used_seconds(booking: BookingLike, at: datetime) -> int:
     return max(0, min(booking.booked_seconds, ceil(elapsed)))
 
 
+def served_seconds(booking: BookingLike, at: datetime) -> int:
+    """Seconds used by ``at`` that are charged: less the offline seconds already refunded."""
+    return max(0, used_seconds(booking, at) - booking.outage_seconds)
+
+
 @dataclass(frozen=True, slots=True)
 class Split:
     charged: int
@@ -66,13 +74,62 @@ class Split:
 
 
 def split(booking: BookingLike, at: datetime, fee_bps: int) -> Split:
-    used = used_seconds(booking, at)
-    if used >= booking.booked_seconds:
+    """What ending the booking at ``at`` charges and refunds of what is still in escrow:
+    the seconds served (used, less the offline seconds already refunded), pro rata."""
+    served = served_seconds(booking, at)
+    held = booking.total_units - booking.outage_refund_units
+    if served >= booking.booked_seconds:
         charged = booking.total_units
     else:
-        charged = divide_units(booking.total_units * used, booking.booked_seconds)
-    return Split(
-        charged=charged,
-        refunded=booking.total_units - charged,
-        fee=fee_units(charged, fee_bps),
+        charged = divide_units(booking.total_units * served, booking.booked_seconds)
+    charged = min(charged, held)
+    return Split(charged=charged, refunded=held - charged, fee=fee_units(charged, fee_bps))
+
+
+# -- a miner's silence (bookings.outages applies it) -----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    timeout: int  # seconds without a heartbeat before a miner is offline
+    grace: int  # seconds an offline miner has to come back before its bookings end
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """A miner's silence, as it affects one booking."""
+
+    stop: datetime  # where the booking's clock stopped
+    deadline: datetime  # from then on, without a return, the booking is interrupted
+
+    def interrupted(self, now: datetime) -> bool:
+        return now >= self.deadline
+
+
+def outage(booking: BookingLike, *, heartbeat: datetime, policy: Policy) -> Outage | None:
+    """How a silence since ``heartbeat`` affects the booking: not at all when the miner was
+    still online at the booking's end."""
+    offline_from = heartbeat + timedelta(seconds=policy.timeout)
+    if offline_from >= booking.end_time:
+        return None
+    return Outage(
+        stop=max(booking.start_time, heartbeat),
+        deadline=max(booking.start_time, offline_from) + timedelta(seconds=policy.grace),
     )
+
+
+def current(
+    booking: BookingLike, *, heartbeat: datetime, now: datetime, policy: Policy
+) -> Outage | None:
+    """The silence affecting the booking now, if its miner (last heard at ``heartbeat``) is
+    offline now."""
+    if heartbeat + timedelta(seconds=policy.timeout) >= now:
+        return None
+    return outage(booking, heartbeat=heartbeat, policy=policy)
+
+
+def offline_seconds(booking: BookingLike, silent_from: datetime, back: datetime) -> int:
+    """Whole seconds of the booking's window within the silence [silent_from, back)."""
+    start = max(booking.start_time, silent_from)
+    end = min(booking.end_time, back)
+    return max(0, floor((end - start).total_seconds()))

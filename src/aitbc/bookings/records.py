@@ -8,18 +8,20 @@ from datetime import datetime
 from typing import Any
 
 from aitbc.bookings import lifecycle
+from aitbc.bookings.lifecycle import Policy
 from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.money import units_text
 from aitbc.store.conn import Row
 from aitbc.store.values import as_time, iso, maybe_time
 
-# Every query that reads bookings for a record selects these, from ``bookings b`` joined
-# with ``orders o``.
+# Every query that reads bookings for a record selects these, from FROM.
 COLUMNS = (
     "b.id, b.gpu_id, b.client_id, b.miner_id, b.job_id, b.status, b.start_time, b.end_time, "
     "b.booked_seconds, b.price_units, b.total_units, b.charged_units, b.refunded_units, "
-    "b.created_at, b.ended_at, o.id AS order_id, o.status AS order_status"
+    "b.outage_seconds, b.outage_refund_units, b.created_at, b.ended_at, "
+    "o.id AS order_id, o.status AS order_status, m.last_heartbeat AS miner_heartbeat"
 )
+FROM = "bookings b JOIN orders o ON o.booking_id = b.id JOIN miners m ON m.id = b.miner_id"
 
 
 @dataclass(slots=True)
@@ -37,10 +39,13 @@ class BookingRecord:
     total_units: int
     charged_units: int
     refunded_units: int
+    outage_seconds: int
+    outage_refund_units: int
     created_at: datetime
     ended_at: datetime | None
     order_id: str
     order_status: str
+    miner_heartbeat: datetime
 
     @classmethod
     def from_row(cls, row: Row) -> BookingRecord:
@@ -58,15 +63,31 @@ class BookingRecord:
             total_units=row["total_units"],
             charged_units=row["charged_units"],
             refunded_units=row["refunded_units"],
+            outage_seconds=row["outage_seconds"],
+            outage_refund_units=row["outage_refund_units"],
             created_at=as_time(row["created_at"]),
             ended_at=maybe_time(row["ended_at"]),
             order_id=row["order_id"],
             order_status=row["order_status"],
+            miner_heartbeat=as_time(row["miner_heartbeat"]),
         )
 
 
-def public(booking: BookingRecord, now: datetime) -> dict[str, Any]:
-    """The ``BookingPublic`` shape."""
+def public(booking: BookingRecord, now: datetime, policy: Policy) -> dict[str, Any]:
+    """The ``BookingPublic`` shape. A booking whose miner stayed away past the grace reads
+    as interrupted at once, as a booking whose time is up reads as completed."""
+    silence = (
+        lifecycle.current(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
+        if booking.status == "open"
+        else None
+    )
+    ended: datetime | None
+    if silence is not None and silence.interrupted(now):
+        money = lifecycle.split(booking, silence.stop, 0)
+        status, charged, ended = "interrupted", money.charged, silence.stop
+    else:
+        status = lifecycle.effective_status(booking, now)
+        charged, ended = lifecycle.charged_units(booking, now), lifecycle.ended_at(booking, now)
     return {
         "booking_id": booking.id,
         "order_id": booking.order_id,
@@ -74,14 +95,17 @@ def public(booking: BookingRecord, now: datetime) -> dict[str, Any]:
         "client_id": booking.client_id,
         "miner_id": booking.miner_id,
         "job_id": booking.job_id,
-        "status": lifecycle.effective_status(booking, now),
+        "status": status,
         "start_time": iso(booking.start_time),
         "end_time": iso(booking.end_time),
         "duration_hours": str(hours_from_seconds(booking.booked_seconds)),
         "price_per_hour": units_text(booking.price_units),
         "total_cost": units_text(booking.total_units),
-        "amount_charged": units_text(lifecycle.charged_units(booking, now)),
+        "amount_charged": units_text(charged),
         "refund": units_text(booking.refunded_units),
+        "offline_seconds_refunded": booking.outage_seconds,
+        "offline_refund": units_text(booking.outage_refund_units),
+        "miner_offline_since": None if silence is None else iso(silence.stop),
         "created_at": iso(booking.created_at),
-        "ended_at": iso(lifecycle.ended_at(booking, now)),
+        "ended_at": iso(ended),
     }

@@ -13,6 +13,7 @@ from anyio import to_thread
 from fastapi import Request, Response
 
 from aitbc.bookings import records, service, settlement
+from aitbc.bookings.lifecycle import Policy
 from aitbc.bookings.schemas import BookingPublic, BookRequest, ExtendRequest, ReleaseResult
 from aitbc.deps import API_KEY_PARAMETER, caller_with_role
 from aitbc.errors import Invalid, error_responses
@@ -38,8 +39,12 @@ async def _after_commit(
     if due:
         fee = state.settings.platform_fee_bps
 
+        policy = state.settings.outage_policy
+
         async def settle(conn: Conn) -> int:
-            return await settlement.settle_due(conn, now=now, fee_bps=fee, gpu_id=gpu_id)
+            return await settlement.settle_due(
+                conn, now=now, fee_bps=fee, policy=policy, gpu_id=gpu_id
+            )
 
         await state.store.write(settle)
     # One recomputation of a model at a time per process: the bookings that saw the same
@@ -86,7 +91,7 @@ async def book_gpu(gpu_id: str, body: BookRequest, request: Request) -> Response
             conn, wanted, now=now, heartbeat_timeout=settings.heartbeat_timeout_seconds
         )
         booked.append(done)
-        return orjson.dumps(records.public(done.booking, now))
+        return orjson.dumps(records.public(done.booking, now, settings.outage_policy))
 
     reply = await idempotency.write_once(
         state.store,
@@ -110,9 +115,9 @@ async def book_gpu(gpu_id: str, body: BookRequest, request: Request) -> Response
     return reply.response()
 
 
-def _released_json(released: service.Released, now: datetime) -> bytes:
+def _released_json(released: service.Released, now: datetime, policy: Policy) -> bytes:
     return orjson.dumps(
-        records.public(released.booking, now) | {"used_seconds": released.used_seconds}
+        records.public(released.booking, now, policy) | {"used_seconds": released.used_seconds}
     )
 
 
@@ -124,7 +129,7 @@ async def _release(
     async def action(conn: Conn) -> bytes:
         released = await release(conn)
         done.append(released)
-        return _released_json(released, now)
+        return _released_json(released, now, request.app.state.settings.outage_policy)
 
     reply = await idempotency.write_once(
         store, request, owner_id=owner_id, body=None, now=now, status_code=200, action=action
@@ -148,10 +153,11 @@ async def release_gpu(gpu_id: str, request: Request) -> Response:
     principal = await caller_with_role(request, "client", "admin")
     state = request.app.state
     now, fee = state.clock.now(), state.settings.platform_fee_bps
+    policy = state.settings.outage_policy
 
     async def release(conn: Conn) -> service.Released:
         return await service.release_gpu(
-            conn, gpu_id=gpu_id, principal=principal, now=now, fee_bps=fee
+            conn, gpu_id=gpu_id, principal=principal, now=now, fee_bps=fee, policy=policy
         )
 
     return await _release(request, state.store, principal.owner_id, now, release)
@@ -173,7 +179,8 @@ async def list_bookings(request: Request) -> Response:
         found = await service.list_bookings(
             conn, principal=principal, limit=params.limit, offset=params.offset
         )
-    return Response(orjson.dumps([records.public(b, now) for b in found]), media_type=_JSON)
+    policy = state.settings.outage_policy
+    return Response(orjson.dumps([records.public(b, now, policy) for b in found]), media_type=_JSON)
 
 
 @router.get(
@@ -188,7 +195,8 @@ async def get_booking(booking_id: str, request: Request) -> Response:
     state = request.app.state
     async with state.store.read() as conn:
         booking = await service.get_booking(conn, booking_id=booking_id, principal=principal)
-    return Response(orjson.dumps(records.public(booking, state.clock.now())), media_type=_JSON)
+    body = records.public(booking, state.clock.now(), state.settings.outage_policy)
+    return Response(orjson.dumps(body), media_type=_JSON)
 
 
 @router.post(
@@ -214,9 +222,10 @@ async def extend_booking(booking_id: str, body: ExtendRequest, request: Request)
             max_seconds=max_seconds,
             principal=principal,
             now=now,
+            policy=settings.outage_policy,
         )
         extended.append(done)
-        return orjson.dumps(records.public(done[0], now))
+        return orjson.dumps(records.public(done[0], now, settings.outage_policy))
 
     reply = await idempotency.write_once(
         state.store,
@@ -244,10 +253,11 @@ async def release_booking(booking_id: str, request: Request) -> Response:
     principal = await caller_with_role(request, "client", "admin")
     state = request.app.state
     now, fee = state.clock.now(), state.settings.platform_fee_bps
+    policy = state.settings.outage_policy
 
     async def release(conn: Conn) -> service.Released:
         return await service.release_booking(
-            conn, booking_id=booking_id, principal=principal, now=now, fee_bps=fee
+            conn, booking_id=booking_id, principal=principal, now=now, fee_bps=fee, policy=policy
         )
 
     return await _release(request, state.store, principal.owner_id, now, release)

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from aitbc.accounts.ledger import Leg, insufficient_funds, post
 from aitbc.auth.principal import Principal
 from aitbc.bookings import lifecycle, settlement
-from aitbc.bookings.records import COLUMNS, BookingRecord
+from aitbc.bookings.lifecycle import Policy
+from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.errors import Conflict, Forbidden, Invalid, NotFound
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import divide_units, units_text
@@ -56,6 +57,8 @@ class BookingRequest:
     job_id: str | None = None
     max_price_units: int | None = None
     quote_id: str | None = None
+    # The most the booking may cost: it is shortened to what that buys at the price.
+    max_cost_units: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,7 @@ class GpuLock:
     price_units: int
     model_key: str
     price_updated_at: datetime | None
+    heartbeat: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +126,11 @@ async def lock_gpu(conn: Conn, gpu_id: str, *, now: datetime, heartbeat_timeout:
     if row["delisted_at"] is not None:
         raise Conflict("This GPU has been delisted.", code="gpu_delisted")
     cutoff = now - timedelta(seconds=heartbeat_timeout)
-    if row["reported_status"] == "offline" or as_time(row["last_heartbeat"]) < cutoff:
+    heartbeat = as_time(row["last_heartbeat"])
+    if row["reported_status"] == "offline" or heartbeat < cutoff:
         raise Conflict("This GPU's miner is offline.", code="gpu_offline")
     return GpuLock(
+        heartbeat=heartbeat,
         miner_id=row["miner_id"],
         price_units=row["effective_price_units"],
         model_key=row["model_key"],
@@ -181,6 +187,16 @@ async def book(
     escrow."""
     start, end = _window(request, now)
     gpu = await lock_gpu(conn, request.gpu_id, now=now, heartbeat_timeout=heartbeat_timeout)
+    seconds = request.seconds
+    if request.max_cost_units is not None and gpu.price_units > 0:
+        seconds = min(seconds, request.max_cost_units * 3600 // gpu.price_units)
+        if seconds < 1:
+            raise Conflict(
+                f"At {units_text(gpu.price_units)} per hour, "
+                f"{units_text(request.max_cost_units)} buys less than a second.",
+                code="price_above_limit",
+            )
+        end = start + timedelta(seconds=seconds)
     due = await _check_window(conn, request.gpu_id, start, end, now)
     price = gpu.price_units
     if request.quote_id is not None:
@@ -191,7 +207,7 @@ async def book(
             f"{units_text(request.max_price_units)}.",
             code="price_above_limit",
         )
-    total = cost_units(price, request.seconds)
+    total = cost_units(price, seconds)
     booking = BookingRecord(
         id=new_id("bkg"),
         gpu_id=request.gpu_id,
@@ -201,15 +217,18 @@ async def book(
         status="open",
         start_time=start,
         end_time=end,
-        booked_seconds=request.seconds,
+        booked_seconds=seconds,
         price_units=price,
         total_units=total,
         charged_units=0,
         refunded_units=0,
+        outage_seconds=0,
+        outage_refund_units=0,
         created_at=now,
         ended_at=None,
         order_id=new_id("ord"),
         order_status="pending" if start > now else "active",
+        miner_heartbeat=gpu.heartbeat,
     )
     if conn.dialect == "postgresql" and total > 0:  # a free booking posts nothing
         await _write_in_one_statement(conn, booking, now)
@@ -302,18 +321,13 @@ async def _write_in_one_statement(conn: Conn, b: BookingRecord, now: datetime) -
 
 _LOCK_GPU_ROW = Query("SELECT id FROM gpus WHERE id = $1 FOR UPDATE")
 _OPEN_ON_GPU = Query(
-    f"SELECT {COLUMNS} FROM bookings b JOIN orders o ON o.booking_id = b.id "
+    f"SELECT {COLUMNS} FROM {FROM} "
     "WHERE b.gpu_id = $1 AND b.status = 'open' AND b.end_time > $2 "
     "ORDER BY b.start_time FOR UPDATE OF b"
 )
 _BOOKING_GPU = Query("SELECT gpu_id FROM bookings WHERE id = $1")
-_BOOKING = Query(
-    f"SELECT {COLUMNS} FROM bookings b JOIN orders o ON o.booking_id = b.id WHERE b.id = $1"
-)
-_BOOKING_LOCKED = Query(
-    f"SELECT {COLUMNS} FROM bookings b JOIN orders o ON o.booking_id = b.id "
-    "WHERE b.id = $1 FOR UPDATE OF b"
-)
+_BOOKING = Query(f"SELECT {COLUMNS} FROM {FROM} WHERE b.id = $1")
+_BOOKING_LOCKED = Query(f"SELECT {COLUMNS} FROM {FROM} WHERE b.id = $1 FOR UPDATE OF b")
 _EXTEND = Query(
     "UPDATE bookings SET end_time = $2, booked_seconds = $3, total_units = $4 "
     "WHERE id = $1 AND status = 'open'"
@@ -339,16 +353,29 @@ async def _lock_gpu_row(conn: Conn, gpu_id: str) -> None:
         raise NotFound(f"No GPU {gpu_id!r}.", code="gpu_not_found")
 
 
-async def _release(conn: Conn, booking: BookingRecord, *, now: datetime, fee_bps: int) -> Released:
-    closed = await settlement.close(conn, booking, at=now, now=now, fee_bps=fee_bps)
+async def _release(
+    conn: Conn, booking: BookingRecord, *, now: datetime, fee_bps: int, policy: Policy
+) -> Released:
+    # While the miner is offline the clock stands at its last heartbeat.
+    silence = lifecycle.current(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
+    closed = await settlement.close(
+        conn, booking, at=now, now=now, fee_bps=fee_bps, silence=silence
+    )
     if closed is None:
         raise Conflict("This booking has already ended.", code="nothing_to_release")
     due = await conn.fetchrow(_HAS_DUE, booking.gpu_id, now) is not None
-    return Released(closed, lifecycle.used_seconds(closed, now), due)
+    clock = now if silence is None else min(now, silence.stop)
+    return Released(closed, lifecycle.served_seconds(booking, clock), due)
 
 
 async def release_gpu(
-    conn: Conn, *, gpu_id: str, principal: Principal, now: datetime, fee_bps: int
+    conn: Conn,
+    *,
+    gpu_id: str,
+    principal: Principal,
+    now: datetime,
+    fee_bps: int,
+    policy: Policy,
 ) -> Released:
     """End the caller's running booking on the GPU, or else cancel their earliest
     reservation (an admin: the earliest of anyone's)."""
@@ -360,7 +387,7 @@ async def release_gpu(
         open_bookings = [b for b in open_bookings if b.client_id == principal.owner_id]
         if not open_bookings:
             raise Forbidden("The booking on this GPU is somebody else's.", code="not_booking_owner")
-    return await _release(conn, open_bookings[0], now=now, fee_bps=fee_bps)
+    return await _release(conn, open_bookings[0], now=now, fee_bps=fee_bps, policy=policy)
 
 
 async def _owned_booking_locked(conn: Conn, booking_id: str, principal: Principal) -> BookingRecord:
@@ -379,12 +406,18 @@ async def _owned_booking_locked(conn: Conn, booking_id: str, principal: Principa
 
 
 async def release_booking(
-    conn: Conn, *, booking_id: str, principal: Principal, now: datetime, fee_bps: int
+    conn: Conn,
+    *,
+    booking_id: str,
+    principal: Principal,
+    now: datetime,
+    fee_bps: int,
+    policy: Policy,
 ) -> Released:
     booking = await _owned_booking_locked(conn, booking_id, principal)
     if lifecycle.effective_status(booking, now) not in ("pending", "active"):
         raise Conflict("This booking has already ended.", code="nothing_to_release")
-    return await _release(conn, booking, now=now, fee_bps=fee_bps)
+    return await _release(conn, booking, now=now, fee_bps=fee_bps, policy=policy)
 
 
 async def end_booking(
@@ -393,6 +426,7 @@ async def end_booking(
     booking_id: str,
     now: datetime,
     fee_bps: int,
+    policy: Policy,
     full_refund: bool = False,
     refund_after_end: bool = False,
 ) -> BookingRecord | None:
@@ -411,8 +445,9 @@ async def end_booking(
     ran_out = now >= booking.end_time
     refund = full_refund and (refund_after_end or not ran_out)
     at = booking.end_time if ran_out and not refund else now
+    silence = lifecycle.current(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
     return await settlement.close(
-        conn, booking, at=at, now=now, fee_bps=fee_bps, full_refund=refund
+        conn, booking, at=at, now=now, fee_bps=fee_bps, full_refund=refund, silence=silence
     )
 
 
@@ -424,12 +459,15 @@ async def extend(
     max_seconds: int,
     principal: Principal,
     now: datetime,
+    policy: Policy,
 ) -> tuple[BookingRecord, bool]:
     """Add ``seconds`` to a booking that has not ended; (the booking, a due booking on the
     GPU to settle afterwards)."""
     booking = await _owned_booking_locked(conn, booking_id, principal)
     if lifecycle.effective_status(booking, now) not in ("pending", "active"):
         raise Conflict("Only a booking that has not ended can be extended.", code="booking_ended")
+    if lifecycle.current(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy):
+        raise Conflict("This GPU's miner is offline.", code="gpu_offline")
     if booking.booked_seconds + seconds > max_seconds:
         raise Invalid(
             f"A booking lasts at most {Decimal(max_seconds) / 3600} hours.",
@@ -479,7 +517,7 @@ _LIST_FOR = {
 }
 _LISTS = {
     role: Query(
-        f"SELECT {COLUMNS} FROM bookings b JOIN orders o ON o.booking_id = b.id {where} "
+        f"SELECT {COLUMNS} FROM {FROM} {where} "
         "ORDER BY b.created_at DESC, b.id DESC LIMIT $2 OFFSET $3"
     )
     for role, where in _LIST_FOR.items()

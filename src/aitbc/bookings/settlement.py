@@ -3,11 +3,13 @@
 - ``close`` ends one booking now (its release, a job's result or failure): a conditional
   UPDATE moves it out of ``open``, and only the transaction whose update matched posts the
   money.
-- ``settle_due`` settles bookings whose time is up, many per transaction (the sweeper's
-  batches, or one GPU after a request touched it), and records the start of reservations
-  that have begun. It takes booking rows with SKIP LOCKED, so it never waits for a request
-  (or another process's sweep) holding one, and it locks the accounts of the whole batch
-  once, in the same owner-then-kind order as every posting, so it cannot deadlock with them.
+- ``settle_due`` ends bookings whose time is up, and those whose miner went silent past the
+  outage grace (as ``interrupted``, see bookings.outages), many per transaction (the
+  sweeper's batches, or one GPU after a request touched it), and records the start of
+  reservations that have begun. It takes booking rows with SKIP LOCKED, so it never waits
+  for a request (or another process's sweep) holding one, and it locks the accounts of the
+  whole batch once, in the same owner-then-kind order as every posting, so it cannot
+  deadlock with them.
 
 Every change to a booking's order goes through a booking whose row the transaction holds, so
 an order's status read with that row cannot change underneath."""
@@ -15,12 +17,14 @@ an order's status read with that row cannot change underneath."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aitbc.accounts.ledger import Leg, post
 from aitbc.bookings import lifecycle
-from aitbc.bookings.records import COLUMNS, BookingRecord
+from aitbc.bookings.lifecycle import Outage, Policy, outage
+from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.kit.ids import new_id
 from aitbc.models.account import ESCROW, MAIN, PLATFORM_OWNER
 from aitbc.store.conn import Conn
@@ -34,6 +38,7 @@ _CLOSE = Query(
 _START_ORDER = Query("UPDATE orders SET status = 'active' WHERE id = $1 AND status = 'pending'")
 _END_ORDER = Query("UPDATE orders SET status = $2, closed_at = $3 WHERE id = $1")
 _EVENT = Query("INSERT INTO order_events (order_id, status, at) VALUES ($1, $2, $3)")
+GPU_LOST = "The GPU went offline during the job and did not come back in time."
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +49,25 @@ class Outcome:
 
 
 def outcome(
-    booking: BookingRecord, *, at: datetime, fee_bps: int, full_refund: bool = False
+    booking: BookingRecord,
+    *,
+    at: datetime,
+    fee_bps: int,
+    full_refund: bool = False,
+    silence: Outage | None = None,
 ) -> Outcome:
     """How a booking ends at ``at`` (its end time once the time is up). ``full_refund`` is
-    for the provider's failure: nothing is charged."""
+    for the provider's failure: nothing is charged. During its miner's ``silence`` the
+    booking's clock has stopped; once the silence outlasted the grace, it ends there as
+    ``interrupted``."""
+    remaining = booking.total_units - booking.outage_refund_units
     if full_refund:
-        money = lifecycle.Split(charged=0, refunded=booking.total_units, fee=0)
+        money = lifecycle.Split(charged=0, refunded=remaining, fee=0)
         return Outcome("cancelled", min(at, booking.end_time), money)
-    money = lifecycle.split(booking, at, fee_bps)
+    if silence is not None and silence.interrupted(at):
+        return Outcome("interrupted", silence.stop, lifecycle.split(booking, silence.stop, fee_bps))
+    clocked = at if silence is None else min(at, silence.stop)
+    money = lifecycle.split(booking, clocked, fee_bps)
     if at >= booking.end_time:
         return Outcome("completed", booking.end_time, money)
     if at <= booking.start_time:
@@ -61,11 +77,48 @@ def outcome(
 
 def legs(booking: BookingRecord, end: Outcome) -> list[Leg]:
     return [
-        Leg(booking.client_id, ESCROW, -booking.total_units),
+        Leg(booking.client_id, ESCROW, -(booking.total_units - booking.outage_refund_units)),
         Leg(booking.miner_id, MAIN, end.money.provider),
         Leg(PLATFORM_OWNER, MAIN, end.money.fee),
         Leg(booking.client_id, MAIN, end.money.refunded),
     ]
+
+
+# -- jobs on a booking that ended early ------------------------------------------------------
+
+_TAKE_JOB = Query(
+    "SELECT id, state, expires_at FROM jobs WHERE booking_id = $1 "
+    "AND state IN ('assigned', 'running') FOR UPDATE SKIP LOCKED"
+)
+# A job back in the queue: it waits for another GPU (until its time-to-live).
+_REQUEUE_JOB = Query(
+    "UPDATE jobs SET state = 'queued', gpu_id = NULL, miner_id = NULL, booking_id = NULL, "
+    "assigned_at = NULL, started_at = NULL WHERE id = $1"
+)
+_FAIL_JOB = Query("UPDATE jobs SET state = 'failed', error = $2, finished_at = $3 WHERE id = $1")
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    id: str
+    state: str
+    expires_at: datetime
+
+
+async def job_on(conn: Conn, booking: BookingRecord) -> _Job | None:
+    """The booking's live job, locked; None without one, or when another transaction holds
+    it (a poll, a result: that transaction sees to it)."""
+    row = await conn.fetchrow(_TAKE_JOB, booking.id)
+    return None if row is None else _Job(row["id"], row["state"], as_time(row["expires_at"]))
+
+
+async def _after_interruption(conn: Conn, job: _Job, now: datetime) -> None:
+    """A job whose GPU was lost: back to the queue while its time-to-live allows, else
+    failed."""
+    if now < job.expires_at:
+        await conn.execute(_REQUEUE_JOB, job.id)
+    else:
+        await conn.execute(_FAIL_JOB, job.id, GPU_LOST, now)
 
 
 async def _record_order_end(conn: Conn, booking: BookingRecord, end: Outcome) -> None:
@@ -83,10 +136,11 @@ async def close(
     now: datetime,
     fee_bps: int,
     full_refund: bool = False,
+    silence: Outage | None = None,
 ) -> BookingRecord | None:
     """End ``booking`` as of ``at``; the ended record, or None when another transaction
     ended (or extended) it first."""
-    end = outcome(booking, at=at, fee_bps=fee_bps, full_refund=full_refund)
+    end = outcome(booking, at=at, fee_bps=fee_bps, full_refund=full_refund, silence=silence)
     money = end.money
     matched = await conn.execute(
         _CLOSE,
@@ -103,6 +157,10 @@ async def close(
         conn, kind=f"booking_{end.status}", legs=legs(booking, end), now=now, booking_id=booking.id
     )
     await _record_order_end(conn, booking, end)
+    if end.status == "interrupted":
+        job = await job_on(conn, booking)
+        if job is not None:
+            await _after_interruption(conn, job, now)
     return replace(
         booking,
         status=end.status,
@@ -115,21 +173,24 @@ async def close(
 
 # -- many at once --------------------------------------------------------------------------
 
-_DUE = """
-SELECT {columns}, j.id AS unserved_job FROM bookings b
-JOIN orders o ON o.booking_id = b.id
-LEFT JOIN jobs j ON j.booking_id = b.id AND j.state = 'assigned'
-WHERE b.status = 'open' AND b.end_time <= $1 {gpu}
+# With the booking's live job, if any (its id; the job itself is locked only when needed).
+_DUE = f"""
+SELECT {COLUMNS}, j.id AS job_id FROM {FROM}
+LEFT JOIN jobs j ON j.booking_id = b.id AND j.state IN ('assigned', 'running')
+WHERE b.status = 'open' AND b.end_time <= $1 {{gpu}}
 ORDER BY b.end_time, b.id LIMIT $2 FOR UPDATE OF b SKIP LOCKED
 """
-_DUE_ANYWHERE = Query(_DUE.format(columns=COLUMNS, gpu=""))
-_DUE_ON_GPU = Query(_DUE.format(columns=COLUMNS, gpu="AND b.gpu_id = $3"))
-_TAKE_JOB = Query("SELECT id FROM jobs WHERE id = $1 AND state = 'assigned' FOR UPDATE SKIP LOCKED")
-# A job whose booking ran out before its miner took it was not served: back to the queue.
-_REQUEUE_JOB = Query(
-    "UPDATE jobs SET state = 'queued', gpu_id = NULL, miner_id = NULL, booking_id = NULL, "
-    "assigned_at = NULL WHERE id = $1"
-)
+# Bookings that have begun on GPUs of miners silent for at least timeout and grace ($3).
+_SILENT = f"""
+SELECT {COLUMNS}, j.id AS job_id FROM {FROM}
+LEFT JOIN jobs j ON j.booking_id = b.id AND j.state IN ('assigned', 'running')
+WHERE m.last_heartbeat <= $3 AND b.status = 'open' AND b.start_time <= $1 {{gpu}}
+ORDER BY b.id LIMIT $2 FOR UPDATE OF b SKIP LOCKED
+"""
+_DUE_ANYWHERE = Query(_DUE.format(gpu=""))
+_DUE_ON_GPU = Query(_DUE.format(gpu="AND b.gpu_id = $3"))
+_SILENT_ANYWHERE = Query(_SILENT.format(gpu=""))
+_SILENT_ON_GPU = Query(_SILENT.format(gpu="AND b.gpu_id = $4"))
 _ENSURE_ACCOUNT = Query(
     "INSERT INTO accounts (owner_id, kind, balance_units) VALUES ($1, $2, 0) "
     "ON CONFLICT (owner_id, kind) DO NOTHING"
@@ -155,18 +216,22 @@ _STARTED_ON_GPU = Query(_STARTED.format(gpu="AND b.gpu_id = $3"))
 _ACTIVATE = Query("UPDATE orders SET status = 'active' WHERE id = $1")
 
 
-async def _post_batch(
-    conn: Conn, ended: list[tuple[BookingRecord, Outcome]], now: datetime
-) -> None:
-    """Post every booking's closing transaction, touching each account once, in order."""
+@dataclass(frozen=True, slots=True)
+class Posting:
+    booking_id: str
+    kind: str
+    legs: list[Leg]
+
+
+async def post_many(conn: Conn, postings: Sequence[Posting], now: datetime) -> None:
+    """Post several transactions, touching each account once, in order."""
     deltas: dict[tuple[str, str], int] = defaultdict(int)
-    postings = []
-    for booking, end in ended:
-        booking_legs = [leg for leg in legs(booking, end) if leg.amount_units]
-        for leg in booking_legs:
+    for posting in postings:
+        for leg in posting.legs:
             deltas[(leg.owner_id, leg.kind)] += leg.amount_units
-        postings.append((booking, end, booking_legs))
     touched = sorted(deltas)
+    if not touched:
+        return
     await conn.executemany(_ENSURE_ACCOUNT, touched)
     pairs = ", ".join(f"(${2 * i + 1}, ${2 * i + 2})" for i in range(len(touched)))
     locked = await conn.fetch(
@@ -180,50 +245,124 @@ async def _post_batch(
     # Escrow always covers its own bookings; the balance CHECK constraints stand behind it.
     await conn.executemany(_MOVE, [(account_ids[pair], deltas[pair]) for pair in touched])
     transactions, entries = [], []
-    for booking, end, booking_legs in postings:
+    for posting in postings:
+        if not any(leg.amount_units for leg in posting.legs):
+            continue
         transaction_id = new_id("txn")
-        transactions.append((transaction_id, f"booking_{end.status}", booking.id, now))
+        transactions.append((transaction_id, posting.kind, posting.booking_id, now))
         entries += [
             (transaction_id, account_ids[(leg.owner_id, leg.kind)], leg.amount_units)
-            for leg in booking_legs
+            for leg in posting.legs
+            if leg.amount_units
         ]
     await conn.executemany(_TRANSACTION, transactions)
     await conn.executemany(_ENTRY, entries)
 
 
+@dataclass(frozen=True, slots=True)
+class Ended:
+    booking: BookingRecord
+    outcome: Outcome
+    job: _Job | None = None  # its live job, locked by this transaction
+
+
+async def end_many(
+    conn: Conn, ended: Sequence[Ended], now: datetime, *, postings: Sequence[Posting] = ()
+) -> None:
+    """Record the ends of bookings whose rows this transaction holds, with ``postings`` of
+    its own, all posted at once: a job on an interrupted booking goes back to the queue (or
+    fails), then the money moves, then the bookings and their orders change."""
+    for item in ended:
+        if item.job is not None and item.outcome.status == "interrupted":
+            await _after_interruption(conn, item.job, now)
+    closing = [
+        Posting(e.booking.id, f"booking_{e.outcome.status}", legs(e.booking, e.outcome))
+        for e in ended
+    ]
+    await post_many(conn, [*postings, *closing], now)
+    if not ended:
+        return
+    await conn.executemany(
+        _SETTLE,
+        [
+            (
+                e.booking.id,
+                e.outcome.status,
+                e.outcome.money.charged,
+                e.outcome.money.refunded,
+                e.outcome.ended,
+            )
+            for e in ended
+        ],
+    )
+    started, events, closed = [], [], []
+    for item in ended:
+        booking, end = item.booking, item.outcome
+        if booking.order_status == "pending" and end.ended > booking.start_time:
+            started.append((booking.order_id, "active", booking.start_time))
+        events.append((booking.order_id, end.status, end.ended))
+        closed.append((booking.order_id, end.status, end.ended))
+    await conn.executemany(_EVENT, started + events)
+    await conn.executemany(_END_ORDER, closed)
+
+
+def ending_now(
+    booking: BookingRecord, *, unserved: bool, now: datetime, fee_bps: int, policy: Policy
+) -> Outcome | None:
+    """How a sweep at ``now`` ends the open booking, or None when it leaves it open: one
+    whose time is up ends completed (refunded in full when its job was ``unserved``), one
+    whose miner stayed away past the grace ends interrupted, one whose miner may still come
+    back waits."""
+    silence = outage(booking, heartbeat=booking.miner_heartbeat, policy=policy)
+    if silence is not None:
+        if not silence.interrupted(now):
+            return None
+        return outcome(booking, at=now, fee_bps=fee_bps, silence=silence)
+    if booking.end_time > now:
+        return None
+    return outcome(booking, at=booking.end_time, fee_bps=fee_bps, full_refund=unserved)
+
+
 async def settle_due(
-    conn: Conn, *, now: datetime, fee_bps: int, gpu_id: str | None = None, limit: int = 200
+    conn: Conn,
+    *,
+    now: datetime,
+    fee_bps: int,
+    policy: Policy,
+    gpu_id: str | None = None,
+    limit: int = 200,
 ) -> int:
-    """Settle up to ``limit`` bookings whose time is up (on one GPU, or anywhere), and record
-    the start of reservations that have begun. Returns how many bookings it settled."""
-    if gpu_id is None:
-        rows = await conn.fetch(_DUE_ANYWHERE, now, limit)
-    else:
-        rows = await conn.fetch(_DUE_ON_GPU, now, limit, gpu_id)
-    ended: list[tuple[BookingRecord, Outcome]] = []
+    """End up to ``limit`` bookings whose time is up or whose miner stayed away past the
+    grace (on one GPU, or anywhere), and record the start of reservations that have begun.
+    Returns how many bookings it ended."""
+    silent_before = now - timedelta(seconds=policy.timeout + policy.grace)
+    on_gpu = () if gpu_id is None else (gpu_id,)
+    rows = list(
+        await conn.fetch(_DUE_ANYWHERE if gpu_id is None else _DUE_ON_GPU, now, limit, *on_gpu)
+    )
+    seen = {row["id"] for row in rows}
+    silent = await conn.fetch(
+        _SILENT_ANYWHERE if gpu_id is None else _SILENT_ON_GPU, now, limit, silent_before, *on_gpu
+    )
+    rows += [row for row in silent if row["id"] not in seen]
+    ended: list[Ended] = []
     for row in rows:
         booking = BookingRecord.from_row(row)
-        job_id = row["unserved_job"]
-        if job_id is not None:
-            if await conn.fetchval(_TAKE_JOB, job_id) is None:
-                continue  # a poll or a result holds the job: the next sweep settles it
-            await conn.execute(_REQUEUE_JOB, job_id)
-        end = outcome(booking, at=booking.end_time, fee_bps=fee_bps, full_refund=bool(job_id))
-        ended.append((booking, end))
-    if ended:
-        await _post_batch(conn, ended, now)
-        await conn.executemany(
-            _SETTLE,
-            [(b.id, e.status, e.money.charged, e.money.refunded, e.ended) for b, e in ended],
-        )
-        started, events, closed = [], [], []
-        for booking, end in ended:
-            if booking.order_status == "pending" and end.ended > booking.start_time:
-                started.append((booking.order_id, "active", booking.start_time))
-            events.append((booking.order_id, end.status, end.ended))
-            closed.append((booking.order_id, end.status, end.ended))
-        await conn.executemany(_EVENT, started + events)
-        await conn.executemany(_END_ORDER, closed)
+        if ending_now(booking, unserved=False, now=now, fee_bps=fee_bps, policy=policy) is None:
+            continue  # not over yet, or its miner may still come back
+        job = None
+        if row["job_id"] is not None:
+            job = await job_on(conn, booking)
+            if job is None:
+                continue  # a poll or a result holds the job: the next sweep ends it
+        # A job booking that ran out before the miner took the job was not served.
+        unserved = job is not None and job.state == "assigned"
+        end = ending_now(booking, unserved=unserved, now=now, fee_bps=fee_bps, policy=policy)
+        assert end is not None
+        if job is not None and unserved and end.status != "interrupted":
+            await conn.execute(_REQUEUE_JOB, job.id)
+        ended.append(Ended(booking, end, job))
+    await end_many(conn, ended, now)
     if gpu_id is None:
         begun = await conn.fetch(_STARTED_ANYWHERE, now, limit)
     else:

@@ -186,5 +186,5 @@ def delist_gpu(
     principal: MinerOrAdminDep,
 ) -> Response:
     gpu = service.owned_gpu_for_update(session, gpu_id=gpu_id, principal=principal)
-    service.delist_gpu(session, gpu=gpu, now=clock.now(), fee_bps=settings.platform_fee_bps)
+    service.delist_gpu(session, gpu=gpu, now=clock.now(), settings=settings)
     return _read_in_session(request, session, gpu_id, clock, settings)

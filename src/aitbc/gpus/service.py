@@ -16,7 +16,7 @@ from aitbc.gpus.naming import model_key
 from aitbc.gpus.schemas import GpuSpec, GpuUpdate
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import to_units
-from aitbc.miners.service import remember_model_key, set_ai_models, touch_miner
+from aitbc.miners.service import after_hearing, remember_model_key, set_ai_models, touch_miner
 from aitbc.models import Booking, Gpu
 from aitbc.models.booking import OPEN
 from aitbc.pricing.market import refresh_effective_price
@@ -45,7 +45,8 @@ def resolve_miner_id(principal: Principal, header_miner_id: str | None) -> str:
 def register_gpu(
     session: Session, *, miner_id: str, spec: GpuSpec, settings: Settings, now: datetime
 ) -> Gpu:
-    miner = touch_miner(session, miner_id=miner_id, now=now, region=spec.region)
+    heard = touch_miner(session, miner_id=miner_id, now=now, region=spec.region)
+    miner = heard.miner
     price = spec.price_per_hour if spec.price_per_hour is not None else settings.default_price
     gpu_id = new_id("gpu")
     gpu = Gpu(
@@ -76,7 +77,7 @@ def register_gpu(
     session.flush()
     remember_model_key(session, gpu.model_key)
     set_ai_models(session, gpu, spec.ai_models)
-    session.flush()
+    after_hearing(session, heard, now=now, settings=settings)
     return gpu
 
 
@@ -102,10 +103,18 @@ def update_gpu(session: Session, *, gpu: Gpu, body: GpuUpdate, now: datetime) ->
     return gpu
 
 
-def delist_gpu(session: Session, *, gpu: Gpu, now: datetime, fee_bps: int) -> Gpu:
+def delist_gpu(session: Session, *, gpu: Gpu, now: datetime, settings: Settings) -> Gpu:
     """Refused while a booking is running or reserved; future clients must not lose a GPU
     they paid for."""
-    drive(settle_due(SessionConn(session), now=now, fee_bps=fee_bps, gpu_id=gpu.id))
+    drive(
+        settle_due(
+            SessionConn(session),
+            now=now,
+            fee_bps=settings.platform_fee_bps,
+            policy=settings.outage_policy,
+            gpu_id=gpu.id,
+        )
+    )
     still_open = session.scalar(
         select(Booking.id).where(Booking.gpu_id == gpu.id, Booking.status == OPEN).limit(1)
     )

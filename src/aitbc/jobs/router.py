@@ -1,9 +1,20 @@
+"""Job endpoints, for our own clients and the deployed ones (``../shared/docs``'s job
+protocol): submit, read, wait for the result (425 until the job ends), cancel, history and
+receipts; and the miner's side: a long poll for work, results and failures."""
+
 from __future__ import annotations
 
-from fastapi import Request, Response
+import asyncio
+from typing import Annotated
 
+from fastapi import Body, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from aitbc.config import Settings
+from aitbc.db import Database
 from aitbc.deps import (
     AnyKeyDep,
+    CheckKey,
     ClientDep,
     ClientOrAdminDep,
     ClockDep,
@@ -13,13 +24,26 @@ from aitbc.deps import (
 )
 from aitbc.errors import error_responses
 from aitbc.jobs import service
-from aitbc.jobs.schemas import JobCreate, JobFailure, JobPublic, JobResult, MinerJob
+from aitbc.jobs.schemas import (
+    JobCreate,
+    JobFailure,
+    JobOutcome,
+    JobPublic,
+    JobResult,
+    JobState,
+    MinerJob,
+    MinerPoll,
+    Receipt,
+)
 from aitbc.kit import idempotency
+from aitbc.kit.clock import Clock
 from aitbc.kit.idempotency import IdempotencyKey
 from aitbc.kit.pagination import Limit, Offset
 from aitbc.kit.routing import APIRouter
+from aitbc.kit.types import Moment
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
+MAX_POLL_WAIT_SECONDS = 30.0
 
 
 @router.post(
@@ -71,6 +95,32 @@ def list_jobs(
 
 
 @router.get(
+    "/jobs/history",
+    response_model=list[JobPublic],
+    responses=error_responses(401, 422),
+    summary="Your jobs, filtered by state, payload type and submission time",
+)
+def job_history(
+    session: SessionDep,
+    clock: ClockDep,
+    principal: AnyKeyDep,
+    limit: Limit = 50,
+    status: JobState | None = None,
+    type: Annotated[str | None, Query(max_length=64, description="The payload's type")] = None,
+    from_time: Moment | None = None,
+    to_time: Moment | None = None,
+) -> list[JobPublic]:
+    return service.list_jobs(
+        session,
+        principal=principal,
+        now=clock.now(),
+        limit=limit,
+        offset=0,
+        filters=service.JobFilters(state=status, job_type=type, since=from_time, until=to_time),
+    )
+
+
+@router.get(
     "/jobs/{job_id}",
     response_model=JobPublic,
     responses=error_responses(401, 404),
@@ -78,6 +128,45 @@ def list_jobs(
 )
 def get_job(job_id: str, session: SessionDep, clock: ClockDep, principal: AnyKeyDep) -> JobPublic:
     return service.get(session, job_id=job_id, principal=principal, now=clock.now())
+
+
+@router.get(
+    "/jobs/{job_id}/result",
+    response_model=JobOutcome,
+    responses=error_responses(401, 404, 425),
+    summary="The job's result once it has ended; 425 (too early) until then",
+)
+def job_outcome(
+    job_id: str, session: SessionDep, clock: ClockDep, principal: AnyKeyDep
+) -> JobOutcome:
+    return service.outcome(session, job_id=job_id, principal=principal, now=clock.now())
+
+
+@router.get(
+    "/jobs/{job_id}/receipt",
+    response_model=Receipt,
+    responses=error_responses(401, 404),
+    summary="What ran, on which GPU, for how long, at what cost",
+)
+def job_receipt(job_id: str, session: SessionDep, clock: ClockDep, principal: AnyKeyDep) -> Receipt:
+    return service.job_receipt(session, job_id=job_id, principal=principal, now=clock.now())
+
+
+@router.get(
+    "/explorer/receipts",
+    response_model=list[Receipt],
+    responses=error_responses(401, 422),
+    dependencies=[CheckKey],
+    summary="Receipts of ended jobs, newest first (public: no payloads or results)",
+)
+def explorer_receipts(
+    session: SessionDep,
+    clock: ClockDep,
+    limit: Limit = 50,
+    job_id: Annotated[str | None, Query(max_length=64)] = None,
+    status: JobState | None = None,
+) -> list[Receipt]:
+    return service.receipts(session, now=clock.now(), limit=limit, job_id=job_id, state=status)
 
 
 @router.post(
@@ -98,33 +187,89 @@ def cancel_job(
     )
 
 
+# -- the miner's side -------------------------------------------------------------------------
+
+
+def _poll_once(db: Database, miner_id: str, clock: Clock, settings: Settings) -> MinerJob | None:
+    with db.session(write=True) as session:
+        job = service.poll(session, miner_id=miner_id, now=clock.now(), settings=settings)
+        session.commit()
+        return job
+
+
+async def _long_poll(request: Request, miner_id: str, wait: float) -> MinerJob | Response:
+    """Take a job now, or wait (up to 30 s) for one to be assigned to this miner: woken by
+    the assignment itself, holding no thread and no connection while waiting."""
+    state = request.app.state
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + min(wait, MAX_POLL_WAIT_SECONDS)
+    with state.signals.waiting(miner_id) as assigned:
+        while True:
+            assigned.clear()
+            job = await run_in_threadpool(
+                _poll_once, state.db, miner_id, state.clock, state.settings
+            )
+            if job is not None:
+                return job
+            left = deadline - loop.time()
+            if left <= 0:
+                return Response(status_code=204)
+            try:
+                await asyncio.wait_for(assigned.wait(), timeout=left)
+            except TimeoutError:
+                return Response(status_code=204)
+
+
+_POLL = {
+    "response_model": MinerJob,
+    "responses": {
+        204: {"description": "No job for you (within the wait)"},
+        **error_responses(401, 403, 422),
+    },
+}
+
+
 @router.post(
     "/miners/poll",
-    response_model=MinerJob,
-    responses={204: {"description": "No job for you now"}, **error_responses(401, 403)},
-    summary="Take the next job assigned to your GPUs",
+    summary="Take the next job assigned to your GPUs, waiting up to max_wait_seconds",
+    **_POLL,  # type: ignore[arg-type]
 )
-def poll(
-    session: SessionDep, clock: ClockDep, settings: SettingsDep, principal: MinerDep
-) -> MinerJob | Response:
-    job = service.poll(session, miner_id=principal.owner_id, now=clock.now(), settings=settings)
-    return Response(status_code=204) if job is None else job
-
-
-@router.post(
-    "/miners/jobs/{job_id}/result",
-    response_model=JobPublic,
-    responses=error_responses(401, 403, 404, 409, 422),
-    summary="Report a job's result: the GPU is released and used time paid",
-)
-def job_result(
-    job_id: str,
-    body: JobResult,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+async def poll(
+    request: Request,
     principal: MinerDep,
-) -> JobPublic:
+    body: Annotated[MinerPoll, Body()] = None,  # type: ignore[assignment]
+) -> MinerJob | Response:
+    return await _long_poll(request, principal.owner_id, (body or MinerPoll()).max_wait_seconds)
+
+
+@router.get(
+    "/miners/poll",
+    summary="The same as POST, for clients that poll by GET",
+    **_POLL,  # type: ignore[arg-type]
+)
+async def poll_by_get(
+    request: Request,
+    principal: MinerDep,
+    max_wait_seconds: Annotated[float, Query(ge=0)] = 0,
+) -> MinerJob | Response:
+    return await _long_poll(request, principal.owner_id, max_wait_seconds)
+
+
+def _report_result(
+    job_id: str, body: JobResult, session: SessionDep, clock: ClockDep, settings: SettingsDep,
+    principal: MinerDep,
+) -> JobPublic:  # fmt: skip
+    if not body.success:
+        error = body.result if isinstance(body.result, str) and body.result else None
+        return service.fail(
+            session,
+            job_id=job_id,
+            miner_id=principal.owner_id,
+            error=error or "The miner reported the job unsuccessful.",
+            now=clock.now(),
+            settings=settings,
+            metrics=body.metrics,
+        )
     return service.complete(
         session,
         job_id=job_id,
@@ -132,28 +277,41 @@ def job_result(
         result=body.result,
         now=clock.now(),
         settings=settings,
+        metrics=body.metrics,
     )
 
 
-@router.post(
-    "/miners/jobs/{job_id}/fail",
-    response_model=JobPublic,
-    responses=error_responses(401, 403, 404, 409, 422),
-    summary="Report a job's failure: the client is refunded in full",
-)
-def job_fail(
-    job_id: str,
-    body: JobFailure,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+def _report_failure(
+    job_id: str, body: JobFailure, session: SessionDep, clock: ClockDep, settings: SettingsDep,
     principal: MinerDep,
-) -> JobPublic:
+) -> JobPublic:  # fmt: skip
     return service.fail(
         session,
         job_id=job_id,
         miner_id=principal.owner_id,
-        error=body.error,
+        error=body.text(),
         now=clock.now(),
         settings=settings,
+        metrics=body.metrics,
+    )
+
+
+for _path in ("/miners/jobs/{job_id}", "/miners/{job_id}"):
+    router.add_api_route(
+        f"{_path}/result",
+        _report_result,
+        methods=["POST"],
+        response_model=JobPublic,
+        responses=error_responses(401, 403, 404, 409, 422),
+        summary="Report a job's result (any JSON value): the GPU is released, used time paid",
+        name=f"job_result{_path.count('jobs')}",
+    )
+    router.add_api_route(
+        f"{_path}/fail",
+        _report_failure,
+        methods=["POST"],
+        response_model=JobPublic,
+        responses=error_responses(401, 403, 404, 409, 422),
+        summary="Report a job's failure: the client is refunded in full",
+        name=f"job_fail{_path.count('jobs')}",
     )

@@ -4,15 +4,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aitbc.bookings.schemas import Hours
-from aitbc.kit.money import MoneyIn
+from aitbc.kit.money import MoneyIn, MoneyOut
 
 JobState = Literal["queued", "assigned", "running", "completed", "failed", "expired", "cancelled"]
+ENDED = ("completed", "failed", "expired", "cancelled")
 
 
 class JobConstraints(BaseModel):
+    """What the GPU must offer. Our names, or the deployed clients' (``gpu``,
+    ``min_vram_gb``, ``models``, ``cuda``, ``max_price``): both are accepted."""
+
     model_config = ConfigDict(extra="forbid")
 
     gpu_model: str | None = Field(default=None, max_length=128)
@@ -20,45 +23,148 @@ class JobConstraints(BaseModel):
     ai_model: str | None = Field(default=None, max_length=128)
     region: str | None = Field(default=None, max_length=64)
     max_price_per_hour: MoneyIn | None = Field(default=None, le=Decimal(1_000_000))
+    cuda: str | None = Field(
+        default=None, max_length=16, description="Lowest CUDA version the job runs on"
+    )
+    # The deployed clients' names for the same things.
+    gpu: str | None = Field(default=None, max_length=128, description="= gpu_model")
+    min_vram_gb: int | None = Field(default=None, ge=0, le=4096, description="= memory_min_gb")
+    models: list[str] | None = Field(
+        default=None, max_length=1, description="= ai_model (one model)"
+    )
+    max_price: MoneyIn | None = Field(
+        default=None, le=Decimal(1_000_000), description="= max_price_per_hour"
+    )
+
+    @model_validator(mode="after")
+    def _one_vocabulary(self) -> JobConstraints:
+        self.gpu_model = self.gpu_model or self.gpu
+        self.memory_min_gb = (
+            self.memory_min_gb if self.memory_min_gb is not None else self.min_vram_gb
+        )
+        self.ai_model = self.ai_model or (self.models[0] if self.models else None)
+        self.max_price_per_hour = (
+            self.max_price_per_hour if self.max_price_per_hour is not None else self.max_price
+        )
+        return self
+
+
+class JobConstraintsPublic(BaseModel):
+    gpu_model: str | None
+    memory_min_gb: int | None
+    ai_model: str | None
+    region: str | None
+    max_price_per_hour: MoneyOut | None
+    cuda: str | None
 
 
 class JobCreate(BaseModel):
+    """Our shape, or the deployed clients' (no duration: the booking is sized by
+    ``AITBC_JOB_DEFAULT_HOURS`` and the client pays only for the time the job runs;
+    ``payment_amount`` caps what it may cost)."""
+
     model_config = ConfigDict(extra="forbid")
 
     payload: dict[str, Any] = Field(default_factory=dict)
     constraints: JobConstraints = Field(default_factory=JobConstraints)
-    duration_hours: Decimal = Hours
+    duration_hours: Decimal | None = Field(
+        default=None, gt=0, le=Decimal(100_000), max_digits=12, decimal_places=6
+    )
     ttl_seconds: int = Field(default=3600, ge=60, le=7 * 86_400)
+    payment_amount: MoneyIn | None = Field(
+        default=None, gt=0, le=Decimal(1_000_000_000), description="The most the job may cost"
+    )
+    payment_currency: Literal["AITBC"] = "AITBC"
 
 
 class JobResult(BaseModel):
+    """A miner's result: any JSON value (an object, or the plain string some clients send),
+    with optional metrics; ``success: false`` reports a failure instead."""
+
     model_config = ConfigDict(extra="forbid")
 
-    result: dict[str, Any] = Field(default_factory=dict)
+    result: dict[str, Any] | str = Field(default_factory=dict)
+    metrics: dict[str, Any] | None = None
+    success: bool = True
 
 
 class JobFailure(BaseModel):
+    """Our ``error``, or the deployed daemons' ``error_code`` and ``error_message``."""
+
     model_config = ConfigDict(extra="forbid")
 
-    error: str = Field(min_length=1, max_length=2000)
+    error: str | None = Field(default=None, min_length=1, max_length=2000)
+    error_code: str | None = Field(default=None, max_length=128)
+    error_message: str | None = Field(default=None, max_length=2000)
+    metrics: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _something_said(self) -> JobFailure:
+        if not (self.error or self.error_code or self.error_message):
+            raise ValueError("say what went wrong: error, or error_code and error_message")
+        return self
+
+    def text(self) -> str:
+        if self.error:
+            return self.error
+        return ": ".join(part for part in (self.error_code, self.error_message) if part)
+
+
+class MinerPoll(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    max_wait_seconds: float = Field(
+        default=0, ge=0, description="Wait this long for a job (at most 30 s) before 204"
+    )
 
 
 class JobPublic(BaseModel):
     job_id: str
     state: JobState
+    type: str | None = Field(description="The payload's type, when it has one")
     client_id: str
-    constraints: JobConstraints
+    constraints: JobConstraintsPublic
     duration_hours: Decimal
     gpu_id: str | None
     miner_id: str | None
+    assigned_miner_id: str | None = Field(description="= miner_id (the deployed clients' name)")
     booking_id: str | None
-    result: dict[str, Any] | None
+    cost: MoneyOut = Field(description="Charged for the job so far")
+    result: Any
+    metrics: dict[str, Any] | None
     error: str | None
     created_at: datetime
+    requested_at: datetime = Field(description="= created_at (the deployed clients' name)")
     expires_at: datetime
     assigned_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+
+
+class JobOutcome(BaseModel):
+    job_id: str
+    state: JobState
+    result: Any
+    error: str | None
+    finished_at: datetime | None
+
+
+class Receipt(BaseModel):
+    """What ran, where, for how long, at what cost."""
+
+    job_id: str
+    state: JobState
+    type: str | None
+    gpu_id: str | None
+    gpu_model: str | None
+    miner_id: str | None
+    booking_id: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    seconds_charged: int = Field(description="Seconds of GPU time paid for")
+    price_per_hour: MoneyOut | None
+    cost: MoneyOut
+    refunded: MoneyOut
 
 
 class MinerJob(BaseModel):
@@ -66,6 +172,7 @@ class MinerJob(BaseModel):
     gpu_id: str
     booking_id: str
     payload: dict[str, Any]
+    constraints: JobConstraintsPublic
     duration_hours: Decimal
     expires_at: datetime
     booking_ends_at: datetime

@@ -3,20 +3,31 @@ settles it (used time paid, the rest refunded), its failure refunds the client i
 
 from __future__ import annotations
 
-from dataclasses import replace
+import re
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from aitbc.bookings import lifecycle
 from aitbc.bookings import service as bookings
 from aitbc.config import Settings
 from aitbc.deps import Principal
-from aitbc.errors import Conflict, Forbidden, NotFound, PaymentRequired
+from aitbc.errors import Conflict, Forbidden, NotFound, PaymentRequired, TooEarly
 from aitbc.gpus.matching import Constraints, candidates
 from aitbc.gpus.naming import model_key
-from aitbc.jobs.schemas import JobConstraints, JobCreate, JobPublic, MinerJob
+from aitbc.jobs import wakeup
+from aitbc.jobs.schemas import (
+    ENDED,
+    JobConstraintsPublic,
+    JobCreate,
+    JobOutcome,
+    JobPublic,
+    MinerJob,
+    Receipt,
+)
 from aitbc.kit.attempt import OutOfFunds, attempt
 from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.ids import new_id
@@ -36,32 +47,56 @@ def effective_state(job: Job, now: datetime) -> str:
     return job.state
 
 
-def to_public(job: Job, now: datetime) -> JobPublic:
+def _constraints(job: Job) -> JobConstraintsPublic:
+    return JobConstraintsPublic(
+        gpu_model=job.gpu_model_key,
+        memory_min_gb=job.memory_min_gb,
+        ai_model=job.ai_model_key,
+        region=job.region,
+        max_price_per_hour=None if job.max_price_units is None else from_units(job.max_price_units),
+        cuda=job.cuda_min,
+    )
+
+
+def _cost_units(booking: Booking | None, now: datetime) -> int:
+    return 0 if booking is None else lifecycle.charged_units(booking, now)
+
+
+def to_public(job: Job, booking: Booking | None, now: datetime) -> JobPublic:
     return JobPublic(
         job_id=job.id,
         state=effective_state(job, now),  # type: ignore[arg-type]
+        type=job.job_type,
         client_id=job.client_id,
-        constraints=JobConstraints(
-            gpu_model=job.gpu_model_key,
-            memory_min_gb=job.memory_min_gb,
-            ai_model=job.ai_model_key,
-            region=job.region,
-            max_price_per_hour=None
-            if job.max_price_units is None
-            else from_units(job.max_price_units),
-        ),
+        constraints=_constraints(job),
         duration_hours=hours_from_seconds(job.duration_seconds),
         gpu_id=job.gpu_id,
         miner_id=job.miner_id,
+        assigned_miner_id=job.miner_id,
         booking_id=job.booking_id,
+        cost=from_units(_cost_units(booking, now)),
         result=job.result,
+        metrics=job.metrics,
         error=job.error,
         created_at=job.created_at,
+        requested_at=job.created_at,
         expires_at=job.expires_at,
         assigned_at=job.assigned_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
     )
+
+
+def _with_booking(session: Session, job: Job) -> tuple[Job, Booking | None]:
+    booking = None if job.booking_id is None else session.get(Booking, job.booking_id)
+    return job, booking
+
+
+def _cuda_at_least(found: str | None, wanted: str) -> bool:
+    def parts(version: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+
+    return found is not None and parts(found) >= parts(wanted)
 
 
 def try_assign(
@@ -82,6 +117,7 @@ def try_assign(
         seconds=job.duration_seconds,
         job_id=job.id,
         max_price_units=job.max_price_units,
+        max_cost_units=job.payment_cap_units,
     )
     tried: set[str] = set()
     while found := candidates(
@@ -91,6 +127,12 @@ def try_assign(
         heartbeat_timeout=settings.heartbeat_timeout_seconds,
         exclude=tried,
     ):
+        if job.cuda_min is not None:
+            versions = dict(
+                session.execute(select(Gpu.id, Gpu.cuda_version).where(Gpu.id.in_(found))).all()
+            )
+            tried.update(g for g in found if not _cuda_at_least(versions.get(g), job.cuda_min))
+            found = [g for g in found if g not in tried]
         for gpu_id in found:
             tried.add(gpu_id)
             booked = attempt(
@@ -109,6 +151,7 @@ def try_assign(
                 job.gpu_id, job.miner_id = gpu_id, booked.booking.miner_id
                 job.booking_id = booked.booking.id
                 session.flush()
+                wakeup.job_assigned(session, booked.booking.miner_id)
                 return True
     return False
 
@@ -117,6 +160,8 @@ def submit(
     session: Session, *, client_id: str, body: JobCreate, now: datetime, settings: Settings
 ) -> JobPublic:
     c = body.constraints
+    hours = body.duration_hours if body.duration_hours is not None else settings.job_default_hours
+    kind = body.payload.get("type")
     job = Job(
         id=new_id("job"),
         client_id=client_id,
@@ -126,9 +171,10 @@ def submit(
         ai_model_key=model_key(c.ai_model) if c.ai_model else None,
         region=c.region,
         max_price_units=None if c.max_price_per_hour is None else to_units(c.max_price_per_hour),
-        duration_seconds=bookings.seconds_from_hours(
-            body.duration_hours, settings.max_booking_hours
-        ),
+        duration_seconds=bookings.seconds_from_hours(hours, settings.max_booking_hours),
+        job_type=kind[:64] if isinstance(kind, str) else None,
+        payment_cap_units=None if body.payment_amount is None else to_units(body.payment_amount),
+        cuda_min=c.cuda,
         state="queued",
         created_at=now,
         expires_at=now + timedelta(seconds=body.ttl_seconds),
@@ -139,7 +185,7 @@ def submit(
         try_assign(session, job, now=now, settings=settings)
     except OutOfFunds as exc:
         raise PaymentRequired(f"Cannot pay for this job: {exc}") from exc
-    return to_public(job, now)
+    return to_public(*_with_booking(session, job), now)
 
 
 def _end_booking(
@@ -161,6 +207,7 @@ def _end_booking(
             booking_id=job.booking_id,
             now=now,
             fee_bps=settings.platform_fee_bps,
+            policy=settings.outage_policy,
             full_refund=refund,
             refund_after_end=refund_after_end,
         )
@@ -264,6 +311,7 @@ def poll(session: Session, *, miner_id: str, now: datetime, settings: Settings) 
         gpu_id=job.gpu_id,
         booking_id=job.booking_id,
         payload=job.payload,
+        constraints=_constraints(job),
         duration_hours=hours_from_seconds(job.duration_seconds),
         expires_at=job.expires_at,
         booking_ends_at=booking.end_time,
@@ -285,15 +333,17 @@ def complete(
     *,
     job_id: str,
     miner_id: str,
-    result: dict[str, Any],
+    result: Any,
     now: datetime,
     settings: Settings,
+    metrics: dict[str, Any] | None = None,
 ) -> JobPublic:
     job = _miners_running_job(session, job_id, miner_id, now)
     _end_booking(session, job, now=now, settings=settings)
     job.state, job.result, job.finished_at = "completed", result, now
+    job.metrics = metrics
     session.flush()
-    return to_public(job, now)
+    return to_public(*_with_booking(session, job), now)
 
 
 def fail(
@@ -304,6 +354,7 @@ def fail(
     error: str,
     now: datetime,
     settings: Settings,
+    metrics: dict[str, Any] | None = None,
 ) -> JobPublic:
     job = _miners_running_job(session, job_id, miner_id, now)
     # The provider failed it; a job that had started and outlived its booking was served.
@@ -312,8 +363,9 @@ def fail(
         session, job, now=now, settings=settings, refund=True, refund_after_end=not started
     )
     job.state, job.error, job.finished_at = "failed", error, now
+    job.metrics = metrics
     session.flush()
-    return to_public(job, now)
+    return to_public(*_with_booking(session, job), now)
 
 
 def cancel(
@@ -332,26 +384,126 @@ def cancel(
     )
     job.state, job.finished_at = "cancelled", now
     session.flush()
-    return to_public(job, now)
+    return to_public(*_with_booking(session, job), now)
 
 
-def get(session: Session, *, job_id: str, principal: Principal, now: datetime) -> JobPublic:
+def _visible(session: Session, job_id: str, principal: Principal) -> Job:
     job = session.get(Job, job_id)
     visible = job is not None and (
         principal.role == "admin" or principal.owner_id in (job.client_id, job.miner_id)
     )
     if job is None or not visible:
         raise NotFound(f"No job {job_id!r}.", code="job_not_found")
-    return to_public(job, now)
+    return job
+
+
+def get(session: Session, *, job_id: str, principal: Principal, now: datetime) -> JobPublic:
+    return to_public(*_with_booking(session, _visible(session, job_id, principal)), now)
+
+
+def outcome(session: Session, *, job_id: str, principal: Principal, now: datetime) -> JobOutcome:
+    """The job's result once it has ended; 425 (too early) before."""
+    job = _visible(session, job_id, principal)
+    state = effective_state(job, now)
+    if state not in ENDED:
+        raise TooEarly(f"The job is {state}; its result comes when it ends.", code="job_not_ended")
+    return JobOutcome(
+        job_id=job.id,
+        state=state,  # type: ignore[arg-type]
+        result=job.result,
+        error=job.error,
+        finished_at=job.finished_at or (job.expires_at if state == "expired" else None),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilters:
+    state: str | None = None
+    job_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    min_cost_units: int | None = None
 
 
 def list_jobs(
-    session: Session, *, principal: Principal, now: datetime, limit: int, offset: int
+    session: Session,
+    *,
+    principal: Principal,
+    now: datetime,
+    limit: int,
+    offset: int,
+    filters: JobFilters = JobFilters(),
 ) -> list[JobPublic]:
-    query = select(Job)
+    query = select(Job, Booking).outerjoin(Booking, Booking.id == Job.booking_id)
     if principal.role == "client":
         query = query.where(Job.client_id == principal.owner_id)
     elif principal.role == "miner":
         query = query.where(Job.miner_id == principal.owner_id)
+    f = filters
+    if f.state == "expired":
+        query = query.where(
+            or_(Job.state == "expired", and_(Job.state.in_(WAITING), Job.expires_at <= now))
+        )
+    elif f.state in WAITING:
+        query = query.where(Job.state == f.state, Job.expires_at > now)
+    elif f.state is not None:
+        query = query.where(Job.state == f.state)
+    if f.job_type is not None:
+        query = query.where(Job.job_type == f.job_type)
+    if f.since is not None:
+        query = query.where(Job.created_at >= f.since)
+    if f.until is not None:
+        query = query.where(Job.created_at < f.until)
+    if f.min_cost_units is not None:
+        query = query.where(Booking.charged_units >= f.min_cost_units)
     query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
-    return [to_public(j, now) for j in session.scalars(query)]
+    return [to_public(job, booking, now) for job, booking in session.execute(query)]
+
+
+def receipt(job: Job, booking: Booking | None, gpu: Gpu | None, now: datetime) -> Receipt:
+    charged = _cost_units(booking, now)
+    seconds = 0
+    if booking is not None:
+        ended = lifecycle.ended_at(booking, now) or now
+        seconds = max(0, lifecycle.used_seconds(booking, ended) - booking.outage_seconds)
+    return Receipt(
+        job_id=job.id,
+        state=effective_state(job, now),  # type: ignore[arg-type]
+        type=job.job_type,
+        gpu_id=job.gpu_id,
+        gpu_model=None if gpu is None else gpu.model,
+        miner_id=job.miner_id,
+        booking_id=job.booking_id,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        seconds_charged=seconds,
+        price_per_hour=None if booking is None else from_units(booking.price_units),
+        cost=from_units(charged),
+        refunded=from_units(
+            0 if booking is None else booking.refunded_units + booking.outage_refund_units
+        ),
+    )
+
+
+def job_receipt(session: Session, *, job_id: str, principal: Principal, now: datetime) -> Receipt:
+    job, booking = _with_booking(session, _visible(session, job_id, principal))
+    gpu = None if job.gpu_id is None else session.get(Gpu, job.gpu_id)
+    return receipt(job, booking, gpu, now)
+
+
+def receipts(
+    session: Session, *, now: datetime, limit: int, job_id: str | None, state: str | None
+) -> list[Receipt]:
+    """Receipts of jobs that have ended (the explorer: public, no payloads or results)."""
+    query = (
+        select(Job, Booking, Gpu)
+        .outerjoin(Booking, Booking.id == Job.booking_id)
+        .outerjoin(Gpu, Gpu.id == Job.gpu_id)
+        .where(Job.state.in_(ENDED))
+    )
+    if job_id is not None:
+        query = query.where(Job.id == job_id)
+    if state is not None:
+        query = query.where(Job.state == state)
+    query = query.order_by(Job.finished_at.desc(), Job.id.desc()).limit(limit)
+    return [receipt(job, booking, gpu, now) for job, booking, gpu in session.execute(query)]

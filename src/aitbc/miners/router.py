@@ -1,10 +1,27 @@
+"""Miner endpoints: our own shapes and the deployed daemons' (``../shared/docs``'s miner
+protocol) on the same routes. A miner key always acts as its own miner: the ``miner_id``
+names those daemons send (in the query, a header or the path) are informational and never
+make a request fail; an admin key acts on the miner the path names."""
+
 from __future__ import annotations
 
-from aitbc.deps import ClockDep, MinerDep, SessionDep
+from typing import Annotated
+
+from fastapi import Body, Query
+
+from aitbc.auth.principal import Principal
+from aitbc.deps import ClockDep, MinerDep, MinerOrAdminDep, SessionDep, SettingsDep
 from aitbc.errors import error_responses
+from aitbc.jobs import service as jobs
+from aitbc.jobs.schemas import JobPublic, JobState
+from aitbc.kit.money import MoneyIn, to_units
+from aitbc.kit.pagination import Limit
 from aitbc.kit.routing import APIRouter
+from aitbc.kit.types import Moment
 from aitbc.miners import service
 from aitbc.miners.schemas import (
+    CapabilitiesUpdate,
+    MinerEarnings,
     MinerGpuRef,
     MinerHeartbeat,
     MinerPublic,
@@ -14,10 +31,19 @@ from aitbc.models import Gpu, Miner
 
 router = APIRouter(prefix="/v1/miners", tags=["miners"])
 
+MinerName = Annotated[
+    str | None,
+    Query(
+        max_length=128,
+        description="The daemon's own name for itself: informational (the key decides).",
+    ),
+]
+
 
 def _public(miner: Miner, gpus: list[Gpu]) -> MinerPublic:
     return MinerPublic(
         miner_id=miner.id,
+        deregistered_at=miner.deregistered_at,
         region=miner.region,
         concurrency=miner.concurrency,
         inflight=miner.inflight,
@@ -27,6 +53,10 @@ def _public(miner: Miner, gpus: list[Gpu]) -> MinerPublic:
     )
 
 
+def _acting(principal: Principal, named: str) -> str:
+    return named if principal.role == "admin" else principal.owner_id
+
+
 @router.post(
     "/register",
     response_model=MinerPublic,
@@ -34,9 +64,16 @@ def _public(miner: Miner, gpus: list[Gpu]) -> MinerPublic:
     summary="Register (or re-register) the calling miner and its GPUs",
 )
 def register_miner(
-    body: MinerRegister, session: SessionDep, clock: ClockDep, principal: MinerDep
+    body: MinerRegister,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: MinerDep,
+    miner_id: MinerName = None,
 ) -> MinerPublic:
-    miner, gpus = service.register(session, miner_id=principal.owner_id, body=body, now=clock.now())
+    miner, gpus = service.register(
+        session, miner_id=principal.owner_id, body=body, now=clock.now(), settings=settings
+    )
     return _public(miner, gpus)
 
 
@@ -44,12 +81,116 @@ def register_miner(
     "/heartbeat",
     response_model=MinerPublic,
     responses=error_responses(401, 403, 404, 422),
-    summary="Report liveness, in-flight work and per-GPU health",
+    summary="Report liveness, in-flight work and GPU health (the body may be left out)",
 )
 def miner_heartbeat(
-    body: MinerHeartbeat, session: SessionDep, clock: ClockDep, principal: MinerDep
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: MinerDep,
+    # Optional, documented by its model (deployed clients send no body at all).
+    body: Annotated[MinerHeartbeat, Body()] = None,  # type: ignore[assignment]
+    miner_id: MinerName = None,
 ) -> MinerPublic:
     miner, gpus = service.heartbeat(
-        session, miner_id=principal.owner_id, body=body, now=clock.now()
+        session,
+        miner_id=principal.owner_id,
+        body=body or MinerHeartbeat(),
+        now=clock.now(),
+        settings=settings,
     )
     return _public(miner, gpus)
+
+
+@router.put(
+    "/{miner_id}/capabilities",
+    response_model=MinerPublic,
+    responses=error_responses(401, 403, 404, 422),
+    summary="Replace the miner's capabilities; the GPUs in them are registered as described",
+)
+def update_capabilities(
+    miner_id: str,
+    body: CapabilitiesUpdate,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: MinerOrAdminDep,
+) -> MinerPublic:
+    miner, gpus = service.update_capabilities(
+        session,
+        miner_id=_acting(principal, miner_id),
+        capabilities=body.capabilities,
+        now=clock.now(),
+        settings=settings,
+    )
+    return _public(miner, gpus)
+
+
+@router.delete(
+    "/{miner_id}",
+    response_model=MinerPublic,
+    responses=error_responses(401, 403, 404),
+    summary="Deregister: offline at once, GPUs delisted (booked ones once their bookings end)",
+)
+def deregister(
+    miner_id: str, session: SessionDep, clock: ClockDep, principal: MinerOrAdminDep
+) -> MinerPublic:
+    miner, gpus = service.deregister(
+        session, miner_id=_acting(principal, miner_id), now=clock.now()
+    )
+    return _public(miner, gpus)
+
+
+@router.get(
+    "/{miner_id}/earnings",
+    response_model=MinerEarnings,
+    responses=error_responses(401, 403, 404, 422),
+    summary="What the miner has been paid (in a time range), and what its open bookings hold",
+)
+def earnings(
+    miner_id: str,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: MinerOrAdminDep,
+    from_time: Moment | None = None,
+    to_time: Moment | None = None,
+) -> MinerEarnings:
+    return service.earnings(
+        session,
+        miner_id=_acting(principal, miner_id),
+        since=from_time,
+        until=to_time,
+        now=clock.now(),
+    )
+
+
+@router.get(
+    "/{miner_id}/jobs",
+    response_model=list[JobPublic],
+    responses=error_responses(401, 403, 422),
+    summary="Jobs run on the miner's GPUs, newest first",
+)
+def miner_jobs(
+    miner_id: str,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: MinerOrAdminDep,
+    limit: Limit = 50,
+    status: Annotated[JobState | None, Query(description="The job's state")] = None,
+    type: Annotated[str | None, Query(max_length=64, description="The payload's type")] = None,
+    min_reward: Annotated[
+        MoneyIn | None, Query(description="Only jobs that paid at least this much")
+    ] = None,
+) -> list[JobPublic]:
+    return jobs.list_jobs(
+        session,
+        principal=Principal(owner_id=_acting(principal, miner_id), role="miner", key_id=None),
+        now=clock.now(),
+        limit=limit,
+        offset=0,
+        filters=jobs.JobFilters(
+            state=status,
+            job_type=type,
+            min_cost_units=None if min_reward is None else to_units(min_reward),
+        ),
+    )

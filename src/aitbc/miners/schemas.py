@@ -4,10 +4,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aitbc.gpus.schemas import AiModelList, ModelName, PricingMode
-from aitbc.kit.money import MoneyIn
+from aitbc.kit.money import MoneyIn, MoneyOut
 
 MinerStatus = Literal["online", "draining", "offline"]
 
@@ -31,15 +31,51 @@ class MinerGpuSpec(BaseModel):
     description: str | None = Field(default=None, max_length=2000)
 
 
+class DaemonGpuSpec(MinerGpuSpec):
+    """A GPU from a deployed daemon's capabilities: without a price (it keeps the one it
+    has, or gets the default)."""
+
+    price_per_hour: MoneyIn | None = Field(default=None, le=Decimal(1_000_000))  # type: ignore[assignment]
+
+
 class MinerRegister(BaseModel):
+    """Our own shape (``gpus``), or the deployed daemons' (``capabilities`` describing the
+    GPU: ``{"gpu": {...}}``, ``{"gpus": [...]}``, or no GPU at all); see miners.protocol."""
+
     model_config = ConfigDict(extra="forbid")
 
-    gpus: list[MinerGpuSpec] = Field(min_length=1, max_length=64)
+    gpus: list[MinerGpuSpec] = Field(default_factory=list, max_length=64)
     concurrency: int = Field(default=1, ge=1, le=1024)
     region: str | None = Field(default=None, max_length=64)
     capabilities: dict[str, Any] = Field(
-        default_factory=dict, description="Anything else the miner wants to advertise."
+        default_factory=dict,
+        description="The miner's hardware as deployed daemons describe it (GPUs in it are "
+        "listed at the default price unless ``gpus`` is given), and anything else it "
+        "advertises.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_hosts(cls, data: Any) -> Any:
+        """Older daemons send ``gpus: [{"name", "memory_mb"}]`` at the top level: that is a
+        description of the hardware (capabilities), not our priced GPU entries."""
+        if not isinstance(data, dict) or not isinstance(data.get("gpus"), list):
+            return data
+        gpus = data["gpus"]
+        older = bool(gpus) and all(
+            isinstance(g, dict) and "name" in g and not {"model", "price_per_hour"} & set(g)
+            for g in gpus
+        )
+        if not older or "capabilities" in data:
+            return data
+        rest = {k: v for k, v in data.items() if k != "gpus"}
+        return rest | {"capabilities": {"gpus": gpus}}
+
+
+class CapabilitiesUpdate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    capabilities: dict[str, Any]
 
 
 class GpuHealth(BaseModel):
@@ -49,14 +85,25 @@ class GpuHealth(BaseModel):
     temperature_c: float | None = Field(default=None, ge=-50, le=200)
     utilization_pct: float | None = Field(default=None, ge=0, le=100)
     memory_used_gb: float | None = Field(default=None, ge=0, le=4096)
+    memory_total_gb: float | None = Field(default=None, ge=0, le=4096)
 
 
 class MinerHeartbeat(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Our own shape (``status`` online/draining/offline, per-GPU ``gpus``), or the deployed
+    daemons' (any ``status`` word, the whole host's ``gpu_utilization``, ``memory_used`` and
+    ``memory_total`` in MB); every field is optional, unknown ones are ignored."""
 
-    status: MinerStatus = "online"
-    inflight: int = Field(default=0, ge=0, le=100_000)
+    model_config = ConfigDict(extra="ignore")
+
+    status: str = Field(default="online", max_length=32)
+    inflight: int | None = Field(default=None, ge=0, le=100_000)
+    current_jobs: int | None = Field(default=None, ge=0, le=100_000)
     gpus: list[GpuHealth] = Field(default_factory=list, max_length=64)
+    gpu_utilization: float | None = Field(default=None, ge=0, le=100)
+    memory_used: float | None = Field(default=None, ge=0, le=4_194_304, description="MB")
+    memory_total: float | None = Field(default=None, ge=0, le=4_194_304, description="MB")
+    temperature: float | None = Field(default=None, ge=-50, le=200, description="°C")
+    metadata: dict[str, Any] | None = None
 
 
 class MinerGpuRef(BaseModel):
@@ -66,9 +113,23 @@ class MinerGpuRef(BaseModel):
 
 class MinerPublic(BaseModel):
     miner_id: str
+    deregistered_at: datetime | None = None
     region: str | None
     concurrency: int
     inflight: int
     status: MinerStatus
     last_heartbeat: datetime
     gpus: list[MinerGpuRef]
+
+
+class MinerEarnings(BaseModel):
+    miner_id: str
+    from_time: datetime | None
+    to_time: datetime | None
+    earned: MoneyOut = Field(description="Paid to the miner in the range, less platform fees")
+    bookings_paid: int
+    jobs_completed: int
+    pending: MoneyOut = Field(
+        description="Held in escrow for its bookings that have not ended (paid as they end)"
+    )
+    currency: str = "AITBC"

@@ -1,30 +1,61 @@
 """Miners: registration creates or updates one registry entry per GPU; heartbeats keep the
-miner and its GPUs online."""
+miner and its GPUs online, and carry their health."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aitbc.config import Settings
 from aitbc.errors import NotFound
 from aitbc.gpus.naming import model_key
 from aitbc.kit.ids import new_id
-from aitbc.kit.money import to_units
-from aitbc.miners.schemas import MinerGpuSpec, MinerHeartbeat, MinerRegister
-from aitbc.models import Gpu, GpuAiModel, Miner
+from aitbc.kit.money import from_units, to_units
+from aitbc.miners import presence, protocol
+from aitbc.miners.schemas import (
+    DaemonGpuSpec,
+    MinerEarnings,
+    MinerGpuSpec,
+    MinerHeartbeat,
+    MinerRegister,
+)
+from aitbc.models import (
+    Account,
+    Booking,
+    Gpu,
+    GpuAiModel,
+    Job,
+    LedgerEntry,
+    LedgerTransaction,
+    Miner,
+)
+from aitbc.models.account import MAIN
+from aitbc.models.booking import OPEN
 from aitbc.pricing.market import refresh_effective_price
 from aitbc.store.conn import SessionConn, drive
 from aitbc.store.query import Query
 
 
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """A miner, locked, heard now; when it was heard before (None: a new miner)."""
+
+    miner: Miner
+    previous: datetime | None
+
+
 def touch_miner(
     session: Session, *, miner_id: str, now: datetime, region: str | None = None
-) -> Miner:
-    """The miner row, created if new, with a fresh heartbeat (registering counts as one)."""
+) -> Heard:
+    """The miner row, created if new, with a fresh heartbeat (registering counts as one).
+    The caller finishes with ``after_hearing`` once it has written the miner's GPUs."""
     miner = session.get(Miner, miner_id, with_for_update=True)
+    previous = None if miner is None else miner.last_heartbeat
     if miner is None:
         miner = Miner(
             id=miner_id,
@@ -41,9 +72,26 @@ def touch_miner(
     else:
         miner.last_heartbeat = now
         miner.reported_status = "online"
+        miner.deregistered_at = None
         miner.updated_at = now
     session.flush()
-    return miner
+    return Heard(miner, previous)
+
+
+def after_hearing(session: Session, heard: Heard, *, now: datetime, settings: Settings) -> None:
+    """Record the miner's presence, and settle what a long silence did to its bookings. Runs
+    last: its GPUs first, then bookings, is the order every transaction takes them in."""
+    session.flush()
+    drive(
+        presence.heard(
+            SessionConn(session),
+            miner_id=heard.miner.id,
+            previous=heard.previous,
+            now=now,
+            policy=settings.outage_policy,
+            fee_bps=settings.platform_fee_bps,
+        )
+    )
 
 
 _REMEMBER_MODEL_KEY = Query(
@@ -67,14 +115,19 @@ def set_ai_models(session: Session, gpu: Gpu, names: list[str]) -> None:
     session.add_all(GpuAiModel(gpu_id=gpu.id, model_key=k) for k in keys if k not in existing)
 
 
-def _apply_spec(gpu: Gpu, spec: MinerGpuSpec, region: str | None, now: datetime) -> None:
+def _apply_spec(
+    gpu: Gpu, spec: MinerGpuSpec, region: str | None, now: datetime, default_price: Decimal
+) -> None:
+    price = spec.price_per_hour
+    if price is None:  # a daemon's GPU: its price stays as it was set
+        price = default_price if gpu.price_units is None else from_units(gpu.price_units)
     gpu.model = spec.model.strip()
     gpu.model_key = model_key(spec.model)
     gpu.memory_gb = spec.memory_gb
     gpu.cuda_version = spec.cuda_version
     gpu.compute_capability = spec.compute_capability
     gpu.cuda_cores = spec.cuda_cores
-    gpu.price_units = to_units(spec.price_per_hour)
+    gpu.price_units = to_units(price)
     gpu.effective_price_units = gpu.price_units
     gpu.pricing_mode = spec.pricing_mode
     gpu.description = spec.description
@@ -82,22 +135,37 @@ def _apply_spec(gpu: Gpu, spec: MinerGpuSpec, region: str | None, now: datetime)
     gpu.updated_at = now
 
 
+def _specs(body: MinerRegister) -> list[MinerGpuSpec]:
+    if body.gpus:
+        return body.gpus
+    return [DaemonGpuSpec.model_validate(spec) for spec in protocol.gpus_in(body.capabilities)]
+
+
 def register(
-    session: Session, *, miner_id: str, body: MinerRegister, now: datetime
+    session: Session, *, miner_id: str, body: MinerRegister, now: datetime, settings: Settings
 ) -> tuple[Miner, list[Gpu]]:
-    miner = touch_miner(session, miner_id=miner_id, now=now, region=body.region)
+    heard = touch_miner(session, miner_id=miner_id, now=now, region=body.region)
+    miner = heard.miner
     miner.region = body.region
     miner.concurrency = body.concurrency
     miner.capabilities = body.capabilities
-    existing = {g.slot: g for g in session.scalars(select(Gpu).where(Gpu.miner_id == miner_id))}
+    gpus = _register_gpus(session, miner, _specs(body), now=now, settings=settings)
+    after_hearing(session, heard, now=now, settings=settings)
+    return miner, gpus
+
+
+def _register_gpus(
+    session: Session, miner: Miner, specs: list[MinerGpuSpec], *, now: datetime, settings: Settings
+) -> list[Gpu]:
+    existing = {g.slot: g for g in session.scalars(select(Gpu).where(Gpu.miner_id == miner.id))}
     gpus = []
-    for index, spec in enumerate(body.gpus):
+    for index, spec in enumerate(specs):
         slot = spec.slot or str(index)
         gpu = existing.get(slot)
         if gpu is None:
             gpu = Gpu(
                 id=new_id("gpu"),
-                miner_id=miner_id,
+                miner_id=miner.id,
                 slot=slot,
                 health={},
                 rating_sum=0,
@@ -107,29 +175,76 @@ def register(
             )
             session.add(gpu)
         gpu.delisted_at = None
-        _apply_spec(gpu, spec, body.region, now)
+        _apply_spec(gpu, spec, miner.region, now, settings.default_price)
         refresh_effective_price(session, gpu)
         session.flush()
         remember_model_key(session, gpu.model_key)
         set_ai_models(session, gpu, spec.ai_models)
         gpus.append(gpu)
     session.flush()
+    return gpus
+
+
+def update_capabilities(
+    session: Session, *, miner_id: str, capabilities: dict[str, Any], now: datetime,
+    settings: Settings,
+) -> tuple[Miner, list[Gpu]]:  # fmt: skip
+    """A daemon's new capabilities: its GPUs registered as they now describe them."""
+    miner = _registered(session, miner_id)
+    miner.capabilities = capabilities
+    miner.updated_at = now
+    specs: list[MinerGpuSpec] = [
+        DaemonGpuSpec.model_validate(s) for s in protocol.gpus_in(capabilities)
+    ]
+    return miner, _register_gpus(session, miner, specs, now=now, settings=settings)
+
+
+def deregister(session: Session, *, miner_id: str, now: datetime) -> tuple[Miner, list[Gpu]]:
+    """The miner leaves: offline at once (so nothing new is booked, and the outage rules
+    end what runs), its GPUs delisted now or, when booked, once their bookings have ended
+    (the sweeper)."""
+    miner = _registered(session, miner_id)
+    miner.reported_status = "offline"
+    miner.deregistered_at = miner.deregistered_at or now
+    miner.updated_at = now
+    gpus = list(session.scalars(select(Gpu).where(Gpu.miner_id == miner_id).order_by(Gpu.slot)))
+    delist_free_gpus(session, miner_id=miner_id, now=now)
     return miner, gpus
 
 
-def heartbeat(
-    session: Session, *, miner_id: str, body: MinerHeartbeat, now: datetime
-) -> tuple[Miner, list[Gpu]]:
+_DELIST_FREE = Query(
+    "UPDATE gpus SET delisted_at = $2, updated_at = $2 WHERE miner_id = $1 "
+    "AND delisted_at IS NULL AND NOT EXISTS "
+    "(SELECT 1 FROM bookings b WHERE b.gpu_id = gpus.id AND b.status = 'open')"
+)
+
+
+def delist_free_gpus(session: Session, *, miner_id: str, now: datetime) -> int:
+    return drive(SessionConn(session).execute(_DELIST_FREE, miner_id, now))
+
+
+def _registered(session: Session, miner_id: str) -> Miner:
     miner = session.get(Miner, miner_id, with_for_update=True)
     if miner is None:
         raise NotFound(f"Miner {miner_id!r} has not registered yet.", code="miner_not_registered")
+    return miner
+
+
+def heartbeat(
+    session: Session, *, miner_id: str, body: MinerHeartbeat, now: datetime, settings: Settings
+) -> tuple[Miner, list[Gpu]]:
+    miner = _registered(session, miner_id)
+    heard = Heard(miner, miner.last_heartbeat)
     miner.last_heartbeat = now
     miner.updated_at = now
-    miner.reported_status = body.status
-    miner.inflight = body.inflight
+    # A deregistered miner stays offline until it registers again.
+    if miner.deregistered_at is None:
+        miner.reported_status = protocol.status_of(body.status)
+    inflight = body.inflight if body.inflight is not None else body.current_jobs
+    miner.inflight = inflight or 0
     gpus = list(session.scalars(select(Gpu).where(Gpu.miner_id == miner_id).order_by(Gpu.slot)))
     by_slot = {g.slot: g for g in gpus}
-    for report in body.gpus:
+    for report in protocol.reports(body, [g.slot for g in gpus if g.delisted_at is None]):
         gpu = by_slot.get(report.slot)
         if gpu is None:
             raise NotFound(
@@ -138,5 +253,54 @@ def heartbeat(
         health: dict[str, Any] = report.model_dump(exclude={"slot"}, exclude_none=True)
         gpu.health = health
         gpu.health_at = now
-    session.flush()
+    after_hearing(session, heard, now=now, settings=settings)
     return miner, gpus
+
+
+_CLOSING = ("booking_completed", "booking_released", "booking_interrupted", "booking_cancelled")
+
+
+def earnings(
+    session: Session,
+    *,
+    miner_id: str,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+) -> MinerEarnings:
+    """Paid out to the miner for its bookings (less the platform's fee), within the range."""
+    if session.get(Miner, miner_id) is None:
+        raise NotFound(f"Miner {miner_id!r} has not registered yet.", code="miner_not_registered")
+    paid = (
+        select(func.coalesce(func.sum(LedgerEntry.amount_units), 0), func.count(LedgerEntry.id))
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .join(Account, Account.id == LedgerEntry.account_id)
+        .where(
+            Account.owner_id == miner_id,
+            Account.kind == MAIN,
+            LedgerTransaction.kind.in_(_CLOSING),
+            LedgerEntry.amount_units > 0,
+        )
+    )
+    finished = select(func.count(Job.id)).where(Job.miner_id == miner_id, Job.state == "completed")
+    if since is not None:
+        paid = paid.where(LedgerTransaction.created_at >= since)
+        finished = finished.where(Job.finished_at >= since)
+    if until is not None:
+        paid = paid.where(LedgerTransaction.created_at < until)
+        finished = finished.where(Job.finished_at < until)
+    earned, count = session.execute(paid).one()
+    pending = session.scalar(
+        select(func.coalesce(func.sum(Booking.total_units - Booking.outage_refund_units), 0)).where(
+            Booking.miner_id == miner_id, Booking.status == OPEN
+        )
+    )
+    return MinerEarnings(
+        miner_id=miner_id,
+        from_time=since,
+        to_time=until,
+        earned=from_units(int(earned)),
+        bookings_paid=int(count),
+        jobs_completed=int(session.scalar(finished) or 0),
+        pending=from_units(int(pending or 0)),
+    )

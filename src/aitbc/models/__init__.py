@@ -9,7 +9,7 @@ from aitbc.models.gpu import Gpu, GpuAiModel, GpuModelKey
 from aitbc.models.idempotency import IdempotencyRecord
 from aitbc.models.job import Job
 from aitbc.models.ledger import LedgerEntry, LedgerTransaction
-from aitbc.models.miner import Miner
+from aitbc.models.miner import Miner, MinerPresence
 from aitbc.models.offer import Offer
 from aitbc.models.order import Order, OrderEvent
 from aitbc.models.pricing import ModelPrice, PriceHistory, Quote
@@ -29,6 +29,7 @@ __all__ = [
     "LedgerEntry",
     "LedgerTransaction",
     "Miner",
+    "MinerPresence",
     "ModelPrice",
     "Offer",
     "Order",

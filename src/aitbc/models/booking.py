@@ -22,10 +22,14 @@ class Booking(Base):
     __tablename__ = "bookings"
     __table_args__ = (
         CheckConstraint("end_time > start_time", name="window_positive"),
-        CheckConstraint("status IN ('open', 'completed', 'released', 'cancelled')", name="status"),
+        CheckConstraint(
+            "status IN ('open', 'completed', 'released', 'cancelled', 'interrupted')",
+            name="status",
+        ),
         CheckConstraint(
             "total_units >= 0 AND charged_units >= 0 AND refunded_units >= 0"
-            " AND charged_units + refunded_units <= total_units",
+            " AND outage_refund_units >= 0"
+            " AND charged_units + refunded_units + outage_refund_units <= total_units",
             name="amounts",
         ),
         Index("ix_bookings_gpu_window", "gpu_id", "status", "end_time", "start_time"),
@@ -48,3 +52,7 @@ class Booking(Base):
     refunded_units: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Offline seconds of its miner already refunded while the booking went on
+    # (bookings.outages), and what they came to.
+    outage_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    outage_refund_units: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

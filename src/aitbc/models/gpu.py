@@ -71,6 +71,10 @@ class Gpu(Base):
     # order by. Computed by the database from the two aggregates above.
     rating_rank: Mapped[int] = mapped_column(BigInteger, Computed(RATING_RANK))
     total_bookings: Mapped[int] = mapped_column(Integer, default=0)
+    # The miner's presence over the last 24 hours and 7 days, in basis points (10,000 = all
+    # the time), refreshed by the sweeper from miner_presence.
+    uptime_24h_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    uptime_7d_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Moved by a trigger on every UPDATE of the row (migration 0006), so a rendering of the
@@ -95,6 +99,7 @@ Index(
 )
 Index("ix_gpus_memory", Gpu.memory_gb.desc(), Gpu.effective_price_units, Gpu.id, **LISTED)
 Index("ix_gpus_newest", Gpu.created_at.desc(), Gpu.id.desc(), **LISTED)
+Index("ix_gpus_uptime", Gpu.uptime_7d_bp.desc(), Gpu.effective_price_units, Gpu.id, **LISTED)
 Index("ix_gpus_region_price", func.lower(Gpu.region), Gpu.effective_price_units, Gpu.id, **LISTED)
 
 

@@ -41,7 +41,15 @@ class Job(Base):
     gpu_id: Mapped[str | None] = mapped_column(String(40), default=None)
     miner_id: Mapped[str | None] = mapped_column(String(128), default=None)
     booking_id: Mapped[str | None] = mapped_column(String(40), default=None)
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    result: Mapped[Any] = mapped_column(JSON, default=None, nullable=True)
+    # What the miner reported beside the result or the failure.
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # The payload's "type" (the field protocol's job kind), for history filters.
+    job_type: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The most the client will pay (the field protocol's payment_amount); bounds the
+    # booking's length at the GPU's price.
+    payment_cap_units: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    cuda_min: Mapped[str | None] = mapped_column(String(16), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Integer, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aitbc.kit.types import UTCDateTime
@@ -27,3 +27,17 @@ class Miner(Base):
     last_heartbeat: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deregistered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class MinerPresence(Base):
+    """A stretch of a miner's heartbeats no further apart than the heartbeat timeout: online
+    from ``started_at`` to ``ended_at`` plus the timeout. Uptime is read from these."""
+
+    __tablename__ = "miner_presence"
+    __table_args__ = (Index("ix_miner_presence_miner_end", "miner_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    miner_id: Mapped[str] = mapped_column(ForeignKey("miners.id"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from aitbc.kit.types import UTCDateTime
 from aitbc.models.base import Base
 
-ORDER_STATUSES = ("pending", "active", "completed", "released", "cancelled")
+ORDER_STATUSES = ("pending", "active", "completed", "released", "cancelled", "interrupted")
 
 
 class Order(Base):
@@ -17,7 +17,7 @@ class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('pending', 'active', 'completed', 'released', 'cancelled')",
+            "status IN ('pending', 'active', 'completed', 'released', 'cancelled', 'interrupted')",
             name="status",
         ),
         Index("ix_orders_client", "client_id", "created_at"),

@@ -95,6 +95,12 @@ class Store:
             # database is down.
             self._pool = PgPool(max_size=self._pool_size, **self._connect)
 
+    async def connect_raw(self) -> Any:
+        """A PostgreSQL connection of its own, outside the pool (to LISTEN on)."""
+        import asyncpg
+
+        return await asyncpg.connect(**self._connect)
+
     async def leave_loop(self) -> None:
         """Close the PostgreSQL connections the calling event loop opened."""
         if self._pool is not None:

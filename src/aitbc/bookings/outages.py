@@ -1,0 +1,82 @@
+"""Fair billing when a GPU drops: a booking's clock stops at its miner's last heartbeat.
+
+A miner is offline once its last heartbeat is older than the heartbeat timeout. For a
+booking that its miner went offline during (or before it began), the clock stops at the
+last heartbeat (or never starts). If the miner is back within the grace period
+(``AITBC_OUTAGE_GRACE_SECONDS``, counted from when it went offline, or from the booking's
+start if that is later), the booking goes on and its offline seconds are refunded at once
+(``resolve``, from the heartbeat that ends the silence); if not, the booking ends as
+``interrupted`` at the last heartbeat (``settlement.settle_due``, or a late return): the
+client gets back everything from then on, the miner is paid for the time served."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aitbc.accounts.ledger import Leg
+from aitbc.bookings import settlement
+from aitbc.bookings.lifecycle import Policy, offline_seconds, outage
+from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
+from aitbc.kit.money import divide_units
+from aitbc.models.account import ESCROW, MAIN
+from aitbc.store.conn import Conn
+from aitbc.store.query import Query
+
+_SILENT_BOOKINGS = Query(
+    f"""
+    SELECT {COLUMNS} FROM {FROM}
+    WHERE b.miner_id = $1 AND b.status = 'open' AND b.start_time < $3 AND b.end_time > $2
+    ORDER BY b.id FOR UPDATE OF b
+    """
+)
+_REFUNDED = Query(
+    "UPDATE bookings SET outage_seconds = outage_seconds + $2, "
+    "outage_refund_units = outage_refund_units + $3 WHERE id = $1"
+)
+_EVENT = Query("INSERT INTO order_events (order_id, status, at) VALUES ($1, $2, $3)")
+
+
+async def resolve(
+    conn: Conn,
+    *,
+    miner_id: str,
+    silent_from: datetime,
+    back: datetime,
+    policy: Policy,
+    fee_bps: int,
+) -> int:
+    """The miner is back at ``back`` after a silence since ``silent_from`` longer than the
+    timeout. Its bookings still within their grace are refunded their offline seconds; the
+    others end as interrupted (if the sweeper has not ended them yet). Returns how many it
+    interrupted. The caller holds the miner's row, and no booking's."""
+    rows = await conn.fetch(_SILENT_BOOKINGS, miner_id, silent_from, back)
+    refunds: list[settlement.Posting] = []
+    ended: list[settlement.Ended] = []
+    for row in rows:
+        booking = BookingRecord.from_row(row)
+        silence = outage(booking, heartbeat=silent_from, policy=policy)
+        if silence is None:
+            continue
+        if silence.interrupted(back):
+            end = settlement.outcome(booking, at=back, fee_bps=fee_bps, silence=silence)
+            ended.append(settlement.Ended(booking, end, await settlement.job_on(conn, booking)))
+            continue
+        seconds = offline_seconds(booking, silent_from, back)
+        remaining = booking.total_units - booking.outage_refund_units
+        units = min(divide_units(booking.total_units * seconds, booking.booked_seconds), remaining)
+        if seconds == 0:
+            continue
+        await conn.execute(_REFUNDED, booking.id, seconds, units)
+        await conn.execute(
+            _EVENT, booking.order_id, "offline", max(silent_from, booking.start_time)
+        )
+        await conn.execute(_EVENT, booking.order_id, "back", back)
+        refunds.append(
+            settlement.Posting(
+                booking.id,
+                "booking_outage_refund",
+                [Leg(booking.client_id, ESCROW, -units), Leg(booking.client_id, MAIN, units)],
+            )
+        )
+    await settlement.end_many(conn, ended, back, postings=refunds)
+    return len(ended)
