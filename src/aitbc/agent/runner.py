@@ -1,0 +1,208 @@
+"""The agent's loop: register the host's GPUs, heartbeat on an interval with their health,
+long-poll for jobs, run each through the executor, post the result or the failure; back off
+on errors; on SIGTERM finish the running job (or fail it when the grace runs out), report
+the host offline and stop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from aitbc.agent import gpus
+from aitbc.agent.executors import Executor, Outcome
+
+log = logging.getLogger("aitbc.agent")
+MAX_BACKOFF_SECONDS = 60.0
+
+
+@dataclass
+class AgentConfig:
+    price_per_hour: str = "1.0"
+    region: str | None = None
+    configured_gpus: list[dict[str, Any]] = field(default_factory=list)
+    heartbeat_seconds: float = 15.0
+    poll_wait_seconds: float = 20.0
+    stop_grace_seconds: float = 30.0
+    read_gpus: Callable[[], list[gpus.Reading] | None] = gpus.read_smi
+
+
+class Agent:
+    def __init__(self, client: httpx.Client, executor: Executor, config: AgentConfig) -> None:
+        self._client = client
+        self._executor = executor
+        self._config = config
+        self.stopping = threading.Event()
+        self._working = threading.Event()
+        self._heartbeats: threading.Thread | None = None
+        self.jobs_done = 0
+
+    # -- talking to the coordinator -----------------------------------------------------
+
+    def _call(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        response = self._client.request(method, path, json=body)
+        if response.status_code >= 500 or response.status_code in (401, 403, 429):
+            response.raise_for_status()
+        return response
+
+    def _readings(self) -> list[gpus.Reading] | None:
+        try:
+            return self._config.read_gpus()
+        except Exception:  # a broken nvidia-smi must not stop the host
+            log.exception("reading the GPUs failed")
+            return None
+
+    def register(self) -> dict[str, Any]:
+        readings = self._readings()
+        specs = (
+            gpus.register_specs(readings, price_per_hour=self._config.price_per_hour)
+            if readings
+            else self._config.configured_gpus
+        )
+        if not specs:
+            raise RuntimeError("no GPU found: nvidia-smi is missing and none was configured")
+        body = {"gpus": specs, "region": self._config.region}
+        response = self._call("POST", "/v1/miners/register", body)
+        response.raise_for_status()
+        registered: dict[str, Any] = response.json()
+        log.info("registered %d GPU(s)", len(registered.get("gpus", [])))
+        return registered
+
+    def heartbeat(self, status: str = "online") -> None:
+        readings = self._readings()
+        body = {
+            "status": status,
+            "inflight": 1 if self._working.is_set() else 0,
+            "gpus": gpus.health_reports(readings) if readings else [],
+        }
+        self._call("POST", "/v1/miners/heartbeat", body).raise_for_status()
+
+    def poll(self, wait: float) -> dict[str, Any] | None:
+        response = self._call("POST", "/v1/miners/poll", {"max_wait_seconds": wait})
+        response.raise_for_status()
+        if response.status_code == 204 or not response.content:
+            return None
+        job: dict[str, Any] = response.json()
+        return job
+
+    def _report(self, job_id: str, outcome: Outcome) -> None:
+        if outcome.ok:
+            path, body = f"/v1/miners/{job_id}/result", {"result": outcome.result}
+        else:
+            path = f"/v1/miners/{job_id}/fail"
+            body = {"error_code": outcome.error_code, "error_message": outcome.error_message}
+        backoff = 1.0
+        while True:
+            try:
+                response = self._call("POST", path, body)
+                if response.status_code == 409:  # the job ended meanwhile (expired, cancelled)
+                    log.warning("job %s was no longer running: %s", job_id, response.text)
+                    return
+                response.raise_for_status()
+                return
+            except httpx.HTTPError as exc:
+                log.warning(
+                    "reporting job %s failed (%s); retrying in %.0f s", job_id, exc, backoff
+                )
+                if self.stopping.wait(backoff) and backoff >= MAX_BACKOFF_SECONDS:
+                    return
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def work(self, job: dict[str, Any]) -> None:
+        job_id = job["job_id"]
+        log.info("running job %s", job_id)
+        self._working.set()
+        watchdog = threading.Thread(target=self._abandon_after_grace, daemon=True)
+        watchdog.start()
+        try:
+            outcome = self._executor.run(job_id, job.get("payload") or {})
+        except Exception as exc:  # the executor itself broke: the job failed
+            log.exception("job %s: the executor failed", job_id)
+            outcome = Outcome(False, error_code="executor_error", error_message=str(exc))
+        finally:
+            self._working.clear()
+        if not outcome.ok and self.stopping.is_set() and outcome.error_code.startswith("exit_"):
+            outcome = Outcome(
+                False, error_code="agent_stopped", error_message="the miner agent was stopped"
+            )
+        self._report(job_id, outcome)
+        self.jobs_done += 1
+
+    def _abandon_after_grace(self) -> None:
+        """While a job runs: once stopping, give it the grace, then stop it."""
+        while self._working.is_set():
+            if self.stopping.wait(0.2):
+                if not self._working.wait(0):
+                    return
+                finished = _wait_cleared(self._working, self._config.stop_grace_seconds)
+                if not finished:
+                    log.warning("the running job outlived the stop grace; stopping it")
+                    self._executor.stop()
+                return
+
+    def _beat(self) -> None:
+        while not self.stopping.wait(self._config.heartbeat_seconds):
+            try:
+                self.heartbeat()
+            except httpx.HTTPError as exc:
+                log.warning("heartbeat failed: %s", exc)
+
+    def run(self, *, once: bool = False) -> int:
+        """Serve until stopped (or one cycle with ``once``); returns the jobs run."""
+        self._until_done(self.register)
+        if not once:
+            self._heartbeats = threading.Thread(target=self._beat, daemon=True)
+            self._heartbeats.start()
+        backoff = 1.0
+        while not self.stopping.is_set():
+            try:
+                job = self.poll(0 if once else self._config.poll_wait_seconds)
+                backoff = 1.0
+            except httpx.HTTPError as exc:
+                log.warning("polling failed (%s); retrying in %.0f s", exc, backoff)
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                if once:
+                    break
+                continue
+            if job is not None:
+                self.work(job)
+            if once:
+                break
+        self.stopping.set()
+        if self._heartbeats is not None:
+            self._heartbeats.join(timeout=5)
+        try:
+            self.heartbeat("offline" if not once else "online")
+        except httpx.HTTPError as exc:
+            log.warning("the last heartbeat failed: %s", exc)
+        return self.jobs_done
+
+    def _until_done(self, step: Callable[[], object]) -> None:
+        backoff = 1.0
+        while True:
+            try:
+                step()
+                return
+            except httpx.HTTPError as exc:
+                log.warning("%s failed (%s); retrying in %.0f s", step.__name__, exc, backoff)
+                if self.stopping.wait(backoff):
+                    raise
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+
+def _wait_cleared(event: threading.Event, timeout: float) -> bool:
+    """Wait until ``event`` is cleared; False when ``timeout`` passed first."""
+    waited = 0.0
+    while event.is_set():
+        if waited >= timeout:
+            return False
+        threading.Event().wait(0.1)
+        waited += 0.1
+    return True
