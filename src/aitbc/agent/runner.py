@@ -6,6 +6,7 @@ the host offline and stop."""
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,8 @@ from typing import Any
 import httpx
 
 from aitbc.agent import gpus
-from aitbc.agent.executors import Executor, Outcome
+from aitbc.agent.executors import Executor, HttpExecutor, Outcome, ShellExecutor
+from aitbc.cli.config import CliConfig
 
 log = logging.getLogger("aitbc.agent")
 MAX_BACKOFF_SECONDS = 60.0
@@ -31,6 +33,10 @@ class AgentConfig:
     read_gpus: Callable[[], list[gpus.Reading] | None] = gpus.read_smi
 
 
+class _Interrupted(Exception):
+    """A stop signal arrived while the agent only waited for a job."""
+
+
 class Agent:
     def __init__(self, client: httpx.Client, executor: Executor, config: AgentConfig) -> None:
         self._client = client
@@ -39,7 +45,16 @@ class Agent:
         self.stopping = threading.Event()
         self._working = threading.Event()
         self._heartbeats: threading.Thread | None = None
+        self._polling = False
         self.jobs_done = 0
+
+    def on_signal(self, signum: int, frame: object) -> None:
+        """SIGTERM or SIGINT: stop taking jobs; a long poll in progress is abandoned at once,
+        a running job gets the stop grace."""
+        log.info("signal %d: stopping", signum)
+        self.stopping.set()
+        if self._polling:
+            raise _Interrupted
 
     # -- talking to the coordinator -----------------------------------------------------
 
@@ -82,7 +97,13 @@ class Agent:
         self._call("POST", "/v1/miners/heartbeat", body).raise_for_status()
 
     def poll(self, wait: float) -> dict[str, Any] | None:
-        response = self._call("POST", "/v1/miners/poll", {"max_wait_seconds": wait})
+        self._polling = True
+        try:
+            if self.stopping.is_set():
+                return None
+            response = self._call("POST", "/v1/miners/poll", {"max_wait_seconds": wait})
+        finally:
+            self._polling = False
         response.raise_for_status()
         if response.status_code == 204 or not response.content:
             return None
@@ -155,7 +176,10 @@ class Agent:
 
     def run(self, *, once: bool = False) -> int:
         """Serve until stopped (or one cycle with ``once``); returns the jobs run."""
-        self._until_done(self.register)
+        if once:
+            self.register()
+        else:
+            self._until_done(self.register)
         if not once:
             self._heartbeats = threading.Thread(target=self._beat, daemon=True)
             self._heartbeats.start()
@@ -164,6 +188,8 @@ class Agent:
             try:
                 job = self.poll(0 if once else self._config.poll_wait_seconds)
                 backoff = 1.0
+            except _Interrupted:
+                break
             except httpx.HTTPError as exc:
                 log.warning("polling failed (%s); retrying in %.0f s", exc, backoff)
                 self.stopping.wait(backoff)
@@ -206,3 +232,50 @@ def _wait_cleared(event: threading.Event, timeout: float) -> bool:
         threading.Event().wait(0.1)
         waited += 0.1
     return True
+
+
+def serve(
+    *,
+    config: CliConfig,
+    command: str | None,
+    endpoint: str | None,
+    configured_gpus: list[dict[str, Any]],
+    price_per_hour: str,
+    region: str | None,
+    heartbeat_seconds: float,
+    poll_wait_seconds: float,
+    stop_grace_seconds: float,
+    job_timeout: float | None,
+    once: bool,
+) -> int:
+    """Run the agent in this process until SIGTERM or SIGINT (or one cycle); the jobs run."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    executor: Executor
+    if command is not None:
+        executor = ShellExecutor(command, timeout=job_timeout)
+    else:
+        executor = HttpExecutor(str(endpoint), timeout=job_timeout)
+    agent_config = AgentConfig(
+        price_per_hour=price_per_hour,
+        region=region,
+        configured_gpus=configured_gpus,
+        heartbeat_seconds=heartbeat_seconds,
+        poll_wait_seconds=poll_wait_seconds,
+        stop_grace_seconds=stop_grace_seconds,
+    )
+    client = httpx.Client(
+        base_url=config.coordinator_url,
+        headers={"X-Api-Key": config.api_key},
+        timeout=poll_wait_seconds + 10,
+    )
+    with client:
+        agent = Agent(client, executor, agent_config)
+        previous = {
+            sig: signal.signal(sig, agent.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        try:
+            return agent.run(once=once)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

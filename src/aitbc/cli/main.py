@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import click
 
 from aitbc.cli import account, admin, bookings, client, marketplace, miner, server
-from aitbc.cli.config import load
+from aitbc.cli.config import CliConfig, load
 from aitbc.cli.http import Api
 
 
@@ -19,10 +19,12 @@ class CliState:
     output: str
     _api: Api | None = field(default=None, repr=False)
 
+    def config(self) -> CliConfig:
+        return load(url=self.url, api_key=self.api_key, config_file=self.config_file)
+
     def api(self) -> Api:
         if self._api is None:
-            config = load(url=self.url, api_key=self.api_key, config_file=self.config_file)
-            self._api = Api(config)
+            self._api = Api(self.config())
         return self._api
 
 

@@ -77,3 +77,97 @@ def result(job_id: str, result_json: str) -> None:
 def fail(job_id: str, error: str) -> None:
     """Report a job's failure (the client is refunded in full)."""
     emit(api().request("POST", f"/v1/miners/jobs/{job_id}/fail", json={"error": error}))
+
+
+@miner.command("run")
+@click.option(
+    "--exec",
+    "command",
+    default=None,
+    help="Shell command run per job: payload "
+    "JSON on stdin, result on stdout (JSON or text), non-zero exit = failure.",
+)
+@click.option(
+    "--http",
+    "endpoint",
+    default=None,
+    help="URL each job's payload is POSTed to (a local model server); a 2xx answer is the result.",
+)
+@click.option(
+    "--gpus",
+    "gpus_json",
+    default=None,
+    help="GPUs to register when nvidia-smi "
+    "is not there: JSON list (or a file holding it), as for `miner register`.",
+)
+@click.option(
+    "--price-per-hour",
+    default="1.0",
+    show_default=True,
+    help="Price of each GPU found by nvidia-smi.",
+)
+@click.option("--region", default=None)
+@click.option(
+    "--heartbeat-seconds", type=click.FloatRange(min=0.1), default=15.0, show_default=True
+)
+@click.option(
+    "--poll-wait",
+    type=click.FloatRange(0, 30),
+    default=20.0,
+    show_default=True,
+    help="Seconds each long poll may wait for a job.",
+)
+@click.option(
+    "--stop-grace",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="On SIGTERM, seconds the running job may take before it is stopped.",
+)
+@click.option(
+    "--job-timeout",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Fail a job that runs longer than this many seconds.",
+)
+@click.option(
+    "--once",
+    is_flag=True,
+    help="One cycle (register, poll, run at most one job, report), for scripts.",
+)
+@click.pass_context
+def run(
+    ctx: click.Context,
+    command: str | None,
+    endpoint: str | None,
+    gpus_json: str | None,
+    price_per_hour: str,
+    region: str | None,
+    heartbeat_seconds: float,
+    poll_wait: float,
+    stop_grace: float,
+    job_timeout: float | None,
+    once: bool,
+) -> None:
+    """Run this host as a miner: register its GPUs, heartbeat, take jobs and run them."""
+    from aitbc.agent.runner import serve  # the agent's imports only when it runs
+
+    if (command is None) == (endpoint is None):
+        raise click.UsageError("give exactly one of --exec COMMAND or --http URL")
+    configured = load_json(gpus_json) if gpus_json else []
+    if not isinstance(configured, list):
+        raise click.BadParameter("must be a JSON list of GPUs", param_hint="--gpus")
+    done = serve(
+        config=ctx.find_root().obj.config(),
+        command=command,
+        endpoint=endpoint,
+        configured_gpus=configured,
+        price_per_hour=price_per_hour,
+        region=region,
+        heartbeat_seconds=heartbeat_seconds,
+        poll_wait_seconds=poll_wait,
+        stop_grace_seconds=stop_grace,
+        job_timeout=job_timeout,
+        once=once,
+    )
+    click.echo(f"stopped after {done} job(s)", err=True)

@@ -1,0 +1,5 @@
+"""`python -m aitbc`: the same as the `aitbc` command."""
+
+from aitbc.cli.main import main
+
+main()
