@@ -6,7 +6,7 @@ from pydantic import BaseModel
 from aitbc import metrics
 from aitbc.deps import ClockDep, SessionDep, SettingsDep, StoreDep
 from aitbc.errors import error_responses
-from aitbc.gpus.query import count_by_status
+from aitbc.gpus.query import count_by_status, vitals
 from aitbc.kit.routing import APIRouter
 from aitbc.store.query import Query
 
@@ -47,9 +47,9 @@ async def health(store: StoreDep) -> Response:
     summary="Prometheus metrics",
 )
 def prometheus_metrics(session: SessionDep, clock: ClockDep, settings: SettingsDep) -> Response:
+    now, timeout = clock.now(), settings.heartbeat_timeout_seconds
     body = metrics.render(
-        lambda: count_by_status(
-            session, now=clock.now(), heartbeat_timeout=settings.heartbeat_timeout_seconds
-        )
+        lambda: count_by_status(session, now=now, heartbeat_timeout=timeout),
+        lambda: vitals(session, now=now, heartbeat_timeout=timeout),
     )
     return Response(body, media_type=metrics.CONTENT_TYPE)

@@ -1,12 +1,13 @@
 """Prometheus metrics. Request counters and latencies live in each process (aggregated across
-server processes through PROMETHEUS_MULTIPROC_DIR); GPU counts by status are read from the
-database at scrape time, so every process reports the same truth."""
+server processes through PROMETHEUS_MULTIPROC_DIR); GPU counts by status and each GPU's
+health and uptime are read from the database at scrape time, so every process reports the
+same truth."""
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -19,6 +20,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aitbc.gpus.query import GpuVitals
 
 REQUESTS = Counter(
     "aitbc_http_requests_total",
@@ -62,7 +65,42 @@ class MetricsMiddleware:
             LATENCY.labels(method, template).observe(time.perf_counter() - started)
 
 
-def render(gpu_counts: Callable[[], Mapping[str, int]]) -> bytes:
+GIB = 1024**3
+# Heartbeat figure -> (metric, help, factor to the metric's unit).
+_HEALTH_GAUGES = {
+    "utilization_pct": ("aitbc_gpu_utilization_ratio", "GPU utilisation, 0 to 1.", 0.01),
+    "memory_used_gb": ("aitbc_gpu_memory_used_bytes", "GPU memory in use.", GIB),
+    "memory_total_gb": ("aitbc_gpu_memory_total_bytes", "GPU memory in all.", GIB),
+    "temperature_c": ("aitbc_gpu_temperature_celsius", "GPU temperature.", 1),
+}
+
+
+def _vital_families(vitals: Sequence[GpuVitals]) -> list[GaugeMetricFamily]:
+    """Per listed GPU: the latest heartbeat's figures (only those reported within the
+    heartbeat timeout) and uptime over 24 hours and 7 days."""
+    labels = ["gpu_id", "miner_id", "model"]
+    health = {
+        figure: GaugeMetricFamily(name, text, labels=labels)
+        for figure, (name, text, _) in _HEALTH_GAUGES.items()
+    }
+    uptime = GaugeMetricFamily(
+        "aitbc_gpu_uptime_ratio",
+        "Share of the window the GPU's miner was online, 0 to 1.",
+        labels=[*labels, "window"],
+    )
+    for gpu in vitals:
+        names = [gpu.gpu_id, gpu.miner_id, gpu.model]
+        for figure, value in gpu.health.items():
+            if figure in health and isinstance(value, int | float) and not isinstance(value, bool):
+                health[figure].add_metric(names, value * _HEALTH_GAUGES[figure][2])
+        uptime.add_metric([*names, "24h"], gpu.uptime_24h_bp / 10_000)
+        uptime.add_metric([*names, "7d"], gpu.uptime_7d_bp / 10_000)
+    return [*health.values(), uptime]
+
+
+def render(
+    gpu_counts: Callable[[], Mapping[str, int]], vitals: Callable[[], Sequence[GpuVitals]]
+) -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
@@ -72,7 +110,7 @@ def render(gpu_counts: Callable[[], Mapping[str, int]]) -> bytes:
     for status, count in sorted(gpu_counts().items()):
         gauge.add_metric([status], count)
     snapshot = CollectorRegistry()
-    snapshot.register(_Fixed([gauge]))
+    snapshot.register(_Fixed([gauge, *_vital_families(vitals())]))
     return generate_latest(registry) + generate_latest(snapshot)
 
 

@@ -1,5 +1,7 @@
 """The periodic work of every server process: settle bookings whose time is up, expire and
-assign jobs, fill bids, recompute stale prices, and (hourly) keep the price history bounded.
+assign jobs, fill bids, recompute stale prices, delist the GPUs of miners that left once they
+are free, refresh uptime (every minute) and (hourly) keep the price history and the presence
+stretches bounded.
 Each item is its own short transaction and takes its rows with SKIP LOCKED, so any number of
 processes can sweep at once and each booking is still settled exactly once (see
 bookings.settlement)."""
@@ -20,12 +22,15 @@ from aitbc.config import Settings
 from aitbc.db import Database
 from aitbc.jobs import service as jobs
 from aitbc.kit.clock import Clock
+from aitbc.miners import presence, upkeep
+from aitbc.miners.service import delist_free_gpus
 from aitbc.pricing.market import prune_history, recompute_if_stale, stale_models
 from aitbc.store.conn import SessionConn, drive
 
 log = logging.getLogger("aitbc.sweeper")
 SETTLE_BATCH = 500
 PRUNE_EVERY = timedelta(hours=1)
+UPTIME_EVERY = timedelta(minutes=1)
 T = TypeVar("T")
 
 
@@ -36,6 +41,7 @@ class Sweeper:
         self._settings = settings
         self._interval = settings.sweep_interval_seconds
         self._pruned_at: datetime | None = None
+        self._uptime_at: datetime | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aitbc-sweeper", daemon=True)
 
@@ -107,20 +113,39 @@ class Sweeper:
                 s, kind=model[0], key=model[1], now=now, settings=settings
             ),
         )
-        self._prune_history()
+        self._each(
+            lambda s, now: drive(upkeep.leavers(SessionConn(s))),
+            lambda s, miner_id, now: delist_free_gpus(s, miner_id=miner_id, now=now),
+        )
+        self._refresh_uptime()
+        self._prune()
         return settled
 
-    def _prune_history(self) -> None:
+    def _refresh_uptime(self) -> None:
+        now = self._clock.now()
+        if self._uptime_at is not None and now - self._uptime_at < UPTIME_EVERY:
+            return
+        try:
+            with self._db.session(write=True) as session:
+                timeout = self._settings.heartbeat_timeout_seconds
+                drive(upkeep.refresh_uptime(SessionConn(session), now=now, timeout=timeout))
+                session.commit()
+            self._uptime_at = now
+        except Exception:  # retried on the next tick
+            log.exception("refreshing uptime failed")
+
+    def _prune(self) -> None:
         now = self._clock.now()
         if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
             return
         try:
             with self._db.session(write=True) as session:
                 drive(prune_history(SessionConn(session), now=now))
+                drive(presence.prune(SessionConn(session), now=now))
                 session.commit()
             self._pruned_at = now
         except Exception:  # retried on the next tick
-            log.exception("pruning the price history failed")
+            log.exception("pruning the price history and presence failed")
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

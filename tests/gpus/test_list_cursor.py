@@ -12,7 +12,7 @@ from conftest import Api
 from helpers import GPU_LIST, assert_error, gpu_path, list_gpus
 from sqlalchemy import create_engine, text
 
-SORTS = ("price", "memory", "rating", "newest")
+SORTS = ("price", "memory", "rating", "newest", "uptime")
 
 
 @pytest.fixture
@@ -38,8 +38,11 @@ def gpus(api: Api, database_url: str) -> list[str]:
         with engine.begin() as conn:
             for i, gpu_id in enumerate(ids):
                 conn.execute(
-                    text("UPDATE gpus SET rating_sum = :s, review_count = :c WHERE id = :id"),
-                    {"s": (i % 3) * 4, "c": 2 if i % 3 else 0, "id": gpu_id},
+                    text(
+                        "UPDATE gpus SET rating_sum = :s, review_count = :c, uptime_7d_bp = :u "
+                        "WHERE id = :id"
+                    ),
+                    {"s": (i % 3) * 4, "c": 2 if i % 3 else 0, "u": (i % 3) * 5000, "id": gpu_id},
                 )
     finally:
         engine.dispose()

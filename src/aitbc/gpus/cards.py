@@ -23,7 +23,7 @@ CARD_COLUMNS = (
     "g.id, g.revision, g.miner_id, g.model, g.memory_gb, g.cuda_cores, g.compute_capability, "
     "g.cuda_version, g.region, g.effective_price_units, g.price_units, g.pricing_mode, "
     "g.ai_models, g.description, g.rating_sum, g.review_count, g.total_bookings, "
-    "g.created_at, g.health"
+    "g.created_at, g.health, g.health_at, g.uptime_24h_bp, g.uptime_7d_bp"
 )
 MAX_CARDS = 50_000
 
@@ -36,6 +36,11 @@ def rating_text(rating_sum: int, review_count: int) -> str | None:
     return f"{hundredths // 100}.{hundredths % 100:02d}"
 
 
+def percent_text(basis_points: int) -> str:
+    """Basis points as a percentage with two decimals: 9950 -> "99.50"."""
+    return f"{basis_points // 100}.{basis_points % 100:02d}"
+
+
 def _json(value: Any) -> Any:
     """A JSON column as stored text (embedded as it is) or as an already parsed value."""
     return orjson.Fragment(value) if isinstance(value, str) else value
@@ -45,7 +50,9 @@ def render(row: Sequence[Any]) -> tuple[str, int, bytes]:
     """(gpu id, revision, the card: the GPU's JSON object without its closing brace)."""
     (gpu_id, revision, miner_id, model, memory_gb, cuda_cores, compute_capability,
      cuda_version, region, price, own_price, pricing_mode, ai_models, description,
-     rating_sum, review_count, total_bookings, created_at, health) = row  # fmt: skip
+     rating_sum, review_count, total_bookings, created_at, health, health_at,
+     uptime_24h_bp,
+     uptime_7d_bp) = row  # fmt: skip
     card = orjson.dumps(
         {
             "gpu_id": gpu_id,
@@ -66,6 +73,9 @@ def render(row: Sequence[Any]) -> tuple[str, int, bytes]:
             "total_bookings": total_bookings,
             "created_at": iso(created_at),
             "health": _json(health),
+            "health_at": iso(health_at),
+            "uptime_24h_pct": percent_text(uptime_24h_bp),
+            "uptime_7d_pct": percent_text(uptime_7d_bp),
         }
     )
     return gpu_id, revision, card[:-1]

@@ -79,6 +79,12 @@ SORTS = {
         "(g.memory_gb < {0} OR (g.memory_gb = {0}"
         " AND (g.effective_price_units, g.id) > ({1}, {2})))",
     ),
+    "uptime": Sort(
+        "g.uptime_7d_bp DESC, g.effective_price_units, g.id",
+        ("uptime_7d_bp", "effective_price_units", "id"),
+        "(g.uptime_7d_bp < {0} OR (g.uptime_7d_bp = {0}"
+        " AND (g.effective_price_units, g.id) > ({1}, {2})))",
+    ),
     "newest": Sort(
         "g.created_at DESC, g.id DESC",
         ("created_at", "id"),

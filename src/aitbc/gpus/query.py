@@ -5,6 +5,7 @@ else booked (an open booking covers now), else available."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -58,3 +59,44 @@ def count_by_status(session: Session, *, now: datetime, heartbeat_timeout: int) 
     counts = {"available": 0, "booked": 0, "offline": 0, "delisted": 0}
     counts.update({name: n for name, n in session.execute(query).all()})
     return counts
+
+
+@dataclass(frozen=True, slots=True)
+class GpuVitals:
+    """A listed GPU's latest figures (``health`` only when reported within the heartbeat
+    timeout, else empty) and its uptime in basis points."""
+
+    gpu_id: str
+    miner_id: str
+    model: str
+    health: dict[str, Any]
+    uptime_24h_bp: int
+    uptime_7d_bp: int
+
+
+def vitals(session: Session, *, now: datetime, heartbeat_timeout: int) -> list[GpuVitals]:
+    fresh_after = now - timedelta(seconds=heartbeat_timeout)
+    rows = session.execute(
+        select(
+            Gpu.id,
+            Gpu.miner_id,
+            Gpu.model,
+            Gpu.health,
+            Gpu.health_at,
+            Gpu.uptime_24h_bp,
+            Gpu.uptime_7d_bp,
+        )
+        .where(Gpu.delisted_at.is_(None))
+        .order_by(Gpu.id)
+    )
+    return [
+        GpuVitals(
+            gpu_id,
+            miner_id,
+            model,
+            health if health_at is not None and health_at >= fresh_after and health else {},
+            day,
+            week,
+        )
+        for gpu_id, miner_id, model, health, health_at, day, week in rows
+    ]

@@ -11,7 +11,7 @@ from aitbc.kit.pagination import MAX_OFFSET
 
 GpuStatus = Literal["available", "booked", "offline", "delisted"]
 PricingMode = Literal["fixed", "dynamic"]
-SortKey = Literal["price", "memory", "rating", "newest"]
+SortKey = Literal["price", "memory", "rating", "newest", "uptime"]
 
 ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 AiModelList: Any = Field(default_factory=list, max_length=64)
@@ -75,7 +75,17 @@ class GpuPublic(BaseModel):
     booking_expires: datetime | None
     created_at: datetime
     last_heartbeat: datetime
-    health: dict[str, Any]
+    health: dict[str, Any] = Field(
+        description="The latest heartbeat's figures for this GPU (utilization_pct, "
+        "memory_used_gb, memory_total_gb, temperature_c, as reported); `{}` before any"
+    )
+    health_at: datetime | None = Field(description="When those figures were reported")
+    uptime_24h_pct: Decimal = Field(
+        description="Share of the last 24 hours (or of the time since the miner first "
+        "registered, when shorter) its miner was online, in percent with 2 decimals; "
+        "refreshed every minute"
+    )
+    uptime_7d_pct: Decimal = Field(description="The same over the last 7 days")
 
 
 class GpuListQuery(BaseModel):
@@ -95,7 +105,11 @@ class GpuListQuery(BaseModel):
     status: GpuStatus | None = None
     miner_id: str | None = Field(None, max_length=128)
     ai_model: str | None = Field(None, max_length=128, description="Serves this AI model")
-    sort: SortKey = "price"
+    sort: SortKey = Field(
+        "price",
+        description="price (cheapest first), memory (largest first), rating (best first), "
+        "newest, or uptime (most reliable over 7 days first)",
+    )
     limit: int = Field(20, ge=1, le=500)
     offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip")
     cursor: str | None = Field(
