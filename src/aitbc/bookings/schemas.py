@@ -8,7 +8,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from aitbc.kit.money import MoneyIn, MoneyOut
 
-BookingStatus = Literal["pending", "active", "completed", "released", "cancelled"]
+BookingStatus = Literal["pending", "active", "completed", "released", "cancelled", "interrupted"]
 Hours = Field(gt=0, le=Decimal(100_000), max_digits=12, decimal_places=6)
 
 

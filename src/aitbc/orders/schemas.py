@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from aitbc.bookings.schemas import BookingStatus
 from aitbc.kit.money import MoneyOut
@@ -27,7 +28,11 @@ class OrderPublic(BaseModel):
 
 
 class OrderEventPublic(BaseModel):
-    status: BookingStatus
+    status: BookingStatus | Literal["offline", "back"] = Field(
+        description="The order's status from then on, or `offline` / `back`: its GPU's miner "
+        "went silent (the clock stopped) and returned within the grace (the offline time "
+        "refunded)"
+    )
     at: datetime
 
 
