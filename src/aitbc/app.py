@@ -94,7 +94,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.gpu_cards = Cards()
     app.state.repricing = set()
     install_error_handlers(app)
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_seconds=settings.body_timeout_seconds,
+    )
     app.add_middleware(MetricsMiddleware)
     # Routes are matched in order, at a cost per route tried: the hottest come first.
     routers = (

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     quote_ttl_seconds: int = Field(default=300, ge=1, le=86_400)
     sweep_interval_seconds: float = Field(default=5.0, ge=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     environment: str = Field(default="development", pattern="^(development|production|test)$")
 
     @model_validator(mode="after")

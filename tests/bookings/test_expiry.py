@@ -55,7 +55,8 @@ def views(api: Api, m: Market, body: dict[str, Any]) -> dict[str, Any]:
         "order": get_order(api, m.client, body["order_id"]),
         "orders_as_miner": orders(api, m.miner),
         "completed_orders": orders(api, ADMIN_KEY, status="completed"),
-        "gpu": gpu(api, m.gpu),
+        # Uptime is the sweeper's to refresh; everything else about the GPU stays.
+        "gpu": {k: v for k, v in gpu(api, m.gpu).items() if not k.startswith("uptime_")},
         "client": {k: v for k, v in account(api, m.client).items() if k != "unsettled"},
         "miner": {k: v for k, v in account(api, m.miner).items() if k != "unsettled"},
     }

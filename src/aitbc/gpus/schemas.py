@@ -30,7 +30,7 @@ class GpuSpec(BaseModel):
     description: str | None = Field(default=None, max_length=2000)
     region: str | None = Field(default=None, max_length=64)
     cuda_version: str | None = Field(default=None, max_length=16)
-    ai_models: list[str] = AiModelList
+    ai_models: list[ModelName] = AiModelList
     pricing_mode: PricingMode = "fixed"
 
 

@@ -25,7 +25,7 @@ class MinerGpuSpec(BaseModel):
     cuda_version: str | None = Field(default=None, max_length=16)
     compute_capability: str | None = Field(default=None, max_length=16)
     cuda_cores: int | None = Field(default=None, ge=0, le=10_000_000)
-    ai_models: list[str] = AiModelList
+    ai_models: list[ModelName] = AiModelList
     price_per_hour: MoneyIn = Field(le=Decimal(1_000_000))
     pricing_mode: PricingMode = "fixed"
     description: str | None = Field(default=None, max_length=2000)
