@@ -106,6 +106,16 @@ def book(
     )
 
 
+def queued_job(api: Api, key: str) -> str:
+    """A job of the key's client that waits in the queue (no GPU matches it), for bookings
+    that name a job."""
+    body = {"payload": {}, "ttl_seconds": 900, "constraints": {"gpu": "no such model"}}
+    response = api.call("POST", "/v1/jobs", key, json=body)
+    assert response.status_code == 201, response.text
+    job_id: str = response.json()["job_id"]
+    return job_id
+
+
 def booked(api: Api, key: str, gpu_id: str, hours: Any = 1, **body: Any) -> dict[str, Any]:
     response = book(api, key, gpu_id, hours, **body)
     assert response.status_code == 201, response.text

@@ -26,6 +26,7 @@ from bookings.booking_support import (
     money,
     orders,
     parse_time,
+    queued_job,
     refused,
     release_gpu,
     seconds_of,
@@ -46,13 +47,14 @@ def m(api: Api) -> Market:
 
 def test_book_now_returns_the_booking_and_moves_the_cost_into_escrow(api: Api, m: Market) -> None:
     now = api.clock.now()
-    response = book(api, m.client, m.gpu, 2, job_id="job-42")
+    job_id = queued_job(api, m.client)
+    response = book(api, m.client, m.gpu, 2, job_id=job_id)
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["booking_id"].startswith("bkg_") and body["order_id"].startswith("ord_")
     assert body["gpu_id"] == m.gpu
     assert body["client_id"] == "c1" and body["miner_id"] == "m1"
-    assert body["job_id"] == "job-42"
+    assert body["job_id"] == job_id
     assert body["status"] == "active"
     assert parse_time(body["start_time"]) == now
     assert parse_time(body["end_time"]) == now + timedelta(hours=2)
@@ -81,6 +83,14 @@ def test_book_now_returns_the_booking_and_moves_the_cost_into_escrow(api: Api, m
     ]
     assert {line["booking_id"] for line in escrow} == {body["booking_id"]}
     assert get_booking(api, m.client, body["booking_id"]) == body
+
+
+@pytest.mark.parametrize("whose", ["another client's", "nobody's"])
+def test_a_booking_names_only_a_job_of_its_own_client(api: Api, m: Market, whose: str) -> None:
+    job_id = queued_job(api, m.other) if whose == "another client's" else "job_nonexistent"
+    refused(book(api, m.client, m.gpu, 1, job_id=job_id), 404, "job_not_found")
+    assert figures(api, m.client) == ("100.000000", "0.000000")
+    assert gpu(api, m.gpu)["status"] == "available"
 
 
 @pytest.mark.parametrize(

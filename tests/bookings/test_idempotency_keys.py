@@ -18,6 +18,7 @@ from bookings.booking_support import (
     gpu,
     market,
     orders,
+    queued_job,
     refused,
     release_booking,
     release_gpu,
@@ -45,12 +46,13 @@ def key(value: str) -> dict[str, dict[str, str]]:
 def test_retried_book_returns_the_same_booking_and_charges_once(
     api: Api, m: Market, database_url: str
 ) -> None:
-    first = book(api, m.client, m.gpu, 2, job_id="j", **key("book-1"))
+    job_id = queued_job(api, m.client)
+    first = book(api, m.client, m.gpu, 2, job_id=job_id, **key("book-1"))
     assert first.status_code == 201, first.text
     assert REPLAYED not in first.headers
     after_first = snapshot(database_url)
     for _ in range(3):
-        again = book(api, m.client, m.gpu, 2, job_id="j", **key("book-1"))
+        again = book(api, m.client, m.gpu, 2, job_id=job_id, **key("book-1"))
         assert again.status_code == 201, again.text
         assert again.headers[REPLAYED] == "true"
         assert again.json() == first.json()
@@ -76,10 +78,11 @@ def test_the_replay_is_the_first_response_even_after_things_changed(
 def test_same_key_with_a_different_request_is_422(api: Api, m: Market, database_url: str) -> None:
     assert book(api, m.client, m.gpu, 1, **key("k")).status_code == 201
     second_gpu = api.register_gpu(m.miner)
+    job_id = queued_job(api, m.client)
     before = snapshot(database_url)
     for response in (
         book(api, m.client, m.gpu, 2, **key("k")),  # other duration
-        book(api, m.client, m.gpu, 1, job_id="x", **key("k")),  # other field
+        book(api, m.client, m.gpu, 1, job_id=job_id, **key("k")),  # other field
         book(api, m.client, second_gpu, 1, **key("k")),  # other GPU
         release_gpu(api, m.client, m.gpu, **key("k")),  # other endpoint
     ):

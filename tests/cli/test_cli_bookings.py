@@ -122,7 +122,16 @@ def test_book_prints_the_booking_as_json(run: Cli, market: dict[str, str]) -> No
     assert details["status"] == "booked" and details["total_bookings"] == 1
 
 
-def test_book_with_job_id_and_fractional_hours(run: Cli, market: dict[str, str]) -> None:
+def test_book_with_job_id_and_fractional_hours(
+    run: Cli, setup: Setup, market: dict[str, str]
+) -> None:
+    job = setup.http.post(
+        "/v1/jobs",
+        headers={"X-Api-Key": market["client"]},
+        json={"payload": {}, "ttl_seconds": 900, "constraints": {"gpu": "no such model"}},
+    )
+    assert job.status_code == 201, job.text
+    job_id = job.json()["job_id"]
     body = run.ok(
         market["client"],
         "marketplace",
@@ -132,10 +141,10 @@ def test_book_with_job_id_and_fractional_hours(run: Cli, market: dict[str, str])
         "--hours",
         "0.25",
         "--job-id",
-        "job-7",
+        job_id,
     )
     assert (body["job_id"], body["total_cost"], body["duration_hours"]) == (
-        "job-7",
+        job_id,
         "0.900000",
         "0.250000",
     )

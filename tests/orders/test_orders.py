@@ -17,6 +17,7 @@ from bookings.booking_support import (
     get_order,
     orders,
     parse_time,
+    queued_job,
     refused,
     release_booking,
     release_gpu,
@@ -53,7 +54,8 @@ def scene(api: Api) -> Scene:
     deposit(api, "c2", "100")
     t0 = api.clock.now()
     ids = {}
-    ids["A"] = booked(api, c1, gpu1, 1, job_id="job-a")["order_id"]
+    job_a = queued_job(api, c1)
+    ids["A"] = booked(api, c1, gpu1, 1, job_id=job_a)["order_id"]
     advance(api, 10, m1, m2)
     b = booked(api, c1, gpu2, 2)
     ids["B"] = b["order_id"]
@@ -165,7 +167,7 @@ def test_who_sees_which_orders(api: Api, scene: Scene) -> None:
 def test_order_detail_has_amounts_and_history(api: Api, scene: Scene) -> None:
     t0 = scene.t0
     a = get_order(api, scene.c1, scene.ids["A"])
-    assert a["status"] == "completed" and a["job_id"] == "job-a"
+    assert a["status"] == "completed" and isinstance(a["job_id"], str)
     assert (a["price_per_hour"], a["total_cost"]) == ("1.000000", "1.000000")
     assert (a["amount_charged"], a["refund"]) == ("1.000000", "0.000000")
     assert parse_time(a["closed_at"]) == t0 + timedelta(hours=1)

@@ -101,6 +101,28 @@ def test_any_key_may_flag_once(api: Api, market: Market, gpu: str) -> None:
     assert public_reviews(api, gpu)["review_count"] == 1
 
 
+def test_a_hidden_review_cannot_be_flagged_nor_seen_through_a_flag(
+    api: Api, market: Market, gpu: str
+) -> None:
+    rid = market.reviewed("c-1", gpu, 1, "secret words")["review_id"]
+    ok(_flag(api, market.miner_key, rid, "rude"), 201)
+    ok(_hide(api, rid))
+    flagging = _flag(api, market.client("c-2"), rid, "again")
+    refused(flagging, 404, "review_not_found")
+    assert "secret words" not in flagging.text and "c-1" not in flagging.text
+    # Nor edited by anyone but its author, who is told it does not exist.
+    other = api.call(
+        "PUT", f"/v1/marketplace/reviews/{rid}", market.clients["c-2"],
+        json={"rating": 5, "comment": "x"},
+    )  # fmt: skip
+    refused(other, 404, "review_not_found")
+    [item] = _flagged(api, include_hidden=True)
+    assert item["flag_count"] == 1  # the refused flag was not counted
+    # Restored, it may be flagged again.
+    ok(_restore(api, rid))
+    ok(_flag(api, market.client("c-3"), rid, "still rude"), 201)
+
+
 @pytest.mark.parametrize("reason", ["", "r" * 501, None, 5], ids=repr)
 def test_flag_needs_a_reason(api: Api, market: Market, gpu: str, reason: Any) -> None:
     rid = market.reviewed("c-1", gpu, 2)["review_id"]

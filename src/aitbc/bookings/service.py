@@ -103,6 +103,7 @@ _CHECK_WINDOW = Query(
 _HAS_DUE = Query(
     "SELECT 1 FROM bookings WHERE gpu_id = $1 AND status = 'open' AND end_time <= $2 LIMIT 1"
 )
+_JOB_OWNER = Query("SELECT client_id FROM jobs WHERE id = $1")
 _QUOTE = Query("SELECT gpu_id, client_id, price_units, expires_at FROM quotes WHERE id = $1")
 _SPEND_QUOTE = Query("UPDATE quotes SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
 _INSERT_BOOKING = Query(
@@ -186,6 +187,10 @@ async def book(
     """Book the GPU for the request's window; the cost moves from the client's balance into
     escrow."""
     start, end = _window(request, now)
+    if request.job_id is not None:
+        owner = await conn.fetchval(_JOB_OWNER, request.job_id)
+        if owner != request.client_id:  # another client's job is one this client cannot see
+            raise NotFound(f"No job {request.job_id!r}.", code="job_not_found")
     gpu = await lock_gpu(conn, request.gpu_id, now=now, heartbeat_timeout=heartbeat_timeout)
     seconds = request.seconds
     if request.max_cost_units is not None and gpu.price_units > 0:

@@ -121,10 +121,14 @@ def create(
     return _saved(session, review)
 
 
+def _missing(review_id: str) -> NotFound:
+    return NotFound(f"No review {review_id!r}.", code="review_not_found")
+
+
 def _locked_review(session: Session, review_id: str) -> Review:
     review = session.get(Review, review_id, with_for_update=True, populate_existing=True)
     if review is None:
-        raise NotFound(f"No review {review_id!r}.", code="review_not_found")
+        raise _missing(review_id)
     return review
 
 
@@ -133,6 +137,8 @@ def edit(
 ) -> ReviewSaved:
     review = _locked_review(session, review_id)
     if review.client_id != principal.owner_id:
+        if review.hidden_at is not None:  # shown to nobody but its author and moderators
+            raise _missing(review_id)
         raise Forbidden("Only its author may edit a review.", code="not_review_author")
     if review.hidden_at is None:
         _adjust(session, review.gpu_id, rating_delta=body.rating - review.rating, count_delta=0)
@@ -147,6 +153,8 @@ def flag(
     session: Session, *, review_id: str, principal: Principal, reason: str, now: datetime
 ) -> ReviewPublic:
     review = _locked_review(session, review_id)
+    if review.hidden_at is not None:  # moderated already, and not shown outside moderation
+        raise _missing(review_id)
     try:
         with session.begin_nested():
             session.add(
