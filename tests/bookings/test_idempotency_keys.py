@@ -208,3 +208,24 @@ def test_retried_extend_charges_once(api: Api, m: Market, database_url: str) -> 
     )
     assert figures(api, m.client) == ("92.800000", "7.200000")
     assert assert_ledger_invariants(database_url).transactions["booking_extension"] == 1
+
+
+def test_a_replay_compares_numbers_by_value(api: Api, m: Market) -> None:
+    first = book(api, m.client, m.gpu, "1", **key("by-value"))
+    assert first.status_code == 201, first.text
+    for same in ("1.0", 1, 1.0, "1.000000"):
+        again = book(api, m.client, m.gpu, same, **key("by-value"))
+        assert (again.status_code, again.headers.get(REPLAYED)) == (201, "true"), again.text
+    submit = {"payload": {"n": 1, "scale": 2.50}, "duration_hours": 1, "ttl_seconds": 900}
+    job = api.call("POST", "/v1/jobs", m.client, json=submit, **key("job"))
+    assert job.status_code == 201, job.text
+    by_value = {"payload": {"n": 1.0, "scale": 2.5}, "duration_hours": "1.0", "ttl_seconds": 900}
+    again = api.call("POST", "/v1/jobs", m.client, json=by_value, **key("job"))
+    assert again.status_code == 201 and again.json() == job.json(), again.text
+    # A number and the string of it are different payloads.
+    as_text = {**submit, "payload": {"n": "1", "scale": 2.5}}
+    refused(
+        api.call("POST", "/v1/jobs", m.client, json=as_text, **key("job")),
+        422,
+        "idempotency_key_reused",
+    )

@@ -67,8 +67,14 @@ class Reply:
 
 
 def _canonical(value: Any) -> Any:
+    """The request as compared between a key's uses: decimals and numbers by value (``1``,
+    ``1.0`` and ``"1.0"`` for a decimal field are one request; ``1`` and ``1.0`` inside a
+    JSON payload too, marked apart from the string ``"1"``), times in UTC."""
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # NUL cannot occur in a request (guard.py), so this key cannot collide with one.
+        return {"\x00number": format(Decimal(repr(value)).normalize(), "f")}
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
     if isinstance(value, dict):
