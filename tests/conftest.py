@@ -10,6 +10,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,9 @@ def settings(database_url: str) -> Settings:
         admin_key=ADMIN_KEY,
         sweep_interval_seconds=0,
         environment="test",
+        # The billing arithmetic is tested down to a micro-unit per hour; the default
+        # minimum (0.01) has its own test (tests/gpus/test_minimum_price.py).
+        min_price_per_hour=Decimal("0.000001"),
     )
 
 

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         decimal_places=6,
         description="Price per hour for a GPU registered without one.",
     )
+    min_price_per_hour: Decimal = Field(
+        default=Decimal("0.01"),
+        gt=0,
+        decimal_places=6,
+        description="The lowest price per hour a GPU may be listed at (nothing is free).",
+    )
     max_booking_hours: Decimal = Field(default=Decimal(720), gt=0)
     platform_fee_bps: int = Field(default=0, ge=0, le=10_000)
     pricing_interval_seconds: int = Field(

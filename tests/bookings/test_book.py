@@ -125,12 +125,11 @@ def test_duration_may_be_a_json_number_or_a_string(api: Api, m: Market) -> None:
     assert second["total_cost"] == "0.900000"
 
 
-def test_free_gpu_books_without_moving_money(api: Api) -> None:
-    m = market(api, price="0")
-    body = booked(api, m.client, m.gpu, 1)
-    assert body["total_cost"] == "0.000000"
-    assert figures(api, m.client) == ("100.000000", "0.000000")
-    assert gpu(api, m.gpu)["status"] == "booked"
+def test_no_gpu_is_free_so_no_booking_is(api: Api) -> None:
+    miner = api.key("miner", "m-free")
+    spec = {"name": "RTX 4090", "memory_gb": 24, "price_per_hour": "0"}
+    response = api.call("POST", "/v1/marketplace/gpu/register", miner, json={"gpu": spec})
+    refused(response, 422, "price_below_minimum")
 
 
 def test_a_released_gpu_is_available_to_the_next_client_at_once(api: Api, m: Market) -> None:

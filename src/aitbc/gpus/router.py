@@ -167,7 +167,7 @@ def update_gpu(
     principal: MinerOrAdminDep,
 ) -> Response:
     gpu = service.owned_gpu_for_update(session, gpu_id=gpu_id, principal=principal)
-    service.update_gpu(session, gpu=gpu, body=body, now=clock.now())
+    service.update_gpu(session, gpu=gpu, body=body, now=clock.now(), settings=settings)
     return _read_in_session(request, session, gpu_id, clock, settings)
 
 

@@ -13,6 +13,7 @@ from aitbc.config import Settings
 from aitbc.deps import Principal
 from aitbc.errors import Conflict, Forbidden, Invalid, NotFound
 from aitbc.gpus.naming import model_key
+from aitbc.gpus.prices import check_price
 from aitbc.gpus.schemas import GpuSpec, GpuUpdate
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import to_units
@@ -48,6 +49,7 @@ def register_gpu(
     heard = touch_miner(session, miner_id=miner_id, now=now, region=spec.region)
     miner = heard.miner
     price = spec.price_per_hour if spec.price_per_hour is not None else settings.default_price
+    check_price(price, settings)
     gpu_id = new_id("gpu")
     gpu = Gpu(
         id=gpu_id,
@@ -90,9 +92,11 @@ def owned_gpu_for_update(session: Session, *, gpu_id: str, principal: Principal)
     return gpu
 
 
-def update_gpu(session: Session, *, gpu: Gpu, body: GpuUpdate, now: datetime) -> Gpu:
+def update_gpu(
+    session: Session, *, gpu: Gpu, body: GpuUpdate, now: datetime, settings: Settings
+) -> Gpu:
     if body.price_per_hour is not None:
-        gpu.price_units = to_units(body.price_per_hour)
+        gpu.price_units = to_units(check_price(body.price_per_hour, settings))
     if "description" in body.model_fields_set:
         gpu.description = body.description
     if body.pricing_mode is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session
 from aitbc.config import Settings
 from aitbc.errors import NotFound
 from aitbc.gpus.naming import model_key
+from aitbc.gpus.prices import check_price
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import from_units, to_units
 from aitbc.miners import presence, protocol
@@ -116,11 +116,13 @@ def set_ai_models(session: Session, gpu: Gpu, names: list[str]) -> None:
 
 
 def _apply_spec(
-    gpu: Gpu, spec: MinerGpuSpec, region: str | None, now: datetime, default_price: Decimal
+    gpu: Gpu, spec: MinerGpuSpec, region: str | None, now: datetime, settings: Settings
 ) -> None:
     price = spec.price_per_hour
     if price is None:  # a daemon's GPU: its price stays as it was set
-        price = default_price if gpu.price_units is None else from_units(gpu.price_units)
+        price = settings.default_price if gpu.price_units is None else from_units(gpu.price_units)
+    else:
+        check_price(price, settings)
     gpu.model = spec.model.strip()
     gpu.model_key = model_key(spec.model)
     gpu.memory_gb = spec.memory_gb
@@ -175,7 +177,7 @@ def _register_gpus(
             )
             session.add(gpu)
         gpu.delisted_at = None
-        _apply_spec(gpu, spec, miner.region, now, settings.default_price)
+        _apply_spec(gpu, spec, miner.region, now, settings)
         refresh_effective_price(session, gpu)
         session.flush()
         remember_model_key(session, gpu.model_key)
