@@ -28,7 +28,13 @@ def nested(depth: int) -> Any:
 def world(api: Api) -> dict[str, str]:
     miner = api.key("miner", "m-1")
     client = api.key("client", "c-1")
-    deposited = api.call("POST", "/v1/admin/accounts/c-1/deposit", ADMIN_KEY, json={"amount": "9"})
+    deposited = api.call(
+        "POST",
+        "/v1/admin/accounts/c-1/deposit",
+        ADMIN_KEY,
+        json={"amount": "9"},
+        params={"create": "true"},
+    )
     assert deposited.status_code == 201, deposited.text
     caps = {"gpus": [{"slot": "0", "model": "RTX 4090", "memory_gb": 24, "price_per_hour": "1"}]}
     assert api.call("POST", "/v1/miners/register", miner, json=caps).status_code in (200, 201)

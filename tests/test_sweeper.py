@@ -13,7 +13,13 @@ def test_a_sweep_counts_every_booking_it_settles_even_two_on_one_gpu(
     miner = api.key("miner", "m1")
     client = api.key("client", "c1")
     gpu = api.register_gpu(miner, price_per_hour="3.6")
-    api.call("POST", "/v1/admin/accounts/c1/deposit", ADMIN_KEY, json={"amount": "10"})
+    api.call(
+        "POST",
+        "/v1/admin/accounts/c1/deposit",
+        ADMIN_KEY,
+        json={"amount": "10"},
+        params={"create": "true"},
+    )
     now = api.call("POST", f"/v1/marketplace/gpu/{gpu}/book", client, json={"duration_hours": 1})
     assert now.status_code == 201, now.text
     later = api.call(
@@ -44,7 +50,9 @@ def test_a_sweep_settles_more_bookings_than_a_batch_each_exactly_once(
     clients = [api.key("client", f"c{i}") for i in (1, 2)]
     for owner in ("c1", "c2"):
         path = f"/v1/admin/accounts/{owner}/deposit"
-        funded = api.call("POST", path, ADMIN_KEY, json={"amount": "100"})
+        funded = api.call(
+            "POST", path, ADMIN_KEY, json={"amount": "100"}, params={"create": "true"}
+        )
         assert funded.status_code == 201, funded.text
     booked = []
     for i in range(7):

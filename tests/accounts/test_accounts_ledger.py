@@ -54,10 +54,20 @@ def test_deposit_credits_the_owner_from_the_external_account(api: Api, database_
     assert figures.transactions["deposit"] == 2
 
 
-def test_an_owner_without_a_key_can_be_credited_before_it_has_one(api: Api) -> None:
-    deposit(api, "future-client", "5")
+def test_an_unknown_owner_is_credited_only_when_asked_to_create_its_account(
+    api: Api, database_url: str
+) -> None:
+    before = snapshot(database_url)
+    path = "/v1/admin/accounts/futur-client/deposit"
+    typo = api.call("POST", path, ADMIN_KEY, json={"amount": "5"})
+    assert typo.status_code == 404 and typo.json()["error"] == "owner_not_found", typo.text
+    assert "create=true" in typo.json()["detail"]
+    assert snapshot(database_url) == before
+    deposit(api, "future-client", "5")  # the helper asks to create
     key = api.key("client", "future-client")
     assert account(api, key)["balance"] == "5.000000"
+    # Known now (it has an account and a key): later deposits need no flag.
+    deposit(api, "future-client", "1")
 
 
 def test_fresh_owner_has_zero_everywhere(api: Api) -> None:

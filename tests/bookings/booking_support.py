@@ -85,6 +85,7 @@ def deposit(api: Api, owner_id: str, amount: str, **kwargs: Any) -> Any:
         f"/v1/admin/accounts/{owner_id}/deposit",
         ADMIN_KEY,
         json={"amount": amount},
+        params={"create": "true"},
         **kwargs,
     )
     assert response.status_code == 201, response.text

@@ -125,16 +125,27 @@ def test_a_key_longer_than_128_characters_is_422(api: Api, m: Market) -> None:
 def test_retried_deposit_credits_once(api: Api, database_url: str) -> None:
     client = api.key("client", "c9")
     path = "/v1/admin/accounts/c9/deposit"
-    first = api.call("POST", path, ADMIN_KEY, json={"amount": "12.5"}, **key("dep-1"))
+    first = api.call(
+        "POST", path, ADMIN_KEY, json={"amount": "12.5"}, params={"create": "true"}, **key("dep-1")
+    )
     assert first.status_code == 201, first.text
     assert first.json()["amount"] == "12.500000"
     assert first.json()["account"]["balance"] == "12.500000"
-    again = api.call("POST", path, ADMIN_KEY, json={"amount": "12.5"}, **key("dep-1"))
+    again = api.call(
+        "POST", path, ADMIN_KEY, json={"amount": "12.5"}, params={"create": "true"}, **key("dep-1")
+    )
     assert again.status_code == 201 and again.headers[REPLAYED] == "true"
     assert again.json() == first.json()
     assert figures(api, client) == ("12.500000", "0.000000")
     refused(
-        api.call("POST", path, ADMIN_KEY, json={"amount": "13"}, **key("dep-1")),
+        api.call(
+            "POST",
+            path,
+            ADMIN_KEY,
+            json={"amount": "13"},
+            params={"create": "true"},
+            **key("dep-1"),
+        ),
         422,
         "idempotency_key_reused",
     )
@@ -144,6 +155,7 @@ def test_retried_deposit_credits_once(api: Api, database_url: str) -> None:
             "/v1/admin/accounts/c8/deposit",
             ADMIN_KEY,
             json={"amount": "12.5"},
+            params={"create": "true"},
             **key("dep-1"),
         ),
         422,
@@ -153,7 +165,12 @@ def test_retried_deposit_credits_once(api: Api, database_url: str) -> None:
     assert assert_ledger_invariants(database_url).transactions["deposit"] == 1
     # Without a key, the same deposit twice is two deposits.
     for _ in range(2):
-        assert api.call("POST", path, ADMIN_KEY, json={"amount": "1"}).status_code == 201
+        assert (
+            api.call(
+                "POST", path, ADMIN_KEY, json={"amount": "1"}, params={"create": "true"}
+            ).status_code
+            == 201
+        )
     assert figures(api, client) == ("14.500000", "0.000000")
 
 

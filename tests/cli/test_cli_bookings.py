@@ -62,6 +62,7 @@ class Setup:
             f"/v1/admin/accounts/{owner_id}/deposit",
             headers={"X-Api-Key": ADMIN_KEY},
             json={"amount": amount},
+            params={"create": "true"},
         )
         assert response.status_code == 201, response.text
 

@@ -236,7 +236,11 @@ class BillingMachine(RuleBasedStateMachine):
 
     def _deposit(self, owner: str, amount: str) -> None:
         response = self.call(
-            "POST", f"/v1/admin/accounts/{owner}/deposit", None, json={"amount": amount}
+            "POST",
+            f"/v1/admin/accounts/{owner}/deposit",
+            None,
+            json={"amount": amount},
+            params={"create": "true"},
         )
         assert response.status_code == 201, response.text
         self.deposits += units(amount)

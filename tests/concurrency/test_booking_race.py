@@ -65,7 +65,10 @@ class Server:
 
     def deposit(self, owner_id: str, amount: str) -> None:
         response = self.post(
-            f"/v1/admin/accounts/{owner_id}/deposit", ADMIN_KEY, json={"amount": amount}
+            f"/v1/admin/accounts/{owner_id}/deposit",
+            ADMIN_KEY,
+            json={"amount": amount},
+            params={"create": "true"},
         )
         assert response.status_code == 201, response.text
 

@@ -67,7 +67,13 @@ def gpu_and_clients(http: httpx.Client) -> tuple[str, list[str]]:
     clients = []
     for i in range(THREADS):
         clients.append(key(http, "client", f"t{i}"))
-        deposit = post(http, f"/v1/admin/accounts/t{i}/deposit", ADMIN_KEY, json={"amount": "10"})
+        deposit = post(
+            http,
+            f"/v1/admin/accounts/t{i}/deposit",
+            ADMIN_KEY,
+            json={"amount": "10"},
+            params={"create": "true"},
+        )
         assert deposit.status_code == 201, deposit.text
     return response.json()["gpu_id"], clients
 

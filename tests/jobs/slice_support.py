@@ -140,6 +140,7 @@ def deposit(api: Api, owner_id: str, amount: str) -> None:
         f"/v1/admin/accounts/{owner_id}/deposit",
         ADMIN_KEY,
         json={"amount": amount},
+        params={"create": "true"},
     )
     assert response.status_code == 201, response.text
 

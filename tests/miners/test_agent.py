@@ -43,7 +43,11 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def client_key(api: Api) -> str:
     key = api.key("client", "renter")
     deposited = api.call(
-        "POST", "/v1/admin/accounts/renter/deposit", ADMIN_KEY, json={"amount": "100"}
+        "POST",
+        "/v1/admin/accounts/renter/deposit",
+        ADMIN_KEY,
+        json={"amount": "100"},
+        params={"create": "true"},
     )
     assert deposited.status_code == 201, deposited.text
     return key

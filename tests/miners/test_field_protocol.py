@@ -34,7 +34,11 @@ def _http(base: str, key: str) -> httpx.Client:
 
 def _deposit(api: Api, owner: str, amount: str) -> None:
     response = api.call(
-        "POST", f"/v1/admin/accounts/{owner}/deposit", ADMIN_KEY, json={"amount": amount}
+        "POST",
+        f"/v1/admin/accounts/{owner}/deposit",
+        ADMIN_KEY,
+        json={"amount": amount},
+        params={"create": "true"},
     )
     assert response.status_code == 201, response.text
 

@@ -58,7 +58,11 @@ def when(value: str) -> datetime:
 
 def fund(api: Api, owner_id: str, amount: str = "1000") -> None:
     response = api.call(
-        "POST", f"/v1/admin/accounts/{owner_id}/deposit", ADMIN_KEY, json={"amount": amount}
+        "POST",
+        f"/v1/admin/accounts/{owner_id}/deposit",
+        ADMIN_KEY,
+        json={"amount": amount},
+        params={"create": "true"},
     )
     assert response.status_code == 201, response.text
 

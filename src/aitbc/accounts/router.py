@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Request, Response
+from fastapi import Path, Query, Request, Response
 
 from aitbc.accounts import ledger, service
 from aitbc.accounts.schemas import AccountPublic, DepositRequest, DepositResult, LedgerLine
@@ -22,8 +22,10 @@ router = APIRouter(prefix="/v1", tags=["accounts"])
     "/admin/accounts/{owner_id}/deposit",
     status_code=201,
     response_model=DepositResult,
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403, 404, 422),
     summary="Credit an owner's account (admin)",
+    description="The owner must hold an API key or an account already (a typing mistake "
+    "must not open an account nobody can use); `create=true` opens one for a new owner.",
 )
 def deposit(
     owner_id: Annotated[str, Path(max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")],
@@ -34,8 +36,13 @@ def deposit(
     settings: SettingsDep,
     principal: AdminDep,
     idempotency_key: IdempotencyKey = None,
+    create: Annotated[
+        bool, Query(description="Open an account for an owner not seen before")
+    ] = False,
 ) -> Response:
     now = clock.now()
+    if not create:
+        service.require_known_owner(session, owner_id)
 
     def action() -> DepositResult:
         transaction_id = drive(

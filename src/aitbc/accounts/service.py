@@ -14,8 +14,9 @@ from aitbc.accounts.schemas import AccountPublic, LedgerLine
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.bookings.settlement import ending_now, legs
 from aitbc.config import Settings
+from aitbc.errors import NotFound
 from aitbc.kit.money import from_units
-from aitbc.models import Account, LedgerEntry, LedgerTransaction
+from aitbc.models import Account, ApiKey, LedgerEntry, LedgerTransaction
 from aitbc.models.account import ESCROW, MAIN, PLATFORM_OWNER
 from aitbc.store.conn import SessionConn, drive
 from aitbc.store.query import Query
@@ -93,3 +94,15 @@ def ledger(session: Session, *, owner_id: str, limit: int, offset: int) -> list[
         )
         for entry, txn, kind in rows
     ]
+
+
+def require_known_owner(session: Session, owner_id: str) -> None:
+    """The owner holds an API key or an account; else 404."""
+    for table in (ApiKey, Account):
+        if session.scalar(select(table.owner_id).where(table.owner_id == owner_id).limit(1)):
+            return
+    raise NotFound(
+        f"Nobody is known as {owner_id!r}: no API key and no account. Check the name, or pass "
+        "create=true to open an account for a new owner.",
+        code="owner_not_found",
+    )
