@@ -342,7 +342,7 @@ def test_only_the_owner_or_an_admin_cancels(api: Api, miner: str, client: str) -
     other = api.key("client", "c2")
     placed = bid(api, client, capacity=1, price="1")
 
-    refused(cancel_bid(api, other, placed["id"]), 403, "not_bid_owner")
+    refused(cancel_bid(api, other, placed["id"]), 404, "bid_not_found")
     refused(cancel_bid(api, miner, placed["id"]), 403, "wrong_role")
     refused(cancel_bid(api, None, placed["id"]), 401, "authentication_required")
     assert bid_of(api, client, placed["id"])["status"] == "open"

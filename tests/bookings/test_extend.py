@@ -114,7 +114,7 @@ def test_only_the_bookings_client_or_an_admin_extends(
 ) -> None:
     body = booked(api, m.client, m.gpu, 1)
     before = snapshot(database_url)
-    refused(extend(api, m.other, body["booking_id"], 1), 403, "not_booking_owner")
+    refused(extend(api, m.other, body["booking_id"], 1), 404, "booking_not_found")
     refused(extend(api, m.miner, body["booking_id"], 1), 403, "wrong_role")
     refused(extend(api, None, body["booking_id"], 1), 401, "authentication_required")
     refused(extend(api, m.client, "bkg_nope", 1), 404, "booking_not_found")

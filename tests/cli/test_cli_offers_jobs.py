@@ -337,8 +337,8 @@ def test_miner_commands_refuse_someone_elses_job(
     api.register_gpu(miner, price_per_hour="3.6")
     created = _ok(run(client, "client", "submit", "--hours", "1"))
 
-    _failed(run(rival, "miner", "result", created["job_id"]), 403, "not_job_miner")
-    _failed(run(rival, "miner", "fail", created["job_id"], "--error", "x"), 403, "not_job_miner")
+    _failed(run(rival, "miner", "result", created["job_id"]), 404, "job_not_found")
+    _failed(run(rival, "miner", "fail", created["job_id"], "--error", "x"), 404, "job_not_found")
     _failed(run(client, "miner", "poll"), 403, "wrong_role")
     _failed(run(miner, "miner", "result", "job_missing"), 404, "job_not_found")
     missing_error = run(miner, "miner", "fail", created["job_id"])

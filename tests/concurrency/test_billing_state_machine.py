@@ -366,7 +366,7 @@ class BillingMachine(RuleBasedStateMachine):
             for o in self.bookings
         )
         if as_other:
-            self.expect_error(response, 403, "not_booking_owner")
+            self.expect_error(response, 404, "booking_not_found")
         elif not self.running(b):
             self.expect_error(response, 409, "booking_ended")
         elif self.offline(b.gpu):
@@ -398,7 +398,7 @@ class BillingMachine(RuleBasedStateMachine):
         actor = next(c for c in CLIENTS if c != b.client) if as_other else b.client
         response = self.call("POST", f"/v1/bookings/{b.booking_id}/release", actor)
         if as_other:
-            self.expect_error(response, 403, "not_booking_owner")
+            self.expect_error(response, 404, "booking_not_found")
         elif not self.running(b):
             self.expect_error(response, 409, "nothing_to_release")
         else:
@@ -421,10 +421,8 @@ class BillingMachine(RuleBasedStateMachine):
             (b for b in self.bookings if b.gpu == gpu and self.running(b)), key=lambda b: b.start
         )
         mine = [b for b in current if b.client == client]
-        if not current:
+        if not mine:  # another client's booking is not there for this client
             self.expect_error(response, 409, "nothing_to_release")
-        elif not mine:
-            self.expect_error(response, 403, "not_booking_owner")
         else:
             self._close(mine[0], response)
 

@@ -258,8 +258,8 @@ def test_a_miner_cannot_report_on_someone_elses_job(api: Api, world: World) -> N
     created = _running_job(api, world)
     advance(api, 300, world.miner)
 
-    refused(report_result(api, world.rival, created["job_id"]), 403, "not_job_miner")
-    refused(report_failure(api, world.rival, created["job_id"]), 403, "not_job_miner")
+    refused(report_result(api, world.rival, created["job_id"]), 404, "job_not_found")
+    refused(report_failure(api, world.rival, created["job_id"]), 404, "job_not_found")
 
     still = job(api, world.client, created["job_id"])
     assert (still["state"], still["result"], still["error"]) == ("running", None, None)
@@ -272,8 +272,8 @@ def test_a_miner_cannot_report_on_someone_elses_job(api: Api, world: World) -> N
 def test_nobody_reports_on_a_queued_job(api: Api, world: World) -> None:
     created = submitted(api, world.client, constraints={"gpu_model": "H100"})
 
-    refused(report_result(api, world.miner, created["job_id"]), 403, "not_job_miner")
-    refused(report_failure(api, world.rival, created["job_id"]), 403, "not_job_miner")
+    refused(report_result(api, world.miner, created["job_id"]), 404, "job_not_found")
+    refused(report_failure(api, world.rival, created["job_id"]), 404, "job_not_found")
     assert job(api, world.client, created["job_id"])["state"] == "queued"
 
 
@@ -553,7 +553,7 @@ def test_who_may_cancel(api: Api, world: World) -> None:
     created = submitted(api, world.client, constraints={"gpu_model": "RTX 4090"})
     job_id = created["job_id"]
 
-    refused(cancel_job(api, world.other, job_id), 403, "not_job_owner")
+    refused(cancel_job(api, world.other, job_id), 404, "job_not_found")
     refused(cancel_job(api, world.miner, job_id), 403, "wrong_role")
     refused(cancel_job(api, None, job_id), 401, "authentication_required")
     refused(cancel_job(api, world.client, "job_missing"), 404, "job_not_found")

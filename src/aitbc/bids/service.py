@@ -12,7 +12,7 @@ from aitbc.bids.schemas import BidCreate, BidPublic
 from aitbc.bookings import service as bookings
 from aitbc.config import Settings
 from aitbc.deps import Principal
-from aitbc.errors import Conflict, Forbidden, NotFound
+from aitbc.errors import Conflict, NotFound
 from aitbc.gpus.matching import Constraints, candidates
 from aitbc.gpus.naming import model_key
 from aitbc.kit.attempt import OutOfFunds, attempt
@@ -165,7 +165,7 @@ def cancel(session: Session, *, bid_id: str, principal: Principal, now: datetime
     if bid is None:
         raise NotFound(f"No bid {bid_id!r}.", code="bid_not_found")
     if principal.role != "admin" and bid.client_id != principal.owner_id:
-        raise Forbidden("This bid is somebody else's.", code="not_bid_owner")
+        raise NotFound(f"No bid {bid_id!r}.", code="bid_not_found")
     if effective_status(bid, now) != "open":
         raise Conflict(f"This bid is {effective_status(bid, now)}.", code="bid_closed")
     bid.status, bid.closed_at = "cancelled", now

@@ -21,7 +21,7 @@ from aitbc.auth.principal import Principal
 from aitbc.bookings import lifecycle, settlement
 from aitbc.bookings.lifecycle import Policy
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
-from aitbc.errors import Conflict, Forbidden, Invalid, NotFound
+from aitbc.errors import Conflict, Invalid, NotFound
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import divide_units, units_text
 from aitbc.kit.pagination import MAX_OFFSET
@@ -390,8 +390,10 @@ async def release_gpu(
         raise Conflict("This GPU has no booking to release.", code="nothing_to_release")
     if principal.role != "admin":
         open_bookings = [b for b in open_bookings if b.client_id == principal.owner_id]
-        if not open_bookings:
-            raise Forbidden("The booking on this GPU is somebody else's.", code="not_booking_owner")
+        if not open_bookings:  # another client's booking is not the caller's to see
+            raise Conflict(
+                "You have no booking on this GPU to release.", code="nothing_to_release"
+            )
     return await _release(conn, open_bookings[0], now=now, fee_bps=fee_bps, policy=policy)
 
 
@@ -406,7 +408,8 @@ async def _owned_booking_locked(conn: Conn, booking_id: str, principal: Principa
     assert row is not None
     booking = BookingRecord.from_row(row)
     if principal.role != "admin" and booking.client_id != principal.owner_id:
-        raise Forbidden("This booking is somebody else's.", code="not_booking_owner")
+        # What the caller may not see does not exist for them: the same 404 as `show`.
+        raise NotFound(f"No booking {booking_id!r}.", code="booking_not_found")
     return booking
 
 

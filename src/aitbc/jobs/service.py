@@ -15,7 +15,7 @@ from aitbc.bookings import lifecycle
 from aitbc.bookings import service as bookings
 from aitbc.config import Settings
 from aitbc.deps import Principal
-from aitbc.errors import Conflict, Forbidden, NotFound, PaymentRequired, TooEarly
+from aitbc.errors import Conflict, NotFound, PaymentRequired, TooEarly
 from aitbc.gpus.matching import Constraints, candidates
 from aitbc.gpus.naming import model_key
 from aitbc.jobs import wakeup
@@ -321,7 +321,7 @@ def poll(session: Session, *, miner_id: str, now: datetime, settings: Settings) 
 def _miners_running_job(session: Session, job_id: str, miner_id: str, now: datetime) -> Job:
     job = _job_for_change(session, job_id)
     if job.miner_id != miner_id:
-        raise Forbidden("This job is not assigned to you.", code="not_job_miner")
+        raise NotFound(f"No job {job_id!r} assigned to you.", code="job_not_found")
     state = effective_state(job, now)
     if state not in ("assigned", "running"):
         raise Conflict(f"This job is {state}.", code="job_not_running")
@@ -373,7 +373,7 @@ def cancel(
 ) -> JobPublic:
     job = _job_for_change(session, job_id)
     if principal.role != "admin" and job.client_id != principal.owner_id:
-        raise Forbidden("This job is somebody else's.", code="not_job_owner")
+        raise NotFound(f"No job {job_id!r}.", code="job_not_found")
     state = effective_state(job, now)
     if state not in LIVE:
         raise Conflict(f"This job is {state}.", code="job_finished")
