@@ -6,6 +6,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from aitbc.auth import service as auth_service
 from aitbc.db import Database
@@ -21,7 +24,58 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+class DatabaseUnavailable(Exception):
+    """The database cannot be used: the message says what is missing and what to do."""
+
+
+def check_reachable(url: str) -> None:
+    """Connect once, so a missing PostgreSQL database or server is one plain sentence, not a
+    traceback from deep inside the migrations."""
+    parsed = make_url(url)
+    if not parsed.get_backend_name().startswith("postgresql"):
+        return
+    engine = create_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+        if 'database "' in str(exc.orig) and "does not exist" in str(exc.orig):
+            raise DatabaseUnavailable(
+                f"PostgreSQL at {where} has no database {parsed.database!r}; create it with "
+                f"`aitbc db create --database-url {parsed.render_as_string(hide_password=True)}` "
+                f"(or `createdb {parsed.database}`)."
+            ) from None
+        first_line = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+        raise DatabaseUnavailable(f"Cannot reach PostgreSQL at {where}: {first_line}") from None
+    finally:
+        engine.dispose()
+
+
+def create_database(url: str) -> bool:
+    """Create the URL's PostgreSQL database; False when it exists already."""
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
+            ).first()
+            if found:
+                return False
+            quoted = '"' + str(parsed.database).replace('"', '""') + '"'
+            conn.execute(text(f"CREATE DATABASE {quoted}"))
+            return True
+    except OperationalError as exc:
+        where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+        first_line = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+        raise DatabaseUnavailable(f"Cannot reach PostgreSQL at {where}: {first_line}") from None
+    finally:
+        admin.dispose()
+
+
 def upgrade(url: str, revision: str = "head") -> None:
+    check_reachable(url)
     command.upgrade(alembic_config(url), revision)
 
 

@@ -391,9 +391,7 @@ async def release_gpu(
     if principal.role != "admin":
         open_bookings = [b for b in open_bookings if b.client_id == principal.owner_id]
         if not open_bookings:  # another client's booking is not the caller's to see
-            raise Conflict(
-                "You have no booking on this GPU to release.", code="nothing_to_release"
-            )
+            raise Conflict("You have no booking on this GPU to release.", code="nothing_to_release")
     return await _release(conn, open_bookings[0], now=now, fee_bps=fee_bps, policy=policy)
 
 

@@ -30,11 +30,11 @@ def serve(
     import uvicorn
 
     from aitbc.db import Database
-    from aitbc.migrate import bootstrap_admin_key, upgrade
+    from aitbc.migrate import bootstrap_admin_key
 
     settings = _settings(database_url)
     url = settings.resolved_database_url()
-    upgrade(url)
+    _upgrade(url)
     db = Database(url)
     try:
         secret = bootstrap_admin_key(db, configured_admin_key=settings.admin_key)
@@ -75,8 +75,35 @@ def db() -> None:
 @click.option("--database-url", default=None, help="SQLAlchemy URL (default: SQLite file).")
 def db_upgrade(database_url: str | None) -> None:
     """Apply all migrations."""
-    from aitbc.migrate import upgrade
+    url = _settings(database_url).resolved_database_url()
+    _upgrade(url)
+    click.echo(f"database at head: {url}")
+
+
+@db.command("create")
+@click.option("--database-url", default=None, help="SQLAlchemy URL (default: SQLite file).")
+def db_create(database_url: str | None) -> None:
+    """Create the PostgreSQL database the URL names (SQLite creates its file by itself)."""
+    from sqlalchemy.engine import make_url
+
+    from aitbc.migrate import DatabaseUnavailable, create_database
 
     url = _settings(database_url).resolved_database_url()
-    upgrade(url)
-    click.echo(f"database at head: {url}")
+    name = make_url(url).database
+    if not make_url(url).get_backend_name().startswith("postgresql"):
+        click.echo(f"SQLite creates {name} on first use; nothing to do.")
+        return
+    try:
+        created = create_database(url)
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created database {name!r}" if created else f"database {name!r} exists already")
+
+
+def _upgrade(url: str) -> None:
+    from aitbc.migrate import DatabaseUnavailable, upgrade
+
+    try:
+        upgrade(url)
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
