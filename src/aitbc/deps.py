@@ -99,13 +99,18 @@ OptionalPrincipal = Annotated[Principal | None, Depends(get_principal)]
 CheckKey = Depends(get_principal)
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def check_role(principal: Principal | None, allowed: frozenset[str]) -> Principal:
     if principal is None:
         raise Unauthorized("This endpoint needs an API key.", code="authentication_required")
     if principal.role not in allowed:
+        wanted = " or ".join(sorted(allowed))
         raise Forbidden(
-            f"This endpoint needs a {' or '.join(sorted(allowed))} key; "
-            f"yours is a {principal.role} key.",
+            f"This endpoint needs {_article(wanted)} {wanted} key; "
+            f"yours is {_article(principal.role)} {principal.role} key.",
             code="wrong_role",
         )
     return principal

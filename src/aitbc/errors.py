@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from typing import Any
 
@@ -87,8 +88,20 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody} for status in sorted({*statuses, 422})}
 
 
+MAX_ECHO = 64  # characters of a caller's value repeated in an error
+MAX_DETAIL = 500
+_QUOTED = re.compile("'([^']{" + str(MAX_ECHO + 1) + ",})'")
+
+
+def _shortened(detail: str) -> str:
+    """The sentence with each quoted value over MAX_ECHO characters cut (an error never
+    echoes a 10,000-character input back), and at most MAX_DETAIL characters."""
+    detail = _QUOTED.sub(lambda m: f"'{m.group(1)[: MAX_ECHO - 1]}…'", detail)
+    return detail if len(detail) <= MAX_DETAIL else detail[: MAX_DETAIL - 1] + "…"
+
+
 def _body(code: str, detail: str) -> dict[str, str]:
-    return {"error": code, "detail": detail}
+    return {"error": code, "detail": _shortened(detail)}
 
 
 def _describe_validation(exc: RequestValidationError) -> str:

@@ -72,7 +72,7 @@ async def book_gpu(gpu_id: str, body: BookRequest, request: Request) -> Response
     state = request.app.state
     settings, now = state.settings, state.clock.now()
     if body.gpu_id is not None and body.gpu_id != gpu_id:
-        raise Invalid("gpu_id in the body differs from the URL.", code="gpu_id_mismatch")
+        raise Invalid("The body's gpu_id differs from the URL's.", code="gpu_id_mismatch")
     wanted = service.BookingRequest(
         gpu_id=gpu_id,
         client_id=principal.owner_id,

@@ -37,10 +37,10 @@ START_TOLERANCE = timedelta(minutes=5)
 
 def seconds_from_hours(hours: Decimal, max_hours: Decimal) -> int:
     if hours > max_hours:
-        raise Invalid(f"duration is at most {max_hours} hours.", code="duration_too_long")
+        raise Invalid(f"A booking lasts at most {max_hours:f} hours.", code="duration_too_long")
     seconds = int((hours * 3600).to_integral_value(rounding=ROUND_HALF_UP))
     if seconds < 1:
-        raise Invalid("duration must be at least one second.", code="duration_too_short")
+        raise Invalid("A booking lasts at least one second.", code="duration_too_short")
     return seconds
 
 
@@ -142,9 +142,9 @@ async def lock_gpu(conn: Conn, gpu_id: str, *, now: datetime, heartbeat_timeout:
 def _window(request: BookingRequest, now: datetime) -> tuple[datetime, datetime]:
     start = now if request.start is None else request.start
     if start < now - START_TOLERANCE:
-        raise Invalid("start_time is in the past.", code="start_in_past")
+        raise Invalid("The start time is in the past.", code="start_in_past")
     if start > now + MAX_RESERVATION_AHEAD:
-        raise Invalid("start_time is more than 90 days ahead.", code="start_too_far")
+        raise Invalid("The start time is more than 90 days ahead.", code="start_too_far")
     start = max(start, now).astimezone(UTC)
     return start, start + timedelta(seconds=request.seconds)
 
