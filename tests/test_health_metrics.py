@@ -3,6 +3,7 @@ labelled by route template) and ``/openapi.json`` / ``/docs``."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -196,9 +197,33 @@ def test_the_documented_success_statuses_match_the_cli_contract(openapi: dict[st
     assert listing["content"]["application/json"]["schema"]["type"] == "array"
 
 
-def test_docs_page_is_served(api: Api) -> None:
+def test_docs_page_is_served_with_nothing_from_the_internet(api: Api) -> None:
     response = api.call("GET", "/docs")
 
     assert response.status_code == 200
     assert "text/html" in response.headers["content-type"]
     assert "openapi.json" in response.text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+    assert len(assets) >= 3, assets
+    for url in assets:
+        assert url.startswith("/docs/assets/"), url  # no CDN
+        fetched = api.call("GET", url)
+        assert fetched.status_code == 200 and len(fetched.content) > 500, url
+    assert api.call("GET", "/redoc").status_code == 404  # it would need a CDN
+
+
+def test_the_document_states_decimal_places_and_time_ranges(openapi: dict[str, Any]) -> None:
+    book = openapi["components"]["schemas"]["BookRequest"]["properties"]
+    number, text = book["duration_hours"]["anyOf"][:2]
+    assert number["type"] == "number" and number["multipleOf"] == 0.000001
+    assert number["maximum"] == 100000 and number["exclusiveMinimum"] == 0
+    assert text["type"] == "string" and re.fullmatch(text["pattern"], "1.123456")
+    assert not re.fullmatch(text["pattern"], "1.1234567")
+    price = book["max_price_per_hour"]["anyOf"][0]
+    assert price["multipleOf"] == 0.000001 and price["minimum"] == 0
+    start = book["start_time"]["anyOf"][0]
+    assert (start["x-minimum"], start["x-maximum"]) == (
+        "2000-01-01T00:00:00Z",
+        "9000-01-01T00:00:00Z",
+    )
+    assert "90 days" in book["start_time"]["description"]

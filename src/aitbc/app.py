@@ -17,6 +17,7 @@ from aitbc.bookings.router import gpu_router as booking_gpu_router
 from aitbc.bookings.router import router as bookings_router
 from aitbc.config import Settings
 from aitbc.db import Database
+from aitbc.docs_ui import install_docs
 from aitbc.errors import install_error_handlers
 from aitbc.gpus.cards import Cards
 from aitbc.gpus.router import router as gpus_router
@@ -88,7 +89,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.gpu_cards = Cards()

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from aitbc.kit.money import MoneyOut, PositiveMoneyIn
+from aitbc.kit.schema_notes import SIX_PLACES
 
 BidStatus = Literal["open", "filled", "cancelled", "expired"]
 
@@ -19,7 +20,7 @@ class BidCreate(BaseModel):
     price: PositiveMoneyIn = Field(le=Decimal(1_000_000), description="Max price per hour")
     notes: str | None = Field(default=None, max_length=1000)
     gpu_model: str | None = Field(default=None, max_length=128)
-    duration_hours: Decimal = Field(
+    duration_hours: Annotated[Decimal, SIX_PLACES] = Field(
         default=Decimal(1), gt=0, le=Decimal(100_000), max_digits=12, decimal_places=6
     )
     ttl_hours: int = Field(default=24, ge=1, le=720, description="The bid expires after this")

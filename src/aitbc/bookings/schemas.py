@@ -2,24 +2,28 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from aitbc.kit.money import MoneyIn, MoneyOut
+from aitbc.kit.schema_notes import SIX_PLACES
+from aitbc.kit.types import Moment
 
 BookingStatus = Literal["pending", "active", "completed", "released", "cancelled", "interrupted"]
 Hours = Field(gt=0, le=Decimal(100_000), max_digits=12, decimal_places=6)
+HoursIn = Annotated[Decimal, Hours, SIX_PLACES]
 
 
 class BookRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     gpu_id: str | None = Field(default=None, description="If given, must equal the path's id.")
-    duration_hours: Decimal = Hours
+    duration_hours: HoursIn
     job_id: str | None = Field(default=None, max_length=128)
-    start_time: AwareDatetime | None = Field(
-        default=None, description="A future start makes a reservation; default now."
+    start_time: Moment | None = Field(
+        default=None,
+        description="A future start makes a reservation, at most 90 days ahead; default now.",
     )
     max_price_per_hour: MoneyIn | None = Field(
         default=None, description="Refuse the booking if the price per hour is above this."
@@ -32,7 +36,7 @@ class BookRequest(BaseModel):
 class ExtendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    hours: Decimal = Hours
+    hours: HoursIn
 
 
 class BookingPublic(BaseModel):

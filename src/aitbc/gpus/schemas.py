@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from aitbc.kit.money import MoneyIn, MoneyOut
 from aitbc.kit.pagination import MAX_OFFSET
+from aitbc.kit.schema_notes import SIX_PLACES
 
 GpuStatus = Literal["available", "booked", "offline", "delisted"]
 PricingMode = Literal["fixed", "dynamic"]
@@ -98,7 +99,7 @@ class GpuListQuery(BaseModel):
         None, max_length=128, description="Case-insensitive substring; `*` matches anything"
     )
     memory_min: int | None = Field(None, ge=0, le=4096, description="Minimum memory in GB")
-    price_max: Decimal | None = Field(
+    price_max: Annotated[Decimal, SIX_PLACES] | None = Field(
         None, ge=0, le=1_000_000, decimal_places=6, description="Maximum price per hour"
     )
     region: str | None = Field(None, max_length=64, description="Exact region, any case")

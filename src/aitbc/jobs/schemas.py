@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aitbc.bookings.schemas import Hours
+from aitbc.bookings.schemas import HoursIn
 from aitbc.kit.money import MoneyIn, MoneyOut
 
 JobState = Literal["queued", "assigned", "running", "completed", "failed", "expired", "cancelled"]
@@ -68,7 +68,7 @@ class JobCreate(BaseModel):
 
     payload: dict[str, Any] = Field(default_factory=dict)
     constraints: JobConstraints = Field(default_factory=JobConstraints)
-    duration_hours: Annotated[Decimal, Hours] | None = None
+    duration_hours: HoursIn | None = None
     ttl_seconds: int = Field(default=3600, ge=60, le=7 * 86_400)
     payment_amount: MoneyIn | None = Field(
         default=None, gt=0, le=Decimal(1_000_000_000), description="The most the job may cost"

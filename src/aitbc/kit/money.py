@@ -9,6 +9,8 @@ from typing import Annotated
 
 from pydantic import Field, PlainSerializer
 
+from aitbc.kit.schema_notes import SIX_PLACES
+
 SCALE = 6
 UNITS_PER_TOKEN = 10**SCALE
 QUANTUM = Decimal(1).scaleb(-SCALE)
@@ -46,8 +48,8 @@ def _render(amount: Decimal) -> str:
 
 
 # Request side: a non-negative amount with at most six decimals.
-MoneyIn = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=SCALE)]
-PositiveMoneyIn = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=SCALE)]
+MoneyIn = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=SCALE), SIX_PLACES]
+PositiveMoneyIn = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=SCALE), SIX_PLACES]
 # Response side: always a string with exactly six decimals, never a float.
 MoneyOut = Annotated[Decimal, PlainSerializer(_render, return_type=str, when_used="json")]
 

@@ -10,6 +10,8 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from aitbc.kit.schema_notes import Note
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Stored as naive UTC (portable across SQLite and PostgreSQL), returned as aware UTC."""
@@ -43,4 +45,14 @@ def _within_range(moment: datetime) -> datetime:
 
 
 # A time given by a client: with a zone, and in a range every database can store.
-Moment = Annotated[AwareDatetime, AfterValidator(_within_range)]
+Moment = Annotated[
+    AwareDatetime,
+    AfterValidator(_within_range),
+    Note(
+        (
+            ("x-minimum", "2000-01-01T00:00:00Z"),
+            ("x-maximum", "9000-01-01T00:00:00Z"),
+            ("description", "A time with its zone, from the year 2000 to 9000"),
+        )
+    ),
+]

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aitbc.bookings.schemas import Hours
+from aitbc.bookings.schemas import HoursIn
 from aitbc.kit.money import MoneyOut
 
 MatchKind = Literal["gpu_model", "ai_model"]
@@ -69,7 +69,7 @@ class PricePoint(BaseModel):
 class QuoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    duration_hours: Decimal = Hours
+    duration_hours: HoursIn
 
 
 class QuotePublic(BaseModel):
