@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from aitbc.cli import numbers, views
+from aitbc.cli import views
 from aitbc.cli.context import api
 from aitbc.cli.output import emit
 

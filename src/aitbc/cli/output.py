@@ -83,7 +83,14 @@ def _styled(key: str, value: Any, styled: bool) -> Text:
 
 def _new_table(styled: bool, **kwargs: Any) -> Table:
     if styled:
-        return Table(box=box.SIMPLE_HEAD, header_style="bold cyan", **kwargs)
+        return Table(
+            box=box.SIMPLE_HEAD,
+            header_style="bold cyan",
+            show_edge=False,
+            pad_edge=False,
+            collapse_padding=True,
+            **kwargs,
+        )
     return Table(box=PLAIN_BOX, show_edge=False, pad_edge=False, header_style="", **kwargs)
 
 
@@ -127,7 +134,8 @@ def table(
     columns = chosen_columns(rows, view, requested)
     grid = _new_table(styled)
     for name in columns:
-        grid.add_column(name, overflow="fold")
+        is_id = view is not None and name == view.id_key
+        grid.add_column(name, overflow="fold", no_wrap=is_id)
     for row in rows:
         grid.add_row(*(_styled(name, row.get(name), styled) for name in columns))
     return grid
