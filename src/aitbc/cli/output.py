@@ -134,7 +134,7 @@ def table(
     columns = chosen_columns(rows, view, requested)
     grid = _new_table(styled)
     for name in columns:
-        is_id = view is not None and name == view.id_key
+        is_id = name == "id" or name.endswith("_id")
         grid.add_column(name, overflow="fold", no_wrap=is_id)
     for row in rows:
         grid.add_row(*(_styled(name, row.get(name), styled) for name in columns))
