@@ -93,9 +93,7 @@ def test_config_init_writes_the_file_and_show_reads_it(
     config_file: Path, live_server: str, api: Api
 ) -> None:
     key = api.key("client", "c-5")
-    written = _no_flags(
-        live_server, "config", "init", "-o", "json", stdin=f"{live_server}\n{key}\n"
-    )
+    written = _no_flags("config", "init", "-o", "json", stdin=f"{live_server}\n{key}\n")
     assert key not in written and key[:8] in written
     assert yaml.safe_load(config_file.read_text()) == {
         "coordinator_url": live_server,
