@@ -57,7 +57,7 @@ def order(order_id: str) -> None:
 @click.option("--history", is_flag=True, default=False, help="Draw the price series too.")
 @click.option("--bucket", type=click.Choice(["raw", "hour", "day"]), default="hour")
 def pricing(model: str, history: bool, bucket: str) -> None:
-    """Market price of a GPU model (e.g. 'RTX 4090') or an AI model (e.g. llama2-7b)."""
+    """Market price of a GPU model ('RTX 4090') or of an AI model it serves (llama2-7b)."""
     path = f"/v1/marketplace/pricing/{quote_path(model, safe='')}"
     if not history:
         emit(api().request("GET", path), views.PRICING)
