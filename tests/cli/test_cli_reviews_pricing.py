@@ -18,7 +18,6 @@ from reviews.review_support import Market, details, ok, public_reviews
 
 from aitbc.cli import config as cli_config
 from aitbc.cli import main as cli_main
-from aitbc.cli.chart import BLOCKS
 from aitbc.cli.http import Api as HttpApi
 from aitbc.cli.main import cli
 
@@ -199,11 +198,14 @@ def test_pricing_history_draws_the_series(
     assert drawn.exit_code == 0, drawn.output
     assert "matched" in drawn.output  # the market figures first
     assert "current price," in drawn.output
-    assert "0.450000" in drawn.output and "0.250000" in drawn.output  # max and min
-    line = next(li for li in drawn.output.splitlines() if li.strip().startswith("│"))
-    spark = line.strip().lstrip("│")
-    assert len(spark) == 5 and set(spark) <= set(BLOCKS)
-    assert spark[0] == BLOCKS[-1] and spark[-1] == BLOCKS[0]  # falling
+    assert "low 0.250000, high 0.450000, last 0.250000" in drawn.output
+    chart = drawn.output[drawn.output.index("current price per hour") :].splitlines()
+    top = next(i for i, li in enumerate(chart) if li.lstrip().startswith("┌"))
+    bottom = next(i for i, li in enumerate(chart) if li.lstrip().startswith("└"))
+    plotted = "".join(chart[top + 1 : bottom])
+    assert bottom - top > 5 and ":" in chart[bottom + 1]  # hours along the bottom
+    assert "0.45" in plotted and "0.25" in plotted  # the y axis spans the series
+    assert "\x1b[" not in drawn.output  # no colour codes when stdout is not a terminal
 
     series = _json(run(None, "marketplace", "pricing", "RTX 4090", "--history"))
     assert isinstance(series, list) and len(series) == 5

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import click
 
+from aitbc.cli import numbers, views
 from aitbc.cli.context import api
 from aitbc.cli.output import emit
 
@@ -24,7 +25,8 @@ def keys_create(role: str, owner_id: str) -> None:
     emit(
         api().request(
             "POST", "/v1/admin/api-keys", json={"role": role, "owner_id": owner_id}, expect=(201,)
-        )
+        ),
+        views.API_KEY,
     )
 
 
@@ -37,7 +39,8 @@ def keys_list(role: str | None, owner_id: str | None, limit: int) -> None:
     emit(
         api().request(
             "GET", "/v1/admin/api-keys", params={"role": role, "owner_id": owner_id, "limit": limit}
-        )
+        ),
+        views.API_KEY,
     )
 
 
@@ -45,14 +48,20 @@ def keys_list(role: str | None, owner_id: str | None, limit: int) -> None:
 @click.argument("key_id")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key; effective on its next request."""
-    emit(api().request("DELETE", f"/v1/admin/api-keys/{key_id}"))
+    emit(api().request("DELETE", f"/v1/admin/api-keys/{key_id}"), views.API_KEY)
 
 
 @admin.command("deposit")
 @click.argument("owner_id")
-@click.argument("amount")
+@click.argument("amount", type=numbers.AMOUNT)
 @click.option("--idempotency-key", default=None)
-def deposit(owner_id: str, amount: str, idempotency_key: str | None) -> None:
+@click.option(
+    "--create",
+    is_flag=True,
+    default=False,
+    help="Open an account for an owner the coordinator does not know yet.",
+)
+def deposit(owner_id: str, amount: str, idempotency_key: str | None, create: bool) -> None:
     """Credit OWNER_ID's account with AMOUNT tokens."""
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
     emit(
@@ -60,9 +69,11 @@ def deposit(owner_id: str, amount: str, idempotency_key: str | None) -> None:
             "POST",
             f"/v1/admin/accounts/{owner_id}/deposit",
             json={"amount": amount},
+            params={"create": "true" if create else None},
             headers=headers,
             expect=(201,),
-        )
+        ),
+        views.DEPOSIT,
     )
 
 
@@ -76,21 +87,21 @@ def admin_reviews() -> None:
 def reviews_flagged(include_hidden: bool) -> None:
     """Flagged reviews, most flagged first."""
     params = {"include_hidden": "true" if include_hidden else None}
-    emit(api().request("GET", "/v1/admin/reviews/flagged", params=params))
+    emit(api().request("GET", "/v1/admin/reviews/flagged", params=params), views.REVIEW_ADMIN)
 
 
 @admin_reviews.command("hide")
 @click.argument("review_id")
 def reviews_hide(review_id: str) -> None:
     """Hide a review from the public list and the aggregates."""
-    emit(api().request("POST", f"/v1/admin/reviews/{review_id}/hide"))
+    emit(api().request("POST", f"/v1/admin/reviews/{review_id}/hide"), views.REVIEW_ADMIN)
 
 
 @admin_reviews.command("restore")
 @click.argument("review_id")
 def reviews_restore(review_id: str) -> None:
     """Bring a hidden review back."""
-    emit(api().request("POST", f"/v1/admin/reviews/{review_id}/restore"))
+    emit(api().request("POST", f"/v1/admin/reviews/{review_id}/restore"), views.REVIEW_ADMIN)
 
 
 @admin.command("sync-offers")

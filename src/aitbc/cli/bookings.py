@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
+from aitbc.cli import numbers, views
 from aitbc.cli.context import api
 from aitbc.cli.output import emit
+from aitbc.cli.watch import watch, watch_options
 
 
 @click.group()
@@ -13,28 +17,50 @@ def bookings() -> None:
 
 @bookings.command("list")
 @click.option("--limit", type=int, default=50, show_default=True)
-def list_bookings(limit: int) -> None:
-    """List bookings, newest first."""
-    emit(api().request("GET", "/v1/bookings", params={"limit": limit}))
+@click.option("--offset", type=int, default=None, help="Bookings to skip.")
+@watch_options
+def list_bookings(
+    limit: int, offset: int | None, watching: bool, interval: float, count: int | None
+) -> None:
+    """List bookings, newest first (or --watch them)."""
+
+    def fetch() -> Any:
+        return api().request("GET", "/v1/bookings", params={"limit": limit, "offset": offset})
+
+    if watching:
+        watch(fetch, views.BOOKING, interval, count)
+    else:
+        emit(fetch(), views.BOOKING)
 
 
 @bookings.command("show")
 @click.argument("booking_id")
-def show(booking_id: str) -> None:
-    """Show one booking."""
-    emit(api().request("GET", f"/v1/bookings/{booking_id}"))
+@watch_options
+def show(booking_id: str, watching: bool, interval: float, count: int | None) -> None:
+    """Show one booking (or --watch it)."""
+
+    def fetch() -> Any:
+        return api().request("GET", f"/v1/bookings/{booking_id}")
+
+    if watching:
+        watch(fetch, views.BOOKING, interval, count)
+    else:
+        emit(fetch(), views.BOOKING)
 
 
 @bookings.command("extend")
 @click.argument("booking_id")
-@click.option("--hours", type=float, required=True)
+@click.option("--hours", type=numbers.HOURS, required=True)
 def extend(booking_id: str, hours: float) -> None:
     """Add time to a booking."""
-    emit(api().request("POST", f"/v1/bookings/{booking_id}/extend", json={"hours": hours}))
+    emit(
+        api().request("POST", f"/v1/bookings/{booking_id}/extend", json={"hours": hours}),
+        views.BOOKING,
+    )
 
 
 @bookings.command("release")
 @click.argument("booking_id")
 def release(booking_id: str) -> None:
     """End a booking early or cancel a reservation."""
-    emit(api().request("POST", f"/v1/bookings/{booking_id}/release"))
+    emit(api().request("POST", f"/v1/bookings/{booking_id}/release"), views.BOOKING)

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
+from aitbc.cli import numbers, views
 from aitbc.cli.context import api
 from aitbc.cli.miner import load_json
 from aitbc.cli.output import emit
+from aitbc.cli.watch import watch, watch_options
 
 
 @click.group()
@@ -14,12 +18,12 @@ def client() -> None:
 
 @client.command("submit")
 @click.option("--payload", default="{}", help="JSON object (or a file holding it).")
-@click.option("--hours", type=float, required=True, help="Expected duration.")
+@click.option("--hours", type=numbers.HOURS, required=True, help="Expected duration.")
 @click.option("--gpu-model", default=None)
 @click.option("--memory-min", type=int, default=None)
 @click.option("--ai-model", default=None)
 @click.option("--region", default=None)
-@click.option("--max-price", default=None, help="Maximum price per hour.")
+@click.option("--max-price", type=numbers.PRICE_TEXT, default=None, help="Maximum price per hour.")
 @click.option("--ttl", type=int, default=3600, show_default=True, help="Seconds to live.")
 def submit(
     payload: str,
@@ -45,25 +49,44 @@ def submit(
         "ttl_seconds": ttl,
         "constraints": {k: v for k, v in constraints.items() if v is not None},
     }
-    emit(api().request("POST", "/v1/jobs", json=body, expect=(201,)))
+    emit(api().request("POST", "/v1/jobs", json=body, expect=(201,)), views.JOB)
 
 
 @client.command("status")
 @click.argument("job_id")
-def status(job_id: str) -> None:
-    """Show one job."""
-    emit(api().request("GET", f"/v1/jobs/{job_id}"))
+@watch_options
+def status(job_id: str, watching: bool, interval: float, count: int | None) -> None:
+    """Show one job (or --watch it)."""
+
+    def fetch() -> Any:
+        return api().request("GET", f"/v1/jobs/{job_id}")
+
+    if watching:
+        watch(fetch, views.JOB, interval, count)
+    else:
+        emit(fetch(), views.JOB)
 
 
 @client.command("jobs")
 @click.option("--limit", type=int, default=50, show_default=True)
-def jobs(limit: int) -> None:
-    """Your jobs."""
-    emit(api().request("GET", "/v1/jobs", params={"limit": limit}))
+@click.option("--offset", type=int, default=None, help="Jobs to skip.")
+@watch_options
+def jobs(
+    limit: int, offset: int | None, watching: bool, interval: float, count: int | None
+) -> None:
+    """Your jobs (or --watch them)."""
+
+    def fetch() -> Any:
+        return api().request("GET", "/v1/jobs", params={"limit": limit, "offset": offset})
+
+    if watching:
+        watch(fetch, views.JOB, interval, count)
+    else:
+        emit(fetch(), views.JOB)
 
 
 @client.command("cancel")
 @click.argument("job_id")
 def cancel(job_id: str) -> None:
     """Cancel a job (a running one is charged for the time used)."""
-    emit(api().request("POST", f"/v1/jobs/{job_id}/cancel"))
+    emit(api().request("POST", f"/v1/jobs/{job_id}/cancel"), views.JOB)

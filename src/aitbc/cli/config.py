@@ -34,8 +34,26 @@ def _read_file(path: Path, explicit: bool) -> dict[str, Any]:
     return loaded
 
 
+def config_path(config_file: str | None) -> Path:
+    return Path(config_file).expanduser() if config_file else DEFAULT_CONFIG_FILE
+
+
+def save(path: Path, values: dict[str, str]) -> None:
+    """Write ``values`` into the YAML file, keeping its other keys; only the owner can read it
+    (it holds a key)."""
+    current = _read_file(path, explicit=False)
+    current.update(values)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+        path.write_text(yaml.safe_dump(current, sort_keys=False))
+    except OSError as exc:
+        raise click.ClickException(f"cannot write config file {path}: {exc}") from exc
+
+
 def load(*, url: str | None, api_key: str | None, config_file: str | None) -> CliConfig:
-    path = Path(config_file).expanduser() if config_file else DEFAULT_CONFIG_FILE
+    path = config_path(config_file)
     values: dict[str, Any] = {"coordinator_url": DEFAULT_URL, "api_key": ""}
     values.update({k: v for k, v in _read_file(path, bool(config_file)).items() if v is not None})
     if os.environ.get("AITBC_URL"):

@@ -18,6 +18,7 @@ class ApiError(click.ClickException):
         super().__init__(f"{detail} ({code}, HTTP {status})")
         self.status = status
         self.code = code
+        self.detail = detail
 
 
 class Api:
@@ -39,6 +40,21 @@ class Api:
         headers: dict[str, str] | None = None,
         expect: tuple[int, ...] = (200,),
     ) -> Any:
+        return self.exchange(
+            method, path, json=json, params=params, headers=headers, expect=expect
+        )[0]
+
+    def exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        expect: tuple[int, ...] = (200,),
+    ) -> tuple[Any, httpx.Headers]:
+        """The decoded body and the response headers (for paging)."""
         clean_params = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             response = self._client.request(
@@ -54,5 +70,5 @@ class Api:
                 code, detail = "http_error", response.text[:200] or response.reason_phrase
             raise ApiError(response.status_code, code, detail)
         if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+            return None, response.headers
+        return response.json(), response.headers

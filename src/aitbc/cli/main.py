@@ -6,9 +6,12 @@ from dataclasses import dataclass, field
 
 import click
 
-from aitbc.cli import account, admin, bookings, client, marketplace, miner, server
+from aitbc.cli import account, admin, bookings, client, login, marketplace, miner, server
 from aitbc.cli.config import CliConfig, load
 from aitbc.cli.http import Api
+from aitbc.cli.options import FORMATS, attach_output_options
+
+DISTRIBUTION = "aitbc-coordinator"
 
 
 @dataclass
@@ -17,6 +20,8 @@ class CliState:
     api_key: str | None
     config_file: str | None
     output: str
+    columns: str | None = None
+    quiet: bool = False
     _api: Api | None = field(default=None, repr=False)
 
     def config(self) -> CliConfig:
@@ -27,18 +32,27 @@ class CliState:
             self._api = Api(self.config())
         return self._api
 
+    def column_list(self) -> list[str] | None:
+        if not self.columns:
+            return None
+        return [c.strip() for c in self.columns.split(",") if c.strip()] or None
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name=DISTRIBUTION, prog_name="aitbc")
 @click.option("--url", default=None, help="Coordinator URL (default http://127.0.0.1:18000).")
 @click.option("--api-key", default=None, help="API key sent as X-Api-Key.")
 @click.option("--config-file", default=None, help="YAML config (default ~/.aitbc/config.yaml).")
 @click.option(
     "--output",
-    type=click.Choice(["table", "json", "yaml"]),
+    "-o",
+    type=click.Choice(FORMATS),
     default="table",
     show_default=True,
-    help="Output format.",
+    help="Output format; also accepted after the sub-command.",
 )
+@click.option("--columns", default=None, help="Table columns, comma-separated, or 'all'.")
+@click.option("--quiet", "-q", is_flag=True, default=False, help="Print only ids, one a line.")
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -46,9 +60,18 @@ def cli(
     api_key: str | None,
     config_file: str | None,
     output: str,
+    columns: str | None,
+    quiet: bool,
 ) -> None:
     """aitbc: the GPU marketplace coordinator and its client."""
-    ctx.obj = CliState(url=url, api_key=api_key, config_file=config_file, output=output)
+    ctx.obj = CliState(
+        url=url,
+        api_key=api_key,
+        config_file=config_file,
+        output=output,
+        columns=columns,
+        quiet=quiet,
+    )
 
 
 cli.add_command(server.serve)
@@ -59,6 +82,10 @@ cli.add_command(marketplace.marketplace)
 cli.add_command(bookings.bookings)
 cli.add_command(account.account)
 cli.add_command(client.client)
+cli.add_command(login.config_group)
+cli.add_command(login.login)
+cli.add_command(login.whoami)
+attach_output_options(cli)
 
 
 def main() -> None:

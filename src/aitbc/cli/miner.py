@@ -1,22 +1,46 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import click
 
+from aitbc.cli import views
 from aitbc.cli.context import api
+from aitbc.cli.numbers import PRICE_TEXT, FiniteFloat
 from aitbc.cli.output import emit
 
 
-def load_json(text_or_path: str) -> Any:
-    path = Path(text_or_path)
-    raw = path.read_text() if path.exists() else text_or_path
+def _is_file(text: str) -> bool:
     try:
-        return json.loads(raw)
+        return Path(text).is_file()
+    except (OSError, ValueError):  # e.g. a JSON text longer than a file name may be
+        return False
+
+
+def load_json(text_or_path: str) -> Any:
+    """JSON given inline or in a file; NaN, Infinity and numbers too large for a float are
+    refused here, as the server would refuse them."""
+    raw = Path(text_or_path).read_text() if _is_file(text_or_path) else text_or_path
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not JSON or a JSON file: {exc}") from exc
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is too large a number")
+    return number
 
 
 @click.group()
@@ -37,7 +61,7 @@ def miner() -> None:
 def register(gpus_json: str, concurrency: int, region: str | None) -> None:
     """Register this miner and its GPUs (re-registering updates them)."""
     body = {"gpus": load_json(gpus_json), "concurrency": concurrency, "region": region}
-    emit(api().request("POST", "/v1/miners/register", json=body))
+    emit(api().request("POST", "/v1/miners/register", json=body), views.MINER)
 
 
 @miner.command("heartbeat")
@@ -51,7 +75,7 @@ def heartbeat(status: str, inflight: int, gpus_json: str | None) -> None:
         "inflight": inflight,
         "gpus": load_json(gpus_json) if gpus_json else [],
     }
-    emit(api().request("POST", "/v1/miners/heartbeat", json=body))
+    emit(api().request("POST", "/v1/miners/heartbeat", json=body), views.MINER)
 
 
 @miner.command("poll")
@@ -59,7 +83,7 @@ def poll() -> None:
     """Take the next job assigned to your GPUs (prints nothing when there is none)."""
     job = api().request("POST", "/v1/miners/poll", expect=(200, 204))
     if job is not None:
-        emit(job)
+        emit(job, views.MINER_JOB)
 
 
 @miner.command("result")
@@ -102,31 +126,30 @@ def fail(job_id: str, error: str) -> None:
 )
 @click.option(
     "--price-per-hour",
+    type=PRICE_TEXT,
     default="1.0",
     show_default=True,
     help="Price of each GPU found by nvidia-smi.",
 )
 @click.option("--region", default=None)
-@click.option(
-    "--heartbeat-seconds", type=click.FloatRange(min=0.1), default=15.0, show_default=True
-)
+@click.option("--heartbeat-seconds", type=FiniteFloat(0.1), default=15.0, show_default=True)
 @click.option(
     "--poll-wait",
-    type=click.FloatRange(0, 30),
+    type=FiniteFloat(0, 30),
     default=20.0,
     show_default=True,
     help="Seconds each long poll may wait for a job.",
 )
 @click.option(
     "--stop-grace",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(0),
     default=30.0,
     show_default=True,
     help="On SIGTERM, seconds the running job may take before it is stopped.",
 )
 @click.option(
     "--job-timeout",
-    type=click.FloatRange(min=0.1),
+    type=FiniteFloat(0.1),
     default=None,
     help="Fail a job that runs longer than this many seconds.",
 )

@@ -1,0 +1,245 @@
+"""``aitbc marketplace gpu ...``: register, list (filtered, sorted, paged), details (or watch
+one), book, release, quote, change the price or pricing mode, delist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from aitbc.cli import numbers, views
+from aitbc.cli.context import api
+from aitbc.cli.output import console, emit
+from aitbc.cli.watch import watch, watch_options
+
+SORTS = ("price", "memory", "rating", "newest", "uptime")
+STATUSES = ("available", "booked", "offline", "delisted")
+NEXT_CURSOR = "X-Next-Cursor"
+
+
+@click.group()
+def gpu() -> None:
+    """GPUs: register, list, details, book, release, quote, update, delist."""
+
+
+@gpu.command("register")
+@click.option("--name", required=True, help="GPU model, e.g. 'RTX 4090'.")
+@click.option("--memory", type=int, default=None, help="Memory in GB.")
+@click.option("--cuda-cores", type=int, default=None)
+@click.option("--compute-capability", default=None)
+@click.option("--price-per-hour", type=numbers.PRICE, default=None)
+@click.option("--description", default=None)
+@click.option("--miner-id", default=None)
+def gpu_register(
+    name: str,
+    memory: int | None,
+    cuda_cores: int | None,
+    compute_capability: str | None,
+    price_per_hour: float | None,
+    description: str | None,
+    miner_id: str | None,
+) -> None:
+    """Register a GPU."""
+    spec = {
+        "name": name,
+        "memory_gb": memory,
+        "cuda_cores": cuda_cores,
+        "compute_capability": compute_capability,
+        "price_per_hour": price_per_hour,
+        "description": description,
+    }
+    body = {"gpu": {k: v for k, v in spec.items() if v is not None}}
+    emit(
+        api().request(
+            "POST",
+            "/v1/marketplace/gpu/register",
+            json=body,
+            headers={"X-Miner-ID": miner_id or "default"},
+            expect=(201,),
+        ),
+        views.GPU_REGISTERED,
+    )
+
+
+def _pages(params: dict[str, Any], every: bool) -> tuple[list[Any], str | None]:
+    """One page, or with ``every`` all of them (following X-Next-Cursor)."""
+    rows, headers = api().exchange("GET", "/v1/marketplace/gpu/list", params=params)
+    cursor = headers.get(NEXT_CURSOR)
+    if not every:
+        return rows, cursor
+    with console(stderr=True).status("fetching GPUs") as status:
+        while cursor:
+            page, headers = api().exchange(
+                "GET", "/v1/marketplace/gpu/list", params=params | {"cursor": cursor}
+            )
+            rows.extend(page)
+            status.update(f"fetching GPUs: {len(rows)} so far")
+            cursor = headers.get(NEXT_CURSOR)
+    return rows, None
+
+
+@gpu.command("list")
+@click.option("--available", is_flag=True, default=False, help="Only GPUs bookable now.")
+@click.option("--model", default=None, help="Model substring; * matches anything.")
+@click.option("--memory-min", type=int, default=None)
+@click.option("--price-max", type=numbers.PRICE, default=None)
+@click.option("--region", default=None, help="Exact region, any case.")
+@click.option("--status", type=click.Choice(STATUSES), default=None)
+@click.option("--ai-model", default=None, help="Serves this AI model.")
+@click.option("--miner-id", default=None, help="Only this miner's GPUs.")
+@click.option(
+    "--sort",
+    type=click.Choice(SORTS),
+    default=None,
+    help="price (cheapest first, the default), memory, rating, newest or uptime (7 days).",
+)
+@click.option("--limit", type=int, default=20, show_default=True, help="Page size.")
+@click.option("--offset", type=int, default=None, help="Rows to skip.")
+@click.option("--cursor", default=None, help="The next page: the cursor a full page ended with.")
+@click.option("--all", "every", is_flag=True, default=False, help="Fetch every page.")
+def gpu_list(
+    available: bool,
+    model: str | None,
+    memory_min: int | None,
+    price_max: float | None,
+    region: str | None,
+    status: str | None,
+    ai_model: str | None,
+    miner_id: str | None,
+    sort: str | None,
+    limit: int,
+    offset: int | None,
+    cursor: str | None,
+    every: bool,
+) -> None:
+    """List GPUs; a full page ends with the --cursor for the next one (on stderr)."""
+    if cursor is not None and offset is not None:
+        raise click.UsageError("give --cursor or --offset, not both")
+    params = {
+        "limit": limit,
+        "available": "true" if available else None,
+        "model": model,
+        "memory_min": memory_min,
+        "price_max": price_max,
+        "region": region,
+        "status": status,
+        "ai_model": ai_model,
+        "miner_id": miner_id,
+        "sort": sort,
+        "offset": offset,
+        "cursor": cursor,
+    }
+    rows, next_cursor = _pages(params, every)
+    emit(rows, views.GPU)
+    if next_cursor:
+        click.echo(f"more: --cursor {next_cursor}", err=True)
+
+
+@gpu.command("details")
+@click.argument("gpu_id")
+@watch_options
+def gpu_details(gpu_id: str, watching: bool, interval: float, count: int | None) -> None:
+    """Show one GPU (or --watch it)."""
+
+    def fetch() -> Any:
+        return api().request("GET", f"/v1/marketplace/gpu/{gpu_id}")
+
+    if watching:
+        watch(fetch, views.GPU, interval, count)
+    else:
+        emit(fetch(), views.GPU)
+
+
+@gpu.command("book")
+@click.argument("gpu_id")
+@click.option("--hours", type=numbers.HOURS, required=True, help="Duration in hours.")
+@click.option("--job-id", default=None)
+@click.option("--start", "start_time", default=None, help="ISO time with zone: reserve for later.")
+@click.option(
+    "--max-price", type=numbers.PRICE_TEXT, default=None, help="Refuse if the price is above."
+)
+@click.option("--quote-id", default=None, help="Book at the price of this quote.")
+@click.option("--idempotency-key", default=None, help="Makes a retry safe.")
+def gpu_book(
+    gpu_id: str,
+    hours: float,
+    job_id: str | None,
+    start_time: str | None,
+    max_price: str | None,
+    quote_id: str | None,
+    idempotency_key: str | None,
+) -> None:
+    """Book a GPU (the cost moves into escrow)."""
+    body: dict[str, object] = {"gpu_id": gpu_id, "duration_hours": hours}
+    if job_id is not None:
+        body["job_id"] = job_id
+    if start_time is not None:
+        body["start_time"] = start_time
+    if max_price is not None:
+        body["max_price_per_hour"] = max_price
+    if quote_id is not None:
+        body["quote_id"] = quote_id
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+    emit(
+        api().request(
+            "POST", f"/v1/marketplace/gpu/{gpu_id}/book", json=body, headers=headers, expect=(201,)
+        ),
+        views.BOOKING,
+    )
+
+
+@gpu.command("release")
+@click.argument("gpu_id")
+def gpu_release(gpu_id: str) -> None:
+    """Release your booking on a GPU (unused time refunded)."""
+    emit(api().request("POST", f"/v1/marketplace/gpu/{gpu_id}/release"), views.BOOKING)
+
+
+@gpu.command("quote")
+@click.argument("gpu_id")
+@click.option("--hours", type=numbers.HOURS, required=True)
+def gpu_quote(gpu_id: str, hours: float) -> None:
+    """What booking a GPU would cost now; book with --quote-id to keep that price."""
+    emit(
+        api().request(
+            "POST",
+            f"/v1/marketplace/gpu/{gpu_id}/quote",
+            json={"duration_hours": hours},
+            expect=(201,),
+        ),
+        views.QUOTE,
+    )
+
+
+@gpu.command("update")
+@click.argument("gpu_id")
+@click.option("--price-per-hour", type=numbers.PRICE_TEXT, default=None, help="New base price.")
+@click.option(
+    "--pricing-mode",
+    type=click.Choice(["fixed", "dynamic"]),
+    default=None,
+    help="fixed: the base price; dynamic: follows demand.",
+)
+@click.option("--description", default=None)
+def gpu_update(
+    gpu_id: str, price_per_hour: str | None, pricing_mode: str | None, description: str | None
+) -> None:
+    """Change a GPU's price, pricing mode or description (its miner or an admin)."""
+    changes = {
+        "price_per_hour": price_per_hour,
+        "pricing_mode": pricing_mode,
+        "description": description,
+    }
+    body = {k: v for k, v in changes.items() if v is not None}
+    if not body:
+        raise click.UsageError(
+            "nothing to change: give --price-per-hour, --pricing-mode or --description"
+        )
+    emit(api().request("PATCH", f"/v1/marketplace/gpu/{gpu_id}", json=body), views.GPU)
+
+
+@gpu.command("delist")
+@click.argument("gpu_id")
+def gpu_delist(gpu_id: str) -> None:
+    """Take a GPU off the market (its miner or an admin); refused while it is booked."""
+    emit(api().request("DELETE", f"/v1/marketplace/gpu/{gpu_id}"), views.GPU)

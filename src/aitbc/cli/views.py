@@ -1,0 +1,63 @@
+"""What a table shows for each kind of result: the few columns that fit a terminal, the field
+that identifies a row (for ``--quiet``) and the lists nested in a single result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class View:
+    id_key: str
+    columns: tuple[str, ...] = ()
+    rows_key: str | None = None  # a wrapper object whose rows are under this key
+    nested: dict[str, View] = field(default_factory=dict)
+
+
+GPU = View(
+    "gpu_id",
+    ("gpu_id", "model", "memory_gb", "price_per_hour", "status", "average_rating", "region"),
+)
+GPU_REGISTERED = View("gpu_id")
+BOOKING = View(
+    "booking_id",
+    ("booking_id", "gpu_id", "status", "start_time", "end_time", "duration_hours", "total_cost"),
+)
+ORDER_EVENT = View("at", ("at", "status"))
+ORDER = View(
+    "order_id",
+    ("order_id", "gpu_id", "status", "price_per_hour", "total_cost", "refund", "start_time"),
+    nested={"history": ORDER_EVENT},
+)
+JOB = View("job_id", ("job_id", "state", "gpu_id", "duration_hours", "cost", "created_at"))
+MINER_JOB = View("job_id", ("job_id", "state", "gpu_id", "created_at"))
+BID = View("id", ("id", "status", "capacity", "filled", "price", "gpu_model", "duration_hours"))
+OFFER = View(
+    "id", ("id", "provider", "capacity", "price", "status", "gpu_id", "gpu_model", "gpu_memory")
+)
+REVIEW = View(
+    "review_id", ("review_id", "rating", "comment", "reviewer_id", "verified", "created_at")
+)
+GPU_REVIEWS = View("review_id", rows_key="reviews", nested={"reviews": REVIEW})
+REVIEW_ADMIN = View(
+    "review_id",
+    ("review_id", "gpu_id", "rating", "comment", "hidden", "flag_count", "flag_reasons"),
+)
+RATING_POINT = View(
+    "period_start",
+    ("period_start", "average_rating", "review_count", "new_reviews", "period_average"),
+)
+PRICE_POINT = View(
+    "at", ("at", "current_price", "base_price", "demand_multiplier", "utilisation", "supply")
+)
+API_KEY = View("key_id", ("key_id", "prefix", "role", "owner_id", "created_at", "revoked_at"))
+LEDGER = View(
+    "entry_id",
+    ("entry_id", "transaction_id", "kind", "account", "amount", "booking_id", "created_at"),
+)
+ACCOUNT = View("owner_id")
+DEPOSIT = View("transaction_id")
+QUOTE = View("quote_id")
+ME = View("owner_id")
+MINER = View("miner_id", nested={"gpus": View("gpu_id")})
+PRICING = View("model")
