@@ -469,3 +469,20 @@ def test_reservations_may_follow_each_other_and_count_as_bookings(api: Api, m: M
     assert figures(api, m.client) == ("89.200000", "10.800000")
     deposit(api, "c1", "0.000001")
     assert figures(api, m.client) == ("89.200001", "10.800000")
+
+
+def test_a_gpu_shows_its_next_reservation(api: Api, m: Market) -> None:
+    assert gpu(api, m.gpu)["next_reservation_at"] is None
+    start = api.clock.now() + timedelta(days=2)
+    reserved = booked(api, m.client, m.gpu, 1, start_time=start.isoformat())
+    later = booked(api, m.other, m.gpu, 1, start_time=(start + timedelta(days=1)).isoformat())
+    shown = gpu(api, m.gpu)
+    assert shown["status"] == "available"
+    assert shown["next_reservation_at"] == reserved["start_time"]
+    listed = api.call("GET", "/v1/marketplace/gpu/list").json()
+    assert listed[0]["next_reservation_at"] == reserved["start_time"]
+    # Once the first one runs, the next is the later one.
+    advance(api, 2 * 86400 + 60, m.miner)
+    running = gpu(api, m.gpu)
+    assert running["status"] == "booked"
+    assert running["next_reservation_at"] == later["start_time"]

@@ -101,10 +101,11 @@ def finish(
     offline: object,
     booking_expires: str | datetime | None,
     last_heartbeat: str | datetime,
+    next_reservation: str | datetime | None,
 ) -> bytes:
     """The card with what the clock decides: status (from the delisting, the miner being
     offline and a booking covering now), the current booking's end, the miner's last
-    heartbeat."""
+    heartbeat, when the next reservation begins."""
     if delisted is not None:
         status = "delisted"
     elif offline:
@@ -113,7 +114,11 @@ def finish(
         status = "available" if booking_expires is None else "booked"
     expires = "null" if booking_expires is None else _time(booking_expires)
     heartbeat = _time(last_heartbeat)
-    tail = f',"status":"{status}","booking_expires":{expires},"last_heartbeat":{heartbeat}}}'
+    upcoming = _time(next_reservation)
+    tail = (
+        f',"status":"{status}","booking_expires":{expires},"last_heartbeat":{heartbeat},'
+        f'"next_reservation_at":{upcoming}}}'
+    )
     return card + tail.encode()
 
 

@@ -30,13 +30,18 @@ _CURRENT_BOOKING = (
     "SELECT b.end_time FROM bookings b WHERE b.gpu_id = g.id AND b.status = 'open' "
     "AND b.start_time <= $1 AND b.end_time > $1"
 )
+_NEXT_RESERVATION = (
+    "SELECT min(b.start_time) FROM bookings b WHERE b.gpu_id = g.id AND b.status = 'open' "
+    "AND b.start_time > $1"
+)
 _OFFLINE = "(m.last_heartbeat < $2 OR m.reported_status = 'offline')"
 # The columns every page reads, in the order ``_page`` unpacks them; a sort's cursor keys
 # follow.
 _LIVE_COLUMNS = f"""
 g.id, g.revision, g.delisted_at, m.last_heartbeat,
 CASE WHEN {_OFFLINE} THEN 1 ELSE 0 END AS offline,
-({_CURRENT_BOOKING} LIMIT 1) AS booking_expires
+({_CURRENT_BOOKING} LIMIT 1) AS booking_expires,
+({_NEXT_RESERVATION}) AS next_reservation
 """
 _FROM = "FROM gpus g JOIN miners m ON m.id = g.miner_id"
 _STATUS_CONDITIONS = {
@@ -137,6 +142,7 @@ async def _rendered(conn: Conn, cards: Cards, rows: Sequence[Sequence[Any]]) -> 
             offline=row[4],
             booking_expires=row[5],
             last_heartbeat=row[3],
+            next_reservation=row[6],
         )
         for row, card in zip(rows, found, strict=True)
     ]
@@ -199,7 +205,7 @@ class _Params:
         return f"${len(self.values)}"
 
 
-_LIVE_COUNT = 6
+_LIVE_COUNT = 7
 
 
 async def list_page(

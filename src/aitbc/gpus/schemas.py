@@ -74,6 +74,9 @@ class GpuPublic(BaseModel):
     review_count: int
     total_bookings: int
     booking_expires: datetime | None
+    next_reservation_at: datetime | None = Field(
+        description="When the next reservation of this GPU begins (none: null)"
+    )
     created_at: datetime
     last_heartbeat: datetime
     health: dict[str, Any] = Field(
