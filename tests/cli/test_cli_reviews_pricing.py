@@ -158,6 +158,8 @@ def test_pricing_of_a_gpu_model_and_an_ai_model(run: Run, market: Market, gpu: s
     body = _json(run(None, "marketplace", "pricing", "RTX 4090"))
     assert body["model"] == "RTX 4090" and body["matched"] == "gpu_model"
     assert body["gpus_total"] == 2 and body["price_average"] == "0.700000"
+    # Both GPUs are free: a booking pays 0.5 or 0.9, whatever the market price says.
+    assert body["booking_price_range"] == {"low": "0.500000", "high": "0.900000"}
     assert _json(run(None, "marketplace", "pricing", "rtx4090"))["matched"] == "gpu_model"
     llama = _json(run(None, "marketplace", "pricing", "llama2-7b"))
     assert llama["matched"] == "ai_model" and llama["gpus_total"] == 1
@@ -178,6 +180,10 @@ def test_pricing_table_output(run: Run, gpu: str) -> None:
     assert result.exit_code == 0, result.output
     assert "matched" in result.output and "gpu_model" in result.output
     assert "current_price" in result.output
+    body = _json(run(None, "marketplace", "pricing", "RTX 4090"))
+    assert f"Market price: {body['current_price']} per hour" in result.output
+    low, high = body["booking_price_range"]["low"], body["booking_price_range"]["high"]
+    assert f"A booking now: {low} to {high} per hour (each GPU's own price)" in result.output
 
 
 def test_pricing_of_an_unknown_model_fails(run: Run, gpu: str) -> None:

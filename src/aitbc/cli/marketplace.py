@@ -3,6 +3,7 @@ offers, statistics and bids."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote as quote_path
 
 import click
@@ -60,7 +61,9 @@ def pricing(model: str, history: bool, bucket: str) -> None:
     """Market price of a GPU model ('RTX 4090') or of an AI model it serves (llama2-7b)."""
     path = f"/v1/marketplace/pricing/{quote_path(model, safe='')}"
     if not history:
-        emit(api().request("GET", path), views.PRICING)
+        found = api().request("GET", path)
+        emit(found, views.PRICING)
+        _say_what_a_booking_costs(found)
         return
     series = api().request("GET", f"{path}/history", params={"bucket": bucket})
     state = click.get_current_context().find_root().obj
@@ -71,6 +74,21 @@ def pricing(model: str, history: bool, bucket: str) -> None:
     show(drawn(api().request("GET", path), views.PRICING, None, out.is_terminal))
     click.echo()
     click.echo(price_chart(series, coloured=out.is_terminal, width=out.width))
+
+
+def _say_what_a_booking_costs(found: dict[str, Any]) -> None:
+    """Under the table: the market price and what a booking pays, side by side and named."""
+    state = click.get_current_context().find_root().obj
+    if state.output != "table" or state.quiet or "current_price" not in found:
+        return
+    booking = found.get("booking_price_range")
+    pays = (
+        f"{booking['low']} to {booking['high']} per hour (each GPU's own price)"
+        if booking
+        else "nothing is available now"
+    )
+    click.echo(f"\nMarket price: {found['current_price']} per hour (demand-adjusted reference)")
+    click.echo(f"A booking now: {pays}")
 
 
 @marketplace.command("offers")

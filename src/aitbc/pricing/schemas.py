@@ -38,12 +38,19 @@ class ModelPricing(BaseModel):
     matched: MatchKind
     gpus_total: int
     gpus_available: int
-    price_min: MoneyOut | None
-    price_max: MoneyOut | None
+    price_min: MoneyOut | None = Field(description="Lowest price per hour of the listed GPUs")
+    price_max: MoneyOut | None = Field(description="Highest price per hour of the listed GPUs")
     price_average: MoneyOut | None
     price_median: MoneyOut | None
-    base_price: MoneyOut
-    current_price: MoneyOut
+    booking_price_range: PriceRange | None = Field(
+        description="What a booking costs per hour now: the cheapest and the dearest available "
+        "GPU of the model (each GPU books at its own price_per_hour); null when none is free"
+    )
+    base_price: MoneyOut = Field(description="The median of the GPUs' own prices")
+    current_price: MoneyOut = Field(
+        description="The market price: the base price times the demand multiplier. GPUs in "
+        "dynamic pricing mode follow it; a booking pays its GPU's price_per_hour"
+    )
     demand_multiplier: Decimal
     demand: Demand
     updated_at: datetime | None = Field(

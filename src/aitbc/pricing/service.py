@@ -94,6 +94,7 @@ def market_view(session: Session, *, model: str, now: datetime, settings: Settin
         utilisation, recent = preview.inputs.utilisation, preview.inputs.recent_bookings
         supply = preview.inputs.supply
     prices = sorted(r[0].effective_price_units for r in rows)
+    free = sorted(r[0].effective_price_units for r in rows if r.status == "available")
     own_prices = sorted(r[0].price_units for r in rows)
     return ModelPricing(
         model=model,
@@ -104,6 +105,9 @@ def market_view(session: Session, *, model: str, now: datetime, settings: Settin
         price_max=from_units(prices[-1]) if prices else None,
         price_average=from_units(divide_units(sum(prices), len(prices))) if prices else None,
         price_median=from_units(engine.base_price_units(prices)) if prices else None,
+        booking_price_range=PriceRange(low=from_units(free[0]), high=from_units(free[-1]))
+        if free
+        else None,
         base_price=from_units(base),
         current_price=from_units(current),
         demand_multiplier=_ratio(multiplier),
