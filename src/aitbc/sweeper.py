@@ -24,6 +24,7 @@ from aitbc.jobs import service as jobs
 from aitbc.kit.clock import Clock
 from aitbc.miners import presence, upkeep
 from aitbc.miners.service import delist_free_gpus
+from aitbc.offers import service as offers
 from aitbc.pricing.market import prune_history, recompute_if_stale, stale_models
 from aitbc.store.conn import SessionConn, drive
 
@@ -116,6 +117,12 @@ class Sweeper:
         self._each(
             lambda s, now: drive(upkeep.leavers(SessionConn(s))),
             lambda s, miner_id, now: delist_free_gpus(s, miner_id=miner_id, now=now),
+        )
+        self._each(
+            lambda s, now: ["close silent offers"],
+            lambda s, _, now: offers.close_silent(
+                s, now=now, heartbeat_timeout=settings.heartbeat_timeout_seconds
+            ),
         )
         self._refresh_uptime()
         self._prune()

@@ -83,14 +83,11 @@ def test_closed_offers_leave_the_stats(api: Api) -> None:
     }
 
 
-def test_stats_need_a_sync_to_see_new_gpus(api: Api) -> None:
+def test_stats_see_new_gpus_at_once(api: Api) -> None:
     miner = api.key("miner", "m1")
     _fleet(api, miner, ["1"])
-    sync(api)
-    api.register_gpu(miner, price_per_hour="2")
-
     assert (stats(api)["totalOffers"], stats(api)["averagePrice"]) == (1, "1.000000")
-    sync(api)
+    api.register_gpu(miner, price_per_hour="2")
     assert (stats(api)["totalOffers"], stats(api)["averagePrice"]) == (2, "1.500000")
 
 

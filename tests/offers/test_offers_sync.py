@@ -1,6 +1,8 @@
-"""Offers from the database: empty until an admin syncs them from the registry; one offer per
-GPU of an online miner with the GPU's live fields; idempotent sync; price changes, offline
-miners and delisted GPUs; status filter, pagination; miner-offers; the routes without /v1."""
+"""Offers from the database, kept in step with the registry as miners register, heartbeat, go
+silent and change their GPUs: one offer per GPU of an online miner with the GPU's live
+fields; the admin's sync (kept for compatibility) finds nothing left to do; price changes,
+offline miners and delisted GPUs; status filter, pagination; miner-offers; the routes without
+/v1."""
 
 from __future__ import annotations
 
@@ -26,8 +28,11 @@ from jobs.slice_support import (
     review,
     set_price,
     stats,
+    sweep,
     sync,
 )
+
+ALL_UNCHANGED = {"created": 0, "updated": 0, "closed": 0, "unchanged": 3}
 
 
 @dataclass(frozen=True)
@@ -59,21 +64,24 @@ def fleet(api: Api) -> Fleet:
     return Fleet(m1=m1, m2=m2, rtx=rtx, a100=a100, r3090=r3090)
 
 
-def test_offers_are_empty_until_synced(api: Api, fleet: Fleet) -> None:
-    assert offers(api) == []
-    assert offers(api, MINER_OFFERS) == []
+def test_offers_follow_the_registry_without_a_sync(api: Api) -> None:
+    assert offers(api) == [] and stats(api)["totalOffers"] == 0
+    miner = api.key("miner", "m9")
+    gpu_id = api.register_gpu(miner, price_per_hour="0.4")
+    assert [o["gpu_id"] for o in offers(api)] == [gpu_id]
+    assert [o["gpu_id"] for o in offers(api, MINER_OFFERS)] == [gpu_id]
     assert stats(api) == {
-        "totalOffers": 0,
-        "openCapacity": 0,
-        "averagePrice": "0.000000",
+        "totalOffers": 1,
+        "openCapacity": 1,
+        "averagePrice": "0.400000",
         "activeBids": 0,
     }
 
 
-def test_sync_creates_one_offer_per_gpu_with_its_fields(api: Api, fleet: Fleet) -> None:
+def test_each_gpu_has_one_offer_with_its_fields(api: Api, fleet: Fleet) -> None:
     now = "2030-01-01T00:00:00Z"
 
-    assert sync(api) == {"created": 3, "updated": 0, "closed": 0, "unchanged": 0}
+    assert sync(api) == ALL_UNCHANGED  # nothing left for the admin's sync to do
 
     listed = offers(api)
     assert sorted(o["gpu_id"] for o in listed) == sorted([fleet.rtx, fleet.a100, fleet.r3090])
@@ -158,9 +166,10 @@ def test_sync_is_for_admins_only(
         "unknown": "not-a-real-key-0123456789",
     }
 
+    before = offers(api)
     refused(api.call("POST", path, keys[who]), status, code)
 
-    assert offers(api) == []
+    assert offers(api) == before
 
 
 def test_second_sync_reports_everything_unchanged_and_changes_nothing(
@@ -180,13 +189,12 @@ def test_second_sync_reports_everything_unchanged_and_changes_nothing(
     assert offers(api) == before
 
 
-def test_a_price_change_shows_as_updated(api: Api, fleet: Fleet) -> None:
-    sync(api)
+def test_a_price_change_reaches_the_offer_at_once(api: Api, fleet: Fleet) -> None:
     before = {o["gpu_id"]: o for o in offers(api)}
     advance(api, 45, fleet.m1, fleet.m2)
     set_price(api, fleet.m1, fleet.rtx, "0.75")
 
-    assert sync(api) == {"created": 0, "updated": 1, "closed": 0, "unchanged": 2}
+    assert sync(api) == ALL_UNCHANGED
 
     after = {o["gpu_id"]: o for o in offers(api)}
     assert after[fleet.rtx]["price"] == "0.750000"
@@ -198,20 +206,18 @@ def test_a_price_change_shows_as_updated(api: Api, fleet: Fleet) -> None:
     assert sync(api) == {"created": 0, "updated": 0, "closed": 0, "unchanged": 3}
 
 
-def test_a_newly_registered_gpu_gets_an_offer_on_the_next_sync(api: Api, fleet: Fleet) -> None:
-    sync(api)
+def test_a_newly_registered_gpu_has_an_offer_at_once(api: Api, fleet: Fleet) -> None:
     extra = api.register_gpu(fleet.m2, name="H100", memory_gb=80, price_per_hour="3")
 
-    assert sync(api) == {"created": 1, "updated": 0, "closed": 0, "unchanged": 3}
     assert offer_of(api, extra)["price"] == "3.000000"
+    assert sync(api) == {"created": 0, "updated": 0, "closed": 0, "unchanged": 4}
     assert len(offers(api)) == 4
 
 
 def test_offers_of_an_offline_miner_close_and_reopen(api: Api, fleet: Fleet) -> None:
-    sync(api)
     advance(api, 91, fleet.m1)  # m2 has not been heard of for 91 s: offline
-
-    assert sync(api) == {"created": 0, "updated": 0, "closed": 1, "unchanged": 2}
+    assert offer_of(api, fleet.r3090)["status"] == "open"  # until the sweeper notices
+    sweep(api)
 
     closed = offer_of(api, fleet.r3090)
     assert (closed["status"], closed["gpu_status"]) == ("closed", "offline")
@@ -219,29 +225,27 @@ def test_offers_of_an_offline_miner_close_and_reopen(api: Api, fleet: Fleet) -> 
     assert {o["gpu_id"] for o in offers(api, status="open")} == {fleet.rtx, fleet.a100}
     assert [o["gpu_id"] for o in offers(api, status="closed")] == [fleet.r3090]
     assert stats(api)["totalOffers"] == 2
-    assert sync(api) == {"created": 0, "updated": 0, "closed": 0, "unchanged": 3}
+    assert sync(api) == ALL_UNCHANGED
 
-    advance(api, 10, fleet.m1, fleet.m2)  # m2 is back
-    assert sync(api) == {"created": 0, "updated": 1, "closed": 0, "unchanged": 2}
+    advance(api, 10, fleet.m1, fleet.m2)  # m2 is back: its heartbeat reopens the offer
+    assert sync(api) == ALL_UNCHANGED
     reopened = offer_of(api, fleet.r3090)
     assert (reopened["status"], reopened["gpu_status"]) == ("open", "available")
     assert reopened["id"] == closed["id"]
 
 
 def test_a_miner_reporting_offline_closes_its_offers(api: Api, fleet: Fleet) -> None:
-    sync(api)
     response = api.call("POST", "/v1/miners/heartbeat", fleet.m1, json={"status": "offline"})
     assert response.status_code == 200, response.text
 
-    assert sync(api) == {"created": 0, "updated": 0, "closed": 2, "unchanged": 1}
+    assert sync(api) == ALL_UNCHANGED
     assert {o["gpu_id"] for o in offers(api, status="closed")} == {fleet.rtx, fleet.a100}
 
 
 def test_a_delisted_gpus_offer_closes(api: Api, fleet: Fleet) -> None:
-    sync(api)
     delist(api, fleet.m1, fleet.a100)
 
-    assert sync(api) == {"created": 0, "updated": 0, "closed": 1, "unchanged": 2}
+    assert sync(api) == ALL_UNCHANGED
 
     closed = offer_of(api, fleet.a100)
     assert (closed["status"], closed["gpu_status"]) == ("closed", "delisted")
@@ -315,12 +319,7 @@ def test_the_routes_answer_without_the_v1_prefix(api: Api, fleet: Fleet) -> None
     client = api.key("client", "c1")
     deposit(api, "c1", "10")
 
-    assert sync(api, "/marketplace/sync-offers") == {
-        "created": 3,
-        "updated": 0,
-        "closed": 0,
-        "unchanged": 0,
-    }
+    assert sync(api, "/marketplace/sync-offers") == ALL_UNCHANGED
     assert offers(api, "/marketplace/offers") == offers(api)
     assert offers(api, "/marketplace/offers", status="closed") == []
     assert offers(api, "/marketplace/miner-offers") == offers(api, MINER_OFFERS)
@@ -342,5 +341,18 @@ def test_the_routes_answer_without_the_v1_prefix(api: Api, fleet: Fleet) -> None
 def test_an_admin_key_made_through_the_api_may_sync(api: Api, fleet: Fleet) -> None:
     admin = api.key("admin", "ops")
 
-    assert ok(api.call("POST", SYNC, admin))["created"] == 3
+    assert ok(api.call("POST", SYNC, admin))["unchanged"] == 3
     assert ok(api.call("POST", SYNC, ADMIN_KEY))["unchanged"] == 3
+
+
+def test_offers_follow_dynamic_prices(api: Api, fleet: Fleet) -> None:
+    ok(api.call("PATCH", f"/v1/marketplace/gpu/{fleet.rtx}", fleet.m1,
+                json={"pricing_mode": "dynamic"}))  # fmt: skip
+    client = api.key("client", "c1")
+    deposit(api, "c1", "100")
+    book(api, client, fleet.rtx, hours=1)  # the only RTX 4090 is booked: demand is up
+    advance(api, 120, fleet.m1, fleet.m2)
+    sweep(api)  # recomputes the stale market price
+    shown = gpu(api, fleet.rtx)["price_per_hour"]
+    assert shown != "0.500000", "the market price did not move; the test proves nothing"
+    assert offer_of(api, fleet.rtx)["price"] == shown

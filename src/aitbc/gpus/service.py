@@ -17,7 +17,13 @@ from aitbc.gpus.prices import check_price
 from aitbc.gpus.schemas import GpuSpec, GpuUpdate
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import to_units
-from aitbc.miners.service import after_hearing, remember_model_key, set_ai_models, touch_miner
+from aitbc.miners.service import (
+    after_hearing,
+    remember_model_key,
+    set_ai_models,
+    sync_offers,
+    touch_miner,
+)
 from aitbc.models import Booking, Gpu
 from aitbc.models.booking import OPEN
 from aitbc.pricing.market import refresh_effective_price
@@ -104,6 +110,7 @@ def update_gpu(
     refresh_effective_price(session, gpu)
     gpu.updated_at = now
     session.flush()
+    sync_offers(session, miner_id=gpu.miner_id, now=now, settings=settings)
     return gpu
 
 
@@ -130,4 +137,5 @@ def delist_gpu(session: Session, *, gpu: Gpu, now: datetime, settings: Settings)
         gpu.delisted_at = now
         gpu.updated_at = now
         session.flush()
+        sync_offers(session, miner_id=gpu.miner_id, now=now, settings=settings)
     return gpu

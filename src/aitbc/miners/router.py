@@ -133,10 +133,14 @@ def update_capabilities(
     summary="Deregister: offline at once, GPUs delisted (booked ones once their bookings end)",
 )
 def deregister(
-    miner_id: str, session: SessionDep, clock: ClockDep, principal: MinerOrAdminDep
+    miner_id: str,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: MinerOrAdminDep,
 ) -> MinerPublic:
     miner, gpus = service.deregister(
-        session, miner_id=_acting(principal, miner_id), now=clock.now()
+        session, miner_id=_acting(principal, miner_id), now=clock.now(), settings=settings
     )
     return _public(miner, gpus)
 

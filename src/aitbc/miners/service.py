@@ -4,7 +4,7 @@ miner and its GPUs online, and carry their health."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -36,6 +36,7 @@ from aitbc.models import (
 )
 from aitbc.models.account import MAIN
 from aitbc.models.booking import OPEN
+from aitbc.offers import service as offers
 from aitbc.pricing.market import refresh_effective_price
 from aitbc.store.conn import SessionConn, drive
 from aitbc.store.query import Query
@@ -78,10 +79,15 @@ def touch_miner(
     return Heard(miner, previous)
 
 
-def after_hearing(session: Session, heard: Heard, *, now: datetime, settings: Settings) -> None:
-    """Record the miner's presence, and settle what a long silence did to its bookings. Runs
-    last: its GPUs first, then bookings, is the order every transaction takes them in."""
+def after_hearing(
+    session: Session, heard: Heard, *, now: datetime, settings: Settings, changed: bool = True
+) -> None:
+    """Record the miner's presence, settle what a long silence did to its bookings, and keep
+    its offers in step when its GPUs ``changed`` or it was offline until now. Runs last: its
+    GPUs first, then bookings and offers, is the order every transaction takes them in."""
     session.flush()
+    timeout = settings.heartbeat_timeout_seconds
+    came_back = heard.previous is None or now - heard.previous > timedelta(seconds=timeout)
     drive(
         presence.heard(
             SessionConn(session),
@@ -91,6 +97,14 @@ def after_hearing(session: Session, heard: Heard, *, now: datetime, settings: Se
             policy=settings.outage_policy,
             fee_bps=settings.platform_fee_bps,
         )
+    )
+    if changed or came_back:
+        sync_offers(session, miner_id=heard.miner.id, now=now, settings=settings)
+
+
+def sync_offers(session: Session, *, miner_id: str, now: datetime, settings: Settings) -> None:
+    offers.sync(
+        session, now=now, heartbeat_timeout=settings.heartbeat_timeout_seconds, miner_id=miner_id
     )
 
 
@@ -198,10 +212,14 @@ def update_capabilities(
     specs: list[MinerGpuSpec] = [
         DaemonGpuSpec.model_validate(s) for s in protocol.gpus_in(capabilities)
     ]
-    return miner, _register_gpus(session, miner, specs, now=now, settings=settings)
+    gpus = _register_gpus(session, miner, specs, now=now, settings=settings)
+    sync_offers(session, miner_id=miner_id, now=now, settings=settings)
+    return miner, gpus
 
 
-def deregister(session: Session, *, miner_id: str, now: datetime) -> tuple[Miner, list[Gpu]]:
+def deregister(
+    session: Session, *, miner_id: str, now: datetime, settings: Settings
+) -> tuple[Miner, list[Gpu]]:
     """The miner leaves: offline at once (so nothing new is booked, and the outage rules
     end what runs), its GPUs delisted now or, when booked, once their bookings have ended
     (the sweeper)."""
@@ -211,6 +229,7 @@ def deregister(session: Session, *, miner_id: str, now: datetime) -> tuple[Miner
     miner.updated_at = now
     gpus = list(session.scalars(select(Gpu).where(Gpu.miner_id == miner_id).order_by(Gpu.slot)))
     delist_free_gpus(session, miner_id=miner_id, now=now)
+    sync_offers(session, miner_id=miner_id, now=now, settings=settings)
     return miner, gpus
 
 
@@ -237,6 +256,7 @@ def heartbeat(
 ) -> tuple[Miner, list[Gpu]]:
     miner = _registered(session, miner_id)
     heard = Heard(miner, miner.last_heartbeat)
+    status_before = miner.reported_status
     miner.last_heartbeat = now
     miner.updated_at = now
     # A deregistered miner stays offline until it registers again.
@@ -255,7 +275,8 @@ def heartbeat(
         health: dict[str, Any] = report.model_dump(exclude={"slot"}, exclude_none=True)
         gpu.health = health
         gpu.health_at = now
-    after_hearing(session, heard, now=now, settings=settings)
+    changed = miner.reported_status != status_before
+    after_hearing(session, heard, now=now, settings=settings, changed=changed)
     return miner, gpus
 
 

@@ -96,6 +96,9 @@ def stats(session: SessionDep, clock: ClockDep) -> MarketplaceStats:
     response_model=SyncResult,
     responses=error_responses(401, 403),
     summary="Create or refresh one offer per GPU of every online miner; close the rest (admin)",
+    description="Offers follow the registry by themselves (registration, heartbeats, price "
+    "and pricing-mode changes, delisting; the sweeper closes those of silent miners), so "
+    "this finds nothing to do unless something was missed. Kept for compatibility.",
 )
 def sync_offers(
     session: SessionDep, clock: ClockDep, settings: SettingsDep, _: AdminDep

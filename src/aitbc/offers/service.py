@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from aitbc.gpus.query import average_rating, status_columns
@@ -36,15 +36,20 @@ def _desired(gpu: Gpu) -> dict[str, Any]:
     }
 
 
-def sync(session: Session, *, now: datetime, heartbeat_timeout: int) -> SyncResult:
+def sync(
+    session: Session, *, now: datetime, heartbeat_timeout: int, miner_id: str | None = None
+) -> SyncResult:
     """One open offer per listed GPU of an online miner; offers of offline or delisted GPUs
-    close. Only real changes are written, so a second run changes nothing."""
+    close. Only real changes are written, so a second run changes nothing. With ``miner_id``,
+    only that miner's GPUs (what its registration, heartbeat or changes call)."""
     status, _ = status_columns(now, heartbeat_timeout)
-    gpus = session.execute(select(Gpu, status).join(Miner, Miner.id == Gpu.miner_id)).all()
-    offers = {
-        o.gpu_id: o
-        for o in session.scalars(select(Offer).where(Offer.gpu_id.is_not(None)).with_for_update())
-    }
+    query = select(Gpu, status).join(Miner, Miner.id == Gpu.miner_id)
+    wanted = select(Offer).where(Offer.gpu_id.is_not(None))
+    if miner_id is not None:
+        query = query.where(Gpu.miner_id == miner_id)
+        wanted = wanted.where(Offer.gpu_id.in_(select(Gpu.id).where(Gpu.miner_id == miner_id)))
+    gpus = session.execute(query).all()
+    offers = {o.gpu_id: o for o in session.scalars(wanted.with_for_update())}
     counts = dict.fromkeys(("created", "updated", "closed", "unchanged"), 0)
     for gpu, gpu_status in gpus:
         offer = offers.get(gpu.id)
@@ -77,6 +82,45 @@ def sync(session: Session, *, now: datetime, heartbeat_timeout: int) -> SyncResu
             counts["unchanged"] += 1
     session.flush()
     return SyncResult(**counts)
+
+
+def close_silent(session: Session, *, now: datetime, heartbeat_timeout: int) -> int:
+    """Close the open offers of GPUs whose miner fell silent (or which were delisted): the
+    sweeper's part, since nothing else happens when a miner just stops."""
+    cutoff = now - timedelta(seconds=heartbeat_timeout)
+    gone = (
+        select(Gpu.id)
+        .join(Miner, Miner.id == Gpu.miner_id)
+        .where(
+            or_(
+                Gpu.delisted_at.is_not(None),
+                Miner.last_heartbeat < cutoff,
+                Miner.reported_status == "offline",
+            )
+        )
+    )
+    closed = session.execute(
+        update(Offer)
+        .where(Offer.status == "open", Offer.gpu_id.in_(gone))
+        .values(status="closed", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(closed.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def follow_prices(session: Session, *, model_key: str, now: datetime) -> None:
+    """Open offers of the model's GPUs take their new effective prices."""
+    price = select(Gpu.effective_price_units).where(Gpu.id == Offer.gpu_id).scalar_subquery()
+    session.execute(
+        update(Offer)
+        .where(
+            Offer.status == "open",
+            Offer.gpu_id.in_(select(Gpu.id).where(Gpu.model_key == model_key)),
+            Offer.price_units != price,
+        )
+        .values(price_units=price, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def list_offers(

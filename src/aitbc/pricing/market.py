@@ -15,6 +15,7 @@ from aitbc.config import Settings
 from aitbc.db import Database
 from aitbc.gpus.query import status_columns
 from aitbc.models import Booking, Gpu, GpuAiModel, Miner, ModelPrice, PriceHistory
+from aitbc.offers.service import follow_prices
 from aitbc.pricing import engine
 from aitbc.store.conn import Conn
 from aitbc.store.query import Query
@@ -139,6 +140,7 @@ def recompute(
     )
     if kind == "gpu":
         apply_multiplier(session, model_key=key, multiplier_bp=row.multiplier_bp)
+        follow_prices(session, model_key=key, now=now)
     session.flush()
     return row
 
