@@ -108,6 +108,7 @@ COORDINATOR_ENV = {
     "AITBC_ADMIN_KEY": ADMIN_KEY,
     "AITBC_HEARTBEAT_TIMEOUT_SECONDS": str(10 * 365 * 86400),
     "AITBC_SWEEP_INTERVAL_SECONDS": os.environ.get("BENCH_SWEEP", "5"),
+    "AITBC_LOG_LEVEL": "warning",  # no line per request: the figures carry no logging cost
 }
 
 

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 18000
     workers: int = 1
+    log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
+    log_format: str = Field(default="text", pattern="^(text|json)$")
     threads: int = Field(
         default=8,
         ge=1,

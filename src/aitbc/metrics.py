@@ -21,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aitbc import logs
 from aitbc.gpus.query import GpuVitals
 
 REQUESTS = Counter(
@@ -61,8 +62,10 @@ class MetricsMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
+            took = time.perf_counter() - started
             REQUESTS.labels(method, template, str(status)).inc()
-            LATENCY.labels(method, template).observe(time.perf_counter() - started)
+            LATENCY.labels(method, template).observe(took)
+            logs.request_done(method, scope.get("path", ""), status, took)
 
 
 GIB = 1024**3

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 
 import click
+from sqlalchemy.engine import make_url
 
 from aitbc.config import Settings
 
@@ -23,16 +25,41 @@ def _settings(database_url: str | None) -> Settings:
 @click.option("--port", type=int, default=None, help="Port (default 18000).")
 @click.option("--database-url", default=None, help="SQLAlchemy URL (default: SQLite file).")
 @click.option("--workers", type=int, default=None, help="Server processes (default 1).")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default=None,
+    help="info (default) logs each request; warning leaves requests out.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="text (default), or one JSON object per line.",
+)
 def serve(
-    host: str | None, port: int | None, database_url: str | None, workers: int | None
+    host: str | None,
+    port: int | None,
+    database_url: str | None,
+    workers: int | None,
+    log_level: str | None,
+    log_format: str | None,
 ) -> None:
     """Migrate the database and start the coordinator."""
+    import logging
+    import logging.config
+
     import uvicorn
 
+    from aitbc import logs
     from aitbc.db import Database
     from aitbc.migrate import bootstrap_admin_key
 
     settings = _settings(database_url)
+    level, fmt = log_level or settings.log_level, log_format or settings.log_format
+    log_config = logs.config(level, fmt)
+    logging.config.dictConfig(log_config)
+    log = logging.getLogger("aitbc.server")
     url = settings.resolved_database_url()
     _upgrade(url)
     db = Database(url)
@@ -50,20 +77,44 @@ def serve(
     if count > 1:
         metrics_dir = tempfile.mkdtemp(prefix="aitbc-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    bind_host, bind_port = host or settings.host, port or settings.port
+    log.warning(
+        "aitbc coordinator on http://%s:%d (%d process%s, database %s, log level %s); "
+        "API docs at /docs",
+        bind_host, bind_port, count, "" if count == 1 else "es",
+        make_url(url).render_as_string(hide_password=True), level,
+    )  # fmt: skip
+    # uvicorn shuts down on SIGTERM or SIGINT, then raises the signal again for the handler it
+    # found: this one, which ends the command normally instead of killing the process.
+    for caught in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(caught, _stopped)
     try:
         uvicorn.run(
             "aitbc.app:factory",
             factory=True,
-            host=host or settings.host,
-            port=port or settings.port,
+            host=bind_host,
+            port=bind_port,
             workers=count,
             loop="uvloop",
             http="httptools",
-            log_level="warning",
+            log_level=level,
+            log_config=log_config,
+            access_log=False,
         )
+    except _Stopped:
+        pass
     finally:
         if count > 1:
             shutil.rmtree(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"), ignore_errors=True)
+        log.warning("aitbc coordinator stopped")
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise _Stopped
 
 
 @click.group()
