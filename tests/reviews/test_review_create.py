@@ -266,7 +266,9 @@ def test_second_review_is_409_and_leaves_aggregates_alone(
     first = review(api, key, gpu, 5, "first")
     # A second booking does not entitle a second review.
     market.used("c-1", gpu)
-    refused(post_review(api, key, gpu, 1, "second"), 409, "review_exists")
+    second = refused(post_review(api, key, gpu, 1, "second"), 409, "review_exists")
+    # The answer names the review to edit, and how.
+    assert f"PUT /v1/marketplace/reviews/{first['review_id']}" in second["detail"]
     # Nor does another key of the same client.
     other_key = api.key("client", "c-1")
     refused(post_review(api, other_key, gpu, 1), 409, "review_exists")

@@ -95,12 +95,18 @@ def create(
             "Only a client whose booking of this GPU has started may review it.",
             code="review_not_verified",
         )
-    duplicate = Conflict(
-        "You have already reviewed this GPU; edit that review.", code="review_exists"
-    )
+
+    def duplicate() -> Conflict:
+        found = session.scalar(already)
+        return Conflict(
+            f"You have already reviewed this GPU (review {found}); edit it with "
+            f"PUT /v1/marketplace/reviews/{found} (aitbc marketplace edit-review {found}).",
+            code="review_exists",
+        )
+
     already = select(Review.id).where(Review.gpu_id == gpu_id, Review.client_id == client_id)
     if session.scalar(already) is not None:
-        raise duplicate
+        raise duplicate()
     review = Review(
         id=new_id("rev"),
         gpu_id=gpu_id,
@@ -116,7 +122,7 @@ def create(
         with session.begin_nested():
             session.add(review)
     except IntegrityError:
-        raise duplicate from None
+        raise duplicate() from None
     _adjust(session, gpu_id, rating_delta=body.rating, count_delta=1)
     return _saved(session, review)
 
