@@ -106,7 +106,7 @@ def render(
 ) -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = REGISTRY
     gauge = GaugeMetricFamily("aitbc_gpus", "GPUs in the registry by status.", labels=["status"])

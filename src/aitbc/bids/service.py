@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from aitbc.auth.principal import Principal
 from aitbc.bids.schemas import BidCreate, BidPublic
 from aitbc.bookings import service as bookings
 from aitbc.config import Settings
-from aitbc.deps import Principal
 from aitbc.errors import Conflict, NotFound
 from aitbc.gpus.matching import Constraints, candidates
 from aitbc.gpus.naming import model_key

@@ -19,7 +19,7 @@ def _bounds_text(low: float | None, high: float | None, low_open: bool) -> str:
     return " and ".join(parts)
 
 
-class FiniteFloat(click.ParamType):
+class FiniteFloat(click.ParamType[Any, Any]):
     """A finite float within optional bounds; the value sent is a float, as before."""
 
     name = "number"
@@ -47,7 +47,7 @@ class FiniteFloat(click.ParamType):
         return number
 
 
-class DecimalText(click.ParamType):
+class DecimalText(click.ParamType[Any, Any]):
     """An exact decimal amount, checked here and sent as the text the user typed."""
 
     name = "amount"

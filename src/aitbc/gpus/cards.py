@@ -87,7 +87,7 @@ def _time(value: str | datetime | None) -> str:
     if value is None:
         return "null"
     if value.__class__ is str:
-        text: str = value  # type: ignore[assignment]
+        text: str = value
         if text.endswith("000000"):
             return f'"{text[:10]}T{text[11:19]}Z"'
         return f'"{text[:10]}T{text[11:26]}Z"'

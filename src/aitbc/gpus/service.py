@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aitbc.auth.principal import Principal
 from aitbc.bookings.settlement import settle_due
 from aitbc.config import Settings
-from aitbc.deps import Principal
 from aitbc.errors import Conflict, Forbidden, Invalid, NotFound
 from aitbc.gpus.naming import model_key
 from aitbc.gpus.prices import check_price

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from aitbc.auth.principal import Principal
 from aitbc.bookings import lifecycle
 from aitbc.bookings import service as bookings
 from aitbc.config import Settings
-from aitbc.deps import Principal
 from aitbc.errors import Conflict, NotFound, PaymentRequired, TooEarly
 from aitbc.gpus.matching import Constraints, candidates
 from aitbc.gpus.naming import model_key

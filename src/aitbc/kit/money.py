@@ -25,7 +25,8 @@ def to_units(amount: Decimal) -> int:
 
 
 def from_units(units: int) -> Decimal:
-    return (Decimal(units) / UNITS_PER_TOKEN).quantize(QUANTUM)
+    amount: Decimal = (Decimal(units) / UNITS_PER_TOKEN).quantize(QUANTUM)
+    return amount
 
 
 def units_text(units: int) -> str:

@@ -20,7 +20,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def parse_query(model: type[M], request: Request) -> M:
-    return _parsed(model, request.scope["query_string"])
+    parsed: M = _parsed(model, request.scope["query_string"])
+    return parsed
 
 
 @lru_cache(maxsize=4096)

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
+from aitbc.auth.principal import Principal
 from aitbc.bookings.lifecycle import charged_units, effective_status, ended_at
-from aitbc.deps import Principal
 from aitbc.errors import NotFound
 from aitbc.kit.money import from_units
 from aitbc.models import Booking, Order, OrderEvent

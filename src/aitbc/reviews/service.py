@@ -10,7 +10,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from aitbc.deps import Principal
+from aitbc.auth.principal import Principal
 from aitbc.errors import Conflict, Forbidden, NotFound
 from aitbc.gpus.query import average_rating
 from aitbc.kit.ids import new_id
