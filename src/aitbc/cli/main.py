@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import click
 
-from aitbc.cli import account, admin, bookings, client, marketplace, miner, server
+from aitbc.cli import account, admin, bookings, client, marketplace, miner, server, web
 from aitbc.cli.config import CliConfig, load
 from aitbc.cli.http import Api
 
@@ -58,6 +58,7 @@ cli.add_command(miner.miner)
 cli.add_command(marketplace.marketplace)
 cli.add_command(bookings.bookings)
 cli.add_command(account.account)
+cli.add_command(web.web)
 cli.add_command(client.client)
 
 
