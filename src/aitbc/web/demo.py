@@ -100,7 +100,6 @@ def seed(base_url: str, admin_key: str) -> DemoKeys:
         booked = gpu_ids[0]
         call("POST", f"/v1/marketplace/gpu/{booked}/book", client, {"duration_hours": "3"})
         call("POST", f"/v1/marketplace/gpu/{gpu_ids[2]}/book", other, {"duration_hours": "1"})
-        call("POST", f"/v1/marketplace/gpu/{gpu_ids[2]}/release", other)
         call(
             "POST",
             f"/v1/marketplace/gpu/{booked}/reviews",

@@ -11,10 +11,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from aitbc.web.demo import DemoKeys, seed
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 CHROMIUM = "/usr/bin/chromium"
 SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
@@ -63,42 +67,41 @@ def pages(keys: DemoKeys) -> list[tuple[str, str, str | None]]:
     ]
 
 
-def take(base_url: str, keys: DemoKeys, out_dir: Path, chromium: str = CHROMIUM) -> list[Path]:
+def take(base_url: str, keys: DemoKeys, out_dir: Path, browser: Browser) -> list[Path]:
     """Shoot every page of ``pages`` at every size of ``SIZES`` into ``out_dir``."""
-    from playwright.sync_api import sync_playwright
-
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium)
-        try:
-            for size, (width, height) in SIZES.items():
-                context = browser.new_context(viewport={"width": width, "height": height})
-                page = context.new_page()
-                signed_in: str | None = None
-                for name, path, key in pages(keys):
-                    if key != signed_in:
-                        page.goto(base_url + "/")
-                        page.evaluate("sessionStorage.clear()")
-                        if key is not None:
-                            page.goto(base_url + "/signin")
-                            page.fill("#api-key", key)
-                            page.click("button[type=submit]")
-                            page.wait_for_url(lambda url: "/signin" not in url)
-                        signed_in = key
-                    page.goto(base_url + path)
-                    page.wait_for_load_state("networkidle")
-                    target = out_dir / f"{name}-{size}.png"
-                    page.screenshot(path=str(target), full_page=True)
-                    written.append(target)
-                context.close()
-        finally:
-            browser.close()
+    for size, (width, height) in SIZES.items():
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        signed_in: str | None = None
+        for name, path, key in pages(keys):
+            if key != signed_in:
+                page.goto(base_url + "/")
+                page.evaluate("sessionStorage.clear()")
+                if key is not None:
+                    page.goto(base_url + "/signin")
+                    page.fill("#api-key", key)
+                    page.click("button[type=submit]")
+                    page.wait_for_url(lambda url: "/signin" not in url)
+                signed_in = key
+            page.goto(base_url + path)
+            page.wait_for_load_state("networkidle")
+            target = out_dir / f"{name}-{size}.png"
+            page.screenshot(path=str(target), full_page=True)
+            written.append(target)
+        context.close()
     return written
 
 
 def screenshots(out_dir: Path, chromium: str = CHROMIUM) -> list[Path]:
     """A temporary coordinator, demo data, and the screenshots of its pages."""
-    with temporary_coordinator() as (base_url, admin_key):
+    from playwright.sync_api import sync_playwright
+
+    with temporary_coordinator() as (base_url, admin_key), sync_playwright() as playwright:
         keys = seed(base_url, admin_key)
-        return take(base_url, keys, out_dir, chromium)
+        browser = playwright.chromium.launch(executable_path=chromium)
+        try:
+            return take(base_url, keys, out_dir, browser)
+        finally:
+            browser.close()
