@@ -58,6 +58,14 @@ def test_browse_filter_share_and_open_a_gpu(
     finally:
         other.close()
 
+    # Pages follow the API's keyset cursor.
+    page.goto(live_server + "/?limit=2")
+    expect(rows).to_have_count(2)
+    page.click("text=Next page →")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("A100")
+    assert "cursor=" in page.url
+
     page.goto(live_server + "/?memory_min=48&sort=memory")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("A100")

@@ -123,7 +123,12 @@ async function api(method, path, { body, key, idempotent, raw } = {}) {
   const date = response.headers.get("Date");
   if (date) skewMs = new Date(date).getTime() + 500 - Date.now();
   const text = await response.text();
-  const data = text ? JSON.parse(text) : null;
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { detail: text };
+  }
   if (!response.ok) {
     const detail = data && data.detail !== undefined ? data.detail : `HTTP ${response.status}`;
     throw new ApiError(response.status, data?.error ?? "http_error", typeof detail === "string" ? detail : JSON.stringify(detail));
@@ -351,14 +356,19 @@ async function browsePage() {
 
   const query = new URLSearchParams();
   for (const [name, value] of params) if (value !== "") query.set(name, value);
-  query.set("limit", String(PAGE_SIZE));
+  if (!query.has("limit")) query.set("limit", String(PAGE_SIZE));
 
   async function load() {
     const { data, headers } = await api("GET", `/v1/marketplace/gpu/list?${query}`, { raw: true });
     const next = headers.get("X-Next-Cursor");
     const rows = data.map(gpuRow);
     const pager = h("nav", { class: "pager", "aria-label": "Pages" });
-    if (params.get("cursor") || params.get("offset")) pager.append(h("a", { href: "#", onclick: (e) => { e.preventDefault(); history.back(); } }, "← Previous page"));
+    if (params.get("cursor") || params.get("offset")) {
+      const first = new URLSearchParams(params);
+      first.delete("cursor");
+      first.delete("offset");
+      pager.append(h("a", { href: `/?${first}` }, "First page"));
+    }
     if (next) {
       const nextParams = new URLSearchParams(params);
       nextParams.delete("offset");
@@ -386,7 +396,9 @@ async function browsePage() {
       stats.textContent = `${st.totalOffers} offers · ${st.openCapacity} GPUs open · average price ${money(st.averagePrice)} · ${st.activeBids} active bids`;
     })
     .catch(() => {});
-  every(load);
+  every(async () => {
+    if (!results.contains(document.activeElement)) await load();
+  });
 }
 
 // ---------- charts (inline SVG) ----------
