@@ -293,6 +293,8 @@ const PAGE_SIZE = 20;
 function gpuStatus(gpu) {
   const parts = [statusEl(gpu.status)];
   if (gpu.status === "booked" && gpu.booking_expires) parts.push(" ", countdown(gpu.booking_expires));
+  // Coordinators that report the next reservation (next_reservation_at) get it shown.
+  if (gpu.next_reservation_at) parts.push(h("span", { class: "muted" }, " · next booking ", timeEl(gpu.next_reservation_at)));
   return h("span", { class: "gpu-status" }, parts);
 }
 
