@@ -115,6 +115,8 @@ def seed(base_url: str, admin_key: str) -> DemoKeys:
         call(
             "POST", f"/v1/marketplace/reviews/{spam['review_id']}/flag", client, {"reason": "spam"}
         )
+        # Bob's booking ends early: his order shows a release and a refund.
+        call("POST", f"/v1/marketplace/gpu/{gpu_ids[2]}/release", other)
         call("POST", "/v1/marketplace/sync-offers", admin_key)
         return DemoKeys(
             admin=admin_key,

@@ -906,7 +906,7 @@ async function providerPage() {
     gpus.replaceChildren(
       list.length
         ? table(
-            ["GPU", "Status", { label: "Price / hour", num: true }, "Utilisation", { label: "Uptime 24 h / 7 d", num: true }, { label: "Bookings", num: true }, "Change price", ""],
+            ["GPU", "Status", { label: "Price / hour", num: true }, "Utilisation", "Uptime", { label: "Bookings", num: true }, "Change price", ""],
             list.map((g) => {
               const errBox = errorBox();
               const delist = h("button", { type: "button", class: "danger" }, "Delist…");
@@ -925,7 +925,7 @@ async function providerPage() {
                 h("td", {}, gpuStatus(g)),
                 h("td", { class: "num" }, money(g.price_per_hour), h("br"), h("span", { class: "muted" }, g.pricing_mode)),
                 h("td", {}, g.health?.utilization_pct === undefined ? "–" : `${g.health.utilization_pct} %`),
-                h("td", { class: "num" }, `${g.uptime_24h_pct} % / ${g.uptime_7d_pct} %`),
+                h("td", {}, `24 h: ${g.uptime_24h_pct} %`, h("br"), `7 d: ${g.uptime_7d_pct} %`),
                 h("td", { class: "num" }, String(g.total_bookings)),
                 h("td", {}, priceForm(g, loadGpus)),
                 h("td", {}, delist, errBox),
