@@ -46,6 +46,8 @@ def playwright_expect() -> Any:
         pytest.skip(
             "Playwright is not installed (pip install -e '.[test]')", allow_module_level=True
         )
+    # A shared machine can be slow to paint: wait as long as page actions do.
+    expect.set_options(timeout=15_000)
     return expect
 
 
