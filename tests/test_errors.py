@@ -185,7 +185,7 @@ def test_unknown_gpu_is_404_gpu_not_found(api: Api, miner: str, method: str) -> 
     ("method", "path"),
     [
         ("GET", "/v1/nope"),
-        ("GET", "/"),
+        ("GET", "/nope"),
         ("POST", "/v1/marketplace/gpu/list/extra"),
         ("GET", "/v1/marketplace"),
         ("GET", "/v2/marketplace/gpu/list"),

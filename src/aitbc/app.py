@@ -35,6 +35,7 @@ from aitbc.pricing.router import router as pricing_router
 from aitbc.reviews.router import router as reviews_router
 from aitbc.store.store import Store
 from aitbc.sweeper import Sweeper
+from aitbc.web import router as web
 
 # Threads that only commit or roll back; apart from the request threads so a transaction
 # can always end (see deps.get_session).
@@ -123,6 +124,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     include_flat(app, offers_router, prefix="/v1")
     # The same offer routes without the version prefix, for older clients.
     include_flat(app, offers_router, include_in_schema=False)
+    # Last: the web pages answer only addresses no API route has taken.
+    web.mount(app)
     return app
 
 

@@ -1,0 +1,84 @@
+"""Routes of the web front end: the page shell at every page address, its static files, and
+the refund a release would give now (read-only, computed by the settlement's own arithmetic).
+
+Every page address answers the same shell; the script reads the address and fetches what the
+page shows from the API. The API key lives in the browser's sessionStorage and travels only
+in the ``X-Api-Key`` header of the script's requests, never in an address."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+
+from aitbc.bookings import lifecycle, service, settlement
+from aitbc.deps import caller_with_role
+from aitbc.errors import Conflict
+from aitbc.kit.money import units_text
+from aitbc.kit.routing import APIRouter
+
+STATIC_DIR = resources.files("aitbc.web") / "static"
+STATIC_PREFIX = "/web/static"
+PAGES = ("/", "/gpus/{gpu_id}", "/account", "/provider", "/admin", "/signin")
+
+# Everything the page loads comes from this origin; no inline script or style runs.
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-cache",
+}
+
+router = APIRouter(tags=["web"], include_in_schema=False)
+
+
+def _shell() -> bytes:
+    return (STATIC_DIR / "index.html").read_bytes()
+
+
+async def page(request: Request) -> Response:
+    return Response(request.app.state.web_shell, media_type="text/html", headers=_SECURITY_HEADERS)
+
+
+for _path in PAGES:
+    router.add_api_route(_path, page, methods=["GET"])
+
+
+@router.get("/web/bookings/{booking_id}/release-preview")
+async def release_preview(booking_id: str, request: Request) -> Response:
+    """What releasing the booking now would charge and refund, by the same functions the
+    release runs; the release itself may differ by the seconds that pass before it."""
+    principal = await caller_with_role(request, "client", "admin")
+    state = request.app.state
+    now, policy = state.clock.now(), state.settings.outage_policy
+    async with state.store.read() as conn:
+        booking = await service.get_booking(conn, booking_id=booking_id, principal=principal)
+    if booking.status != "open" or lifecycle.effective_status(booking, now) not in (
+        "pending",
+        "active",
+    ):
+        raise Conflict("This booking has already ended.", code="nothing_to_release")
+    silence = lifecycle.current(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
+    end = settlement.outcome(
+        booking, at=now, fee_bps=state.settings.platform_fee_bps, silence=silence
+    )
+    body = {
+        "booking_id": booking.id,
+        "at": now.isoformat().replace("+00:00", "Z"),
+        "status": end.status,
+        "charged": units_text(end.money.charged),
+        "refund": units_text(end.money.refunded),
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def mount(app: FastAPI) -> None:
+    """Serve the web front end from ``app``: its pages and its static files."""
+    app.state.web_shell = _shell()
+    app.include_router(router)
+    app.mount(STATIC_PREFIX, StaticFiles(directory=str(STATIC_DIR)), name="web-static")

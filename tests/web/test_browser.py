@@ -1,0 +1,238 @@
+"""The marketplace clicked through in a real headless Chromium against the coordinator over
+HTTP: browse and filter, share a filtered address, open a GPU, book it with a client key,
+see it booked, release it and see the refund, write a review, moderate it as admin, change
+a price as its provider; the API's sentence shown on failure; statuses that change live."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from conftest import ADMIN_KEY, Api
+from web.web_support import (
+    browser,
+    client_with_money,
+    clock,
+    make_market,
+    page,
+    playwright_expect,
+    sign_in,
+)
+
+from aitbc.web.demo import seed
+from aitbc.web.screenshots import SIZES, pages, take
+
+__all__ = ["browser", "clock", "page"]
+
+expect = playwright_expect()
+
+
+def test_browse_filter_share_and_open_a_gpu(
+    page: Any, browser: Any, live_server: str, api: Api
+) -> None:
+    market = make_market(api)
+    page.goto(live_server + "/")
+    rows = page.locator("#results tbody tr")
+    expect(rows).to_have_count(3)
+    # Cheapest first by default, prices as the API wrote them.
+    expect(rows.first).to_contain_text("RTX 3090")
+    expect(rows.first).to_contain_text("0.300000 AITBC")
+
+    page.fill("#f-model", "4090")
+    page.fill("#f-region", "eu-west")
+    page.click("text=Search")
+    expect(rows).to_have_count(1)
+    assert "model=4090" in page.url and "region=eu-west" in page.url
+    assert "price_max" not in page.url, "empty filters stay out of the address"
+    shared = page.url
+
+    # The address alone brings the same search back, in another browser session.
+    other = browser.new_context()
+    try:
+        fresh = other.new_page()
+        fresh.goto(shared)
+        expect(fresh.locator("#results tbody tr")).to_have_count(1)
+        expect(fresh.locator("#f-model")).to_have_value("4090")
+        expect(fresh.locator("#results")).to_contain_text("RTX 4090")
+    finally:
+        other.close()
+
+    # Pages follow the API's keyset cursor.
+    page.goto(live_server + "/?limit=2")
+    expect(rows).to_have_count(2)
+    page.click("text=Next page →")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("A100")
+    assert "cursor=" in page.url
+
+    page.goto(live_server + "/?memory_min=48&sort=memory")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("A100")
+
+    page.goto(shared)
+    page.click("#results a:text('RTX 4090')")
+    expect(page).to_have_url(re.compile(f"/gpus/{market.gpu_4090}$"))
+    expect(page.locator("h1")).to_have_text("RTX 4090 · 24 GB")
+    expect(page.locator("#health")).to_contain_text("Uptime, 7 days")
+    expect(page.locator("#health")).to_contain_text("40 %")
+    expect(page.locator("#rating-summary")).to_have_text("No reviews yet.")
+    expect(page.locator("#main")).to_contain_text("sign in with a client key")
+
+
+def test_book_see_it_booked_release_with_the_refund_shown_first_and_review(
+    page: Any, live_server: str, api: Api
+) -> None:
+    market = make_market(api)
+    key = client_with_money(api, "alice")
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    sign_in(page, live_server, key)
+    expect(page).to_have_url(re.compile("/account$"))
+    expect(page.locator("#balance-amount")).to_have_text("100.000000 AITBC")
+
+    page.goto(f"{live_server}/gpus/{market.gpu_4090}")
+    page.fill("#book-hours", "2")
+    page.click("text=Get a quote")
+    expect(page.locator("#quote-total")).to_have_text("1.000000 AITBC")
+    page.click("#book-form >> text=Book")
+    expect(page.locator("#booked")).to_contain_text("Booked: 1.000000 AITBC in escrow")
+    expect(page.locator("#health")).to_contain_text("booked")
+    [booking] = api.call("GET", "/v1/bookings", key).json()
+    assert booking["status"] == "active" and booking["total_cost"] == "1.000000"
+
+    api.pass_time(1800, market.miner)
+    page.goto(live_server + "/account")
+    row = page.locator(f"tr[data-booking='{booking['booking_id']}']")
+    expect(row).to_contain_text("active")
+    row.locator("text=Release…").click()
+    expect(page.locator("#preview-refund")).to_have_text("0.750000 AITBC")
+    page.click("#confirm-ok")
+    expect(page.locator("#last-release")).to_contain_text(
+        "charged 0.250000 AITBC, refunded 0.750000 AITBC"
+    )
+    expect(row).to_contain_text("released")
+    expect(page.locator("#balance-amount")).to_have_text("99.750000 AITBC")
+    released = api.call("GET", f"/v1/bookings/{booking['booking_id']}", key).json()
+    assert (released["status"], released["refund"]) == ("released", "0.750000")
+
+    page.goto(f"{live_server}/gpus/{market.gpu_4090}")
+    page.check("#review-form input[name=rating][value='4']")
+    page.fill("#review-comment", "Solid card")
+    page.click("text=Post review")
+    expect(page.locator("#rating-summary")).to_have_text("★ 4.00 from 1 review")
+    expect(page.locator("[data-star='4']")).to_have_text("1")
+    expect(page.locator("#reviews")).to_contain_text("Solid card")
+    expect(page.locator("text=Edit your review")).to_be_visible()
+    page.check("#review-form input[name=rating][value='5']")
+    page.click("text=Save changes")
+    expect(page.locator("#rating-summary")).to_have_text("★ 5.00 from 1 review")
+
+    assert urls and not [url for url in urls if key in url], "the key never goes in an address"
+
+
+def test_admin_hides_and_restores_a_flagged_review(page: Any, live_server: str, api: Api) -> None:
+    market = make_market(api)
+    key = client_with_money(api, "bob")
+    booked = api.call(
+        "POST", f"/v1/marketplace/gpu/{market.gpu_3090}/book", key, json={"duration_hours": 1}
+    )
+    assert booked.status_code == 201, booked.text
+    review = api.call(
+        "POST", f"/v1/marketplace/gpu/{market.gpu_3090}/reviews", key, json={"rating": 1}
+    ).json()
+    flagged = api.call(
+        "POST",
+        f"/v1/marketplace/reviews/{review['review_id']}/flag",
+        market.miner,
+        json={"reason": "spam"},
+    )
+    assert flagged.status_code in (200, 201), flagged.text
+
+    sign_in(page, live_server, ADMIN_KEY)
+    expect(page).to_have_url(re.compile("/admin$"))
+    row = page.locator(f"#flagged tr[data-review='{review['review_id']}']")
+    expect(row.locator(".review-state")).to_have_text("visible")
+    expect(row).to_contain_text("1: spam")
+    row.locator("text=Hide").click()
+    expect(row.locator(".review-state")).to_have_text("hidden")
+
+    page.goto(f"{live_server}/gpus/{market.gpu_3090}")
+    expect(page.locator("#rating-summary")).to_have_text("No reviews yet.")
+
+    page.goto(live_server + "/admin")
+    row.locator("text=Restore").click()
+    expect(row.locator(".review-state")).to_have_text("visible")
+    page.goto(f"{live_server}/gpus/{market.gpu_3090}")
+    expect(page.locator("#rating-summary")).to_have_text("★ 1.00 from 1 review")
+
+
+def test_provider_changes_a_price_and_delists(page: Any, live_server: str, api: Api) -> None:
+    market = make_market(api)
+    sign_in(page, live_server, market.miner)
+    expect(page).to_have_url(re.compile("/provider$"))
+    row = page.locator(f"#my-gpus tr[data-gpu='{market.gpu_4090}']")
+    expect(row).to_contain_text("0.500000 AITBC")
+    row.locator("input[inputmode=decimal]").fill("0.75")
+    row.locator("text=Save price").click()
+    expect(row).to_contain_text("0.750000 AITBC")
+    gpu = api.call("GET", f"/v1/marketplace/gpu/{market.gpu_4090}").json()
+    assert gpu["price_per_hour"] == "0.750000"
+
+    # A price the API refuses: its sentence, as it is.
+    refused = api.call(
+        "PATCH",
+        f"/v1/marketplace/gpu/{market.gpu_4090}",
+        market.miner,
+        json={"price_per_hour": "-1", "pricing_mode": "fixed"},
+    )
+    assert refused.status_code == 422
+    row.locator("input[inputmode=decimal]").fill("-1")
+    row.locator("text=Save price").click()
+    expect(row.locator(".price-form [role=alert]")).to_have_text(refused.json()["detail"])
+
+    page.locator(f"#my-gpus tr[data-gpu='{market.gpu_3090}'] >> text=Delist…").click()
+    page.click("#confirm-ok")
+    expect(page.locator(f"#my-gpus tr[data-gpu='{market.gpu_3090}']")).to_have_count(0)
+    gpu = api.call("GET", f"/v1/marketplace/gpu/{market.gpu_3090}").json()
+    assert gpu["status"] == "delisted"
+
+
+def test_the_api_sentence_is_shown_as_it_is(page: Any, live_server: str, api: Api) -> None:
+    market = make_market(api)
+    poor = api.key("client", "carol")
+    refused = api.call(
+        "POST", f"/v1/marketplace/gpu/{market.gpu_a100}/book", poor, json={"duration_hours": "2"}
+    )
+    assert refused.status_code == 402
+    sign_in(page, live_server, poor)
+    page.goto(f"{live_server}/gpus/{market.gpu_a100}")
+    page.fill("#book-hours", "2")
+    page.click("text=Get a quote")
+    page.click("#book-form >> text=Book")
+    expect(page.locator("#book-form [role=alert]")).to_have_text(refused.json()["detail"])
+
+
+def test_a_booking_that_runs_out_shows_completed_without_a_reload(
+    page: Any, live_server: str, api: Api
+) -> None:
+    market = make_market(api)
+    key = client_with_money(api, "dave")
+    booked = api.call(
+        "POST", f"/v1/marketplace/gpu/{market.gpu_4090}/book", key, json={"duration_hours": 1}
+    )
+    assert booked.status_code == 201, booked.text
+    sign_in(page, live_server, key)
+    row = page.locator(f"tr[data-booking='{booked.json()['booking_id']}']")
+    expect(row).to_contain_text("active")
+    expect(row.locator(".countdown")).to_contain_text("left")
+    api.pass_time(3601, market.miner)
+    expect(row).to_contain_text("completed", timeout=20_000)
+
+
+def test_screenshots_of_the_main_pages(browser: Any, live_server: str, tmp_path: Path) -> None:
+    keys = seed(live_server, ADMIN_KEY)
+    written = take(live_server, keys, tmp_path, browser)
+    assert len(written) == len(SIZES) * len(pages(keys))
+    for path in written:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

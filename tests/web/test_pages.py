@@ -1,0 +1,104 @@
+"""The web front end over HTTP without a browser: every page address answers the shell with
+its security headers, the assets stay small and local, the API's own addresses are untouched,
+and the release preview tells exactly what the release then does."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import ADMIN_KEY, Api
+from web.web_support import client_with_money, make_market
+
+from aitbc.cli.main import cli
+from aitbc.web.router import STATIC_DIR
+
+PAGE_ADDRESSES = ["/", "/?model=4090&sort=rating", "/gpus/gpu_x", "/account", "/provider"]
+PAGE_ADDRESSES += ["/admin", "/signin"]
+
+
+@pytest.mark.parametrize("address", PAGE_ADDRESSES)
+def test_every_page_address_answers_the_shell(api: Api, address: str) -> None:
+    response = api.call("GET", address)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert '<main id="main"' in response.text
+
+
+def test_a_page_and_its_assets_weigh_under_200_kb_and_load_nothing_from_elsewhere(
+    api: Api,
+) -> None:
+    shell = api.call("GET", "/")
+    assets = re.findall(r'(?:href|src)="(/web/static/[^"]+)"', shell.text)
+    assert sorted(assets) == ["/web/static/app.css", "/web/static/app.js"]
+    total = len(shell.content)
+    for asset in assets:
+        response = api.call("GET", asset)
+        assert response.status_code == 200
+        total += len(response.content)
+    assert total < 200_000
+    for path in STATIC_DIR.iterdir():
+        text = path.read_text()
+        # The one absolute URL is SVG's namespace name, which is never fetched.
+        assert re.findall(r"https?://[^\s\"'`]+", text) in ([], ["http://www.w3.org/2000/svg"])
+
+
+def test_the_api_keeps_its_own_addresses(api: Api) -> None:
+    missing = api.call("GET", "/v1/no-such-thing")
+    assert missing.status_code == 404 and missing.json()["error"]
+    assert api.call("GET", "/health").status_code == 200
+    paths = api.call("GET", "/openapi.json").json()["paths"]
+    assert not [path for path in paths if path == "/" or path.startswith("/web")]
+
+
+def _preview(api: Api, key: str, booking_id: str) -> Any:
+    return api.call("GET", f"/web/bookings/{booking_id}/release-preview", key)
+
+
+def test_the_release_preview_is_what_the_release_then_does(api: Api) -> None:
+    market = make_market(api)
+    key = client_with_money(api, "alice")
+    booked = api.call(
+        "POST", f"/v1/marketplace/gpu/{market.gpu_a100}/book", key, json={"duration_hours": "3"}
+    ).json()
+    api.pass_time(1234.5, market.other_miner)
+    preview = _preview(api, key, booked["booking_id"])
+    assert preview.status_code == 200, preview.text
+    released = api.call("POST", f"/v1/bookings/{booked['booking_id']}/release", key).json()
+    assert (preview.json()["charged"], preview.json()["refund"]) == (
+        released["amount_charged"],
+        released["refund"],
+    )
+    assert preview.json()["status"] == released["status"] == "released"
+    ended = _preview(api, key, booked["booking_id"])
+    assert ended.status_code == 409
+    assert ended.json() == {
+        "error": "nothing_to_release",
+        "detail": "This booking has already ended.",
+    }
+
+
+def test_the_release_preview_is_only_for_the_booking_client(api: Api) -> None:
+    market = make_market(api)
+    key = client_with_money(api, "alice")
+    booked = api.call(
+        "POST", f"/v1/marketplace/gpu/{market.gpu_3090}/book", key, json={"duration_hours": "1"}
+    ).json()
+    stranger = client_with_money(api, "mallory")
+    assert _preview(api, "", booked["booking_id"]).status_code == 401
+    assert _preview(api, market.miner, booked["booking_id"]).status_code == 403
+    assert _preview(api, stranger, booked["booking_id"]).status_code == 404
+    assert _preview(api, ADMIN_KEY, booked["booking_id"]).status_code == 200
+
+
+def test_aitbc_web_demo_fills_a_running_coordinator(live_server: str, api: Api) -> None:
+    result = CliRunner().invoke(
+        cli, ["web", "demo", "--url", live_server, "--admin-key", ADMIN_KEY]
+    )
+    assert result.exit_code == 0, result.output
+    assert "client key (demo-alice): aitbc_" in result.output
+    listed = api.call("GET", "/v1/marketplace/gpu/list").json()
+    assert len(listed) == 4
