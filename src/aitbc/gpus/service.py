@@ -19,6 +19,7 @@ from aitbc.kit.ids import new_id
 from aitbc.kit.money import to_units
 from aitbc.miners.service import (
     after_hearing,
+    initial_uptime,
     remember_model_key,
     set_ai_models,
     sync_offers,
@@ -56,6 +57,7 @@ def register_gpu(
     miner = heard.miner
     price = spec.price_per_hour if spec.price_per_hour is not None else settings.default_price
     check_price(price, settings)
+    day, week = initial_uptime(session, miner.id)
     gpu_id = new_id("gpu")
     gpu = Gpu(
         id=gpu_id,
@@ -79,6 +81,8 @@ def register_gpu(
         total_bookings=0,
         created_at=now,
         updated_at=now,
+        uptime_24h_bp=day,
+        uptime_7d_bp=week,
     )
     refresh_effective_price(session, gpu)
     session.add(gpu)

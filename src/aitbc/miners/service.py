@@ -170,10 +170,20 @@ def register(
     return miner, gpus
 
 
+def initial_uptime(session: Session, miner_id: str) -> tuple[int, int]:
+    """A new GPU's uptime until the sweeper's next refresh: its miner's, as its other GPUs
+    show it; a new miner has been online all the time since it registered (100 %)."""
+    sibling = session.execute(
+        select(Gpu.uptime_24h_bp, Gpu.uptime_7d_bp).where(Gpu.miner_id == miner_id).limit(1)
+    ).first()
+    return (sibling[0], sibling[1]) if sibling is not None else (10_000, 10_000)
+
+
 def _register_gpus(
     session: Session, miner: Miner, specs: list[MinerGpuSpec], *, now: datetime, settings: Settings
 ) -> list[Gpu]:
     existing = {g.slot: g for g in session.scalars(select(Gpu).where(Gpu.miner_id == miner.id))}
+    day, week = initial_uptime(session, miner.id)
     gpus = []
     for index, spec in enumerate(specs):
         slot = spec.slot or str(index)
@@ -188,6 +198,8 @@ def _register_gpus(
                 review_count=0,
                 total_bookings=0,
                 created_at=now,
+                uptime_24h_bp=day,
+                uptime_7d_bp=week,
             )
             session.add(gpu)
         gpu.delisted_at = None
