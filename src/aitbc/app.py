@@ -12,7 +12,6 @@ from fastapi import FastAPI
 
 from aitbc.accounts.router import router as accounts_router
 from aitbc.auth.principal import Authenticator
-from aitbc.auth.router import router as auth_router
 from aitbc.bookings.router import gpu_router as booking_gpu_router
 from aitbc.bookings.router import router as bookings_router
 from aitbc.config import Settings
@@ -20,11 +19,11 @@ from aitbc.db import Database
 from aitbc.docs_ui import install_docs
 from aitbc.errors import install_error_handlers
 from aitbc.gpus.cards import Cards
-from aitbc.gpus.router import router as gpus_router
 from aitbc.guard import RequestGuard
 from aitbc.health import router as health_router
 from aitbc.jobs.router import router as jobs_router
 from aitbc.jobs.wakeup import Signals
+from aitbc.keys.router import router as auth_router
 from aitbc.kit.clock import Clock, SystemClock
 from aitbc.kit.routing import include_flat
 from aitbc.metrics import MetricsMiddleware
@@ -32,6 +31,7 @@ from aitbc.miners.router import router as miners_router
 from aitbc.offers.router import router as offers_router
 from aitbc.orders.router import router as orders_router
 from aitbc.pricing.router import router as pricing_router
+from aitbc.registry.router import router as gpus_router
 from aitbc.reviews.router import router as reviews_router
 from aitbc.store.store import Store
 from aitbc.sweeper import Sweeper

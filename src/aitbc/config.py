@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from aitbc.bookings.lifecycle import Policy
-
 
 def default_data_dir() -> Path:
     return Path.home() / ".aitbc" / "data"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What a miner's silence does to its bookings (bookings.outages)."""
+
+    timeout: int  # seconds without a heartbeat before a miner is offline
+    grace: int  # seconds an offline miner has to come back before its bookings end
 
 
 class Settings(BaseSettings):

@@ -17,9 +17,9 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from aitbc.guard import BODY_PROBLEM
-
 log = logging.getLogger("aitbc.errors")
+# Where guard.py notes why a body was not acceptable JSON (answered here, after the key check).
+BODY_PROBLEM = "aitbc.body_problem"
 
 
 class ErrorBody(BaseModel):

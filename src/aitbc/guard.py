@@ -15,10 +15,10 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aitbc.errors import BODY_PROBLEM
 from aitbc.kit import json_body
 
 _NUL_MARKERS = (b"\x00", b"\\u0000", b"%00")
-BODY_PROBLEM = "aitbc.body_problem"
 # What the route gets instead of a body that is not acceptable JSON: a JSON string, which no
 # route's body model accepts.
 _STAND_IN = b'"the body was not acceptable JSON"'

@@ -20,8 +20,8 @@ from web.web_support import (
     sign_in,
 )
 
+from aitbc.cli.screenshots import SIZES, pages, take
 from aitbc.web.demo import seed
-from aitbc.web.screenshots import SIZES, pages, take
 
 __all__ = ["browser", "clock", "page"]
 

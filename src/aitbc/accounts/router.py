@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import Path, Query, Request, Response
 
-from aitbc.accounts import ledger, service
+from aitbc.accounts import service
 from aitbc.accounts.schemas import AccountPublic, DepositRequest, DepositResult, LedgerLine
 from aitbc.deps import AdminDep, AnyKeyDep, ClockDep, SessionDep, SettingsDep
 from aitbc.errors import error_responses
@@ -13,6 +13,7 @@ from aitbc.kit.idempotency import IdempotencyKey
 from aitbc.kit.money import to_units
 from aitbc.kit.pagination import Limit, Offset
 from aitbc.kit.routing import APIRouter
+from aitbc.ledger import postings as ledger
 from aitbc.store.conn import SessionConn, drive
 
 router = APIRouter(prefix="/v1", tags=["accounts"])

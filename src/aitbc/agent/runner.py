@@ -16,7 +16,6 @@ import httpx
 
 from aitbc.agent import gpus
 from aitbc.agent.executors import Executor, HttpExecutor, Outcome, ShellExecutor
-from aitbc.cli.config import CliConfig
 
 log = logging.getLogger("aitbc.agent")
 MAX_BACKOFF_SECONDS = 60.0
@@ -236,7 +235,8 @@ def _wait_cleared(event: threading.Event, timeout: float) -> bool:
 
 def serve(
     *,
-    config: CliConfig,
+    coordinator_url: str,
+    api_key: str,
     command: str | None,
     endpoint: str | None,
     configured_gpus: list[dict[str, Any]],
@@ -265,8 +265,8 @@ def serve(
         stop_grace_seconds=stop_grace_seconds,
     )
     client = httpx.Client(
-        base_url=config.coordinator_url,
-        headers={"X-Api-Key": config.api_key},
+        base_url=coordinator_url,
+        headers={"X-Api-Key": api_key},
         timeout=poll_wait_seconds + 10,
     )
     with client:

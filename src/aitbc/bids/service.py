@@ -17,6 +17,7 @@ from aitbc.gpus.matching import Constraints, candidates
 from aitbc.gpus.naming import model_key
 from aitbc.kit.attempt import OutOfFunds, attempt
 from aitbc.kit.clock import hours_from_seconds
+from aitbc.kit.hours import seconds_from_hours
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import from_units, to_units
 from aitbc.models import Bid
@@ -108,9 +109,7 @@ def create(
         capacity=body.capacity,
         filled=0,
         price_units=to_units(body.price),
-        duration_seconds=bookings.seconds_from_hours(
-            body.duration_hours, settings.max_booking_hours
-        ),
+        duration_seconds=seconds_from_hours(body.duration_hours, settings.max_booking_hours),
         notes=body.notes,
         status="open",
         booking_ids=[],

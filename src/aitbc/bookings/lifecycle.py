@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from math import ceil, floor
 from typing import Protocol
 
+from aitbc.config import Policy
 from aitbc.kit.money import divide_units, fee_units
 from aitbc.models.booking import OPEN
 
@@ -87,12 +88,6 @@ def split(booking: BookingLike, at: datetime, fee_bps: int) -> Split:
 
 
 # -- a miner's silence (bookings.outages applies it) -----------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    timeout: int  # seconds without a heartbeat before a miner is offline
-    grace: int  # seconds an offline miner has to come back before its bookings end
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aitbc.accounts.ledger import Leg
 from aitbc.bookings import settlement
-from aitbc.bookings.lifecycle import Policy, offline_seconds, outage
+from aitbc.bookings.lifecycle import offline_seconds, outage
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
+from aitbc.config import Policy
 from aitbc.kit.money import divide_units
+from aitbc.ledger.postings import Leg
 from aitbc.models.account import ESCROW, MAIN
 from aitbc.store.conn import Conn
 from aitbc.store.query import Query

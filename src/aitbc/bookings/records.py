@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from aitbc.bookings import lifecycle
-from aitbc.bookings.lifecycle import Policy
+from aitbc.config import Policy
 from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.money import units_text
 from aitbc.store.conn import Row

@@ -13,11 +13,12 @@ from anyio import to_thread
 from fastapi import Request, Response
 
 from aitbc.bookings import records, service, settlement
-from aitbc.bookings.lifecycle import Policy
 from aitbc.bookings.schemas import BookingPublic, BookRequest, ExtendRequest, ReleaseResult
+from aitbc.config import Policy
 from aitbc.deps import API_KEY_PARAMETER, caller_with_role
 from aitbc.errors import Invalid, error_responses
 from aitbc.kit import idempotency
+from aitbc.kit.hours import seconds_from_hours
 from aitbc.kit.money import to_units
 from aitbc.kit.params import documented, parse_query
 from aitbc.kit.routing import APIRouter
@@ -76,7 +77,7 @@ async def book_gpu(gpu_id: str, body: BookRequest, request: Request) -> Response
     wanted = service.BookingRequest(
         gpu_id=gpu_id,
         client_id=principal.owner_id,
-        seconds=service.seconds_from_hours(body.duration_hours, settings.max_booking_hours),
+        seconds=seconds_from_hours(body.duration_hours, settings.max_booking_hours),
         start=body.start_time,
         job_id=body.job_id,
         max_price_units=None
@@ -210,8 +211,8 @@ async def extend_booking(booking_id: str, body: ExtendRequest, request: Request)
     principal = await caller_with_role(request, "client", "admin")
     state = request.app.state
     settings, now = state.settings, state.clock.now()
-    seconds = service.seconds_from_hours(body.hours, settings.max_booking_hours)
-    max_seconds = service.seconds_from_hours(settings.max_booking_hours, settings.max_booking_hours)
+    seconds = seconds_from_hours(body.hours, settings.max_booking_hours)
+    max_seconds = seconds_from_hours(settings.max_booking_hours, settings.max_booking_hours)
     extended: list[tuple[records.BookingRecord, bool]] = []
 
     async def action(conn: Conn) -> bytes:

@@ -2,17 +2,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aitbc.kit.hours import HoursIn
 from aitbc.kit.money import MoneyIn, MoneyOut
-from aitbc.kit.schema_notes import SIX_PLACES
 from aitbc.kit.types import Moment
 
 BookingStatus = Literal["pending", "active", "completed", "released", "cancelled", "interrupted"]
-Hours = Field(gt=0, le=Decimal(100_000), max_digits=12, decimal_places=6)
-HoursIn = Annotated[Decimal, Hours, SIX_PLACES]
 
 
 class BookRequest(BaseModel):

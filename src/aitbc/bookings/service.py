@@ -12,19 +12,19 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aitbc.accounts.ledger import Leg, insufficient_funds, post
 from aitbc.auth.principal import Principal
 from aitbc.bookings import lifecycle, settlement
-from aitbc.bookings.lifecycle import Policy
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
+from aitbc.config import Policy
 from aitbc.errors import Conflict, Invalid, NotFound
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import divide_units, units_text
 from aitbc.kit.pagination import MAX_OFFSET
+from aitbc.ledger.postings import Leg, insufficient_funds, post
 from aitbc.models.account import ESCROW, MAIN
 from aitbc.store.conn import Conn
 from aitbc.store.query import Query
@@ -33,15 +33,6 @@ from aitbc.store.values import as_time, iso, maybe_time
 MAX_RESERVATION_AHEAD = timedelta(days=90)
 # A start this far in the past is taken as "now" (client clocks drift).
 START_TOLERANCE = timedelta(minutes=5)
-
-
-def seconds_from_hours(hours: Decimal, max_hours: Decimal) -> int:
-    if hours > max_hours:
-        raise Invalid(f"A booking lasts at most {max_hours:f} hours.", code="duration_too_long")
-    seconds = int((hours * 3600).to_integral_value(rounding=ROUND_HALF_UP))
-    if seconds < 1:
-        raise Invalid("A booking lasts at least one second.", code="duration_too_short")
-    return seconds
 
 
 def cost_units(price_units: int, seconds: int) -> int:

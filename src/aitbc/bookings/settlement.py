@@ -21,11 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from aitbc.accounts.ledger import Leg, post
 from aitbc.bookings import lifecycle
-from aitbc.bookings.lifecycle import Outage, Policy, outage
+from aitbc.bookings.lifecycle import Outage, outage
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
+from aitbc.config import Policy
 from aitbc.kit.ids import new_id
+from aitbc.ledger.postings import Leg, post
 from aitbc.models.account import ESCROW, MAIN, PLATFORM_OWNER
 from aitbc.store.conn import Conn
 from aitbc.store.query import Query, built

@@ -180,8 +180,10 @@ def run(
     configured = load_json(gpus_json) if gpus_json else []
     if not isinstance(configured, list):
         raise click.BadParameter("must be a JSON list of GPUs", param_hint="--gpus")
+    config = ctx.find_root().obj.config()
     done = serve(
-        config=ctx.find_root().obj.config(),
+        coordinator_url=config.coordinator_url,
+        api_key=config.api_key,
         command=command,
         endpoint=endpoint,
         configured_gpus=configured,

@@ -37,7 +37,7 @@ def screenshots(out_dir: Path, chromium: str) -> None:
     """Screenshots of the main pages at desktop and phone widths, from a temporary
     coordinator with demo data (needs Playwright and Debian's chromium)."""
     try:
-        from aitbc.web.screenshots import screenshots as shoot
+        from aitbc.cli.screenshots import screenshots as shoot
     except ImportError as error:
         raise click.ClickException(
             f"{error}; install the test extras: pip install -e '.[test]'"

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aitbc.bookings.schemas import HoursIn
+from aitbc.kit.hours import HoursIn
 from aitbc.kit.money import MoneyIn, MoneyOut
 
 JobState = Literal["queued", "assigned", "running", "completed", "failed", "expired", "cancelled"]

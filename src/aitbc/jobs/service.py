@@ -30,6 +30,7 @@ from aitbc.jobs.schemas import (
 )
 from aitbc.kit.attempt import OutOfFunds, attempt
 from aitbc.kit.clock import hours_from_seconds
+from aitbc.kit.hours import seconds_from_hours
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import from_units, to_units
 from aitbc.models import Booking, Gpu, Job
@@ -171,7 +172,7 @@ def submit(
         ai_model_key=model_key(c.ai_model) if c.ai_model else None,
         region=c.region,
         max_price_units=None if c.max_price_per_hour is None else to_units(c.max_price_per_hour),
-        duration_seconds=bookings.seconds_from_hours(hours, settings.max_booking_hours),
+        duration_seconds=seconds_from_hours(hours, settings.max_booking_hours),
         job_type=kind[:64] if isinstance(kind, str) else None,
         payment_cap_units=None if body.payment_amount is None else to_units(body.payment_amount),
         cuda_min=c.cuda,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from aitbc.bookings import outages
-from aitbc.bookings.lifecycle import Policy
+from aitbc.config import Policy
 from aitbc.store.conn import Conn
 from aitbc.store.query import Query
 from aitbc.store.values import as_time

@@ -108,21 +108,6 @@ def close_silent(session: Session, *, now: datetime, heartbeat_timeout: int) -> 
     return int(closed.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def follow_prices(session: Session, *, model_key: str, now: datetime) -> None:
-    """Open offers of the model's GPUs take their new effective prices."""
-    price = select(Gpu.effective_price_units).where(Gpu.id == Offer.gpu_id).scalar_subquery()
-    session.execute(
-        update(Offer)
-        .where(
-            Offer.status == "open",
-            Offer.gpu_id.in_(select(Gpu.id).where(Gpu.model_key == model_key)),
-            Offer.price_units != price,
-        )
-        .values(price_units=price, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-
-
 def list_offers(
     session: Session,
     *,

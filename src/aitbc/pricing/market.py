@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session
 from aitbc.config import Settings
 from aitbc.db import Database
 from aitbc.gpus.query import status_columns
-from aitbc.models import Booking, Gpu, GpuAiModel, Miner, ModelPrice, PriceHistory
-from aitbc.offers.service import follow_prices
+from aitbc.models import Booking, Gpu, GpuAiModel, Miner, ModelPrice, Offer, PriceHistory
 from aitbc.pricing import engine
 from aitbc.store.conn import Conn
 from aitbc.store.query import Query
@@ -153,6 +152,21 @@ def apply_multiplier(session: Session, *, model_key: str, multiplier_bp: int) ->
         .values(
             effective_price_units=(Gpu.price_units * multiplier_bp + engine.BP // 2) // engine.BP
         )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def follow_prices(session: Session, *, model_key: str, now: datetime) -> None:
+    """Open offers of the model's GPUs take their new effective prices."""
+    price = select(Gpu.effective_price_units).where(Gpu.id == Offer.gpu_id).scalar_subquery()
+    session.execute(
+        update(Offer)
+        .where(
+            Offer.status == "open",
+            Offer.gpu_id.in_(select(Gpu.id).where(Gpu.model_key == model_key)),
+            Offer.price_units != price,
+        )
+        .values(price_units=price, updated_at=now)
         .execution_options(synchronize_session=False)
     )
 

@@ -4,9 +4,9 @@ from typing import Annotated, Literal
 
 from fastapi import Query
 
-from aitbc.bookings.service import seconds_from_hours
 from aitbc.deps import CheckKey, ClientDep, ClockDep, SessionDep, SettingsDep
 from aitbc.errors import error_responses
+from aitbc.kit.hours import seconds_from_hours
 from aitbc.kit.routing import APIRouter
 from aitbc.kit.types import Moment
 from aitbc.pricing import service

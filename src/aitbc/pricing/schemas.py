@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aitbc.bookings.schemas import HoursIn
+from aitbc.kit.hours import HoursIn
 from aitbc.kit.money import MoneyOut
 
 MatchKind = Literal["gpu_model", "ai_model"]

@@ -13,7 +13,7 @@ from aitbc.deps import (
     caller,
 )
 from aitbc.errors import NotFound, error_responses
-from aitbc.gpus import listing, service
+from aitbc.gpus import listing
 from aitbc.gpus.schemas import (
     GpuListQuery,
     GpuPublic,
@@ -24,6 +24,7 @@ from aitbc.gpus.schemas import (
 from aitbc.kit.money import to_units
 from aitbc.kit.params import documented, parse_query
 from aitbc.kit.routing import APIRouter
+from aitbc.registry import service
 from aitbc.store.conn import SessionConn, drive
 
 router = APIRouter(prefix="/v1/marketplace/gpu", tags=["gpus"])
