@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import PG_URL, Api
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from helpers import assert_error, gpu_path, heartbeat
 from prometheus_client.parser import text_string_to_metric_families
@@ -227,3 +228,32 @@ def test_the_document_states_decimal_places_and_time_ranges(openapi: dict[str, A
         "9000-01-01T00:00:00Z",
     )
     assert "90 days" in book["start_time"]["description"]
+
+
+def _every_operation(api: Api) -> list[tuple[str, str]]:
+    """(method, path) of every route the app documents, read from the app itself."""
+    routes = [r for r in api.client.app.routes if isinstance(r, APIRoute) and r.include_in_schema]
+    return sorted({(method.lower(), route.path) for route in routes for method in route.methods})
+
+
+def test_every_route_of_the_app_documents_its_errors_and_its_success(
+    api: Api, openapi: dict[str, Any]
+) -> None:
+    operations = _every_operation(api)
+    assert len(operations) > 60, operations
+    for method, path in operations:
+        operation = _operation(openapi, method, path)
+        responses = operation["responses"]
+        errors = {int(status) for status in responses if int(status) >= 400}
+        if operation.get("parameters") or "requestBody" in operation:
+            assert 422 in errors, (method, path)  # bad input can happen wherever there is input
+        keyed = any(p["name"] == "X-Api-Key" for p in operation.get("parameters", []))
+        if keyed:
+            assert 401 in errors, (method, path)
+        for status in errors:
+            schema = responses[str(status)]["content"]["application/json"]["schema"]
+            assert schema.get("$ref") == ERROR_REF, (method, path, status, schema)
+        success = [s for s in responses if 200 <= int(s) < 300]
+        assert success, (method, path)
+        for status in success:  # only "nothing to say" comes without a body
+            assert status == "204" or responses[status].get("content"), (method, path, status)
