@@ -169,7 +169,9 @@ def wrk(
 def pgbench(database: str, *, script: str | None, seconds: float, clients: int = 50) -> float:
     """TPS of pgbench (TPC-B-like without a script)."""
     command = [require("pgbench", "postgresql-client"), "-h", "127.0.0.1", "-U", "postgres", "-n"]
-    command += ["-c", str(clients), "-j", "2", "-T", str(int(seconds))]
+    # A deadlock between two of the script's transactions (both moving one client's money)
+    # is retried rather than ending the run.
+    command += ["-c", str(clients), "-j", "2", "-T", str(int(seconds)), "--max-tries", "10"]
     if script is not None:
         command += ["-f", script]
     out = subprocess.run([*command, database], capture_output=True, text=True, check=True).stdout
