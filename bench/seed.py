@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import insert
 
-from aitbc.accounts.ledger import deposit
 from aitbc.auth.service import create_key
 from aitbc.db import Database
 from aitbc.gpus.naming import model_key
+from aitbc.ledger.postings import deposit
 from aitbc.models import Gpu, GpuAiModel, GpuModelKey, Miner
 from aitbc.store.conn import SessionConn, drive
 from aitbc.store.query import Query
