@@ -154,6 +154,8 @@ def wrk(
     if "Latency Distribution" not in out:
         raise RuntimeError(f"wrk gave no figures: {out}\n{done.stderr}")
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    if not {"50", "99"} <= set(latency):
+        raise RuntimeError(f"wrk gave no latency percentiles: {out}\n{done.stderr}")
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
     errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
