@@ -153,7 +153,8 @@ def wrk(
     out = done.stdout
     if "Latency Distribution" not in out:
         raise RuntimeError(f"wrk gave no figures: {out}\n{done.stderr}")
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    # wrk pads a figure in seconds with a trailing space ("1.06s ").
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.MULTILINE))
     if not {"50", "99"} <= set(latency):
         raise RuntimeError(f"wrk gave no latency percentiles: {out}\n{done.stderr}")
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
