@@ -115,3 +115,12 @@ def test_a_release_while_the_miner_is_offline_charges_up_to_its_last_heartbeat(
     served = cost_units(PRICE, 613)
     assert balance(api, m.client) == units(FUNDS) - served
     assert balance(api, m.miner) == served
+
+
+def test_interrupted_orders_can_be_listed_by_their_status(api: Api, m: Market) -> None:
+    booking = start(api, m)
+    api.clock.advance(seconds=90 + 300 + 1)
+    sweep(api)
+    listed = api.call("GET", "/v1/marketplace/orders", m.client, params={"status": "interrupted"})
+    assert listed.status_code == 200, listed.text
+    assert [o["order_id"] for o in listed.json()] == [booking["order_id"]]

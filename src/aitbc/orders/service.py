@@ -26,6 +26,7 @@ def _status_condition(status: str, now: datetime) -> ColumnElement[bool]:
         "completed": or_(Booking.status == "completed", and_(is_open, Booking.end_time <= now)),
         "released": Booking.status == "released",
         "cancelled": Booking.status == "cancelled",
+        "interrupted": Booking.status == "interrupted",
     }
     return conditions[status]
 

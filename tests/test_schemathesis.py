@@ -1,0 +1,90 @@
+"""A bounded property-based run over every operation of the OpenAPI document (schemathesis): a
+few generated requests each, with a fixed seed, against the server over real HTTP, with a key
+of the role the operation is for. No answer may be a server error, and every answer must be
+one the document declares (status, content type, body schema, headers). Runs on both
+databases, as the whole suite does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import schemathesis
+from conftest import ADMIN_KEY, Api
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+EXAMPLES = 25
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+
+
+@pytest.fixture
+def keys(api: Api) -> dict[str, str]:
+    """A miner with a GPU, a funded client, and the admin: something for requests to find."""
+    miner, client = api.key("miner", "fuzz-miner"), api.key("client", "fuzz-client")
+    api.register_gpu(miner)
+    deposited = api.call(
+        "POST", "/v1/admin/accounts/fuzz-client/deposit", ADMIN_KEY, json={"amount": "100"}
+    )
+    assert deposited.status_code == 201, deposited.text
+    return {"admin": ADMIN_KEY, "miner": miner, "client": client}
+
+
+def operations(live_server: str) -> list[Any]:
+    loaded = schemathesis.openapi.from_url(f"{live_server}/openapi.json")
+    found = [result.ok() for result in loaded.get_all_operations()]
+    # The long poll waits up to 30 s by design; the protocol tests drive it.
+    return [op for op in found if not op.path.endswith("/poll")]
+
+
+def key_for(path: str, method: str, keys: dict[str, str]) -> str:
+    """The role an operation is for, read from its path (the rest is a client's)."""
+    method = method.upper()
+    if path.startswith("/v1/admin") or path.endswith("sync-offers"):
+        return keys["admin"]
+    if path.startswith("/v1/miners") or (
+        path.startswith("/v1/marketplace/gpu") and method in ("PATCH", "DELETE")
+    ):
+        return keys["miner"]
+    if path == "/v1/marketplace/gpu/register":
+        return keys["miner"]
+    return keys["client"]
+
+
+def exercise(operation: Any, base_url: str, key: str) -> None:
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy())
+    def answers_as_documented(case: Any) -> None:
+        case.call_and_validate(base_url=base_url, headers={"X-Api-Key": key}, checks=CHECKS)
+
+    answers_as_documented()
+
+
+def test_every_operation_answers_as_documented(live_server: str, keys: dict[str, str]) -> None:
+    found = operations(live_server)
+    assert len(found) > 50, [op.label for op in found]
+    failures: dict[str, str] = {}
+    for operation in found:
+        try:
+            exercise(operation, live_server, key_for(operation.path, operation.method, keys))
+        except Exception as exc:  # every operation runs; all failures are reported together
+            failures[operation.label] = str(exc)[:1500]
+    assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
