@@ -77,7 +77,7 @@ def test_gpu_table_has_the_chosen_columns_and_no_json(run: Cli, gpus: list[str])
 
 def test_columns_choose_what_a_table_shows(run: Cli, gpus: list[str]) -> None:
     chosen = ok_text(run(None, "marketplace", "gpu", "list", "--columns", "model,uptime_7d_pct"))
-    assert [line.split()[-1] for line in chosen.splitlines()[2:]] == ["0.00", "0.00"]
+    assert [line.split()[-1] for line in chosen.splitlines()[2:]] == ["100.00", "100.00"]
     assert chosen.splitlines()[0].split() == ["model", "uptime_7d_pct"]
 
     every = ok_text(run(None, "--columns", "all", "marketplace", "gpu", "list"))
