@@ -8,7 +8,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 
 from aitbc.auth import service as auth_service
@@ -29,6 +29,17 @@ class DatabaseUnavailable(Exception):
     """The database cannot be used: the message says what is missing and what to do."""
 
 
+def _where(parsed: URL) -> str:
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+
+
+def _unreachable(parsed: URL, exc: OperationalError) -> DatabaseUnavailable:
+    """The driver's first line, after where the server was looked for."""
+    reason = str(exc.orig).strip()
+    first_line = reason.splitlines()[0] if reason else ""
+    return DatabaseUnavailable(f"Cannot reach PostgreSQL at {_where(parsed)}: {first_line}")
+
+
 def check_reachable(url: str) -> None:
     """Connect once, so a missing PostgreSQL database or server is one plain sentence, not a
     traceback from deep inside the migrations."""
@@ -40,15 +51,14 @@ def check_reachable(url: str) -> None:
         with engine.connect():
             pass
     except OperationalError as exc:
-        where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
         if 'database "' in str(exc.orig) and "does not exist" in str(exc.orig):
             raise DatabaseUnavailable(
-                f"PostgreSQL at {where} has no database {parsed.database!r}; create it with "
+                f"PostgreSQL at {_where(parsed)} has no database {parsed.database!r}; "
+                "create it with "
                 f"`aitbc db create --database-url {parsed.render_as_string(hide_password=True)}` "
                 f"(or `createdb {parsed.database}`)."
             ) from None
-        first_line = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
-        raise DatabaseUnavailable(f"Cannot reach PostgreSQL at {where}: {first_line}") from None
+        raise _unreachable(parsed, exc) from None
     finally:
         engine.dispose()
 
@@ -68,9 +78,7 @@ def create_database(url: str) -> bool:
             conn.execute(text(f"CREATE DATABASE {quoted}"))
             return True
     except OperationalError as exc:
-        where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
-        first_line = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
-        raise DatabaseUnavailable(f"Cannot reach PostgreSQL at {where}: {first_line}") from None
+        raise _unreachable(parsed, exc) from None
     finally:
         admin.dispose()
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -41,8 +41,7 @@ class Sweeper:
         self._clock = clock
         self._settings = settings
         self._interval = settings.sweep_interval_seconds
-        self._pruned_at: datetime | None = None
-        self._uptime_at: datetime | None = None
+        self._last_done: dict[str, datetime] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aitbc-sweeper", daemon=True)
 
@@ -129,30 +128,36 @@ class Sweeper:
         return settled
 
     def _refresh_uptime(self) -> None:
-        now = self._clock.now()
-        if self._uptime_at is not None and now - self._uptime_at < UPTIME_EVERY:
-            return
-        try:
-            with self._db.session(write=True) as session:
-                timeout = self._settings.heartbeat_timeout_seconds
-                drive(upkeep.refresh_uptime(SessionConn(session), now=now, timeout=timeout))
-                session.commit()
-            self._uptime_at = now
-        except Exception:  # retried on the next tick
-            log.exception("refreshing uptime failed")
+        timeout = self._settings.heartbeat_timeout_seconds
+        self._now_and_then(
+            "refreshing uptime",
+            UPTIME_EVERY,
+            lambda conn, now: upkeep.refresh_uptime(conn, now=now, timeout=timeout),
+        )
 
     def _prune(self) -> None:
+        self._now_and_then("pruning the price history", PRUNE_EVERY, prune_history)
+        self._now_and_then("pruning presence stretches", PRUNE_EVERY, presence.prune)
+
+    def _now_and_then(
+        self,
+        what: str,
+        every: timedelta,
+        work: Callable[..., Coroutine[Any, Any, object]],
+    ) -> None:
+        """``work(conn, now=...)`` in its own transaction, at most once per ``every`` of the
+        clock (a failure is retried on the next tick)."""
         now = self._clock.now()
-        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+        last = self._last_done.get(what)
+        if last is not None and now - last < every:
             return
         try:
             with self._db.session(write=True) as session:
-                drive(prune_history(SessionConn(session), now=now))
-                drive(presence.prune(SessionConn(session), now=now))
+                drive(work(SessionConn(session), now=now))
                 session.commit()
-            self._pruned_at = now
-        except Exception:  # retried on the next tick
-            log.exception("pruning the price history and presence failed")
+            self._last_done[what] = now
+        except Exception:
+            log.exception("%s failed", what)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
