@@ -9,10 +9,8 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 import uvicorn
@@ -27,15 +25,13 @@ from aitbc.config import Settings
 from aitbc.kit.clock import ManualClock
 from aitbc.migrate import upgrade
 from aitbc.models import Base
-
-ADMIN_KEY = "test-admin-key-0123456789abcdef0123456789"
+from tests.support.api import ADMIN_KEY, PG_URL, Api
 
 # In CI the property-based tests replay the same examples every run, so a result can be
 # reproduced; locally they keep exploring new ones.
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI") == "true":
     hypothesis_settings.load_profile("ci")
-PG_URL = os.environ.get("AITBC_TEST_DATABASE_URL", "")
 
 
 def _admin_url(url: str) -> str:
@@ -100,45 +96,6 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture
 def app(settings: Settings, clock: ManualClock) -> FastAPI:
     return create_app(settings, clock=clock)
-
-
-@dataclass
-class Api:
-    """A TestClient plus the shortcuts every test needs."""
-
-    client: TestClient
-    clock: ManualClock
-
-    def call(self, method: str, path: str, key: str | None = None, **kwargs: Any) -> Any:
-        headers = dict(kwargs.pop("headers", {}) or {})
-        headers.setdefault("X-Api-Key", key or "")
-        return self.client.request(method, path, headers=headers, **kwargs)
-
-    def key(self, role: str, owner_id: str) -> str:
-        response = self.call(
-            "POST", "/v1/admin/api-keys", ADMIN_KEY, json={"role": role, "owner_id": owner_id}
-        )
-        assert response.status_code == 201, response.text
-        secret: str = response.json()["key"]
-        return secret
-
-    def pass_time(self, seconds: float, *miner_keys: str) -> None:
-        """Move the clock on while each miner heartbeats every minute (so it stays online)."""
-        left = seconds
-        while left > 0:
-            step = min(60.0, left)
-            self.clock.advance(seconds=step)
-            left -= step
-            for key in miner_keys:
-                beat = self.call("POST", "/v1/miners/heartbeat", key)
-                assert beat.status_code == 200, beat.text
-
-    def register_gpu(self, miner_key: str, **spec: Any) -> str:
-        body = {"name": "RTX 4090", "memory_gb": 24, "price_per_hour": "0.5"} | spec
-        response = self.call("POST", "/v1/marketplace/gpu/register", miner_key, json={"gpu": body})
-        assert response.status_code == 201, response.text
-        gpu_id: str = response.json()["gpu_id"]
-        return gpu_id
 
 
 @pytest.fixture

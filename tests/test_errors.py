@@ -6,10 +6,12 @@ import json
 from typing import Any
 
 import pytest
-from conftest import ADMIN_KEY, Api
-from helpers import GPU_LIST, GPU_REGISTER, assert_error, gpu_path, state
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import GPU_LIST, GPU_REGISTER, gpu_path, state
+from tests.support.responses import assert_error
 
 MAX_BODY = 64 * 1024
 

@@ -4,18 +4,21 @@ labelled by route template) and ``/openapi.json`` / ``/docs``."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from conftest import PG_URL, Api
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from helpers import assert_error, gpu_path, heartbeat
 from prometheus_client.parser import text_string_to_metric_families
 
 from aitbc.app import create_app
 from aitbc.config import Settings
 from aitbc.kit.clock import ManualClock
+from tests.support.api import PG_URL, Api
+from tests.support.gpus import gpu_path
+from tests.support.market import heartbeat
+from tests.support.responses import assert_error
 
 # --- /health ----------------------------------------------------------------------------
 
@@ -232,8 +235,11 @@ def test_the_document_states_decimal_places_and_time_ranges(openapi: dict[str, A
 
 def _every_operation(api: Api) -> list[tuple[str, str]]:
     """(method, path) of every route the app documents, read from the app itself."""
-    routes = [r for r in api.client.app.routes if isinstance(r, APIRoute) and r.include_in_schema]
-    return sorted({(method.lower(), route.path) for route in routes for method in route.methods})
+    app = cast(FastAPI, api.client.app)
+    routes = [r for r in app.routes if isinstance(r, APIRoute) and r.include_in_schema]
+    return sorted(
+        {(method.lower(), route.path) for route in routes for method in route.methods or ()}
+    )
 
 
 def test_every_route_of_the_app_documents_its_errors_and_its_success(

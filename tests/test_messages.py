@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import re
 
-from bookings.booking_support import advance, book, booked, market
-from conftest import ADMIN_KEY, Api
-from helpers import assert_error
+from tests.bookings.booking_support import book, market
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.market import advance, booked
+from tests.support.responses import assert_error
 
 
 def test_a_wrong_role_is_named_with_the_right_article(api: Api) -> None:

@@ -16,7 +16,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
-from conftest import ADMIN_KEY, PG_URL, Api
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.engine import make_url
@@ -27,6 +26,7 @@ from aitbc.config import Settings
 from aitbc.kit.clock import ManualClock
 from aitbc.migrate import alembic_config, upgrade
 from aitbc.models import Base
+from tests.support.api import ADMIN_KEY, PG_URL, Api
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import time
 from typing import Any
 
 import pytest
-from conftest import ADMIN_KEY, Api
-from helpers import assert_error
 
 from aitbc.config import Settings
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.responses import assert_error
 
 
 def nested(depth: int) -> Any:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ADMIN_KEY
+
+from tests.support.api import ADMIN_KEY
 
 
 def free_port() -> int:

@@ -1,10 +1,10 @@
 import pytest
-from accounts.ledger_invariants import assert_ledger_invariants
-from bookings.booking_support import advance
-from conftest import ADMIN_KEY, Api
 from fastapi import FastAPI
 
-from aitbc import sweeper as sweeper_module
+import aitbc.sweeper as sweeper_module
+from tests.accounts.ledger_invariants import assert_ledger_invariants
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.market import advance
 
 
 def test_a_sweep_counts_every_booking_it_settles_even_two_on_one_gpu(

@@ -1,5 +1,4 @@
-"""Invariants of the money and booking tables, read straight from the database (imported as
-``accounts.ledger_invariants``; ``tests/`` is on ``sys.path`` because ``conftest.py`` is there).
+"""Invariants of the money and booking tables, read straight from the database.
 
 ``assert_ledger_invariants(url)`` checks:
 

@@ -7,23 +7,15 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from accounts.ledger_invariants import assert_ledger_invariants, snapshot
-from bookings.booking_support import (
-    account,
-    advance,
-    booked,
-    deposit,
-    ledger_lines,
-    market,
-    parse_time,
-    refused,
-    release_gpu,
-)
-from conftest import ADMIN_KEY, Api
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from aitbc.db import create_db_engine
+from tests.accounts.ledger_invariants import assert_ledger_invariants, snapshot
+from tests.bookings.booking_support import account, ledger_lines, market, parse_time, release_gpu
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.market import advance, booked, deposit
+from tests.support.responses import assert_error
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +80,7 @@ def test_fresh_owner_has_zero_everywhere(api: Api) -> None:
 def test_bad_deposit_amount_is_422(api: Api, database_url: str, amount: object) -> None:
     before = snapshot(database_url)
     response = api.call("POST", "/v1/admin/accounts/c1/deposit", ADMIN_KEY, json={"amount": amount})
-    refused(response, 422, "validation_error")
+    assert_error(response, 422, "validation_error")
     assert snapshot(database_url) == before
 
 
@@ -100,15 +92,15 @@ def test_deposit_needs_an_admin_and_a_sane_owner_id(api: Api, database_url: str)
     client, miner = api.key("client", "c1"), api.key("miner", "m1")
     path = "/v1/admin/accounts/c1/deposit"
     before = snapshot(database_url)
-    refused(api.call("POST", path, client, json={"amount": "5"}), 403, "wrong_role")
-    refused(api.call("POST", path, miner, json={"amount": "5"}), 403, "wrong_role")
-    refused(api.call("POST", path, None, json={"amount": "5"}), 401, "authentication_required")
-    refused(
+    assert_error(api.call("POST", path, client, json={"amount": "5"}), 403, "wrong_role")
+    assert_error(api.call("POST", path, miner, json={"amount": "5"}), 403, "wrong_role")
+    assert_error(api.call("POST", path, None, json={"amount": "5"}), 401, "authentication_required")
+    assert_error(
         api.call("POST", "/v1/admin/accounts/bad%20owner/deposit", ADMIN_KEY, json={"amount": "5"}),
         422,
         "validation_error",
     )
-    refused(
+    assert_error(
         api.call("POST", path, ADMIN_KEY, json={"amount": "5", "memo": "x"}),
         422,
         "validation_error",
@@ -117,8 +109,8 @@ def test_deposit_needs_an_admin_and_a_sane_owner_id(api: Api, database_url: str)
 
 
 def test_accounts_me_needs_a_key(api: Api) -> None:
-    refused(api.call("GET", "/v1/accounts/me"), 401, "authentication_required")
-    refused(api.call("GET", "/v1/accounts/me/ledger"), 401, "authentication_required")
+    assert_error(api.call("GET", "/v1/accounts/me"), 401, "authentication_required")
+    assert_error(api.call("GET", "/v1/accounts/me/ledger"), 401, "authentication_required")
 
 
 def test_ledger_lists_the_owners_entries_newest_first(api: Api) -> None:
@@ -156,7 +148,7 @@ def test_ledger_lists_the_owners_entries_newest_first(api: Api) -> None:
     # Paging.
     assert ledger_lines(api, m.client, limit=2) == lines[:2]
     assert ledger_lines(api, m.client, limit=2, offset=4) == lines[4:]
-    refused(
+    assert_error(
         api.call("GET", "/v1/accounts/me/ledger", m.client, params={"limit": 0}),
         422,
         "validation_error",

@@ -4,9 +4,11 @@ bootstrap admin key, and how the ``X-Api-Key`` header is read (empty = anonymous
 from __future__ import annotations
 
 import pytest
-from conftest import ADMIN_KEY, Api
-from helpers import GPU_LIST, GPU_REGISTER, assert_error, gpu_path, state
 from sqlalchemy import create_engine, text
+
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import GPU_LIST, GPU_REGISTER, gpu_path, state
+from tests.support.responses import assert_error
 
 KEYS = "/v1/admin/api-keys"
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import ADMIN_KEY, Api
 from fastapi import FastAPI
-from helpers import assert_error
 from sqlalchemy import create_engine, text
 
 from aitbc.auth.principal import KEY_CACHE_SECONDS, Authenticator
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.responses import assert_error
 
 
 class Ticks:

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import ADMIN_KEY, Api
-from helpers import assert_error, register_miner, state
+
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import register_miner, state
+from tests.support.responses import assert_error
 
 PUBLIC = frozenset({"anonymous", "client", "miner", "admin"})
 

@@ -8,33 +8,28 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ADMIN_KEY, Api
-from jobs.slice_support import (
+
+from tests.jobs.slice_support import (
     BID_FIELDS,
     BIDS,
-    advance,
     balance,
     bid,
     bid_of,
-    book,
     booking,
     bookings,
     cancel_bid,
-    cost_units,
-    deposit,
-    gpu,
-    money,
     my_bids,
-    ok,
     orders,
     place_bid,
-    refused,
-    release,
     set_price,
     stats,
     sweep,
-    units,
 )
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import details
+from tests.support.market import advance, booked, deposit, release
+from tests.support.money import cost_units, money, units
+from tests.support.responses import assert_error, ok
 
 
 @pytest.fixture
@@ -81,7 +76,7 @@ def test_a_bid_is_filled_at_once_by_a_real_booking(api: Api, miner: str, client:
     assert (made["total_cost"], made["status"]) == ("0.500000", "active")
     assert made["duration_hours"] == "1.000000"
     assert balance(api, client) == ("99.500000", "0.500000")
-    assert gpu(api, gpu_id)["status"] == "booked"
+    assert details(api, gpu_id)["status"] == "booked"
     [order] = orders(api, client)
     assert order["booking_id"] == booking_id
     assert bid_of(api, client, placed["id"]) == placed
@@ -155,7 +150,7 @@ def test_a_bid_is_filled_once_the_gpu_is_released(api: Api, miner: str, client: 
     other = api.key("client", "c2")
     deposit(api, "c2", "100")
     gpu_id = api.register_gpu(miner, price_per_hour="0.5")
-    book(api, other, gpu_id, hours=2)
+    booked(api, other, gpu_id, hours=2)
 
     placed = bid(api, client, capacity=1, price="0.5")
     assert placed["status"] == "open"
@@ -176,7 +171,7 @@ def test_a_bid_is_filled_once_the_gpus_booking_runs_out(api: Api, miner: str, cl
     other = api.key("client", "c2")
     deposit(api, "c2", "100")
     gpu_id = api.register_gpu(miner, price_per_hour="0.5")
-    book(api, other, gpu_id, hours=1)
+    booked(api, other, gpu_id, hours=1)
     placed = bid(api, client, capacity=1, price="0.5")
 
     advance(api, 3600, miner)
@@ -213,7 +208,7 @@ def test_capacity_two_books_the_two_cheapest_matching_gpus(
     made = {b["booking_id"]: b["gpu_id"] for b in bookings(api, client)}
     assert set(made) == set(placed["booking_ids"])
     assert set(made.values()) == {cheap, middle}
-    assert gpu(api, dear)["status"] == "available"
+    assert details(api, dear)["status"] == "available"
     assert balance(api, client) == ("99.200000", "0.800000")
 
 
@@ -296,7 +291,7 @@ def test_insufficient_funds_leave_the_bid_open(api: Api, miner: str) -> None:
     assert (placed["status"], placed["filled"]) == ("open", 0)
     assert bookings(api, poor) == []
     assert balance(api, poor) == ("0.100000", "0.000000")
-    assert gpu(api, gpu_id)["status"] == "available"
+    assert details(api, gpu_id)["status"] == "available"
     sweep(api)
     assert bid_of(api, poor, placed["id"])["status"] == "open"
     assert balance(api, poor) == ("0.100000", "0.000000")
@@ -330,7 +325,7 @@ def test_the_owner_cancels_an_open_bid(api: Api, miner: str, client: str) -> Non
     assert set(cancelled) == BID_FIELDS
     assert (cancelled["status"], cancelled["closed_at"]) == ("cancelled", "2030-01-01T00:00:30Z")
     assert bid_of(api, client, placed["id"])["status"] == "cancelled"
-    refused(cancel_bid(api, client, placed["id"]), 409, "bid_closed")
+    assert_error(cancel_bid(api, client, placed["id"]), 409, "bid_closed")
     api.register_gpu(miner, price_per_hour="0.5")
     sweep(api)
     assert bid_of(api, client, placed["id"])["status"] == "cancelled"
@@ -342,11 +337,11 @@ def test_only_the_owner_or_an_admin_cancels(api: Api, miner: str, client: str) -
     other = api.key("client", "c2")
     placed = bid(api, client, capacity=1, price="1")
 
-    refused(cancel_bid(api, other, placed["id"]), 404, "bid_not_found")
-    refused(cancel_bid(api, miner, placed["id"]), 403, "wrong_role")
-    refused(cancel_bid(api, None, placed["id"]), 401, "authentication_required")
+    assert_error(cancel_bid(api, other, placed["id"]), 404, "bid_not_found")
+    assert_error(cancel_bid(api, miner, placed["id"]), 403, "wrong_role")
+    assert_error(cancel_bid(api, None, placed["id"]), 401, "authentication_required")
     assert bid_of(api, client, placed["id"])["status"] == "open"
-    refused(cancel_bid(api, client, "bid_missing"), 404, "bid_not_found")
+    assert_error(cancel_bid(api, client, "bid_missing"), 404, "bid_not_found")
 
     assert ok(cancel_bid(api, ADMIN_KEY, placed["id"]))["status"] == "cancelled"
 
@@ -357,7 +352,7 @@ def test_a_filled_bid_cannot_be_cancelled_and_its_booking_stands(
     api.register_gpu(miner, price_per_hour="0.5")
     placed = bid(api, client, capacity=1, price="1")
 
-    refused(cancel_bid(api, client, placed["id"]), 409, "bid_closed")
+    assert_error(cancel_bid(api, client, placed["id"]), 409, "bid_closed")
     assert [b["status"] for b in bookings(api, client)] == ["active"]
 
 
@@ -401,7 +396,7 @@ def test_a_bid_expires_after_its_ttl(api: Api, miner: str, client: str) -> None:
     sweep(api)
     assert bid_of(api, client, placed["id"])["status"] == "expired"
     assert bookings(api, client) == []
-    refused(cancel_bid(api, client, placed["id"]), 409, "bid_closed")
+    assert_error(cancel_bid(api, client, placed["id"]), 409, "bid_closed")
 
 
 def test_the_default_ttl_is_a_day(api: Api, client: str) -> None:
@@ -441,10 +436,10 @@ def test_clients_list_their_own_bids_and_an_admin_all(api: Api, client: str) -> 
     assert [b["id"] for b in my_bids(api, other)] == [theirs["id"]]
     assert {b["id"] for b in my_bids(api, ADMIN_KEY)} == {first["id"], second["id"], theirs["id"]}
     assert my_bids(api, api.key("miner", "m7")) == []
-    refused(api.call("GET", BIDS), 401, "authentication_required")
+    assert_error(api.call("GET", BIDS), 401, "authentication_required")
     page = ok(api.call("GET", BIDS, ADMIN_KEY, params={"limit": 1, "offset": 1}))
     assert len(page) == 1
-    refused(api.call("GET", BIDS, client, params={"limit": 0}), 422)
+    assert_error(api.call("GET", BIDS, client, params={"limit": 0}), 422)
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -472,7 +467,7 @@ def test_clients_list_their_own_bids_and_an_admin_all(api: Api, client: str) -> 
     ],
 )
 def test_bad_input_is_422(api: Api, client: str, body: dict[str, Any]) -> None:
-    refused(place_bid(api, client, **body), 422)
+    assert_error(place_bid(api, client, **body), 422)
 
     assert my_bids(api, client) == []
 
@@ -482,13 +477,13 @@ def test_bad_json_is_422(api: Api, client: str) -> None:
         "POST", BIDS, client, content=b"{", headers={"Content-Type": "application/json"}
     )
 
-    refused(response, 422)
+    assert_error(response, 422)
 
 
 def test_only_clients_place_bids(api: Api, miner: str) -> None:
-    refused(place_bid(api, miner, capacity=1, price="1"), 403, "wrong_role")
-    refused(place_bid(api, ADMIN_KEY, capacity=1, price="1"), 403, "wrong_role")
-    refused(
+    assert_error(place_bid(api, miner, capacity=1, price="1"), 403, "wrong_role")
+    assert_error(place_bid(api, ADMIN_KEY, capacity=1, price="1"), 403, "wrong_role")
+    assert_error(
         api.call("POST", BIDS, None, json={"capacity": 1, "price": "1"}),
         401,
         "authentication_required",

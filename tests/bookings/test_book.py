@@ -5,33 +5,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import timedelta, timezone
+from functools import partial
 from typing import Any
 
 import pytest
-from accounts.ledger_invariants import assert_ledger_invariants, snapshot
-from bookings.booking_support import (
-    Market,
+
+from tests.accounts.ledger_invariants import assert_ledger_invariants, snapshot
+from tests.bookings.booking_support import (
+    Trio,
     account,
-    advance,
     book,
-    booked,
-    cost_units,
-    deposit,
     figures,
     get_booking,
-    gpu,
-    heartbeat,
     ledger_lines,
     market,
-    money,
     orders,
     parse_time,
     queued_job,
-    refused,
     release_gpu,
-    seconds_of,
 )
-from conftest import ADMIN_KEY, Api
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import details
+from tests.support.market import advance, booked, deposit, heartbeat
+from tests.support.money import cost_units, money, seconds_of
+from tests.support.responses import assert_error
 
 
 @pytest.fixture(autouse=True)
@@ -41,11 +38,11 @@ def _ledger_stays_consistent(database_url: str) -> Iterator[None]:
 
 
 @pytest.fixture
-def m(api: Api) -> Market:
+def m(api: Api) -> Trio:
     return market(api)
 
 
-def test_book_now_returns_the_booking_and_moves_the_cost_into_escrow(api: Api, m: Market) -> None:
+def test_book_now_returns_the_booking_and_moves_the_cost_into_escrow(api: Api, m: Trio) -> None:
     now = api.clock.now()
     job_id = queued_job(api, m.client)
     response = book(api, m.client, m.gpu, 2, job_id=job_id)
@@ -68,10 +65,10 @@ def test_book_now_returns_the_booking_and_moves_the_cost_into_escrow(api: Api, m
     assert figures(api, m.other) == ("100.000000", "0.000000")
     assert figures(api, m.miner) == ("0.000000", "0.000000")
 
-    details = gpu(api, m.gpu)
-    assert details["status"] == "booked"
-    assert parse_time(details["booking_expires"]) == now + timedelta(hours=2)
-    assert details["total_bookings"] == 1
+    shown = details(api, m.gpu)
+    assert shown["status"] == "booked"
+    assert parse_time(shown["booking_expires"]) == now + timedelta(hours=2)
+    assert shown["total_bookings"] == 1
     available = api.call("GET", "/v1/marketplace/gpu/list", params={"available": "true"}).json()
     assert m.gpu not in [g["gpu_id"] for g in available]
 
@@ -86,11 +83,11 @@ def test_book_now_returns_the_booking_and_moves_the_cost_into_escrow(api: Api, m
 
 
 @pytest.mark.parametrize("whose", ["another client's", "nobody's"])
-def test_a_booking_names_only_a_job_of_its_own_client(api: Api, m: Market, whose: str) -> None:
+def test_a_booking_names_only_a_job_of_its_own_client(api: Api, m: Trio, whose: str) -> None:
     job_id = queued_job(api, m.other) if whose == "another client's" else "job_nonexistent"
-    refused(book(api, m.client, m.gpu, 1, job_id=job_id), 404, "job_not_found")
+    assert_error(book(api, m.client, m.gpu, 1, job_id=job_id), 404, "job_not_found")
     assert figures(api, m.client) == ("100.000000", "0.000000")
-    assert gpu(api, m.gpu)["status"] == "available"
+    assert details(api, m.gpu)["status"] == "available"
 
 
 @pytest.mark.parametrize(
@@ -117,7 +114,7 @@ def test_total_cost_is_price_times_duration_rounded_half_up(
     assert figures(api, m.client)[1] == total
 
 
-def test_duration_may_be_a_json_number_or_a_string(api: Api, m: Market) -> None:
+def test_duration_may_be_a_json_number_or_a_string(api: Api, m: Trio) -> None:
     first = booked(api, m.client, m.gpu, 0.5)
     assert first["total_cost"] == "1.800000"
     assert release_gpu(api, m.client, m.gpu).status_code == 200
@@ -129,17 +126,17 @@ def test_no_gpu_is_free_so_no_booking_is(api: Api) -> None:
     miner = api.key("miner", "m-free")
     spec = {"name": "RTX 4090", "memory_gb": 24, "price_per_hour": "0"}
     response = api.call("POST", "/v1/marketplace/gpu/register", miner, json={"gpu": spec})
-    refused(response, 422, "price_below_minimum")
+    assert_error(response, 422, "price_below_minimum")
 
 
-def test_a_released_gpu_is_available_to_the_next_client_at_once(api: Api, m: Market) -> None:
+def test_a_released_gpu_is_available_to_the_next_client_at_once(api: Api, m: Trio) -> None:
     booked(api, m.client, m.gpu, 1)
     advance(api, 60, m.miner)
     assert release_gpu(api, m.client, m.gpu).status_code == 200
-    assert gpu(api, m.gpu)["status"] == "available"
+    assert details(api, m.gpu)["status"] == "available"
     second = booked(api, m.other, m.gpu, 1)
     assert second["client_id"] == "c2"
-    assert gpu(api, m.gpu)["total_bookings"] == 2
+    assert details(api, m.gpu)["total_bookings"] == 2
 
 
 # Refusals: status, machine code, and not one row or balance changed.
@@ -156,14 +153,14 @@ def assert_refused_without_change(
     before = snapshot(database_url)
     seen_before = [account(api, key) for key in keys]
     orders_before = api.call("GET", "/v1/marketplace/orders", ADMIN_KEY, params={"limit": 500})
-    refused(request(), status, code)
+    assert_error(request(), status, code)
     assert snapshot(database_url) == before
     assert [account(api, key) for key in keys] == seen_before
     orders_after = api.call("GET", "/v1/marketplace/orders", ADMIN_KEY, params={"limit": 500})
     assert orders_after.json() == orders_before.json()
 
 
-def test_unknown_gpu_is_404(api: Api, m: Market, database_url: str) -> None:
+def test_unknown_gpu_is_404(api: Api, m: Trio, database_url: str) -> None:
     assert_refused_without_change(
         api,
         database_url,
@@ -174,7 +171,7 @@ def test_unknown_gpu_is_404(api: Api, m: Market, database_url: str) -> None:
     )
 
 
-def test_gpu_booked_by_someone_else_is_409(api: Api, m: Market, database_url: str) -> None:
+def test_gpu_booked_by_someone_else_is_409(api: Api, m: Trio, database_url: str) -> None:
     booked(api, m.other, m.gpu, 1)
     assert_refused_without_change(
         api, database_url, lambda: book(api, m.client, m.gpu, 1), 409, "gpu_booked", (m.client,)
@@ -194,7 +191,7 @@ def test_gpu_booked_by_someone_else_is_409(api: Api, m: Market, database_url: st
     )
 
 
-def test_window_overlapping_a_reservation_is_409(api: Api, m: Market, database_url: str) -> None:
+def test_window_overlapping_a_reservation_is_409(api: Api, m: Trio, database_url: str) -> None:
     start = api.clock.now() + timedelta(hours=2)
     booked(api, m.other, m.gpu, 1, start_time=start.isoformat())
     for hours, start_time in [
@@ -203,11 +200,11 @@ def test_window_overlapping_a_reservation_is_409(api: Api, m: Market, database_u
         (0.5, start + timedelta(minutes=15)),  # inside it
         (4, start - timedelta(hours=1)),  # covers it
     ]:
-        extra = {} if start_time is None else {"start_time": start_time.isoformat()}
+        extra: dict[str, Any] = {} if start_time is None else {"start_time": start_time.isoformat()}
         assert_refused_without_change(
             api,
             database_url,
-            lambda hours=hours, extra=extra: book(api, m.client, m.gpu, hours, **extra),
+            partial(book, api, m.client, m.gpu, hours, **extra),
             409,
             "booking_overlap",
             (m.client,),
@@ -219,9 +216,9 @@ def test_window_overlapping_a_reservation_is_409(api: Api, m: Market, database_u
     assert after["status"] == "pending"
 
 
-def test_offline_gpu_is_409(api: Api, m: Market, database_url: str) -> None:
+def test_offline_gpu_is_409(api: Api, m: Trio, database_url: str) -> None:
     api.clock.advance(seconds=91)  # no heartbeat for more than 90 s
-    assert gpu(api, m.gpu)["status"] == "offline"
+    assert details(api, m.gpu)["status"] == "offline"
     assert_refused_without_change(
         api, database_url, lambda: book(api, m.client, m.gpu, 1), 409, "gpu_offline", (m.client,)
     )
@@ -229,17 +226,17 @@ def test_offline_gpu_is_409(api: Api, m: Market, database_url: str) -> None:
     booked(api, m.client, m.gpu, 1)
 
 
-def test_offline_means_more_than_90_seconds_without_a_heartbeat(api: Api, m: Market) -> None:
+def test_offline_means_more_than_90_seconds_without_a_heartbeat(api: Api, m: Trio) -> None:
     api.clock.advance(seconds=90)
-    assert gpu(api, m.gpu)["status"] == "available"
+    assert details(api, m.gpu)["status"] == "available"
     booked(api, m.client, m.gpu, 1)
     assert release_gpu(api, m.client, m.gpu).status_code == 200
     api.clock.advance(microseconds=1)
-    assert gpu(api, m.gpu)["status"] == "offline"
-    refused(book(api, m.client, m.gpu, 1), 409, "gpu_offline")
+    assert details(api, m.gpu)["status"] == "offline"
+    assert_error(book(api, m.client, m.gpu, 1), 409, "gpu_offline")
 
 
-def test_start_time_in_another_time_zone(api: Api, m: Market) -> None:
+def test_start_time_in_another_time_zone(api: Api, m: Trio) -> None:
     start = api.clock.now() + timedelta(hours=1)
     local = start.astimezone(timezone(timedelta(hours=2))).isoformat()
     assert local.endswith("+02:00")
@@ -250,7 +247,7 @@ def test_start_time_in_another_time_zone(api: Api, m: Market) -> None:
     assert get_booking(api, m.client, body["booking_id"]) == body
 
 
-def test_gpu_of_a_miner_reporting_offline_is_409(api: Api, m: Market, database_url: str) -> None:
+def test_gpu_of_a_miner_reporting_offline_is_409(api: Api, m: Trio, database_url: str) -> None:
     response = api.call("POST", "/v1/miners/heartbeat", m.miner, json={"status": "offline"})
     assert response.status_code == 200, response.text
     assert_refused_without_change(
@@ -258,7 +255,7 @@ def test_gpu_of_a_miner_reporting_offline_is_409(api: Api, m: Market, database_u
     )
 
 
-def test_delisted_gpu_is_409(api: Api, m: Market, database_url: str) -> None:
+def test_delisted_gpu_is_409(api: Api, m: Trio, database_url: str) -> None:
     response = api.call("DELETE", f"/v1/marketplace/gpu/{m.gpu}", m.miner)
     assert response.status_code == 200, response.text
     assert_refused_without_change(
@@ -266,7 +263,7 @@ def test_delisted_gpu_is_409(api: Api, m: Market, database_url: str) -> None:
     )
 
 
-def test_insufficient_balance_is_402(api: Api, m: Market, database_url: str) -> None:
+def test_insufficient_balance_is_402(api: Api, m: Trio, database_url: str) -> None:
     # 28 h cost 100.8 > 100.
     assert_refused_without_change(
         api,
@@ -288,7 +285,7 @@ def test_insufficient_balance_is_402(api: Api, m: Market, database_url: str) -> 
 
 
 def test_insufficient_balance_counts_money_already_in_escrow(
-    api: Api, m: Market, database_url: str
+    api: Api, m: Trio, database_url: str
 ) -> None:
     second = api.register_gpu(m.miner, price_per_hour="10")
     booked(api, m.client, m.gpu, 20)  # 72 in escrow, 28 left
@@ -299,7 +296,7 @@ def test_insufficient_balance_counts_money_already_in_escrow(
     assert figures(api, m.client) == ("0.000000", "100.000000")
 
 
-def test_price_above_the_guard_is_409(api: Api, m: Market, database_url: str) -> None:
+def test_price_above_the_guard_is_409(api: Api, m: Trio, database_url: str) -> None:
     assert_refused_without_change(
         api,
         database_url,
@@ -311,7 +308,7 @@ def test_price_above_the_guard_is_409(api: Api, m: Market, database_url: str) ->
     assert booked(api, m.client, m.gpu, 1, max_price_per_hour="3.6")["price_per_hour"] == "3.600000"
 
 
-def test_price_is_locked_at_booking_time(api: Api, m: Market) -> None:
+def test_price_is_locked_at_booking_time(api: Api, m: Trio) -> None:
     body = booked(api, m.client, m.gpu, 1)
     patch = api.call("PATCH", f"/v1/marketplace/gpu/{m.gpu}", m.miner, json={"price_per_hour": "9"})
     assert patch.status_code == 200, patch.text
@@ -335,21 +332,19 @@ def test_price_is_locked_at_booking_time(api: Api, m: Market) -> None:
         (100_001, "validation_error"),
     ],
 )
-def test_bad_duration_is_422(api: Api, m: Market, database_url: str, hours: Any, code: str) -> None:
+def test_bad_duration_is_422(api: Api, m: Trio, database_url: str, hours: Any, code: str) -> None:
     assert_refused_without_change(
         api, database_url, lambda: book(api, m.client, m.gpu, hours), 422, code, (m.client,)
     )
 
 
-def test_missing_duration_and_unknown_fields_are_422(
-    api: Api, m: Market, database_url: str
-) -> None:
+def test_missing_duration_and_unknown_fields_are_422(api: Api, m: Trio, database_url: str) -> None:
     path = f"/v1/marketplace/gpu/{m.gpu}/book"
     for body in ({"gpu_id": m.gpu}, {"duration_hours": 1, "colour": "red"}, [1, 2], "x"):
         assert_refused_without_change(
             api,
             database_url,
-            lambda body=body: api.call("POST", path, m.client, json=body),
+            partial(api.call, "POST", path, m.client, json=body),
             422,
             "validation_error",
         )
@@ -361,7 +356,7 @@ def test_maximum_duration_is_allowed(api: Api) -> None:
     assert body["total_cost"] == "7.200000"
 
 
-def test_gpu_id_in_the_body_must_match_the_path(api: Api, m: Market, database_url: str) -> None:
+def test_gpu_id_in_the_body_must_match_the_path(api: Api, m: Trio, database_url: str) -> None:
     other_gpu = api.register_gpu(m.miner)
     assert_refused_without_change(
         api,
@@ -383,7 +378,7 @@ def test_gpu_id_in_the_body_must_match_the_path(api: Api, m: Market, database_ur
     assert response.json()["gpu_id"] == m.gpu
 
 
-def test_only_clients_book(api: Api, m: Market, database_url: str) -> None:
+def test_only_clients_book(api: Api, m: Trio, database_url: str) -> None:
     for key, status, code in [
         (m.miner, 403, "wrong_role"),
         (ADMIN_KEY, 403, "wrong_role"),
@@ -391,11 +386,11 @@ def test_only_clients_book(api: Api, m: Market, database_url: str) -> None:
         ("aitbc_not-a-real-key", 401, "invalid_api_key"),
     ]:
         assert_refused_without_change(
-            api, database_url, lambda key=key: book(api, key, m.gpu, 1), status, code
+            api, database_url, partial(book, api, key, m.gpu, 1), status, code
         )
 
 
-def test_start_time_must_be_aware_near_and_not_past(api: Api, m: Market, database_url: str) -> None:
+def test_start_time_must_be_aware_near_and_not_past(api: Api, m: Trio, database_url: str) -> None:
     now = api.clock.now()
     for start, code in [
         (now - timedelta(minutes=10), "start_in_past"),
@@ -404,7 +399,7 @@ def test_start_time_must_be_aware_near_and_not_past(api: Api, m: Market, databas
         assert_refused_without_change(
             api,
             database_url,
-            lambda start=start: book(api, m.client, m.gpu, 1, start_time=start.isoformat()),
+            partial(book, api, m.client, m.gpu, 1, start_time=start.isoformat()),
             422,
             code,
         )
@@ -418,14 +413,14 @@ def test_start_time_must_be_aware_near_and_not_past(api: Api, m: Market, databas
     )
 
 
-def test_start_a_little_in_the_past_means_now(api: Api, m: Market) -> None:
+def test_start_a_little_in_the_past_means_now(api: Api, m: Trio) -> None:
     now = api.clock.now()
     body = booked(api, m.client, m.gpu, 1, start_time=(now - timedelta(minutes=2)).isoformat())
     assert parse_time(body["start_time"]) == now and body["status"] == "active"
     assert parse_time(body["end_time"]) == now + timedelta(hours=1)
 
 
-def test_future_reservation_is_pending_until_its_start(api: Api, m: Market) -> None:
+def test_future_reservation_is_pending_until_its_start(api: Api, m: Trio) -> None:
     now = api.clock.now()
     start = now + timedelta(hours=1)
     body = booked(api, m.client, m.gpu, 2, start_time=start.isoformat())
@@ -435,54 +430,54 @@ def test_future_reservation_is_pending_until_its_start(api: Api, m: Market) -> N
     assert body["total_cost"] == "7.200000"
     assert figures(api, m.client) == ("92.800000", "7.200000")  # paid up front
 
-    details = gpu(api, m.gpu)
-    assert details["status"] == "available" and details["booking_expires"] is None
-    assert details["total_bookings"] == 1
+    shown = details(api, m.gpu)
+    assert shown["status"] == "available" and shown["booking_expires"] is None
+    assert shown["total_bookings"] == 1
     available = api.call("GET", "/v1/marketplace/gpu/list", params={"available": "true"}).json()
     assert m.gpu in [g["gpu_id"] for g in available]
     assert [o["status"] for o in orders(api, m.client)] == ["pending"]
 
     # Someone else may use the GPU until the reservation starts, and not a second longer.
-    refused(book(api, m.other, m.gpu, "1.000278"), 409, "booking_overlap")
+    assert_error(book(api, m.other, m.gpu, "1.000278"), 409, "booking_overlap")
     filler = booked(api, m.other, m.gpu, 1)
     assert parse_time(filler["end_time"]) == start
 
     advance(api, 3599, m.miner)
-    assert gpu(api, m.gpu)["booking_expires"] == filler["end_time"]
+    assert details(api, m.gpu)["booking_expires"] == filler["end_time"]
     assert get_booking(api, m.client, body["booking_id"])["status"] == "pending"
 
     advance(api, 1, m.miner)  # the reservation's start
-    details = gpu(api, m.gpu)
-    assert details["status"] == "booked"
-    assert parse_time(details["booking_expires"]) == start + timedelta(hours=2)
+    shown = details(api, m.gpu)
+    assert shown["status"] == "booked"
+    assert parse_time(shown["booking_expires"]) == start + timedelta(hours=2)
     assert get_booking(api, m.client, body["booking_id"])["status"] == "active"
     assert get_booking(api, m.other, filler["booking_id"])["status"] == "completed"
     assert [o["status"] for o in orders(api, m.client)] == ["active"]
-    refused(book(api, m.other, m.gpu, 1), 409, "gpu_booked")
+    assert_error(book(api, m.other, m.gpu, 1), 409, "gpu_booked")
 
 
-def test_reservations_may_follow_each_other_and_count_as_bookings(api: Api, m: Market) -> None:
+def test_reservations_may_follow_each_other_and_count_as_bookings(api: Api, m: Trio) -> None:
     now = api.clock.now()
     for i in range(3):
         booked(api, m.client, m.gpu, 1, start_time=(now + timedelta(hours=1 + i)).isoformat())
-    assert gpu(api, m.gpu)["total_bookings"] == 3
+    assert details(api, m.gpu)["total_bookings"] == 3
     assert figures(api, m.client) == ("89.200000", "10.800000")
     deposit(api, "c1", "0.000001")
     assert figures(api, m.client) == ("89.200001", "10.800000")
 
 
-def test_a_gpu_shows_its_next_reservation(api: Api, m: Market) -> None:
-    assert gpu(api, m.gpu)["next_reservation_at"] is None
+def test_a_gpu_shows_its_next_reservation(api: Api, m: Trio) -> None:
+    assert details(api, m.gpu)["next_reservation_at"] is None
     start = api.clock.now() + timedelta(days=2)
     reserved = booked(api, m.client, m.gpu, 1, start_time=start.isoformat())
     later = booked(api, m.other, m.gpu, 1, start_time=(start + timedelta(days=1)).isoformat())
-    shown = gpu(api, m.gpu)
+    shown = details(api, m.gpu)
     assert shown["status"] == "available"
     assert shown["next_reservation_at"] == reserved["start_time"]
     listed = api.call("GET", "/v1/marketplace/gpu/list").json()
     assert listed[0]["next_reservation_at"] == reserved["start_time"]
     # Once the first one runs, the next is the later one.
     advance(api, 2 * 86400 + 60, m.miner)
-    running = gpu(api, m.gpu)
+    running = details(api, m.gpu)
     assert running["status"] == "booked"
     assert running["next_reservation_at"] == later["start_time"]

@@ -8,9 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from accounts.ledger_invariants import assert_ledger_invariants
-from bookings.booking_support import advance, booked, deposit, get_booking, refused
-from conftest import ADMIN_KEY, Api
+
+from tests.accounts.ledger_invariants import assert_ledger_invariants
+from tests.bookings.booking_support import get_booking
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.market import advance, booked, deposit
+from tests.support.responses import assert_error
 
 
 @pytest.fixture(autouse=True)
@@ -47,11 +50,11 @@ def test_who_sees_which_bookings(api: Api) -> None:
     assert listed(api, ADMIN_KEY) == [c, b, a]
     assert listed(api, ADMIN_KEY, limit=1, offset=1) == [b]
     assert listed(api, ADMIN_KEY, offset=3) == []
-    refused(api.call("GET", "/v1/bookings"), 401, "authentication_required")
-    refused(api.call("GET", "/v1/bookings", c1, params={"limit": 0}), 422, "validation_error")
+    assert_error(api.call("GET", "/v1/bookings"), 401, "authentication_required")
+    assert_error(api.call("GET", "/v1/bookings", c1, params={"limit": 0}), 422, "validation_error")
 
     assert get_booking(api, m1, a)["client_id"] == "c1"
     assert get_booking(api, ADMIN_KEY, a)["booking_id"] == a
-    refused(api.call("GET", f"/v1/bookings/{a}", c2), 404, "booking_not_found")
-    refused(api.call("GET", f"/v1/bookings/{a}", m2), 404, "booking_not_found")
-    refused(api.call("GET", f"/v1/bookings/{a}"), 401, "authentication_required")
+    assert_error(api.call("GET", f"/v1/bookings/{a}", c2), 404, "booking_not_found")
+    assert_error(api.call("GET", f"/v1/bookings/{a}", m2), 404, "booking_not_found")
+    assert_error(api.call("GET", f"/v1/bookings/{a}"), 401, "authentication_required")

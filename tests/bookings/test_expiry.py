@@ -9,26 +9,25 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from accounts.ledger_invariants import assert_ledger_invariants, snapshot
-from bookings.booking_support import (
-    Market,
+from fastapi import FastAPI
+
+from tests.accounts.ledger_invariants import assert_ledger_invariants, snapshot
+from tests.bookings.booking_support import (
+    Trio,
     account,
-    advance,
-    booked,
     extend,
     get_booking,
     get_order,
-    gpu,
-    heartbeat,
     ledger_lines,
     market,
     orders,
     parse_time,
-    refused,
     release_gpu,
 )
-from conftest import ADMIN_KEY, Api
-from fastapi import FastAPI
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import details
+from tests.support.market import advance, booked, heartbeat
+from tests.support.responses import assert_error
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +37,7 @@ def _ledger_stays_consistent(database_url: str) -> Iterator[None]:
 
 
 @pytest.fixture
-def m(api: Api) -> Market:
+def m(api: Api) -> Trio:
     return market(api)
 
 
@@ -47,7 +46,7 @@ def sweep(app: FastAPI) -> int:
     return settled
 
 
-def views(api: Api, m: Market, body: dict[str, Any]) -> dict[str, Any]:
+def views(api: Api, m: Trio, body: dict[str, Any]) -> dict[str, Any]:
     """Everything a client, the miner and the public can read about one booking."""
     return {
         "booking": get_booking(api, m.client, body["booking_id"]),
@@ -56,7 +55,7 @@ def views(api: Api, m: Market, body: dict[str, Any]) -> dict[str, Any]:
         "orders_as_miner": orders(api, m.miner),
         "completed_orders": orders(api, ADMIN_KEY, status="completed"),
         # Uptime is the sweeper's to refresh; everything else about the GPU stays.
-        "gpu": {k: v for k, v in gpu(api, m.gpu).items() if not k.startswith("uptime_")},
+        "gpu": {k: v for k, v in details(api, m.gpu).items() if not k.startswith("uptime_")},
         "client": {k: v for k, v in account(api, m.client).items() if k != "unsettled"},
         "miner": {k: v for k, v in account(api, m.miner).items() if k != "unsettled"},
     }
@@ -68,17 +67,17 @@ def assert_same_views(now: dict[str, Any], before: dict[str, Any]) -> None:
 
 
 def test_an_expired_booking_is_completed_everywhere_before_any_sweep(
-    api: Api, app: FastAPI, m: Market, database_url: str
+    api: Api, app: FastAPI, m: Trio, database_url: str
 ) -> None:
     body = booked(api, m.client, m.gpu, 1)
     end = parse_time(body["end_time"])
     advance(api, 3599.999999, m.miner)
-    assert gpu(api, m.gpu)["status"] == "booked"
+    assert details(api, m.gpu)["status"] == "booked"
     assert get_booking(api, m.client, body["booking_id"])["status"] == "active"
 
     advance(api, 0.000001, m.miner)  # exactly the end
-    details = gpu(api, m.gpu)
-    assert details["status"] == "available" and details["booking_expires"] is None
+    shown = details(api, m.gpu)
+    assert shown["status"] == "available" and shown["booking_expires"] is None
     listed = api.call("GET", "/v1/marketplace/gpu/list", params={"available": "true"}).json()
     assert m.gpu in [g["gpu_id"] for g in listed]
 
@@ -115,7 +114,7 @@ def test_an_expired_booking_is_completed_everywhere_before_any_sweep(
 
 
 def test_the_sweep_settles_exactly_once_and_changes_no_view(
-    api: Api, app: FastAPI, m: Market, database_url: str
+    api: Api, app: FastAPI, m: Trio, database_url: str
 ) -> None:
     body = booked(api, m.client, m.gpu, 1)
     advance(api, 4000, m.miner)
@@ -141,7 +140,7 @@ def test_the_sweep_settles_exactly_once_and_changes_no_view(
 
 
 def test_the_next_booking_on_the_gpu_settles_the_old_one(
-    api: Api, m: Market, database_url: str
+    api: Api, m: Trio, database_url: str
 ) -> None:
     first = booked(api, m.client, m.gpu, 1)
     advance(api, 3600, m.miner)
@@ -152,12 +151,12 @@ def test_the_next_booking_on_the_gpu_settles_the_old_one(
     assert stored.balance("m1") == 3_600_000
     assert get_booking(api, m.client, first["booking_id"])["status"] == "completed"
     assert get_booking(api, m.other, second["booking_id"])["status"] == "active"
-    assert gpu(api, m.gpu)["total_bookings"] == 2
+    assert details(api, m.gpu)["total_bookings"] == 2
 
 
 @pytest.mark.parametrize("action", ["release", "extend", "delist"])
 def test_other_changes_to_the_gpu_settle_it_too(
-    api: Api, m: Market, database_url: str, action: str
+    api: Api, m: Trio, database_url: str, action: str
 ) -> None:
     first = booked(api, m.client, m.gpu, 1)
     if action != "delist":
@@ -179,18 +178,18 @@ def test_other_changes_to_the_gpu_settle_it_too(
 
 
 def test_a_refused_release_after_the_end_leaves_settlement_to_later(
-    api: Api, app: FastAPI, m: Market, database_url: str
+    api: Api, app: FastAPI, m: Trio, database_url: str
 ) -> None:
     booked(api, m.client, m.gpu, 1)
     advance(api, 3600, m.miner)
-    refused(release_gpu(api, m.client, m.gpu), 409, "nothing_to_release")
+    assert_error(release_gpu(api, m.client, m.gpu), 409, "nothing_to_release")
     assert account(api, m.miner)["balance"] == "3.600000"
     assert sweep(app) == 1
     assert assert_ledger_invariants(database_url).transactions["booking_completed"] == 1
 
 
 def test_a_reservation_that_started_and_ended_unobserved_shows_its_whole_history(
-    api: Api, app: FastAPI, m: Market
+    api: Api, app: FastAPI, m: Trio
 ) -> None:
     start = api.clock.now() + timedelta(hours=1)
     body = booked(api, m.client, m.gpu, 1, start_time=start.isoformat())
@@ -205,7 +204,7 @@ def test_a_reservation_that_started_and_ended_unobserved_shows_its_whole_history
 
 
 def test_the_sweep_records_the_start_of_a_reservation(
-    api: Api, app: FastAPI, m: Market, database_url: str
+    api: Api, app: FastAPI, m: Trio, database_url: str
 ) -> None:
     start = api.clock.now() + timedelta(hours=1)
     body = booked(api, m.client, m.gpu, 2, start_time=start.isoformat())
@@ -221,7 +220,7 @@ def test_the_sweep_records_the_start_of_a_reservation(
 
 
 def test_one_sweep_settles_every_due_booking_across_gpus(
-    api: Api, app: FastAPI, m: Market, database_url: str
+    api: Api, app: FastAPI, m: Trio, database_url: str
 ) -> None:
     gpus = [m.gpu, *(api.register_gpu(m.miner, price_per_hour="1.5") for _ in range(3))]
     for i, gpu_id in enumerate(gpus):
@@ -235,5 +234,5 @@ def test_one_sweep_settles_every_due_booking_across_gpus(
     assert stored.open_bookings == 1
     assert sweep(app) == 0
     heartbeat(api, m.miner)
-    assert [g["status"] for g in map(lambda g: gpu(api, g), gpus)] == ["available"] * 4
-    assert gpu(api, long)["status"] == "booked"
+    assert [g["status"] for g in map(lambda g: details(api, g), gpus)] == ["available"] * 4
+    assert details(api, long)["status"] == "booked"

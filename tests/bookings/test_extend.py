@@ -1,4 +1,4 @@
-"""Extending a booking: the extra time is charged into escrow; refused when it would overlap
+"""Extending a booking: the extra time is charged into escrow; assert_error when it would overlap
 the next reservation, for somebody else's booking, and once the booking has ended."""
 
 from __future__ import annotations
@@ -7,26 +7,23 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from accounts.ledger_invariants import assert_ledger_invariants, snapshot
-from bookings.booking_support import (
-    Market,
-    advance,
-    booked,
-    cost_units,
+
+from tests.accounts.ledger_invariants import assert_ledger_invariants, snapshot
+from tests.bookings.booking_support import (
+    Trio,
     extend,
     figures,
     get_booking,
-    gpu,
     ledger_lines,
     market,
-    money,
     parse_time,
-    refused,
     release_gpu,
-    split,
-    units,
 )
-from conftest import ADMIN_KEY, Api
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import details
+from tests.support.market import advance, booked
+from tests.support.money import cost_units, money, split, units
+from tests.support.responses import assert_error
 
 
 @pytest.fixture(autouse=True)
@@ -36,11 +33,11 @@ def _ledger_stays_consistent(database_url: str) -> Iterator[None]:
 
 
 @pytest.fixture
-def m(api: Api) -> Market:
+def m(api: Api) -> Trio:
     return market(api)
 
 
-def test_extend_charges_the_extra_time_into_escrow(api: Api, m: Market) -> None:
+def test_extend_charges_the_extra_time_into_escrow(api: Api, m: Trio) -> None:
     body = booked(api, m.client, m.gpu, 1)
     end = parse_time(body["end_time"])
     advance(api, 600, m.miner)
@@ -54,7 +51,7 @@ def test_extend_charges_the_extra_time_into_escrow(api: Api, m: Market) -> None:
     assert result["duration_hours"] == "1.500000"
     assert result["status"] == "active"
     assert figures(api, m.client) == ("94.600000", "5.400000")
-    assert parse_time(gpu(api, m.gpu)["booking_expires"]) == end + timedelta(minutes=30)
+    assert parse_time(details(api, m.gpu)["booking_expires"]) == end + timedelta(minutes=30)
     lines = [
         (line["account"], line["amount"])
         for line in ledger_lines(api, m.client)
@@ -85,7 +82,7 @@ def test_extension_cost_is_rounded_on_its_own_and_release_prorates_the_new_total
     assert figures(api, m.miner)[0] == money(expected.charged)
 
 
-def test_a_pending_reservation_can_be_extended(api: Api, m: Market) -> None:
+def test_a_pending_reservation_can_be_extended(api: Api, m: Trio) -> None:
     start = api.clock.now() + timedelta(hours=1)
     body = booked(api, m.client, m.gpu, 1, start_time=start.isoformat())
     result = extend(api, m.client, body["booking_id"], 2).json()
@@ -95,44 +92,42 @@ def test_a_pending_reservation_can_be_extended(api: Api, m: Market) -> None:
 
 
 def test_extension_overlapping_the_next_reservation_is_409(
-    api: Api, m: Market, database_url: str
+    api: Api, m: Trio, database_url: str
 ) -> None:
     body = booked(api, m.client, m.gpu, 1)
     next_start = api.clock.now() + timedelta(hours=2)
     booked(api, m.other, m.gpu, 1, start_time=next_start.isoformat())
     before = snapshot(database_url)
-    refused(extend(api, m.client, body["booking_id"], "1.000278"), 409, "booking_overlap")
-    refused(extend(api, m.client, body["booking_id"], 5), 409, "booking_overlap")
+    assert_error(extend(api, m.client, body["booking_id"], "1.000278"), 409, "booking_overlap")
+    assert_error(extend(api, m.client, body["booking_id"], 5), 409, "booking_overlap")
     assert snapshot(database_url) == before
     # Up to the reservation's start exactly is fine.
     result = extend(api, m.client, body["booking_id"], 1).json()
     assert parse_time(result["end_time"]) == next_start
 
 
-def test_only_the_bookings_client_or_an_admin_extends(
-    api: Api, m: Market, database_url: str
-) -> None:
+def test_only_the_bookings_client_or_an_admin_extends(api: Api, m: Trio, database_url: str) -> None:
     body = booked(api, m.client, m.gpu, 1)
     before = snapshot(database_url)
-    refused(extend(api, m.other, body["booking_id"], 1), 404, "booking_not_found")
-    refused(extend(api, m.miner, body["booking_id"], 1), 403, "wrong_role")
-    refused(extend(api, None, body["booking_id"], 1), 401, "authentication_required")
-    refused(extend(api, m.client, "bkg_nope", 1), 404, "booking_not_found")
+    assert_error(extend(api, m.other, body["booking_id"], 1), 404, "booking_not_found")
+    assert_error(extend(api, m.miner, body["booking_id"], 1), 403, "wrong_role")
+    assert_error(extend(api, None, body["booking_id"], 1), 401, "authentication_required")
+    assert_error(extend(api, m.client, "bkg_nope", 1), 404, "booking_not_found")
     assert snapshot(database_url) == before
     # An admin's extension is charged to the booking's client.
     assert extend(api, ADMIN_KEY, body["booking_id"], 1).status_code == 200
     assert figures(api, m.client) == ("92.800000", "7.200000")
 
 
-def test_extending_an_ended_booking_is_409(api: Api, m: Market, database_url: str) -> None:
+def test_extending_an_ended_booking_is_409(api: Api, m: Trio, database_url: str) -> None:
     ran_out = booked(api, m.client, m.gpu, 1)
     advance(api, 3600, m.miner)
-    refused(extend(api, m.client, ran_out["booking_id"], 1), 409, "booking_ended")
+    assert_error(extend(api, m.client, ran_out["booking_id"], 1), 409, "booking_ended")
     released = booked(api, m.client, m.gpu, 1)
     advance(api, 60, m.miner)
     assert release_gpu(api, m.client, m.gpu).status_code == 200
     before = snapshot(database_url)
-    refused(extend(api, m.client, released["booking_id"], 1), 409, "booking_ended")
+    assert_error(extend(api, m.client, released["booking_id"], 1), 409, "booking_ended")
     assert snapshot(database_url) == before
     assert figures(api, m.client) == (
         money(units("100") - units("3.6") - units("0.06")),
@@ -144,7 +139,7 @@ def test_extension_without_the_money_is_402(api: Api, database_url: str) -> None
     m = market(api, funds="5")
     body = booked(api, m.client, m.gpu, 1)
     before = snapshot(database_url)
-    refused(extend(api, m.client, body["booking_id"], 1), 402, "insufficient_funds")
+    assert_error(extend(api, m.client, body["booking_id"], 1), 402, "insufficient_funds")
     assert snapshot(database_url) == before
     assert figures(api, m.client) == ("1.400000", "3.600000")
 
@@ -153,13 +148,13 @@ def test_extension_without_the_money_is_402(api: Api, database_url: str) -> None
     ("hours", "code"),
     [(0, "validation_error"), (-1, "validation_error"), ("0.0001", "duration_too_short")],
 )
-def test_bad_extension_is_422(api: Api, m: Market, hours: object, code: str) -> None:
+def test_bad_extension_is_422(api: Api, m: Trio, hours: object, code: str) -> None:
     body = booked(api, m.client, m.gpu, 1)
-    refused(extend(api, m.client, body["booking_id"], hours), 422, code)
+    assert_error(extend(api, m.client, body["booking_id"], hours), 422, code)
 
 
 def test_extension_beyond_the_maximum_duration_is_422(api: Api) -> None:
     m = market(api, price="0.01")
     body = booked(api, m.client, m.gpu, 700)
-    refused(extend(api, m.client, body["booking_id"], "20.000278"), 422, "duration_too_long")
+    assert_error(extend(api, m.client, body["booking_id"], "20.000278"), 422, "duration_too_long")
     assert extend(api, m.client, body["booking_id"], 20).status_code == 200

@@ -1,6 +1,6 @@
 """Idempotency-Key on every money-moving POST: a retry with the same key and body gets the
 first response (marked ``Idempotent-Replayed``) and moves no more money; the same key with a
-different request is refused with 422 ``idempotency_key_reused``."""
+different request is assert_error with 422 ``idempotency_key_reused``."""
 
 from __future__ import annotations
 
@@ -8,22 +8,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from accounts.ledger_invariants import assert_ledger_invariants, snapshot
-from bookings.booking_support import (
-    Market,
-    advance,
+
+from tests.accounts.ledger_invariants import assert_ledger_invariants, snapshot
+from tests.bookings.booking_support import (
+    Trio,
     book,
     extend,
     figures,
-    gpu,
     market,
     orders,
     queued_job,
-    refused,
     release_booking,
     release_gpu,
 )
-from conftest import ADMIN_KEY, Api
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import details
+from tests.support.market import advance
+from tests.support.responses import assert_error
 
 REPLAYED = "Idempotent-Replayed"
 
@@ -35,7 +36,7 @@ def _ledger_stays_consistent(database_url: str) -> Iterator[None]:
 
 
 @pytest.fixture
-def m(api: Api) -> Market:
+def m(api: Api) -> Trio:
     return market(api)
 
 
@@ -44,7 +45,7 @@ def key(value: str) -> dict[str, dict[str, str]]:
 
 
 def test_retried_book_returns_the_same_booking_and_charges_once(
-    api: Api, m: Market, database_url: str
+    api: Api, m: Trio, database_url: str
 ) -> None:
     job_id = queued_job(api, m.client)
     first = book(api, m.client, m.gpu, 2, job_id=job_id, **key("book-1"))
@@ -59,12 +60,12 @@ def test_retried_book_returns_the_same_booking_and_charges_once(
     assert snapshot(database_url) == after_first
     assert figures(api, m.client) == ("92.800000", "7.200000")
     assert len(orders(api, m.client)) == 1
-    assert gpu(api, m.gpu)["total_bookings"] == 1
+    assert details(api, m.gpu)["total_bookings"] == 1
     assert assert_ledger_invariants(database_url).transactions["booking_escrow"] == 1
 
 
 def test_the_replay_is_the_first_response_even_after_things_changed(
-    api: Api, m: Market, database_url: str
+    api: Api, m: Trio, database_url: str
 ) -> None:
     first = book(api, m.client, m.gpu, 1, **key("k"))
     advance(api, 60, m.miner)
@@ -75,7 +76,7 @@ def test_the_replay_is_the_first_response_even_after_things_changed(
     assert assert_ledger_invariants(database_url).transactions["booking_escrow"] == 1
 
 
-def test_same_key_with_a_different_request_is_422(api: Api, m: Market, database_url: str) -> None:
+def test_same_key_with_a_different_request_is_422(api: Api, m: Trio, database_url: str) -> None:
     assert book(api, m.client, m.gpu, 1, **key("k")).status_code == 201
     second_gpu = api.register_gpu(m.miner)
     job_id = queued_job(api, m.client)
@@ -86,14 +87,14 @@ def test_same_key_with_a_different_request_is_422(api: Api, m: Market, database_
         book(api, m.client, second_gpu, 1, **key("k")),  # other GPU
         release_gpu(api, m.client, m.gpu, **key("k")),  # other endpoint
     ):
-        refused(response, 422, "idempotency_key_reused")
+        assert_error(response, 422, "idempotency_key_reused")
     assert snapshot(database_url) == before
     assert figures(api, m.client) == ("96.400000", "3.600000")
 
 
 @pytest.mark.parametrize(("first", "again"), [("1", "1.0"), (1, "1.000000"), ("0.5", 0.5)])
 def test_the_same_request_with_numbers_written_otherwise_is_a_replay(
-    api: Api, m: Market, database_url: str, first: Any, again: Any
+    api: Api, m: Trio, database_url: str, first: Any, again: Any
 ) -> None:
     """Bodies are compared by value: "1.0" hours is the same request as "1"."""
     made = book(api, m.client, m.gpu, first, **key("same"))
@@ -107,7 +108,7 @@ def test_the_same_request_with_numbers_written_otherwise_is_a_replay(
     assert assert_ledger_invariants(database_url).transactions["booking_escrow"] == 1
 
 
-def test_keys_belong_to_their_owner(api: Api, m: Market) -> None:
+def test_keys_belong_to_their_owner(api: Api, m: Trio) -> None:
     second_gpu = api.register_gpu(m.miner)
     mine = book(api, m.client, m.gpu, 1, **key("shared"))
     theirs = book(api, m.other, second_gpu, 1, **key("shared"))
@@ -117,8 +118,8 @@ def test_keys_belong_to_their_owner(api: Api, m: Market) -> None:
     assert figures(api, m.other) == ("99.500000", "0.500000")
 
 
-def test_a_key_longer_than_128_characters_is_422(api: Api, m: Market) -> None:
-    refused(book(api, m.client, m.gpu, 1, **key("k" * 129)), 422, "validation_error")
+def test_a_key_longer_than_128_characters_is_422(api: Api, m: Trio) -> None:
+    assert_error(book(api, m.client, m.gpu, 1, **key("k" * 129)), 422, "validation_error")
     assert book(api, m.client, m.gpu, 1, **key("k" * 128)).status_code == 201
 
 
@@ -137,7 +138,7 @@ def test_retried_deposit_credits_once(api: Api, database_url: str) -> None:
     assert again.status_code == 201 and again.headers[REPLAYED] == "true"
     assert again.json() == first.json()
     assert figures(api, client) == ("12.500000", "0.000000")
-    refused(
+    assert_error(
         api.call(
             "POST",
             path,
@@ -149,7 +150,7 @@ def test_retried_deposit_credits_once(api: Api, database_url: str) -> None:
         422,
         "idempotency_key_reused",
     )
-    refused(
+    assert_error(
         api.call(
             "POST",
             "/v1/admin/accounts/c8/deposit",
@@ -176,7 +177,7 @@ def test_retried_deposit_credits_once(api: Api, database_url: str) -> None:
 
 @pytest.mark.parametrize("path", ["gpu", "booking"])
 def test_retried_release_replays_instead_of_409(
-    api: Api, m: Market, database_url: str, path: str
+    api: Api, m: Trio, database_url: str, path: str
 ) -> None:
     body = book(api, m.client, m.gpu, 2).json()
     advance(api, 1800, m.miner)
@@ -195,17 +196,17 @@ def test_retried_release_replays_instead_of_409(
     assert figures(api, m.client) == ("98.200000", "0.000000")
     assert figures(api, m.miner) == ("1.800000", "0.000000")
     # A new key is a new request: there is nothing left to release.
-    refused(release("rel-2"), 409, "nothing_to_release")
+    assert_error(release("rel-2"), 409, "nothing_to_release")
     assert assert_ledger_invariants(database_url).transactions["booking_released"] == 1
 
 
-def test_release_key_reused_on_another_booking_is_422(api: Api, m: Market) -> None:
+def test_release_key_reused_on_another_booking_is_422(api: Api, m: Trio) -> None:
     second_gpu = api.register_gpu(m.miner)
     first = book(api, m.client, m.gpu, 1).json()
     second = book(api, m.client, second_gpu, 1).json()
     advance(api, 60, m.miner)
     assert release_booking(api, m.client, first["booking_id"], **key("r")).status_code == 200
-    refused(
+    assert_error(
         release_booking(api, m.client, second["booking_id"], **key("r")),
         422,
         "idempotency_key_reused",
@@ -213,21 +214,21 @@ def test_release_key_reused_on_another_booking_is_422(api: Api, m: Market) -> No
     assert figures(api, m.client) == ("99.440000", "0.500000")  # 3.54 back, 0.5 held
 
 
-def test_retried_extend_charges_once(api: Api, m: Market, database_url: str) -> None:
+def test_retried_extend_charges_once(api: Api, m: Trio, database_url: str) -> None:
     body = book(api, m.client, m.gpu, 1).json()
     first = extend(api, m.client, body["booking_id"], 1, **key("ext"))
     assert first.status_code == 200, first.text
     again = extend(api, m.client, body["booking_id"], 1, **key("ext"))
     assert again.status_code == 200 and again.headers[REPLAYED] == "true"
     assert again.json() == first.json()
-    refused(
+    assert_error(
         extend(api, m.client, body["booking_id"], 2, **key("ext")), 422, "idempotency_key_reused"
     )
     assert figures(api, m.client) == ("92.800000", "7.200000")
     assert assert_ledger_invariants(database_url).transactions["booking_extension"] == 1
 
 
-def test_a_replay_compares_numbers_by_value(api: Api, m: Market) -> None:
+def test_a_replay_compares_numbers_by_value(api: Api, m: Trio) -> None:
     first = book(api, m.client, m.gpu, "1", **key("by-value"))
     assert first.status_code == 201, first.text
     for same in ("1.0", 1, 1.0, "1.000000"):
@@ -241,7 +242,7 @@ def test_a_replay_compares_numbers_by_value(api: Api, m: Market) -> None:
     assert again.status_code == 201 and again.json() == job.json(), again.text
     # A number and the string of it are different payloads.
     as_text = {**submit, "payload": {"n": "1", "scale": 2.5}}
-    refused(
+    assert_error(
         api.call("POST", "/v1/jobs", m.client, json=as_text, **key("job")),
         422,
         "idempotency_key_reused",

@@ -10,23 +10,20 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from bookings.booking_support import (
-    Market,
-    advance,
-    booked,
-    cost_units,
+
+from tests.bookings.booking_support import (
+    Trio,
     figures,
     get_booking,
     get_order,
-    heartbeat,
     market,
-    money,
     parse_time,
     release_booking,
-    units,
 )
-from conftest import Api
-from jobs.slice_support import sweep
+from tests.jobs.slice_support import sweep
+from tests.support.api import Api
+from tests.support.market import advance, booked, heartbeat
+from tests.support.money import cost_units, money, units
 
 PRICE = "3.6"  # 0.001 a second, so every second shows in the figures
 FUNDS = "100"
@@ -34,11 +31,11 @@ TOTAL = units(PRICE)  # an hour
 
 
 @pytest.fixture
-def m(api: Api) -> Market:
+def m(api: Api) -> Trio:
     return market(api, price=PRICE, funds=FUNDS)
 
 
-def start(api: Api, m: Market) -> dict[str, Any]:
+def start(api: Api, m: Trio) -> dict[str, Any]:
     """A one-hour booking, its miner heartbeating 613 seconds into it and then silent."""
     booking = booked(api, m.client, m.gpu, hours=1)
     advance(api, 613, m.miner)
@@ -49,9 +46,7 @@ def balance(api: Api, key: str) -> int:
     return units(figures(api, key)[0])
 
 
-def test_a_miner_back_within_the_grace_has_the_offline_seconds_refunded(
-    api: Api, m: Market
-) -> None:
+def test_a_miner_back_within_the_grace_has_the_offline_seconds_refunded(api: Api, m: Trio) -> None:
     booking = start(api, m)
     api.clock.advance(seconds=247)  # silent, past the 90-second timeout, within the grace
     offline = get_booking(api, m.client, booking["booking_id"])
@@ -79,7 +74,7 @@ def test_a_miner_back_within_the_grace_has_the_offline_seconds_refunded(
 
 @pytest.mark.parametrize("noticed_by", ["sweeper", "late return"])
 def test_a_miner_gone_past_the_grace_interrupts_the_booking_at_its_last_heartbeat(
-    api: Api, m: Market, noticed_by: str
+    api: Api, m: Trio, noticed_by: str
 ) -> None:
     booking = start(api, m)
     api.clock.advance(seconds=90 + 300 + 1)  # offline, and the grace is over
@@ -106,7 +101,7 @@ def test_a_miner_gone_past_the_grace_interrupts_the_booking_at_its_last_heartbea
 
 
 def test_a_release_while_the_miner_is_offline_charges_up_to_its_last_heartbeat(
-    api: Api, m: Market
+    api: Api, m: Trio
 ) -> None:
     booking = start(api, m)
     api.clock.advance(seconds=200)
@@ -117,7 +112,7 @@ def test_a_release_while_the_miner_is_offline_charges_up_to_its_last_heartbeat(
     assert balance(api, m.miner) == served
 
 
-def test_interrupted_orders_can_be_listed_by_their_status(api: Api, m: Market) -> None:
+def test_interrupted_orders_can_be_listed_by_their_status(api: Api, m: Trio) -> None:
     booking = start(api, m)
     api.clock.advance(seconds=90 + 300 + 1)
     sweep(api)

@@ -7,24 +7,20 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from accounts.ledger_invariants import assert_ledger_invariants
-from bookings.booking_support import (
+
+from aitbc.config import Settings
+from tests.accounts.ledger_invariants import assert_ledger_invariants
+from tests.bookings.booking_support import (
     account,
-    advance,
-    booked,
     figures,
     ledger_lines,
     market,
-    money,
     release_booking,
     release_gpu,
-    seconds_of,
-    split,
-    units,
 )
-from conftest import ADMIN_KEY, Api
-
-from aitbc.config import Settings
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.market import advance, booked
+from tests.support.money import money, seconds_of, split, units
 
 FEE_BPS = 250  # 2.5 %
 

@@ -7,30 +7,25 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from accounts.ledger_invariants import assert_ledger_invariants, snapshot
-from bookings.booking_support import (
-    Market,
+
+from tests.accounts.ledger_invariants import assert_ledger_invariants, snapshot
+from tests.bookings.booking_support import (
+    Trio,
     account,
-    advance,
-    booked,
-    cost_units,
     figures,
     get_booking,
     get_order,
-    gpu,
     ledger_lines,
     market,
-    money,
     parse_time,
-    refused,
     release_booking,
     release_gpu,
-    seconds_of,
-    split,
-    units,
-    used_seconds,
 )
-from conftest import ADMIN_KEY, Api
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import details
+from tests.support.market import advance, booked
+from tests.support.money import cost_units, money, seconds_of, split, units, used_seconds
+from tests.support.responses import assert_error
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +35,7 @@ def _ledger_stays_consistent(database_url: str) -> Iterator[None]:
 
 
 @pytest.fixture
-def m(api: Api) -> Market:
+def m(api: Api) -> Trio:
     return market(api)
 
 
@@ -106,17 +101,15 @@ def test_early_release_charges_used_seconds_pro_rata(
     assert order["status"] == "released"
     assert (order["amount_charged"], order["refund"]) == (charged, refund)
     assert parse_time(order["closed_at"]) == api.clock.now()
-    assert gpu(api, m.gpu)["status"] in ("available", "offline")
-    assert gpu(api, m.gpu)["booking_expires"] is None
+    assert details(api, m.gpu)["status"] in ("available", "offline")
+    assert details(api, m.gpu)["booking_expires"] is None
 
     figures_in_db = assert_ledger_invariants(database_url)
     assert figures_in_db.transactions["booking_released"] == 1
     assert figures_in_db.balance("m1") == units(charged)
 
 
-def test_release_posts_one_balanced_transaction_visible_in_both_ledgers(
-    api: Api, m: Market
-) -> None:
+def test_release_posts_one_balanced_transaction_visible_in_both_ledgers(api: Api, m: Trio) -> None:
     body = booked(api, m.client, m.gpu, 2)
     advance(api, 1800, m.miner)
     assert release_gpu(api, m.client, m.gpu).status_code == 200
@@ -133,7 +126,7 @@ def test_release_posts_one_balanced_transaction_visible_in_both_ledgers(
     assert miner_lines[0]["booking_id"] == body["booking_id"]
 
 
-def test_release_in_the_same_instant_charges_nothing(api: Api, m: Market) -> None:
+def test_release_in_the_same_instant_charges_nothing(api: Api, m: Trio) -> None:
     body = booked(api, m.client, m.gpu, 1)
     result = release_gpu(api, m.client, m.gpu).json()
     assert result["used_seconds"] == 0
@@ -143,7 +136,7 @@ def test_release_in_the_same_instant_charges_nothing(api: Api, m: Market) -> Non
     assert get_booking(api, m.client, body["booking_id"])["status"] == "cancelled"
 
 
-def test_releasing_a_reservation_that_has_not_started_refunds_it_whole(api: Api, m: Market) -> None:
+def test_releasing_a_reservation_that_has_not_started_refunds_it_whole(api: Api, m: Trio) -> None:
     start = api.clock.now() + timedelta(hours=1)
     body = booked(api, m.client, m.gpu, 2, start_time=start.isoformat())
     advance(api, 3599.5, m.miner)  # still half a second before its start
@@ -162,7 +155,7 @@ def test_releasing_a_reservation_that_has_not_started_refunds_it_whole(api: Api,
     booked(api, m.other, m.gpu, 3)
 
 
-def test_reservation_released_through_the_gpu_path_is_cancelled(api: Api, m: Market) -> None:
+def test_reservation_released_through_the_gpu_path_is_cancelled(api: Api, m: Trio) -> None:
     start = api.clock.now() + timedelta(hours=1)
     body = booked(api, m.client, m.gpu, 1, start_time=start.isoformat())
     result = release_gpu(api, m.client, m.gpu).json()
@@ -170,44 +163,42 @@ def test_reservation_released_through_the_gpu_path_is_cancelled(api: Api, m: Mar
     assert figures(api, m.client) == ("100.000000", "0.000000")
 
 
-def test_nothing_to_release_is_409(api: Api, m: Market, database_url: str) -> None:
-    refused(release_gpu(api, m.client, m.gpu), 409, "nothing_to_release")
+def test_nothing_to_release_is_409(api: Api, m: Trio, database_url: str) -> None:
+    assert_error(release_gpu(api, m.client, m.gpu), 409, "nothing_to_release")
     body = booked(api, m.client, m.gpu, 1)
     advance(api, 60, m.miner)
     assert release_gpu(api, m.client, m.gpu).status_code == 200
     before = snapshot(database_url)
-    refused(release_gpu(api, m.client, m.gpu), 409, "nothing_to_release")
-    refused(release_booking(api, m.client, body["booking_id"]), 409, "nothing_to_release")
-    refused(release_gpu(api, ADMIN_KEY, m.gpu), 409, "nothing_to_release")
+    assert_error(release_gpu(api, m.client, m.gpu), 409, "nothing_to_release")
+    assert_error(release_booking(api, m.client, body["booking_id"]), 409, "nothing_to_release")
+    assert_error(release_gpu(api, ADMIN_KEY, m.gpu), 409, "nothing_to_release")
     assert snapshot(database_url) == before
 
 
-def test_unknown_gpu_or_booking_is_404(api: Api, m: Market) -> None:
-    refused(release_gpu(api, m.client, "gpu_nope"), 404, "gpu_not_found")
-    refused(release_booking(api, m.client, "bkg_nope"), 404, "booking_not_found")
+def test_unknown_gpu_or_booking_is_404(api: Api, m: Trio) -> None:
+    assert_error(release_gpu(api, m.client, "gpu_nope"), 404, "gpu_not_found")
+    assert_error(release_booking(api, m.client, "bkg_nope"), 404, "booking_not_found")
 
 
 def test_somebody_elses_booking_is_not_there_for_the_caller(
-    api: Api, m: Market, database_url: str
+    api: Api, m: Trio, database_url: str
 ) -> None:
     body = booked(api, m.other, m.gpu, 1)
     advance(api, 60, m.miner)
     before = snapshot(database_url)
-    refused(release_gpu(api, m.client, m.gpu), 409, "nothing_to_release")
+    assert_error(release_gpu(api, m.client, m.gpu), 409, "nothing_to_release")
     # The same answer as for a booking that does not exist, as `show` gives.
-    refused(release_booking(api, m.client, body["booking_id"]), 404, "booking_not_found")
+    assert_error(release_booking(api, m.client, body["booking_id"]), 404, "booking_not_found")
     shown = api.call("GET", f"/v1/bookings/{body['booking_id']}", m.client)
-    refused(shown, 404, "booking_not_found")
-    refused(release_gpu(api, m.miner, m.gpu), 403, "wrong_role")
-    refused(release_booking(api, m.miner, body["booking_id"]), 403, "wrong_role")
-    refused(release_gpu(api, None, m.gpu), 401, "authentication_required")
+    assert_error(shown, 404, "booking_not_found")
+    assert_error(release_gpu(api, m.miner, m.gpu), 403, "wrong_role")
+    assert_error(release_booking(api, m.miner, body["booking_id"]), 403, "wrong_role")
+    assert_error(release_gpu(api, None, m.gpu), 401, "authentication_required")
     assert snapshot(database_url) == before
     assert get_booking(api, m.other, body["booking_id"])["status"] == "active"
 
 
-def test_a_clients_release_on_a_shared_gpu_touches_only_its_own_booking(
-    api: Api, m: Market
-) -> None:
+def test_a_clients_release_on_a_shared_gpu_touches_only_its_own_booking(api: Api, m: Trio) -> None:
     current = booked(api, m.other, m.gpu, 1)
     start = api.clock.now() + timedelta(hours=2)
     mine = booked(api, m.client, m.gpu, 1, start_time=start.isoformat())
@@ -218,7 +209,7 @@ def test_a_clients_release_on_a_shared_gpu_touches_only_its_own_booking(
 
 
 @pytest.mark.parametrize("path", ["gpu", "booking"])
-def test_admin_can_release_any_booking(api: Api, m: Market, path: str) -> None:
+def test_admin_can_release_any_booking(api: Api, m: Trio, path: str) -> None:
     body = booked(api, m.client, m.gpu, 2)
     advance(api, 900, m.miner)
     response = (
@@ -234,7 +225,7 @@ def test_admin_can_release_any_booking(api: Api, m: Market, path: str) -> None:
     assert figures(api, m.miner) == ("0.900000", "0.000000")
 
 
-def test_admin_release_on_the_gpu_path_ends_the_current_booking_first(api: Api, m: Market) -> None:
+def test_admin_release_on_the_gpu_path_ends_the_current_booking_first(api: Api, m: Trio) -> None:
     current = booked(api, m.other, m.gpu, 1)
     start = api.clock.now() + timedelta(hours=2)
     later = booked(api, m.client, m.gpu, 1, start_time=start.isoformat())
@@ -245,12 +236,12 @@ def test_admin_release_on_the_gpu_path_ends_the_current_booking_first(api: Api, 
 
 
 def test_release_after_the_time_is_up_is_409_and_the_booking_completed(
-    api: Api, m: Market, database_url: str
+    api: Api, m: Trio, database_url: str
 ) -> None:
     body = booked(api, m.client, m.gpu, 1)
     advance(api, 3600, m.miner)
-    refused(release_gpu(api, m.client, m.gpu), 409, "nothing_to_release")
-    refused(release_booking(api, m.client, body["booking_id"]), 409, "nothing_to_release")
+    assert_error(release_gpu(api, m.client, m.gpu), 409, "nothing_to_release")
+    assert_error(release_booking(api, m.client, body["booking_id"]), 409, "nothing_to_release")
     shown = get_booking(api, m.client, body["booking_id"])
     assert shown["status"] == "completed"
     assert (shown["amount_charged"], shown["refund"]) == ("3.600000", "0.000000")
@@ -259,7 +250,7 @@ def test_release_after_the_time_is_up_is_409_and_the_booking_completed(
     assert get_order(api, m.client, body["order_id"])["status"] == "completed"
 
 
-def test_booking_path_releases_one_of_several_bookings(api: Api, m: Market) -> None:
+def test_booking_path_releases_one_of_several_bookings(api: Api, m: Trio) -> None:
     now = api.clock.now()
     current = booked(api, m.client, m.gpu, 1)
     later = booked(api, m.client, m.gpu, 1, start_time=(now + timedelta(hours=3)).isoformat())

@@ -13,10 +13,10 @@ import httpx
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from conftest import ADMIN_KEY
 
 from aitbc.cli.main import cli
 from aitbc.kit.clock import ManualClock
+from tests.support.api import ADMIN_KEY
 
 CLEAN_ENV = {"AITBC_URL": None, "AITBC_API_KEY": None}
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import Api
 
 from aitbc.cli import config as cli_config
 from aitbc.cli.config import DEFAULT_URL, load
 from aitbc.cli.main import cli
+from tests.support.api import Api
 
 
 @pytest.fixture(autouse=True)

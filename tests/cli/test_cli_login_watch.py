@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_support import Cli, api_error, isolate, ok_json, ok_text, usage_error
 from click.testing import CliRunner
-from conftest import Api
-from jobs.slice_support import booking, submitted
-from reviews.review_support import Market
 
 from aitbc.cli import watch as cli_watch
 from aitbc.cli.main import cli
+from tests.cli.cli_support import Cli, api_error, isolate, ok_json, ok_text, usage_error
+from tests.jobs.slice_support import booking, submitted
+from tests.support.api import Api
+from tests.support.market import Market
 
 
 @pytest.fixture(autouse=True)

@@ -9,16 +9,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cli_support import Cli, api_error, isolate, ok_json, ok_text, usage_error
 from click.testing import CliRunner
-from conftest import ADMIN_KEY, Api
-from helpers import details, list_gpus, register_miner
-from jobs.slice_support import bid, bid_of, orders
-from reviews.review_support import Market, public_reviews
 
 from aitbc.cli import main as cli_main
 from aitbc.cli.http import Api as HttpApi
 from aitbc.cli.main import cli
+from tests.cli.cli_support import Cli, api_error, isolate, ok_json, ok_text, usage_error
+from tests.jobs.slice_support import bid, bid_of, orders
+from tests.reviews.review_support import public_reviews
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import details, list_gpus, register_miner
+from tests.support.market import Market
 
 
 @pytest.fixture(autouse=True)

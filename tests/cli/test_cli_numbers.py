@@ -7,10 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_support import Cli, isolate, ok_json, usage_error
-from conftest import ADMIN_KEY, Api
-from helpers import list_gpus
-from jobs.slice_support import balance, bookings, deposit, jobs, my_bids
+
+from tests.cli.cli_support import Cli, isolate, ok_json, usage_error
+from tests.jobs.slice_support import balance, bookings, jobs, my_bids
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import list_gpus
+from tests.support.market import deposit
 
 NOT_FINITE = ("nan", "NaN", "inf", "-inf", "Infinity", "1e309")
 

@@ -12,22 +12,22 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from conftest import ADMIN_KEY, Api
-from jobs.slice_support import (
+
+from aitbc.cli import config as cli_config
+from aitbc.cli.main import cli
+from tests.jobs.slice_support import (
     BID_FIELDS,
     JOB_FIELDS,
     MINER_JOB_FIELDS,
     OFFER_FIELDS,
     balance,
     booking,
-    deposit,
     job,
     offers,
     sweep,
 )
-
-from aitbc.cli import config as cli_config
-from aitbc.cli.main import cli
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.market import deposit
 
 
 @pytest.fixture(autouse=True)

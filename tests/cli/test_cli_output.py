@@ -9,13 +9,13 @@ import re
 from pathlib import Path
 
 import pytest
-from cli_support import Cli, isolate, ok_json, ok_text, usage_error
 from click.testing import CliRunner
-from conftest import Api
-from helpers import list_gpus, register_miner
-from reviews.review_support import Market
 
 from aitbc.cli.main import cli
+from tests.cli.cli_support import Cli, isolate, ok_json, ok_text, usage_error
+from tests.support.api import Api
+from tests.support.gpus import list_gpus, register_miner
+from tests.support.market import Market
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 GPU_COLUMNS = ["gpu_id", "model", "memory_gb", "price_per_hour", "status", "average_rating"]
@@ -54,12 +54,19 @@ def test_output_format_after_the_sub_command(run: Cli, gpus: list[str]) -> None:
     before = ok_json(run(None, "--output", "json", "marketplace", "gpu", "list"))
     after = ok_json(run(None, "marketplace", "gpu", "list", "-o", "json"))
     long_form = ok_json(run(None, "marketplace", "gpu", "list", "--output", "json"))
-    assert before == after == long_form and [g["gpu_id"] for g in after] == gpus
+    between = ok_json(run(None, "marketplace", "-o", "json", "gpu", "list"))
+    assert before == after == long_form == between and [g["gpu_id"] for g in after] == gpus
+    ids = ok_text(run(None, "marketplace", "gpu", "-q", "list", "--columns", "model"))
+    assert ids.split() == gpus
 
     as_yaml = ok_text(
         run(None, "-o", "json", "marketplace", "gpu", "details", gpus[0], "-o", "yaml")
     )
     assert as_yaml.startswith(f"gpu_id: {gpus[0]}\n")  # the one given last wins
+    as_json = ok_json(
+        run(None, "marketplace", "-o", "yaml", "gpu", "details", gpus[0], "-o", "json")
+    )
+    assert as_json["gpu_id"] == gpus[0]
     usage_error(run(None, "marketplace", "gpu", "list", "-o", "xml"), "'xml' is not one of")
 
 

@@ -14,13 +14,13 @@ import httpx
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from conftest import ADMIN_KEY, Api
-from helpers import details, list_gpus
 
 from aitbc.cli import config as cli_config
 from aitbc.cli import main as cli_main
 from aitbc.cli.http import Api as HttpApi
 from aitbc.cli.main import cli
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import details, list_gpus
 
 
 @pytest.fixture(autouse=True)

@@ -12,14 +12,17 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
-from conftest import ADMIN_KEY, Api
 from fastapi import FastAPI
-from reviews.review_support import Market, details, ok, public_reviews
 
 from aitbc.cli import config as cli_config
 from aitbc.cli import main as cli_main
 from aitbc.cli.http import Api as HttpApi
 from aitbc.cli.main import cli
+from tests.reviews.review_support import public_reviews
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import details
+from tests.support.market import Market
+from tests.support.responses import ok
 
 Run = Callable[..., Result]
 

@@ -12,21 +12,23 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from accounts.ledger_invariants import assert_ledger_invariants
-from bookings.booking_support import money, units
-from conftest import ADMIN_KEY, PG_URL
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from tests.accounts.ledger_invariants import assert_ledger_invariants
+from tests.support.api import ADMIN_KEY, PG_URL
+from tests.support.money import money, units
+from tests.support.together import all_at_once
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="the race test needs PostgreSQL")
 
@@ -153,28 +155,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         admin.dispose()
 
 
-def all_at_once(calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
-    """Run every call in its own thread, released together by a barrier."""
-    barrier = threading.Barrier(len(calls))
-    results: list[httpx.Response | BaseException | None] = [None] * len(calls)
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = calls[i]()
-        except BaseException as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    failures = [r for r in results if not isinstance(r, httpx.Response)]
-    assert not failures, failures
-    return [r for r in results if isinstance(r, httpx.Response)]
-
-
 @pytest.fixture(scope="module")
 def market(server: Server) -> dict[str, Any]:
     miner = server.key("miner", "race-miner")
@@ -202,7 +182,7 @@ def test_fifty_clients_race_for_one_gpu_and_one_wins(
     )
     responses = all_at_once(
         [
-            lambda key=key: server.post(path, key, json={"gpu_id": gpu, "duration_hours": 2})
+            partial(server.post, path, key, json={"gpu_id": gpu, "duration_hours": 2})
             for key in clients.values()
         ]
     )

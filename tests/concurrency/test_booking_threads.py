@@ -4,14 +4,16 @@ clients at once → one booking; one Idempotency-Key twenty times at once → on
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 
 import httpx
 import pytest
-from accounts.ledger_invariants import assert_ledger_invariants
-from conftest import ADMIN_KEY
+
+from tests.accounts.ledger_invariants import assert_ledger_invariants
+from tests.support.api import ADMIN_KEY
+from tests.support.together import all_at_once
 
 THREADS = 20
 
@@ -36,26 +38,6 @@ def key(http: httpx.Client, role: str, owner_id: str) -> str:
     assert response.status_code == 201, response.text
     secret: str = response.json()["key"]
     return secret
-
-
-def together(calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
-    barrier = threading.Barrier(len(calls))
-    results: list[object] = [None] * len(calls)
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = calls[i]()
-        except BaseException as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert all(isinstance(r, httpx.Response) for r in results), results
-    return [r for r in results if isinstance(r, httpx.Response)]
 
 
 @pytest.fixture
@@ -83,8 +65,8 @@ def test_concurrent_bookings_of_one_gpu_make_one(
 ) -> None:
     gpu, clients = gpu_and_clients
     path = f"/v1/marketplace/gpu/{gpu}/book"
-    responses = together(
-        [lambda k=k: post(http, path, k, json={"duration_hours": 1}) for k in clients]
+    responses = all_at_once(
+        [partial(post, http, path, k, json={"duration_hours": 1}) for k in clients]
     )
     assert Counter(r.status_code for r in responses) == {201: 1, 409: THREADS - 1}, [
         r.text for r in responses
@@ -100,7 +82,7 @@ def test_concurrent_retries_with_one_key_make_one_booking(
 ) -> None:
     gpu, clients = gpu_and_clients
     path = f"/v1/marketplace/gpu/{gpu}/book"
-    responses = together(
+    responses = all_at_once(
         [
             lambda: post(
                 http, path, clients[0], json={"duration_hours": 1}, headers={"Idempotency-Key": "k"}

@@ -5,40 +5,21 @@ the stored visible reviews, and the API shows the same figures."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
-from conftest import ADMIN_KEY, Api
 from fastapi import FastAPI
-from reviews.review_support import Market, average, details, public_reviews, stored_aggregates
+
+from tests.reviews.review_support import average, public_reviews, stored_aggregates
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import details
+from tests.support.market import Market
+from tests.support.together import each_with_a_client
 
 CLIENTS = 20
-
-
-def _together(live_server: str, calls: list[Callable[[httpx.Client], Any]]) -> list[Any]:
-    """Run each call in its own thread with its own HTTP client, all released at once."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def worker(index: int) -> None:
-        with httpx.Client(base_url=live_server, timeout=60) as client:
-            barrier.wait()
-            try:
-                results[index] = calls[index](client)
-            except Exception as exc:  # reported by the assertions below
-                results[index] = exc
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a request never finished"
-    return results
 
 
 def _post(key: str, gpu: str, rating: int) -> Callable[[httpx.Client], httpx.Response]:
@@ -78,7 +59,7 @@ def test_simultaneous_reviews_keep_exact_aggregates(
     keys = [market.used(f"c-{n}", gpu, seconds=5) for n in range(CLIENTS)]
     ratings = [n % 5 + 1 for n in range(CLIENTS)]
 
-    responses = _together(
+    responses = each_with_a_client(
         live_server, [_post(k, gpu, r) for k, r in zip(keys, ratings, strict=True)]
     )
     for response in responses:
@@ -93,7 +74,7 @@ def test_one_client_posting_at_once_gets_exactly_one_review(
 ) -> None:
     gpu = market.gpu(name="RTX 4090", price_per_hour="0.5")
     key = market.used("c-1", gpu)
-    responses = _together(live_server, [_post(key, gpu, 4) for _ in range(10)])
+    responses = each_with_a_client(live_server, [_post(key, gpu, 4) for _ in range(10)])
     codes = sorted(r.status_code for r in responses)
     assert codes == [201] + [409] * 9, [r.text for r in responses]
     for response in responses:
@@ -148,7 +129,7 @@ def test_reviews_edits_and_moderation_at_once_keep_exact_aggregates(
 
         calls.append(hide_then_restore)
 
-    responses = _together(live_server, calls)
+    responses = each_with_a_client(live_server, calls)
     for response in responses:
         assert isinstance(response, httpx.Response), response
         assert response.status_code in (200, 201), response.text

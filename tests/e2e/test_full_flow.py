@@ -22,9 +22,10 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import PG_URL
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from tests.support.api import PG_URL
 
 AITBC = str(Path(sys.executable).parent / "aitbc")
 E2E_ADMIN_KEY = "e2e-admin-key-" + "0123456789abcdef" * 2

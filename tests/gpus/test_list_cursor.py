@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Api
-from helpers import GPU_LIST, assert_error, gpu_path, list_gpus
 from sqlalchemy import create_engine, text
+
+from tests.support.api import Api
+from tests.support.gpus import GPU_LIST, gpu_path, list_gpus
+from tests.support.responses import assert_error
 
 SORTS = ("price", "memory", "rating", "newest", "uptime")
 

@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
-from conftest import Api
-from helpers import GPU_LIST, assert_error, gpu_path, heartbeat, list_gpus, listed_ids
 from sqlalchemy import create_engine, text
+
+from tests.support.api import Api
+from tests.support.gpus import GPU_LIST, gpu_path, list_gpus, listed_ids
+from tests.support.market import heartbeat
+from tests.support.responses import assert_error
 
 
 @dataclass

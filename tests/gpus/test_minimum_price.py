@@ -3,13 +3,15 @@ wherever a GPU's own price is set, and nothing is stored."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import ADMIN_KEY, Api
-from helpers import GPU_REGISTER, assert_error, gpu_path, list_gpus
 
 from aitbc.config import Settings
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import GPU_REGISTER, gpu_path, list_gpus
+from tests.support.responses import assert_error
 
 
 @pytest.fixture
@@ -51,6 +53,8 @@ def test_a_price_below_the_minimum_is_refused_everywhere(api: Api, price: Any) -
 
 def test_the_minimum_is_a_setting(database_url: str) -> None:
     with pytest.raises(ValueError):
-        Settings(database_url=database_url, admin_key=ADMIN_KEY, min_price_per_hour=0)
-    lower = Settings(database_url=database_url, admin_key=ADMIN_KEY, min_price_per_hour="0.5")
+        Settings(database_url=database_url, admin_key=ADMIN_KEY, min_price_per_hour=Decimal(0))
+    lower = Settings(
+        database_url=database_url, admin_key=ADMIN_KEY, min_price_per_hour=Decimal("0.5")
+    )
     assert str(lower.min_price_per_hour) == "0.5"

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
-from conftest import ADMIN_KEY, Api
-from helpers import GPU_REGISTER, assert_error, details, gpu_path, list_gpus, listed_ids, state
 
 from aitbc.config import Settings
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import GPU_REGISTER, details, gpu_path, list_gpus, listed_ids, state
+from tests.support.responses import assert_error
 
 DETAIL_FIELDS = {
     "gpu_id",
@@ -34,7 +36,7 @@ DETAIL_FIELDS = {
 }
 
 
-def _iso(moment: Any) -> str:
+def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 

@@ -1,20 +1,12 @@
-"""Shortcuts and reference arithmetic for the offers, stats, bids and jobs tests (imported as
-``jobs.slice_support``; the tests directory is on ``sys.path`` because ``conftest.py`` lives
-there).
-
-Money arithmetic is written from the specification, independently of ``aitbc.kit.money``:
-amounts are integer micro-units; a booking costs price_per_hour * seconds / 3600 rounded
-half up; ending early charges the used whole seconds (a started second counts) pro rata of
-the total, rounded half up; the default platform fee is zero."""
+"""Shortcuts and expected field sets for the offers, stats, bids and jobs tests; the reference
+arithmetic is in ``tests.support.money`` (the default platform fee is zero)."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from conftest import ADMIN_KEY, Api
-
-UNITS = 1_000_000
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.responses import ok
 
 OFFERS = "/v1/marketplace/offers"
 MINER_OFFERS = "/v1/marketplace/miner-offers"
@@ -92,57 +84,7 @@ MINER_JOB_FIELDS = {
 }
 
 
-# --- money ---------------------------------------------------------------------------------
-
-
-def units(amount: str | Decimal | int) -> int:
-    value = Decimal(amount) * UNITS
-    assert value == value.to_integral_value(), f"{amount} has more than six decimals"
-    return int(value)
-
-
-def money(amount_units: int) -> str:
-    """Micro-units rendered the way the API renders money: six decimals, as a string."""
-    return str((Decimal(amount_units) / UNITS).quantize(Decimal("0.000001")))
-
-
-def half_up(numerator: int, denominator: int) -> int:
-    assert numerator >= 0 and denominator > 0
-    return int((Decimal(numerator) / Decimal(denominator)).to_integral_value(ROUND_HALF_UP))
-
-
-def cost_units(price: str, seconds: int) -> int:
-    return half_up(units(price) * seconds, 3600)
-
-
 # --- requests ------------------------------------------------------------------------------
-
-
-def refused(response: Any, status: int, code: str | None = None) -> dict[str, str]:
-    """An error response ``{"error", "detail"}`` with this status (and machine code)."""
-    assert response.status_code == status, (status, code, response.text)
-    body = response.json()
-    assert isinstance(body, dict) and set(body) == {"error", "detail"}, body
-    assert isinstance(body["detail"], str) and body["detail"], body
-    if code is not None:
-        assert body["error"] == code, body
-    return body
-
-
-def ok(response: Any, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
-
-
-def deposit(api: Api, owner_id: str, amount: str) -> None:
-    response = api.call(
-        "POST",
-        f"/v1/admin/accounts/{owner_id}/deposit",
-        ADMIN_KEY,
-        json={"amount": amount},
-        params={"create": "true"},
-    )
-    assert response.status_code == 201, response.text
 
 
 def account(api: Api, key: str) -> dict[str, Any]:
@@ -156,34 +98,9 @@ def balance(api: Api, key: str) -> tuple[str, str]:
     return body["balance"], body["escrow"]
 
 
-def heartbeat(api: Api, miner_key: str) -> None:
-    response = api.call("POST", "/v1/miners/heartbeat", miner_key, json={})
-    assert response.status_code == 200, response.text
-
-
-def advance(api: Api, seconds: float, *miner_keys: str) -> None:
-    """Move the clock on while the given miners stay online: they heartbeat every minute on
-    the way (a longer silence is an outage, which stops their bookings' clocks) and at the
-    end."""
-    left = seconds
-    while left > 60:
-        api.clock.advance(seconds=60)
-        left -= 60
-        for key in miner_keys:
-            heartbeat(api, key)
-    api.clock.advance(seconds=left)
-    for key in miner_keys:
-        heartbeat(api, key)
-
-
 def sweep(api: Api) -> None:
     """One sweep: settle bookings, expire and assign jobs, fill bids, recompute prices."""
     api.client.app.state.sweeper.run_once()  # type: ignore[attr-defined]
-
-
-def gpu(api: Api, gpu_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = ok(api.call("GET", f"/v1/marketplace/gpu/{gpu_id}"))
-    return body
 
 
 def set_price(api: Api, miner_key: str, gpu_id: str, price: str) -> None:
@@ -196,35 +113,6 @@ def set_price(api: Api, miner_key: str, gpu_id: str, price: str) -> None:
 def delist(api: Api, miner_key: str, gpu_id: str) -> None:
     response = api.call("DELETE", f"/v1/marketplace/gpu/{gpu_id}", miner_key)
     assert response.status_code == 200, response.text
-
-
-def book(api: Api, client_key: str, gpu_id: str, hours: Any = 1) -> dict[str, Any]:
-    response = api.call(
-        "POST",
-        f"/v1/marketplace/gpu/{gpu_id}/book",
-        client_key,
-        json={"gpu_id": gpu_id, "duration_hours": hours},
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def release(api: Api, client_key: str, gpu_id: str) -> dict[str, Any]:
-    response = api.call("POST", f"/v1/marketplace/gpu/{gpu_id}/release", client_key)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def review(api: Api, client_key: str, gpu_id: str, rating: int) -> None:
-    response = api.call(
-        "POST",
-        f"/v1/marketplace/gpu/{gpu_id}/reviews",
-        client_key,
-        json={"rating": rating, "comment": None},
-    )
-    assert response.status_code == 201, response.text
 
 
 def bookings(api: Api, key: str) -> list[dict[str, Any]]:

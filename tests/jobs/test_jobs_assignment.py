@@ -1,7 +1,7 @@
 """Submitting jobs: POST /v1/jobs books the cheapest available GPU that meets the constraints
 (then the best rated, then the most reviewed) through the ordinary booking path, with the
 job's id on the booking and order; otherwise the job waits in the queue until the sweeper
-or the miner's poll finds it a GPU; a client who cannot pay is refused with 402."""
+or the miner's poll finds it a GPU; a client who cannot pay is assert_error with 402."""
 
 from __future__ import annotations
 
@@ -9,30 +9,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import ADMIN_KEY, Api
-from jobs.slice_support import (
+
+from tests.jobs.slice_support import (
     JOB_FIELDS,
     JOBS,
-    advance,
     balance,
-    book,
     booking,
     bookings,
-    deposit,
-    gpu,
     job,
     jobs,
     orders,
     poll,
     polled,
-    refused,
-    release,
-    review,
     set_price,
     submit,
     submitted,
     sweep,
 )
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import details
+from tests.support.market import advance, booked, deposit, release, review
+from tests.support.responses import assert_error
 
 
 @pytest.fixture
@@ -73,8 +70,8 @@ def test_a_job_is_assigned_at_once_and_books_the_gpu(api: Api, miner: str, clien
     assert (order["job_id"], order["booking_id"]) == (created["job_id"], created["booking_id"])
     assert order["order_id"] == made["order_id"]
     assert balance(api, client) == ("98.200000", "1.800000")
-    assert gpu(api, gpu_id)["status"] == "booked"
-    assert gpu(api, gpu_id)["total_bookings"] == 1
+    assert details(api, gpu_id)["status"] == "booked"
+    assert details(api, gpu_id)["total_bookings"] == 1
     assert job(api, client, created["job_id"]) == created
 
 
@@ -99,19 +96,19 @@ def test_a_busy_or_offline_gpu_is_passed_over(api: Api, miner: str, client: str)
     busy = api.register_gpu(miner, price_per_hour="0.1")
     silent = api.register_gpu(m2, price_per_hour="0.2")
     fallback = api.register_gpu(miner, price_per_hour="0.3")
-    book(api, other, busy, hours=2)
+    booked(api, other, busy, hours=2)
     advance(api, 91, miner)  # m2 is offline now
 
     created = submitted(api, client)
 
     assert created["gpu_id"] == fallback
-    assert gpu(api, silent)["status"] == "offline"
+    assert details(api, silent)["status"] == "offline"
 
 
 def _rated(api: Api, reviewer: str, miner: str, ratings: dict[str, int]) -> None:
     """The reviewer books each GPU for a minute, releases it and rates it."""
     for gpu_id in ratings:
-        book(api, reviewer, gpu_id)
+        booked(api, reviewer, gpu_id)
     advance(api, 60, miner)
     for gpu_id, rating in ratings.items():
         release(api, reviewer, gpu_id)
@@ -138,7 +135,7 @@ def test_between_equal_prices_the_best_rated_wins(api: Api, miner: str, client: 
         unrated,
         dearer_but_perfect,
     ]
-    assert gpu(api, best)["average_rating"] == "5.00"
+    assert details(api, best)["average_rating"] == "5.00"
 
 
 def test_between_equal_ratings_the_most_reviewed_wins(api: Api, miner: str, client: str) -> None:
@@ -248,7 +245,7 @@ def test_no_matching_gpu_leaves_the_job_queued(
     assert created["assigned_at"] is None
     assert bookings(api, client) == []
     assert balance(api, client) == ("100.000000", "0.000000")
-    assert all(gpu(api, g)["status"] == "available" for g in fleet.ids.values())
+    assert all(details(api, g)["status"] == "available" for g in fleet.ids.values())
 
 
 def test_the_constraints_are_kept_on_the_job(api: Api, client: str) -> None:
@@ -296,7 +293,7 @@ def test_a_queued_job_is_assigned_once_a_gpu_frees_up(api: Api, miner: str, clie
     other = api.key("client", "c2")
     deposit(api, "c2", "100")
     gpu_id = api.register_gpu(miner, price_per_hour="0.5")
-    book(api, other, gpu_id, hours=2)
+    booked(api, other, gpu_id, hours=2)
     created = submitted(api, client)
     assert created["state"] == "queued"
     advance(api, 600, miner)
@@ -369,7 +366,7 @@ def test_a_gpu_reserved_during_the_job_is_passed_over(api: Api, miner: str, clie
     created = submitted(api, client, duration_hours=1)
 
     assert (created["state"], created["gpu_id"]) == ("assigned", free)
-    assert gpu(api, reserved)["status"] == "available"  # the reservation has not begun
+    assert details(api, reserved)["status"] == "available"  # the reservation has not begun
 
 
 def test_a_free_gpu_is_found_behind_many_reserved_cheaper_ones(
@@ -394,7 +391,7 @@ def test_a_price_rise_above_the_limit_keeps_the_job_queued(
     other = api.key("client", "c2")
     deposit(api, "c2", "100")
     gpu_id = api.register_gpu(miner, price_per_hour="0.5")
-    book(api, other, gpu_id, hours=1)
+    booked(api, other, gpu_id, hours=1)
     created = submitted(api, client, constraints={"max_price_per_hour": "0.5"})
     set_price(api, miner, gpu_id, "0.6")
     advance(api, 60, miner)
@@ -413,22 +410,22 @@ def test_insufficient_funds_at_submit_is_402_and_no_job(api: Api, miner: str) ->
     deposit(api, "c9", "0.1")
     gpu_id = api.register_gpu(miner, price_per_hour="3.6")
 
-    refused(submit(api, poor, duration_hours=1), 402, "insufficient_funds")
+    assert_error(submit(api, poor, duration_hours=1), 402, "insufficient_funds")
 
     assert jobs(api, poor) == []
     assert jobs(api, ADMIN_KEY) == []
     assert bookings(api, poor) == []
     assert orders(api, poor) == []
     assert balance(api, poor) == ("0.100000", "0.000000")
-    assert gpu(api, gpu_id)["status"] == "available"
-    assert gpu(api, gpu_id)["total_bookings"] == 0
+    assert details(api, gpu_id)["status"] == "available"
+    assert details(api, gpu_id)["total_bookings"] == 0
 
 
 def test_a_client_without_an_account_gets_402(api: Api, miner: str) -> None:
     broke = api.key("client", "c8")
     api.register_gpu(miner, price_per_hour="0.5")
 
-    refused(submit(api, broke), 402, "insufficient_funds")
+    assert_error(submit(api, broke), 402, "insufficient_funds")
     assert jobs(api, broke) == []
 
 
@@ -442,7 +439,7 @@ def test_a_queued_job_waits_for_funds(api: Api, miner: str) -> None:
     sweep(api)
     assert job(api, poor, created["job_id"])["state"] == "queued"
     assert balance(api, poor) == ("0.100000", "0.000000")
-    assert gpu(api, gpu_id)["status"] == "available"
+    assert details(api, gpu_id)["status"] == "available"
 
     deposit(api, "c9", "1")
     sweep(api)
@@ -475,14 +472,14 @@ def test_a_queued_job_waits_for_funds(api: Api, miner: str) -> None:
 def test_bad_input_is_422(api: Api, miner: str, client: str, body: dict[str, Any]) -> None:
     api.register_gpu(miner, price_per_hour="0.5")
 
-    refused(api.call("POST", JOBS, client, json=body), 422)
+    assert_error(api.call("POST", JOBS, client, json=body), 422)
 
     assert jobs(api, client) == []
     assert balance(api, client) == ("100.000000", "0.000000")
 
 
 def test_only_clients_submit_jobs(api: Api, miner: str) -> None:
-    refused(api.call("POST", JOBS, miner, json={"duration_hours": 1}), 403, "wrong_role")
-    refused(api.call("POST", JOBS, ADMIN_KEY, json={"duration_hours": 1}), 403, "wrong_role")
-    refused(api.call("POST", JOBS, None, json={"duration_hours": 1}), 401)
+    assert_error(api.call("POST", JOBS, miner, json={"duration_hours": 1}), 403, "wrong_role")
+    assert_error(api.call("POST", JOBS, ADMIN_KEY, json={"duration_hours": 1}), 403, "wrong_role")
+    assert_error(api.call("POST", JOBS, None, json={"duration_hours": 1}), 401)
     assert jobs(api, ADMIN_KEY) == []

@@ -8,35 +8,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from conftest import ADMIN_KEY, Api
-from jobs.slice_support import (
+
+from tests.jobs.slice_support import (
     JOB_FIELDS,
     JOBS,
     MINER_JOB_FIELDS,
-    advance,
     balance,
-    book,
     booking,
     cancel_job,
-    cost_units,
-    deposit,
-    gpu,
     job,
     jobs,
-    money,
-    ok,
     orders,
     poll,
     polled,
-    refused,
     report_failure,
     report_result,
     submitted,
     sweep,
-    units,
 )
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import details
+from tests.support.market import advance, booked, deposit
+from tests.support.money import cost_units, money, units
+from tests.support.responses import assert_error, ok
 
 PRICE = "3.6"
 
@@ -66,7 +63,7 @@ def world(api: Api) -> World:
     )
 
 
-def _running_job(api: Api, w: World, **body: object) -> dict[str, object]:
+def _running_job(api: Api, w: World, **body: object) -> dict[str, Any]:
     created = submitted(api, w.client, constraints={"gpu_model": "RTX 4090"}, **body)
     assert created["gpu_id"] == w.gpu
     handed = polled(api, w.miner)
@@ -76,7 +73,7 @@ def _running_job(api: Api, w: World, **body: object) -> dict[str, object]:
 
 def _gpu_is_free_again(api: Api, world: World) -> None:
     advance(api, 0, world.miner)  # a heartbeat: the miner has been silent while time passed
-    assert gpu(api, world.gpu)["status"] == "available"
+    assert details(api, world.gpu)["status"] == "available"
 
 
 # --- poll ----------------------------------------------------------------------------------
@@ -130,9 +127,9 @@ def test_poll_hands_the_miner_its_assigned_job(api: Api, world: World) -> None:
 
 
 def test_poll_is_for_miners(api: Api, world: World) -> None:
-    refused(poll(api, world.client), 403, "wrong_role")
-    refused(poll(api, ADMIN_KEY), 403, "wrong_role")
-    refused(api.call("POST", "/v1/miners/poll"), 401, "authentication_required")
+    assert_error(poll(api, world.client), 403, "wrong_role")
+    assert_error(poll(api, ADMIN_KEY), 403, "wrong_role")
+    assert_error(api.call("POST", "/v1/miners/poll"), 401, "authentication_required")
 
 
 def test_poll_hands_jobs_over_in_assignment_order(api: Api, world: World) -> None:
@@ -258,8 +255,8 @@ def test_a_miner_cannot_report_on_someone_elses_job(api: Api, world: World) -> N
     created = _running_job(api, world)
     advance(api, 300, world.miner)
 
-    refused(report_result(api, world.rival, created["job_id"]), 404, "job_not_found")
-    refused(report_failure(api, world.rival, created["job_id"]), 404, "job_not_found")
+    assert_error(report_result(api, world.rival, created["job_id"]), 404, "job_not_found")
+    assert_error(report_failure(api, world.rival, created["job_id"]), 404, "job_not_found")
 
     still = job(api, world.client, created["job_id"])
     assert (still["state"], still["result"], still["error"]) == ("running", None, None)
@@ -272,17 +269,17 @@ def test_a_miner_cannot_report_on_someone_elses_job(api: Api, world: World) -> N
 def test_nobody_reports_on_a_queued_job(api: Api, world: World) -> None:
     created = submitted(api, world.client, constraints={"gpu_model": "H100"})
 
-    refused(report_result(api, world.miner, created["job_id"]), 404, "job_not_found")
-    refused(report_failure(api, world.rival, created["job_id"]), 404, "job_not_found")
+    assert_error(report_result(api, world.miner, created["job_id"]), 404, "job_not_found")
+    assert_error(report_failure(api, world.rival, created["job_id"]), 404, "job_not_found")
     assert job(api, world.client, created["job_id"])["state"] == "queued"
 
 
 def test_only_miners_report(api: Api, world: World) -> None:
     created = _running_job(api, world)
 
-    refused(report_result(api, world.client, created["job_id"]), 403, "wrong_role")
-    refused(report_failure(api, ADMIN_KEY, created["job_id"]), 403, "wrong_role")
-    refused(
+    assert_error(report_result(api, world.client, created["job_id"]), 403, "wrong_role")
+    assert_error(report_failure(api, ADMIN_KEY, created["job_id"]), 403, "wrong_role")
+    assert_error(
         api.call("POST", f"/v1/miners/jobs/{created['job_id']}/result", json={"result": {}}),
         401,
     )
@@ -290,8 +287,8 @@ def test_only_miners_report(api: Api, world: World) -> None:
 
 
 def test_reporting_on_an_unknown_job_is_404(api: Api, world: World) -> None:
-    refused(report_result(api, world.miner, "job_missing"), 404, "job_not_found")
-    refused(report_failure(api, world.miner, "job_missing"), 404, "job_not_found")
+    assert_error(report_result(api, world.miner, "job_missing"), 404, "job_not_found")
+    assert_error(report_failure(api, world.miner, "job_missing"), 404, "job_not_found")
 
 
 def test_a_result_twice_is_409(api: Api, world: World) -> None:
@@ -300,8 +297,10 @@ def test_a_result_twice_is_409(api: Api, world: World) -> None:
     ok(report_result(api, world.miner, created["job_id"], {"n": 1}))
     api.clock.advance(seconds=60)
 
-    refused(report_result(api, world.miner, created["job_id"], {"n": 2}), 409, "job_not_running")
-    refused(report_failure(api, world.miner, created["job_id"]), 409, "job_not_running")
+    assert_error(
+        report_result(api, world.miner, created["job_id"], {"n": 2}), 409, "job_not_running"
+    )
+    assert_error(report_failure(api, world.miner, created["job_id"]), 409, "job_not_running")
 
     assert job(api, world.client, created["job_id"])["result"] == {"n": 1}
     assert balance(api, world.client) == ("99.940000", "0.000000")
@@ -312,8 +311,8 @@ def test_a_result_after_a_failure_is_409(api: Api, world: World) -> None:
     created = _running_job(api, world)
     ok(report_failure(api, world.miner, created["job_id"]))
 
-    refused(report_result(api, world.miner, created["job_id"]), 409, "job_not_running")
-    refused(report_failure(api, world.miner, created["job_id"]), 409, "job_not_running")
+    assert_error(report_result(api, world.miner, created["job_id"]), 409, "job_not_running")
+    assert_error(report_failure(api, world.miner, created["job_id"]), 409, "job_not_running")
     assert balance(api, world.client) == ("100.000000", "0.000000")
 
 
@@ -334,7 +333,7 @@ def test_bad_reports_are_422(api: Api, world: World, suffix: str, body: object) 
         "POST", f"/v1/miners/jobs/{created['job_id']}/{suffix}", world.miner, json=body
     )
 
-    refused(response, 422)
+    assert_error(response, 422)
     assert job(api, world.client, created["job_id"])["state"] == "running"
 
 
@@ -361,7 +360,7 @@ def test_a_running_job_outlives_its_ttl_and_is_settled_by_its_result(
     assert charged > 0
     assert balance(api, world.client) == (f"{Decimal(100) - charged:.6f}", "0.000000")
     assert balance(api, world.miner) == (f"{charged:.6f}", "0.000000")
-    assert gpu(api, world.gpu)["status"] == "available"
+    assert details(api, world.gpu)["status"] == "available"
 
 
 def test_an_assigned_job_past_its_ttl_expires_with_a_full_refund(api: Api, world: World) -> None:
@@ -453,10 +452,10 @@ def test_a_job_is_visible_to_its_owner_its_miner_and_admins_only(api: Api, world
     seen = job(api, world.client, job_id)
     assert job(api, world.miner, job_id) == seen
     assert job(api, ADMIN_KEY, job_id) == seen
-    refused(api.call("GET", f"{JOBS}/{job_id}", world.other), 404, "job_not_found")
-    refused(api.call("GET", f"{JOBS}/{job_id}", world.rival), 404, "job_not_found")
-    refused(api.call("GET", f"{JOBS}/{job_id}"), 401, "authentication_required")
-    refused(api.call("GET", f"{JOBS}/job_missing", world.client), 404, "job_not_found")
+    assert_error(api.call("GET", f"{JOBS}/{job_id}", world.other), 404, "job_not_found")
+    assert_error(api.call("GET", f"{JOBS}/{job_id}", world.rival), 404, "job_not_found")
+    assert_error(api.call("GET", f"{JOBS}/{job_id}"), 401, "authentication_required")
+    assert_error(api.call("GET", f"{JOBS}/job_missing", world.client), 404, "job_not_found")
 
 
 def test_job_lists_are_mine_only(api: Api, world: World) -> None:
@@ -478,9 +477,9 @@ def test_job_lists_are_mine_only(api: Api, world: World) -> None:
         theirs["job_id"],
     }
     assert all(set(j) == JOB_FIELDS for j in jobs(api, ADMIN_KEY))
-    refused(api.call("GET", JOBS), 401)
+    assert_error(api.call("GET", JOBS), 401)
     assert len(ok(api.call("GET", JOBS, ADMIN_KEY, params={"limit": 2}))) == 2
-    refused(api.call("GET", JOBS, ADMIN_KEY, params={"limit": 0}), 422)
+    assert_error(api.call("GET", JOBS, ADMIN_KEY, params={"limit": 0}), 422)
 
 
 # --- cancel --------------------------------------------------------------------------------
@@ -498,7 +497,7 @@ def test_cancelling_a_queued_job(api: Api, world: World) -> None:
     sweep(api)
     assert poll(api, world.miner).status_code == 204
     assert job(api, world.client, created["job_id"])["state"] == "cancelled"
-    refused(cancel_job(api, world.client, created["job_id"]), 409, "job_finished")
+    assert_error(cancel_job(api, world.client, created["job_id"]), 409, "job_finished")
 
 
 def test_cancelling_a_running_job_charges_the_used_time_and_frees_the_gpu(
@@ -518,10 +517,10 @@ def test_cancelling_a_running_job_charges_the_used_time_and_frees_the_gpu(
         "0.900000",
         "2.700000",
     )
-    assert gpu(api, world.gpu)["status"] == "available"
+    assert details(api, world.gpu)["status"] == "available"
     again = submitted(api, world.other, constraints={"gpu_model": "RTX 4090"})
     assert (again["state"], again["gpu_id"]) == ("assigned", world.gpu)
-    refused(report_result(api, world.miner, created["job_id"]), 409, "job_not_running")
+    assert_error(report_result(api, world.miner, created["job_id"]), 409, "job_not_running")
 
 
 def test_cancelling_an_assigned_job_at_once_costs_nothing(api: Api, world: World) -> None:
@@ -553,17 +552,17 @@ def test_who_may_cancel(api: Api, world: World) -> None:
     created = submitted(api, world.client, constraints={"gpu_model": "RTX 4090"})
     job_id = created["job_id"]
 
-    refused(cancel_job(api, world.other, job_id), 404, "job_not_found")
-    refused(cancel_job(api, world.miner, job_id), 403, "wrong_role")
-    refused(cancel_job(api, None, job_id), 401, "authentication_required")
-    refused(cancel_job(api, world.client, "job_missing"), 404, "job_not_found")
+    assert_error(cancel_job(api, world.other, job_id), 404, "job_not_found")
+    assert_error(cancel_job(api, world.miner, job_id), 403, "wrong_role")
+    assert_error(cancel_job(api, None, job_id), 401, "authentication_required")
+    assert_error(cancel_job(api, world.client, "job_missing"), 404, "job_not_found")
     assert job(api, world.client, job_id)["state"] == "assigned"
 
     assert ok(cancel_job(api, ADMIN_KEY, job_id))["state"] == "cancelled"
 
 
 def test_a_gpu_booked_by_hand_is_not_given_to_a_job(api: Api, world: World) -> None:
-    book(api, world.other, world.gpu, hours=1)
+    booked(api, world.other, world.gpu, hours=1)
 
     created = submitted(api, world.client, constraints={"gpu_model": "RTX 4090"})
 

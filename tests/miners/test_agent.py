@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import ADMIN_KEY, Api
 
 from aitbc.agent.gpus import parse_smi
 from aitbc.cli import config as cli_config
 from aitbc.cli.main import cli
+from tests.support.api import ADMIN_KEY, Api
 
 GPUS = json.dumps([{"model": "RTX 4090", "memory_gb": 24, "price_per_hour": "0.5"}])
 # Doubles the payload's "n": a fake model that reads its job on stdin.

@@ -9,7 +9,8 @@ import time
 from typing import Any
 
 import httpx
-from conftest import ADMIN_KEY, Api
+
+from tests.support.api import ADMIN_KEY, Api
 
 FIELD_CAPABILITIES: list[dict[str, Any]] = [
     {

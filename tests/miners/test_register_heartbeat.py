@@ -4,24 +4,19 @@ liveness) and offline detection driven by the injected clock."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
-from conftest import Api
 from fastapi.testclient import TestClient
-from helpers import (
-    assert_error,
-    details,
-    heartbeat,
-    list_gpus,
-    listed_ids,
-    register_miner,
-    state,
-)
 
 from aitbc.app import create_app
 from aitbc.config import Settings
 from aitbc.kit.clock import ManualClock
+from tests.support.api import Api
+from tests.support.gpus import details, list_gpus, listed_ids, register_miner, state
+from tests.support.market import heartbeat
+from tests.support.responses import assert_error
 
 REGISTER = "/v1/miners/register"
 HEARTBEAT = "/v1/miners/heartbeat"
@@ -41,7 +36,7 @@ RIG = [
 ]
 
 
-def _iso(moment: Any) -> str:
+def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Api
-from helpers import details, list_gpus
-from jobs.slice_support import book, deposit, sweep
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
+
+from tests.jobs.slice_support import sweep
+from tests.support.api import Api
+from tests.support.gpus import details, list_gpus
+from tests.support.market import booked, deposit
 
 TIMEOUT = 90  # the default heartbeat timeout, which the tests' settings keep
 HOUR = 3600
@@ -145,7 +147,7 @@ def test_a_miner_that_left_has_its_gpu_delisted_once_its_booking_ends(api: Api) 
     key, gpu_id = register(api, "leaving")
     client = api.key("client", "renter")
     deposit(api, "renter", "10")
-    book(api, client, gpu_id, hours=1)
+    booked(api, client, gpu_id, hours=1)
     gone = api.call("DELETE", "/v1/miners/leaving", key)
     assert gone.status_code == 200, gone.text
     sweep(api)

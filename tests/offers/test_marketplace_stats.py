@@ -6,20 +6,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from conftest import Api
-from jobs.slice_support import (
-    advance,
-    bid,
-    cancel_bid,
-    delist,
-    deposit,
-    half_up,
-    money,
-    ok,
-    stats,
-    sync,
-    units,
-)
+from tests.jobs.slice_support import bid, cancel_bid, delist, stats, sync
+from tests.support.api import Api
+from tests.support.market import advance, deposit
+from tests.support.money import half_up, money, units
+from tests.support.responses import ok
 
 
 def _fleet(api: Api, miner_key: str, prices: list[str]) -> list[str]:

@@ -9,28 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from conftest import ADMIN_KEY, Api
-from jobs.slice_support import (
+
+from tests.jobs.slice_support import (
     MINER_OFFERS,
     OFFER_FIELDS,
     OFFERS,
     SYNC,
-    advance,
-    book,
     delist,
-    deposit,
-    gpu,
     offer_of,
     offers,
-    ok,
-    refused,
-    release,
-    review,
     set_price,
     stats,
     sweep,
     sync,
 )
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import details
+from tests.support.market import advance, booked, deposit, release, review
+from tests.support.responses import assert_error, ok
 
 ALL_UNCHANGED = {"created": 0, "updated": 0, "closed": 0, "unchanged": 3}
 
@@ -129,11 +125,11 @@ def test_offers_carry_the_gpus_live_booking_and_rating(api: Api, fleet: Fleet) -
     client = api.key("client", "c1")
     deposit(api, "c1", "100")
     sync(api)
-    booked = book(api, client, fleet.rtx, hours=2)
+    reply = booked(api, client, fleet.rtx, hours=2)
 
     rtx = offer_of(api, fleet.rtx)
     assert rtx["gpu_status"] == "booked"
-    assert rtx["booking_expires"] == booked["end_time"] == "2030-01-01T02:00:00Z"
+    assert rtx["booking_expires"] == reply["end_time"] == "2030-01-01T02:00:00Z"
     assert rtx["total_bookings"] == 1
     assert rtx["status"] == "open"  # a booked GPU keeps its offer
     advance(api, 60, fleet.m1, fleet.m2)
@@ -167,7 +163,7 @@ def test_sync_is_for_admins_only(
     }
 
     before = offers(api)
-    refused(api.call("POST", path, keys[who]), status, code)
+    assert_error(api.call("POST", path, keys[who]), status, code)
 
     assert offers(api) == before
 
@@ -249,7 +245,7 @@ def test_a_delisted_gpus_offer_closes(api: Api, fleet: Fleet) -> None:
 
     closed = offer_of(api, fleet.a100)
     assert (closed["status"], closed["gpu_status"]) == ("closed", "delisted")
-    assert gpu(api, fleet.a100)["status"] == "delisted"
+    assert details(api, fleet.a100)["status"] == "delisted"
     assert sync(api) == {"created": 0, "updated": 0, "closed": 0, "unchanged": 3}
 
 
@@ -262,7 +258,7 @@ def test_status_filter(api: Api, fleet: Fleet) -> None:
     assert len(offers(api, status="open")) == 2
     assert [o["gpu_id"] for o in offers(api, status="closed")] == [fleet.r3090]
     assert len(offers(api)) == 3
-    refused(api.call("GET", OFFERS, params={"status": "pending"}), 422)
+    assert_error(api.call("GET", OFFERS, params={"status": "pending"}), 422)
 
 
 def test_pagination(api: Api, fleet: Fleet) -> None:
@@ -278,7 +274,7 @@ def test_pagination(api: Api, fleet: Fleet) -> None:
     assert offers(api, offset=4) == []
     assert len(ok(api.call("GET", OFFERS))) == 4  # default limit 50
     for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"limit": "x"}):
-        refused(api.call("GET", OFFERS, params=bad), 422, "validation_error")
+        assert_error(api.call("GET", OFFERS, params=bad), 422, "validation_error")
 
 
 def test_offers_are_newest_first(api: Api, fleet: Fleet) -> None:
@@ -299,12 +295,12 @@ def test_miner_offers_list_them_with_gpu_details(api: Api, fleet: Fleet) -> None
     assert {o["gpu_id"] for o in listed} == {fleet.rtx, fleet.a100, fleet.r3090}
     for offer in listed:
         assert set(offer) == OFFER_FIELDS
-        details = gpu(api, offer["gpu_id"])
-        assert offer["provider"] == details["miner_id"]
-        assert offer["gpu_model"] == details["model"]
-        assert offer["gpu_memory"] == details["memory_gb"]
-        assert offer["gpu_status"] == details["status"]
-        assert offer["total_bookings"] == details["total_bookings"]
+        shown = details(api, offer["gpu_id"])
+        assert offer["provider"] == shown["miner_id"]
+        assert offer["gpu_model"] == shown["model"]
+        assert offer["gpu_memory"] == shown["memory_gb"]
+        assert offer["gpu_status"] == shown["status"]
+        assert offer["total_bookings"] == shown["total_bookings"]
     assert {o["gpu_id"] for o in offers(api, MINER_OFFERS, provider="m1")} == {
         fleet.rtx,
         fleet.a100,
@@ -334,8 +330,8 @@ def test_the_routes_answer_without_the_v1_prefix(api: Api, fleet: Fleet) -> None
     cancelled = api.call("POST", f"/marketplace/bids/{placed.json()['id']}/cancel", client)
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
-    refused(api.call("POST", "/marketplace/sync-offers"), 401)
-    refused(api.call("POST", "/marketplace/bids", json={"capacity": 1, "price": "1"}), 401)
+    assert_error(api.call("POST", "/marketplace/sync-offers"), 401)
+    assert_error(api.call("POST", "/marketplace/bids", json={"capacity": 1, "price": "1"}), 401)
 
 
 def test_an_admin_key_made_through_the_api_may_sync(api: Api, fleet: Fleet) -> None:
@@ -350,9 +346,9 @@ def test_offers_follow_dynamic_prices(api: Api, fleet: Fleet) -> None:
                 json={"pricing_mode": "dynamic"}))  # fmt: skip
     client = api.key("client", "c1")
     deposit(api, "c1", "100")
-    book(api, client, fleet.rtx, hours=1)  # the only RTX 4090 is booked: demand is up
+    booked(api, client, fleet.rtx, hours=1)  # the only RTX 4090 is booked: demand is up
     advance(api, 120, fleet.m1, fleet.m2)
     sweep(api)  # recomputes the stale market price
-    shown = gpu(api, fleet.rtx)["price_per_hour"]
+    shown = details(api, fleet.rtx)["price_per_hour"]
     assert shown != "0.500000", "the market price did not move; the test proves nothing"
     assert offer_of(api, fleet.rtx)["price"] == shown

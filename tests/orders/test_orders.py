@@ -9,20 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
-from accounts.ledger_invariants import assert_ledger_invariants
-from bookings.booking_support import (
-    advance,
-    booked,
-    deposit,
+
+from tests.accounts.ledger_invariants import assert_ledger_invariants
+from tests.bookings.booking_support import (
     get_order,
     orders,
     parse_time,
     queued_job,
-    refused,
     release_booking,
     release_gpu,
 )
-from conftest import ADMIN_KEY, Api
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.market import advance, booked, deposit
+from tests.support.responses import assert_error
 
 
 @pytest.fixture(autouse=True)
@@ -150,7 +149,7 @@ def test_default_limit_is_ten(api: Api, scene: Scene) -> None:
 )
 def test_bad_filters_are_422(api: Api, scene: Scene, params: dict[str, object]) -> None:
     response = api.call("GET", "/v1/marketplace/orders", scene.c1, params=params)
-    refused(response, 422, "validation_error")
+    assert_error(response, 422, "validation_error")
 
 
 def test_who_sees_which_orders(api: Api, scene: Scene) -> None:
@@ -161,7 +160,7 @@ def test_who_sees_which_orders(api: Api, scene: Scene) -> None:
     assert names(scene, orders(api, ADMIN_KEY)) == ["D", "E", "F", "C", "B", "A"]
     stranger = api.key("client", "nobody")
     assert orders(api, stranger) == []
-    refused(api.call("GET", "/v1/marketplace/orders"), 401, "authentication_required")
+    assert_error(api.call("GET", "/v1/marketplace/orders"), 401, "authentication_required")
 
 
 def test_order_detail_has_amounts_and_history(api: Api, scene: Scene) -> None:
@@ -229,9 +228,17 @@ def test_reservation_history_pending_active_released(api: Api) -> None:
 
 def test_somebody_elses_order_is_404(api: Api, scene: Scene) -> None:
     order_id = scene.ids["A"]  # c1's, on m1's GPU
-    refused(api.call("GET", f"/v1/marketplace/orders/{order_id}", scene.c2), 404, "order_not_found")
-    refused(api.call("GET", f"/v1/marketplace/orders/{order_id}", scene.m2), 404, "order_not_found")
-    refused(api.call("GET", "/v1/marketplace/orders/ord_nope", scene.c1), 404, "order_not_found")
-    refused(api.call("GET", f"/v1/marketplace/orders/{order_id}"), 401, "authentication_required")
+    assert_error(
+        api.call("GET", f"/v1/marketplace/orders/{order_id}", scene.c2), 404, "order_not_found"
+    )
+    assert_error(
+        api.call("GET", f"/v1/marketplace/orders/{order_id}", scene.m2), 404, "order_not_found"
+    )
+    assert_error(
+        api.call("GET", "/v1/marketplace/orders/ord_nope", scene.c1), 404, "order_not_found"
+    )
+    assert_error(
+        api.call("GET", f"/v1/marketplace/orders/{order_id}"), 401, "authentication_required"
+    )
     assert get_order(api, scene.m1, order_id)["order_id"] == order_id
     assert get_order(api, ADMIN_KEY, order_id)["order_id"] == order_id

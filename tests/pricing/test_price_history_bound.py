@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from conftest import Api
 from fastapi import FastAPI
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from aitbc.db import create_db_engine
 from aitbc.models import PriceHistory
+from tests.support.api import Api
 
 HISTORY = "/v1/marketplace/pricing/rtx4090/history"
 

@@ -4,39 +4,20 @@ and each booking paid the effective price of its GPU."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from conftest import Api
 from fastapi import FastAPI
-from pricing import pricing_support as ref
-from reviews.review_support import Market, ok
+
+from tests.pricing import pricing_support as ref
+from tests.support.api import Api
+from tests.support.market import Market
+from tests.support.responses import ok
+from tests.support.together import each_with_a_client
 
 GPUS = 8
-
-
-def _together(live_server: str, calls: list[Callable[[httpx.Client], Any]]) -> list[Any]:
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def worker(index: int) -> None:
-        with httpx.Client(base_url=live_server, timeout=60) as client:
-            barrier.wait()
-            try:
-                results[index] = calls[index](client)
-            except Exception as exc:  # reported by the assertions below
-                results[index] = exc
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a request never finished"
-    return results
 
 
 def _book(key: str, gpu: str) -> Callable[[httpx.Client], httpx.Response]:
@@ -71,7 +52,9 @@ def test_simultaneous_bookings_recompute_the_model_once(
     before = len(_history(api, "rtx5090"))
     prices = {g: ok(api.call("GET", f"/v1/marketplace/gpu/{g}"))["price_per_hour"] for g in gpus}
 
-    responses = _together(live_server, [_book(k, g) for k, g in zip(keys, gpus, strict=True)])
+    responses = each_with_a_client(
+        live_server, [_book(k, g) for k, g in zip(keys, gpus, strict=True)]
+    )
     for response in responses:
         assert isinstance(response, httpx.Response), response
         assert response.status_code == 201, response.text

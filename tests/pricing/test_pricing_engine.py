@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pricing import pricing_support as ref
 
 from aitbc.pricing import engine
+from tests.pricing import pricing_support as ref
 
 
 def _bp(value: str) -> int:

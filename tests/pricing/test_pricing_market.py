@@ -9,10 +9,12 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from conftest import Api
 from fastapi import FastAPI
-from pricing import pricing_support as ref
-from reviews.review_support import Market, ok, refused
+
+from tests.pricing import pricing_support as ref
+from tests.support.api import Api
+from tests.support.market import Market
+from tests.support.responses import assert_error, ok
 
 PRICING = "/v1/marketplace/pricing"
 
@@ -75,15 +77,15 @@ def test_ai_model_served_by_gpus(api: Api, fleet: dict[str, str], spelling: str)
 
 def test_unknown_model_is_404_model_not_found(api: Api, fleet: dict[str, str]) -> None:
     for model in ("H100", "rtx409", "llama3-70b", "RTX 4090 Ti"):
-        refused(api.call("GET", f"{PRICING}/{quote(model)}"), 404, "model_not_found")
-    refused(api.call("GET", f"{PRICING}/H100/history"), 404, "model_not_found")
+        assert_error(api.call("GET", f"{PRICING}/{quote(model)}"), 404, "model_not_found")
+    assert_error(api.call("GET", f"{PRICING}/H100/history"), 404, "model_not_found")
 
 
 def test_delisted_gpus_do_not_count(api: Api, market: Market, fleet: dict[str, str]) -> None:
     delisted = api.call("DELETE", f"/v1/marketplace/gpu/{fleet['a100']}", market.miner_key)
     assert delisted.status_code == 200, delisted.text
-    refused(api.call("GET", f"{PRICING}/A100"), 404, "model_not_found")
-    refused(api.call("GET", f"{PRICING}/stable-diffusion"), 404, "model_not_found")
+    assert_error(api.call("GET", f"{PRICING}/A100"), 404, "model_not_found")
+    assert_error(api.call("GET", f"{PRICING}/stable-diffusion"), 404, "model_not_found")
     llama = pricing(api, "llama2-7b")
     assert llama["gpus_total"] == 1 and llama["price_max"] == "0.500000"
 

@@ -9,10 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import ADMIN_KEY, Api
 from fastapi import FastAPI
-from pricing import pricing_support as ref
-from reviews.review_support import Market, details, fund, ok, refused, release, when
+
+from tests.pricing import pricing_support as ref
+from tests.reviews.review_support import when
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import details
+from tests.support.market import Market, deposit, release
+from tests.support.responses import assert_error, ok
 
 GPU = "/v1/marketplace/gpu"
 
@@ -155,13 +159,13 @@ def test_expired_quote_is_409(api: Api, market: Market) -> None:
     api.clock.advance(seconds=1)
     in_time = take_quote(api, key, gpu)
     api.clock.advance(seconds=299)  # `late` is exactly 300 s old
-    refused(book_with(api, market, key, gpu, late["quote_id"]), 409, "quote_expired")
+    assert_error(book_with(api, market, key, gpu, late["quote_id"]), 409, "quote_expired")
     # One second short of its expiry, a quote still holds.
     assert ok(book_with(api, market, key, gpu, in_time["quote_id"]), 201)["price_per_hour"] == (
         "1.500000"
     )
     api.clock.advance(hours=2)
-    refused(book_with(api, market, key, gpu, late["quote_id"]), 409, "quote_expired")
+    assert_error(book_with(api, market, key, gpu, late["quote_id"]), 409, "quote_expired")
 
 
 def test_a_quote_is_used_once(api: Api, market: Market) -> None:
@@ -171,15 +175,15 @@ def test_a_quote_is_used_once(api: Api, market: Market) -> None:
     ok(book_with(api, market, key, gpu, promised["quote_id"]), 201)
     api.clock.advance(seconds=10)
     release(api, key, gpu)
-    refused(book_with(api, market, key, gpu, promised["quote_id"]), 409, "quote_used")
+    assert_error(book_with(api, market, key, gpu, promised["quote_id"]), 409, "quote_used")
 
 
 def test_another_clients_quote_is_404(api: Api, market: Market) -> None:
     gpu = market.gpu(name="RTX 4090", price_per_hour="1.5")
     mine = take_quote(api, market.client("c-1"), gpu)
     other = market.client("c-2")
-    refused(book_with(api, market, other, gpu, mine["quote_id"]), 404, "quote_not_found")
-    refused(book_with(api, market, other, gpu, "quo_nope"), 404, "quote_not_found")
+    assert_error(book_with(api, market, other, gpu, mine["quote_id"]), 404, "quote_not_found")
+    assert_error(book_with(api, market, other, gpu, "quo_nope"), 404, "quote_not_found")
     # The owner can still use it.
     ok(book_with(api, market, market.clients["c-1"], gpu, mine["quote_id"]), 201)
 
@@ -189,7 +193,7 @@ def test_quote_for_another_gpu_is_422(api: Api, market: Market) -> None:
     other = market.gpu(name="RTX 4090", price_per_hour="0.1")
     key = market.client("c-1")
     promised = take_quote(api, key, gpu)
-    refused(book_with(api, market, key, other, promised["quote_id"]), 422, "quote_mismatch")
+    assert_error(book_with(api, market, key, other, promised["quote_id"]), 422, "quote_mismatch")
     assert ok(book_with(api, market, key, gpu, promised["quote_id"]), 201)["price_per_hour"] == (
         "1.500000"
     )
@@ -199,11 +203,11 @@ def test_a_refused_booking_does_not_spend_the_quote(api: Api, market: Market) ->
     gpu = market.gpu(name="RTX 4090", price_per_hour="1.5")
     key = api.key("client", "c-1")  # no funds yet
     promised = take_quote(api, key, gpu)
-    refused(book_with(api, market, key, gpu, promised["quote_id"]), 402, "insufficient_funds")
-    # Busy GPU: refused before the quote is looked at.
+    assert_error(book_with(api, market, key, gpu, promised["quote_id"]), 402, "insufficient_funds")
+    # Busy GPU: assert_error before the quote is looked at.
     market.book("c-2", gpu)
-    fund(api, "c-1", "100")
-    refused(book_with(api, market, key, gpu, promised["quote_id"]), 409, "gpu_booked")
+    deposit(api, "c-1", "100")
+    assert_error(book_with(api, market, key, gpu, promised["quote_id"]), 409, "gpu_booked")
     release(api, market.clients["c-2"], gpu)
     # A price limit below the quoted price refuses the booking, and keeps the quote.
     over = api.call(
@@ -212,7 +216,7 @@ def test_a_refused_booking_does_not_spend_the_quote(api: Api, market: Market) ->
         key,
         json={"duration_hours": 1, "quote_id": promised["quote_id"], "max_price_per_hour": "1.4"},
     )
-    refused(over, 409, "price_above_limit")
+    assert_error(over, 409, "price_above_limit")
     booked = ok(book_with(api, market, key, gpu, promised["quote_id"]), 201)
     assert booked["price_per_hour"] == "1.500000"
 
@@ -222,19 +226,19 @@ def test_quote_does_not_hold_the_gpu(api: Api, market: Market) -> None:
     key = market.client("c-1")
     promised = take_quote(api, key, gpu)
     market.book("c-2", gpu)
-    refused(book_with(api, market, key, gpu, promised["quote_id"]), 409, "gpu_booked")
+    assert_error(book_with(api, market, key, gpu, promised["quote_id"]), 409, "gpu_booked")
 
 
 def test_quote_needs_a_client_key_and_a_listed_gpu(api: Api, market: Market) -> None:
     gpu = market.gpu(name="RTX 4090", price_per_hour="1.5")
-    refused(quote(api, market.miner_key, gpu), 403, "wrong_role")
-    refused(quote(api, ADMIN_KEY, gpu), 403, "wrong_role")
-    refused(quote(api, "", gpu), 401, "authentication_required")
+    assert_error(quote(api, market.miner_key, gpu), 403, "wrong_role")
+    assert_error(quote(api, ADMIN_KEY, gpu), 403, "wrong_role")
+    assert_error(quote(api, "", gpu), 401, "authentication_required")
     key = market.client("c-1")
-    refused(quote(api, key, "gpu_nope"), 404, "gpu_not_found")
+    assert_error(quote(api, key, "gpu_nope"), 404, "gpu_not_found")
     gone = market.gpu(name="RTX 4090", price_per_hour="1")
     assert api.call("DELETE", f"{GPU}/{gone}", market.miner_key).status_code == 200
-    refused(quote(api, key, gone), 404, "gpu_not_found")
+    assert_error(quote(api, key, gone), 404, "gpu_not_found")
 
 
 @pytest.mark.parametrize(
@@ -252,4 +256,4 @@ def test_quote_needs_a_client_key_and_a_listed_gpu(api: Api, market: Market) -> 
 def test_quote_validation(api: Api, market: Market, body: dict[str, Any], code: str) -> None:
     gpu = market.gpu(name="RTX 4090", price_per_hour="1.5")
     response = api.call("POST", f"{GPU}/{gpu}/quote", market.client("c-1"), json=body)
-    refused(response, 422, code)
+    assert_error(response, 422, code)

@@ -10,12 +10,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import Api
 from fastapi import FastAPI
-from pricing import pricing_support as ref
-from reviews.review_support import Market, details, ok, refused, release, when
 
 from aitbc.pricing import engine
+from tests.pricing import pricing_support as ref
+from tests.reviews.review_support import when
+from tests.support.api import Api
+from tests.support.gpus import details
+from tests.support.market import Market, release
+from tests.support.responses import assert_error, ok
 
 PRICING = "/v1/marketplace/pricing"
 
@@ -103,7 +106,7 @@ def test_a_refused_booking_does_not_recompute(api: Api, app: FastAPI, market: Ma
     g1 = market.gpu(name="RTX 4090", price_per_hour="0.5")
     poor = api.key("client", "c-poor")  # no funds
     response = api.call("POST", f"/v1/marketplace/gpu/{g1}/book", poor, json={"duration_hours": 1})
-    refused(response, 402, "insufficient_funds")
+    assert_error(response, 402, "insufficient_funds")
     assert ref.row_counts(app)["price_history"] == 0
     assert ref.row_counts(app)["model_prices"] == 0
 
@@ -272,7 +275,7 @@ def test_history_bad_parameters_are_422(
     api: Api, series: list[datetime], params: dict[str, Any]
 ) -> None:
     response = api.call("GET", f"{PRICING}/rtx4090/history", params=params)
-    refused(response, 422, "validation_error")
+    assert_error(response, 422, "validation_error")
 
 
 # --- dynamic pricing mode -----------------------------------------------------------------

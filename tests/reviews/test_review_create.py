@@ -7,22 +7,20 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import ADMIN_KEY, Api
 from fastapi import FastAPI
-from reviews.review_support import (
-    Market,
+
+from tests.reviews.review_support import (
     average,
     dec,
-    details,
-    ok,
     post_review,
     public_reviews,
-    refused,
-    release,
-    review,
     stored_aggregates,
     when,
 )
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import details
+from tests.support.market import Market, release, review
+from tests.support.responses import assert_error, ok
 
 
 @pytest.fixture
@@ -93,7 +91,7 @@ def test_rating_outside_1_to_5_or_not_an_integer_is_422(
     api: Api, market: Market, gpu: str, app: FastAPI, rating: Any
 ) -> None:
     key = market.used("c-1", gpu)
-    refused(post_review(api, key, gpu, rating, "x"), 422, "validation_error")
+    assert_error(post_review(api, key, gpu, rating, "x"), 422, "validation_error")
     assert stored_aggregates(app, gpu) == ((0, 0), (0, 0))
     # The refusal left the client free to post a valid review.
     assert review(api, key, gpu, 3)["review_count"] == 1
@@ -101,8 +99,8 @@ def test_rating_outside_1_to_5_or_not_an_integer_is_422(
 
 def test_missing_rating_and_unknown_fields_are_422(api: Api, market: Market, gpu: str) -> None:
     key = market.used("c-1", gpu)
-    refused(api.call("POST", f"/v1/marketplace/gpu/{gpu}/reviews", key, json={}), 422)
-    refused(
+    assert_error(api.call("POST", f"/v1/marketplace/gpu/{gpu}/reviews", key, json={}), 422)
+    assert_error(
         api.call(
             "POST",
             f"/v1/marketplace/gpu/{gpu}/reviews",
@@ -112,8 +110,8 @@ def test_missing_rating_and_unknown_fields_are_422(api: Api, market: Market, gpu
         422,
         "validation_error",
     )
-    refused(post_review(api, key, gpu, 4, "x", stars=4), 422, "validation_error")
-    refused(
+    assert_error(post_review(api, key, gpu, 4, "x", stars=4), 422, "validation_error")
+    assert_error(
         api.call(
             "POST",
             f"/v1/marketplace/gpu/{gpu}/reviews",
@@ -152,7 +150,7 @@ def test_null_or_absent_comment_is_accepted_and_stored_as_null(
 
 def test_comment_limit_is_2000_characters(api: Api, market: Market, gpu: str) -> None:
     key = market.used("c-1", gpu)
-    refused(post_review(api, key, gpu, 4, "x" * 2001), 422, "validation_error")
+    assert_error(post_review(api, key, gpu, 4, "x" * 2001), 422, "validation_error")
     assert details(api, gpu)["review_count"] == 0
     saved = ok(post_review(api, key, gpu, 4, "y" * 2000), 201)
     assert saved["comment"] == "y" * 2000
@@ -187,11 +185,11 @@ def test_client_without_a_booking_is_403_review_not_verified(
     api: Api, market: Market, gpu: str
 ) -> None:
     key = market.client("c-1")
-    refused(post_review(api, key, gpu, 5, "never used it"), 403, "review_not_verified")
+    assert_error(post_review(api, key, gpu, 5, "never used it"), 403, "review_not_verified")
     # A booking of another GPU does not count either.
     other = market.gpu(name="RTX 4090", price_per_hour="0.5")
     market.used("c-1", other)
-    refused(post_review(api, key, gpu, 5), 403, "review_not_verified")
+    assert_error(post_review(api, key, gpu, 5), 403, "review_not_verified")
     assert details(api, gpu)["review_count"] == 0
     assert public_reviews(api, gpu)["reviews"] == []
 
@@ -203,9 +201,9 @@ def test_future_reservation_counts_only_once_it_has_started(
     start = api.clock.now() + timedelta(hours=2)
     booked = market.book("c-1", gpu, "1", start_time=start.isoformat())
     assert booked["status"] == "pending"
-    refused(post_review(api, key, gpu, 5), 403, "review_not_verified")
+    assert_error(post_review(api, key, gpu, 5), 403, "review_not_verified")
     api.clock.advance(hours=1, minutes=59, seconds=59)
-    refused(post_review(api, key, gpu, 5), 403, "review_not_verified")
+    assert_error(post_review(api, key, gpu, 5), 403, "review_not_verified")
     api.clock.advance(seconds=1)  # the reservation starts now
     assert review(api, key, gpu, 5)["review_count"] == 1
 
@@ -218,7 +216,7 @@ def test_cancelled_reservation_does_not_verify(api: Api, market: Market, gpu: st
     assert ok(cancelled)["status"] == "cancelled"
     # Even once its window would have started and ended.
     api.clock.advance(hours=3)
-    refused(post_review(api, key, gpu, 5), 403, "review_not_verified")
+    assert_error(post_review(api, key, gpu, 5), 403, "review_not_verified")
 
 
 def test_started_booking_verifies_while_running_released_or_completed(
@@ -244,16 +242,16 @@ def test_started_booking_verifies_while_running_released_or_completed(
 
 
 def test_only_client_keys_may_review(api: Api, market: Market, gpu: str) -> None:
-    refused(post_review(api, market.miner_key, gpu, 5), 403, "wrong_role")
-    refused(post_review(api, ADMIN_KEY, gpu, 5), 403, "wrong_role")
-    refused(post_review(api, "", gpu, 5), 401, "authentication_required")
-    refused(post_review(api, "not-a-key", gpu, 5), 401, "invalid_api_key")
+    assert_error(post_review(api, market.miner_key, gpu, 5), 403, "wrong_role")
+    assert_error(post_review(api, ADMIN_KEY, gpu, 5), 403, "wrong_role")
+    assert_error(post_review(api, "", gpu, 5), 401, "authentication_required")
+    assert_error(post_review(api, "not-a-key", gpu, 5), 401, "invalid_api_key")
     assert details(api, gpu)["review_count"] == 0
 
 
 def test_unknown_gpu_is_404(api: Api, market: Market) -> None:
     key = market.client("c-1")
-    refused(post_review(api, key, "gpu_nope", 5), 404, "gpu_not_found")
+    assert_error(post_review(api, key, "gpu_nope", 5), 404, "gpu_not_found")
 
 
 # --- one review per client and GPU --------------------------------------------------------
@@ -266,12 +264,12 @@ def test_second_review_is_409_and_leaves_aggregates_alone(
     first = review(api, key, gpu, 5, "first")
     # A second booking does not entitle a second review.
     market.used("c-1", gpu)
-    second = refused(post_review(api, key, gpu, 1, "second"), 409, "review_exists")
+    second = assert_error(post_review(api, key, gpu, 1, "second"), 409, "review_exists")
     # The answer names the review to edit, and how.
     assert f"PUT /v1/marketplace/reviews/{first['review_id']}" in second["detail"]
     # Nor does another key of the same client.
     other_key = api.key("client", "c-1")
-    refused(post_review(api, other_key, gpu, 1), 409, "review_exists")
+    assert_error(post_review(api, other_key, gpu, 1), 409, "review_exists")
     body = public_reviews(api, gpu)
     assert [r["review_id"] for r in body["reviews"]] == [first["review_id"]]
     assert body["average_rating"] == "5.00" and body["review_count"] == 1
@@ -332,14 +330,14 @@ def test_others_may_not_edit_a_review(api: Api, market: Market, gpu: str) -> Non
     first = review(api, key, gpu, 5, "mine")
     other = market.used("c-2", gpu)
     path_id = first["review_id"]
-    refused(_put(api, other, path_id, {"rating": 1}), 403, "not_review_author")
-    refused(_put(api, market.miner_key, path_id, {"rating": 1}), 403, "wrong_role")
-    refused(_put(api, ADMIN_KEY, path_id, {"rating": 1}), 403, "wrong_role")
-    refused(_put(api, "", path_id, {"rating": 1}), 401, "authentication_required")
-    refused(_put(api, key, "rev_nope", {"rating": 1}), 404, "review_not_found")
+    assert_error(_put(api, other, path_id, {"rating": 1}), 403, "not_review_author")
+    assert_error(_put(api, market.miner_key, path_id, {"rating": 1}), 403, "wrong_role")
+    assert_error(_put(api, ADMIN_KEY, path_id, {"rating": 1}), 403, "wrong_role")
+    assert_error(_put(api, "", path_id, {"rating": 1}), 401, "authentication_required")
+    assert_error(_put(api, key, "rev_nope", {"rating": 1}), 404, "review_not_found")
     for bad in (0, 6, "5", 2.5):
-        refused(_put(api, key, path_id, {"rating": bad}), 422, "validation_error")
-    refused(_put(api, key, path_id, {"rating": 4, "comment": "z" * 2001}), 422)
+        assert_error(_put(api, key, path_id, {"rating": bad}), 422, "validation_error")
+    assert_error(_put(api, key, path_id, {"rating": 4, "comment": "z" * 2001}), 422)
     body = public_reviews(api, gpu)
     assert body["reviews"][0]["rating"] == 5 and body["reviews"][0]["comment"] == "mine"
     assert body["average_rating"] == "5.00"

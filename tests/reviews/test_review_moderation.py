@@ -7,16 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ADMIN_KEY, Api
 from fastapi import FastAPI
-from reviews.review_support import (
-    Market,
-    details,
-    ok,
-    public_reviews,
-    refused,
-    stored_aggregates,
-)
+
+from tests.reviews.review_support import public_reviews, stored_aggregates
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.gpus import details
+from tests.support.market import Market
+from tests.support.responses import assert_error, ok
 
 
 @pytest.fixture
@@ -85,12 +82,12 @@ def test_any_key_may_flag_once(api: Api, market: Market, gpu: str) -> None:
     ok(_flag(api, ADMIN_KEY, rid, "check"), 201)
     ok(_flag(api, market.clients["c-1"], rid, "regret"), 201)  # even its author
 
-    refused(_flag(api, other_client, rid, "again"), 409, "already_flagged")
+    assert_error(_flag(api, other_client, rid, "again"), 409, "already_flagged")
     # Per owner, not per key.
-    refused(_flag(api, api.key("client", "c-2"), rid, "again"), 409, "already_flagged")
-    refused(_flag(api, "", rid), 401, "authentication_required")
-    refused(_flag(api, "not-a-key", rid), 401, "invalid_api_key")
-    refused(_flag(api, other_client, "rev_nope"), 404, "review_not_found")
+    assert_error(_flag(api, api.key("client", "c-2"), rid, "again"), 409, "already_flagged")
+    assert_error(_flag(api, "", rid), 401, "authentication_required")
+    assert_error(_flag(api, "not-a-key", rid), 401, "invalid_api_key")
+    assert_error(_flag(api, other_client, "rev_nope"), 404, "review_not_found")
 
     [item] = _flagged(api)
     assert item["review_id"] == rid
@@ -108,16 +105,16 @@ def test_a_hidden_review_cannot_be_flagged_nor_seen_through_a_flag(
     ok(_flag(api, market.miner_key, rid, "rude"), 201)
     ok(_hide(api, rid))
     flagging = _flag(api, market.client("c-2"), rid, "again")
-    refused(flagging, 404, "review_not_found")
+    assert_error(flagging, 404, "review_not_found")
     assert "secret words" not in flagging.text and "c-1" not in flagging.text
     # Nor edited by anyone but its author, who is told it does not exist.
     other = api.call(
         "PUT", f"/v1/marketplace/reviews/{rid}", market.clients["c-2"],
         json={"rating": 5, "comment": "x"},
     )  # fmt: skip
-    refused(other, 404, "review_not_found")
+    assert_error(other, 404, "review_not_found")
     [item] = _flagged(api, include_hidden=True)
-    assert item["flag_count"] == 1  # the refused flag was not counted
+    assert item["flag_count"] == 1  # the assert_error flag was not counted
     # Restored, it may be flagged again.
     ok(_restore(api, rid))
     ok(_flag(api, market.client("c-3"), rid, "still rude"), 201)
@@ -126,8 +123,10 @@ def test_a_hidden_review_cannot_be_flagged_nor_seen_through_a_flag(
 @pytest.mark.parametrize("reason", ["", "r" * 501, None, 5], ids=repr)
 def test_flag_needs_a_reason(api: Api, market: Market, gpu: str, reason: Any) -> None:
     rid = market.reviewed("c-1", gpu, 2)["review_id"]
-    refused(_flag(api, market.miner_key, rid, reason), 422, "validation_error")
-    refused(api.call("POST", f"/v1/marketplace/reviews/{rid}/flag", market.miner_key, json={}), 422)
+    assert_error(_flag(api, market.miner_key, rid, reason), 422, "validation_error")
+    assert_error(
+        api.call("POST", f"/v1/marketplace/reviews/{rid}/flag", market.miner_key, json={}), 422
+    )
     assert _flagged(api) == []
     ok(_flag(api, market.miner_key, rid, "r" * 500), 201)
 
@@ -155,9 +154,9 @@ def test_flagged_list_is_admin_only_and_most_flagged_first(
     assert listed[0]["flag_reasons"] == ["b0", "b1", "b2"]
     assert [r["review_id"] for r in _flagged(api, limit=1, offset=1)] == [twice]
 
-    refused(api.call("GET", "/v1/admin/reviews/flagged", flaggers[0]), 403, "wrong_role")
-    refused(api.call("GET", "/v1/admin/reviews/flagged", market.miner_key), 403, "wrong_role")
-    refused(api.call("GET", "/v1/admin/reviews/flagged", ""), 401, "authentication_required")
+    assert_error(api.call("GET", "/v1/admin/reviews/flagged", flaggers[0]), 403, "wrong_role")
+    assert_error(api.call("GET", "/v1/admin/reviews/flagged", market.miner_key), 403, "wrong_role")
+    assert_error(api.call("GET", "/v1/admin/reviews/flagged", ""), 401, "authentication_required")
 
 
 # --- hiding and restoring -----------------------------------------------------------------
@@ -243,17 +242,17 @@ def test_hidden_review_still_counts_as_the_clients_one_review(
         market.clients["c-1"],
         json={"rating": 5, "comment": None},
     )
-    refused(again, 409, "review_exists")
+    assert_error(again, 409, "review_exists")
 
 
 def test_only_admins_hide_or_restore(api: Api, market: Market, gpu: str, app: FastAPI) -> None:
     rid = market.reviewed("c-1", gpu, 2)["review_id"]
     before = _state(api, app, gpu)
     for action in (_hide, _restore):
-        refused(action(api, rid, market.clients["c-1"]), 403, "wrong_role")
-        refused(action(api, rid, market.miner_key), 403, "wrong_role")
-        refused(action(api, rid, ""), 401, "authentication_required")
-        refused(action(api, "rev_nope"), 404, "review_not_found")
+        assert_error(action(api, rid, market.clients["c-1"]), 403, "wrong_role")
+        assert_error(action(api, rid, market.miner_key), 403, "wrong_role")
+        assert_error(action(api, rid, ""), 401, "authentication_required")
+        assert_error(action(api, "rev_nope"), 404, "review_not_found")
     assert _state(api, app, gpu) == before
 
 

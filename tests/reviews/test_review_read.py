@@ -8,17 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import Api
-from reviews.review_support import (
-    Market,
-    average,
-    dec,
-    details,
-    ok,
-    public_reviews,
-    refused,
-    when,
-)
+
+from tests.reviews.review_support import average, dec, public_reviews, when
+from tests.support.api import Api
+from tests.support.gpus import details
+from tests.support.market import Market
+from tests.support.responses import assert_error, ok
 
 REVIEW_FIELDS = {
     "review_id",
@@ -145,13 +140,15 @@ def test_limit_and_offset_page_through_without_touching_aggregates(
 )
 def test_bad_list_parameters_are_422(api: Api, gpu: str, params: dict[str, Any]) -> None:
     response = api.call("GET", f"/v1/marketplace/gpu/{gpu}/reviews", params=params)
-    refused(response, 422, "validation_error")
+    assert_error(response, 422, "validation_error")
 
 
 def test_unknown_gpu_is_404_everywhere(api: Api) -> None:
-    refused(api.call("GET", "/v1/marketplace/gpu/gpu_nope/reviews"), 404, "gpu_not_found")
-    refused(api.call("GET", "/v1/marketplace/gpu/gpu_nope/rating-history"), 404, "gpu_not_found")
-    refused(
+    assert_error(api.call("GET", "/v1/marketplace/gpu/gpu_nope/reviews"), 404, "gpu_not_found")
+    assert_error(
+        api.call("GET", "/v1/marketplace/gpu/gpu_nope/rating-history"), 404, "gpu_not_found"
+    )
+    assert_error(
         api.call("GET", "/v1/marketplace/gpu/gpu_nope/rating-history", params={"bucket": "week"}),
         404,
         "gpu_not_found",
@@ -326,6 +323,6 @@ def test_rating_history_empty_and_bad_parameters(api: Api, gpu: str) -> None:
     assert _history(api, gpu) == []
     assert _history(api, gpu, bucket="week") == []
     path = f"/v1/marketplace/gpu/{gpu}/rating-history"
-    refused(api.call("GET", path, params={"bucket": "month"}), 422, "validation_error")
-    refused(api.call("GET", path, params={"since": "2030-01-01T00:00:00"}), 422)  # no zone
-    refused(api.call("GET", path, params={"since": "yesterday"}), 422)
+    assert_error(api.call("GET", path, params={"bucket": "month"}), 422, "validation_error")
+    assert_error(api.call("GET", path, params={"since": "2030-01-01T00:00:00"}), 422)  # no zone
+    assert_error(api.call("GET", path, params={"since": "yesterday"}), 422)

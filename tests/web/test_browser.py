@@ -9,8 +9,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from conftest import ADMIN_KEY, Api
-from web.web_support import (
+from aitbc.cli.screenshots import SIZES, pages, take
+from aitbc.web.demo import seed
+from tests.support.api import ADMIN_KEY, Api
+from tests.web.web_support import (
     browser,
     client_with_money,
     clock,
@@ -19,9 +21,6 @@ from web.web_support import (
     playwright_expect,
     sign_in,
 )
-
-from aitbc.cli.screenshots import SIZES, pages, take
-from aitbc.web.demo import seed
 
 __all__ = ["browser", "clock", "page"]
 

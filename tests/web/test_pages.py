@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import ADMIN_KEY, Api
-from web.web_support import client_with_money, make_market
 
 from aitbc.cli.main import cli
 from aitbc.web.router import STATIC_DIR
+from tests.support.api import ADMIN_KEY, Api
+from tests.web.web_support import client_with_money, make_market
 
 PAGE_ADDRESSES = ["/", "/?model=4090&sort=rating", "/gpus/gpu_x", "/account", "/provider"]
 PAGE_ADDRESSES += ["/admin", "/signin"]

@@ -1,4 +1,4 @@
-"""Shortcuts for the web tests (imported as ``web.web_support``): a market of GPUs made
+"""Shortcuts for the web tests : a market of GPUs made
 through the API, and the browser they are clicked through in.
 
 The browser is Debian's chromium (``AITBC_CHROMIUM`` to use another), driven by Playwright
@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
-from conftest import ADMIN_KEY, Api
 
 from aitbc.kit.clock import ManualClock
+from tests.support.api import Api
+from tests.support.gpus import register_miner
+from tests.support.market import Market, deposit, heartbeat
 
 CHROMIUM = os.environ.get("AITBC_CHROMIUM", "/usr/bin/chromium")
 
@@ -77,7 +79,7 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 @dataclass(frozen=True)
-class Market:
+class WebMarket:
     miner: str
     other_miner: str
     gpu_4090: str
@@ -85,9 +87,10 @@ class Market:
     gpu_3090: str
 
 
-def make_market(api: Api) -> Market:
+def make_market(api: Api) -> WebMarket:
     """Three GPUs of two miners, online, with heartbeat figures."""
-    miner, other = api.key("miner", "miner-eu"), api.key("miner", "miner-us")
+    shop = Market(api, miner_id="miner-eu")
+    miner, other = shop.miner_key, shop.miner("miner-us")
     eu = [
         {"model": "RTX 4090", "memory_gb": 24, "price_per_hour": "0.5", "ai_models": ["sdxl"]},
         {"model": "RTX 3090", "memory_gb": 24, "price_per_hour": "0.3"},
@@ -95,24 +98,20 @@ def make_market(api: Api) -> Market:
     us = [{"model": "A100", "memory_gb": 80, "price_per_hour": "1.9"}]
     ids = []
     for key, gpus, region in ((miner, eu, "eu-west"), (other, us, "us-east")):
-        reply = api.call("POST", "/v1/miners/register", key, json={"gpus": gpus, "region": region})
-        assert reply.status_code in (200, 201), reply.text
-        refs = reply.json()["gpus"]
+        refs = register_miner(api, key, gpus, region=region)["gpus"]
         ids += [ref["gpu_id"] for ref in refs]
         figures = [
             {"slot": ref["slot"], "utilization_pct": 40, "temperature_c": 61} for ref in refs
         ]
-        beat = api.call("POST", "/v1/miners/heartbeat", key, json={"gpus": figures})
-        assert beat.status_code == 200, beat.text
-    return Market(miner=miner, other_miner=other, gpu_4090=ids[0], gpu_3090=ids[1], gpu_a100=ids[2])
+        heartbeat(api, key, gpus=figures)
+    return WebMarket(
+        miner=miner, other_miner=other, gpu_4090=ids[0], gpu_3090=ids[1], gpu_a100=ids[2]
+    )
 
 
 def client_with_money(api: Api, owner: str, amount: str = "100") -> str:
     key = api.key("client", owner)
-    reply = api.call(
-        "POST", f"/v1/admin/accounts/{owner}/deposit", ADMIN_KEY, json={"amount": amount}
-    )
-    assert reply.status_code == 201, reply.text
+    deposit(api, owner, amount)
     return key
 
 

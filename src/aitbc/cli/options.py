@@ -1,5 +1,5 @@
-"""The output options, accepted before the sub-command (global) and after it: the one given
-last on the command line wins."""
+"""The output options, accepted before the sub-command (global), after it, and between group
+names (``aitbc marketplace -o json gpu list``): the one given last on the command line wins."""
 
 from __future__ import annotations
 
@@ -48,19 +48,20 @@ def output_options() -> list[click.Option]:
     ]
 
 
-def _leaves(group: click.Group) -> Iterable[click.Command]:
+def _printing(group: click.Group) -> Iterable[click.Command]:
+    """Every command under ``group`` that prints a result, and every group on the way."""
     for command in group.commands.values():
         if command.name in NO_OUTPUT_COMMANDS:
             continue
         if isinstance(command, click.Group):
-            yield from _leaves(command)
-        else:
-            yield command
+            yield from _printing(command)
+        yield command
 
 
 def attach_output_options(root: click.Group) -> None:
-    """Give every command that prints a result the output options after its name too."""
-    for command in _leaves(root):
+    """Give every command that prints a result, and every group above one, the output options
+    after its name too."""
+    for command in _printing(root):
         taken = {opt for param in command.params for opt in param.opts}
         command.params.extend(
             option for option in output_options() if not taken.intersection(option.opts)
