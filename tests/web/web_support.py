@@ -1,5 +1,5 @@
-"""Shortcuts for the web tests : a market of GPUs made
-through the API, and the browser they are clicked through in.
+"""Shortcuts for the web tests: a market of GPUs made through the API, and the browser they
+are clicked through in.
 
 The browser is Debian's chromium (``AITBC_CHROMIUM`` to use another), driven by Playwright
 without any browser download. Where it cannot be had the browser tests skip with the reason,
