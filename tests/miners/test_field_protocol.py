@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from tests.support.api import ADMIN_KEY, Api
+from tests.support.api import Api
+from tests.support.market import deposit
 
 FIELD_CAPABILITIES: list[dict[str, Any]] = [
     {
@@ -31,17 +32,6 @@ FIELD_CAPABILITIES: list[dict[str, Any]] = [
 
 def _http(base: str, key: str) -> httpx.Client:
     return httpx.Client(base_url=base, headers={"X-Api-Key": key}, timeout=30)
-
-
-def _deposit(api: Api, owner: str, amount: str) -> None:
-    response = api.call(
-        "POST",
-        f"/v1/admin/accounts/{owner}/deposit",
-        ADMIN_KEY,
-        json={"amount": amount},
-        params={"create": "true"},
-    )
-    assert response.status_code == 201, response.text
 
 
 def test_every_capabilities_shape_registers_with_200(live_server: str, api: Api) -> None:
@@ -66,7 +56,7 @@ def test_every_capabilities_shape_registers_with_200(live_server: str, api: Api)
 def test_the_whole_job_round_trip_of_the_deployed_clients(live_server: str, api: Api) -> None:
     miner_key = api.key("miner", "daemon")
     client_key = api.key("client", "alice")
-    _deposit(api, "alice", "100")
+    deposit(api, "alice", "100")
     with _http(live_server, miner_key) as miner, _http(live_server, client_key) as client:
         capabilities = {"gpu": {"model": "RTX 4090", "memory_gb": 24, "cuda_version": "12.4"}}
         registered = miner.post(
@@ -196,7 +186,7 @@ def test_a_miner_name_never_lets_a_key_act_as_another_miner(live_server: str, ap
 def test_a_long_poll_returns_as_soon_as_a_job_is_assigned(live_server: str, api: Api) -> None:
     miner_key = api.key("miner", "waiter")
     client_key = api.key("client", "bob")
-    _deposit(api, "bob", "100")
+    deposit(api, "bob", "100")
     with _http(live_server, miner_key) as miner, _http(live_server, client_key) as client:
         caps = {"capabilities": {"gpu": {"model": "RTX 4090", "memory_gb": 24}}}
         assert miner.post("/v1/miners/register", json=caps).status_code == 200
