@@ -37,8 +37,17 @@ _CLOSE = Query(
     "WHERE id = $1 AND status = 'open' AND end_time = $6"
 )
 _START_ORDER = Query("UPDATE orders SET status = 'active' WHERE id = $1 AND status = 'pending'")
-_END_ORDER = Query("UPDATE orders SET status = $2, closed_at = $3 WHERE id = $1")
-_EVENT = Query("INSERT INTO order_events (order_id, status, at) VALUES ($1, $2, $3)")
+_END_ORDER = Query(
+    "UPDATE orders SET status = $2, closed_at = $3 WHERE id = $1",
+    arrays="UPDATE orders o SET status = v.status, closed_at = v.at "
+    "FROM unnest($1::varchar[], $2::varchar[], $3::timestamp[]) AS v(id, status, at) "
+    "WHERE o.id = v.id",
+)
+_EVENT = Query(
+    "INSERT INTO order_events (order_id, status, at) VALUES ($1, $2, $3)",
+    arrays="INSERT INTO order_events (order_id, status, at) "
+    "SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::timestamp[])",
+)
 GPU_LOST = "The GPU went offline during the job and did not come back in time."
 
 
@@ -192,20 +201,36 @@ _DUE_ANYWHERE = Query(_DUE.format(gpu=""))
 _DUE_ON_GPU = Query(_DUE.format(gpu="AND b.gpu_id = $3"))
 _SILENT_ANYWHERE = Query(_SILENT.format(gpu=""))
 _SILENT_ON_GPU = Query(_SILENT.format(gpu="AND b.gpu_id = $4"))
+# Each batch statement has an ``arrays`` form: on PostgreSQL a batch is one statement.
 _ENSURE_ACCOUNT = Query(
     "INSERT INTO accounts (owner_id, kind, balance_units) VALUES ($1, $2, 0) "
-    "ON CONFLICT (owner_id, kind) DO NOTHING"
+    "ON CONFLICT (owner_id, kind) DO NOTHING",
+    arrays="INSERT INTO accounts (owner_id, kind, balance_units) "
+    "SELECT owner_id, kind, 0 FROM unnest($1::varchar[], $2::varchar[]) AS v(owner_id, kind) "
+    "ON CONFLICT (owner_id, kind) DO NOTHING",
 )
-_MOVE = Query("UPDATE accounts SET balance_units = balance_units + $2 WHERE id = $1")
+_MOVE = Query(
+    "UPDATE accounts SET balance_units = balance_units + $2 WHERE id = $1",
+    arrays="UPDATE accounts a SET balance_units = a.balance_units + v.delta "
+    "FROM unnest($1::integer[], $2::bigint[]) AS v(id, delta) WHERE a.id = v.id",
+)
 _TRANSACTION = Query(
-    "INSERT INTO ledger_transactions (id, kind, booking_id, created_at) VALUES ($1, $2, $3, $4)"
+    "INSERT INTO ledger_transactions (id, kind, booking_id, created_at) VALUES ($1, $2, $3, $4)",
+    arrays="INSERT INTO ledger_transactions (id, kind, booking_id, created_at) "
+    "SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::timestamp[])",
 )
 _ENTRY = Query(
-    "INSERT INTO ledger_entries (transaction_id, account_id, amount_units) VALUES ($1, $2, $3)"
+    "INSERT INTO ledger_entries (transaction_id, account_id, amount_units) VALUES ($1, $2, $3)",
+    arrays="INSERT INTO ledger_entries (transaction_id, account_id, amount_units) "
+    "SELECT * FROM unnest($1::varchar[], $2::integer[], $3::bigint[])",
 )
 _SETTLE = Query(
     "UPDATE bookings SET status = $2, charged_units = $3, refunded_units = $4, ended_at = $5 "
-    "WHERE id = $1 AND status = 'open'"
+    "WHERE id = $1 AND status = 'open'",
+    arrays="UPDATE bookings b SET status = v.status, charged_units = v.charged, "
+    "refunded_units = v.refunded, ended_at = v.ended FROM unnest($1::varchar[], "
+    "$2::varchar[], $3::bigint[], $4::bigint[], $5::timestamp[]) "
+    "AS v(id, status, charged, refunded, ended) WHERE b.id = v.id AND b.status = 'open'",
 )
 _STARTED = """
 SELECT b.start_time, o.id AS order_id FROM orders o JOIN bookings b ON b.id = o.booking_id
@@ -214,7 +239,10 @@ WHERE o.status = 'pending' AND b.status = 'open' AND b.start_time <= $1 AND b.en
 """
 _STARTED_ANYWHERE = Query(_STARTED.format(gpu=""))
 _STARTED_ON_GPU = Query(_STARTED.format(gpu="AND b.gpu_id = $3"))
-_ACTIVATE = Query("UPDATE orders SET status = 'active' WHERE id = $1")
+_ACTIVATE = Query(
+    "UPDATE orders SET status = 'active' WHERE id = $1",
+    arrays="UPDATE orders SET status = 'active' WHERE id = ANY($1::varchar[])",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,11 @@ def drive(work: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("work on a synchronous connection tried to suspend")
 
 
+def _columns(rows: Iterable[Sequence[Any]]) -> list[list[Any]]:
+    """Rows as one list per column (times as naive UTC), for a statement's ``arrays`` form."""
+    return [list(_pg_args(column)) for column in zip(*rows, strict=True)]
+
+
 def _sqlite_args(args: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(sqlite_time(a) if isinstance(a, datetime) else a for a in args)
 
@@ -120,6 +125,11 @@ class PgConn:
         return int(tail) if tail.isdigit() else 0
 
     async def executemany(self, query: Query, rows: Iterable[Sequence[Any]]) -> None:
+        if query.arrays is not None:
+            columns = _columns(rows)
+            if columns:
+                await self.execute(query.arrays, *columns)
+            return
         await self.raw.executemany(query.postgresql, [_pg_args(r) for r in rows])
 
 
@@ -155,6 +165,11 @@ class SessionConn:
         return count
 
     async def executemany(self, query: Query, rows: Iterable[Sequence[Any]]) -> None:
+        if self.dialect != "sqlite" and query.arrays is not None:
+            columns = _columns(rows)
+            if columns:
+                await self.execute(query.arrays, *columns)
+            return
         connection = self.session.connection()
         if self.dialect == "sqlite":
             params: list[Any] = [_sqlite_args(row) for row in rows]

@@ -3,7 +3,12 @@
 The text is portable SQL; the few differences are translated here, once per statement:
 SQLite gets ``?1`` parameters and no row-lock clauses (its write transactions hold the whole
 database), psycopg gets ``%(p1)s`` parameters. A statement that must differ more than that
-names its PostgreSQL text explicitly."""
+names its PostgreSQL text explicitly.
+
+A statement run for many rows (``executemany``) may name an ``arrays`` form for PostgreSQL:
+one statement whose parameters are the columns as arrays, unnested on the server, so a batch
+of rows costs one round trip and one statement instead of one per row. SQLite, in-process,
+runs the row statement once per row."""
 
 from __future__ import annotations
 
@@ -18,13 +23,16 @@ def _squeeze(text: str) -> str:
 
 
 class Query:
-    __slots__ = ("_pyformat", "postgresql", "sqlite")
+    __slots__ = ("_pyformat", "arrays", "postgresql", "sqlite")
 
-    def __init__(self, text: str, *, postgresql: str | None = None) -> None:
+    def __init__(
+        self, text: str, *, postgresql: str | None = None, arrays: str | None = None
+    ) -> None:
         portable = _squeeze(text)
         self.postgresql = _squeeze(postgresql) if postgresql is not None else portable
         self.sqlite = _PARAM.sub(r"?\1", _ROW_LOCK.sub("", portable)).strip()
         self._pyformat: str | None = None
+        self.arrays = None if arrays is None else Query.postgresql_only(arrays)
 
     @classmethod
     def postgresql_only(cls, text: str) -> Query:
