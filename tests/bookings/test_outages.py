@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.accounts.ledger_invariants import assert_ledger_invariants
 from tests.bookings.booking_support import (
     Trio,
     figures,
@@ -119,3 +120,27 @@ def test_interrupted_orders_can_be_listed_by_their_status(api: Api, m: Trio) -> 
     listed = api.call("GET", "/v1/marketplace/orders", m.client, params={"status": "interrupted"})
     assert listed.status_code == 200, listed.text
     assert [o["order_id"] for o in listed.json()] == [booking["order_id"]]
+
+
+def test_a_reservation_spent_wholly_offline_ends_with_nothing_left_to_settle(
+    api: Api, m: Trio, database_url: str
+) -> None:
+    """The miner is silent from before a short reservation begins until after it ends, and
+    back within the grace: all of it is refunded as offline time when the miner returns, so
+    the booking's end moves no money and posts no closing transaction."""
+    api.clock.advance(seconds=1)
+    at = api.clock.now() + timedelta(hours=1)
+    reserved = booked(api, m.client, m.gpu, "0.000278", start_time=at.isoformat())  # 1 s
+    api.clock.advance(seconds=3601)  # silent all along: past the end, within the grace
+    heartbeat(api, m.miner)
+    back = get_booking(api, m.client, reserved["booking_id"])
+    assert (back["offline_seconds_refunded"], back["offline_refund"]) == (1, money(units("0.001")))
+    sweep(api)
+    done = get_booking(api, m.client, reserved["booking_id"])
+    assert (done["status"], done["amount_charged"], done["refund"]) == (
+        "completed",
+        "0.000000",
+        "0.000000",
+    )
+    assert figures(api, m.client) == (FUNDS + ".000000", "0.000000")
+    assert_ledger_invariants(database_url)
