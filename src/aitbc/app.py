@@ -25,12 +25,14 @@ from aitbc.jobs.router import router as jobs_router
 from aitbc.jobs.wakeup import Signals
 from aitbc.keys.router import router as auth_router
 from aitbc.kit.clock import Clock, SystemClock
+from aitbc.kit.direct import DirectReads
 from aitbc.kit.routing import include_flat
 from aitbc.metrics import MetricsMiddleware
 from aitbc.miners.router import router as miners_router
 from aitbc.offers.router import router as offers_router
 from aitbc.orders.router import router as orders_router
 from aitbc.pricing.router import router as pricing_router
+from aitbc.registry.router import gpu_details, list_gpus
 from aitbc.registry.router import router as gpus_router
 from aitbc.reviews.router import router as reviews_router
 from aitbc.store.store import Store
@@ -99,6 +101,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.gpu_cards = Cards()
     app.state.repricing = set()
     install_error_handlers(app)
+    # Innermost: the GPU list and details go straight to their endpoint (kit.direct).
+    app.add_middleware(DirectReads, owner=app, endpoints=(list_gpus, gpu_details))
     app.add_middleware(
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,
