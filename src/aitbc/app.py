@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from aitbc.accounts.router import router as accounts_router
 from aitbc.auth.principal import Authenticator
+from aitbc.bookings.busy import BusyGpus
 from aitbc.bookings.router import gpu_router as booking_gpu_router
 from aitbc.bookings.router import router as bookings_router
 from aitbc.config import Settings
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.clock = clock or SystemClock()
     app.state.gpu_cards = Cards()
     app.state.repricing = set()
+    app.state.busy_gpus = BusyGpus()
     install_error_handlers(app)
     # Innermost: the GPU list and details go straight to their endpoint (kit.direct).
     app.add_middleware(DirectReads, owner=app, endpoints=(list_gpus, gpu_details))

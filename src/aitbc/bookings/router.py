@@ -89,7 +89,11 @@ async def book_gpu(gpu_id: str, body: BookRequest, request: Request) -> Response
 
     async def action(conn: Conn) -> bytes:
         done = await service.book(
-            conn, wanted, now=now, heartbeat_timeout=settings.heartbeat_timeout_seconds
+            conn,
+            wanted,
+            now=now,
+            heartbeat_timeout=settings.heartbeat_timeout_seconds,
+            busy=state.busy_gpus,
         )
         booked.append(done)
         return orjson.dumps(records.public(done.booking, now, settings.outage_policy))

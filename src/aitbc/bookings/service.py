@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aitbc.auth.principal import Principal
 from aitbc.bookings import lifecycle, settlement
+from aitbc.bookings.busy import BusyGpus
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.config import Policy
 from aitbc.errors import Conflict, Invalid, NotFound
@@ -91,6 +92,19 @@ _CHECK_WINDOW = Query(
                    WHERE gpu_id = $1 AND status = 'open' AND end_time <= $4 LIMIT 1) run_out
     """
 )
+# Without the lock (bookings.busy): an open booking covering the start ($2), found only when
+# the GPU could otherwise be booked (listed, its miner online since $3), so that a refusal
+# from here is the one the locked checks would give.
+_COVERING_START = Query(
+    """
+    SELECT b.start_time, b.end_time FROM gpus g JOIN miners m ON m.id = g.miner_id
+    JOIN bookings b ON b.gpu_id = g.id AND b.status = 'open'
+         AND b.start_time <= $2 AND b.end_time > $2
+    WHERE g.id = $1 AND g.delisted_at IS NULL AND m.last_heartbeat >= $3
+      AND (m.reported_status IS NULL OR m.reported_status <> 'offline')
+    LIMIT 1
+    """
+)
 _HAS_DUE = Query(
     "SELECT 1 FROM bookings WHERE gpu_id = $1 AND status = 'open' AND end_time <= $2 LIMIT 1"
 )
@@ -148,13 +162,26 @@ async def _check_window(
     other = found.get("overlap")
     if other is None:
         return "due" in found
-    other_start, other_end = as_time(other["start_time"]), as_time(other["end_time"])
+    raise _overlap(as_time(other["start_time"]), as_time(other["end_time"]), now)
+
+
+def _overlap(other_start: datetime, other_end: datetime, now: datetime) -> Conflict:
     if other_start <= now < other_end:
-        raise Conflict(f"This GPU is booked until {iso(other_end)}.", code="gpu_booked")
-    raise Conflict(
+        return Conflict(f"This GPU is booked until {iso(other_end)}.", code="gpu_booked")
+    return Conflict(
         f"The window overlaps a reservation from {iso(other_start)} to {iso(other_end)}.",
         code="booking_overlap",
     )
+
+
+async def _refuse_if_covered(
+    conn: Conn, gpu_id: str, start: datetime, now: datetime, heartbeat_timeout: int
+) -> None:
+    """The lock-free look of a booking of a busy GPU (bookings.busy)."""
+    cutoff = now - timedelta(seconds=heartbeat_timeout)
+    other = await conn.fetchrow(_COVERING_START, gpu_id, start, cutoff)
+    if other is not None:
+        raise _overlap(as_time(other["start_time"]), as_time(other["end_time"]), now)
 
 
 async def _quoted_price(conn: Conn, request: BookingRequest, now: datetime) -> int:
@@ -173,15 +200,22 @@ async def _quoted_price(conn: Conn, request: BookingRequest, now: datetime) -> i
 
 
 async def book(
-    conn: Conn, request: BookingRequest, *, now: datetime, heartbeat_timeout: int
+    conn: Conn,
+    request: BookingRequest,
+    *,
+    now: datetime,
+    heartbeat_timeout: int,
+    busy: BusyGpus | None = None,
 ) -> Booked:
     """Book the GPU for the request's window; the cost moves from the client's balance into
-    escrow."""
+    escrow. ``busy``: this process's hint of booked GPUs, kept up to date here."""
     start, end = _window(request, now)
     if request.job_id is not None:
         owner = await conn.fetchval(_JOB_OWNER, request.job_id)
         if owner != request.client_id:  # another client's job is one this client cannot see
             raise NotFound(f"No job {request.job_id!r}.", code="job_not_found")
+    if busy is not None and request.gpu_id in busy:
+        await _refuse_if_covered(conn, request.gpu_id, start, now, heartbeat_timeout)
     gpu = await lock_gpu(conn, request.gpu_id, now=now, heartbeat_timeout=heartbeat_timeout)
     seconds = request.seconds
     if request.max_cost_units is not None and gpu.price_units > 0:
@@ -193,7 +227,12 @@ async def book(
                 code="price_above_limit",
             )
         end = start + timedelta(seconds=seconds)
-    due = await _check_window(conn, request.gpu_id, start, end, now)
+    try:
+        due = await _check_window(conn, request.gpu_id, start, end, now)
+    except Conflict:
+        if busy is not None:
+            busy.add(request.gpu_id)
+        raise
     price = gpu.price_units
     if request.quote_id is not None:
         price = await _quoted_price(conn, request, now)
@@ -230,6 +269,8 @@ async def book(
         await _write_in_one_statement(conn, booking, now)
     else:
         await _write(conn, booking, now)
+    if busy is not None:
+        busy.add(request.gpu_id)
     return Booked(booking=booking, gpu=gpu, due=due)
 
 
