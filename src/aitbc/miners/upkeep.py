@@ -16,9 +16,13 @@ from aitbc.store.query import Query
 from aitbc.store.values import as_time
 
 _MINERS = Query("SELECT id, created_at FROM miners")
+# All miners in one statement on PostgreSQL (store.query's ``arrays``), row by row on SQLite.
 _SET_UPTIME = Query(
     "UPDATE gpus SET uptime_24h_bp = $2, uptime_7d_bp = $3 WHERE miner_id = $1 "
-    "AND (uptime_24h_bp <> $2 OR uptime_7d_bp <> $3)"
+    "AND (uptime_24h_bp <> $2 OR uptime_7d_bp <> $3)",
+    arrays="UPDATE gpus g SET uptime_24h_bp = v.day, uptime_7d_bp = v.week "
+    "FROM unnest($1::varchar[], $2::integer[], $3::integer[]) AS v(miner_id, day, week) "
+    "WHERE g.miner_id = v.miner_id AND (g.uptime_24h_bp <> v.day OR g.uptime_7d_bp <> v.week)",
 )
 _LEAVERS = Query(
     "SELECT DISTINCT g.miner_id FROM gpus g JOIN miners m ON m.id = g.miner_id "
@@ -39,17 +43,16 @@ def uptimes(
     return found[0], found[1]
 
 
-async def refresh_uptime(conn: Conn, *, now: datetime, timeout: int) -> int:
-    """Write every GPU's uptime figures as of ``now``; returns how many miners changed."""
+async def refresh_uptime(conn: Conn, *, now: datetime, timeout: int) -> None:
+    """Write every GPU's uptime figures as of ``now`` (only those that changed)."""
     longest = max(presence.UPTIME_WINDOWS.values())
     stretches = await presence.stretches_since(conn, now - longest)
-    changed = 0
+    figures = []
     for row in await conn.fetch(_MINERS):
-        day, week = uptimes(
-            stretches.get(row["id"], []), since=as_time(row["created_at"]), now=now, timeout=timeout
-        )
-        changed += bool(await conn.execute(_SET_UPTIME, row["id"], day, week))
-    return changed
+        since = as_time(row["created_at"])
+        day, week = uptimes(stretches.get(row["id"], []), since=since, now=now, timeout=timeout)
+        figures.append((row["id"], day, week))
+    await conn.executemany(_SET_UPTIME, figures)
 
 
 async def leavers(conn: Conn) -> list[str]:
