@@ -24,9 +24,10 @@ _SET_UPTIME = Query(
     "FROM unnest($1::varchar[], $2::integer[], $3::integer[]) AS v(miner_id, day, week) "
     "WHERE g.miner_id = v.miner_id AND (g.uptime_24h_bp <> v.day OR g.uptime_7d_bp <> v.week)",
 )
+# From the miners (a scan of the few thousand rows, not of every GPU), each probed once.
 _LEAVERS = Query(
-    "SELECT DISTINCT g.miner_id FROM gpus g JOIN miners m ON m.id = g.miner_id "
-    "WHERE m.deregistered_at IS NOT NULL AND g.delisted_at IS NULL"
+    "SELECT m.id AS miner_id FROM miners m WHERE m.deregistered_at IS NOT NULL AND EXISTS "
+    "(SELECT 1 FROM gpus g WHERE g.miner_id = m.id AND g.delisted_at IS NULL)"
 )
 
 

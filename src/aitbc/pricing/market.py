@@ -16,7 +16,7 @@ from aitbc.db import Database
 from aitbc.gpus.query import status_columns
 from aitbc.models import Booking, Gpu, GpuAiModel, Miner, ModelPrice, Offer, PriceHistory
 from aitbc.pricing import engine
-from aitbc.store.conn import Conn
+from aitbc.store.conn import Conn, SessionConn, drive
 from aitbc.store.query import Query
 
 RECENT_WINDOW = timedelta(hours=1)
@@ -235,27 +235,40 @@ def reprice_model(db: Database, *, key: str, now: datetime, settings: Settings) 
         log.exception("repricing after a booking failed")
 
 
+# The model keys with a listed GPU, each found by an index probe, so that the sweeper's every
+# tick costs the same at any registry size: GPU models from the registered keys; AI models by
+# skipping through their index from one distinct key to the next.
+_LISTED_GPU_MODELS = Query(
+    "SELECT k.model_key FROM gpu_model_keys k WHERE EXISTS "
+    "(SELECT 1 FROM gpus g WHERE g.model_key = k.model_key AND g.delisted_at IS NULL)"
+)
+_LISTED_AI_MODELS = Query(
+    """
+    WITH RECURSIVE k(model_key) AS (
+        SELECT min(model_key) FROM gpu_ai_models
+        UNION ALL
+        SELECT (SELECT min(a.model_key) FROM gpu_ai_models a WHERE a.model_key > k.model_key)
+        FROM k WHERE k.model_key IS NOT NULL)
+    SELECT k.model_key FROM k WHERE k.model_key IS NOT NULL AND EXISTS (
+        SELECT 1 FROM gpu_ai_models a JOIN gpus g ON g.id = a.gpu_id
+        WHERE a.model_key = k.model_key AND g.delisted_at IS NULL)
+    """
+)
+
+
 def stale_models(session: Session, *, now: datetime, settings: Settings) -> list[tuple[str, str]]:
     """Every listed GPU model and AI model whose stored price is missing or stale."""
     fresh = now - timedelta(seconds=settings.pricing_interval_seconds)
-    gpu_keys = set(
-        session.scalars(select(Gpu.model_key).where(Gpu.delisted_at.is_(None)).distinct())
-    )
-    ai_keys = set(
-        session.scalars(
-            select(GpuAiModel.model_key)
-            .join(Gpu, Gpu.id == GpuAiModel.gpu_id)
-            .where(Gpu.delisted_at.is_(None))
-            .distinct()
-        )
-    )
+    conn = SessionConn(session)
+    gpu_keys = drive(conn.fetch_values(_LISTED_GPU_MODELS))
+    ai_keys = drive(conn.fetch_values(_LISTED_AI_MODELS))
     up_to_date = {
         (kind, key)
         for kind, key in session.execute(
             select(ModelPrice.kind, ModelPrice.model_key).where(ModelPrice.updated_at > fresh)
         )
     }
-    wanted = {("gpu", k) for k in gpu_keys} | {("ai", k) for k in ai_keys}
+    wanted = {("gpu", row[0]) for row in gpu_keys} | {("ai", row[0]) for row in ai_keys}
     return sorted(wanted - up_to_date)
 
 
