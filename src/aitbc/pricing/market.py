@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -15,6 +15,7 @@ from aitbc.config import Settings
 from aitbc.db import Database
 from aitbc.gpus.query import status_columns
 from aitbc.models import Booking, Gpu, GpuAiModel, Miner, ModelPrice, Offer, PriceHistory
+from aitbc.models.booking import OPEN
 from aitbc.pricing import engine
 from aitbc.store.conn import Conn, SessionConn, drive
 from aitbc.store.query import Query
@@ -28,7 +29,7 @@ class Inputs:
     supply: int
     busy: int
     recent_bookings: int
-    listed_prices: list[int]
+    base_units: int  # the median listed price (engine.base_price_units)
 
     @property
     def utilisation(self) -> int:
@@ -66,13 +67,41 @@ def listed_rows(
 
 
 def gather(session: Session, kind: str, key: str, now: datetime, heartbeat_timeout: int) -> Inputs:
-    status, _ = status_columns(now, heartbeat_timeout)
-    rows = session.execute(
-        select(status, Gpu.price_units)
+    """The model's market as of ``now``, counted in the database (no row per GPU comes back):
+    its listed and online GPUs, the online ones a booking covers now, the bookings made
+    lately, and the median listed price (the lower middle, as engine.base_price_units)."""
+    cutoff = now - timedelta(seconds=heartbeat_timeout)
+    offline = case((or_(Miner.last_heartbeat < cutoff, Miner.reported_status == "offline"), 1))
+    listed = (scope(kind, key), Gpu.delisted_at.is_(None))
+    count, supply = session.execute(
+        select(func.count(), func.count(case((offline.is_(None), 1))))
+        .select_from(Gpu)
         .join(Miner, Miner.id == Gpu.miner_id)
-        .where(scope(kind, key), Gpu.delisted_at.is_(None))
-    ).all()
-    online = [row for row in rows if row.status != "offline"]
+        .where(*listed)
+    ).one()
+    # From the bookings that cover now (few), each GPU probed by its key.
+    online_listed = (
+        select(Gpu.id)
+        .join(Miner, Miner.id == Gpu.miner_id)
+        .where(Gpu.id == Booking.gpu_id, *listed, offline.is_(None))
+    )
+    busy = session.scalar(
+        select(func.count(Booking.gpu_id.distinct())).where(
+            Booking.status == OPEN,
+            Booking.start_time <= now,
+            Booking.end_time > now,
+            online_listed.exists(),
+        )
+    )
+    median = None
+    if count:
+        median = session.scalar(
+            select(Gpu.price_units)
+            .where(*listed)
+            .order_by(Gpu.price_units)
+            .offset((count - 1) // 2)
+            .limit(1)
+        )
     recent = session.scalar(
         select(func.count())
         .select_from(Booking)
@@ -80,10 +109,10 @@ def gather(session: Session, kind: str, key: str, now: datetime, heartbeat_timeo
         .where(scope(kind, key), Booking.created_at > now - RECENT_WINDOW)
     )
     return Inputs(
-        supply=len(online),
-        busy=sum(1 for row in online if row.status == "booked"),
+        supply=supply,
+        busy=busy or 0,
         recent_bookings=recent or 0,
-        listed_prices=sorted(row.price_units for row in rows),
+        base_units=median or 0,
     )
 
 
@@ -94,7 +123,7 @@ def figures(previous_bp: int | None, inputs: Inputs) -> Figures:
     multiplier = engine.next_multiplier_bp(previous_bp or engine.BP, target)
     return Figures(
         inputs=inputs,
-        base_units=engine.base_price_units(inputs.listed_prices),
+        base_units=inputs.base_units,
         multiplier_bp=multiplier,
     )
 
