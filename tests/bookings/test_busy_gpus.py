@@ -111,3 +111,15 @@ def test_a_busy_gpu_is_refused_while_another_transaction_holds_its_row(
     assert_error(book(api, m.other, m.gpu, 1), 409, "gpu_booked")
     assert holder.is_alive(), "the refusal waited for the row lock"
     release.set()
+
+
+def test_a_request_that_read_its_clock_before_the_winning_booking_is_told_booked(
+    api: Api, m: Trio
+) -> None:
+    """Requests that race for a GPU each read the clock when they arrive; the winner's booking
+    may then start a moment after a loser's reading. The loser is told the GPU is booked, not
+    that its window overlaps a reservation."""
+    winner = booked(api, m.client, m.gpu, 2)
+    api.clock.advance(microseconds=-1500)  # the loser's reading, taken a moment earlier
+    refused = assert_error(book(api, m.other, m.gpu, 1), 409, "gpu_booked")
+    assert refused["detail"] == f"This GPU is booked until {winner['end_time']}."

@@ -27,7 +27,7 @@ from aitbc.kit.money import divide_units, units_text
 from aitbc.kit.pagination import MAX_OFFSET
 from aitbc.ledger.postings import Leg, insufficient_funds, post
 from aitbc.models.account import ESCROW, MAIN
-from aitbc.store.conn import Conn
+from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query
 from aitbc.store.values import as_time, iso, maybe_time
 
@@ -84,11 +84,11 @@ _LOCK_GPU = Query(
 # has run out ($4 now) and waits to be settled: one statement, at most two rows.
 _CHECK_WINDOW = Query(
     """
-    SELECT * FROM (SELECT 'overlap' AS found, start_time, end_time FROM bookings
+    SELECT * FROM (SELECT 'overlap' AS found, start_time, end_time, created_at FROM bookings
                    WHERE gpu_id = $1 AND status = 'open' AND start_time < $2 AND end_time > $3
                    ORDER BY start_time LIMIT 1) overlapping
     UNION ALL
-    SELECT * FROM (SELECT 'due' AS found, start_time, end_time FROM bookings
+    SELECT * FROM (SELECT 'due' AS found, start_time, end_time, created_at FROM bookings
                    WHERE gpu_id = $1 AND status = 'open' AND end_time <= $4 LIMIT 1) run_out
     """
 )
@@ -97,7 +97,7 @@ _CHECK_WINDOW = Query(
 # from here is the one the locked checks would give.
 _COVERING_START = Query(
     """
-    SELECT b.start_time, b.end_time FROM gpus g JOIN miners m ON m.id = g.miner_id
+    SELECT b.start_time, b.end_time, b.created_at FROM gpus g JOIN miners m ON m.id = g.miner_id
     JOIN bookings b ON b.gpu_id = g.id AND b.status = 'open'
          AND b.start_time <= $2 AND b.end_time > $2
     WHERE g.id = $1 AND g.delisted_at IS NULL AND m.last_heartbeat >= $3
@@ -162,11 +162,15 @@ async def _check_window(
     other = found.get("overlap")
     if other is None:
         return "due" in found
-    raise _overlap(as_time(other["start_time"]), as_time(other["end_time"]), now)
+    raise _overlap(other, now)
 
 
-def _overlap(other_start: datetime, other_end: datetime, now: datetime) -> Conflict:
-    if other_start <= now < other_end:
+def _overlap(other: Row, now: datetime) -> Conflict:
+    """The refusal for an open booking that overlaps the window: booked, when it runs now, or
+    an overlap with a reservation. A booking made after this request read its clock (one that
+    won a race for the GPU) counts as running from when it was made."""
+    other_start, other_end = as_time(other["start_time"]), as_time(other["end_time"])
+    if other_start <= max(now, as_time(other["created_at"])) and now < other_end:
         return Conflict(f"This GPU is booked until {iso(other_end)}.", code="gpu_booked")
     return Conflict(
         f"The window overlaps a reservation from {iso(other_start)} to {iso(other_end)}.",
@@ -181,7 +185,7 @@ async def _refuse_if_covered(
     cutoff = now - timedelta(seconds=heartbeat_timeout)
     other = await conn.fetchrow(_COVERING_START, gpu_id, start, cutoff)
     if other is not None:
-        raise _overlap(as_time(other["start_time"]), as_time(other["end_time"]), now)
+        raise _overlap(other, now)
 
 
 async def _quoted_price(conn: Conn, request: BookingRequest, now: datetime) -> int:
