@@ -55,7 +55,3 @@ class Api:
         assert response.status_code == 201, response.text
         gpu_id: str = response.json()["gpu_id"]
         return gpu_id
-
-    def sweep(self) -> None:
-        """One sweep: settle bookings, expire and assign jobs, fill bids, recompute prices."""
-        self.client.app.state.sweeper.run_once()  # type: ignore[attr-defined]
