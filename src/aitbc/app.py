@@ -21,6 +21,7 @@ from aitbc.docs_ui import install_docs
 from aitbc.errors import install_error_handlers
 from aitbc.gpus.cards import Cards
 from aitbc.guard import RequestGuard
+from aitbc.health import health
 from aitbc.health import router as health_router
 from aitbc.jobs.router import router as jobs_router
 from aitbc.jobs.wakeup import Signals
@@ -103,8 +104,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.repricing = set()
     app.state.busy_gpus = BusyGpus()
     install_error_handlers(app)
-    # Innermost: the GPU list and details go straight to their endpoint (kit.direct).
-    app.add_middleware(DirectReads, owner=app, endpoints=(list_gpus, gpu_details))
+    # Innermost: the GPU list and details and the health check go straight to their
+    # endpoint (kit.direct).
+    app.add_middleware(DirectReads, owner=app, endpoints=(list_gpus, gpu_details, health))
     app.add_middleware(
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,

@@ -16,7 +16,6 @@ from aitbc.config import Settings
 from aitbc.db import Database, finish
 from aitbc.errors import Forbidden, Unauthorized
 from aitbc.kit.clock import Clock
-from aitbc.store.store import Store
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -52,14 +51,6 @@ async def get_settings(request: Request) -> Settings:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-
-
-async def get_store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-StoreDep = Annotated[Store, Depends(get_store)]
 
 
 API_KEY_DESCRIPTION = "API key. Empty or absent means anonymous."

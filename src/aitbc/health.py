@@ -1,14 +1,15 @@
 from __future__ import annotations
 
-from fastapi import Response
+from fastapi import Request, Response
 from pydantic import BaseModel
 
 from aitbc import metrics
-from aitbc.deps import ClockDep, SessionDep, SettingsDep, StoreDep
+from aitbc.deps import ClockDep, SessionDep, SettingsDep
 from aitbc.errors import error_responses
 from aitbc.gpus.query import count_by_status, vitals
 from aitbc.kit.routing import APIRouter
 from aitbc.store.query import Query
+from aitbc.store.store import Store
 
 router = APIRouter(tags=["operations"])
 
@@ -35,7 +36,8 @@ class Health(BaseModel):
     responses=error_responses(503),
     summary="The same, where the deployed miner daemons look for it",
 )
-async def health(store: StoreDep) -> Response:
+async def health(request: Request) -> Response:
+    store: Store = request.app.state.store
     await store.fetchrow(_PING)
     return Response(_HEALTHY[store.dialect], media_type="application/json")
 

@@ -116,7 +116,7 @@ def _requests(api: Api) -> dict[tuple[str, str], float]:
     }
 
 
-def test_the_coordinator_serves_its_gpu_reads_directly_with_the_route_in_metrics(
+def test_the_coordinator_serves_its_gpu_reads_and_health_directly_with_the_route_in_metrics(
     api: Api,
 ) -> None:
     middleware = [m.cls for m in api.client.app.user_middleware]  # type: ignore[attr-defined]
@@ -128,6 +128,10 @@ def test_the_coordinator_serves_its_gpu_reads_directly_with_the_route_in_metrics
     assert_error(api.call("GET", gpu_path("gpu_nope")), 404, "gpu_not_found")
     assert_error(api.call("GET", GPU_LIST, params={"limit": 0}), 422, "validation_error")
     assert_error(api.call("GET", GPU_LIST, "not-a-key"), 401, "invalid_api_key")
+    for path in ("/health", "/v1/health"):
+        answer = api.call("GET", path)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "ok"
     after = _requests(api)
     for route, status in [
         ("/v1/marketplace/gpu/list", "200"),
@@ -135,5 +139,7 @@ def test_the_coordinator_serves_its_gpu_reads_directly_with_the_route_in_metrics
         ("/v1/marketplace/gpu/{gpu_id}", "404"),
         ("/v1/marketplace/gpu/list", "422"),
         ("/v1/marketplace/gpu/list", "401"),
+        ("/health", "200"),
+        ("/v1/health", "200"),
     ]:
         assert after[(route, status)] == before.get((route, status), 0) + 1, (route, status)
