@@ -20,6 +20,7 @@ from aitbc.db import Database
 from aitbc.docs_ui import install_docs
 from aitbc.errors import install_error_handlers
 from aitbc.gpus.cards import Cards
+from aitbc.gpus.model_keys import ModelKeys
 from aitbc.guard import RequestGuard
 from aitbc.health import health
 from aitbc.health import router as health_router
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.gpu_cards = Cards()
+    app.state.model_keys = ModelKeys()
     app.state.repricing = set()
     app.state.busy_gpus = BusyGpus()
     install_error_handlers(app)

@@ -97,28 +97,55 @@ def test_available_excludes_offline_gpus(api: Api, fleet: Fleet) -> None:
     assert _names(api, fleet) == ALL
 
 
-@pytest.mark.parametrize(
-    ("model", "expected"),
-    [
-        ("4090", {"4090", "4090-8", "4090-pro"}),
-        ("rtx4090", {"4090", "4090-8", "4090-pro"}),
-        ("RTX 4090", {"4090", "4090-8", "4090-pro"}),
-        ("rtx-4090", {"4090", "4090-8", "4090-pro"}),
-        ("RTX", {"4090", "3090", "4090-8", "4090-pro"}),
-        ("rtx*90", {"4090", "3090", "4090-8", "4090-pro"}),
-        ("RTX 30*", {"3090"}),
-        ("geforce*4090", {"4090-pro"}),
-        ("a100", {"a100"}),
-        ("sxm", {"a100"}),
-        ("H*0", {"h100"}),
-        ("*", ALL),
-        ("5090", set()),
-        ("%", set()),
-        ("40%", set()),
-    ],
-)
+MODEL_PATTERNS = [
+    ("4090", {"4090", "4090-8", "4090-pro"}),
+    ("rtx4090", {"4090", "4090-8", "4090-pro"}),
+    ("RTX 4090", {"4090", "4090-8", "4090-pro"}),
+    ("rtx-4090", {"4090", "4090-8", "4090-pro"}),
+    ("RTX", {"4090", "3090", "4090-8", "4090-pro"}),
+    ("rtx*90", {"4090", "3090", "4090-8", "4090-pro"}),
+    ("RTX 30*", {"3090"}),
+    ("geforce*4090", {"4090-pro"}),
+    ("a100", {"a100"}),
+    ("sxm", {"a100"}),
+    ("H*0", {"h100"}),
+    ("*", ALL),
+    ("5090", set()),
+    ("%", set()),
+    ("40%", set()),
+]
+
+
+@pytest.mark.parametrize(("model", "expected"), MODEL_PATTERNS)
 def test_model_filter(api: Api, fleet: Fleet, model: str, expected: set[str]) -> None:
     assert _names(api, fleet, model=model) == expected
+
+
+def test_model_filter_answers_the_same_from_the_process_copy_of_the_model_keys(
+    api: Api, fleet: Fleet
+) -> None:
+    """The first model filter reads the registered keys; the rest match against that copy."""
+    for _ in range(2):
+        assert {m: _names(api, fleet, model=m) for m, _ in MODEL_PATTERNS} == dict(MODEL_PATTERNS)
+
+
+def test_a_model_registered_after_the_process_read_the_keys_is_listed_at_once(
+    api: Api,
+) -> None:
+    """Registering does not touch the list's copy of the model keys, so each GPU below is
+    one this process's copy has never heard of, as if another process registered it."""
+    miner = api.key("miner", "m-1")
+    a100_40 = api.register_gpu(miner, name="A100 40GB", price_per_hour="2")
+    assert listed_ids(api, model="a100") == [a100_40]  # the copy is read here
+
+    # A key the copy lacks, for a pattern the copy does match: the copy is not taken as whole.
+    a100_80 = api.register_gpu(miner, name="A100 80GB", price_per_hour="3")
+    assert listed_ids(api, model="a100") == [a100_40, a100_80]
+    assert listed_ids(api, model="a100*80") == [a100_80]
+    # A pattern the copy matches nothing for.
+    h100 = api.register_gpu(miner, name="H100", price_per_hour="4")
+    assert listed_ids(api, model="h100") == [h100]
+    assert listed_ids(api, model="100", sort="price") == [a100_40, a100_80, h100]
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,10 @@
 Status is derived in the statement from the miner's last heartbeat and the booking windows,
 so it is right whether or not any background job has run. Every filter and sort is served by
 an index (``models.gpu``), so a page reads about as many rows as it returns at any registry
-size; a model pattern is first matched against the few registered model keys, then read key
-by key. A page's statement reads only ids, revisions and what the clock decides; the rest of
-each GPU comes from its rendered card (``gpus.cards``), read again only when it changed."""
+size; a model pattern is first matched against the few registered model keys (this
+process's copy of them, ``gpus.model_keys``), then read key by key. A page's statement reads
+only ids, revisions and what the clock decides; the rest of each GPU comes from its rendered
+card (``gpus.cards``), read again only when it changed."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ import orjson
 
 from aitbc.errors import Invalid
 from aitbc.gpus.cards import CARD_COLUMNS, Cards, finish, render
-from aitbc.gpus.naming import like_pattern, model_key
+from aitbc.gpus.model_keys import ALL_KEYS, STILL_WHOLE, ModelKeys
+from aitbc.gpus.naming import model_key
 from aitbc.store.conn import Conn
 from aitbc.store.query import Query, built
 from aitbc.store.values import as_time, iso
@@ -50,12 +52,6 @@ _STATUS_CONDITIONS = {
     "available": f"NOT {_OFFLINE} AND NOT EXISTS ({_CURRENT_BOOKING})",
 }
 _DETAILS = Query(f"SELECT {_LIVE_COLUMNS} {_FROM} WHERE g.id = $3")
-_MODEL_KEYS_LIKE = Query("SELECT model_key FROM gpu_model_keys WHERE model_key LIKE $1 ESCAPE '\\'")
-# Without a wildcard the pattern is a plain substring, which instr() finds faster than LIKE.
-_MODEL_KEYS_CONTAINING = Query(
-    "SELECT model_key FROM gpu_model_keys WHERE instr(model_key, $1) > 0",
-    postgresql="SELECT model_key FROM gpu_model_keys WHERE strpos(model_key, $1) > 0",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,10 +186,9 @@ def decode_cursor(sort: str, cursor: str) -> list[Any]:
         raise invalid from exc
 
 
-async def _model_keys(conn: Conn, pattern: str) -> list[Sequence[Any]]:
-    if "*" in pattern:
-        return await conn.fetch_values(_MODEL_KEYS_LIKE, like_pattern(pattern))
-    return await conn.fetch_values(_MODEL_KEYS_CONTAINING, model_key(pattern))
+async def _read_keys(conn: Conn, model_keys: ModelKeys) -> bool:
+    """Read the model keys afresh; whether they differ from the copy."""
+    return model_keys.replace([row[0] for row in await conn.fetch_values(ALL_KEYS)])
 
 
 class _Params:
@@ -211,6 +206,7 @@ _LIVE_COUNT = 7
 async def list_page(
     conn: Conn,
     cards: Cards,
+    model_keys: ModelKeys,
     *,
     now: datetime,
     heartbeat_timeout: int,
@@ -220,48 +216,81 @@ async def list_page(
     offset: int = 0,
     cursor: str | None = None,
 ) -> Page:
-    params = _Params(*_moments(now, heartbeat_timeout))
-    where = []
-    if filters.model:
-        keys = [row[0] for row in await _model_keys(conn, filters.model)]
-        if not keys:
-            return Page(b"[]", None)
-        if len(keys) == 1:
-            where.append(f"g.model_key = {params.add(keys[0])}")
-        else:
-            where.append(f"g.model_key IN ({', '.join(params.add(k) for k in keys)})")
-    if filters.status == "delisted":
-        where.append("g.delisted_at IS NOT NULL")
+    statement = _Statement(now, heartbeat_timeout, filters, sort, limit, offset, cursor)
+    if not filters.model:
+        rows = await statement.rows(conn)
     else:
-        where.append("g.delisted_at IS NULL")
-        if filters.status is not None:
-            where.append(_STATUS_CONDITIONS[filters.status])
-    if filters.available:
-        where.append(_STATUS_CONDITIONS["available"])
-    if filters.region is not None:
-        where.append(f"lower(g.region) = {params.add(filters.region.lower())}")
-    if filters.memory_min is not None:
-        where.append(f"g.memory_gb >= {params.add(filters.memory_min)}")
-    if filters.price_max_units is not None:
-        where.append(f"g.effective_price_units <= {params.add(filters.price_max_units)}")
-    if filters.miner_id is not None:
-        where.append(f"g.miner_id = {params.add(filters.miner_id)}")
-    if filters.ai_model:
-        where.append(
-            "g.id IN (SELECT a.gpu_id FROM gpu_ai_models a "
-            f"WHERE a.model_key = {params.add(model_key(filters.ai_model))})"
-        )
-    order = SORTS[sort]
-    if cursor is not None:
-        names = [params.add(v) for v in decode_cursor(sort, cursor)]
-        where.append(order.after.format(*names))
-    columns = ", ".join([_LIVE_COLUMNS, *(f"g.{k}" for k in order.keys[:-1])])
-    text = (
-        f"SELECT {columns} {_FROM} WHERE {' AND '.join(where)} "
-        f"ORDER BY {order.order} LIMIT {params.add(limit)}"
-    )
-    if offset:
-        text += f" OFFSET {params.add(offset)}"
-    rows = await conn.fetch_values(built(text), *params.values)
+        keys = model_keys.matching(filters.model) if model_keys.loaded else []
+        fresh = not keys  # none matched in the copy (or there is none): read the keys afresh
+        if fresh:
+            await _read_keys(conn, model_keys)
+            keys = model_keys.matching(filters.model)
+        in_copy = None if fresh else model_keys.size
+        rows = await statement.rows(conn, keys, in_copy) if keys else []
+        if not rows and not fresh and await _read_keys(conn, model_keys):
+            # Empty because keys came after the copy was read: read the page again.
+            keys = model_keys.matching(filters.model)
+            rows = await statement.rows(conn, keys) if keys else []
     next_cursor = encode_cursor(sort, rows[-1]) if rows and len(rows) == limit else None
     return Page(b"[" + b",".join(await _rendered(conn, cards, rows)) + b"]", next_cursor)
+
+
+@dataclass(frozen=True, slots=True)
+class _Statement:
+    now: datetime
+    heartbeat_timeout: int
+    filters: GpuFilters
+    sort: str
+    limit: int
+    offset: int
+    cursor: str | None
+
+    async def rows(
+        self, conn: Conn, keys: Sequence[str] = (), keys_in_copy: int | None = None
+    ) -> list[Sequence[Any]]:
+        """The page's rows, for GPUs of the given model keys when the filter names a model;
+        ``keys_in_copy`` (the size of the copy they were matched in) makes the statement
+        return nothing unless the copy is still whole."""
+        filters = self.filters
+        params = _Params(*_moments(self.now, self.heartbeat_timeout))
+        where = []
+        if keys:
+            if len(keys) == 1:
+                where.append(f"g.model_key = {params.add(keys[0])}")
+            else:
+                where.append(f"g.model_key IN ({', '.join(params.add(k) for k in keys)})")
+            if keys_in_copy is not None:
+                where.append(STILL_WHOLE.format(params.add(keys_in_copy)))
+        if filters.status == "delisted":
+            where.append("g.delisted_at IS NOT NULL")
+        else:
+            where.append("g.delisted_at IS NULL")
+            if filters.status is not None:
+                where.append(_STATUS_CONDITIONS[filters.status])
+        if filters.available:
+            where.append(_STATUS_CONDITIONS["available"])
+        if filters.region is not None:
+            where.append(f"lower(g.region) = {params.add(filters.region.lower())}")
+        if filters.memory_min is not None:
+            where.append(f"g.memory_gb >= {params.add(filters.memory_min)}")
+        if filters.price_max_units is not None:
+            where.append(f"g.effective_price_units <= {params.add(filters.price_max_units)}")
+        if filters.miner_id is not None:
+            where.append(f"g.miner_id = {params.add(filters.miner_id)}")
+        if filters.ai_model:
+            where.append(
+                "g.id IN (SELECT a.gpu_id FROM gpu_ai_models a "
+                f"WHERE a.model_key = {params.add(model_key(filters.ai_model))})"
+            )
+        order = SORTS[self.sort]
+        if self.cursor is not None:
+            names = [params.add(v) for v in decode_cursor(self.sort, self.cursor)]
+            where.append(order.after.format(*names))
+        columns = ", ".join([_LIVE_COLUMNS, *(f"g.{k}" for k in order.keys[:-1])])
+        text = (
+            f"SELECT {columns} {_FROM} WHERE {' AND '.join(where)} "
+            f"ORDER BY {order.order} LIMIT {params.add(self.limit)}"
+        )
+        if self.offset:
+            text += f" OFFSET {params.add(self.offset)}"
+        return list(await conn.fetch_values(built(text), *params.values))

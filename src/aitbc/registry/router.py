@@ -118,6 +118,7 @@ async def list_gpus(request: Request) -> Response:
         page = await listing.list_page(
             conn,
             state.gpu_cards,
+            state.model_keys,
             now=state.clock.now(),
             heartbeat_timeout=state.settings.heartbeat_timeout_seconds,
             filters=filters,
