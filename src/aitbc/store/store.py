@@ -30,6 +30,10 @@ T = TypeVar("T")
 Work = Callable[[Conn], Coroutine[Any, Any, T]]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Pages each request-path connection keeps (negative: KiB). SQLite's default of 2 MiB holds
+# the indexes' upper levels of a 100,000-GPU registry but not the rows a spread of GPU
+# details touches, which then come from the operating system's cache at each request.
+SQLITE_CACHE_KIB = 32 * 1024
 
 
 def sqlite_connect(path: str) -> sqlite3.Connection:
@@ -38,6 +42,7 @@ def sqlite_connect(path: str) -> sqlite3.Connection:
     raw.execute("PRAGMA foreign_keys=ON")
     raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     raw.execute("PRAGMA synchronous=NORMAL")
+    raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     return raw
 
 
