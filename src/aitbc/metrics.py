@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -38,6 +39,25 @@ LATENCY = Histogram(
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
+# The labelled counter and histogram of each (method, route, status) seen, so a request does
+# not look its labels up again (a method is the client's to choose: the map is bounded).
+_LABELLED: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_MAX_LABELLED = 1024
+
+
+def _count(method: str, template: str, status: int, took: float) -> None:
+    key = (method, template, status)
+    labelled = _LABELLED.get(key)
+    if labelled is None:
+        if len(_LABELLED) >= _MAX_LABELLED:
+            _LABELLED.clear()
+        labelled = _LABELLED[key] = (
+            REQUESTS.labels(method, template, str(status)),
+            LATENCY.labels(method, template),
+        )
+    labelled[0].inc()
+    labelled[1].observe(took)
+
 
 class MetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
@@ -63,8 +83,7 @@ class MetricsMiddleware:
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
             took = time.perf_counter() - started
-            REQUESTS.labels(method, template, str(status)).inc()
-            LATENCY.labels(method, template).observe(took)
+            _count(method, template, status, took)
             logs.request_done(method, scope.get("path", ""), status, took)
 
 
