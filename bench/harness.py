@@ -205,6 +205,45 @@ def resident_peak_mb(pid: int) -> float:
     return peak / 1024
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pids: list[int]) -> dict[int, float]:
+    found = {}
+    for each in pids:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[each] = (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+    return found
+
+
+def _postgres_pids() -> list[int]:
+    found = subprocess.run(["pgrep", "-u", "postgres"], capture_output=True, text=True)
+    return [int(p) for p in found.stdout.split()]
+
+
+@dataclass
+class Cpu:
+    """CPU seconds used so far by each process of a server (with its workers) and of
+    PostgreSQL; ``since`` gives what they used after an earlier reading (a process that
+    started in between counts whole, one that ended in between is not seen)."""
+
+    server: dict[int, float]
+    database: dict[int, float]
+
+    @classmethod
+    def now(cls, pid: int) -> Cpu:
+        return cls(_cpu_seconds([pid, *_children(pid)]), _cpu_seconds(_postgres_pids()))
+
+    def since(self, earlier: Cpu) -> tuple[float, float]:
+        def used(now: dict[int, float], then: dict[int, float]) -> float:
+            return sum(seconds - then.get(pid, 0.0) for pid, seconds in now.items())
+
+        return used(self.server, earlier.server), used(self.database, earlier.database)
+
+
 def _children(pid: int) -> list[int]:
     try:
         found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()

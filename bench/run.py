@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import harness
@@ -117,19 +118,32 @@ def reads(report: Report, args: argparse.Namespace, workdir: Path) -> None:
         ok = write_lines(workdir, "ok.txt", ["/ok"])
         rows = []
         for workers in (1, 2):
-            with server(bare(workers), ready="/ok") as (base, _):
-                ceiling = wrk(base, "read.lua", [ok], seconds=args.seconds).rps
+            with server(bare(workers), ready="/ok") as (base, pid):
+                bare_load, cpu = _measured(
+                    pid, partial(wrk, base, "read.lua", [ok], seconds=args.seconds), kind
+                )
+                ceiling = bare_load.rps
             rows.append([kind, str(workers), "bare FastAPI endpoint (ceiling)", "-",
-                         f"{ceiling:,.0f}", "100 %", "", "", ""])  # fmt: skip
-            with server(coordinator(url, workers), COORDINATOR_ENV) as (base, _):
+                         f"{ceiling:,.0f}", "100 %", "", "", "", *cpu])  # fmt: skip
+            with server(coordinator(url, workers), COORDINATOR_ENV) as (base, pid):
                 for name in ("GPU details", "list, page of 20"):  # warm-up, not measured
                     wrk(base, "read.lua", [files[name]], seconds=1)
-                load = wrk(base, "read.lua", [health], seconds=args.seconds)
-                rows.append(_read_row(kind, workers, "/health", "anonymous", load, ceiling, 0.5))
+                load, cpu = _measured(
+                    pid, partial(wrk, base, "read.lua", [health], seconds=args.seconds), kind
+                )
+                rows.append(
+                    _read_row(kind, workers, "/health", "anonymous", load, ceiling, 0.5) + cpu
+                )
                 for name, _, goal in READS:
                     for who, api_key in (("anonymous", ""), ("client key", key)):
-                        load = wrk(base, "read.lua", [files[name], api_key], seconds=args.seconds)
-                        rows.append(_read_row(kind, workers, name, who, load, ceiling, goal))
+                        load, cpu = _measured(
+                            pid,
+                            partial(
+                                wrk, base, "read.lua", [files[name], api_key], seconds=args.seconds
+                            ),
+                            kind,
+                        )
+                        rows.append(_read_row(kind, workers, name, who, load, ceiling, goal) + cpu)
         report.table(
             f"Reads, {kind}, 10,000 GPUs, {harness.CONNECTIONS} connections",
             [
@@ -142,11 +156,30 @@ def reads(report: Report, args: argparse.Namespace, workdir: Path) -> None:
                 "goal",
                 "p50 ms",
                 "p99 ms",
+                "server CPU µs/req",
+                "database CPU µs/req",
             ],
             rows,
+            "CPU per request: the server's processes and (on PostgreSQL) every PostgreSQL "
+            "process, over the scenario's requests; wrk's own is not counted. Both run on the "
+            "machine's two cores with wrk, so with 2 processes their sum bounds the rate.",
         )
         if kind == "postgresql":
             harness.drop_database(url)
+
+
+def _measured(pid: int, run: Callable[[], Load], kind: str) -> tuple[Load, list[str]]:
+    """The load and the CPU it cost, per request, as two table cells (the database's only
+    on PostgreSQL: SQLite runs inside the server)."""
+    before = harness.Cpu.now(pid)
+    load = run()
+    after = harness.Cpu.now(pid)
+    per = 1e6 / max(load.requests, 1)
+    server, database = after.since(before)
+    return load, [
+        f"{server * per:.0f}",
+        f"{database * per:.0f}" if kind == "postgresql" else "-",
+    ]
 
 
 def _read_row(
