@@ -11,10 +11,16 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from aitbc.store.write_gate import SQLITE_BUSY_TIMEOUT_MS, gate_for
+
 WRITE_OPTION = "aitbc_write"
 
 
 def _configure_sqlite(engine: Engine) -> None:
+    path = engine.url.database
+    on_file = bool(path) and path != ":memory:"
+    gate = gate_for(path or "", timeout=SQLITE_BUSY_TIMEOUT_MS / 1000) if on_file else None
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when a transaction begins (below).
@@ -22,7 +28,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -30,10 +36,36 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         # A write transaction takes the database write lock up front, so a read-then-write
         # (check the GPU is free, then book it) can never interleave with another writer.
-        if conn.get_execution_options().get(WRITE_OPTION):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
+        # It waits for the process's other writers in turn first (store.write_gate).
+        if not conn.get_execution_options().get(WRITE_OPTION):
             conn.exec_driver_sql("BEGIN")
+            return
+        if gate is not None:
+            gate.acquire()
+            conn.info[_HOLDS_GATE] = gate
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _give_back(conn.info)
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(conn: Any) -> None:
+        _give_back(conn.info)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        _give_back(record.info)  # a transaction that ended without either event
+
+
+_HOLDS_GATE = "aitbc_write_gate"
+
+
+def _give_back(info: dict[Any, Any]) -> None:
+    held = info.pop(_HOLDS_GATE, None)
+    if held is not None:
+        held.release()
 
 
 def create_db_engine(url: str) -> Engine:

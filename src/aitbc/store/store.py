@@ -25,11 +25,11 @@ from sqlalchemy.engine import URL, make_url
 from aitbc.store.conn import Conn, PgConn, Row, SqliteConn, drive
 from aitbc.store.pgpool import PgPool
 from aitbc.store.query import Query
+from aitbc.store.write_gate import SQLITE_BUSY_TIMEOUT_MS, WriteGate, gate_for
 
 T = TypeVar("T")
 Work = Callable[[Conn], Coroutine[Any, Any, T]]
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Pages each request-path connection keeps (negative: KiB). SQLite's default of 2 MiB holds
 # the indexes' upper levels of a 100,000-GPU registry but not the rows a spread of GPU
 # details touches, which then come from the operating system's cache at each request.
@@ -79,10 +79,12 @@ class Store:
         self._reader: SqliteConn | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._writer_conn: sqlite3.Connection | None = None
+        self._gate: WriteGate | None = None
         if self.dialect == "sqlite":
             self._path = parsed.database or ""
             if not self._path or self._path == ":memory:":
                 raise ValueError("the store needs an SQLite file, not an in-memory database")
+            self._gate = gate_for(self._path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
         else:
             self._connect = _asyncpg_options(parsed)
 
@@ -162,15 +164,20 @@ class Store:
     def _write_sqlite(self, work: Work[T]) -> T:
         if self._writer_conn is None:
             self._writer_conn = sqlite_connect(self._path)
-        raw = self._writer_conn
-        raw.execute("BEGIN IMMEDIATE")
+        raw, gate = self._writer_conn, self._gate
+        assert gate is not None
+        gate.acquire()  # in turn with the process's other writers (store.write_gate)
         try:
-            result = drive(work(SqliteConn(raw)))
-        except BaseException:
-            raw.execute("ROLLBACK")
-            raise
-        raw.execute("COMMIT")
-        return result
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                result = drive(work(SqliteConn(raw)))
+            except BaseException:
+                raw.execute("ROLLBACK")
+                raise
+            raw.execute("COMMIT")
+            return result
+        finally:
+            gate.release()
 
     def _close_writer_conn(self) -> None:
         if self._writer_conn is not None:
