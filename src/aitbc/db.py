@@ -19,7 +19,7 @@ WRITE_OPTION = "aitbc_write"
 def _configure_sqlite(engine: Engine) -> None:
     path = engine.url.database
     on_file = bool(path) and path != ":memory:"
-    gate = gate_for(path or "", timeout=SQLITE_BUSY_TIMEOUT_MS / 1000) if on_file else None
+    gate = gate_for(path or "") if on_file else None
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

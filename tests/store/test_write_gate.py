@@ -79,7 +79,7 @@ def test_an_orm_writer_goes_before_the_request_paths_later_writes(database_url: 
     if PG_URL:
         pytest.skip("SQLite's write lock")
     path = make_url(database_url).database or ""
-    gate = gate_for(path, timeout=30)
+    gate = gate_for(path)
     db, store = Database(database_url), Store(database_url)
     order: list[str] = []
     a_holds, a_may_finish = threading.Event(), threading.Event()

@@ -84,7 +84,7 @@ class Store:
             self._path = parsed.database or ""
             if not self._path or self._path == ":memory:":
                 raise ValueError("the store needs an SQLite file, not an in-memory database")
-            self._gate = gate_for(self._path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+            self._gate = gate_for(self._path)
         else:
             self._connect = _asyncpg_options(parsed)
 

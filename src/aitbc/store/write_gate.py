@@ -58,11 +58,12 @@ class WriteGate:
                 self._held = False
 
 
-def gate_for(path: str, *, timeout: float) -> WriteGate:
-    """The gate of one database file (the same for every connection to it)."""
+def gate_for(path: str) -> WriteGate:
+    """The gate of one database file (the same for every connection to it), waited on for
+    as long as SQLite's own busy timeout."""
     key = str(Path(path).resolve())
     with _GATES_LOCK:
         gate = _GATES.get(key)
         if gate is None:
-            gate = _GATES[key] = WriteGate(timeout)
+            gate = _GATES[key] = WriteGate(SQLITE_BUSY_TIMEOUT_MS / 1000)
         return gate
