@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.support.api import Api
-from tests.support.gpus import GPU_LIST, gpu_path, list_gpus, listed_ids
-from tests.support.market import heartbeat
+from tests.support.gpus import GPU_LIST, details, gpu_path, list_gpus, listed_ids
+from tests.support.market import booked, deposit, heartbeat
 from tests.support.responses import assert_error
 
 
@@ -199,6 +199,38 @@ def test_status_filter(api: Api, fleet: Fleet) -> None:
     assert _names(api, fleet, status="delisted") == {"3090"}
     assert _names(api, fleet, status="booked") == set()
     assert _names(api, fleet) == ALL - {"3090"}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"available": "true"},
+        {"status": "available"},
+        {"status": "booked"},
+        {"status": "offline"},
+        {"status": "delisted"},
+        {"status": "delisted", "available": "true"},
+        {"model": "4090", "available": "true", "sort": "rating"},
+    ],
+)
+def test_each_listed_gpu_is_shown_as_its_details_show_it(
+    api: Api, fleet: Fleet, params: dict[str, str]
+) -> None:
+    """A page leaves out what its filters already decide (a filter for available GPUs
+    reads no booking or miner state for its columns): the GPUs it shows must not differ
+    from their details for it. One GPU of each status: booked, offline, delisted."""
+    deposit(api, "c-1", "100")
+    booked(api, api.key("client", "c-1"), fleet.ids["4090"])
+    api.call("DELETE", gpu_path(fleet.ids["3090"]), api.key("miner", "m-a"))
+    shown = list_gpus(api, **params)
+    assert shown
+    for gpu in shown:
+        assert gpu == details(api, gpu["gpu_id"])
+    statuses = {gpu["status"] for gpu in shown}
+    assert statuses <= ({params["status"]} if "status" in params else statuses)
+    if "status" not in params and not params.get("available"):
+        assert statuses == {"available", "booked", "offline"}
 
 
 def test_filters_combine(api: Api, fleet: Fleet) -> None:

@@ -81,9 +81,16 @@ def render(row: Sequence[Any]) -> tuple[str, int, bytes]:
     return gpu_id, revision, card[:-1]
 
 
+# Times PostgreSQL gave, as JSON values: a miner's last heartbeat or a booking's end recurs
+# on every page that shows it until it changes, and formatting one costs more than this
+# lookup. Bounded by clearing.
+_TIME_TEXT: dict[datetime, str] = {}
+_TIME_TEXT_MAX = 8192
+
+
 def _time(value: str | datetime | None) -> str:
-    """A time as a JSON value: SQLite's stored text converted inline (the common case),
-    anything else through store.values.iso."""
+    """A time as a JSON value: SQLite's stored text converted inline, PostgreSQL's datetime
+    through store.values.iso (remembered)."""
     if value is None:
         return "null"
     if value.__class__ is str:
@@ -91,7 +98,14 @@ def _time(value: str | datetime | None) -> str:
         if text.endswith("000000"):
             return f'"{text[:10]}T{text[11:19]}Z"'
         return f'"{text[:10]}T{text[11:26]}Z"'
-    return f'"{iso(value)}"'
+    if not isinstance(value, datetime):
+        return f'"{iso(value)}"'
+    found = _TIME_TEXT.get(value)
+    if found is None:
+        if len(_TIME_TEXT) >= _TIME_TEXT_MAX:
+            _TIME_TEXT.clear()
+        found = _TIME_TEXT[value] = f'"{iso(value)}"'
+    return found
 
 
 def finish(

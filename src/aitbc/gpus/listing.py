@@ -37,14 +37,25 @@ _NEXT_RESERVATION = (
     "AND b.start_time > $1"
 )
 _OFFLINE = "(m.last_heartbeat < $2 OR m.reported_status = 'offline')"
-# The columns every page reads, in the order ``_page`` unpacks them; a sort's cursor keys
-# follow.
-_LIVE_COLUMNS = f"""
-g.id, g.revision, g.delisted_at, m.last_heartbeat,
-CASE WHEN {_OFFLINE} THEN 1 ELSE 0 END AS offline,
-({_CURRENT_BOOKING} LIMIT 1) AS booking_expires,
-({_NEXT_RESERVATION}) AS next_reservation
-"""
+
+
+def _live_columns(*, listed: bool = False, available: bool = False) -> str:
+    """The columns every page reads, in the order ``_rendered`` unpacks them (a sort's
+    cursor keys follow). What the page's conditions already decide is a constant, neither
+    computed nor sent: ``listed``, no GPU is delisted; ``available``, none is offline or
+    booked now."""
+    delisted = "NULL" if listed else "g.delisted_at"
+    offline = "0" if available else f"CASE WHEN {_OFFLINE} THEN 1 ELSE 0 END"
+    booking_expires = "NULL" if available else f"({_CURRENT_BOOKING} LIMIT 1)"
+    return (
+        f"g.id, g.revision, {delisted} AS delisted_at, m.last_heartbeat, {offline} AS offline, "
+        f"{booking_expires} AS booking_expires, ({_NEXT_RESERVATION}) AS next_reservation"
+    )
+
+
+_LIVE_COLUMNS = _live_columns()
+_LISTED_COLUMNS = _live_columns(listed=True)
+_AVAILABLE_COLUMNS = _live_columns(listed=True, available=True)
 _FROM = "FROM gpus g JOIN miners m ON m.id = g.miner_id"
 _STATUS_CONDITIONS = {
     "offline": _OFFLINE,
@@ -157,9 +168,9 @@ async def details(
 
 def encode_cursor(sort: str, row: Sequence[Any]) -> str:
     """The last row's sort keys (they follow the live columns, the GPU's id first of all)."""
+    found = [*row[_LIVE_COUNT:], row[0]]
     keys = SORTS[sort].keys
-    found = dict(zip(keys[:-1], row[_LIVE_COUNT:], strict=True)) | {"id": row[0]}
-    values = [iso(found[k]) if k == "created_at" else found[k] for k in keys]
+    values = [iso(v) if k == "created_at" else v for k, v in zip(keys, found, strict=True)]
     return base64.urlsafe_b64encode(orjson.dumps([sort, *values])).decode().rstrip("=")
 
 
@@ -261,14 +272,18 @@ class _Statement:
                 where.append(f"g.model_key IN ({', '.join(params.add(k) for k in keys)})")
             if keys_in_copy is not None:
                 where.append(STILL_WHOLE.format(params.add(keys_in_copy)))
+        live = _LISTED_COLUMNS
         if filters.status == "delisted":
             where.append("g.delisted_at IS NOT NULL")
+            live = _LIVE_COLUMNS
         else:
             where.append("g.delisted_at IS NULL")
             if filters.status is not None:
                 where.append(_STATUS_CONDITIONS[filters.status])
         if filters.available:
             where.append(_STATUS_CONDITIONS["available"])
+        if live is _LISTED_COLUMNS and (filters.available or filters.status == "available"):
+            live = _AVAILABLE_COLUMNS
         if filters.region is not None:
             where.append(f"lower(g.region) = {params.add(filters.region.lower())}")
         if filters.memory_min is not None:
@@ -286,7 +301,7 @@ class _Statement:
         if self.cursor is not None:
             names = [params.add(v) for v in decode_cursor(self.sort, self.cursor)]
             where.append(order.after.format(*names))
-        columns = ", ".join([_LIVE_COLUMNS, *(f"g.{k}" for k in order.keys[:-1])])
+        columns = ", ".join([live, *(f"g.{k}" for k in order.keys[:-1])])
         text = (
             f"SELECT {columns} {_FROM} WHERE {' AND '.join(where)} "
             f"ORDER BY {order.order} LIMIT {params.add(self.limit)}"

@@ -9,8 +9,6 @@ transaction is closed instead of being lent again."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -24,6 +22,32 @@ class _LoopPool:
         self.slots = asyncio.Semaphore(max_size)
         self.idle: list[asyncpg.Connection] = []
         self.lent: set[asyncpg.Connection] = set()
+
+    def give(self, conn: asyncpg.Connection) -> None:
+        """Take back a connection ``PgPool.take`` lent (closed instead when it broke or was
+        left inside a transaction)."""
+        self.lent.discard(conn)
+        if conn.is_closed() or conn.is_in_transaction():
+            conn.terminate()
+        else:
+            self.idle.append(conn)
+        self.slots.release()
+
+
+class _Lease:
+    """``async with pool.acquire() as conn``."""
+
+    __slots__ = ("_conn", "_here", "_pool")
+
+    def __init__(self, pool: PgPool) -> None:
+        self._pool = pool
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        self._here, self._conn = await self._pool.take()
+        return self._conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._here.give(self._conn)
 
 
 class PgPool:
@@ -39,8 +63,16 @@ class PgPool:
             pool = self._loops[loop] = _LoopPool(self._max_size)
         return pool
 
-    @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+    def acquire(self) -> _Lease:
+        """``async with pool.acquire() as conn``: a connection, given back when the block
+        ends (a plain object, not a generator-based context manager: this is on every
+        request's path)."""
+        return _Lease(self)
+
+    async def take(self) -> tuple[_LoopPool, asyncpg.Connection]:
+        """A connection, and the pool of this loop to give it back to (``_LoopPool.give``).
+        The loop is looked up once: ``asyncio.get_running_loop`` asks the system for the
+        process id each time."""
         pool = self._here()
         await pool.slots.acquire()
         try:
@@ -55,15 +87,7 @@ class PgPool:
             pool.slots.release()
             raise
         pool.lent.add(conn)
-        try:
-            yield conn
-        finally:
-            pool.lent.discard(conn)
-            if conn.is_closed() or conn.is_in_transaction():
-                conn.terminate()
-            else:
-                pool.idle.append(conn)
-            pool.slots.release()
+        return pool, conn
 
     async def close(self) -> None:
         """Close the connections of the calling loop (the others' loops close their own)."""

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -70,12 +69,33 @@ def _asyncpg_options(url: URL) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None}
 
 
+class _Read:
+    """The context of ``Store.read`` as a plain object (it is on every read's path)."""
+
+    __slots__ = ("_lease", "_pool", "_reader")
+
+    def __init__(self, reader: SqliteConn | None, pool: PgPool | None) -> None:
+        self._reader = reader
+        self._pool = pool
+
+    async def __aenter__(self) -> Conn:
+        if self._reader is not None:
+            return self._reader
+        assert self._pool is not None
+        self._lease = self._pool.acquire()
+        return PgConn(await self._lease.__aenter__())
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._reader is None:
+            await self._lease.__aexit__(*exc)
+
+
 class Store:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         self._pool_size = pool_size
-        self._pool: Any = None
+        self._pool: PgPool | None = None
         self._reader: SqliteConn | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._writer_conn: sqlite3.Connection | None = None
@@ -125,31 +145,22 @@ class Store:
 
     # -- reads --------------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[Conn]:
-        if self._reader is not None:
-            yield self._reader
-            return
-        async with self._pool.acquire() as raw:
-            yield PgConn(raw)
+    def read(self) -> _Read:
+        """``async with store.read() as conn``: SQLite's reader, or a pooled PostgreSQL
+        connection given back when the block ends."""
+        return _Read(self._reader, self._pool)
 
     async def fetch(self, query: Query, *args: Any) -> list[Row]:
-        if self._reader is not None:
-            return await self._reader.fetch(query, *args)
-        async with self._pool.acquire() as raw:
-            return await PgConn(raw).fetch(query, *args)
+        async with self.read() as conn:
+            return await conn.fetch(query, *args)
 
     async def fetch_values(self, query: Query, *args: Any) -> list[Sequence[Any]]:
-        if self._reader is not None:
-            return await self._reader.fetch_values(query, *args)
-        async with self._pool.acquire() as raw:
-            return await PgConn(raw).fetch_values(query, *args)
+        async with self.read() as conn:
+            return await conn.fetch_values(query, *args)
 
     async def fetchrow(self, query: Query, *args: Any) -> Row | None:
-        if self._reader is not None:
-            return await self._reader.fetchrow(query, *args)
-        async with self._pool.acquire() as raw:
-            return await PgConn(raw).fetchrow(query, *args)
+        async with self.read() as conn:
+            return await conn.fetchrow(query, *args)
 
     # -- writes -------------------------------------------------------------------------
 
@@ -158,6 +169,7 @@ class Store:
         if self._writer is not None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._writer, self._write_sqlite, work)
+        assert self._pool is not None
         async with self._pool.acquire() as raw, raw.transaction():
             return await work(PgConn(raw))
 
