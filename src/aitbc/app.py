@@ -97,6 +97,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # The service exports its own Prometheus metrics and logs; FastAPI's OpenTelemetry
+        # hooks would only ask, on every request, whether a provider has been set up.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_docs(app)
     app.state.settings = settings
