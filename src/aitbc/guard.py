@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,6 +20,7 @@ from aitbc.errors import BODY_PROBLEM
 from aitbc.kit import json_body
 
 _NUL_MARKERS = (b"\x00", b"\\u0000", b"%00")
+_NUL_IN_URL = re.compile(b"|".join(re.escape(m) for m in _NUL_MARKERS), re.IGNORECASE)
 # What the route gets instead of a body that is not acceptable JSON: a JSON string, which no
 # route's body model accepts.
 _STAND_IN = b'"the body was not acceptable JSON"'
@@ -50,10 +52,13 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         target = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
-        if any(marker in target.lower() for marker in _NUL_MARKERS):
+        if _NUL_IN_URL.search(target) is not None:
             await _reply(send, 422, "validation_error", "The URL contains a NUL character.")
             return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
+        declared = None
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                declared = value  # the last one, as a dict of the headers would give
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await _reply(send, 413, "payload_too_large", self._too_large())
             return

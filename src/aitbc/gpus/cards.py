@@ -81,16 +81,9 @@ def render(row: Sequence[Any]) -> tuple[str, int, bytes]:
     return gpu_id, revision, card[:-1]
 
 
-# Times PostgreSQL gave, as JSON values: a miner's last heartbeat or a booking's end recurs
-# on every page that shows it until it changes, and formatting one costs more than this
-# lookup. Bounded by clearing.
-_TIME_TEXT: dict[datetime, str] = {}
-_TIME_TEXT_MAX = 8192
-
-
 def _time(value: str | datetime | None) -> str:
-    """A time as a JSON value: SQLite's stored text converted inline, PostgreSQL's datetime
-    through store.values.iso (remembered)."""
+    """A time as a JSON value: SQLite's stored text converted inline, anything else through
+    store.values.iso."""
     if value is None:
         return "null"
     if value.__class__ is str:
@@ -98,24 +91,25 @@ def _time(value: str | datetime | None) -> str:
         if text.endswith("000000"):
             return f'"{text[:10]}T{text[11:19]}Z"'
         return f'"{text[:10]}T{text[11:26]}Z"'
-    if not isinstance(value, datetime):
-        return f'"{iso(value)}"'
-    found = _TIME_TEXT.get(value)
-    if found is None:
-        if len(_TIME_TEXT) >= _TIME_TEXT_MAX:
-            _TIME_TEXT.clear()
-        found = _TIME_TEXT[value] = f'"{iso(value)}"'
-    return found
+    return f'"{iso(value)}"'
+
+
+# Rendered tails by what they show. A miner's last heartbeat, and a booking's end, recur on
+# every page that shows them until they change, so most rows find their tail here; building
+# it (three times formatted, a string encoded) costs more than the lookup. Bounded by
+# clearing.
+_TAILS: dict[tuple[str, object, object, object], bytes] = {}
+_TAILS_MAX = 8192
 
 
 def finish(
     card: bytes,
-    *,
     delisted: object,
     offline: object,
     booking_expires: str | datetime | None,
     last_heartbeat: str | datetime,
     next_reservation: str | datetime | None,
+    /,
 ) -> bytes:
     """The card with what the clock decides: status (from the delisting, the miner being
     offline and a booking covering now), the current booking's end, the miner's last
@@ -126,14 +120,17 @@ def finish(
         status = "offline"
     else:
         status = "available" if booking_expires is None else "booked"
-    expires = "null" if booking_expires is None else _time(booking_expires)
-    heartbeat = _time(last_heartbeat)
-    upcoming = _time(next_reservation)
-    tail = (
-        f',"status":"{status}","booking_expires":{expires},"last_heartbeat":{heartbeat},'
-        f'"next_reservation_at":{upcoming}}}'
-    )
-    return card + tail.encode()
+    key = (status, booking_expires, last_heartbeat, next_reservation)
+    tail = _TAILS.get(key)
+    if tail is None:
+        if len(_TAILS) >= _TAILS_MAX:
+            _TAILS.clear()
+        tail = _TAILS[key] = (
+            f',"status":"{status}","booking_expires":{_time(booking_expires)},'
+            f'"last_heartbeat":{_time(last_heartbeat)},'
+            f'"next_reservation_at":{_time(next_reservation)}}}'
+        ).encode()
+    return card + tail
 
 
 class Cards:

@@ -143,14 +143,7 @@ async def _rendered(conn: Conn, cards: Cards, rows: Sequence[Sequence[Any]]) -> 
             fresh[gpu_id] = card
         found = [card or fresh[row[0]] for row, card in zip(rows, found, strict=True)]
     return [
-        finish(
-            card or b"",
-            delisted=row[2],
-            offline=row[4],
-            booking_expires=row[5],
-            last_heartbeat=row[3],
-            next_reservation=row[6],
-        )
+        finish(card or b"", row[2], row[4], row[5], row[3], row[6])
         for row, card in zip(rows, found, strict=True)
     ]
 
