@@ -90,3 +90,9 @@ def effective_units(app: FastAPI, gpu_id: str) -> Any:
         return conn.execute(
             text("SELECT effective_price_units FROM gpus WHERE id = :g"), {"g": gpu_id}
         ).scalar()
+
+
+def revision(app: FastAPI, gpu_id: str) -> Any:
+    """The GPU row's revision (moved by every write of the row)."""
+    with app.state.db.engine.connect() as conn:
+        return conn.execute(text("SELECT revision FROM gpus WHERE id = :g"), {"g": gpu_id}).scalar()

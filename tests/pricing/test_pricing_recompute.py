@@ -366,6 +366,33 @@ def test_recomputation_applies_the_new_multiplier_to_dynamic_gpus(
         assert stored == engine.scale(int(Decimal(price) * 10**6), 9_000), price
 
 
+def test_recomputation_writes_only_the_dynamic_gpus_whose_price_moves(
+    api: Api, app: FastAPI, market: Market
+) -> None:
+    """Measured against a fixed GPU of the same model and miner, whose row the sweeper writes
+    at the same moments for everything else (its uptime): the dynamic GPU's row is written
+    once more exactly when the multiplier moves."""
+    followed = market.gpu(name="A40", price_per_hour="1.0", pricing_mode="dynamic")
+    fixed = market.gpu(name="A40", price_per_hour="1.0")
+
+    def revisions() -> tuple[int, int]:
+        return ref.revision(app, followed), ref.revision(app, fixed)
+
+    sweep(app)  # idle: the multiplier steps to 0.9
+    before = revisions()
+    steps = [Decimal(pricing(api, "a40")["demand_multiplier"])]
+    for _ in range(8):  # down to the floor, then it stays there
+        api.clock.advance(seconds=61)
+        sweep(app)
+        steps.append(Decimal(pricing(api, "a40")["demand_multiplier"]))
+        after = revisions()
+        extra_writes = (after[0] - before[0]) - (after[1] - before[1])
+        assert extra_writes == (1 if steps[-1] != steps[-2] else 0), steps
+        before = after
+        assert details(api, followed)["price_per_hour"] == ref.money(Decimal("1.0") * steps[-1])
+    assert steps[-1] == steps[-2]  # the floor was reached: a recomputation that moved nothing
+
+
 def test_dynamic_price_after_recomputation_is_what_the_booking_charges(
     api: Api, app: FastAPI, market: Market
 ) -> None:

@@ -174,13 +174,18 @@ def recompute(
 
 
 def apply_multiplier(session: Session, *, model_key: str, multiplier_bp: int) -> None:
-    """Dynamic-mode GPUs of the model follow its multiplier (engine.scale, in SQL)."""
+    """Dynamic-mode GPUs of the model follow its multiplier (engine.scale, in SQL). Only the
+    rows whose price moves are written: a GPU row written is a new revision (its rendered
+    card is made again, gpus.cards) and a lock a booking of it would wait for."""
+    scaled = (Gpu.price_units * multiplier_bp + engine.BP // 2) // engine.BP
     session.execute(
         update(Gpu)
-        .where(Gpu.model_key == model_key, Gpu.pricing_mode == "dynamic")
-        .values(
-            effective_price_units=(Gpu.price_units * multiplier_bp + engine.BP // 2) // engine.BP
+        .where(
+            Gpu.model_key == model_key,
+            Gpu.pricing_mode == "dynamic",
+            Gpu.effective_price_units != scaled,
         )
+        .values(effective_price_units=scaled)
         .execution_options(synchronize_session=False)
     )
 
