@@ -70,9 +70,8 @@ class PgPool:
         return _Lease(self)
 
     async def take(self) -> tuple[_LoopPool, asyncpg.Connection]:
-        """A connection, and the pool of this loop to give it back to (``_LoopPool.give``).
-        The loop is looked up once: ``asyncio.get_running_loop`` asks the system for the
-        process id each time."""
+        """A connection, and the pool of this loop to give it back to (``_LoopPool.give``),
+        so the loop is looked up once per lease."""
         pool = self._here()
         await pool.slots.acquire()
         try:
