@@ -41,8 +41,8 @@ _OFFLINE = "(m.last_heartbeat < $2 OR m.reported_status = 'offline')"
 
 def _live_columns(*, listed: bool = False, available: bool = False) -> str:
     """The columns every page reads, in the order ``_rendered`` unpacks them (a sort's
-    cursor keys follow). What the page's conditions already decide is a constant, neither
-    computed nor sent: ``listed``, no GPU is delisted; ``available``, none is offline or
+    cursor keys follow). What the page's conditions already decide is a constant, not
+    computed row by row: ``listed``, no GPU is delisted; ``available``, none is offline or
     booked now."""
     delisted = "NULL" if listed else "g.delisted_at"
     offline = "0" if available else f"CASE WHEN {_OFFLINE} THEN 1 ELSE 0 END"
