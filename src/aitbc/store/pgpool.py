@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 
-class _LoopPool:
+class LoopPool:
     """The connections of one event loop (an asyncpg connection serves the loop that opened
     it; a server process has one loop, a test may serve one app from two)."""
 
@@ -54,13 +54,13 @@ class PgPool:
     def __init__(self, *, max_size: int, **connect: Any) -> None:
         self._connect = connect
         self._max_size = max_size
-        self._loops: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
+        self._loops: dict[asyncio.AbstractEventLoop, LoopPool] = {}
 
-    def _here(self) -> _LoopPool:
+    def _here(self) -> LoopPool:
         loop = asyncio.get_running_loop()
         pool = self._loops.get(loop)
         if pool is None:
-            pool = self._loops[loop] = _LoopPool(self._max_size)
+            pool = self._loops[loop] = LoopPool(self._max_size)
         return pool
 
     def acquire(self) -> _Lease:
@@ -69,8 +69,8 @@ class PgPool:
         request's path)."""
         return _Lease(self)
 
-    async def take(self) -> tuple[_LoopPool, asyncpg.Connection]:
-        """A connection, and the pool of this loop to give it back to (``_LoopPool.give``),
+    async def take(self) -> tuple[LoopPool, asyncpg.Connection]:
+        """A connection, and the pool of this loop to give it back to (``LoopPool.give``),
         so the loop is looked up once per lease."""
         pool = self._here()
         await pool.slots.acquire()

@@ -72,7 +72,7 @@ def _asyncpg_options(url: URL) -> dict[str, Any]:
 class _Read:
     """The context of ``Store.read`` as a plain object (it is on every read's path)."""
 
-    __slots__ = ("_lease", "_pool", "_reader")
+    __slots__ = ("_lent", "_pool", "_reader")
 
     def __init__(self, reader: SqliteConn | None, pool: PgPool | None) -> None:
         self._reader = reader
@@ -82,12 +82,13 @@ class _Read:
         if self._reader is not None:
             return self._reader
         assert self._pool is not None
-        self._lease = self._pool.acquire()
-        return PgConn(await self._lease.__aenter__())
+        self._lent = await self._pool.take()
+        return PgConn(self._lent[1])
 
     async def __aexit__(self, *exc: object) -> None:
         if self._reader is None:
-            await self._lease.__aexit__(*exc)
+            here, raw = self._lent
+            here.give(raw)
 
 
 class Store:
