@@ -5,6 +5,7 @@ receipts; and the miner's side: a long poll for work, results and failures."""
 from __future__ import annotations
 
 import asyncio
+from asyncio import FIRST_COMPLETED
 from typing import Annotated
 
 from fastapi import Body, Query, Request, Response
@@ -197,27 +198,58 @@ def _poll_once(db: Database, miner_id: str, clock: Clock, settings: Settings) ->
         return job
 
 
+def _give_back(db: Database, job_id: str, miner_id: str) -> None:
+    with db.session(write=True) as session:
+        service.give_back(session, job_id=job_id, miner_id=miner_id)
+        session.commit()
+
+
+async def _gone(request: Request) -> None:
+    """Returns when the client has closed its connection (the request's body, if any, has
+    been read by then: what is left to receive is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _long_poll(request: Request, miner_id: str, wait: float) -> MinerJob | Response:
     """Take a job now, or wait (up to 30 s) for one to be assigned to this miner: woken by
-    the assignment itself, holding no thread and no connection while waiting."""
+    the assignment itself, holding no thread and no connection while waiting.
+
+    A poll whose client has gone takes nothing: a job taken is ``running`` and charged, so
+    it is taken only for a connection still open (checked before every take, and the wait
+    ends the moment the client leaves)."""
     state = request.app.state
     loop = asyncio.get_running_loop()
     deadline = loop.time() + min(wait, MAX_POLL_WAIT_SECONDS)
-    with state.signals.waiting(miner_id) as assigned:
-        while True:
-            assigned.clear()
-            job = await run_in_threadpool(
-                _poll_once, state.db, miner_id, state.clock, state.settings
-            )
-            if job is not None:
-                return job
-            left = deadline - loop.time()
-            if left <= 0:
-                return Response(status_code=204)
-            try:
-                await asyncio.wait_for(assigned.wait(), timeout=left)
-            except TimeoutError:
-                return Response(status_code=204)
+    gone = asyncio.ensure_future(_gone(request))
+    try:
+        with state.signals.waiting(miner_id) as assigned:
+            while True:
+                assigned.clear()
+                await asyncio.sleep(0)  # let ``gone`` see a disconnect already received
+                if gone.done():
+                    return Response(status_code=204)
+                job = await run_in_threadpool(
+                    _poll_once, state.db, miner_id, state.clock, state.settings
+                )
+                if job is not None:
+                    await asyncio.sleep(0)
+                    if not gone.done():
+                        return job
+                    # The client left while the job was being taken: it goes back.
+                    await run_in_threadpool(_give_back, state.db, job.job_id, miner_id)
+                    return Response(status_code=204)
+                left = deadline - loop.time()
+                if left <= 0:
+                    return Response(status_code=204)
+                woken = asyncio.ensure_future(assigned.wait())
+                await asyncio.wait((woken, gone), timeout=left, return_when=FIRST_COMPLETED)
+                if not woken.done():
+                    woken.cancel()
+                    if not gone.done():
+                        return Response(status_code=204)
+    finally:
+        gone.cancel()
 
 
 _POLL = {

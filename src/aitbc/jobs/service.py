@@ -319,6 +319,16 @@ def poll(session: Session, *, miner_id: str, now: datetime, settings: Settings) 
     )
 
 
+def give_back(session: Session, *, job_id: str, miner_id: str) -> None:
+    """A job taken by a poll whose client had gone before it was answered: assigned again,
+    for the miner's next poll, as if never taken."""
+    job = _locked_job(session, job_id)
+    if job is not None and job.miner_id == miner_id and job.state == "running":
+        job.state, job.started_at = "assigned", None
+        session.flush()
+        wakeup.job_assigned(session, miner_id)
+
+
 def _miners_running_job(session: Session, job_id: str, miner_id: str, now: datetime) -> Job:
     job = _job_for_change(session, job_id)
     if job.miner_id != miner_id:
