@@ -89,6 +89,7 @@ class LedgerChecker:
                     Booking.status,
                     Booking.start_time,
                     Booking.end_time,
+                    Booking.ended_at,
                     Booking.total_units,
                     Booking.charged_units,
                     Booking.refunded_units,
@@ -166,6 +167,21 @@ class LedgerChecker:
                 if later.start_time < earlier.end_time:
                     problems.append(
                         f"GPU {gpu_id}: open bookings {earlier.id} and {later.id} overlap"
+                    )
+        # Every booking, ended or not, held its GPU from its start until it ended: no two
+        # of one GPU held it at the same moment, to the microsecond.
+        held_by_gpu: dict[str, list[tuple[Any, Any, str]]] = defaultdict(list)
+        for b in bookings:
+            until = b.end_time if b.ended_at is None else min(b.end_time, b.ended_at)
+            if until > b.start_time:
+                held_by_gpu[b.gpu_id].append((b.start_time, until, b.id))
+        for gpu_id, windows in held_by_gpu.items():
+            windows.sort()
+            for (_, held_until, first), (second_start, _, second) in pairwise(windows):
+                if second_start < held_until:
+                    problems.append(
+                        f"GPU {gpu_id}: {second} starts {held_until - second_start} "
+                        f"before {first} ended"
                     )
         for (owner_id, kind), balance in figures.balances.items():
             if kind == "escrow" and balance != escrow_due.get(owner_id, 0):

@@ -122,25 +122,82 @@ def test_interrupted_orders_can_be_listed_by_their_status(api: Api, m: Trio) -> 
     assert [o["order_id"] for o in listed.json()] == [booking["order_id"]]
 
 
-def test_a_reservation_spent_wholly_offline_ends_with_nothing_left_to_settle(
+def test_a_reservation_spent_wholly_offline_is_refunded_whole_when_its_miner_returns(
     api: Api, m: Trio, database_url: str
 ) -> None:
     """The miner is silent from before a short reservation begins until after it ends, and
-    back within the grace: all of it is refunded as offline time when the miner returns, so
-    the booking's end moves no money and posts no closing transaction."""
+    back within the grace: the reservation, whose time ran out meanwhile, ends on the return,
+    charged nothing (its clock never started), everything back to the client."""
     api.clock.advance(seconds=1)
     at = api.clock.now() + timedelta(hours=1)
     reserved = booked(api, m.client, m.gpu, "0.000278", start_time=at.isoformat())  # 1 s
     api.clock.advance(seconds=3601)  # silent all along: past the end, within the grace
     heartbeat(api, m.miner)
     back = get_booking(api, m.client, reserved["booking_id"])
-    assert (back["offline_seconds_refunded"], back["offline_refund"]) == (1, money(units("0.001")))
-    sweep(api)
-    done = get_booking(api, m.client, reserved["booking_id"])
-    assert (done["status"], done["amount_charged"], done["refund"]) == (
+    assert (back["status"], back["amount_charged"], back["refund"]) == (
         "completed",
         "0.000000",
-        "0.000000",
+        "0.001000",
     )
+    sweep(api)
+    assert get_booking(api, m.client, reserved["booking_id"]) == back
     assert figures(api, m.client) == (FUNDS + ".000000", "0.000000")
     assert_ledger_invariants(database_url)
+
+
+@pytest.mark.parametrize("then", ["the miner returns", "the grace runs out"])
+def test_a_booking_that_ends_while_its_miner_is_away_shows_what_it_will_settle_at(
+    api: Api, m: Trio, then: str
+) -> None:
+    booking = booked(api, m.client, m.gpu, hours=1)
+    advance(api, 3400, m.miner)  # then silent: offline at 3,490 s, within the grace past the end
+    api.clock.advance(seconds=300)
+    served = cost_units(PRICE, 3400)
+    awaiting = get_booking(api, m.client, booking["booking_id"])
+    assert awaiting["amount_charged"] == money(served), awaiting
+    assert awaiting["miner_offline_since"] is not None
+    order = get_order(api, m.client, booking["order_id"])
+    assert order["amount_charged"] == money(served), order
+
+    if then == "the miner returns":
+        heartbeat(api, m.miner)
+    else:
+        api.clock.advance(seconds=300)
+    sweep(api)
+    settled = get_booking(api, m.client, booking["booking_id"])
+    assert settled["amount_charged"] == money(served), settled
+    assert settled["status"] == ("completed" if then == "the miner returns" else "interrupted")
+    assert balance(api, m.client) == units(FUNDS) - served
+    assert balance(api, m.miner) == served
+
+
+def _declared_offline(api: Api, m: Trio) -> None:
+    heartbeat(api, m.miner, status="offline")
+
+
+def _deregistered(api: Api, m: Trio) -> None:
+    response = api.call("DELETE", "/v1/miners/m1", m.miner)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("leave", [_declared_offline, _deregistered])
+def test_a_miner_that_says_it_has_left_is_an_outage_for_its_renter(
+    api: Api, m: Trio, leave: Any
+) -> None:
+    """Its heartbeats go on, but it has said it does not serve: billed as a silence from its
+    last serving heartbeat, and the booking cannot be extended."""
+    booking = start(api, m)
+    leave(api, m)
+    extended = api.call(
+        "POST", f"/v1/bookings/{booking['booking_id']}/extend", m.client, json={"hours": 1}
+    )
+    assert extended.status_code == 409 and extended.json()["error"] == "gpu_offline", extended.text
+    for _ in range(60):  # it keeps calling, every minute, past the booking's end
+        api.clock.advance(seconds=60)
+        heartbeat(api, m.miner, **({"status": "offline"} if leave is _declared_offline else {}))
+    sweep(api)
+    ended = get_booking(api, m.client, booking["booking_id"])
+    served = cost_units(PRICE, 613)
+    assert (ended["status"], ended["amount_charged"]) == ("interrupted", money(served)), ended
+    assert balance(api, m.client) == units(FUNDS) - served
+    assert balance(api, m.miner) == served

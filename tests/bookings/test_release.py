@@ -263,3 +263,18 @@ def test_booking_path_releases_one_of_several_bookings(api: Api, m: Trio) -> Non
     result = release_gpu(api, m.client, m.gpu).json()
     assert result["booking_id"] == current["booking_id"]
     assert result["amount_charged"] == "0.010000"  # 10 of 3600 s at 3.6
+
+
+def test_a_booking_never_starts_before_the_gpus_last_holder_let_go(api: Api, m: Trio) -> None:
+    """A booking whose clock was read while another client's release waited to commit (here:
+    the clock set back to that moment) starts when the release let go of the GPU, not
+    before: the two never hold the GPU at once."""
+    first = booked(api, m.client, m.gpu, hours=1)
+    advance(api, 100, m.miner)
+    released_at = api.clock.now()
+    assert release_booking(api, m.client, first["booking_id"]).status_code == 200
+    api.clock.set(released_at - timedelta(milliseconds=250))
+    second = booked(api, m.other, m.gpu, hours=1)
+    assert parse_time(second["start_time"]) == released_at
+    assert parse_time(second["end_time"]) == released_at + timedelta(hours=1)
+    assert parse_time(get_booking(api, m.client, first["booking_id"])["ended_at"]) == released_at

@@ -41,6 +41,7 @@ def booking(price: str = "3.6", seconds: int = 3600, **changes: object) -> Booki
         "order_id": "ord_1",
         "order_status": "pending",
         "miner_heartbeat": START,
+        "miner_status": "online",
     }
     return BookingRecord(**(fields | changes))  # type: ignore[arg-type]
 

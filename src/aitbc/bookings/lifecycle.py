@@ -128,3 +128,34 @@ def offline_seconds(booking: BookingLike, silent_from: datetime, back: datetime)
     start = max(booking.start_time, silent_from)
     end = min(booking.end_time, back)
     return max(0, floor((end - start).total_seconds()))
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """How a booking reads now, settled or not."""
+
+    status: str
+    charged: int
+    ended: datetime | None
+    silence: Outage | None  # its miner's silence, while that matters to it
+
+
+def standing(
+    booking: BookingLike, *, heartbeat: datetime, now: datetime, policy: Policy
+) -> Standing:
+    """The booking as it reads now. An open booking whose miner is silent shows what it
+    will settle at: its clock stopped at the last heartbeat, whether the miner comes back
+    within the grace (``completed``, once its time is up) or not (``interrupted``)."""
+    silence = None
+    if booking.status == OPEN:
+        silence = current(booking, heartbeat=heartbeat, now=now, policy=policy)
+    if silence is not None and silence.interrupted(now):
+        charged = split(booking, silence.stop, 0).charged
+        return Standing("interrupted", charged, silence.stop, silence)
+    if silence is not None and now >= booking.end_time:
+        return Standing(
+            "completed", split(booking, silence.stop, 0).charged, booking.end_time, silence
+        )
+    return Standing(
+        effective_status(booking, now), charged_units(booking, now), ended_at(booking, now), silence
+    )

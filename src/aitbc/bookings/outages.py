@@ -47,7 +47,8 @@ async def resolve(
     fee_bps: int,
 ) -> int:
     """The miner is back at ``back`` after a silence since ``silent_from`` longer than the
-    timeout. Its bookings still within their grace are refunded their offline seconds; the
+    timeout. Its bookings still within their grace are refunded their offline seconds (those
+    whose time ran out meanwhile end now, completed, charged to the last heartbeat); the
     others end as interrupted (if the sweeper has not ended them yet). Returns how many it
     interrupted. The caller holds the miner's row, and no booking's."""
     rows = await conn.fetch(_SILENT_BOOKINGS, miner_id, silent_from, back)
@@ -61,6 +62,12 @@ async def resolve(
         if silence.interrupted(back):
             end = settlement.outcome(booking, at=back, fee_bps=fee_bps, silence=silence)
             ended.append(settlement.Ended(booking, end, await settlement.job_on(conn, booking)))
+            continue
+        if booking.end_time <= back:
+            # Its time ran out during the silence: it ends now, charged to the last
+            # heartbeat, as it read while the miner was away (lifecycle.standing).
+            end = settlement.outcome(booking, at=back, fee_bps=fee_bps, silence=silence)
+            ended.append(settlement.Ended(booking, end))
             continue
         seconds = offline_seconds(booking, silent_from, back)
         remaining = booking.total_units - booking.outage_refund_units

@@ -19,7 +19,8 @@ COLUMNS = (
     "b.id, b.gpu_id, b.client_id, b.miner_id, b.job_id, b.status, b.start_time, b.end_time, "
     "b.booked_seconds, b.price_units, b.total_units, b.charged_units, b.refunded_units, "
     "b.outage_seconds, b.outage_refund_units, b.created_at, b.ended_at, "
-    "o.id AS order_id, o.status AS order_status, m.last_heartbeat AS miner_heartbeat"
+    "o.id AS order_id, o.status AS order_status, m.last_heartbeat AS miner_heartbeat, "
+    "m.reported_status AS miner_status"
 )
 FROM = "bookings b JOIN orders o ON o.booking_id = b.id JOIN miners m ON m.id = b.miner_id"
 
@@ -46,6 +47,7 @@ class BookingRecord:
     order_id: str
     order_status: str
     miner_heartbeat: datetime
+    miner_status: str  # what the miner last said: online, draining or offline
 
     @classmethod
     def from_row(cls, row: Row) -> BookingRecord:
@@ -70,24 +72,13 @@ class BookingRecord:
             order_id=row["order_id"],
             order_status=row["order_status"],
             miner_heartbeat=as_time(row["miner_heartbeat"]),
+            miner_status=row["miner_status"],
         )
 
 
 def public(booking: BookingRecord, now: datetime, policy: Policy) -> dict[str, Any]:
-    """The ``BookingPublic`` shape. A booking whose miner stayed away past the grace reads
-    as interrupted at once, as a booking whose time is up reads as completed."""
-    silence = (
-        lifecycle.current(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
-        if booking.status == "open"
-        else None
-    )
-    ended: datetime | None
-    if silence is not None and silence.interrupted(now):
-        money = lifecycle.split(booking, silence.stop, 0)
-        status, charged, ended = "interrupted", money.charged, silence.stop
-    else:
-        status = lifecycle.effective_status(booking, now)
-        charged, ended = lifecycle.charged_units(booking, now), lifecycle.ended_at(booking, now)
+    """The ``BookingPublic`` shape, as the booking stands now (``lifecycle.standing``)."""
+    stands = lifecycle.standing(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
     return {
         "booking_id": booking.id,
         "order_id": booking.order_id,
@@ -95,17 +86,17 @@ def public(booking: BookingRecord, now: datetime, policy: Policy) -> dict[str, A
         "client_id": booking.client_id,
         "miner_id": booking.miner_id,
         "job_id": booking.job_id,
-        "status": status,
+        "status": stands.status,
         "start_time": iso(booking.start_time),
         "end_time": iso(booking.end_time),
         "duration_hours": str(hours_from_seconds(booking.booked_seconds)),
         "price_per_hour": units_text(booking.price_units),
         "total_cost": units_text(booking.total_units),
-        "amount_charged": units_text(charged),
+        "amount_charged": units_text(stands.charged),
         "refund": units_text(booking.refunded_units),
         "offline_seconds_refunded": booking.outage_seconds,
         "offline_refund": units_text(booking.outage_refund_units),
-        "miner_offline_since": None if silence is None else iso(silence.stop),
+        "miner_offline_since": None if stands.silence is None else iso(stands.silence.stop),
         "created_at": iso(booking.created_at),
-        "ended_at": iso(ended),
+        "ended_at": iso(stands.ended),
     }

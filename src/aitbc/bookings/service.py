@@ -90,6 +90,11 @@ _CHECK_WINDOW = Query(
     UNION ALL
     SELECT * FROM (SELECT 'due' AS found, start_time, end_time, created_at FROM bookings
                    WHERE gpu_id = $1 AND status = 'open' AND end_time <= $4 LIMIT 1) run_out
+    UNION ALL
+    SELECT * FROM (SELECT 'let_go' AS found, start_time, ended_at, created_at FROM bookings
+                   WHERE gpu_id = $1 AND status IN ('released', 'interrupted', 'completed')
+                     AND end_time > $3 AND ended_at > $3
+                   ORDER BY ended_at DESC LIMIT 1) let_go
     """
 )
 # Without the lock (bookings.busy): an open booking covering the start ($2), found only when
@@ -156,13 +161,22 @@ def _window(request: BookingRequest, now: datetime) -> tuple[datetime, datetime]
 
 async def _check_window(
     conn: Conn, gpu_id: str, start: datetime, end: datetime, now: datetime
-) -> bool:
-    """Refuse a window that overlaps an open booking; whether one has run out."""
-    found = {row["found"]: row for row in await conn.fetch(_CHECK_WINDOW, gpu_id, end, start, now)}
-    other = found.get("overlap")
-    if other is None:
-        return "due" in found
-    raise _overlap(other, now)
+) -> tuple[datetime, datetime, bool]:
+    """Refuse a window that overlaps an open booking. A window that would begin before the
+    GPU's last holder let go of it (a release that committed while this booking waited for
+    the GPU's lock, with its clock read before) begins then instead: a booking never starts
+    before it holds the GPU. The window, and whether an open booking has run out."""
+    while True:
+        rows = await conn.fetch(_CHECK_WINDOW, gpu_id, end, start, now)
+        found = {row["found"]: row for row in rows}
+        other = found.get("overlap")
+        if other is not None:
+            raise _overlap(other, now)
+        let_go = found.get("let_go")
+        if let_go is None:
+            return start, end, "due" in found
+        shift = as_time(let_go["end_time"]) - start  # the column holds its ended_at
+        start, end = start + shift, end + shift
 
 
 def _overlap(other: Row, now: datetime) -> Conflict:
@@ -232,7 +246,7 @@ async def book(
             )
         end = start + timedelta(seconds=seconds)
     try:
-        due = await _check_window(conn, request.gpu_id, start, end, now)
+        start, end, due = await _check_window(conn, request.gpu_id, start, end, now)
     except Conflict:
         if busy is not None:
             busy.add(request.gpu_id)
@@ -268,6 +282,7 @@ async def book(
         order_id=new_id("ord"),
         order_status="pending" if start > now else "active",
         miner_heartbeat=gpu.heartbeat,
+        miner_status="online",  # lock_gpu refused it otherwise
     )
     if conn.dialect == "postgresql" and total > 0:  # a free booking posts nothing
         await _write_in_one_statement(conn, booking, now)
@@ -508,7 +523,8 @@ async def extend(
     booking = await _owned_booking_locked(conn, booking_id, principal)
     if lifecycle.effective_status(booking, now) not in ("pending", "active"):
         raise Conflict("Only a booking that has not ended can be extended.", code="booking_ended")
-    if lifecycle.current(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy):
+    silent = lifecycle.current(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
+    if silent is not None or booking.miner_status == "offline":
         raise Conflict("This GPU's miner is offline.", code="gpu_offline")
     if booking.booked_seconds + seconds > max_seconds:
         raise Invalid(

@@ -269,11 +269,16 @@ def heartbeat(
     miner = _registered(session, miner_id)
     heard = Heard(miner, miner.last_heartbeat)
     status_before = miner.reported_status
-    miner.last_heartbeat = now
-    miner.updated_at = now
     # A deregistered miner stays offline until it registers again.
     if miner.deregistered_at is None:
         miner.reported_status = protocol.status_of(body.status)
+    # Only a miner that says it serves is heard: one that says it is offline (or has left)
+    # is silent from its last serving heartbeat on, and its renters are billed as for any
+    # silence (bookings.outages), however often it keeps calling.
+    serving = miner.reported_status != "offline"
+    if serving:
+        miner.last_heartbeat = now
+    miner.updated_at = now
     inflight = body.inflight if body.inflight is not None else body.current_jobs
     miner.inflight = inflight or 0
     gpus = list(session.scalars(select(Gpu).where(Gpu.miner_id == miner_id).order_by(Gpu.slot)))
@@ -288,7 +293,11 @@ def heartbeat(
         gpu.health = health
         gpu.health_at = now
     changed = miner.reported_status != status_before
-    after_hearing(session, heard, now=now, settings=settings, changed=changed)
+    if serving:
+        after_hearing(session, heard, now=now, settings=settings, changed=changed)
+    elif changed:
+        session.flush()
+        sync_offers(session, miner_id=miner_id, now=now, settings=settings)
     return miner, gpus
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from aitbc.bookings.schemas import BookingStatus
-from aitbc.deps import AnyKeyDep, ClockDep, SessionDep
+from aitbc.deps import AnyKeyDep, ClockDep, SessionDep, SettingsDep
 from aitbc.errors import error_responses
 from aitbc.kit.pagination import Limit, Offset
 from aitbc.kit.routing import APIRouter
@@ -20,13 +20,20 @@ router = APIRouter(prefix="/v1/marketplace/orders", tags=["orders"])
 def list_orders(
     session: SessionDep,
     clock: ClockDep,
+    settings: SettingsDep,
     principal: AnyKeyDep,
     status: BookingStatus | None = None,
     limit: Limit = 10,
     offset: Offset = 0,
 ) -> list[OrderPublic]:
     return service.list_orders(
-        session, principal=principal, now=clock.now(), status=status, limit=limit, offset=offset
+        session,
+        principal=principal,
+        now=clock.now(),
+        policy=settings.outage_policy,
+        status=status,
+        limit=limit,
+        offset=offset,
     )
 
 
@@ -37,6 +44,12 @@ def list_orders(
     summary="One order with its amounts and status history",
 )
 def get_order(
-    order_id: str, session: SessionDep, clock: ClockDep, principal: AnyKeyDep
+    order_id: str, session: SessionDep, clock: ClockDep, settings: SettingsDep, principal: AnyKeyDep
 ) -> OrderDetail:
-    return service.get_order(session, order_id=order_id, principal=principal, now=clock.now())
+    return service.get_order(
+        session,
+        order_id=order_id,
+        principal=principal,
+        now=clock.now(),
+        policy=settings.outage_policy,
+    )

@@ -10,10 +10,11 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from aitbc.auth.principal import Principal
-from aitbc.bookings.lifecycle import charged_units, effective_status, ended_at
+from aitbc.bookings.lifecycle import standing
+from aitbc.config import Policy
 from aitbc.errors import NotFound
 from aitbc.kit.money import from_units
-from aitbc.models import Booking, Order, OrderEvent
+from aitbc.models import Booking, Miner, Order, OrderEvent
 from aitbc.models.booking import OPEN
 from aitbc.orders.schemas import OrderDetail, OrderEventPublic, OrderPublic
 
@@ -31,6 +32,13 @@ def _status_condition(status: str, now: datetime) -> ColumnElement[bool]:
     return conditions[status]
 
 
+_ORDERS = (
+    select(Order, Booking, Miner.last_heartbeat)
+    .join(Booking, Booking.id == Order.booking_id)
+    .join(Miner, Miner.id == Booking.miner_id)
+)
+
+
 def _visible(query: Any, principal: Principal) -> Any:
     if principal.role == "client":
         return query.where(Order.client_id == principal.owner_id)
@@ -39,8 +47,10 @@ def _visible(query: Any, principal: Principal) -> Any:
     return query
 
 
-def _public(order: Order, booking: Booking, now: datetime) -> dict[str, Any]:
-    status = effective_status(booking, now)
+def _public(
+    order: Order, booking: Booking, heartbeat: datetime, now: datetime, policy: Policy
+) -> dict[str, Any]:
+    stands = standing(booking, heartbeat=heartbeat, now=now, policy=policy)
     return {
         "order_id": order.id,
         "booking_id": booking.id,
@@ -48,15 +58,15 @@ def _public(order: Order, booking: Booking, now: datetime) -> dict[str, Any]:
         "client_id": order.client_id,
         "miner_id": order.miner_id,
         "job_id": order.job_id,
-        "status": status,
+        "status": stands.status,
         "price_per_hour": from_units(booking.price_units),
         "total_cost": from_units(booking.total_units),
-        "amount_charged": from_units(charged_units(booking, now)),
+        "amount_charged": from_units(stands.charged),
         "refund": from_units(booking.refunded_units),
         "start_time": booking.start_time,
         "end_time": booking.end_time,
         "created_at": order.created_at,
-        "closed_at": ended_at(booking, now),
+        "closed_at": stands.ended,
     }
 
 
@@ -65,17 +75,18 @@ def list_orders(
     *,
     principal: Principal,
     now: datetime,
+    policy: Policy,
     status: str | None,
     limit: int,
     offset: int,
 ) -> list[OrderPublic]:
-    query = _visible(
-        select(Order, Booking).join(Booking, Booking.id == Order.booking_id), principal
-    )
+    query = _visible(_ORDERS, principal)
     if status is not None:
         query = query.where(_status_condition(status, now))
     query = query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit).offset(offset)
-    return [OrderPublic(**_public(o, b, now)) for o, b in session.execute(query)]
+    return [
+        OrderPublic(**_public(o, b, heard, now, policy)) for o, b, heard in session.execute(query)
+    ]
 
 
 def _history(
@@ -97,15 +108,14 @@ def _history(
 
 
 def get_order(
-    session: Session, *, order_id: str, principal: Principal, now: datetime
+    session: Session, *, order_id: str, principal: Principal, now: datetime, policy: Policy
 ) -> OrderDetail:
-    query = _visible(
-        select(Order, Booking).join(Booking, Booking.id == Order.booking_id), principal
-    ).where(Order.id == order_id)
+    query = _visible(_ORDERS, principal).where(Order.id == order_id)
     row = session.execute(query).first()
     if row is None:
         raise NotFound(f"No order {order_id!r}.", code="order_not_found")
-    order, booking = row
+    order, booking, heard = row
     return OrderDetail(
-        **_public(order, booking, now), history=_history(session, order, booking, now)
+        **_public(order, booking, heard, now, policy),
+        history=_history(session, order, booking, now),
     )
