@@ -202,3 +202,23 @@ def test_known_key_with_the_wrong_role_is_403(api: Api) -> None:
     body = assert_error(api.call("GET", KEYS, client), 403, "wrong_role")
 
     assert "admin" in body["detail"]
+
+
+@pytest.mark.parametrize(("first", "then"), [("miner", "client"), ("client", "miner")])
+def test_an_owner_id_has_one_role(api: Api, first: str, then: str) -> None:
+    api.key(first, "someone")
+    again = api.call(
+        "POST", "/v1/admin/api-keys", ADMIN_KEY, json={"role": then, "owner_id": "someone"}
+    )
+    assert_error(again, 409, "owner_role_taken")
+    assert "someone" in again.json()["detail"]
+    api.key(first, "someone")  # another key of the same role is fine
+    listed = api.call("GET", "/v1/admin/api-keys", ADMIN_KEY, params={"owner_id": "someone"})
+    assert {k["role"] for k in listed.json()} == {first}
+
+
+def test_the_bootstrap_admins_owner_id_is_an_admins(api: Api) -> None:
+    taken = api.call(
+        "POST", "/v1/admin/api-keys", ADMIN_KEY, json={"role": "client", "owner_id": "admin"}
+    )
+    assert_error(taken, 409, "owner_role_taken")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from aitbc.auth.principal import hash_key
-from aitbc.errors import NotFound
+from aitbc.auth.principal import BOOTSTRAP_ADMIN_OWNER, hash_key
+from aitbc.errors import Conflict, NotFound
 from aitbc.kit.ids import new_id
 from aitbc.models import ApiKey
 
@@ -17,6 +17,21 @@ KEY_PREFIX = "aitbc_"
 
 
 def create_key(session: Session, *, role: str, owner_id: str, now: datetime) -> tuple[ApiKey, str]:
+    """A new key for ``owner_id`` acting as ``role``. An owner has one role: a client key
+    for a miner's id would share the miner's account and see its bookings and jobs."""
+    if session.get_bind().dialect.name == "postgresql":  # SQLite's writers take turns
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext('api_key_owner:' || :owner))"),
+            {"owner": owner_id},
+        )
+    held = session.scalar(select(ApiKey.role).where(ApiKey.owner_id == owner_id).limit(1))
+    if owner_id == BOOTSTRAP_ADMIN_OWNER and role != "admin":
+        held = "admin"
+    if held is not None and held != role:
+        raise Conflict(
+            f"{owner_id!r} is already a {held}; an owner has one role. Choose another owner id.",
+            code="owner_role_taken",
+        )
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         id=new_id("key"),

@@ -28,8 +28,8 @@ def _public(key: ApiKey) -> ApiKeyPublic:
     "/admin/api-keys",
     status_code=201,
     response_model=ApiKeyCreated,
-    responses=error_responses(401, 403, 422),
-    summary="Create an API key (admin)",
+    responses=error_responses(401, 403, 409, 422),
+    summary="Create an API key (admin); an owner id has one role",
 )
 def create_api_key(
     body: ApiKeyCreate, session: SessionDep, clock: ClockDep, _: AdminDep
