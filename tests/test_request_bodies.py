@@ -186,3 +186,46 @@ def test_a_body_sent_too_slowly_is_cut_off_with_408(live_server: str) -> None:
     assert answer.startswith(b"HTTP/1.1 408"), answer
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"] == "request_timeout"
     assert took < 5, took
+
+
+def _raw(api: Api, path: str, key: str, text: str) -> Any:
+    """A body sent as written: ``json=`` would escape the surrogate's backslash."""
+    headers = {"Content-Type": "application/json", "X-Api-Key": key}
+    return api.client.post(path, content=text.encode(), headers=headers)
+
+
+def test_an_unpaired_surrogate_in_a_job_payload_is_refused_and_nothing_is_stored(
+    api: Api, world: dict[str, str]
+) -> None:
+    body = '{"payload": {"prompt": "\\ud800"}, "duration_hours": 1}'
+    assert_error(_raw(api, "/v1/jobs", world["client"], body), 422, "invalid_json")
+    assert jobs_of(api, world["client"]) == []
+    # A pair written as two escapes is a character like any other.
+    paired = '{"payload": {"prompt": "\\ud83d\\ude00"}, "duration_hours": 1}'
+    created = _raw(api, "/v1/jobs", world["client"], paired)
+    assert created.status_code == 201, created.text
+    assert created.json()["job_id"]
+
+
+def test_an_unpaired_surrogate_in_a_result_is_refused_and_the_job_keeps_running(
+    api: Api, world: dict[str, str]
+) -> None:
+    created = api.call(
+        "POST", "/v1/jobs", world["client"], json={"payload": {}, "duration_hours": 1}
+    )
+    job_id = created.json()["job_id"]
+    handed = api.call("POST", "/v1/miners/poll", world["miner"])
+    assert handed.status_code == 200, handed.text
+    result = '{"result": {"text": "\\udfff"}}'
+    refused = _raw(api, f"/v1/miners/jobs/{job_id}/result", world["miner"], result)
+    assert_error(refused, 422, "invalid_json")
+    assert api.call("GET", f"/v1/jobs/{job_id}", world["client"]).json()["state"] == "running"
+
+
+@pytest.mark.parametrize("name", ["", " ", "x" * 200])
+def test_a_daemons_ai_model_names_are_checked_at_the_door(
+    api: Api, world: dict[str, str], name: str
+) -> None:
+    caps = {"capabilities": {"gpu": {"model": "RTX 4090", "memory_gb": 24, "models": [name]}}}
+    refused = api.call("POST", "/v1/miners/register", world["miner"], json=caps)
+    assert_error(refused, 422, "validation_error")

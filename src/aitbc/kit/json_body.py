@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 MAX_DEPTH = 32
+# A surrogate written as an escape: the only way one reaches a parsed string, since UTF-8
+# text cannot hold one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class _NotFinite(ValueError):
@@ -43,6 +47,25 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether any string in the value (keys included) holds half of a surrogate pair,
+    which is no character: it cannot be encoded, stored or sent back."""
+    level = [value]
+    while level:
+        node = level.pop()
+        if isinstance(node, str):
+            try:
+                node.encode()
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(node, dict):
+            level.extend(node.keys())
+            level.extend(node.values())
+        elif isinstance(node, list):
+            level.extend(node)
+    return False
+
+
 def problem(body: bytes) -> str | None:
     """Why the body is not acceptable JSON, as a sentence for the client; None when it is."""
     try:
@@ -65,4 +88,6 @@ def problem(body: bytes) -> str | None:
         return f"The body is not valid JSON: {str(exc)[:80]}."
     if _depth(value) > MAX_DEPTH:
         return f"The body nests arrays or objects more than {MAX_DEPTH} levels deep."
+    if _SURROGATE_ESCAPE.search(body) is not None and _has_lone_surrogate(value):
+        return "The body is not valid JSON text: it holds an unpaired surrogate (\\ud800-\\udfff)."
     return None

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from aitbc.gpus.schemas import ModelName
 from aitbc.kit.money import MoneyIn
 from aitbc.miners.schemas import GpuHealth, MinerHeartbeat, MinerStatus
 
@@ -35,7 +36,7 @@ class FieldGpu(BaseModel):
     cuda_cores: int | None = Field(default=None, ge=0, le=10_000_000)
     compute_capability: str | None = Field(default=None, max_length=16)
     price_per_hour: MoneyIn | None = Field(default=None, le=1_000_000)
-    models: list[str] = Field(default_factory=list, max_length=64)
+    models: list[ModelName] = Field(default_factory=list, max_length=64)
 
     @field_validator("cuda_version", "compute_capability", mode="before")
     @classmethod
