@@ -235,3 +235,21 @@ def test_screenshots_of_the_main_pages(browser: Any, live_server: str, tmp_path:
     assert len(written) == len(SIZES) * len(pages(keys))
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_signing_in_goes_on_only_to_a_path_of_this_site(
+    page: Any, live_server: str, api: Api
+) -> None:
+    key = api.key("client", "nomad")
+    for sent, lands in [
+        ("%2F%5Cevil.test%2F", "/account"),  # /\evil.test/: another host to a browser
+        ("%2F%09%2Fevil.test%2F", "/account"),  # /<tab>/evil.test/: the tab is dropped
+        ("%2F%2Fevil.test%2F", "/account"),
+        ("https%3A%2F%2Fevil.test%2F", "/account"),
+        ("%2Fbookings%3Fa%3D1", "/bookings?a=1"),
+    ]:
+        page.goto(f"{live_server}/signin?next={sent}")
+        page.fill("#api-key", key)
+        page.click("#main button[type=submit]")
+        page.wait_for_url(lambda url: "/signin" not in url)
+        assert page.url == live_server + lands, (sent, page.url)

@@ -241,6 +241,20 @@ document.getElementById("signout").addEventListener("click", () => {
 
 // ---------- sign in ----------
 
+
+// Where to go after signing in: only a path on this origin, read as the browser reads it
+// ("/\evil.test/" and "/<tab>/evil.test" are other hosts to a browser), never elsewhere.
+function sameOriginPath(next) {
+  if (!next || !next.startsWith("/")) return null;
+  let url;
+  try {
+    url = new URL(next, location.origin);
+  } catch {
+    return null;
+  }
+  return url.origin === location.origin ? url.pathname + url.search + url.hash : null;
+}
+
 function signinPage() {
   const input = h("input", { id: "api-key", type: "password", autocomplete: "off", required: true, spellcheck: "false" });
   const box = errorBox();
@@ -262,9 +276,8 @@ function signinPage() {
       const me = await api("GET", "/v1/me", { key });
       if (!me.role) throw new ApiError(401, "anonymous", "That key is not known.");
       session.save(key, me);
-      const next = new URLSearchParams(location.search).get("next");
       const home = { client: "/account", miner: "/provider", admin: "/admin" }[me.role] || "/";
-      location.assign(next && next.startsWith("/") && !next.startsWith("//") ? next : home);
+      location.assign(sameOriginPath(new URLSearchParams(location.search).get("next")) || home);
     });
   });
   setPage("Sign in", form);
