@@ -263,3 +263,12 @@ def test_every_route_of_the_app_documents_its_errors_and_its_success(
         assert success, (method, path)
         for status in success:  # only "nothing to say" comes without a body
             assert status == "204" or responses[status].get("content"), (method, path, status)
+
+
+def test_the_docs_page_has_the_web_pages_headers(api: Api) -> None:
+    docs = api.call("GET", "/docs")
+    page = api.call("GET", "/")
+    for header in ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy"):
+        assert docs.headers[header] == page.headers[header], header
+    assert "frame-ancestors 'none'" in docs.headers["Content-Security-Policy"]
+    assert "<script>" not in docs.text  # no inline script: the policy allows none

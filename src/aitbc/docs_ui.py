@@ -4,12 +4,14 @@ is not offered."""
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
+
+from aitbc.web.security import SECURITY_HEADERS
 
 ASSETS = Path(__file__).parent / "docs_assets"
 ASSETS_URL = "/docs/assets"
@@ -18,12 +20,31 @@ ASSETS_URL = "/docs/assets"
 def install_docs(app: FastAPI) -> None:
     app.mount(ASSETS_URL, StaticFiles(directory=ASSETS), name="docs-assets")
 
+    page = _PAGE.format(
+        title=escape(f"{app.title}: API"),
+        openapi=escape(app.openapi_url or "/openapi.json"),
+        assets=ASSETS_URL,
+    )
+
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{app.title}: API",
-            swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
-            swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{ASSETS_URL}/favicon-32x32.png",
-        )
+        return HTMLResponse(page, headers=SECURITY_HEADERS)
+
+
+# Swagger UI started by a script file of our own (docs_assets/init.js), not inline.
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="{assets}/swagger-ui.css">
+<link rel="icon" href="{assets}/favicon-32x32.png">
+<title>{title}</title>
+</head>
+<body>
+<div id="swagger-ui" data-openapi="{openapi}"></div>
+<script src="{assets}/swagger-ui-bundle.js"></script>
+<script src="{assets}/init.js"></script>
+</body>
+</html>
+"""

@@ -18,21 +18,11 @@ from aitbc.deps import caller_with_role
 from aitbc.errors import Conflict
 from aitbc.kit.money import units_text
 from aitbc.kit.routing import APIRouter
+from aitbc.web.security import SECURITY_HEADERS
 
 STATIC_DIR = resources.files("aitbc.web") / "static"
 STATIC_PREFIX = "/web/static"
 PAGES = ("/", "/gpus/{gpu_id}", "/account", "/provider", "/admin", "/signin")
-
-# Everything the page loads comes from this origin; no inline script or style runs.
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-cache",
-}
 
 router = APIRouter(tags=["web"], include_in_schema=False)
 
@@ -42,7 +32,7 @@ def _shell() -> bytes:
 
 
 async def page(request: Request) -> Response:
-    return Response(request.app.state.web_shell, media_type="text/html", headers=_SECURITY_HEADERS)
+    return Response(request.app.state.web_shell, media_type="text/html", headers=SECURITY_HEADERS)
 
 
 for _path in PAGES:
