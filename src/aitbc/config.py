@@ -101,5 +101,31 @@ class Settings(BaseSettings):
 
     def resolved_database_url(self) -> str:
         if self.database_url:
-            return self.database_url
+            return normal_database_url(self.database_url)
         return f"sqlite:///{self.data_dir / 'coordinator.db'}"
+
+
+# The URL forms accepted, by scheme, and the one each is used as: PostgreSQL is reached
+# through psycopg (migrations and the ORM) and asyncpg (the request path) whichever is named.
+_SCHEMES = {
+    "sqlite": "sqlite",
+    "sqlite+pysqlite": "sqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+    "postgresql+asyncpg": "postgresql+psycopg",
+}
+
+
+def normal_database_url(url: str) -> str:
+    """The database URL in the form the coordinator uses; ValueError, in one line naming
+    the accepted forms, for any other."""
+    scheme, separator, rest = url.partition("://")
+    normal = _SCHEMES.get(scheme.lower()) if separator else None
+    if normal is None:
+        raise ValueError(
+            f"Unsupported database URL scheme {scheme[:40]!r}: use sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST:PORT/DB (postgresql:// and "
+            "postgresql+asyncpg:// are taken as the latter)."
+        )
+    return f"{normal}://{rest}"

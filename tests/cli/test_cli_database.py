@@ -56,3 +56,24 @@ def test_an_unreachable_server_is_one_line_too() -> None:
     assert result.exit_code == 1
     assert result.output.startswith("Error: Cannot reach PostgreSQL at 127.0.0.1:1")
     assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_an_asyncpg_url_is_taken_as_the_psycopg_one(missing_database: str) -> None:
+    created = CliRunner().invoke(
+        cli, ["db", "create", "--database-url", f"{SERVER}/{missing_database}"]
+    )
+    assert created.exit_code == 0, created.output
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{missing_database}"
+    upgraded = CliRunner().invoke(cli, ["db", "upgrade", "--database-url", url])
+    assert upgraded.exit_code == 0 and "database at head" in upgraded.output, upgraded.output
+    assert "Traceback" not in upgraded.output
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["serve"]])
+def test_an_unsupported_url_is_one_line_naming_the_accepted_forms(command: list[str]) -> None:
+    url = "mysql+pymysql://root:secret@127.0.0.1/aitbc"
+    result = CliRunner().invoke(cli, [*command, "--database-url", url])
+    assert result.exit_code == 1
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "'mysql+pymysql'" in result.output and "postgresql+psycopg://" in result.output
+    assert "secret" not in result.output

@@ -17,6 +17,10 @@ def _settings(database_url: str | None) -> Settings:
     settings = Settings()
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
+    try:
+        settings.resolved_database_url()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     return settings
 
 
