@@ -4,6 +4,10 @@ labelled by route template) and ``/openapi.json`` / ``/docs``."""
 from __future__ import annotations
 
 import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
@@ -42,6 +46,52 @@ def test_health_is_503_when_the_database_is_unreachable(
     with TestClient(app, raise_server_exceptions=False) as client:
         response = client.get("/health")
 
+    assert_error(response, 503, "database_unavailable")
+
+
+@pytest.fixture
+def silent_database() -> Iterator[str]:
+    """A PostgreSQL address that accepts connections and never answers (a hung server)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"postgresql+psycopg://nobody@127.0.0.1:{listener.getsockname()[1]}/nothing"
+    listener.close()
+    for conn in held:
+        conn.close()
+
+
+def test_a_hung_database_is_reported_within_the_health_timeout(
+    settings: Settings, clock: ManualClock, silent_database: str
+) -> None:
+    hung = settings.model_copy(update={"database_url": silent_database, "db_timeout_seconds": 30.0})
+    with TestClient(create_app(hung, clock=clock), raise_server_exceptions=False) as client:
+        for path in ("/health", "/health/ready", "/v1/health"):
+            started = time.monotonic()
+            response = client.get(path)
+            waited = time.monotonic() - started
+            assert_error(response, 503, "database_unavailable")
+            assert response.headers["Retry-After"] == "5"
+            assert waited < hung.health_timeout_seconds + 1, (path, waited)
+        assert client.get("/health/live").json() == {"status": "ok"}
+
+
+def test_a_hung_database_fails_a_request_after_the_database_timeout(
+    settings: Settings, clock: ManualClock, silent_database: str
+) -> None:
+    hung = settings.model_copy(update={"database_url": silent_database, "db_timeout_seconds": 1})
+    with TestClient(create_app(hung, clock=clock), raise_server_exceptions=False) as client:
+        started = time.monotonic()
+        response = client.get("/v1/marketplace/gpu/list")
+        assert time.monotonic() - started < 5
     assert_error(response, 503, "database_unavailable")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -68,13 +70,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
             state.finish_limiter = anyio.CapacityLimiter(FINISH_THREADS)
             state.db = Database(settings.resolved_database_url())
-            state.store = Store(settings.resolved_database_url(), pool_size=settings.db_pool_size)
+            state.store = Store(
+                settings.resolved_database_url(),
+                pool_size=settings.db_pool_size,
+                timeout=settings.db_timeout_seconds,
+            )
             await state.store.open()
             state.authenticator = Authenticator(state.store, admin_key=settings.admin_key)
             state.signals = Signals()
             state.db.after_commit.append(state.signals.after_commit)
             if state.store.is_postgres:
-                await state.signals.listen(state.store.connect_raw)
+                # In the background: a database that does not answer must not hold the
+                # start (its polls find their jobs when their wait runs out meanwhile).
+                state.listening = asyncio.create_task(state.signals.listen(state.store.connect_raw))
             state.sweeper = Sweeper(state.db, state.clock, settings)
             if settings.sweep_interval_seconds > 0:
                 state.sweeper.start()
@@ -84,6 +92,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             state.serving -= 1
             if state.serving == 0:
                 state.sweeper.stop()
+                if state.store.is_postgres:
+                    state.listening.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await state.listening
                 await state.signals.close()
                 await state.store.close()
                 state.db.dispose()

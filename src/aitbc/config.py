@@ -48,6 +48,20 @@ class Settings(BaseSettings):
         le=100,
         description="PostgreSQL connections each process keeps for the request path.",
     )
+    db_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Longest wait for the request path's database: to connect, for a free "
+        "connection, and for one statement's answer; past it the request is 503.",
+    )
+    health_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="Longest /health and /health/ready wait for the database before they "
+        "answer 503 database_unavailable.",
+    )
     admin_key: str | None = Field(
         default=None, description="If set, this exact string is a valid admin key."
     )

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+
+import asyncpg
 from fastapi import Request, Response
 from pydantic import BaseModel
 
@@ -19,6 +22,16 @@ _HEALTHY = {
 }
 
 
+_UNREACHABLE = (
+    b'{"error":"database_unavailable","detail":"The database is unreachable or does not '
+    b'answer; retry in a few seconds."}'
+)
+
+
+class Live(BaseModel):
+    status: str
+
+
 class Health(BaseModel):
     status: str
     database: str
@@ -28,7 +41,7 @@ class Health(BaseModel):
     "/health",
     response_model=Health,
     responses=error_responses(503),
-    summary="Liveness with a database round trip",
+    summary="Health with a database round trip, bounded by the health timeout",
 )
 @router.get(
     "/v1/health",
@@ -37,9 +50,33 @@ class Health(BaseModel):
     summary="The same, where the deployed miner daemons look for it",
 )
 async def health(request: Request) -> Response:
-    store: Store = request.app.state.store
-    await store.fetchrow(_PING)
+    state = request.app.state
+    store: Store = state.store
+    try:
+        async with asyncio.timeout(state.settings.health_timeout_seconds):
+            await store.fetchrow(_PING)
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return Response(_UNREACHABLE, 503, {"Retry-After": "5"}, "application/json")
     return Response(_HEALTHY[store.dialect], media_type="application/json")
+
+
+@router.get(
+    "/health/ready",
+    response_model=Health,
+    responses=error_responses(503),
+    summary="Readiness: the database answers within the health timeout (for load balancers)",
+)
+async def ready(request: Request) -> Response:
+    return await health(request)
+
+
+@router.get(
+    "/health/live",
+    response_model=Live,
+    summary="Liveness: the process answers, whatever its database does",
+)
+async def live() -> Response:
+    return Response(b'{"status":"ok"}', media_type="application/json")
 
 
 @router.get(

@@ -45,9 +45,13 @@ def sqlite_connect(path: str) -> sqlite3.Connection:
     return raw
 
 
-def _asyncpg_options(url: URL) -> dict[str, Any]:
+def _asyncpg_options(url: URL, timeout: float) -> dict[str, Any]:
     query = dict(url.query)
     options: dict[str, Any] = {
+        # A database that accepts connections but never answers ends a connection attempt
+        # or a statement after ``timeout`` (503), instead of holding the request for ever.
+        "timeout": timeout,
+        "command_timeout": timeout,
         "host": url.host or query.pop("host", None),
         "port": url.port,
         "user": url.username,
@@ -92,7 +96,7 @@ class _Read:
 
 
 class Store:
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, timeout: float = 10.0) -> None:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         self._pool_size = pool_size
@@ -107,7 +111,7 @@ class Store:
                 raise ValueError("the store needs an SQLite file, not an in-memory database")
             self._gate = gate_for(self._path)
         else:
-            self._connect = _asyncpg_options(parsed)
+            self._connect = _asyncpg_options(parsed, timeout)
 
     @property
     def is_postgres(self) -> bool:
