@@ -95,6 +95,13 @@ def test_a_miner_gone_past_the_grace_interrupts_the_booking_at_its_last_heartbea
     assert balance(api, m.miner) == served
     order = get_order(api, m.client, booking["order_id"])
     assert order["status"] == "interrupted", order
+    # The history says what happened when: offline from the last heartbeat, interrupted once
+    # the grace ran out (the booking read active until then).
+    began = parse_time(booking["start_time"])
+    assert [(e["status"], parse_time(e["at"])) for e in order["history"][-2:]] == [
+        ("offline", began + timedelta(seconds=613)),
+        ("interrupted", began + timedelta(seconds=613 + 90 + 300)),
+    ]
     # Settled once: a later sweep or heartbeat moves no money.
     sweep(api)
     heartbeat(api, m.miner)

@@ -54,8 +54,17 @@ GPU_LOST = "The GPU went offline during the job and did not come back in time."
 @dataclass(frozen=True, slots=True)
 class Outcome:
     status: str
-    ended: datetime
+    ended: datetime  # where its clock stopped
     money: lifecycle.Split
+    # When it became ``interrupted``: the grace ran out (its clock stopped earlier, at the
+    # last heartbeat, and the order's history says both).
+    noticed: datetime | None = None
+
+    def events(self, order_id: str) -> list[tuple[str, str, datetime]]:
+        """The order's history rows for this end."""
+        if self.noticed is None:
+            return [(order_id, self.status, self.ended)]
+        return [(order_id, "offline", self.ended), (order_id, self.status, self.noticed)]
 
 
 def outcome(
@@ -75,7 +84,8 @@ def outcome(
         money = lifecycle.Split(charged=0, refunded=remaining, fee=0)
         return Outcome("cancelled", min(at, booking.end_time), money)
     if silence is not None and silence.interrupted(at):
-        return Outcome("interrupted", silence.stop, lifecycle.split(booking, silence.stop, fee_bps))
+        money = lifecycle.split(booking, silence.stop, fee_bps)
+        return Outcome("interrupted", silence.stop, money, noticed=silence.deadline)
     clocked = at if silence is None else min(at, silence.stop)
     money = lifecycle.split(booking, clocked, fee_bps)
     if at >= booking.end_time:
@@ -134,7 +144,7 @@ async def _after_interruption(conn: Conn, job: _Job, now: datetime) -> None:
 async def _record_order_end(conn: Conn, booking: BookingRecord, end: Outcome) -> None:
     if end.ended > booking.start_time and await conn.execute(_START_ORDER, booking.order_id):
         await conn.execute(_EVENT, booking.order_id, "active", booking.start_time)
-    await conn.execute(_EVENT, booking.order_id, end.status, end.ended)
+    await conn.executemany(_EVENT, end.events(booking.order_id))
     await conn.execute(_END_ORDER, booking.order_id, end.status, end.ended)
 
 
@@ -329,7 +339,7 @@ async def end_many(
         booking, end = item.booking, item.outcome
         if booking.order_status == "pending" and end.ended > booking.start_time:
             started.append((booking.order_id, "active", booking.start_time))
-        events.append((booking.order_id, end.status, end.ended))
+        events += end.events(booking.order_id)
         closed.append((booking.order_id, end.status, end.ended))
     await conn.executemany(_EVENT, started + events)
     await conn.executemany(_END_ORDER, closed)
