@@ -49,6 +49,12 @@ class Health(BaseModel):
     responses=error_responses(503),
     summary="The same, where the deployed miner daemons look for it",
 )
+@router.get(
+    "/health/ready",
+    response_model=Health,
+    responses=error_responses(503),
+    summary="Readiness: the database answers within the health timeout (for load balancers)",
+)
 async def health(request: Request) -> Response:
     state = request.app.state
     store: Store = state.store
@@ -58,16 +64,6 @@ async def health(request: Request) -> Response:
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
         return Response(_UNREACHABLE, 503, {"Retry-After": "5"}, "application/json")
     return Response(_HEALTHY[store.dialect], media_type="application/json")
-
-
-@router.get(
-    "/health/ready",
-    response_model=Health,
-    responses=error_responses(503),
-    summary="Readiness: the database answers within the health timeout (for load balancers)",
-)
-async def ready(request: Request) -> Response:
-    return await health(request)
 
 
 @router.get(
