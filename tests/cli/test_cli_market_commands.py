@@ -109,7 +109,7 @@ def test_gpu_list_pages_by_cursor_offset_or_all(run: Cli, three: dict[str, str])
     usage_error(both, "--cursor or --offset")
 
 
-# --- gpu update, delist -------------------------------------------------------------------
+# --- gpu update, delist, relist -----------------------------------------------------------
 
 
 def test_gpu_update_changes_price_mode_and_description(
@@ -154,6 +154,10 @@ def test_gpu_delist(run: Cli, api: Api, market: Market, three: dict[str, str]) -
     assert "delisted" in text
     assert details(api, free)["status"] == "delisted"
     assert free not in {g["gpu_id"] for g in run.json(None, "marketplace", "gpu", "list")}
+
+    relisted = run.json(market.miner_key, "marketplace", "gpu", "relist", free)
+    assert relisted["status"] == "available"
+    assert free in {g["gpu_id"] for g in run.json(None, "marketplace", "gpu", "list")}
 
 
 # --- bids, orders -------------------------------------------------------------------------

@@ -343,3 +343,48 @@ def test_the_heartbeat_timeout_is_a_setting(short_timeout_api: Api) -> None:
     assert details(api, gpu_id)["status"] == "available"
     api.clock.advance(seconds=2)
     assert details(api, gpu_id)["status"] == "offline"
+
+
+# --- delisting holds; one card, one GPU ---------------------------------------------------
+
+
+def test_registering_again_leaves_a_gpu_its_owner_delisted_delisted(api: Api, miner: str) -> None:
+    gpus = register_miner(api, miner, RIG)["gpus"]
+    delisted = gpus[2]["gpu_id"]
+    assert api.call("DELETE", f"/v1/marketplace/gpu/{delisted}", miner).status_code == 200
+
+    register_miner(api, miner, RIG)
+    assert details(api, delisted)["status"] == "delisted"
+    assert delisted not in listed_ids(api)
+
+    relisted = api.call("POST", f"/v1/marketplace/gpu/{delisted}/relist", miner)
+    assert relisted.status_code == 200, relisted.text
+    assert relisted.json()["status"] == "available"
+    assert delisted in listed_ids(api)
+
+
+def test_only_its_miner_or_an_admin_relists(api: Api, miner: str) -> None:
+    gpu_id = register_miner(api, miner, RIG[:1])["gpus"][0]["gpu_id"]
+    api.call("DELETE", f"/v1/marketplace/gpu/{gpu_id}", miner)
+    other = api.key("miner", "m-2")
+    refused = api.call("POST", f"/v1/marketplace/gpu/{gpu_id}/relist", other)
+    assert_error(refused, 403, "not_gpu_owner")
+    assert details(api, gpu_id)["status"] == "delisted"
+
+
+def test_a_miner_that_left_and_registers_again_has_its_gpus_listed_again(
+    api: Api, miner: str
+) -> None:
+    gpus = [g["gpu_id"] for g in register_miner(api, miner, RIG)["gpus"]]
+    assert api.call("DELETE", "/v1/miners/m-1", miner).status_code == 200
+    assert {details(api, g)["status"] for g in gpus} == {"delisted"}
+
+    register_miner(api, miner, RIG)
+    assert {details(api, g)["status"] for g in gpus} == {"available"}
+
+
+def test_a_card_registered_alone_then_with_its_machine_is_one_gpu(api: Api, miner: str) -> None:
+    alone = api.register_gpu(miner, name="RTX 4090", memory_gb=24, price_per_hour="0.5")
+    machine = register_miner(api, miner, [RIG[0], RIG[2]])["gpus"]
+    assert machine[0] == {"slot": "0", "gpu_id": alone}
+    assert sorted(listed_ids(api)) == sorted(g["gpu_id"] for g in machine)

@@ -1,5 +1,5 @@
 """``aitbc marketplace gpu ...``: register, list (filtered, sorted, paged), details (or watch
-one), book, release, quote, change the price or pricing mode, delist."""
+one), book, release, quote, change the price or pricing mode, delist, relist."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ NEXT_CURSOR = "X-Next-Cursor"
 
 @click.group()
 def gpu() -> None:
-    """GPUs: register, list, details, book, release, quote, update, delist."""
+    """GPUs: register, list, details, book, release, quote, update, delist, relist."""
 
 
 @gpu.command("register")
@@ -243,3 +243,11 @@ def gpu_update(
 def gpu_delist(gpu_id: str) -> None:
     """Take a GPU off the market (its miner or an admin); refused while it is booked."""
     emit(api().request("DELETE", f"/v1/marketplace/gpu/{gpu_id}"), views.GPU)
+
+
+@gpu.command("relist")
+@click.argument("gpu_id")
+def gpu_relist(gpu_id: str) -> None:
+    """Put a delisted GPU back on the market (its miner or an admin); registering again
+    does not."""
+    emit(api().request("POST", f"/v1/marketplace/gpu/{gpu_id}/relist"), views.GPU)

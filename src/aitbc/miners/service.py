@@ -44,10 +44,12 @@ from aitbc.store.query import Query
 
 @dataclass(frozen=True, slots=True)
 class Heard:
-    """A miner, locked, heard now; when it was heard before (None: a new miner)."""
+    """A miner, locked, heard now; when it was heard before (None: a new miner), and when it
+    had deregistered, if it had until now."""
 
     miner: Miner
     previous: datetime | None
+    left_at: datetime | None = None
 
 
 def touch_miner(
@@ -57,6 +59,7 @@ def touch_miner(
     The caller finishes with ``after_hearing`` once it has written the miner's GPUs."""
     miner = session.get(Miner, miner_id, with_for_update=True)
     previous = None if miner is None else miner.last_heartbeat
+    left_at = None if miner is None else miner.deregistered_at
     if miner is None:
         miner = Miner(
             id=miner_id,
@@ -76,7 +79,7 @@ def touch_miner(
         miner.deregistered_at = None
         miner.updated_at = now
     session.flush()
-    return Heard(miner, previous)
+    return Heard(miner, previous, left_at)
 
 
 def after_hearing(
@@ -165,7 +168,9 @@ def register(
     miner.region = body.region
     miner.concurrency = body.concurrency
     miner.capabilities = body.capabilities
-    gpus = _register_gpus(session, miner, _specs(body), now=now, settings=settings)
+    gpus = _register_gpus(
+        session, miner, _specs(body), now=now, settings=settings, relist_since=heard.left_at
+    )
     after_hearing(session, heard, now=now, settings=settings)
     return miner, gpus
 
@@ -180,14 +185,31 @@ def initial_uptime(session: Session, miner_id: str) -> tuple[int, int]:
 
 
 def _register_gpus(
-    session: Session, miner: Miner, specs: list[MinerGpuSpec], *, now: datetime, settings: Settings
+    session: Session,
+    miner: Miner,
+    specs: list[MinerGpuSpec],
+    *,
+    now: datetime,
+    settings: Settings,
+    relist_since: datetime | None = None,
 ) -> list[Gpu]:
+    """Create or update one GPU per spec, by slot. A GPU its owner delisted stays delisted
+    (``relist`` brings it back); one delisted because its miner left (at ``relist_since``
+    or later) is listed again when the miner registers anew. A card first registered on its
+    own (``gpu register``: no slot yet) is the same card as a spec of its model and memory
+    that no slot of the miner's describes yet: it takes that slot rather than a twin."""
     existing = {g.slot: g for g in session.scalars(select(Gpu).where(Gpu.miner_id == miner.id))}
+    unslotted = [g for slot, g in existing.items() if slot == g.id]
     day, week = initial_uptime(session, miner.id)
     gpus = []
     for index, spec in enumerate(specs):
         slot = spec.slot or str(index)
         gpu = existing.get(slot)
+        if gpu is None:
+            gpu = _same_card(unslotted, spec)
+            if gpu is not None:
+                unslotted.remove(gpu)
+                gpu.slot = slot
         if gpu is None:
             gpu = Gpu(
                 id=new_id("gpu"),
@@ -202,7 +224,8 @@ def _register_gpus(
                 uptime_7d_bp=week,
             )
             session.add(gpu)
-        gpu.delisted_at = None
+        if gpu.delisted_at is not None and relist_since and gpu.delisted_at >= relist_since:
+            gpu.delisted_at = None
         _apply_spec(gpu, spec, miner.region, now, settings)
         refresh_effective_price(session, gpu)
         session.flush()
@@ -211,6 +234,11 @@ def _register_gpus(
         gpus.append(gpu)
     session.flush()
     return gpus
+
+
+def _same_card(unslotted: list[Gpu], spec: MinerGpuSpec) -> Gpu | None:
+    key, memory = model_key(spec.model), spec.memory_gb
+    return next((g for g in unslotted if g.model_key == key and g.memory_gb == memory), None)
 
 
 def update_capabilities(

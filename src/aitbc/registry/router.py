@@ -190,3 +190,22 @@ def delist_gpu(
     gpu = service.owned_gpu_for_update(session, gpu_id=gpu_id, principal=principal)
     service.delist_gpu(session, gpu=gpu, now=clock.now(), settings=settings)
     return _read_in_session(request, session, gpu_id, clock, settings)
+
+
+@router.post(
+    "/{gpu_id}/relist",
+    response_model=GpuPublic,
+    responses=error_responses(401, 403, 404),
+    summary="List a delisted GPU again (its miner or an admin); registering does not",
+)
+def relist_gpu(
+    gpu_id: str,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: MinerOrAdminDep,
+) -> Response:
+    gpu = service.owned_gpu_for_update(session, gpu_id=gpu_id, principal=principal)
+    service.relist_gpu(session, gpu=gpu, now=clock.now(), settings=settings)
+    return _read_in_session(request, session, gpu_id, clock, settings)

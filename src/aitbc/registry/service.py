@@ -143,3 +143,13 @@ def delist_gpu(session: Session, *, gpu: Gpu, now: datetime, settings: Settings)
         session.flush()
         sync_offers(session, miner_id=gpu.miner_id, now=now, settings=settings)
     return gpu
+
+
+def relist_gpu(session: Session, *, gpu: Gpu, now: datetime, settings: Settings) -> Gpu:
+    """Its owner (or an admin) lists a delisted GPU again; nothing else does."""
+    if gpu.delisted_at is not None:
+        gpu.delisted_at = None
+        gpu.updated_at = now
+        session.flush()
+        sync_offers(session, miner_id=gpu.miner_id, now=now, settings=settings)
+    return gpu
