@@ -125,19 +125,25 @@ def test_offers_carry_the_gpus_live_booking_and_rating(api: Api, fleet: Fleet) -
     client = api.key("client", "c1")
     deposit(api, "c1", "100")
     sync(api)
+    before = stats(api)
     reply = booked(api, client, fleet.rtx, hours=2)
 
     rtx = offer_of(api, fleet.rtx)
+    during = stats(api)
+    assert during["totalOffers"] == before["totalOffers"]  # booked, not closed
+    assert during["openCapacity"] == before["openCapacity"] - rtx["capacity"]
     assert rtx["gpu_status"] == "booked"
     assert rtx["booking_expires"] == reply["end_time"] == "2030-01-01T02:00:00Z"
     assert rtx["total_bookings"] == 1
-    assert rtx["status"] == "open"  # a booked GPU keeps its offer
+    assert rtx["status"] == "booked"  # the offer says what its GPU allows now
+    assert rtx["id"] not in {o["id"] for o in offers(api, status="open")}
+    assert [o["id"] for o in offers(api, status="booked")] == [rtx["id"]]
     advance(api, 60, fleet.m1, fleet.m2)
     release(api, client, fleet.rtx)
     review(api, client, fleet.rtx, 4)
 
     rtx = offer_of(api, fleet.rtx)
-    assert (rtx["gpu_status"], rtx["booking_expires"]) == ("available", None)
+    assert (rtx["status"], rtx["gpu_status"], rtx["booking_expires"]) == ("open", "available", None)
     assert (rtx["total_bookings"], rtx["average_rating"]) == (1, "4.00")
     assert offer_of(api, fleet.a100)["total_bookings"] == 0
 
@@ -212,7 +218,7 @@ def test_a_newly_registered_gpu_has_an_offer_at_once(api: Api, fleet: Fleet) -> 
 
 def test_offers_of_an_offline_miner_close_and_reopen(api: Api, fleet: Fleet) -> None:
     advance(api, 91, fleet.m1)  # m2 has not been heard of for 91 s: offline
-    assert offer_of(api, fleet.r3090)["status"] == "open"  # until the sweeper notices
+    assert offer_of(api, fleet.r3090)["status"] == "closed"  # at once, before the sweeper
     sweep(api)
 
     closed = offer_of(api, fleet.r3090)

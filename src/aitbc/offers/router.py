@@ -40,7 +40,7 @@ def list_offers(
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-    status: Literal["open", "closed"] | None = None,
+    status: Literal["open", "booked", "closed"] | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[OfferPublic]:
@@ -66,7 +66,7 @@ def miner_offers(
     clock: ClockDep,
     settings: SettingsDep,
     provider: str | None = Query(None, max_length=128),
-    status: Literal["open", "closed"] | None = None,
+    status: Literal["open", "booked", "closed"] | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[OfferPublic]:
@@ -85,10 +85,12 @@ def miner_offers(
     "/marketplace/stats",
     response_model=MarketplaceStats,
     responses=error_responses(401),
-    summary="Open offers, open capacity, average offer price and active bids",
+    summary="Offers not closed, the capacity open now, their average price and active bids",
 )
-def stats(session: SessionDep, clock: ClockDep) -> MarketplaceStats:
-    return service.stats(session, now=clock.now())
+def stats(session: SessionDep, clock: ClockDep, settings: SettingsDep) -> MarketplaceStats:
+    return service.stats(
+        session, now=clock.now(), heartbeat_timeout=settings.heartbeat_timeout_seconds
+    )
 
 
 @router.post(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,7 +16,7 @@ class OfferPublic(BaseModel):
     capacity: int
     price: MoneyOut = Field(description="Price per hour")
     sla: str
-    status: str
+    status: Literal["open", "booked", "closed"]
     gpu_id: str | None
     gpu_model: str | None
     gpu_memory: int | None = Field(description="GB")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from aitbc.gpus.query import average_rating, status_columns
@@ -108,6 +108,21 @@ def close_silent(session: Session, *, now: datetime, heartbeat_timeout: int) -> 
     return int(closed.rowcount or 0)  # type: ignore[attr-defined]
 
 
+OFFER_STATUSES = ("open", "booked", "closed")
+
+
+def shown_status(gpu_status: ColumnElement[Any]) -> ColumnElement[str]:
+    """An offer's status as it is shown and filtered: what its GPU allows now, in the GPU's
+    words. ``open`` only while the GPU can be booked; ``booked`` while it is; ``closed`` once
+    the offer was closed or its GPU is offline or delisted (before the sweeper closes it)."""
+    return case(
+        (Offer.status == "closed", "closed"),
+        (gpu_status.in_(("offline", "delisted")), "closed"),
+        (gpu_status == "booked", "booked"),
+        else_="open",
+    )
+
+
 def list_offers(
     session: Session,
     *,
@@ -119,27 +134,30 @@ def list_offers(
     offset: int,
 ) -> list[OfferPublic]:
     gpu_status, booking_expires = status_columns(now, heartbeat_timeout)
+    shown = shown_status(gpu_status)
     query = (
-        select(Offer, Gpu, gpu_status, booking_expires)
+        select(Offer, Gpu, gpu_status, booking_expires, shown)
         .outerjoin(Gpu, Gpu.id == Offer.gpu_id)
         .outerjoin(Miner, Miner.id == Gpu.miner_id)
     )
     if status is not None:
-        query = query.where(Offer.status == status)
+        query = query.where(shown == status)
     if provider is not None:
         query = query.where(Offer.provider == provider)
     query = query.order_by(Offer.created_at.desc(), Offer.id).limit(limit).offset(offset)
     return [_public(*row) for row in session.execute(query)]
 
 
-def _public(offer: Offer, gpu: Gpu | None, gpu_status: str | None, expires: Any) -> OfferPublic:
+def _public(
+    offer: Offer, gpu: Gpu | None, gpu_status: str | None, expires: Any, shown: str
+) -> OfferPublic:
     return OfferPublic(
         id=offer.id,
         provider=offer.provider,
         capacity=offer.capacity,
         price=from_units(offer.price_units),
         sla=offer.sla,
-        status=offer.status,
+        status=shown,  # type: ignore[arg-type]
         gpu_id=offer.gpu_id,
         gpu_model=gpu.model if gpu else None,
         gpu_memory=gpu.memory_gb if gpu else None,
@@ -153,13 +171,21 @@ def _public(offer: Offer, gpu: Gpu | None, gpu_status: str | None, expires: Any)
     )
 
 
-def stats(session: Session, *, now: datetime) -> MarketplaceStats:
+def stats(session: Session, *, now: datetime, heartbeat_timeout: int) -> MarketplaceStats:
+    """Offers not closed (open or booked now), the capacity of those open now, their average
+    price, and the active bids."""
+    gpu_status, _ = status_columns(now, heartbeat_timeout)
+    shown = shown_status(gpu_status)
     count, capacity, price_sum = session.execute(
         select(
             func.count(),
-            func.coalesce(func.sum(Offer.capacity), 0),
+            func.coalesce(func.sum(case((shown == "open", Offer.capacity), else_=0)), 0),
             func.coalesce(func.sum(Offer.price_units), 0),
-        ).where(Offer.status == "open")
+        )
+        .select_from(Offer)
+        .outerjoin(Gpu, Gpu.id == Offer.gpu_id)
+        .outerjoin(Miner, Miner.id == Gpu.miner_id)
+        .where(shown != "closed")
     ).one()
     bids = session.scalar(
         select(func.count()).select_from(Bid).where(Bid.status == "open", Bid.expires_at > now)
