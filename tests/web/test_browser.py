@@ -97,6 +97,10 @@ def test_book_see_it_booked_release_with_the_refund_shown_first_and_review(
     page.click("#book-form >> text=Book")
     expect(page.locator("#booked")).to_contain_text("Booked: 1.000000 AITBC in escrow")
     expect(page.locator("#health")).to_contain_text("booked")
+    # The page's header says so too, and booking now is no longer offered.
+    expect(page.locator("#gpu-summary")).to_contain_text("booked")
+    expect(page.locator("#book-form >> text=Get a quote")).to_be_disabled()
+    expect(page.locator("#book-note")).to_contain_text("choose a start after its booking ends")
     [booking] = api.call("GET", "/v1/bookings", key).json()
     assert booking["status"] == "active" and booking["total_cost"] == "1.000000"
 
@@ -253,3 +257,19 @@ def test_signing_in_goes_on_only_to_a_path_of_this_site(
         page.click("#main button[type=submit]")
         page.wait_for_url(lambda url: "/signin" not in url)
         assert page.url == live_server + lands, (sent, page.url)
+
+
+def test_a_renter_sees_that_its_gpus_miner_is_silent(page: Any, live_server: str, api: Api) -> None:
+    market = make_market(api)
+    key = client_with_money(api, "carol")
+    booked = api.call(
+        "POST",
+        f"/v1/marketplace/gpu/{market.gpu_4090}/book",
+        key,
+        json={"gpu_id": market.gpu_4090, "duration_hours": 2},
+    )
+    assert booked.status_code == 201, booked.text
+    api.clock.advance(seconds=120)  # its miner is silent past the 90 s timeout
+    sign_in(page, live_server, key)
+    row = page.locator(f"tr[data-booking='{booked.json()['booking_id']}']")
+    expect(row.locator(".warn")).to_contain_text("Its miner has been silent since")

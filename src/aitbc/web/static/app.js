@@ -516,6 +516,7 @@ function bookingForm(gpu, onBooked) {
   const box = errorBox();
   const quoteButton = h("button", { type: "submit" }, "Get a quote");
   const bookButton = h("button", { type: "button", class: "primary", disabled: true }, "Book");
+  const note = h("p", { id: "book-note", class: "muted", "aria-live": "polite" });
   let quote = null;
   const form = h(
     "form",
@@ -526,17 +527,37 @@ function bookingForm(gpu, onBooked) {
     h("label", { for: "book-start" }, "Start (optional, your local time)"),
     start,
     h("p", { id: "book-start-help", class: "muted" }, "Leave empty to start now."),
+    note,
     quoteOut,
     box,
     h("div", { class: "actions" }, quoteButton, bookButton),
   );
+  // What the GPU's status allows: booking now only while it is available; a later start
+  // while it is booked; nothing while it is offline or delisted.
+  const follow = () => {
+    const open = gpu.status === "available" || (gpu.status === "booked" && start.value);
+    quoteButton.disabled = !open;
+    const says = {
+      booked: "Booked now: choose a start after its booking ends to reserve it.",
+      offline: "Its miner is offline: it cannot be booked until the miner is back.",
+      delisted: "It has been delisted: it cannot be booked.",
+    }[gpu.status];
+    note.replaceChildren(says ?? "");
+  };
   const invalidate = () => {
     quote = null;
     bookButton.disabled = true;
     quoteOut.replaceChildren();
+    follow();
   };
   hours.addEventListener("input", invalidate);
   start.addEventListener("input", invalidate);
+  form.follow = (latest) => {
+    gpu = latest;
+    if (gpu.status !== "available" && !start.value) invalidate();
+    else follow();
+  };
+  follow();
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     act(quoteButton, box, async () => {
@@ -647,9 +668,15 @@ async function gpuPage(gpuId) {
   const priceChart = h("div", { id: "price-history" });
   const reviewBox = h("div");
 
+  const summary = h("p", { id: "gpu-summary" });
+  const showSummary = () => summary.replaceChildren(gpuStatus(gpu), ` · ${money(gpu.price_per_hour)} per hour · ${rating(gpu)}`);
+  let form = null;
+
   async function refreshGpu() {
     gpu = await api("GET", `/v1/marketplace/gpu/${encodeURIComponent(gpuId)}`);
     healthHolder.replaceChildren(h("h2", { id: "h-health" }, "Status and health"), health(gpu));
+    showSummary();
+    form?.follow?.(gpu);
   }
 
   async function loadReviews() {
@@ -689,15 +716,17 @@ async function gpuPage(gpuId) {
     await refreshGpu();
   };
 
+  showSummary();
+  form = bookingForm(gpu, onBooked);
   setPage(
     `${gpu.model} · ${gpu.memory_gb} GB`,
-    h("p", {}, gpuStatus(gpu), ` · ${money(gpu.price_per_hour)} per hour · ${rating(gpu)}`),
+    summary,
     h(
       "div",
       { class: "grid" },
       h("section", { "aria-labelledby": "h-specs" }, h("h2", { id: "h-specs" }, "Specifications"), specs(gpu), gpu.description ? h("p", {}, gpu.description) : null),
       healthHolder,
-      h("section", { "aria-labelledby": "h-book" }, h("h2", { id: "h-book" }, "Book"), bookingForm(gpu, onBooked), bookedOut),
+      h("section", { "aria-labelledby": "h-book" }, h("h2", { id: "h-book" }, "Book"), form, bookedOut),
     ),
     h("div", { class: "grid" }, h("section", {}, h("h2", {}, "Rating history"), ratingChart), h("section", {}, h("h2", {}, "Price history"), priceChart)),
     h("section", { "aria-labelledby": "h-reviews" }, h("h2", { id: "h-reviews" }, "Reviews"), reviewsHolder, reviewBox),
@@ -759,7 +788,15 @@ function bookingRow(b, after, { client }) {
     "tr",
     { "data-booking": b.booking_id },
     h("td", {}, h("a", { href: `/gpus/${encodeURIComponent(b.gpu_id)}` }, b.gpu_id)),
-    h("td", {}, statusEl(b.status), live && b.status === "active" ? [" ", countdown(b.end_time)] : null),
+    h(
+      "td",
+      {},
+      statusEl(b.status),
+      live && b.status === "active" ? [" ", countdown(b.end_time)] : null,
+      b.miner_offline_since
+        ? h("p", { class: "warn", role: "status" }, "Its miner has been silent since ", timeEl(b.miner_offline_since), ": the clock stopped then, and that time is not charged.")
+        : null,
+    ),
     h("td", {}, timeEl(b.start_time), " – ", timeEl(b.end_time)),
     h("td", { class: "num" }, b.duration_hours),
     h("td", { class: "num" }, money(b.total_cost)),
