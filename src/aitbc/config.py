@@ -100,6 +100,19 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=5.0, ge=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    keep_alive_seconds: int = Field(
+        default=5,
+        ge=1,
+        le=3600,
+        description="A connection idle this long (before its first request or between two) "
+        "is closed.",
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="A request whose line and headers take longer to arrive is closed.",
+    )
     environment: str = Field(default="development", pattern="^(development|production|test)$")
 
     @model_validator(mode="after")

@@ -57,6 +57,7 @@ def serve(
 
     from aitbc import logs
     from aitbc.db import Database
+    from aitbc.http_protocol import BoundedHttp
     from aitbc.migrate import bootstrap_admin_key
 
     settings = _settings(database_url)
@@ -100,7 +101,8 @@ def serve(
             port=bind_port,
             workers=count,
             loop="uvloop",
-            http="httptools",
+            http=BoundedHttp,
+            timeout_keep_alive=settings.keep_alive_seconds,
             log_level=level,
             log_config=log_config,
             access_log=False,

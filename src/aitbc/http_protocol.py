@@ -1,0 +1,53 @@
+"""The HTTP protocol ``aitbc serve`` runs: uvicorn's httptools protocol with the two bounds it
+lacks. A connection that sends no request is closed after the keep-alive timeout, as one idle
+between requests already is; a request whose head (request line and headers) has not arrived
+within the header timeout is closed. Without them every idle or slow-header client holds a
+connection (and a file descriptor) for ever. A slow body is the request guard's (408)."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import cache
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from aitbc.config import Settings
+
+
+@cache
+def _configured_header_timeout() -> float:
+    return Settings().header_timeout_seconds
+
+
+class BoundedHttp(HttpToolsProtocol):
+    header_timeout: float | None = None  # None: AITBC_HEADER_TIMEOUT_SECONDS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._stop_head_timer()
+        limit = self.header_timeout or _configured_header_timeout()
+        self._head_timer = self.loop.call_later(limit, self.timeout_keep_alive_handler)
+
+    def on_headers_complete(self) -> None:
+        self._stop_head_timer()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
