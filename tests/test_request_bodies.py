@@ -229,3 +229,13 @@ def test_a_daemons_ai_model_names_are_checked_at_the_door(
     caps = {"capabilities": {"gpu": {"model": "RTX 4090", "memory_gb": 24, "models": [name]}}}
     refused = api.call("POST", "/v1/miners/register", world["miner"], json=caps)
     assert_error(refused, 422, "validation_error")
+
+
+@pytest.mark.parametrize("path", ["/v1/miners/heartbeat", "/v1/miners/register"])
+def test_the_miners_own_routes_are_not_read_as_a_miner_id(api: Api, path: str) -> None:
+    miner = api.key("miner", "m-9")
+    options = api.call("OPTIONS", path, miner)
+    assert_error(options, 405, "method_not_allowed")
+    assert options.headers["Allow"] == "POST"
+    deleted = api.call("DELETE", path, miner)
+    assert_error(deleted, 405, "method_not_allowed")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Body, Query
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from aitbc.auth.principal import Principal
 from aitbc.deps import ClockDep, MinerDep, MinerOrAdminDep, SessionDep, SettingsDep
@@ -30,6 +31,17 @@ from aitbc.miners.schemas import (
 from aitbc.models import Gpu, Miner
 
 router = APIRouter(prefix="/v1/miners", tags=["miners"])
+
+
+class _MinerName(StringConvertor):
+    """A miner id in a path: any segment but the words of the miner's own routes, so that
+    ``/v1/miners/heartbeat`` is never read as a miner called "heartbeat" (an OPTIONS or a
+    DELETE there would otherwise find ``/v1/miners/{miner_id}``)."""
+
+    regex = "(?!(?:register|heartbeat|poll)$)[^/]+"
+
+
+register_url_convertor("miner", _MinerName())
 
 MinerName = Annotated[
     str | None,
@@ -103,7 +115,7 @@ def miner_heartbeat(
 
 
 @router.put(
-    "/{miner_id}/capabilities",
+    "/{miner_id:miner}/capabilities",
     response_model=MinerPublic,
     responses=error_responses(401, 403, 404, 422),
     summary="Replace the miner's capabilities; the GPUs in them are registered as described",
@@ -127,7 +139,7 @@ def update_capabilities(
 
 
 @router.delete(
-    "/{miner_id}",
+    "/{miner_id:miner}",
     response_model=MinerPublic,
     responses=error_responses(401, 403, 404),
     summary="Deregister: offline at once, GPUs delisted (booked ones once their bookings end)",
@@ -146,7 +158,7 @@ def deregister(
 
 
 @router.get(
-    "/{miner_id}/earnings",
+    "/{miner_id:miner}/earnings",
     response_model=MinerEarnings,
     responses=error_responses(401, 403, 404, 422),
     summary="What the miner has been paid (in a time range), and what its open bookings hold",
@@ -169,7 +181,7 @@ def earnings(
 
 
 @router.get(
-    "/{miner_id}/jobs",
+    "/{miner_id:miner}/jobs",
     response_model=list[JobPublic],
     responses=error_responses(401, 403, 422),
     summary="Jobs run on the miner's GPUs, newest first",
