@@ -239,3 +239,14 @@ def test_the_miners_own_routes_are_not_read_as_a_miner_id(api: Api, path: str) -
     assert options.headers["Allow"] == "POST"
     deleted = api.call("DELETE", path, miner)
     assert_error(deleted, 405, "method_not_allowed")
+
+
+def test_integers_are_what_the_document_says_they_are(api: Api, world: dict[str, str]) -> None:
+    """JSON Schema's integer: 3.0 is one; true, "3" and 3.5 are not."""
+    beat = "/v1/miners/heartbeat"
+    for refused in (False, True, "0", 1.5):
+        response = api.call("POST", beat, world["miner"], json={"current_jobs": refused})
+        assert_error(response, 422, "validation_error")
+    accepted = api.call("POST", beat, world["miner"], json={"current_jobs": 2.0, "inflight": 1})
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["inflight"] == 1

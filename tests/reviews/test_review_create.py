@@ -341,3 +341,13 @@ def test_others_may_not_edit_a_review(api: Api, market: Market, gpu: str) -> Non
     body = public_reviews(api, gpu)
     assert body["reviews"][0]["rating"] == 5 and body["reviews"][0]["comment"] == "mine"
     assert body["average_rating"] == "5.00"
+
+
+def test_a_whole_rating_written_as_a_decimal_is_a_rating(
+    api: Api, market: Market, gpu: str
+) -> None:
+    """3.0 is an integer to JSON Schema, and so to the OpenAPI document that says integer."""
+    key = market.used("c-1", gpu)
+    posted = post_review(api, key, gpu, 3.0, "fine")
+    assert posted.status_code == 201, posted.text
+    assert posted.json()["rating"] == 3

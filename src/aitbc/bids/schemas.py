@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aitbc.kit.money import MoneyOut, PositiveMoneyIn
 from aitbc.kit.schema_notes import SIX_PLACES
+from aitbc.kit.types import JsonInt
 
 BidStatus = Literal["open", "filled", "cancelled", "expired"]
 
@@ -16,14 +17,14 @@ class BidCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     provider: str | None = Field(default=None, max_length=128, description="Only this miner")
-    capacity: int = Field(ge=1, le=64, description="How many GPUs")
+    capacity: JsonInt = Field(ge=1, le=64, description="How many GPUs")
     price: PositiveMoneyIn = Field(le=Decimal(1_000_000), description="Max price per hour")
     notes: str | None = Field(default=None, max_length=1000)
     gpu_model: str | None = Field(default=None, max_length=128)
     duration_hours: Annotated[Decimal, SIX_PLACES] = Field(
         default=Decimal(1), gt=0, le=Decimal(100_000), max_digits=12, decimal_places=6
     )
-    ttl_hours: int = Field(default=24, ge=1, le=720, description="The bid expires after this")
+    ttl_hours: JsonInt = Field(default=24, ge=1, le=720, description="The bid expires after this")
 
 
 class BidPublic(BaseModel):

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aitbc.kit.hours import HoursIn
 from aitbc.kit.money import MoneyIn, MoneyOut
+from aitbc.kit.types import JsonInt
 
 JobState = Literal["queued", "assigned", "running", "completed", "failed", "expired", "cancelled"]
 ENDED = ("completed", "failed", "expired", "cancelled")
@@ -20,7 +21,7 @@ class JobConstraints(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     gpu_model: str | None = Field(default=None, max_length=128)
-    memory_min_gb: int | None = Field(default=None, ge=0, le=4096)
+    memory_min_gb: JsonInt | None = Field(default=None, ge=0, le=4096)
     ai_model: str | None = Field(default=None, max_length=128)
     region: str | None = Field(default=None, max_length=64)
     max_price_per_hour: MoneyIn | None = Field(default=None, le=Decimal(1_000_000))
@@ -29,7 +30,7 @@ class JobConstraints(BaseModel):
     )
     # The deployed clients' names for the same things.
     gpu: str | None = Field(default=None, max_length=128, description="= gpu_model")
-    min_vram_gb: int | None = Field(default=None, ge=0, le=4096, description="= memory_min_gb")
+    min_vram_gb: JsonInt | None = Field(default=None, ge=0, le=4096, description="= memory_min_gb")
     models: list[str] | None = Field(
         default=None, max_length=1, description="= ai_model (one model)"
     )
@@ -69,7 +70,7 @@ class JobCreate(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict)
     constraints: JobConstraints = Field(default_factory=JobConstraints)
     duration_hours: HoursIn | None = None
-    ttl_seconds: int = Field(default=3600, ge=60, le=7 * 86_400)
+    ttl_seconds: JsonInt = Field(default=3600, ge=60, le=7 * 86_400)
     payment_amount: MoneyIn | None = Field(
         default=None, gt=0, le=Decimal(1_000_000_000), description="The most the job may cost"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -55,3 +55,15 @@ Moment = Annotated[
         )
     ),
 ]
+
+
+def _json_integer(value: Any) -> Any:
+    """An integer as JSON Schema reads one: 3 and 3.0 are, true and "3" are not."""
+    if isinstance(value, bool | str):
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
+# A whole number in a JSON body: what the OpenAPI document's ``integer`` admits, exactly
+# (pydantic alone would take true and "3", and its strict mode would refuse 3.0).
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aitbc.gpus.schemas import AiModelList, ModelName, PricingMode
 from aitbc.kit.money import MoneyIn, MoneyOut
+from aitbc.kit.types import JsonInt
 
 MinerStatus = Literal["online", "draining", "offline"]
 
@@ -21,10 +22,10 @@ class MinerGpuSpec(BaseModel):
         description="The miner's own name for the device; defaults to its index in the list.",
     )
     model: ModelName
-    memory_gb: int = Field(ge=0, le=4096)
+    memory_gb: JsonInt = Field(ge=0, le=4096)
     cuda_version: str | None = Field(default=None, max_length=16)
     compute_capability: str | None = Field(default=None, max_length=16)
-    cuda_cores: int | None = Field(default=None, ge=0, le=10_000_000)
+    cuda_cores: JsonInt | None = Field(default=None, ge=0, le=10_000_000)
     ai_models: list[ModelName] = AiModelList
     price_per_hour: MoneyIn = Field(le=Decimal(1_000_000))
     pricing_mode: PricingMode = "fixed"
@@ -45,7 +46,7 @@ class MinerRegister(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     gpus: list[MinerGpuSpec] = Field(default_factory=list, max_length=64)
-    concurrency: int = Field(default=1, ge=1, le=1024)
+    concurrency: JsonInt = Field(default=1, ge=1, le=1024)
     region: str | None = Field(default=None, max_length=64)
     capabilities: dict[str, Any] = Field(
         default_factory=dict,
@@ -96,8 +97,8 @@ class MinerHeartbeat(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     status: str = Field(default="online", max_length=32)
-    inflight: int | None = Field(default=None, ge=0, le=100_000)
-    current_jobs: int | None = Field(default=None, ge=0, le=100_000)
+    inflight: JsonInt | None = Field(default=None, ge=0, le=100_000)
+    current_jobs: JsonInt | None = Field(default=None, ge=0, le=100_000)
     gpus: list[GpuHealth] = Field(default_factory=list, max_length=64)
     gpu_utilization: float | None = Field(default=None, ge=0, le=100)
     memory_used: float | None = Field(default=None, ge=0, le=4_194_304, description="MB")

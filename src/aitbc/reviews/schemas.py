@@ -6,15 +6,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aitbc.kit.types import JsonInt
+
 MAX_COMMENT = 2000
-Rating = Field(ge=1, le=5, strict=True)
+Rating = Field(ge=1, le=5)
 ReviewSort = Literal["newest", "oldest", "highest", "lowest"]
 
 
 class ReviewCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rating: int = Rating
+    rating: JsonInt = Rating
     comment: str | None = Field(default=None, max_length=MAX_COMMENT)
 
 
