@@ -322,3 +322,20 @@ def test_the_docs_page_has_the_web_pages_headers(api: Api) -> None:
         assert docs.headers[header] == page.headers[header], header
     assert "frame-ancestors 'none'" in docs.headers["Content-Security-Policy"]
     assert "<script>" not in docs.text  # no inline script: the policy allows none
+
+
+def test_the_document_uses_only_json_schema_keywords_for_bounds(openapi: dict[str, Any]) -> None:
+    """pydantic writes a bound it cannot place as "ge"/"le", which no validator reads."""
+    found: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            found.extend(f"{where}.{k}" for k in ("ge", "le", "gt", "lt") if k in node)
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    walk(openapi, "")
+    assert not found, found

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from aitbc.kit.money import MoneyIn, MoneyOut
 from aitbc.kit.pagination import MAX_OFFSET
 from aitbc.kit.schema_notes import SIX_PLACES
-from aitbc.kit.types import JsonInt
+from aitbc.kit.types import JSON_INTEGER
 
 GpuStatus = Literal["available", "booked", "offline", "delisted"]
 PricingMode = Literal["fixed", "dynamic"]
@@ -25,8 +25,8 @@ class GpuSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: ModelName
-    memory_gb: JsonInt | None = Field(default=None, ge=0, le=4096)
-    cuda_cores: JsonInt | None = Field(default=None, ge=0, le=10_000_000)
+    memory_gb: Annotated[int, Field(ge=0, le=4096), JSON_INTEGER] | None = None
+    cuda_cores: Annotated[int, Field(ge=0, le=10_000_000), JSON_INTEGER] | None = None
     compute_capability: str | None = Field(default=None, max_length=16)
     price_per_hour: MoneyIn | None = Field(default=None, le=Decimal(1_000_000))
     description: str | None = Field(default=None, max_length=2000)

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aitbc.kit.hours import HoursIn
 from aitbc.kit.money import MoneyIn, MoneyOut
-from aitbc.kit.types import JsonInt
+from aitbc.kit.types import JSON_INTEGER, JsonInt
 
 JobState = Literal["queued", "assigned", "running", "completed", "failed", "expired", "cancelled"]
 ENDED = ("completed", "failed", "expired", "cancelled")
@@ -21,7 +21,7 @@ class JobConstraints(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     gpu_model: str | None = Field(default=None, max_length=128)
-    memory_min_gb: JsonInt | None = Field(default=None, ge=0, le=4096)
+    memory_min_gb: Annotated[int, Field(ge=0, le=4096), JSON_INTEGER] | None = None
     ai_model: str | None = Field(default=None, max_length=128)
     region: str | None = Field(default=None, max_length=64)
     max_price_per_hour: MoneyIn | None = Field(default=None, le=Decimal(1_000_000))
@@ -30,7 +30,9 @@ class JobConstraints(BaseModel):
     )
     # The deployed clients' names for the same things.
     gpu: str | None = Field(default=None, max_length=128, description="= gpu_model")
-    min_vram_gb: JsonInt | None = Field(default=None, ge=0, le=4096, description="= memory_min_gb")
+    min_vram_gb: Annotated[int, Field(ge=0, le=4096), JSON_INTEGER] | None = Field(
+        default=None, description="= memory_min_gb"
+    )
     models: list[str] | None = Field(
         default=None, max_length=1, description="= ai_model (one model)"
     )

@@ -65,5 +65,8 @@ def _json_integer(value: Any) -> Any:
 
 
 # A whole number in a JSON body: what the OpenAPI document's ``integer`` admits, exactly
-# (pydantic alone would take true and "3", and its strict mode would refuse 3.0).
-JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+# (pydantic alone would take true and "3", and its strict mode would refuse 3.0). Inside an
+# optional type it goes after the bounds (``Annotated[int, Field(ge=0), JSON_INTEGER]``), or
+# the document loses them.
+JSON_INTEGER = BeforeValidator(_json_integer)
+JsonInt = Annotated[int, JSON_INTEGER]

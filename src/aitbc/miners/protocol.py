@@ -3,14 +3,14 @@ status words of their heartbeats, the host figures of their heartbeats as GPU he
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aitbc.gpus.schemas import ModelName
 from aitbc.kit.money import MoneyIn
-from aitbc.kit.types import JsonInt
+from aitbc.kit.types import JSON_INTEGER
 from aitbc.miners.schemas import GpuHealth, MinerHeartbeat, MinerStatus
 
 MAX_GPUS = 64
@@ -34,7 +34,7 @@ class FieldGpu(BaseModel):
     memory_gb: float | None = Field(default=None, ge=0, le=4096)
     memory_mb: float | None = Field(default=None, ge=0, le=4096 * 1024)
     cuda_version: str | None = Field(default=None, max_length=16)
-    cuda_cores: JsonInt | None = Field(default=None, ge=0, le=10_000_000)
+    cuda_cores: Annotated[int, Field(ge=0, le=10_000_000), JSON_INTEGER] | None = None
     compute_capability: str | None = Field(default=None, max_length=16)
     price_per_hour: MoneyIn | None = Field(default=None, le=1_000_000)
     models: list[ModelName] = Field(default_factory=list, max_length=64)

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aitbc.gpus.schemas import AiModelList, ModelName, PricingMode
 from aitbc.kit.money import MoneyIn, MoneyOut
-from aitbc.kit.types import JsonInt
+from aitbc.kit.types import JSON_INTEGER, JsonInt
 
 MinerStatus = Literal["online", "draining", "offline"]
 
@@ -25,7 +25,7 @@ class MinerGpuSpec(BaseModel):
     memory_gb: JsonInt = Field(ge=0, le=4096)
     cuda_version: str | None = Field(default=None, max_length=16)
     compute_capability: str | None = Field(default=None, max_length=16)
-    cuda_cores: JsonInt | None = Field(default=None, ge=0, le=10_000_000)
+    cuda_cores: Annotated[int, Field(ge=0, le=10_000_000), JSON_INTEGER] | None = None
     ai_models: list[ModelName] = AiModelList
     price_per_hour: MoneyIn = Field(le=Decimal(1_000_000))
     pricing_mode: PricingMode = "fixed"
@@ -97,8 +97,8 @@ class MinerHeartbeat(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     status: str = Field(default="online", max_length=32)
-    inflight: JsonInt | None = Field(default=None, ge=0, le=100_000)
-    current_jobs: JsonInt | None = Field(default=None, ge=0, le=100_000)
+    inflight: Annotated[int, Field(ge=0, le=100_000), JSON_INTEGER] | None = None
+    current_jobs: Annotated[int, Field(ge=0, le=100_000), JSON_INTEGER] | None = None
     gpus: list[GpuHealth] = Field(default_factory=list, max_length=64)
     gpu_utilization: float | None = Field(default=None, ge=0, le=100)
     memory_used: float | None = Field(default=None, ge=0, le=4_194_304, description="MB")
