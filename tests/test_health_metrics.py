@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from aitbc.app import create_app
 from aitbc.config import Settings
 from aitbc.kit.clock import ManualClock
-from tests.support.api import PG_URL, Api
+from tests.support.api import ADMIN_KEY, PG_URL, Api
 from tests.support.gpus import gpu_path
 from tests.support.market import heartbeat
 from tests.support.responses import assert_error
@@ -288,7 +288,7 @@ def _every_operation(api: Api) -> list[tuple[str, str]]:
     app = cast(FastAPI, api.client.app)
     routes = [r for r in app.routes if isinstance(r, APIRoute) and r.include_in_schema]
     return sorted(
-        {(method.lower(), route.path) for route in routes for method in route.methods or ()}
+        {(method.lower(), route.path_format) for route in routes for method in route.methods or ()}
     )
 
 
@@ -339,3 +339,21 @@ def test_the_document_uses_only_json_schema_keywords_for_bounds(openapi: dict[st
 
     walk(openapi, "")
     assert not found, found
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["0", "0.000000", "0.000001", "1", "+1", "007.5", "1e5", "1_000", " 1", "-0", "١٢",
+     "1000000000", "1000000000.000000", "1000000000.000001", "0.0000001"],
+)  # fmt: skip
+def test_an_amount_sent_as_text_is_accepted_exactly_when_the_document_says(
+    api: Api, openapi: dict[str, Any], text: str
+) -> None:
+    schema = openapi["components"]["schemas"]["DepositRequest"]["properties"]["amount"]
+    [pattern] = [b["pattern"] for b in schema["anyOf"] if b.get("type") == "string"]
+    deposit = api.call(
+        "POST", "/v1/admin/accounts/x/deposit", ADMIN_KEY, json={"amount": text},
+        params={"create": "true"},
+    )  # fmt: skip
+    documented = re.fullmatch(pattern, text) is not None
+    assert (deposit.status_code == 201) == documented, (text, deposit.text)

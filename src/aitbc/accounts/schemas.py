@@ -4,13 +4,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aitbc.kit.money import MoneyOut, PositiveMoneyIn
+from aitbc.kit.money import AmountIn, MoneyOut
 
 
 class DepositRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount: PositiveMoneyIn = Field(le=1_000_000_000)
+    amount: AmountIn
 
 
 class AccountPublic(BaseModel):

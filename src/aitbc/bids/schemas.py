@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aitbc.kit.money import MoneyOut, PositiveMoneyIn
-from aitbc.kit.schema_notes import SIX_PLACES
+from aitbc.kit.hours import HoursIn
+from aitbc.kit.money import MoneyOut, PositivePriceIn
 from aitbc.kit.types import JsonInt
 
 BidStatus = Literal["open", "filled", "cancelled", "expired"]
@@ -18,12 +18,10 @@ class BidCreate(BaseModel):
 
     provider: str | None = Field(default=None, max_length=128, description="Only this miner")
     capacity: JsonInt = Field(ge=1, le=64, description="How many GPUs")
-    price: PositiveMoneyIn = Field(le=Decimal(1_000_000), description="Max price per hour")
+    price: PositivePriceIn = Field(description="Max price per hour")
     notes: str | None = Field(default=None, max_length=1000)
     gpu_model: str | None = Field(default=None, max_length=128)
-    duration_hours: Annotated[Decimal, SIX_PLACES] = Field(
-        default=Decimal(1), gt=0, le=Decimal(100_000), max_digits=12, decimal_places=6
-    )
+    duration_hours: HoursIn = Decimal(1)
     ttl_hours: JsonInt = Field(default=24, ge=1, le=720, description="The bid expires after this")
 
 

@@ -6,9 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from aitbc.kit.money import MoneyIn, MoneyOut
+from aitbc.kit.money import MoneyOut, PriceIn
 from aitbc.kit.pagination import MAX_OFFSET
-from aitbc.kit.schema_notes import SIX_PLACES
 from aitbc.kit.types import JSON_INTEGER
 
 GpuStatus = Literal["available", "booked", "offline", "delisted"]
@@ -28,7 +27,7 @@ class GpuSpec(BaseModel):
     memory_gb: Annotated[int, Field(ge=0, le=4096), JSON_INTEGER] | None = None
     cuda_cores: Annotated[int, Field(ge=0, le=10_000_000), JSON_INTEGER] | None = None
     compute_capability: str | None = Field(default=None, max_length=16)
-    price_per_hour: MoneyIn | None = Field(default=None, le=Decimal(1_000_000))
+    price_per_hour: PriceIn | None = None
     description: str | None = Field(default=None, max_length=2000)
     region: str | None = Field(default=None, max_length=64)
     cuda_version: str | None = Field(default=None, max_length=16)
@@ -51,7 +50,7 @@ class GpuRegistered(BaseModel):
 class GpuUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    price_per_hour: MoneyIn | None = Field(default=None, le=Decimal(1_000_000))
+    price_per_hour: PriceIn | None = None
     description: str | None = Field(default=None, max_length=2000)
     pricing_mode: PricingMode | None = None
 
@@ -103,9 +102,7 @@ class GpuListQuery(BaseModel):
         None, max_length=128, description="Case-insensitive substring; `*` matches anything"
     )
     memory_min: int | None = Field(None, ge=0, le=4096, description="Minimum memory in GB")
-    price_max: Annotated[Decimal, SIX_PLACES] | None = Field(
-        None, ge=0, le=1_000_000, decimal_places=6, description="Maximum price per hour"
-    )
+    price_max: PriceIn | None = Field(None, description="Maximum price per hour")
     region: str | None = Field(None, max_length=64, description="Exact region, any case")
     status: GpuStatus | None = None
     miner_id: str | None = Field(None, max_length=128)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aitbc.kit.hours import HoursIn
-from aitbc.kit.money import MoneyIn, MoneyOut
+from aitbc.kit.money import AmountIn, MoneyOut, PriceIn
 from aitbc.kit.types import JSON_INTEGER, JsonInt
 
 JobState = Literal["queued", "assigned", "running", "completed", "failed", "expired", "cancelled"]
@@ -24,7 +24,7 @@ class JobConstraints(BaseModel):
     memory_min_gb: Annotated[int, Field(ge=0, le=4096), JSON_INTEGER] | None = None
     ai_model: str | None = Field(default=None, max_length=128)
     region: str | None = Field(default=None, max_length=64)
-    max_price_per_hour: MoneyIn | None = Field(default=None, le=Decimal(1_000_000))
+    max_price_per_hour: PriceIn | None = None
     cuda: str | None = Field(
         default=None, max_length=16, description="Lowest CUDA version the job runs on"
     )
@@ -36,9 +36,7 @@ class JobConstraints(BaseModel):
     models: list[str] | None = Field(
         default=None, max_length=1, description="= ai_model (one model)"
     )
-    max_price: MoneyIn | None = Field(
-        default=None, le=Decimal(1_000_000), description="= max_price_per_hour"
-    )
+    max_price: PriceIn | None = Field(default=None, description="= max_price_per_hour")
 
     @model_validator(mode="after")
     def _one_vocabulary(self) -> JobConstraints:
@@ -73,9 +71,7 @@ class JobCreate(BaseModel):
     constraints: JobConstraints = Field(default_factory=JobConstraints)
     duration_hours: HoursIn | None = None
     ttl_seconds: JsonInt = Field(default=3600, ge=60, le=7 * 86_400)
-    payment_amount: MoneyIn | None = Field(
-        default=None, gt=0, le=Decimal(1_000_000_000), description="The most the job may cost"
-    )
+    payment_amount: AmountIn | None = Field(default=None, description="The most the job may cost")
     payment_currency: Literal["AITBC"] = "AITBC"
 
 

@@ -9,10 +9,9 @@ from typing import Annotated
 from pydantic import Field
 
 from aitbc.errors import Invalid
-from aitbc.kit.schema_notes import SIX_PLACES
+from aitbc.kit.schema_notes import HOURS_TEXT
 
-Hours = Field(gt=0, le=Decimal(100_000), max_digits=12, decimal_places=6)
-HoursIn = Annotated[Decimal, Hours, SIX_PLACES]
+HoursIn = Annotated[Decimal, Field(gt=0, le=100_000, max_digits=12, decimal_places=6), HOURS_TEXT]
 
 
 def seconds_from_hours(hours: Decimal, max_hours: Decimal) -> int:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import Field, PlainSerializer
 
-from aitbc.kit.schema_notes import SIX_PLACES
+from aitbc.kit.schema_notes import MONEY_TEXT
 
 SCALE = 6
 UNITS_PER_TOKEN = 10**SCALE
@@ -48,9 +48,14 @@ def _render(amount: Decimal) -> str:
     return str(amount.quantize(QUANTUM))
 
 
-# Request side: a non-negative amount with at most six decimals.
-MoneyIn = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=SCALE), SIX_PLACES]
-PositiveMoneyIn = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=SCALE), SIX_PLACES]
+# Request side, every bound inside the type (kit.schema_notes builds the document's pattern
+# for amounts sent as text from them): an amount of zero or more, a price per hour (zero or
+# more, at most a million), a positive price, a positive amount (a deposit, a payment cap).
+_MONEY = {"max_digits": 18, "decimal_places": SCALE}
+MoneyIn = Annotated[Decimal, Field(ge=0, **_MONEY), MONEY_TEXT]
+PriceIn = Annotated[Decimal, Field(ge=0, le=1_000_000, **_MONEY), MONEY_TEXT]
+PositivePriceIn = Annotated[Decimal, Field(gt=0, le=1_000_000, **_MONEY), MONEY_TEXT]
+AmountIn = Annotated[Decimal, Field(gt=0, le=1_000_000_000, **_MONEY), MONEY_TEXT]
 # Response side: always a string with exactly six decimals, never a float.
 MoneyOut = Annotated[Decimal, PlainSerializer(_render, return_type=str, when_used="json")]
 

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aitbc.gpus.schemas import ModelName
-from aitbc.kit.money import MoneyIn
+from aitbc.kit.money import PriceIn
 from aitbc.kit.types import JSON_INTEGER
 from aitbc.miners.schemas import GpuHealth, MinerHeartbeat, MinerStatus
 
@@ -36,7 +36,7 @@ class FieldGpu(BaseModel):
     cuda_version: str | None = Field(default=None, max_length=16)
     cuda_cores: Annotated[int, Field(ge=0, le=10_000_000), JSON_INTEGER] | None = None
     compute_capability: str | None = Field(default=None, max_length=16)
-    price_per_hour: MoneyIn | None = Field(default=None, le=1_000_000)
+    price_per_hour: PriceIn | None = None
     models: list[ModelName] = Field(default_factory=list, max_length=64)
 
     @field_validator("cuda_version", "compute_capability", mode="before")

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aitbc.gpus.schemas import AiModelList, ModelName, PricingMode
-from aitbc.kit.money import MoneyIn, MoneyOut
+from aitbc.kit.money import MoneyOut, PriceIn
 from aitbc.kit.types import JSON_INTEGER, JsonInt
 
 MinerStatus = Literal["online", "draining", "offline"]
@@ -27,7 +26,7 @@ class MinerGpuSpec(BaseModel):
     compute_capability: str | None = Field(default=None, max_length=16)
     cuda_cores: Annotated[int, Field(ge=0, le=10_000_000), JSON_INTEGER] | None = None
     ai_models: list[ModelName] = AiModelList
-    price_per_hour: MoneyIn = Field(le=Decimal(1_000_000))
+    price_per_hour: PriceIn
     pricing_mode: PricingMode = "fixed"
     description: str | None = Field(default=None, max_length=2000)
 
@@ -36,7 +35,7 @@ class DaemonGpuSpec(MinerGpuSpec):
     """A GPU from a deployed daemon's capabilities: without a price (it keeps the one it
     has, or gets the default)."""
 
-    price_per_hour: MoneyIn | None = Field(default=None, le=Decimal(1_000_000))  # type: ignore[assignment]
+    price_per_hour: PriceIn | None = None  # type: ignore[assignment]
 
 
 class MinerRegister(BaseModel):
