@@ -12,6 +12,7 @@ import anyio
 import anyio.to_thread
 from fastapi import FastAPI
 
+from aitbc import openapi_doc
 from aitbc.accounts.router import router as accounts_router
 from aitbc.auth.principal import Authenticator
 from aitbc.bookings.busy import BusyGpus
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_docs(app)
+    openapi_doc.install(app)
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.gpu_cards = Cards()

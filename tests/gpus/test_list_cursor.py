@@ -106,7 +106,8 @@ def test_a_cursor_this_list_did_not_give_out_is_422(api: Api, gpus: list[str], c
     if cursor == "":
         assert response.status_code == 200  # an empty cursor is no cursor
         return
-    assert_error(response, 422, "validation_error")
+    # Longer than the document's maxLength is a shape error; the rest is this list's rule.
+    assert_error(response, 422, "validation_error" if len(cursor) > 512 else "invalid_cursor")
 
 
 def test_a_cursor_from_another_sort_is_422(api: Api, gpus: list[str]) -> None:
@@ -116,7 +117,7 @@ def test_a_cursor_from_another_sort_is_422(api: Api, gpus: list[str]) -> None:
     body = assert_error(
         api.call("GET", GPU_LIST, params={"limit": 2, "sort": "price", "cursor": cursor}),
         422,
-        "validation_error",
+        "invalid_cursor",
     )
     assert "cursor" in body["detail"]
 

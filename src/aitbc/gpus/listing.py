@@ -170,7 +170,7 @@ def encode_cursor(sort: str, row: Sequence[Any]) -> str:
 def decode_cursor(sort: str, cursor: str) -> list[Any]:
     invalid = Invalid(
         "cursor is not one this list gave out (or it was given for another sort).",
-        code="validation_error",
+        code="invalid_cursor",
     )
     try:
         decoded = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))

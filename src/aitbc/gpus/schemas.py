@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from aitbc.kit.money import MoneyOut, PriceIn
+from aitbc.kit.money import MoneyOut, PriceIn, PriceQuery
 from aitbc.kit.pagination import MAX_OFFSET
 from aitbc.kit.types import JSON_INTEGER
 
@@ -14,7 +14,16 @@ GpuStatus = Literal["available", "booked", "offline", "delisted"]
 PricingMode = Literal["fixed", "dynamic"]
 SortKey = Literal["price", "memory", "rating", "newest", "uptime"]
 
-ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+# Python's whitespace (what str.strip() removes), and NUL: a name needs one other character.
+_BLANK = (
+    r"\u0000\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# A model name: not blank, at most 128 characters as sent (its use strips it), no NUL; the
+# pattern is the document's too, so the two agree.
+ModelName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128, pattern=rf"^[^\u0000]*[^{_BLANK}][^\u0000]*$"),
+]
 AiModelList: Any = Field(default_factory=list, max_length=64)
 
 
@@ -102,7 +111,7 @@ class GpuListQuery(BaseModel):
         None, max_length=128, description="Case-insensitive substring; `*` matches anything"
     )
     memory_min: int | None = Field(None, ge=0, le=4096, description="Minimum memory in GB")
-    price_max: PriceIn | None = Field(None, description="Maximum price per hour")
+    price_max: PriceQuery | None = Field(None, description="Maximum price per hour")
     region: str | None = Field(None, max_length=64, description="Exact region, any case")
     status: GpuStatus | None = None
     miner_id: str | None = Field(None, max_length=128)

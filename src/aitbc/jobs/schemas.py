@@ -89,7 +89,16 @@ class JobResult(BaseModel):
 class JobFailure(BaseModel):
     """Our ``error``, or the deployed daemons' ``error_code`` and ``error_message``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # What _something_said asks, in the document's words.
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"type": "string", "minLength": 1}}}
+                for name in ("error", "error_code", "error_message")
+            ]
+        },
+    )
 
     error: str | None = Field(default=None, min_length=1, max_length=2000)
     error_code: str | None = Field(default=None, max_length=128)

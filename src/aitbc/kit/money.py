@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import Field, PlainSerializer
 
-from aitbc.kit.schema_notes import MONEY_TEXT
+from aitbc.kit.schema_notes import MONEY_QUERY, MONEY_TEXT
 
 SCALE = 6
 UNITS_PER_TOKEN = 10**SCALE
@@ -56,6 +56,9 @@ MoneyIn = Annotated[Decimal, Field(ge=0, **_MONEY), MONEY_TEXT]
 PriceIn = Annotated[Decimal, Field(ge=0, le=1_000_000, **_MONEY), MONEY_TEXT]
 PositivePriceIn = Annotated[Decimal, Field(gt=0, le=1_000_000, **_MONEY), MONEY_TEXT]
 AmountIn = Annotated[Decimal, Field(gt=0, le=1_000_000_000, **_MONEY), MONEY_TEXT]
+# The same in a query string, where every value is text.
+MoneyQuery = Annotated[Decimal, Field(ge=0, **_MONEY), MONEY_QUERY]
+PriceQuery = Annotated[Decimal, Field(ge=0, le=1_000_000, **_MONEY), MONEY_QUERY]
 # Response side: always a string with exactly six decimals, never a float.
 MoneyOut = Annotated[Decimal, PlainSerializer(_render, return_type=str, when_used="json")]
 

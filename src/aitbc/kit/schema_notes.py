@@ -59,6 +59,7 @@ class DecimalPlaces:
 
     places: int
     digits: int
+    text_only: bool = False  # a query parameter: text on the wire, so text in the document
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
         return core_schema.no_info_before_validator_function(_decimal_text, handler(source))
@@ -78,11 +79,12 @@ class DecimalPlaces:
         positive = number.get("exclusiveMinimum") == 0
         if not positive and number.get("minimum") != 0:
             raise ValueError("a decimal's lower bound must be > 0 or >= 0 to be a pattern")
+        pattern = decimal_pattern(self.places, positive=positive, below=below, top=top)
+        if self.text_only:
+            return {"type": "string", "pattern": pattern}
         for branch in branches:
             if branch.get("type") == "string":
-                branch["pattern"] = decimal_pattern(
-                    self.places, positive=positive, below=below, top=top
-                )
+                branch["pattern"] = pattern
         return schema
 
 
@@ -103,3 +105,4 @@ class Note:
 # Money (18 digits in all) and hours (12), with six decimals.
 MONEY_TEXT = DecimalPlaces(6, 18)
 HOURS_TEXT = DecimalPlaces(6, 12)
+MONEY_QUERY = DecimalPlaces(6, 18, text_only=True)

@@ -15,7 +15,7 @@ from aitbc.deps import ClockDep, MinerDep, MinerOrAdminDep, SessionDep, Settings
 from aitbc.errors import error_responses
 from aitbc.jobs import service as jobs
 from aitbc.jobs.schemas import JobPublic, JobState
-from aitbc.kit.money import MoneyIn, to_units
+from aitbc.kit.money import MoneyQuery, to_units
 from aitbc.kit.pagination import Limit
 from aitbc.kit.routing import APIRouter
 from aitbc.kit.types import Moment
@@ -195,7 +195,7 @@ def miner_jobs(
     status: Annotated[JobState | None, Query(description="The job's state")] = None,
     type: Annotated[str | None, Query(max_length=64, description="The payload's type")] = None,
     min_reward: Annotated[
-        MoneyIn | None, Query(description="Only jobs that paid at least this much")
+        MoneyQuery | None, Query(description="Only jobs that paid at least this much")
     ] = None,
 ) -> list[JobPublic]:
     return jobs.list_jobs(
