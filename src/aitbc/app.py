@@ -70,7 +70,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         if state.serving == 1:
             anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
             state.finish_limiter = anyio.CapacityLimiter(FINISH_THREADS)
-            state.db = Database(settings.resolved_database_url())
+            state.db = Database(
+                settings.resolved_database_url(), timeout=settings.db_timeout_seconds
+            )
             state.store = Store(
                 settings.resolved_database_url(),
                 pool_size=settings.db_pool_size,

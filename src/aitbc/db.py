@@ -68,7 +68,7 @@ def _give_back(info: dict[Any, Any]) -> None:
         held.release()
 
 
-def create_db_engine(url: str) -> Engine:
+def create_db_engine(url: str, *, timeout: float = 10.0) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -78,8 +78,16 @@ def create_db_engine(url: str) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    # Per process: 4 processes x 20 stay under PostgreSQL's default 100 connections.
-    return create_engine(url, pool_size=10, max_overflow=10)
+    # Per process: 4 processes x 20 stay under PostgreSQL's default 100 connections. A
+    # database that does not answer fails a connection attempt, or the wait for a free
+    # connection, after ``timeout`` (503) instead of holding a thread for ever.
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=timeout,
+        connect_args={"connect_timeout": max(1, round(timeout))},
+    )
 
 
 def finish(session: Session, *, commit: bool) -> None:
@@ -94,9 +102,9 @@ def finish(session: Session, *, commit: bool) -> None:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
         self.url = url
-        self.engine = create_db_engine(url)
+        self.engine = create_db_engine(url, timeout=timeout)
         self.is_postgres = self.engine.dialect.name == "postgresql"
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(

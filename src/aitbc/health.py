@@ -5,11 +5,14 @@ import asyncio
 import asyncpg
 from fastapi import Request, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from aitbc import metrics
-from aitbc.deps import ClockDep, SessionDep, SettingsDep
+from aitbc.config import Settings
+from aitbc.db import Database
 from aitbc.errors import error_responses
 from aitbc.gpus.query import count_by_status, vitals
+from aitbc.kit.clock import Clock
 from aitbc.kit.routing import APIRouter
 from aitbc.store.query import Query
 from aitbc.store.store import Store
@@ -81,10 +84,22 @@ async def live() -> Response:
     responses={200: {"content": {metrics.CONTENT_TYPE: {}}}},
     summary="Prometheus metrics",
 )
-def prometheus_metrics(session: SessionDep, clock: ClockDep, settings: SettingsDep) -> Response:
-    now, timeout = clock.now(), settings.heartbeat_timeout_seconds
-    body = metrics.render(
-        lambda: count_by_status(session, now=now, heartbeat_timeout=timeout),
-        lambda: vitals(session, now=now, heartbeat_timeout=timeout),
-    )
+async def prometheus_metrics(request: Request) -> Response:
+    """Bounded by the database timeout: a scrape of a node whose database does not answer
+    is a 503 in time, not a hung scrape."""
+    state = request.app.state
+    try:
+        async with asyncio.timeout(state.settings.db_timeout_seconds):
+            body = await run_in_threadpool(_render, state.db, state.clock, state.settings)
+    except TimeoutError:
+        return Response(_UNREACHABLE, 503, {"Retry-After": "5"}, "application/json")
     return Response(body, media_type=metrics.CONTENT_TYPE)
+
+
+def _render(db: Database, clock: Clock, settings: Settings) -> bytes:
+    now, timeout = clock.now(), settings.heartbeat_timeout_seconds
+    with db.session(write=False) as session:
+        return metrics.render(
+            lambda: count_by_status(session, now=now, heartbeat_timeout=timeout),
+            lambda: vitals(session, now=now, heartbeat_timeout=timeout),
+        )
