@@ -72,6 +72,13 @@ class Settings(BaseSettings):
         description="How long an offline miner has to come back before its bookings end as "
         "interrupted (its offline time is refunded either way).",
     )
+    job_claim_seconds: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="A job handed to a poll that asked for a claim goes back for another "
+        "poll (the time refunded) unless the miner confirms it has the job within this.",
+    )
     job_default_hours: Decimal = Field(
         default=Decimal(1),
         gt=0,

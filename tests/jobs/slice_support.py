@@ -81,6 +81,7 @@ MINER_JOB_FIELDS = {
     "duration_hours",
     "expires_at",
     "booking_ends_at",
+    "claim_expires_at",
 }
 
 

@@ -8,14 +8,16 @@ import json
 import socket
 import threading
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from fastapi import FastAPI
 
-from tests.jobs.slice_support import job, polled, report_result, submitted
+from tests.jobs.slice_support import POLL, job, polled, report_result, submitted, sweep
 from tests.support.api import Api
 from tests.support.market import deposit
+from tests.support.responses import assert_error, ok
 
 
 def _open_poll(base: str, key: str, method: str) -> socket.socket:
@@ -73,3 +75,56 @@ def test_a_poll_whose_miner_hung_up_takes_no_job(
     api.clock.advance(seconds=5)
     finished = report_result(api, miner, created["job_id"], {"ok": True}).json()
     assert finished["state"] == "completed"
+
+
+def _claimed(api: Api, key: str) -> dict[str, Any]:
+    body: dict[str, Any] = ok(api.call("POST", POLL, key, json={"claim": True}))
+    return body
+
+
+def test_a_claimed_job_left_unconfirmed_goes_back_and_its_time_is_not_charged(
+    api: Api,
+) -> None:
+    """The answer to the poll that took the job never reached the miner (here: the test
+    drops it). The poll asked for a claim, which runs out unconfirmed: the job goes back for
+    the miner's next poll, and the seconds in between are refunded, not charged."""
+    miner = api.key("miner", "m1")
+    client = api.key("client", "c1")
+    deposit(api, "c1", "100")
+    api.register_gpu(miner, name="RTX 4090", price_per_hour="3.6")  # 0.001 a second
+    created = submitted(api, client, constraints={"gpu_model": "RTX 4090"})
+    lost = _claimed(api, miner)
+    assert lost["job_id"] == created["job_id"]
+    assert lost["claim_expires_at"] == "2030-01-01T00:00:30Z"
+
+    api.pass_time(31, miner)
+    sweep(api)
+    assert job(api, client, created["job_id"])["state"] == "assigned"
+    booking = api.call("GET", f"/v1/bookings/{created['booking_id']}", client).json()
+    assert booking["offline_seconds_refunded"] == 31
+
+    again = _claimed(api, miner)
+    assert again["job_id"] == created["job_id"]
+    confirmed = api.call("POST", f"/v1/miners/jobs/{created['job_id']}/start", miner)
+    assert confirmed.status_code == 200, confirmed.text
+    api.clock.advance(seconds=60)
+    sweep(api)  # confirmed: the claim no longer runs out
+    assert job(api, client, created["job_id"])["state"] == "running"
+    report_result(api, miner, created["job_id"], {"ok": True})
+    done = api.call("GET", f"/v1/bookings/{created['booking_id']}", client).json()
+    assert done["amount_charged"] == "0.060000"  # the 60 s it ran, not the 31 s before
+
+
+def test_a_claim_confirmed_too_late_is_refused(api: Api) -> None:
+    miner = api.key("miner", "m1")
+    client = api.key("client", "c1")
+    deposit(api, "c1", "100")
+    api.register_gpu(miner, name="RTX 4090", price_per_hour="1")
+    created = submitted(api, client, constraints={"gpu_model": "RTX 4090"})
+    _claimed(api, miner)
+    api.pass_time(31, miner)
+    sweep(api)
+    late = api.call("POST", f"/v1/miners/jobs/{created['job_id']}/start", miner)
+    assert_error(late, 409)
+    other = api.key("miner", "m2")
+    assert_error(api.call("POST", f"/v1/miners/jobs/{created['job_id']}/start", other), 404)

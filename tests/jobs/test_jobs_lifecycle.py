@@ -119,6 +119,7 @@ def test_poll_hands_the_miner_its_assigned_job(api: Api, world: World) -> None:
         "duration_hours": "0.500000",
         "expires_at": "2030-01-01T02:00:00Z",
         "booking_ends_at": "2030-01-01T00:30:00Z",
+        "claim_expires_at": None,  # it asked for no claim
     }
     running = job(api, world.client, created["job_id"])
     assert (running["state"], running["started_at"]) == ("running", "2030-01-01T00:00:05Z")

@@ -5,6 +5,7 @@ executor (a small shell command or a local HTTP endpoint), GPUs from flags or fr
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from click.testing import CliRunner, Result
 from aitbc.agent.gpus import parse_smi
 from aitbc.cli import config as cli_config
 from aitbc.cli.main import cli
+from aitbc.models import Job
 from tests.support.api import ADMIN_KEY, Api
 
 GPUS = json.dumps([{"model": "RTX 4090", "memory_gb": 24, "price_per_hour": "0.5"}])
@@ -270,14 +272,23 @@ def test_a_running_agent_serves_jobs_as_they_come_and_stops_on_sigterm(
 
 
 def test_sigterm_during_a_job_gives_it_the_grace_then_fails_it(
-    live_server: str, api: Api, client_key: str
+    live_server: str, api: Api, client_key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="aitbc.access")
     miner_key = api.key("miner", "slow-host")
     agent = start_agent(live_server, miner_key, "sleep 60", "--stop-grace", "0.5")
     try:
         wait_for(lambda: len(my_gpus(api, "slow-host")) == 1)
         job_id = submit(api, client_key, {"n": 1})
         wait_for(lambda: job(api, client_key, job_id)["state"] == "running")
+        # The agent took the job as a claim and confirmed it: past the claim's window the
+        # sweeper leaves it with the agent.
+        confirmed = f"POST /v1/miners/jobs/{job_id}/start 200"
+        wait_for(lambda: any(confirmed in r.getMessage() for r in caplog.records))
+        assert _claim_of(api, job_id) is None
+        api.clock.advance(seconds=31)
+        api.client.app.state.sweeper.run_once()  # type: ignore[attr-defined]
+        assert job(api, client_key, job_id)["state"] == "running"
     finally:
         code, out, took = stop(agent)
     assert code == 0, out
@@ -302,3 +313,13 @@ def test_sigterm_lets_a_job_that_finishes_within_the_grace_report_its_result(
     assert code == 0, out
     done = job(api, client_key, job_id)
     assert done["state"] == "completed", (done, out)
+
+
+def _claim_of(api: Api, job_id: str) -> object:
+    """When the job's claim runs out (None once confirmed): read from the database, only to
+    know when the agent's confirmation has arrived."""
+    db = api.client.app.state.db  # type: ignore[attr-defined]
+    with db.session(write=False) as session:
+        found = session.get(Job, job_id)
+        assert found is not None
+        return found.claim_expires_at

@@ -100,13 +100,22 @@ class Agent:
         try:
             if self.stopping.is_set():
                 return None
-            response = self._call("POST", "/v1/miners/poll", {"max_wait_seconds": wait})
+            response = self._call(
+                "POST", "/v1/miners/poll", {"max_wait_seconds": wait, "claim": True}
+            )
         finally:
             self._polling = False
         response.raise_for_status()
         if response.status_code == 204 or not response.content:
             return None
         job: dict[str, Any] = response.json()
+        # The job is ours once the coordinator hears we have it; a claim that ran out
+        # meanwhile went back to be polled for again.
+        confirmed = self._call("POST", f"/v1/miners/jobs/{job['job_id']}/start")
+        if confirmed.status_code in (404, 409):
+            log.warning("job %s went back before it was confirmed", job["job_id"])
+            return None
+        confirmed.raise_for_status()
         return job
 
     def _report(self, job_id: str, outcome: Outcome) -> None:

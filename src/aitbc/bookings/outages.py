@@ -88,3 +88,35 @@ async def resolve(
         )
     await settlement.end_many(conn, ended, back, postings=refunds)
     return len(ended)
+
+
+_BOOKING = Query(f"SELECT {COLUMNS} FROM {FROM} WHERE b.id = $1 AND b.status = 'open'")
+
+
+async def refund_unserved(conn: Conn, *, booking_id: str, since: datetime, now: datetime) -> int:
+    """Refund the whole seconds of the booking's window in [since, now) that nobody was
+    served (a job handed to a miner that never got it), as offline seconds are: its clock
+    does not run for them. Returns the seconds refunded. The caller holds the booking's
+    GPU."""
+    row = await conn.fetchrow(_BOOKING, booking_id)
+    if row is None:
+        return 0
+    booking = BookingRecord.from_row(row)
+    seconds = offline_seconds(booking, since, now)
+    remaining = booking.total_units - booking.outage_refund_units
+    units = min(divide_units(booking.total_units * seconds, booking.booked_seconds), remaining)
+    if seconds == 0:
+        return 0
+    await conn.execute(_REFUNDED, booking.id, seconds, units)
+    await settlement.post_many(
+        conn,
+        [
+            settlement.Posting(
+                booking.id,
+                "booking_unserved_refund",
+                [Leg(booking.client_id, ESCROW, -units), Leg(booking.client_id, MAIN, units)],
+            )
+        ],
+        now,
+    )
+    return seconds

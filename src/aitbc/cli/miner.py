@@ -80,9 +80,13 @@ def heartbeat(status: str, inflight: int, gpus_json: str | None) -> None:
 
 @miner.command("poll")
 def poll() -> None:
-    """Take the next job assigned to your GPUs (prints nothing when there is none)."""
-    job = api().request("POST", "/v1/miners/poll", expect=(200, 204))
+    """Take the next job assigned to your GPUs (prints nothing when there is none). It is
+    taken as a claim and confirmed once it has arrived here, so a job whose answer is lost
+    on the way goes back for the next poll."""
+    client = api()
+    job = client.request("POST", "/v1/miners/poll", json={"claim": True}, expect=(200, 204))
     if job is not None:
+        client.request("POST", f"/v1/miners/jobs/{job['job_id']}/start")
         emit(job, views.MINER_JOB)
 
 

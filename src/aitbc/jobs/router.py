@@ -191,16 +191,20 @@ def cancel_job(
 # -- the miner's side -------------------------------------------------------------------------
 
 
-def _poll_once(db: Database, miner_id: str, clock: Clock, settings: Settings) -> MinerJob | None:
+def _poll_once(
+    db: Database, miner_id: str, clock: Clock, settings: Settings, claim: bool
+) -> MinerJob | None:
     with db.session(write=True) as session:
-        job = service.poll(session, miner_id=miner_id, now=clock.now(), settings=settings)
+        job = service.poll(
+            session, miner_id=miner_id, now=clock.now(), settings=settings, claim=claim
+        )
         session.commit()
         return job
 
 
-def _give_back(db: Database, job_id: str, miner_id: str) -> None:
+def _give_back(db: Database, job_id: str, miner_id: str, clock: Clock) -> None:
     with db.session(write=True) as session:
-        service.give_back(session, job_id=job_id, miner_id=miner_id)
+        service.give_back(session, job_id=job_id, miner_id=miner_id, now=clock.now())
         session.commit()
 
 
@@ -211,7 +215,9 @@ async def _gone(request: Request) -> None:
         pass
 
 
-async def _long_poll(request: Request, miner_id: str, wait: float) -> MinerJob | Response:
+async def _long_poll(
+    request: Request, miner_id: str, wait: float, claim: bool
+) -> MinerJob | Response:
     """Take a job now, or wait (up to 30 s) for one to be assigned to this miner: woken by
     the assignment itself, holding no thread and no connection while waiting.
 
@@ -230,14 +236,14 @@ async def _long_poll(request: Request, miner_id: str, wait: float) -> MinerJob |
                 if gone.done():
                     return Response(status_code=204)
                 job = await run_in_threadpool(
-                    _poll_once, state.db, miner_id, state.clock, state.settings
+                    _poll_once, state.db, miner_id, state.clock, state.settings, claim
                 )
                 if job is not None:
                     await asyncio.sleep(0)
                     if not gone.done():
                         return job
                     # The client left while the job was being taken: it goes back.
-                    await run_in_threadpool(_give_back, state.db, job.job_id, miner_id)
+                    await run_in_threadpool(_give_back, state.db, job.job_id, miner_id, state.clock)
                     return Response(status_code=204)
                 left = deadline - loop.time()
                 if left <= 0:
@@ -271,7 +277,8 @@ async def poll(
     principal: MinerDep,
     body: Annotated[MinerPoll, Body()] = None,  # type: ignore[assignment]
 ) -> MinerJob | Response:
-    return await _long_poll(request, principal.owner_id, (body or MinerPoll()).max_wait_seconds)
+    asked = body or MinerPoll()
+    return await _long_poll(request, principal.owner_id, asked.max_wait_seconds, asked.claim)
 
 
 @router.get(
@@ -283,8 +290,9 @@ async def poll_by_get(
     request: Request,
     principal: MinerDep,
     max_wait_seconds: Annotated[float, Query(ge=0)] = 0,
+    claim: Annotated[bool, Query(description="As the POST's claim")] = False,
 ) -> MinerJob | Response:
-    return await _long_poll(request, principal.owner_id, max_wait_seconds)
+    return await _long_poll(request, principal.owner_id, max_wait_seconds, claim)
 
 
 def _report_result(
@@ -347,3 +355,15 @@ for _path in ("/miners/jobs/{job_id}", "/miners/{job_id}"):
         summary="Report a job's failure: the client is refunded in full",
         name=f"job_fail{_path.count('jobs')}",
     )
+
+
+@router.post(
+    "/miners/jobs/{job_id}/start",
+    response_model=JobPublic,
+    responses=error_responses(401, 403, 404, 409),
+    summary="Confirm a claimed job has reached you (before its claim runs out)",
+)
+def confirm_job(
+    job_id: str, session: SessionDep, clock: ClockDep, principal: MinerDep
+) -> JobPublic:
+    return service.confirm(session, job_id=job_id, miner_id=principal.owner_id, now=clock.now())

@@ -123,6 +123,12 @@ class MinerPoll(BaseModel):
     max_wait_seconds: float = Field(
         default=0, ge=0, description="Wait this long for a job (at most 30 s) before 204"
     )
+    claim: bool = Field(
+        default=False,
+        description="Hand the job over as a claim: confirm it with POST "
+        "/v1/miners/jobs/{job_id}/start within AITBC_JOB_CLAIM_SECONDS, or it goes back "
+        "for another poll and the time is not charged",
+    )
 
 
 class JobPublic(BaseModel):
@@ -183,3 +189,7 @@ class MinerJob(BaseModel):
     duration_hours: Decimal
     expires_at: datetime
     booking_ends_at: datetime
+    claim_expires_at: datetime | None = Field(
+        default=None,
+        description="With a claimed poll: confirm by then (POST .../start) or the job goes back",
+    )

@@ -12,7 +12,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from aitbc.auth.principal import Principal
-from aitbc.bookings import lifecycle
+from aitbc.bookings import lifecycle, outages
 from aitbc.bookings import service as bookings
 from aitbc.config import Settings
 from aitbc.errors import Conflict, NotFound, PaymentRequired, TooEarly
@@ -284,7 +284,11 @@ def assign_one(
         return False
 
 
-def poll(session: Session, *, miner_id: str, now: datetime, settings: Settings) -> MinerJob | None:
+def poll(
+    session: Session, *, miner_id: str, now: datetime, settings: Settings, claim: bool = False
+) -> MinerJob | None:
+    """Hand the miner its oldest assigned job (assigning queued ones first). With ``claim``
+    the hand-over holds only once the miner confirms it (``confirm``)."""
     for job_id in queued_jobs(session, now=now, limit=10):
         assign_one(session, job_id=job_id, now=now, settings=settings, miner_id=miner_id)
     job = session.scalars(
@@ -304,6 +308,8 @@ def poll(session: Session, *, miner_id: str, now: datetime, settings: Settings) 
     if job is None:
         return None
     job.state, job.started_at = "running", now
+    if claim:
+        job.claim_expires_at = now + timedelta(seconds=settings.job_claim_seconds)
     booking = session.get(Booking, job.booking_id)
     assert booking is not None and job.gpu_id is not None and job.booking_id is not None
     session.flush()
@@ -316,17 +322,49 @@ def poll(session: Session, *, miner_id: str, now: datetime, settings: Settings) 
         duration_hours=hours_from_seconds(job.duration_seconds),
         expires_at=job.expires_at,
         booking_ends_at=booking.end_time,
+        claim_expires_at=job.claim_expires_at,
     )
 
 
-def give_back(session: Session, *, job_id: str, miner_id: str) -> None:
-    """A job taken by a poll whose client had gone before it was answered: assigned again,
-    for the miner's next poll, as if never taken."""
+def give_back(session: Session, *, job_id: str, miner_id: str, now: datetime) -> None:
+    """A job handed to the miner that never reached it: assigned again, for the miner's
+    next poll, and the time since it was handed over refunded (nobody ran it)."""
     job = _locked_job(session, job_id)
-    if job is not None and job.miner_id == miner_id and job.state == "running":
-        job.state, job.started_at = "assigned", None
-        session.flush()
-        wakeup.job_assigned(session, miner_id)
+    if job is None or job.miner_id != miner_id or job.state != "running":
+        return
+    if job.booking_id is not None and job.started_at is not None:
+        drive(
+            outages.refund_unserved(
+                SessionConn(session), booking_id=job.booking_id, since=job.started_at, now=now
+            )
+        )
+    job.state, job.started_at, job.claim_expires_at = "assigned", None, None
+    session.flush()
+    wakeup.job_assigned(session, miner_id)
+
+
+def confirm(session: Session, *, job_id: str, miner_id: str, now: datetime) -> JobPublic:
+    """The miner has the job it claimed: the hand-over holds (confirming twice is fine)."""
+    job = _miners_running_job(session, job_id, miner_id, now)
+    if job.state != "running":  # its claim ran out and it went back: poll for it again
+        raise Conflict("This job went back to be polled for again.", code="job_not_running")
+    job.claim_expires_at = None
+    session.flush()
+    return to_public(*_with_booking(session, job), now)
+
+
+def expired_claims(session: Session, *, now: datetime, limit: int = 200) -> list[tuple[str, str]]:
+    """(job, miner) of jobs whose claim ran out unconfirmed."""
+    query = select(Job.id, Job.miner_id).where(Job.state == "running", Job.claim_expires_at <= now)
+    rows = session.execute(query.order_by(Job.claim_expires_at).limit(limit))
+    return [(job_id, miner_id) for job_id, miner_id in rows if miner_id is not None]
+
+
+def release_claim(session: Session, *, job_id: str, miner_id: str, now: datetime) -> None:
+    """The sweeper's part: a claim that ran out unconfirmed gives its job back."""
+    job = session.get(Job, job_id)
+    if job is not None and job.claim_expires_at is not None and job.claim_expires_at <= now:
+        give_back(session, job_id=job_id, miner_id=miner_id, now=now)
 
 
 def _miners_running_job(session: Session, job_id: str, miner_id: str, now: datetime) -> Job:

@@ -26,6 +26,7 @@ class Job(Base):
         Index("ix_jobs_client", "client_id", "created_at"),
         Index("ix_jobs_miner_state", "miner_id", "state"),
         Index("ix_jobs_booking", "booking_id"),
+        Index("ix_jobs_claim", "claim_expires_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -56,3 +57,6 @@ class Job(Base):
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # A job handed to a poll that asked for a claim: until the miner confirms it has the job
+    # (jobs.service.confirm), it goes back for another poll when this passes.
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
