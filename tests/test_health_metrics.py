@@ -382,3 +382,11 @@ def test_an_amount_sent_as_text_is_accepted_exactly_when_the_document_says(
     )  # fmt: skip
     documented = re.fullmatch(pattern, text) is not None
     assert (deposit.status_code == 201) == documented, (text, deposit.text)
+
+
+def test_the_document_says_when_x_miner_id_is_required(openapi: dict[str, Any]) -> None:
+    """Required for an admin only: the schema cannot say so by role, the description does,
+    with the code the server answers."""
+    register = _operation(openapi, "post", "/v1/marketplace/gpu/register")
+    [header] = [p for p in register["parameters"] if p["name"] == "X-Miner-ID"]
+    assert "admin" in header["description"] and "miner_id_required" in header["description"]

@@ -71,7 +71,9 @@ def register_gpu(
         str | None,
         Header(
             alias="X-Miner-ID",
-            description="The miner; `default` or absent means the key's own miner.",
+            description="The miner. With a miner's key: `default`, absent or the key's own "
+            "miner (another is 403 miner_id_mismatch). With an admin's key: required, naming "
+            "the miner to register for (absent or `default` is 422 miner_id_required).",
         ),
     ] = None,
 ) -> GpuRegistered:
