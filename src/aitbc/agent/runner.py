@@ -32,6 +32,21 @@ class AgentConfig:
     read_gpus: Callable[[], list[gpus.Reading] | None] = gpus.read_smi
 
 
+class _Backoff:
+    """The waits between retries of one loop: 1 s, doubling up to MAX_BACKOFF_SECONDS, from
+    1 s again after a success."""
+
+    def __init__(self) -> None:
+        self._wait = 1.0
+
+    def next(self) -> float:
+        wait, self._wait = self._wait, min(self._wait * 2, MAX_BACKOFF_SECONDS)
+        return wait
+
+    def reset(self) -> None:
+        self._wait = 1.0
+
+
 class _Interrupted(Exception):
     """A stop signal arrived while the agent only waited for a job."""
 
@@ -124,7 +139,7 @@ class Agent:
         else:
             path = f"/v1/miners/{job_id}/fail"
             body = {"error_code": outcome.error_code, "error_message": outcome.error_message}
-        backoff = 1.0
+        backoff = _Backoff()
         while True:
             try:
                 response = self._call("POST", path, body)
@@ -134,12 +149,11 @@ class Agent:
                 response.raise_for_status()
                 return
             except httpx.HTTPError as exc:
-                log.warning(
-                    "reporting job %s failed (%s); retrying in %.0f s", job_id, exc, backoff
-                )
-                if self.stopping.wait(backoff) and backoff >= MAX_BACKOFF_SECONDS:
+                wait = backoff.next()
+                log.warning("reporting job %s failed (%s); retrying in %.0f s", job_id, exc, wait)
+                # Stopping, it still tries until the waits reach their longest.
+                if self.stopping.wait(wait) and wait >= MAX_BACKOFF_SECONDS:
                     return
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -191,17 +205,17 @@ class Agent:
         if not once:
             self._heartbeats = threading.Thread(target=self._beat, daemon=True)
             self._heartbeats.start()
-        backoff = 1.0
+        backoff = _Backoff()
         while not self.stopping.is_set():
             try:
                 job = self.poll(0 if once else self._config.poll_wait_seconds)
-                backoff = 1.0
+                backoff.reset()
             except _Interrupted:
                 break
             except httpx.HTTPError as exc:
-                log.warning("polling failed (%s); retrying in %.0f s", exc, backoff)
-                self.stopping.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                wait = backoff.next()
+                log.warning("polling failed (%s); retrying in %.0f s", exc, wait)
+                self.stopping.wait(wait)
                 if once:
                     break
                 continue
@@ -219,16 +233,16 @@ class Agent:
         return self.jobs_done
 
     def _until_done(self, step: Callable[[], object]) -> None:
-        backoff = 1.0
+        backoff = _Backoff()
         while True:
             try:
                 step()
                 return
             except httpx.HTTPError as exc:
-                log.warning("%s failed (%s); retrying in %.0f s", step.__name__, exc, backoff)
-                if self.stopping.wait(backoff):
+                wait = backoff.next()
+                log.warning("%s failed (%s); retrying in %.0f s", step.__name__, exc, wait)
+                if self.stopping.wait(wait):
                     raise
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
 
 def _wait_cleared(event: threading.Event, timeout: float) -> bool:
