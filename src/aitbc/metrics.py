@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from cachetools import LRUCache
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -42,13 +41,16 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # The labelled counter and histogram of each (method, route, status) seen, so a request does
 # not look its labels up again (a method is the client's to choose: the map is bounded).
-_LABELLED: LRUCache[tuple[str, str, int], tuple[Any, Any]] = LRUCache(maxsize=1024)
+_LABELLED: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_MAX_LABELLED = 1024
 
 
 def _count(method: str, template: str, status: int, took: float) -> None:
     key = (method, template, status)
     labelled = _LABELLED.get(key)
     if labelled is None:
+        if len(_LABELLED) >= _MAX_LABELLED:
+            _LABELLED.clear()
         labelled = _LABELLED[key] = (
             REQUESTS.labels(method, template, str(status)),
             LATENCY.labels(method, template),

@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cachetools import TTLCache
-
 from aitbc.store.query import Query
 from aitbc.store.store import Store
 
@@ -47,25 +45,26 @@ class Authenticator:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
+        self._monotonic = monotonic
         self._admin_key = admin_key.encode() if admin_key else None
-        # Lookups remembered for KEY_CACHE_SECONDS, the least recently used dropped first.
-        self._cache: TTLCache[str, Principal] = TTLCache(
-            maxsize=KEY_CACHE_ENTRIES, ttl=KEY_CACHE_SECONDS, timer=monotonic
-        )
+        self._cache: dict[str, tuple[float, Principal]] = {}
 
     async def authenticate(self, secret: str) -> Principal | None:
         if self._admin_key is not None and hmac.compare_digest(secret.encode(), self._admin_key):
             return Principal(owner_id=BOOTSTRAP_ADMIN_OWNER, role="admin", key_id=None)
         digest = hash_key(secret)
+        now = self._monotonic()
         cached = self._cache.get(digest)
-        if cached is not None:
-            return cached
+        if cached is not None and cached[0] > now:
+            return cached[1]
         row = await self._store.fetchrow(_FIND_KEY, digest)
         if row is None:
             self._cache.pop(digest, None)
             return None
         found = Principal(owner_id=row["owner_id"], role=row["role"], key_id=row["id"])
-        self._cache[digest] = found
+        if len(self._cache) >= KEY_CACHE_ENTRIES:
+            self._cache.clear()
+        self._cache[digest] = (now + KEY_CACHE_SECONDS, found)
         return found
 
     def forget(self) -> None:

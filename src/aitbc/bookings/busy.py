@@ -9,22 +9,29 @@ it finds nothing, the booking goes on under the lock as always."""
 
 from __future__ import annotations
 
-from cachetools import TTLCache
+import time
 
 KEEP_SECONDS = 60.0
 MAX_GPUS = 4096
 
 
 class BusyGpus:
-    """GPUs found booked in the last ``keep_seconds``, at most ``max_gpus`` of them (the one
-    seen longest ago dropped first)."""
-
     def __init__(self, *, keep_seconds: float = KEEP_SECONDS, max_gpus: int = MAX_GPUS) -> None:
-        self._seen: TTLCache[str, bool] = TTLCache(maxsize=max_gpus, ttl=keep_seconds)
+        self._seen: dict[str, float] = {}
+        self._keep = keep_seconds
+        self._max = max_gpus
 
     def __contains__(self, gpu_id: str) -> bool:
-        return gpu_id in self._seen
+        seen = self._seen.get(gpu_id)
+        if seen is None:
+            return False
+        if time.monotonic() - seen > self._keep:
+            del self._seen[gpu_id]
+            return False
+        return True
 
     def add(self, gpu_id: str) -> None:
-        self._seen.pop(gpu_id, None)  # seen again: the newest
-        self._seen[gpu_id] = True
+        self._seen.pop(gpu_id, None)
+        if len(self._seen) >= self._max:
+            del self._seen[next(iter(self._seen))]  # the one seen longest ago
+        self._seen[gpu_id] = time.monotonic()

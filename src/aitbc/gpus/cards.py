@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from cachetools import LRUCache
 
 from aitbc.store.values import iso
 
@@ -97,9 +96,10 @@ def _time(value: str | datetime | None) -> str:
 
 # Rendered tails by what they show. A miner's last heartbeat, and a booking's end, recur on
 # every page that shows them until they change, so most rows find their tail here; building
-# it (three times formatted, a string encoded) costs more than the lookup. Bounded, the least
-# recently shown dropped first.
-_TAILS: LRUCache[tuple[str, object, object, object], bytes] = LRUCache(maxsize=8192)
+# it (three times formatted, a string encoded) costs more than the lookup. Bounded by
+# clearing.
+_TAILS: dict[tuple[str, object, object, object], bytes] = {}
+_TAILS_MAX = 8192
 
 
 def finish(
@@ -123,6 +123,8 @@ def finish(
     key = (status, booking_expires, last_heartbeat, next_reservation)
     tail = _TAILS.get(key)
     if tail is None:
+        if len(_TAILS) >= _TAILS_MAX:
+            _TAILS.clear()
         tail = _TAILS[key] = (
             f',"status":"{status}","booking_expires":{_time(booking_expires)},'
             f'"last_heartbeat":{_time(last_heartbeat)},'
@@ -132,15 +134,17 @@ def finish(
 
 
 class Cards:
-    """Rendered cards by GPU id, each valid for one revision; bounded, the least recently
-    read dropped first."""
+    """Rendered cards by GPU id, each valid for one revision; bounded, oldest dropped."""
 
     def __init__(self, max_cards: int = MAX_CARDS) -> None:
-        self._cards: LRUCache[str, tuple[int, bytes]] = LRUCache(maxsize=max_cards)
+        self._cards: dict[str, tuple[int, bytes]] = {}
+        self._max = max_cards
 
     def get(self, gpu_id: str, revision: int) -> bytes | None:
         found = self._cards.get(gpu_id)
         return found[1] if found is not None and found[0] == revision else None
 
     def put(self, gpu_id: str, revision: int, card: bytes) -> None:
+        if gpu_id not in self._cards and len(self._cards) >= self._max:
+            del self._cards[next(iter(self._cards))]
         self._cards[gpu_id] = (revision, card)

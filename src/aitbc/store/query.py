@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import re
 
-from cachetools import LRUCache
-
 _PARAM = re.compile(r"\$(\d+)")
 _ROW_LOCK = re.compile(r"\bFOR UPDATE(?: OF \w+)?(?: SKIP LOCKED| NOWAIT)?", re.IGNORECASE)
 
@@ -55,7 +53,8 @@ class Query:
         return f"Query({self.postgresql!r})"
 
 
-_BUILT: LRUCache[str, Query] = LRUCache(maxsize=512)
+_BUILT: dict[str, Query] = {}
+_MAX_BUILT = 512
 
 
 def built(text: str) -> Query:
@@ -63,5 +62,7 @@ def built(text: str) -> Query:
     kept so each distinct text is translated once."""
     query = _BUILT.get(text)
     if query is None:
+        if len(_BUILT) >= _MAX_BUILT:
+            _BUILT.clear()
         query = _BUILT[text] = Query(text)
     return query
