@@ -100,9 +100,7 @@ class Sweeper:
         )
         self._each(
             lambda s, now: jobs.expired_claims(s, now=now),
-            lambda s, claim, now: jobs.release_claim(
-                s, job_id=claim[0], miner_id=claim[1], now=now
-            ),
+            lambda s, job_id, now: jobs.release_claim(s, job_id=job_id, now=now),
         )
         self._each(
             lambda s, now: jobs.queued_jobs(s, now=now),

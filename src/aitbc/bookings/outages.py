@@ -69,54 +69,47 @@ async def resolve(
             end = settlement.outcome(booking, at=back, fee_bps=fee_bps, silence=silence)
             ended.append(settlement.Ended(booking, end))
             continue
-        seconds = offline_seconds(booking, silent_from, back)
-        remaining = booking.total_units - booking.outage_refund_units
-        units = min(divide_units(booking.total_units * seconds, booking.booked_seconds), remaining)
-        if seconds == 0:
+        refund = await _refund(conn, booking, silent_from, back, "booking_outage_refund")
+        if refund is None:
             continue
-        await conn.execute(_REFUNDED, booking.id, seconds, units)
         await conn.execute(
             _EVENT, booking.order_id, "offline", max(silent_from, booking.start_time)
         )
         await conn.execute(_EVENT, booking.order_id, "back", back)
-        refunds.append(
-            settlement.Posting(
-                booking.id,
-                "booking_outage_refund",
-                [Leg(booking.client_id, ESCROW, -units), Leg(booking.client_id, MAIN, units)],
-            )
-        )
+        refunds.append(refund)
     await settlement.end_many(conn, ended, back, postings=refunds)
     return len(ended)
+
+
+async def _refund(
+    conn: Conn, booking: BookingRecord, since: datetime, until: datetime, kind: str
+) -> settlement.Posting | None:
+    """Stop the booking's clock for its whole seconds in [since, until): recorded on the
+    booking, and the posting that gives their share of the escrow back (None: no whole
+    second)."""
+    seconds = offline_seconds(booking, since, until)
+    if seconds == 0:
+        return None
+    remaining = booking.total_units - booking.outage_refund_units
+    units = min(divide_units(booking.total_units * seconds, booking.booked_seconds), remaining)
+    await conn.execute(_REFUNDED, booking.id, seconds, units)
+    return settlement.Posting(
+        booking.id,
+        kind,
+        [Leg(booking.client_id, ESCROW, -units), Leg(booking.client_id, MAIN, units)],
+    )
 
 
 _BOOKING = Query(f"SELECT {COLUMNS} FROM {FROM} WHERE b.id = $1 AND b.status = 'open'")
 
 
-async def refund_unserved(conn: Conn, *, booking_id: str, since: datetime, now: datetime) -> int:
+async def refund_unserved(conn: Conn, *, booking_id: str, since: datetime, now: datetime) -> None:
     """Refund the whole seconds of the booking's window in [since, now) that nobody was
     served (a job handed to a miner that never got it), as offline seconds are: its clock
-    does not run for them. Returns the seconds refunded. The caller holds the booking's
-    GPU."""
+    does not run for them. The caller holds the booking's GPU."""
     row = await conn.fetchrow(_BOOKING, booking_id)
     if row is None:
-        return 0
-    booking = BookingRecord.from_row(row)
-    seconds = offline_seconds(booking, since, now)
-    remaining = booking.total_units - booking.outage_refund_units
-    units = min(divide_units(booking.total_units * seconds, booking.booked_seconds), remaining)
-    if seconds == 0:
-        return 0
-    await conn.execute(_REFUNDED, booking.id, seconds, units)
-    await settlement.post_many(
-        conn,
-        [
-            settlement.Posting(
-                booking.id,
-                "booking_unserved_refund",
-                [Leg(booking.client_id, ESCROW, -units), Leg(booking.client_id, MAIN, units)],
-            )
-        ],
-        now,
-    )
-    return seconds
+        return
+    refund = await _refund(conn, BookingRecord.from_row(row), since, now, "booking_unserved_refund")
+    if refund is not None:
+        await settlement.post_many(conn, [refund], now)

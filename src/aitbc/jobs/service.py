@@ -330,8 +330,13 @@ def give_back(session: Session, *, job_id: str, miner_id: str, now: datetime) ->
     """A job handed to the miner that never reached it: assigned again, for the miner's
     next poll, and the time since it was handed over refunded (nobody ran it)."""
     job = _locked_job(session, job_id)
-    if job is None or job.miner_id != miner_id or job.state != "running":
-        return
+    if job is not None and job.miner_id == miner_id and job.state == "running":
+        _hand_back(session, job, now=now)
+
+
+def _hand_back(session: Session, job: Job, *, now: datetime) -> None:
+    """The work of ``give_back`` on a job this transaction has locked."""
+    assert job.miner_id is not None
     if job.booking_id is not None and job.started_at is not None:
         drive(
             outages.refund_unserved(
@@ -340,7 +345,7 @@ def give_back(session: Session, *, job_id: str, miner_id: str, now: datetime) ->
         )
     job.state, job.started_at, job.claim_expires_at = "assigned", None, None
     session.flush()
-    wakeup.job_assigned(session, miner_id)
+    wakeup.job_assigned(session, job.miner_id)
 
 
 def confirm(session: Session, *, job_id: str, miner_id: str, now: datetime) -> JobPublic:
@@ -353,18 +358,23 @@ def confirm(session: Session, *, job_id: str, miner_id: str, now: datetime) -> J
     return to_public(*_with_booking(session, job), now)
 
 
-def expired_claims(session: Session, *, now: datetime, limit: int = 200) -> list[tuple[str, str]]:
-    """(job, miner) of jobs whose claim ran out unconfirmed."""
-    query = select(Job.id, Job.miner_id).where(Job.state == "running", Job.claim_expires_at <= now)
-    rows = session.execute(query.order_by(Job.claim_expires_at).limit(limit))
-    return [(job_id, miner_id) for job_id, miner_id in rows if miner_id is not None]
+def expired_claims(session: Session, *, now: datetime, limit: int = 200) -> list[str]:
+    """Jobs whose claim ran out unconfirmed."""
+    query = select(Job.id).where(Job.state == "running", Job.claim_expires_at <= now)
+    return list(session.scalars(query.order_by(Job.claim_expires_at).limit(limit)))
 
 
-def release_claim(session: Session, *, job_id: str, miner_id: str, now: datetime) -> None:
-    """The sweeper's part: a claim that ran out unconfirmed gives its job back."""
-    job = session.get(Job, job_id)
-    if job is not None and job.claim_expires_at is not None and job.claim_expires_at <= now:
-        give_back(session, job_id=job_id, miner_id=miner_id, now=now)
+def release_claim(session: Session, *, job_id: str, now: datetime) -> None:
+    """The sweeper's part: a claim that ran out unconfirmed gives its job back. Checked under
+    the job's lock, so a confirmation that committed first keeps the job with its miner."""
+    job = _locked_job(session, job_id, skip_locked=True)
+    if (
+        job is not None
+        and job.state == "running"
+        and job.claim_expires_at is not None
+        and job.claim_expires_at <= now
+    ):
+        _hand_back(session, job, now=now)
 
 
 def _miners_running_job(session: Session, job_id: str, miner_id: str, now: datetime) -> Job:
