@@ -36,8 +36,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # Times a client may send: years 2000 to 8999 as written (every database stores them), in
 # ISO 8601 text; the document's pattern says the same.
-_WRITTEN_TIME = re.compile(r"[2-8][0-9]{3}-")
 TIME_PATTERN = "^[2-8][0-9]{3}-"
+_WRITTEN_TIME = re.compile(TIME_PATTERN)
 
 
 def _iso_text(value: Any) -> Any:

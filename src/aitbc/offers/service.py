@@ -108,9 +108,6 @@ def close_silent(session: Session, *, now: datetime, heartbeat_timeout: int) -> 
     return int(closed.rowcount or 0)  # type: ignore[attr-defined]
 
 
-OFFER_STATUSES = ("open", "booked", "closed")
-
-
 def shown_status(gpu_status: ColumnElement[Any]) -> ColumnElement[str]:
     """An offer's status as it is shown and filtered: what its GPU allows now, in the GPU's
     words. ``open`` only while the GPU can be booked; ``booked`` while it is; ``closed`` once
