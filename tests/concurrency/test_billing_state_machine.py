@@ -188,7 +188,8 @@ class BillingMachine(RuleBasedStateMachine):
 
     def hear(self, miner: str) -> None:
         """A heartbeat: after a silence longer than the timeout, the miner's bookings still
-        within their grace get their offline seconds back, the others are interrupted."""
+        within their grace get their offline seconds back (those whose time ran out end,
+        completed), the others are interrupted."""
         previous = self.heartbeats[miner]
         if self.now - previous > HEARTBEAT_TIMEOUT_US:
             for b in self.bookings:
@@ -204,6 +205,11 @@ class BillingMachine(RuleBasedStateMachine):
                 stop, deadline = stopped
                 if self.now >= deadline:
                     self.end(b, "interrupted", stop)
+                    continue
+                if b.end <= self.now:
+                    # Its time ran out while the miner was away: it ends on the return,
+                    # charged to the last heartbeat.
+                    self.end(b, "completed", stop)
                     continue
                 seconds = max(0, (min(b.end, self.now) - stop) // 1_000_000)
                 refund = min(half_up(b.total * seconds, b.seconds), b.total - b.outage_refund)
