@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from aitbc.http_protocol import BoundedHttp
+from aitbc.http.protocol import BoundedHttp
 
 LIMIT = 1.0  # both timeouts, in seconds
 

@@ -12,7 +12,6 @@ import anyio
 import anyio.to_thread
 from fastapi import FastAPI
 
-from aitbc import openapi_doc
 from aitbc.accounts.router import router as accounts_router
 from aitbc.auth.principal import Authenticator
 from aitbc.bookings.busy import BusyGpus
@@ -20,20 +19,21 @@ from aitbc.bookings.router import gpu_router as booking_gpu_router
 from aitbc.bookings.router import router as bookings_router
 from aitbc.config import Settings
 from aitbc.db import Database
-from aitbc.docs_ui import install_docs
-from aitbc.errors import install_error_handlers
 from aitbc.gpus.cards import Cards
 from aitbc.gpus.model_keys import ModelKeys
-from aitbc.guard import RequestGuard
-from aitbc.health import health
-from aitbc.health import router as health_router
+from aitbc.http import openapi_doc
+from aitbc.http.direct import DirectReads
+from aitbc.http.docs_ui import install_docs
+from aitbc.http.errors import install_error_handlers
+from aitbc.http.guard import RequestGuard
+from aitbc.http.health import health
+from aitbc.http.health import router as health_router
+from aitbc.http.metrics import MetricsMiddleware
+from aitbc.http.routing import include_flat
 from aitbc.jobs.router import router as jobs_router
 from aitbc.jobs.wakeup import Signals
 from aitbc.keys.router import router as auth_router
 from aitbc.kit.clock import Clock, SystemClock
-from aitbc.kit.direct import DirectReads
-from aitbc.kit.routing import include_flat
-from aitbc.metrics import MetricsMiddleware
 from aitbc.miners.router import router as miners_router
 from aitbc.offers.router import router as offers_router
 from aitbc.orders.router import router as orders_router

@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.responses import JSONResponse, Response
 
-from aitbc.errors import NotFound, install_error_handlers
-from aitbc.kit.direct import DirectReads
+from aitbc.errors import NotFound
+from aitbc.http.direct import DirectReads
+from aitbc.http.errors import install_error_handlers
 from tests.support.api import Api
 from tests.support.gpus import GPU_LIST, gpu_path
 from tests.support.responses import assert_error

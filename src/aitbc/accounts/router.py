@@ -6,13 +6,13 @@ from fastapi import Path, Query, Request, Response
 
 from aitbc.accounts import service
 from aitbc.accounts.schemas import AccountPublic, DepositRequest, DepositResult, LedgerLine
-from aitbc.deps import AdminDep, AnyKeyDep, ClockDep, SessionDep, SettingsDep
-from aitbc.errors import error_responses
-from aitbc.kit import idempotency
-from aitbc.kit.idempotency import IdempotencyKey
+from aitbc.http import idempotency
+from aitbc.http.deps import AdminDep, AnyKeyDep, ClockDep, SessionDep, SettingsDep
+from aitbc.http.errors import error_responses
+from aitbc.http.idempotency import IdempotencyKey
+from aitbc.http.pagination import Limit, Offset
+from aitbc.http.routing import APIRouter
 from aitbc.kit.money import to_units
-from aitbc.kit.pagination import Limit, Offset
-from aitbc.kit.routing import APIRouter
 from aitbc.ledger import postings as ledger
 from aitbc.store.conn import SessionConn, drive
 

@@ -15,13 +15,14 @@ from fastapi import Request, Response
 from aitbc.bookings import records, service, settlement
 from aitbc.bookings.schemas import BookingPublic, BookRequest, ExtendRequest, ReleaseResult
 from aitbc.config import Policy
-from aitbc.deps import API_KEY_PARAMETER, caller_with_role
-from aitbc.errors import Invalid, error_responses
-from aitbc.kit import idempotency
+from aitbc.errors import Invalid
+from aitbc.http import idempotency
+from aitbc.http.deps import API_KEY_PARAMETER, caller_with_role
+from aitbc.http.errors import error_responses
+from aitbc.http.params import documented, parse_query
+from aitbc.http.routing import APIRouter
 from aitbc.kit.hours import seconds_from_hours
 from aitbc.kit.money import to_units
-from aitbc.kit.params import documented, parse_query
-from aitbc.kit.routing import APIRouter
 from aitbc.pricing.market import is_stale, reprice_model
 from aitbc.store.conn import Conn
 from aitbc.store.store import Store

@@ -24,7 +24,7 @@ from aitbc.config import Policy
 from aitbc.errors import Conflict, Invalid, NotFound
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import divide_units, units_text
-from aitbc.kit.pagination import MAX_OFFSET
+from aitbc.kit.paging import MAX_OFFSET
 from aitbc.ledger.postings import Leg, insufficient_funds, post
 from aitbc.models.account import ESCROW, MAIN
 from aitbc.store.conn import Conn, Row

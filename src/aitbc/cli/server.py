@@ -57,7 +57,7 @@ def serve(
 
     from aitbc import logs
     from aitbc.db import Database
-    from aitbc.http_protocol import BoundedHttp
+    from aitbc.http.protocol import BoundedHttp
     from aitbc.migrate import bootstrap_admin_key
 
     settings = _settings(database_url)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from aitbc.kit.money import MoneyOut, PriceIn, PriceQuery
-from aitbc.kit.pagination import MAX_OFFSET
+from aitbc.kit.paging import MAX_OFFSET
 from aitbc.kit.types import JSON_INTEGER
 
 GpuStatus = Literal["available", "booked", "offline", "delisted"]

@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from aitbc.config import Settings
 from aitbc.db import Database
-from aitbc.deps import (
+from aitbc.http import idempotency
+from aitbc.http.deps import (
     AnyKeyDep,
     CheckKey,
     ClientDep,
@@ -23,7 +24,10 @@ from aitbc.deps import (
     SessionDep,
     SettingsDep,
 )
-from aitbc.errors import error_responses
+from aitbc.http.errors import error_responses
+from aitbc.http.idempotency import IdempotencyKey
+from aitbc.http.pagination import Limit, Offset
+from aitbc.http.routing import APIRouter
 from aitbc.jobs import service
 from aitbc.jobs.schemas import (
     JobCreate,
@@ -36,11 +40,7 @@ from aitbc.jobs.schemas import (
     MinerPoll,
     Receipt,
 )
-from aitbc.kit import idempotency
 from aitbc.kit.clock import Clock
-from aitbc.kit.idempotency import IdempotencyKey
-from aitbc.kit.pagination import Limit, Offset
-from aitbc.kit.routing import APIRouter
 from aitbc.kit.types import Moment
 
 router = APIRouter(prefix="/v1", tags=["jobs"])

@@ -4,10 +4,10 @@ from fastapi import Request
 
 from aitbc.auth import service
 from aitbc.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, Me, Role
-from aitbc.deps import AdminDep, AnyKeyDep, ClockDep, SessionDep
-from aitbc.errors import error_responses
-from aitbc.kit.pagination import Limit, Offset
-from aitbc.kit.routing import APIRouter
+from aitbc.http.deps import AdminDep, AnyKeyDep, ClockDep, SessionDep
+from aitbc.http.errors import error_responses
+from aitbc.http.pagination import Limit, Offset
+from aitbc.http.routing import APIRouter
 from aitbc.models import ApiKey
 
 router = APIRouter(prefix="/v1", tags=["auth"])

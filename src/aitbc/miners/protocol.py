@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from aitbc.errors import InvalidFields
 from aitbc.gpus.schemas import ModelName
 from aitbc.kit.money import PriceIn
 from aitbc.kit.types import JSON_INTEGER
@@ -68,7 +68,7 @@ def gpus_in(capabilities: dict[str, Any]) -> list[dict[str, Any]]:
     elif "gpu" in capabilities:
         described.append(("0", capabilities["gpu"]))
     if len(described) > MAX_GPUS:
-        raise RequestValidationError(
+        raise InvalidFields(
             [
                 {
                     "type": "too_long",
@@ -88,7 +88,7 @@ def gpus_in(capabilities: dict[str, Any]) -> list[dict[str, Any]]:
                 if "gpus" in capabilities
                 else ("body", "capabilities", "gpu")
             )
-            raise RequestValidationError(
+            raise InvalidFields(
                 [{**e, "loc": (*where, *e["loc"])} for e in exc.errors(include_url=False)]
             ) from exc
     return specs

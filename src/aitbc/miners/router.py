@@ -11,13 +11,13 @@ from fastapi import Body, Query
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from aitbc.auth.principal import Principal
-from aitbc.deps import ClockDep, MinerDep, MinerOrAdminDep, SessionDep, SettingsDep
-from aitbc.errors import error_responses
+from aitbc.http.deps import ClockDep, MinerDep, MinerOrAdminDep, SessionDep, SettingsDep
+from aitbc.http.errors import error_responses
+from aitbc.http.pagination import Limit
+from aitbc.http.routing import APIRouter
 from aitbc.jobs import service as jobs
 from aitbc.jobs.schemas import JobPublic, JobState
 from aitbc.kit.money import MoneyQuery, to_units
-from aitbc.kit.pagination import Limit
-from aitbc.kit.routing import APIRouter
 from aitbc.kit.types import Moment
 from aitbc.miners import service
 from aitbc.miners.schemas import (

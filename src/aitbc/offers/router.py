@@ -9,7 +9,8 @@ from fastapi import Query, Request, Response
 
 from aitbc.bids import service as bids
 from aitbc.bids.schemas import BidCreate, BidPublic
-from aitbc.deps import (
+from aitbc.http import idempotency
+from aitbc.http.deps import (
     AdminDep,
     AnyKeyDep,
     CheckKey,
@@ -19,11 +20,10 @@ from aitbc.deps import (
     SessionDep,
     SettingsDep,
 )
-from aitbc.errors import error_responses
-from aitbc.kit import idempotency
-from aitbc.kit.idempotency import IdempotencyKey
-from aitbc.kit.pagination import Limit, Offset
-from aitbc.kit.routing import APIRouter
+from aitbc.http.errors import error_responses
+from aitbc.http.idempotency import IdempotencyKey
+from aitbc.http.pagination import Limit, Offset
+from aitbc.http.routing import APIRouter
 from aitbc.offers import service
 from aitbc.offers.schemas import MarketplaceStats, OfferPublic, SyncResult
 

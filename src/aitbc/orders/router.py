@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from aitbc.bookings.schemas import BookingStatus
-from aitbc.deps import AnyKeyDep, ClockDep, SessionDep, SettingsDep
-from aitbc.errors import error_responses
-from aitbc.kit.pagination import Limit, Offset
-from aitbc.kit.routing import APIRouter
+from aitbc.http.deps import AnyKeyDep, ClockDep, SessionDep, SettingsDep
+from aitbc.http.errors import error_responses
+from aitbc.http.pagination import Limit, Offset
+from aitbc.http.routing import APIRouter
 from aitbc.orders import service
 from aitbc.orders.schemas import OrderDetail, OrderPublic
 

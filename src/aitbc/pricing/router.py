@@ -4,10 +4,10 @@ from typing import Annotated, Literal
 
 from fastapi import Query
 
-from aitbc.deps import CheckKey, ClientDep, ClockDep, SessionDep, SettingsDep
-from aitbc.errors import error_responses
+from aitbc.http.deps import CheckKey, ClientDep, ClockDep, SessionDep, SettingsDep
+from aitbc.http.errors import error_responses
+from aitbc.http.routing import APIRouter
 from aitbc.kit.hours import seconds_from_hours
-from aitbc.kit.routing import APIRouter
 from aitbc.kit.types import Moment
 from aitbc.pricing import service
 from aitbc.pricing.schemas import ModelPricing, PricePoint, QuotePublic, QuoteRequest

@@ -4,15 +4,7 @@ from typing import Annotated
 
 from fastapi import Header, Request, Response
 
-from aitbc.deps import (
-    API_KEY_PARAMETER,
-    ClockDep,
-    MinerOrAdminDep,
-    SessionDep,
-    SettingsDep,
-    caller,
-)
-from aitbc.errors import NotFound, error_responses
+from aitbc.errors import NotFound
 from aitbc.gpus import listing
 from aitbc.gpus.schemas import (
     GpuListQuery,
@@ -21,9 +13,18 @@ from aitbc.gpus.schemas import (
     GpuRegistered,
     GpuUpdate,
 )
+from aitbc.http.deps import (
+    API_KEY_PARAMETER,
+    ClockDep,
+    MinerOrAdminDep,
+    SessionDep,
+    SettingsDep,
+    caller,
+)
+from aitbc.http.errors import error_responses
+from aitbc.http.params import documented, parse_query
+from aitbc.http.routing import APIRouter
 from aitbc.kit.money import to_units
-from aitbc.kit.params import documented, parse_query
-from aitbc.kit.routing import APIRouter
 from aitbc.registry import service
 from aitbc.store.conn import SessionConn, drive
 

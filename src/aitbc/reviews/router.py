@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from aitbc.deps import AdminDep, AnyKeyDep, CheckKey, ClientDep, ClockDep, SessionDep
-from aitbc.errors import error_responses
-from aitbc.kit.pagination import Limit, Offset
-from aitbc.kit.routing import APIRouter
+from aitbc.http.deps import AdminDep, AnyKeyDep, CheckKey, ClientDep, ClockDep, SessionDep
+from aitbc.http.errors import error_responses
+from aitbc.http.pagination import Limit, Offset
+from aitbc.http.routing import APIRouter
 from aitbc.kit.types import Moment
 from aitbc.reviews import service
 from aitbc.reviews.schemas import (

@@ -14,11 +14,11 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from aitbc.bookings import lifecycle, service, settlement
-from aitbc.deps import caller_with_role
 from aitbc.errors import Conflict
+from aitbc.http.deps import caller_with_role
+from aitbc.http.routing import APIRouter
+from aitbc.http.security import SECURITY_HEADERS
 from aitbc.kit.money import units_text
-from aitbc.kit.routing import APIRouter
-from aitbc.web.security import SECURITY_HEADERS
 
 STATIC_DIR = resources.files("aitbc.web") / "static"
 STATIC_PREFIX = "/web/static"

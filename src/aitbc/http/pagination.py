@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Query
 
-MAX_OFFSET = 1_000_000
+from aitbc.kit.paging import MAX_OFFSET
 
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip")]
 Limit = Annotated[int, Query(ge=1, le=500, description="Rows to return")]

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
-from aitbc.web.security import SECURITY_HEADERS
+from aitbc.http.security import SECURITY_HEADERS
 
 ASSETS = Path(__file__).parent / "docs_assets"
 ASSETS_URL = "/docs/assets"

@@ -16,7 +16,7 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aitbc.errors import BODY_PROBLEM
+from aitbc.http.errors import BODY_PROBLEM
 from aitbc.kit import json_body
 
 _NUL_MARKERS = (b"\x00", b"\\u0000", b"%00")

@@ -7,13 +7,13 @@ from fastapi import Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from aitbc import metrics
 from aitbc.config import Settings
 from aitbc.db import Database
-from aitbc.errors import error_responses
 from aitbc.gpus.query import count_by_status, vitals
+from aitbc.http import metrics
+from aitbc.http.errors import error_responses
+from aitbc.http.routing import APIRouter
 from aitbc.kit.clock import Clock
-from aitbc.kit.routing import APIRouter
 from aitbc.store.query import Query
 from aitbc.store.store import Store
 
