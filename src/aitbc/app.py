@@ -14,6 +14,8 @@ from fastapi import FastAPI
 
 from aitbc.accounts.router import router as accounts_router
 from aitbc.auth.principal import Authenticator
+from aitbc.auth.router import router as auth_router
+from aitbc.bids.router import router as bids_router
 from aitbc.bookings.busy import BusyGpus
 from aitbc.bookings.router import gpu_router as booking_gpu_router
 from aitbc.bookings.router import router as bookings_router
@@ -21,6 +23,8 @@ from aitbc.config import Settings
 from aitbc.db import Database
 from aitbc.gpus.cards import Cards
 from aitbc.gpus.model_keys import ModelKeys
+from aitbc.gpus.router import gpu_details, list_gpus
+from aitbc.gpus.router import router as gpus_router
 from aitbc.http import openapi_doc
 from aitbc.http.direct import DirectReads
 from aitbc.http.docs_ui import install_docs
@@ -32,14 +36,11 @@ from aitbc.http.metrics import MetricsMiddleware
 from aitbc.http.routing import include_flat
 from aitbc.jobs.router import router as jobs_router
 from aitbc.jobs.wakeup import Signals
-from aitbc.keys.router import router as auth_router
 from aitbc.kit.clock import Clock, SystemClock
 from aitbc.miners.router import router as miners_router
 from aitbc.offers.router import router as offers_router
 from aitbc.orders.router import router as orders_router
 from aitbc.pricing.router import router as pricing_router
-from aitbc.registry.router import gpu_details, list_gpus
-from aitbc.registry.router import router as gpus_router
 from aitbc.reviews.router import router as reviews_router
 from aitbc.store.store import Store
 from aitbc.sweeper import Sweeper
@@ -150,9 +151,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     for router in routers:
         include_flat(app, router)
-    include_flat(app, offers_router, prefix="/v1")
-    # The same offer routes without the version prefix, for older clients.
-    include_flat(app, offers_router, include_in_schema=False)
+    for market_router in (offers_router, bids_router):
+        include_flat(app, market_router, prefix="/v1")
+    # The same offer and bid routes without the version prefix, for older clients.
+    for market_router in (offers_router, bids_router):
+        include_flat(app, market_router, include_in_schema=False)
     # Last: the web pages answer only addresses no API route has taken.
     web.mount(app)
     return app

@@ -25,7 +25,7 @@ from aitbc.http.errors import error_responses
 from aitbc.http.params import documented, parse_query
 from aitbc.http.routing import APIRouter
 from aitbc.kit.money import to_units
-from aitbc.registry import service
+from aitbc.miners import listings
 from aitbc.store.conn import SessionConn, drive
 
 router = APIRouter(prefix="/v1/marketplace/gpu", tags=["gpus"])
@@ -78,8 +78,8 @@ def register_gpu(
         ),
     ] = None,
 ) -> GpuRegistered:
-    miner_id = service.resolve_miner_id(principal, x_miner_id)
-    gpu = service.register_gpu(
+    miner_id = listings.resolve_miner_id(principal, x_miner_id)
+    gpu = listings.register_gpu(
         session, miner_id=miner_id, spec=body.gpu, settings=settings, now=clock.now()
     )
     return GpuRegistered(gpu_id=gpu.id, miner_id=gpu.miner_id, status="available")
@@ -171,8 +171,8 @@ def update_gpu(
     settings: SettingsDep,
     principal: MinerOrAdminDep,
 ) -> Response:
-    gpu = service.owned_gpu_for_update(session, gpu_id=gpu_id, principal=principal)
-    service.update_gpu(session, gpu=gpu, body=body, now=clock.now(), settings=settings)
+    gpu = listings.owned_gpu_for_update(session, gpu_id=gpu_id, principal=principal)
+    listings.update_gpu(session, gpu=gpu, body=body, now=clock.now(), settings=settings)
     return _read_in_session(request, session, gpu_id, clock, settings)
 
 
@@ -190,8 +190,8 @@ def delist_gpu(
     settings: SettingsDep,
     principal: MinerOrAdminDep,
 ) -> Response:
-    gpu = service.owned_gpu_for_update(session, gpu_id=gpu_id, principal=principal)
-    service.delist_gpu(session, gpu=gpu, now=clock.now(), settings=settings)
+    gpu = listings.owned_gpu_for_update(session, gpu_id=gpu_id, principal=principal)
+    listings.delist_gpu(session, gpu=gpu, now=clock.now(), settings=settings)
     return _read_in_session(request, session, gpu_id, clock, settings)
 
 
@@ -209,6 +209,6 @@ def relist_gpu(
     settings: SettingsDep,
     principal: MinerOrAdminDep,
 ) -> Response:
-    gpu = service.owned_gpu_for_update(session, gpu_id=gpu_id, principal=principal)
-    service.relist_gpu(session, gpu=gpu, now=clock.now(), settings=settings)
+    gpu = listings.owned_gpu_for_update(session, gpu_id=gpu_id, principal=principal)
+    listings.relist_gpu(session, gpu=gpu, now=clock.now(), settings=settings)
     return _read_in_session(request, session, gpu_id, clock, settings)

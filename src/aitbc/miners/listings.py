@@ -1,5 +1,5 @@
-"""Changes to the GPU registry: single-GPU registration (the CLI's path), price and
-description updates, delisting."""
+"""A provider's listings in the GPU registry: single-GPU registration (the CLI's path), price
+and description updates, delisting and relisting. The reads are ``aitbc.gpus``'s."""
 
 from __future__ import annotations
 

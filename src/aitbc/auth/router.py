@@ -1,3 +1,5 @@
+"""API key administration and `/v1/me`."""
+
 from __future__ import annotations
 
 from fastapi import Request

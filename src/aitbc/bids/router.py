@@ -1,0 +1,83 @@
+"""Bids: standing requests for GPUs at a maximum price. Served under ``/v1/marketplace`` and,
+for older clients, under ``/marketplace`` as well (with the offers)."""
+
+from __future__ import annotations
+
+from fastapi import Request, Response
+
+from aitbc.bids import service as bids
+from aitbc.bids.schemas import BidCreate, BidPublic
+from aitbc.http import idempotency
+from aitbc.http.deps import (
+    AnyKeyDep,
+    CheckKey,
+    ClientDep,
+    ClientOrAdminDep,
+    ClockDep,
+    SessionDep,
+    SettingsDep,
+)
+from aitbc.http.errors import error_responses
+from aitbc.http.idempotency import IdempotencyKey
+from aitbc.http.pagination import Limit, Offset
+from aitbc.http.routing import APIRouter
+
+router = APIRouter(tags=["offers"], dependencies=[CheckKey])
+
+
+@router.post(
+    "/marketplace/bids",
+    status_code=202,
+    response_model=BidPublic,
+    responses=error_responses(401, 403, 422),
+    summary="A standing request for GPUs at a maximum price; filled by bookings when it can",
+)
+def create_bid(
+    body: BidCreate,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: ClientDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    now = clock.now()
+    return idempotency.once_in_session(
+        session,
+        request,
+        owner_id=principal.owner_id,
+        body=body,
+        now=now,
+        status_code=202,
+        action=lambda: bids.create(
+            session, client_id=principal.owner_id, body=body, now=now, settings=settings
+        ),
+    )
+
+
+@router.get(
+    "/marketplace/bids",
+    response_model=list[BidPublic],
+    responses=error_responses(401, 422),
+    summary="Your bids (an admin: all)",
+)
+def list_bids(
+    session: SessionDep,
+    clock: ClockDep,
+    principal: AnyKeyDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> list[BidPublic]:
+    return bids.list_bids(session, principal=principal, now=clock.now(), limit=limit, offset=offset)
+
+
+@router.post(
+    "/marketplace/bids/{bid_id}/cancel",
+    response_model=BidPublic,
+    responses=error_responses(401, 403, 404, 409),
+    summary="Cancel an open bid (bookings it already made stand)",
+)
+def cancel_bid(
+    bid_id: str, session: SessionDep, clock: ClockDep, principal: ClientOrAdminDep
+) -> BidPublic:
+    return bids.cancel(session, bid_id=bid_id, principal=principal, now=clock.now())
