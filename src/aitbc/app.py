@@ -26,6 +26,7 @@ from aitbc.gpus.model_keys import ModelKeys
 from aitbc.gpus.router import gpu_details, list_gpus
 from aitbc.gpus.router import router as gpus_router
 from aitbc.http import openapi_doc
+from aitbc.http.context import Context
 from aitbc.http.direct import DirectReads
 from aitbc.http.docs_ui import install_docs
 from aitbc.http.errors import install_error_handlers
@@ -120,10 +121,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_docs(app)
     openapi_doc.install(app)
     app.state.settings = settings
+    app.state.context = Context(app.state)
     app.state.clock = clock or SystemClock()
     app.state.gpu_cards = Cards()
     app.state.model_keys = ModelKeys()
-    app.state.repricing = set()
     app.state.busy_gpus = BusyGpus()
     install_error_handlers(app)
     # Innermost: the GPU list and details and the health check go straight to their

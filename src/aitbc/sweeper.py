@@ -112,9 +112,11 @@ class Sweeper:
             lambda s, bid_id, now: bids.fill_one(s, bid_id=bid_id, now=now, settings=settings),
         )
         self._each(
-            lambda s, now: stale_models(s, now=now, settings=settings),
-            lambda s, model, now: recompute_if_stale(
-                s, kind=model[0], key=model[1], now=now, settings=settings
+            lambda s, now: drive(stale_models(SessionConn(s), now=now, settings=settings)),
+            lambda s, model, now: drive(
+                recompute_if_stale(
+                    SessionConn(s), kind=model[0], key=model[1], now=now, settings=settings
+                )
             ),
         )
         self._each(

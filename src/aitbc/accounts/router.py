@@ -7,14 +7,15 @@ from fastapi import Path, Query, Request, Response
 from aitbc.accounts import service
 from aitbc.accounts.schemas import AccountPublic, DepositRequest, DepositResult, LedgerLine
 from aitbc.http import idempotency
-from aitbc.http.deps import AdminDep, AnyKeyDep, ClockDep, SessionDep, SettingsDep
+from aitbc.http.context import ContextDep
+from aitbc.http.deps import AdminDep, AnyKeyDep
 from aitbc.http.errors import error_responses
 from aitbc.http.idempotency import IdempotencyKey
 from aitbc.http.pagination import Limit, Offset
 from aitbc.http.routing import APIRouter
 from aitbc.kit.money import to_units
 from aitbc.ledger import postings as ledger
-from aitbc.store.conn import SessionConn, drive
+from aitbc.store.conn import Conn
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
@@ -28,34 +29,31 @@ router = APIRouter(prefix="/v1", tags=["accounts"])
     description="The owner must hold an API key or an account already (a typing mistake "
     "must not open an account nobody can use); `create=true` opens one for a new owner.",
 )
-def deposit(
+async def deposit(
     owner_id: Annotated[str, Path(max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")],
     body: DepositRequest,
     request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    ctx: ContextDep,
     principal: AdminDep,
     idempotency_key: IdempotencyKey = None,
     create: Annotated[
         bool, Query(description="Open an account for an owner not seen before")
     ] = False,
 ) -> Response:
-    now = clock.now()
-    if not create:
-        service.require_known_owner(session, owner_id)
+    now, settings = ctx.now(), ctx.settings
 
-    def action() -> DepositResult:
-        transaction_id = drive(
-            ledger.deposit(
-                SessionConn(session), owner_id=owner_id, amount_units=to_units(body.amount), now=now
-            )
+    async def action(conn: Conn) -> bytes:
+        if not create:
+            await service.require_known_owner(conn, owner_id)
+        transaction_id = await ledger.deposit(
+            conn, owner_id=owner_id, amount_units=to_units(body.amount), now=now
         )
-        account = service.view(session, owner_id=owner_id, now=now, settings=settings)
-        return DepositResult(transaction_id=transaction_id, amount=body.amount, account=account)
+        account = await service.view(conn, owner_id=owner_id, now=now, settings=settings)
+        result = DepositResult(transaction_id=transaction_id, amount=body.amount, account=account)
+        return result.model_dump_json().encode()
 
-    return idempotency.once_in_session(
-        session,
+    reply = await idempotency.write_once(
+        ctx.store,
         request,
         owner_id=principal.owner_id,
         body=body,
@@ -63,6 +61,7 @@ def deposit(
         status_code=201,
         action=action,
     )
+    return reply.response()
 
 
 @router.get(
@@ -71,10 +70,11 @@ def deposit(
     responses=error_responses(401),
     summary="Your balance and escrow",
 )
-def my_account(
-    session: SessionDep, clock: ClockDep, settings: SettingsDep, principal: AnyKeyDep
-) -> AccountPublic:
-    return service.view(session, owner_id=principal.owner_id, now=clock.now(), settings=settings)
+async def my_account(ctx: ContextDep, principal: AnyKeyDep) -> AccountPublic:
+    async with ctx.store.read() as conn:
+        return await service.view(
+            conn, owner_id=principal.owner_id, now=ctx.now(), settings=ctx.settings
+        )
 
 
 @router.get(
@@ -83,10 +83,11 @@ def my_account(
     responses=error_responses(401, 422),
     summary="Your ledger entries, newest first",
 )
-def my_ledger(
-    session: SessionDep,
+async def my_ledger(
+    ctx: ContextDep,
     principal: AnyKeyDep,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[LedgerLine]:
-    return service.ledger(session, owner_id=principal.owner_id, limit=limit, offset=offset)
+    async with ctx.store.read() as conn:
+        return await service.ledger(conn, owner_id=principal.owner_id, limit=limit, offset=offset)

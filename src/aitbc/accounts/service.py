@@ -7,26 +7,34 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from aitbc.accounts.schemas import AccountPublic, LedgerLine
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.bookings.settlement import ending_now, legs
 from aitbc.config import Settings
 from aitbc.errors import NotFound
 from aitbc.kit.money import from_units
-from aitbc.models import Account, ApiKey, LedgerEntry, LedgerTransaction
 from aitbc.models.account import ESCROW, MAIN, PLATFORM_OWNER
-from aitbc.store.conn import SessionConn, drive
+from aitbc.store.conn import Conn
 from aitbc.store.query import Query
+from aitbc.store.values import as_time
+
+_BALANCES = Query("SELECT kind, balance_units FROM accounts WHERE owner_id = $1")
+_LEDGER = Query(
+    """
+    SELECT e.id, t.id AS transaction_id, t.kind, a.kind AS account, e.amount_units,
+           t.booking_id, t.created_at
+    FROM ledger_entries e
+    JOIN ledger_transactions t ON t.id = e.transaction_id
+    JOIN accounts a ON a.id = e.account_id
+    WHERE a.owner_id = $1 ORDER BY e.id DESC LIMIT $2 OFFSET $3
+    """
+)
+_HAS_KEY = Query("SELECT 1 FROM api_keys WHERE owner_id = $1 LIMIT 1")
+_HAS_ACCOUNT = Query("SELECT 1 FROM accounts WHERE owner_id = $1 LIMIT 1")
 
 
-def _stored(session: Session, owner_id: str) -> dict[str, int]:
-    rows = session.execute(
-        select(Account.kind, Account.balance_units).where(Account.owner_id == owner_id)
-    )
-    return {kind: units for kind, units in rows}
+async def _stored(conn: Conn, owner_id: str) -> dict[str, int]:
+    return {kind: units for kind, units in await conn.fetch_values(_BALANCES, owner_id)}
 
 
 _ENDING = Query(
@@ -40,13 +48,13 @@ _ENDING = Query(
 )
 
 
-def view(session: Session, *, owner_id: str, now: datetime, settings: Settings) -> AccountPublic:
+async def view(conn: Conn, *, owner_id: str, now: datetime, settings: Settings) -> AccountPublic:
     """The stored balances, with what the next sweep will post for the owner's bookings
     already counted (the same decision: bookings.settlement.ending_now)."""
-    stored = _stored(session, owner_id)
+    stored = await _stored(conn, owner_id)
     policy, fee_bps = settings.outage_policy, settings.platform_fee_bps
     silent_before = now - timedelta(seconds=policy.timeout + policy.grace)
-    rows = drive(SessionConn(session).fetch(_ENDING, now, silent_before, owner_id, PLATFORM_OWNER))
+    rows = await conn.fetch(_ENDING, now, silent_before, owner_id, PLATFORM_OWNER)
     main_change = escrow_change = unsettled = 0
     for row in rows:
         booking = BookingRecord.from_row(row)
@@ -72,34 +80,25 @@ def view(session: Session, *, owner_id: str, now: datetime, settings: Settings) 
     )
 
 
-def ledger(session: Session, *, owner_id: str, limit: int, offset: int) -> list[LedgerLine]:
-    rows = session.execute(
-        select(LedgerEntry, LedgerTransaction, Account.kind)
-        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
-        .join(Account, Account.id == LedgerEntry.account_id)
-        .where(Account.owner_id == owner_id)
-        .order_by(LedgerEntry.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
+async def ledger(conn: Conn, *, owner_id: str, limit: int, offset: int) -> list[LedgerLine]:
     return [
         LedgerLine(
-            entry_id=entry.id,
-            transaction_id=txn.id,
-            kind=txn.kind,
-            account=kind,
-            amount=from_units(entry.amount_units),
-            booking_id=txn.booking_id,
-            created_at=txn.created_at,
+            entry_id=row["id"],
+            transaction_id=row["transaction_id"],
+            kind=row["kind"],
+            account=row["account"],
+            amount=from_units(row["amount_units"]),
+            booking_id=row["booking_id"],
+            created_at=as_time(row["created_at"]),
         )
-        for entry, txn, kind in rows
+        for row in await conn.fetch(_LEDGER, owner_id, limit, offset)
     ]
 
 
-def require_known_owner(session: Session, owner_id: str) -> None:
+async def require_known_owner(conn: Conn, owner_id: str) -> None:
     """The owner holds an API key or an account; else 404."""
-    for table in (ApiKey, Account):
-        if session.scalar(select(table.owner_id).where(table.owner_id == owner_id).limit(1)):
+    for query in (_HAS_KEY, _HAS_ACCOUNT):
+        if await conn.fetchval(query, owner_id) is not None:
             return
     raise NotFound(
         f"Nobody is known as {owner_id!r}: no API key and no account. Check the name, or pass "

@@ -84,7 +84,7 @@ def try_fill(session: Session, bid: Bid, *, now: datetime, settings: Settings) -
                         SessionConn(session),
                         replace(wanted, gpu_id=gpu_id),  # noqa: B023 (called at once)
                         now=now,
-                        heartbeat_timeout=settings.heartbeat_timeout_seconds,
+                        settings=settings,
                     )
                 ),
             )

@@ -1,18 +1,15 @@
-"""Booking endpoints. Each write is one transaction on the store (kit.idempotency runs it
-once per Idempotency-Key); what must follow its commit (settling a booking that ran out on
-the same GPU, repricing a stale model) runs in ``_after_commit``, in transactions of its own,
-before the response is sent."""
+"""Booking endpoints. Each write is one transaction on the store (http.idempotency runs it
+once per Idempotency-Key); what must follow its commit the service registers in the unit of
+work (bookings.follow_up), and the store runs it before the response is sent."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from functools import partial
 
 import orjson
-from anyio import to_thread
 from fastapi import Request, Response
 
-from aitbc.bookings import records, service, settlement
+from aitbc.bookings import records, service
 from aitbc.bookings.schemas import BookingPublic, BookRequest, ExtendRequest, ReleaseResult
 from aitbc.config import Policy
 from aitbc.errors import Invalid
@@ -23,7 +20,6 @@ from aitbc.http.params import documented, parse_query
 from aitbc.http.routing import APIRouter
 from aitbc.kit.hours import seconds_from_hours
 from aitbc.kit.money import to_units
-from aitbc.pricing.market import is_stale, reprice_model
 from aitbc.store.conn import Conn
 from aitbc.store.store import Store
 
@@ -32,33 +28,6 @@ router = APIRouter(prefix="/v1/bookings", tags=["bookings"])
 
 _WRITE_HEADERS = (API_KEY_PARAMETER, idempotency.PARAMETER)
 _JSON = "application/json"
-
-
-async def _after_commit(
-    request: Request, *, gpu_id: str, due: bool, stale_model: str | None, now: datetime
-) -> None:
-    state = request.app.state
-    if due:
-        fee = state.settings.platform_fee_bps
-
-        policy = state.settings.outage_policy
-
-        async def settle(conn: Conn) -> int:
-            return await settlement.settle_due(
-                conn, now=now, fee_bps=fee, policy=policy, gpu_id=gpu_id
-            )
-
-        await state.store.write(settle)
-    # One recomputation of a model at a time per process: the bookings that saw the same
-    # stale price meanwhile leave it to the one running.
-    if stale_model is not None and stale_model not in state.repricing:
-        state.repricing.add(stale_model)
-        try:
-            await to_thread.run_sync(
-                partial(reprice_model, state.db, key=stale_model, now=now, settings=state.settings)
-            )
-        finally:
-            state.repricing.discard(stale_model)
 
 
 @gpu_router.post(
@@ -86,17 +55,9 @@ async def book_gpu(gpu_id: str, body: BookRequest, request: Request) -> Response
         else to_units(body.max_price_per_hour),
         quote_id=body.quote_id,
     )
-    booked: list[service.Booked] = []
 
     async def action(conn: Conn) -> bytes:
-        done = await service.book(
-            conn,
-            wanted,
-            now=now,
-            heartbeat_timeout=settings.heartbeat_timeout_seconds,
-            busy=state.busy_gpus,
-        )
-        booked.append(done)
+        done = await service.book(conn, wanted, now=now, settings=settings, busy=state.busy_gpus)
         return orjson.dumps(records.public(done.booking, now, settings.outage_policy))
 
     reply = await idempotency.write_once(
@@ -108,16 +69,6 @@ async def book_gpu(gpu_id: str, body: BookRequest, request: Request) -> Response
         status_code=201,
         action=action,
     )
-    if booked:
-        gpu = booked[0].gpu
-        stale = is_stale(gpu.price_updated_at, now=now, settings=settings)
-        await _after_commit(
-            request,
-            gpu_id=gpu_id,
-            due=booked[0].due,
-            stale_model=gpu.model_key if stale else None,
-            now=now,
-        )
     return reply.response()
 
 
@@ -130,21 +81,13 @@ def _released_json(released: service.Released, now: datetime, policy: Policy) ->
 async def _release(
     request: Request, store: Store, owner_id: str, now: datetime, release: service.Release
 ) -> Response:
-    done: list[service.Released] = []
-
     async def action(conn: Conn) -> bytes:
         released = await release(conn)
-        done.append(released)
         return _released_json(released, now, request.app.state.settings.outage_policy)
 
     reply = await idempotency.write_once(
         store, request, owner_id=owner_id, body=None, now=now, status_code=200, action=action
     )
-    if done:
-        booking = done[0].booking
-        await _after_commit(
-            request, gpu_id=booking.gpu_id, due=done[0].due, stale_model=None, now=now
-        )
     return reply.response()
 
 
@@ -218,20 +161,19 @@ async def extend_booking(booking_id: str, body: ExtendRequest, request: Request)
     settings, now = state.settings, state.clock.now()
     seconds = seconds_from_hours(body.hours, settings.max_booking_hours)
     max_seconds = seconds_from_hours(settings.max_booking_hours, settings.max_booking_hours)
-    extended: list[tuple[records.BookingRecord, bool]] = []
 
     async def action(conn: Conn) -> bytes:
-        done = await service.extend(
+        extended = await service.extend(
             conn,
             booking_id=booking_id,
             seconds=seconds,
             max_seconds=max_seconds,
             principal=principal,
             now=now,
+            fee_bps=settings.platform_fee_bps,
             policy=settings.outage_policy,
         )
-        extended.append(done)
-        return orjson.dumps(records.public(done[0], now, settings.outage_policy))
+        return orjson.dumps(records.public(extended, now, settings.outage_policy))
 
     reply = await idempotency.write_once(
         state.store,
@@ -242,9 +184,6 @@ async def extend_booking(booking_id: str, body: ExtendRequest, request: Request)
         status_code=200,
         action=action,
     )
-    if extended:
-        booking, due = extended[0]
-        await _after_commit(request, gpu_id=booking.gpu_id, due=due, stale_model=None, now=now)
     return reply.response()
 
 

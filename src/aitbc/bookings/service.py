@@ -3,9 +3,9 @@ integer units): each is one transaction that holds the GPU's row lock, so reques
 GPU are serialised across server processes. The HTTP router, job assignment and bid filling
 all book through ``book``.
 
-None of these settles another booking: one that has run out on the same GPU is reported
-(``due``) and settled afterwards in a transaction of its own (bookings.settlement), so a
-booking never posts two clients' money in one transaction."""
+None of these settles another booking: one that has run out on the same GPU is settled
+after the commit in a transaction of its own (bookings.follow_up), so a booking never posts
+two clients' money in one transaction."""
 
 from __future__ import annotations
 
@@ -17,16 +17,17 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aitbc.auth.principal import Principal
-from aitbc.bookings import lifecycle, settlement
+from aitbc.bookings import follow_up, lifecycle, settlement
 from aitbc.bookings.busy import BusyGpus
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
-from aitbc.config import Policy
+from aitbc.config import Policy, Settings
 from aitbc.errors import Conflict, Invalid, NotFound
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import divide_units, units_text
 from aitbc.kit.paging import MAX_OFFSET
 from aitbc.ledger.postings import Leg, insufficient_funds, post
 from aitbc.models.account import ESCROW, MAIN
+from aitbc.pricing.market import is_stale
 from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query
 from aitbc.store.values import as_time, iso, maybe_time
@@ -68,7 +69,6 @@ class GpuLock:
 class Booked:
     booking: BookingRecord
     gpu: GpuLock
-    due: bool  # the GPU has a booking whose time is up, to settle after this commits
 
 
 _LOCK_GPU = Query(
@@ -222,11 +222,14 @@ async def book(
     request: BookingRequest,
     *,
     now: datetime,
-    heartbeat_timeout: int,
+    settings: Settings,
     busy: BusyGpus | None = None,
 ) -> Booked:
     """Book the GPU for the request's window; the cost moves from the client's balance into
-    escrow. ``busy``: this process's hint of booked GPUs, kept up to date here."""
+    escrow. ``busy``: this process's hint of booked GPUs, kept up to date here. A booking
+    of the GPU whose time ran out is settled, and a stale model price recomputed, once this
+    commits (bookings.follow_up)."""
+    heartbeat_timeout = settings.heartbeat_timeout_seconds
     start, end = _window(request, now)
     if request.job_id is not None:
         owner = await conn.fetchval(_JOB_OWNER, request.job_id)
@@ -290,7 +293,17 @@ async def book(
         await _write(conn, booking, now)
     if busy is not None:
         busy.add(request.gpu_id)
-    return Booked(booking=booking, gpu=gpu, due=due)
+    if due:
+        follow_up.settle_due(
+            conn,
+            gpu_id=request.gpu_id,
+            now=now,
+            fee_bps=settings.platform_fee_bps,
+            policy=settings.outage_policy,
+        )
+    if is_stale(gpu.price_updated_at, now=now, settings=settings):
+        follow_up.reprice(conn, model_key=gpu.model_key, now=now, settings=settings)
+    return Booked(booking=booking, gpu=gpu)
 
 
 async def _write(conn: Conn, b: BookingRecord, now: datetime) -> None:
@@ -398,7 +411,6 @@ _OVERLAP_OTHERS = Query(
 class Released:
     booking: BookingRecord
     used_seconds: int
-    due: bool
 
 
 Release = Callable[[Conn], Awaitable[Released]]
@@ -419,9 +431,10 @@ async def _release(
     )
     if closed is None:
         raise Conflict("This booking has already ended.", code="nothing_to_release")
-    due = await conn.fetchrow(_HAS_DUE, booking.gpu_id, now) is not None
+    if await conn.fetchrow(_HAS_DUE, booking.gpu_id, now) is not None:
+        follow_up.settle_due(conn, gpu_id=booking.gpu_id, now=now, fee_bps=fee_bps, policy=policy)
     clock = now if silence is None else min(now, silence.stop)
-    return Released(closed, lifecycle.served_seconds(booking, clock), due)
+    return Released(closed, lifecycle.served_seconds(booking, clock))
 
 
 async def release_gpu(
@@ -516,10 +529,11 @@ async def extend(
     max_seconds: int,
     principal: Principal,
     now: datetime,
+    fee_bps: int,
     policy: Policy,
-) -> tuple[BookingRecord, bool]:
-    """Add ``seconds`` to a booking that has not ended; (the booking, a due booking on the
-    GPU to settle afterwards)."""
+) -> BookingRecord:
+    """Add ``seconds`` to a booking that has not ended (a due booking on the GPU is settled
+    once this commits)."""
     booking = await _owned_booking_locked(conn, booking_id, principal)
     if lifecycle.effective_status(booking, now) not in ("pending", "active"):
         raise Conflict("Only a booking that has not ended can be extended.", code="booking_ended")
@@ -554,8 +568,9 @@ async def extend(
     await conn.execute(
         _EXTEND, booking.id, booking.end_time, booking.booked_seconds, booking.total_units
     )
-    due = await conn.fetchrow(_HAS_DUE, booking.gpu_id, now) is not None
-    return booking, due
+    if await conn.fetchrow(_HAS_DUE, booking.gpu_id, now) is not None:
+        follow_up.settle_due(conn, gpu_id=booking.gpu_id, now=now, fee_bps=fee_bps, policy=policy)
+    return booking
 
 
 # -- reads -------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from aitbc.errors import Invalid
+from aitbc.gpus import status as rule
 from aitbc.gpus.cards import CARD_COLUMNS, Cards, finish, render
 from aitbc.gpus.model_keys import ALL_KEYS, STILL_WHOLE, ModelKeys
 from aitbc.gpus.naming import model_key
@@ -28,15 +29,12 @@ from aitbc.store.query import Query, built
 from aitbc.store.values import as_time, iso
 
 # $1 is now, $2 the heartbeat cutoff; filters number their parameters from $3.
-_CURRENT_BOOKING = (
-    "SELECT b.end_time FROM bookings b WHERE b.gpu_id = g.id AND b.status = 'open' "
-    "AND b.start_time <= $1 AND b.end_time > $1"
-)
+_CURRENT_BOOKING = rule.current_booking_sql("$1")
 _NEXT_RESERVATION = (
     "SELECT min(b.start_time) FROM bookings b WHERE b.gpu_id = g.id AND b.status = 'open' "
     "AND b.start_time > $1"
 )
-_OFFLINE = "(m.last_heartbeat < $2 OR m.reported_status = 'offline')"
+_OFFLINE = rule.offline_sql("$2")
 
 
 def _live_columns(*, listed: bool = False, available: bool = False) -> str:

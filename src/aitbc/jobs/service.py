@@ -143,7 +143,7 @@ def try_assign(
                         SessionConn(session),
                         replace(wanted, gpu_id=gpu_id),  # noqa: B023 (called at once)
                         now=now,
-                        heartbeat_timeout=settings.heartbeat_timeout_seconds,
+                        settings=settings,
                     )
                 ),
             )

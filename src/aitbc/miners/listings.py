@@ -20,6 +20,7 @@ from aitbc.kit.money import to_units
 from aitbc.miners.service import (
     after_hearing,
     initial_uptime,
+    refresh_effective_price,
     remember_model_key,
     set_ai_models,
     sync_offers,
@@ -27,7 +28,6 @@ from aitbc.miners.service import (
 )
 from aitbc.models import Booking, Gpu
 from aitbc.models.booking import OPEN
-from aitbc.pricing.market import refresh_effective_price
 from aitbc.store.conn import SessionConn, drive
 
 DEFAULT_MINER_HEADER = "default"

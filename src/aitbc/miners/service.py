@@ -37,9 +37,21 @@ from aitbc.models import (
 from aitbc.models.account import MAIN
 from aitbc.models.booking import OPEN
 from aitbc.offers import service as offers
-from aitbc.pricing.market import refresh_effective_price
+from aitbc.pricing.market import effective_price
 from aitbc.store.conn import SessionConn, drive
 from aitbc.store.query import Query
+
+
+def refresh_effective_price(session: Session, gpu: Gpu) -> None:
+    """After a GPU's own price or pricing mode changed (or it was made)."""
+    gpu.effective_price_units = drive(
+        effective_price(
+            SessionConn(session),
+            model_key=gpu.model_key,
+            price_units=gpu.price_units,
+            pricing_mode=gpu.pricing_mode,
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)

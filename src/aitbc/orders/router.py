@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from aitbc.bookings.schemas import BookingStatus
-from aitbc.http.deps import AnyKeyDep, ClockDep, SessionDep, SettingsDep
+from aitbc.http.context import ContextDep
+from aitbc.http.deps import AnyKeyDep
 from aitbc.http.errors import error_responses
 from aitbc.http.pagination import Limit, Offset
 from aitbc.http.routing import APIRouter
@@ -17,24 +18,23 @@ router = APIRouter(prefix="/v1/marketplace/orders", tags=["orders"])
     responses=error_responses(401, 422),
     summary="Your orders as a bare array (a miner: orders on its GPUs; an admin: all)",
 )
-def list_orders(
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+async def list_orders(
+    ctx: ContextDep,
     principal: AnyKeyDep,
     status: BookingStatus | None = None,
     limit: Limit = 10,
     offset: Offset = 0,
 ) -> list[OrderPublic]:
-    return service.list_orders(
-        session,
-        principal=principal,
-        now=clock.now(),
-        policy=settings.outage_policy,
-        status=status,
-        limit=limit,
-        offset=offset,
-    )
+    async with ctx.store.read() as conn:
+        return await service.list_orders(
+            conn,
+            principal=principal,
+            now=ctx.now(),
+            policy=ctx.settings.outage_policy,
+            status=status,
+            limit=limit,
+            offset=offset,
+        )
 
 
 @router.get(
@@ -43,13 +43,12 @@ def list_orders(
     responses=error_responses(401, 404),
     summary="One order with its amounts and status history",
 )
-def get_order(
-    order_id: str, session: SessionDep, clock: ClockDep, settings: SettingsDep, principal: AnyKeyDep
-) -> OrderDetail:
-    return service.get_order(
-        session,
-        order_id=order_id,
-        principal=principal,
-        now=clock.now(),
-        policy=settings.outage_policy,
-    )
+async def get_order(order_id: str, ctx: ContextDep, principal: AnyKeyDep) -> OrderDetail:
+    async with ctx.store.read() as conn:
+        return await service.get_order(
+            conn,
+            order_id=order_id,
+            principal=principal,
+            now=ctx.now(),
+            policy=ctx.settings.outage_policy,
+        )

@@ -6,58 +6,46 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
-from sqlalchemy.orm import Session
-
 from aitbc.auth.principal import Principal
 from aitbc.bookings.lifecycle import standing
+from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.config import Policy
 from aitbc.errors import NotFound
 from aitbc.kit.money import from_units
-from aitbc.models import Booking, Miner, Order, OrderEvent
-from aitbc.models.booking import OPEN
 from aitbc.orders.schemas import OrderDetail, OrderEventPublic, OrderPublic
+from aitbc.store.conn import Conn, Row
+from aitbc.store.query import Query, built
+from aitbc.store.values import as_time
+
+# {now} stands for the parameter that holds now.
+_STATUS_CONDITIONS = {
+    "pending": "b.status = 'open' AND b.start_time > {now}",
+    "active": "b.status = 'open' AND b.start_time <= {now} AND b.end_time > {now}",
+    "completed": "(b.status = 'completed' OR (b.status = 'open' AND b.end_time <= {now}))",
+    "released": "b.status = 'released'",
+    "cancelled": "b.status = 'cancelled'",
+    "interrupted": "b.status = 'interrupted'",
+}
+_SELECT = f"SELECT {COLUMNS}, o.created_at AS order_created_at FROM {FROM}"
+_EVENTS = Query("SELECT status, at FROM order_events WHERE order_id = $1 ORDER BY id")
 
 
-def _status_condition(status: str, now: datetime) -> ColumnElement[bool]:
-    is_open = Booking.status == OPEN
-    conditions: dict[str, ColumnElement[bool]] = {
-        "pending": and_(is_open, Booking.start_time > now),
-        "active": and_(is_open, Booking.start_time <= now, Booking.end_time > now),
-        "completed": or_(Booking.status == "completed", and_(is_open, Booking.end_time <= now)),
-        "released": Booking.status == "released",
-        "cancelled": Booking.status == "cancelled",
-        "interrupted": Booking.status == "interrupted",
-    }
-    return conditions[status]
+def _visible(principal: Principal, where: list[str], args: list[Any]) -> None:
+    if principal.role in ("client", "miner"):
+        args.append(principal.owner_id)
+        where.append(f"o.{principal.role}_id = ${len(args)}")
 
 
-_ORDERS = (
-    select(Order, Booking, Miner.last_heartbeat)
-    .join(Booking, Booking.id == Order.booking_id)
-    .join(Miner, Miner.id == Booking.miner_id)
-)
-
-
-def _visible(query: Any, principal: Principal) -> Any:
-    if principal.role == "client":
-        return query.where(Order.client_id == principal.owner_id)
-    if principal.role == "miner":
-        return query.where(Order.miner_id == principal.owner_id)
-    return query
-
-
-def _public(
-    order: Order, booking: Booking, heartbeat: datetime, now: datetime, policy: Policy
-) -> dict[str, Any]:
-    stands = standing(booking, heartbeat=heartbeat, now=now, policy=policy)
-    return {
-        "order_id": order.id,
+def _public(row: Row, now: datetime, policy: Policy) -> tuple[BookingRecord, dict[str, Any]]:
+    booking = BookingRecord.from_row(row)
+    stands = standing(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
+    return booking, {
+        "order_id": booking.order_id,
         "booking_id": booking.id,
-        "gpu_id": order.gpu_id,
-        "client_id": order.client_id,
-        "miner_id": order.miner_id,
-        "job_id": order.job_id,
+        "gpu_id": booking.gpu_id,
+        "client_id": booking.client_id,
+        "miner_id": booking.miner_id,
+        "job_id": booking.job_id,
         "status": stands.status,
         "price_per_hour": from_units(booking.price_units),
         "total_cost": from_units(booking.total_units),
@@ -65,13 +53,13 @@ def _public(
         "refund": from_units(booking.refunded_units),
         "start_time": booking.start_time,
         "end_time": booking.end_time,
-        "created_at": order.created_at,
+        "created_at": as_time(row["order_created_at"]),
         "closed_at": stands.ended,
     }
 
 
-def list_orders(
-    session: Session,
+async def list_orders(
+    conn: Conn,
     *,
     principal: Principal,
     now: datetime,
@@ -80,25 +68,30 @@ def list_orders(
     limit: int,
     offset: int,
 ) -> list[OrderPublic]:
-    query = _visible(_ORDERS, principal)
+    where: list[str] = []
+    args: list[Any] = []
+    _visible(principal, where, args)
     if status is not None:
-        query = query.where(_status_condition(status, now))
-    query = query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit).offset(offset)
-    return [
-        OrderPublic(**_public(o, b, heard, now, policy)) for o, b, heard in session.execute(query)
-    ]
+        condition = _STATUS_CONDITIONS[status]
+        if "{now}" in condition:
+            args.append(now)
+            condition = condition.format(now=f"${len(args)}")
+        where.append(condition)
+    args += [limit, offset]
+    text = (
+        f"{_SELECT} {'WHERE ' + ' AND '.join(where) if where else ''} "
+        f"ORDER BY o.created_at DESC, o.id DESC LIMIT ${len(args) - 1} OFFSET ${len(args)}"
+    )
+    rows = await conn.fetch(built(text), *args)
+    return [OrderPublic(**_public(row, now, policy)[1]) for row in rows]
 
 
-def _history(
-    session: Session, order: Order, booking: Booking, now: datetime
-) -> list[OrderEventPublic]:
+async def _history(conn: Conn, booking: BookingRecord, now: datetime) -> list[OrderEventPublic]:
     events = [
-        OrderEventPublic(status=e.status, at=e.at)  # type: ignore[arg-type]
-        for e in session.scalars(
-            select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)
-        )
+        OrderEventPublic(status=e["status"], at=as_time(e["at"]))
+        for e in await conn.fetch(_EVENTS, booking.order_id)
     ]
-    if booking.status == OPEN:
+    if booking.status == "open":
         seen = {e.status for e in events}
         if now >= booking.start_time and "active" not in seen:
             events.append(OrderEventPublic(status="active", at=booking.start_time))
@@ -107,15 +100,13 @@ def _history(
     return events
 
 
-def get_order(
-    session: Session, *, order_id: str, principal: Principal, now: datetime, policy: Policy
+async def get_order(
+    conn: Conn, *, order_id: str, principal: Principal, now: datetime, policy: Policy
 ) -> OrderDetail:
-    query = _visible(_ORDERS, principal).where(Order.id == order_id)
-    row = session.execute(query).first()
+    where, args = ["o.id = $1"], [order_id]
+    _visible(principal, where, args)
+    row = await conn.fetchrow(built(f"{_SELECT} WHERE {' AND '.join(where)}"), *args)
     if row is None:
         raise NotFound(f"No order {order_id!r}.", code="order_not_found")
-    order, booking, heard = row
-    return OrderDetail(
-        **_public(order, booking, heard, now, policy),
-        history=_history(session, order, booking, now),
-    )
+    booking, public = _public(row, now, policy)
+    return OrderDetail(**public, history=await _history(conn, booking, now))

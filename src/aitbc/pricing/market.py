@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-from sqlalchemy import ColumnElement, case, func, or_, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
 
 from aitbc.config import Settings
-from aitbc.db import Database
-from aitbc.gpus.query import status_columns
-from aitbc.models import Booking, Gpu, GpuAiModel, Miner, ModelPrice, Offer, PriceHistory
-from aitbc.models.booking import OPEN
+from aitbc.gpus import status
 from aitbc.pricing import engine
-from aitbc.store.conn import Conn, SessionConn, drive
+from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query
+from aitbc.store.values import as_time
 
 RECENT_WINDOW = timedelta(hours=1)
 log = logging.getLogger("aitbc.pricing")
@@ -47,69 +41,127 @@ class Figures:
         return engine.scale(self.base_units, self.multiplier_bp)
 
 
-def scope(kind: str, key: str) -> ColumnElement[bool]:
+def _scope(kind: str, param: str) -> str:
+    """The GPUs of a model: a GPU model's by key, an AI model's by the models they serve."""
     if kind == "gpu":
-        return Gpu.model_key == key
-    return Gpu.id.in_(select(GpuAiModel.gpu_id).where(GpuAiModel.model_key == key))
+        return f"g.model_key = {param}"
+    return f"g.id IN (SELECT a.gpu_id FROM gpu_ai_models a WHERE a.model_key = {param})"
 
 
-def listed_rows(
-    session: Session, kind: str, key: str, now: datetime, heartbeat_timeout: int
-) -> list[Any]:
-    status, _ = status_columns(now, heartbeat_timeout)
-    return list(
-        session.execute(
-            select(Gpu, status)
-            .join(Miner, Miner.id == Gpu.miner_id)
-            .where(scope(kind, key), Gpu.delisted_at.is_(None))
-        )
+def _per_kind(make: Callable[[str], str]) -> dict[str, Query]:
+    return {kind: Query(make(kind)) for kind in ("gpu", "ai")}
+
+
+_FROM = "FROM gpus g JOIN miners m ON m.id = g.miner_id"
+# $1 the model's key, $2 now, $3 the heartbeat cutoff.
+_LISTED_ROWS = _per_kind(
+    lambda kind: (
+        "SELECT g.id, g.model, g.region, g.price_units, g.effective_price_units, "
+        f"g.rating_sum, g.review_count, {status.status_sql('$2', '$3')} AS status "
+        f"{_FROM} WHERE {_scope(kind, '$1')} AND g.delisted_at IS NULL"
     )
+)
+_COUNTS = _per_kind(
+    lambda kind: (
+        "SELECT count(*) AS listed, "
+        f"count(CASE WHEN {status.offline_sql('$2')} THEN NULL ELSE 1 END) AS online "
+        f"{_FROM} WHERE {_scope(kind, '$1')} AND g.delisted_at IS NULL"
+    )
+)
+# From the bookings that cover now (few), each GPU probed by its key.
+_BUSY = _per_kind(
+    lambda kind: (
+        "SELECT count(DISTINCT b.gpu_id) FROM bookings b "
+        "WHERE b.status = 'open' AND b.start_time <= $2 AND b.end_time > $2 AND EXISTS ("
+        f"SELECT 1 {_FROM} WHERE g.id = b.gpu_id AND {_scope(kind, '$1')} "
+        f"AND g.delisted_at IS NULL AND NOT {status.offline_sql('$3')})"
+    )
+)
+_MEDIAN = _per_kind(
+    lambda kind: (
+        f"SELECT g.price_units FROM gpus g WHERE {_scope(kind, '$1')} "
+        "AND g.delisted_at IS NULL ORDER BY g.price_units LIMIT 1 OFFSET $2"
+    )
+)
+_RECENT = _per_kind(
+    lambda kind: (
+        "SELECT count(*) FROM bookings b JOIN gpus g ON g.id = b.gpu_id "
+        f"WHERE {_scope(kind, '$1')} AND b.created_at > $2"
+    )
+)
+_STORED_COLUMNS = (
+    "kind, model_key, base_price_units, current_price_units, multiplier_bp, utilisation_bp, "
+    "recent_bookings, supply, updated_at"
+)
+_STORED = Query(f"SELECT {_STORED_COLUMNS} FROM model_prices WHERE kind = $1 AND model_key = $2")
+_STORED_LOCKED = Query(
+    f"SELECT {_STORED_COLUMNS} FROM model_prices WHERE kind = $1 AND model_key = $2 "
+    "FOR UPDATE SKIP LOCKED"
+)
+_MULTIPLIER = Query("SELECT multiplier_bp FROM model_prices WHERE kind = 'gpu' AND model_key = $1")
+_SAVE = Query(
+    """
+    INSERT INTO model_prices (kind, model_key, base_price_units, current_price_units,
+        multiplier_bp, utilisation_bp, recent_bookings, supply, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    ON CONFLICT (kind, model_key) DO UPDATE SET
+        base_price_units = excluded.base_price_units,
+        current_price_units = excluded.current_price_units,
+        multiplier_bp = excluded.multiplier_bp, utilisation_bp = excluded.utilisation_bp,
+        recent_bookings = excluded.recent_bookings, supply = excluded.supply,
+        updated_at = excluded.updated_at
+    """
+)
+_REMEMBER = Query(
+    """
+    INSERT INTO price_history (kind, model_key, at, base_price_units, current_price_units,
+        multiplier_bp, utilisation_bp, recent_bookings, supply)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    """
+)
+# Dynamic-mode GPUs of the model follow its multiplier (engine.scale, in SQL). Only the rows
+# whose price moves are written: a GPU row written is a new revision (its rendered card is
+# made again, gpus.cards) and a lock a booking of it would wait for.
+_SCALED = f"(price_units * $2 + {engine.BP // 2}) / {engine.BP}"
+_APPLY_MULTIPLIER = Query(
+    f"UPDATE gpus SET effective_price_units = {_SCALED} WHERE model_key = $1 "
+    f"AND pricing_mode = 'dynamic' AND effective_price_units <> {_SCALED}"
+)
+# Open offers of the model's GPUs take their new effective prices.
+_FOLLOW_PRICES = Query(
+    """
+    UPDATE offers SET updated_at = $2, price_units =
+        (SELECT g.effective_price_units FROM gpus g WHERE g.id = offers.gpu_id)
+    WHERE status = 'open'
+      AND gpu_id IN (SELECT g.id FROM gpus g WHERE g.model_key = $1)
+      AND price_units <> (SELECT g.effective_price_units FROM gpus g WHERE g.id = offers.gpu_id)
+    """
+)
+_UPDATED_AT = Query("SELECT updated_at FROM model_prices WHERE kind = $1 AND model_key = $2")
+_CLAIM = Query.postgresql_only("SELECT pg_try_advisory_xact_lock(hashtext($1))")
 
 
-def gather(session: Session, kind: str, key: str, now: datetime, heartbeat_timeout: int) -> Inputs:
+async def listed_rows(
+    conn: Conn, kind: str, key: str, now: datetime, heartbeat_timeout: int
+) -> list[Row]:
+    """The model's listed GPUs with their status."""
+    return await conn.fetch(_LISTED_ROWS[kind], key, now, status.cutoff(now, heartbeat_timeout))
+
+
+async def gather(conn: Conn, kind: str, key: str, now: datetime, heartbeat_timeout: int) -> Inputs:
     """The model's market as of ``now``, counted in the database (no row per GPU comes back):
     its listed and online GPUs, the online ones a booking covers now, the bookings made
     lately, and the median listed price (the lower middle, as engine.base_price_units)."""
-    cutoff = now - timedelta(seconds=heartbeat_timeout)
-    offline = case((or_(Miner.last_heartbeat < cutoff, Miner.reported_status == "offline"), 1))
-    listed = (scope(kind, key), Gpu.delisted_at.is_(None))
-    count, supply = session.execute(
-        select(func.count(), func.count(case((offline.is_(None), 1))))
-        .select_from(Gpu)
-        .join(Miner, Miner.id == Gpu.miner_id)
-        .where(*listed)
-    ).one()
-    # From the bookings that cover now (few), each GPU probed by its key.
-    online_listed = (
-        select(Gpu.id)
-        .join(Miner, Miner.id == Gpu.miner_id)
-        .where(Gpu.id == Booking.gpu_id, *listed, offline.is_(None))
-    )
-    busy = session.scalar(
-        select(func.count(Booking.gpu_id.distinct())).where(
-            Booking.status == OPEN,
-            Booking.start_time <= now,
-            Booking.end_time > now,
-            online_listed.exists(),
-        )
-    )
+    cutoff = status.cutoff(now, heartbeat_timeout)
+    counts = await conn.fetchrow(_COUNTS[kind], key, cutoff)
+    assert counts is not None
+    busy = await conn.fetchval(_BUSY[kind], key, now, cutoff)
     median = None
-    if count:
-        median = session.scalar(
-            select(Gpu.price_units)
-            .where(*listed)
-            .order_by(Gpu.price_units)
-            .offset((count - 1) // 2)
-            .limit(1)
-        )
-    recent = session.scalar(
-        select(func.count())
-        .select_from(Booking)
-        .join(Gpu, Gpu.id == Booking.gpu_id)
-        .where(scope(kind, key), Booking.created_at > now - RECENT_WINDOW)
-    )
+    if counts["listed"]:
+        median = await conn.fetchval(_MEDIAN[kind], key, (counts["listed"] - 1) // 2)
+    recent = await conn.fetchval(_RECENT[kind], key, now - RECENT_WINDOW)
     return Inputs(
-        supply=supply,
+        supply=counts["online"],
         busy=busy or 0,
         recent_bookings=recent or 0,
         base_units=median or 0,
@@ -128,145 +180,76 @@ def figures(previous_bp: int | None, inputs: Inputs) -> Figures:
     )
 
 
-def stored(session: Session, kind: str, key: str, *, lock: bool = False) -> ModelPrice | None:
-    query = select(ModelPrice).where(ModelPrice.kind == kind, ModelPrice.model_key == key)
-    if lock:
-        query = query.with_for_update(skip_locked=True).execution_options(populate_existing=True)
-    return session.scalars(query).first()
+async def stored(conn: Conn, kind: str, key: str, *, lock: bool = False) -> Row | None:
+    """The model's stored price (``model_prices``), if it has one."""
+    return await conn.fetchrow(_STORED_LOCKED if lock else _STORED, kind, key)
 
 
-def recompute(
-    session: Session, *, kind: str, key: str, now: datetime, settings: Settings
-) -> ModelPrice:
-    row = stored(session, kind, key)
+async def recompute(
+    conn: Conn, *, kind: str, key: str, now: datetime, settings: Settings, previous_bp: int | None
+) -> Figures:
     result = figures(
-        row.multiplier_bp if row else None,
-        gather(session, kind, key, now, settings.heartbeat_timeout_seconds),
+        previous_bp, await gather(conn, kind, key, now, settings.heartbeat_timeout_seconds)
     )
-    if row is None:
-        row = ModelPrice(kind=kind, model_key=key)
-        session.add(row)
-    row.base_price_units = result.base_units
-    row.current_price_units = result.current_units
-    row.multiplier_bp = result.multiplier_bp
-    row.utilisation_bp = result.inputs.utilisation
-    row.recent_bookings = result.inputs.recent_bookings
-    row.supply = result.inputs.supply
-    row.updated_at = now
-    session.add(
-        PriceHistory(
-            kind=kind,
-            model_key=key,
-            at=now,
-            base_price_units=row.base_price_units,
-            current_price_units=row.current_price_units,
-            multiplier_bp=row.multiplier_bp,
-            utilisation_bp=row.utilisation_bp,
-            recent_bookings=row.recent_bookings,
-            supply=row.supply,
-        )
+    inputs = result.inputs
+    values = (
+        result.base_units,
+        result.current_units,
+        result.multiplier_bp,
+        inputs.utilisation,
+        inputs.recent_bookings,
+        inputs.supply,
     )
+    await conn.execute(_SAVE, kind, key, *values, now)
+    await conn.execute(_REMEMBER, kind, key, now, *values)
     if kind == "gpu":
-        apply_multiplier(session, model_key=key, multiplier_bp=row.multiplier_bp)
-        follow_prices(session, model_key=key, now=now)
-    session.flush()
-    return row
+        await conn.execute(_APPLY_MULTIPLIER, key, result.multiplier_bp)
+        await conn.execute(_FOLLOW_PRICES, key, now)
+    return result
 
 
-def apply_multiplier(session: Session, *, model_key: str, multiplier_bp: int) -> None:
-    """Dynamic-mode GPUs of the model follow its multiplier (engine.scale, in SQL). Only the
-    rows whose price moves are written: a GPU row written is a new revision (its rendered
-    card is made again, gpus.cards) and a lock a booking of it would wait for."""
-    scaled = (Gpu.price_units * multiplier_bp + engine.BP // 2) // engine.BP
-    session.execute(
-        update(Gpu)
-        .where(
-            Gpu.model_key == model_key,
-            Gpu.pricing_mode == "dynamic",
-            Gpu.effective_price_units != scaled,
-        )
-        .values(effective_price_units=scaled)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def follow_prices(session: Session, *, model_key: str, now: datetime) -> None:
-    """Open offers of the model's GPUs take their new effective prices."""
-    price = select(Gpu.effective_price_units).where(Gpu.id == Offer.gpu_id).scalar_subquery()
-    session.execute(
-        update(Offer)
-        .where(
-            Offer.status == "open",
-            Offer.gpu_id.in_(select(Gpu.id).where(Gpu.model_key == model_key)),
-            Offer.price_units != price,
-        )
-        .values(price_units=price, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def refresh_effective_price(session: Session, gpu: Gpu) -> None:
-    """After a GPU's own price or pricing mode changed."""
+async def effective_price(
+    conn: Conn, *, model_key: str, price_units: int, pricing_mode: str
+) -> int:
+    """What a GPU of this price and pricing mode lists at: its own price, or (dynamic) its
+    price scaled by its model's demand multiplier."""
     multiplier = engine.BP
-    if gpu.pricing_mode == "dynamic":
-        row = stored(session, "gpu", gpu.model_key)
-        multiplier = row.multiplier_bp if row else engine.BP
-    gpu.effective_price_units = engine.scale(gpu.price_units, multiplier)
+    if pricing_mode == "dynamic":
+        multiplier = await conn.fetchval(_MULTIPLIER, model_key) or engine.BP
+    return engine.scale(price_units, multiplier)
 
 
-def _claim(session: Session, kind: str, key: str) -> bool:
+async def _claim(conn: Conn, kind: str, key: str) -> bool:
     """On PostgreSQL, an advisory lock for this model's recomputation, or False when another
     transaction holds it. (SQLite's write transactions are serial already.)"""
-    if session.get_bind().dialect.name != "postgresql":
+    if conn.dialect != "postgresql":
         return True
-    return bool(
-        session.scalar(
-            select(func.pg_try_advisory_xact_lock(func.hashtext(f"aitbc-price:{kind}:{key}")))
-        )
-    )
+    return bool(await conn.fetchval(_CLAIM, f"aitbc-price:{kind}:{key}"))
 
 
-def recompute_if_stale(
-    session: Session, *, kind: str, key: str, now: datetime, settings: Settings
+async def recompute_if_stale(
+    conn: Conn, *, kind: str, key: str, now: datetime, settings: Settings
 ) -> bool:
     """Recompute unless the stored price is fresh or another transaction is recomputing it.
     Called in a transaction of its own that holds no other locks (the sweeper's, one per
     model, or the one that follows a booking), so waiting for GPU rows cannot close a cycle."""
     fresh = now - timedelta(seconds=settings.pricing_interval_seconds)
-    updated_at = session.scalar(
-        select(ModelPrice.updated_at).where(ModelPrice.kind == kind, ModelPrice.model_key == key)
-    )
-    if updated_at is not None and updated_at > fresh:
+    updated_at = await conn.fetchval(_UPDATED_AT, kind, key)
+    if updated_at is not None and as_time(updated_at) > fresh:
         return False
-    if not _claim(session, kind, key):
+    if not await _claim(conn, kind, key):
         return False
-    row = stored(session, kind, key, lock=True)
-    if row is not None and row.updated_at > fresh:
+    row = await stored(conn, kind, key, lock=True)
+    if row is not None and as_time(row["updated_at"]) > fresh:
         return False
-    try:
-        with session.begin_nested():
-            recompute(session, kind=kind, key=key, now=now, settings=settings)
-    except (IntegrityError, OperationalError):
-        log.warning("recomputing the %s price of %r failed; the next sweep retries", kind, key)
-        return False
+    previous = row["multiplier_bp"] if row is not None else None
+    await recompute(conn, kind=kind, key=key, now=now, settings=settings, previous_bp=previous)
     return True
 
 
 def is_stale(updated_at: datetime | None, *, now: datetime, settings: Settings) -> bool:
     fresh = now - timedelta(seconds=settings.pricing_interval_seconds)
     return updated_at is None or updated_at <= fresh
-
-
-def reprice_model(db: Database, *, key: str, now: datetime, settings: Settings) -> None:
-    """After a booking of a model whose stored price was stale has committed: recompute it
-    in a write transaction of its own (a booking must not lock other GPUs after the
-    client's accounts)."""
-    try:
-        with db.session(write=True) as session:
-            recompute_if_stale(session, kind="gpu", key=key, now=now, settings=settings)
-            session.commit()
-    except Exception:  # the booking stands; the sweeper will reprice
-        log.exception("repricing after a booking failed")
 
 
 # The model keys with a listed GPU, each found by an index probe, so that the sweeper's every
@@ -290,18 +273,15 @@ _LISTED_AI_MODELS = Query(
 )
 
 
-def stale_models(session: Session, *, now: datetime, settings: Settings) -> list[tuple[str, str]]:
+_FRESH_PRICES = Query("SELECT kind, model_key FROM model_prices WHERE updated_at > $1")
+
+
+async def stale_models(conn: Conn, *, now: datetime, settings: Settings) -> list[tuple[str, str]]:
     """Every listed GPU model and AI model whose stored price is missing or stale."""
     fresh = now - timedelta(seconds=settings.pricing_interval_seconds)
-    conn = SessionConn(session)
-    gpu_keys = drive(conn.fetch_values(_LISTED_GPU_MODELS))
-    ai_keys = drive(conn.fetch_values(_LISTED_AI_MODELS))
-    up_to_date = {
-        (kind, key)
-        for kind, key in session.execute(
-            select(ModelPrice.kind, ModelPrice.model_key).where(ModelPrice.updated_at > fresh)
-        )
-    }
+    gpu_keys = await conn.fetch_values(_LISTED_GPU_MODELS)
+    ai_keys = await conn.fetch_values(_LISTED_AI_MODELS)
+    up_to_date = {(kind, key) for kind, key in await conn.fetch_values(_FRESH_PRICES, fresh)}
     wanted = {("gpu", row[0]) for row in gpu_keys} | {("ai", row[0]) for row in ai_keys}
     return sorted(wanted - up_to_date)
 

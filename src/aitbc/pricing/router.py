@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import Query
 
-from aitbc.http.deps import CheckKey, ClientDep, ClockDep, SessionDep, SettingsDep
+from aitbc.http.context import ContextDep
+from aitbc.http.deps import CheckKey, ClientDep
 from aitbc.http.errors import error_responses
 from aitbc.http.routing import APIRouter
 from aitbc.kit.hours import seconds_from_hours
@@ -21,10 +23,9 @@ router = APIRouter(prefix="/v1/marketplace", tags=["pricing"], dependencies=[Che
     responses=error_responses(401, 404),
     summary="Market price of a GPU model or an AI model, with recommendations",
 )
-def model_pricing(
-    model: str, session: SessionDep, clock: ClockDep, settings: SettingsDep
-) -> ModelPricing:
-    return service.market_view(session, model=model, now=clock.now(), settings=settings)
+async def model_pricing(model: str, ctx: ContextDep) -> ModelPricing:
+    async with ctx.store.read() as conn:
+        return await service.market_view(conn, model=model, now=ctx.now(), settings=ctx.settings)
 
 
 @router.get(
@@ -33,14 +34,15 @@ def model_pricing(
     responses=error_responses(401, 404, 422),
     summary="The stored price series of a model, for charts",
 )
-def pricing_history(
+async def pricing_history(
     model: str,
-    session: SessionDep,
+    ctx: ContextDep,
     since: Moment | None = None,
     bucket: Literal["raw", "hour", "day"] = "raw",
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[PricePoint]:
-    return service.history(session, model=model, since=since, bucket=bucket, limit=limit)
+    async with ctx.store.read() as conn:
+        return await service.history(conn, model=model, since=since, bucket=bucket, limit=limit)
 
 
 @router.post(
@@ -50,19 +52,17 @@ def pricing_history(
     responses=error_responses(401, 403, 404, 422),
     summary="What booking this GPU would cost now; book with the quote_id to keep the price",
 )
-def quote(
-    gpu_id: str,
-    body: QuoteRequest,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    principal: ClientDep,
+async def quote(
+    gpu_id: str, body: QuoteRequest, ctx: ContextDep, principal: ClientDep
 ) -> QuotePublic:
-    return service.create_quote(
-        session,
-        gpu_id=gpu_id,
-        client_id=principal.owner_id,
-        seconds=seconds_from_hours(body.duration_hours, settings.max_booking_hours),
-        now=clock.now(),
-        settings=settings,
+    settings = ctx.settings
+    return await ctx.store.write(
+        partial(
+            service.create_quote,
+            gpu_id=gpu_id,
+            client_id=principal.owner_id,
+            seconds=seconds_from_hours(body.duration_hours, settings.max_booking_hours),
+            now=ctx.now(),
+            settings=settings,
+        )
     )

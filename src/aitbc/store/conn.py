@@ -11,17 +11,22 @@ Rows are read by column name."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
 from aitbc.store.query import Query
 from aitbc.store.values import naive_utc, sqlite_time
 
+if TYPE_CHECKING:
+    from aitbc.store.store import Store
+
 T = TypeVar("T")
 Row = Mapping[str, Any]
+# Work that must follow a write transaction's commit, in transactions of its own.
+AfterCommit = Callable[["Store"], Awaitable[object]]
 
 
 class Conn(Protocol):
@@ -42,6 +47,24 @@ class Conn(Protocol):
         ...
 
     async def executemany(self, query: Query, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    def after_commit(self, work: AfterCommit) -> None:
+        """Run ``work(store)`` once this write transaction has committed, before the caller
+        hears of it; a failure is logged and the commit stands (the sweeper catches up)."""
+        ...
+
+
+class _Unit:
+    """A connection's part in a unit of work: the work to follow its commit. A write
+    transaction's connection has a list; a read's has none and refuses."""
+
+    __slots__ = ()
+    followers: list[AfterCommit] | None
+
+    def after_commit(self, work: AfterCommit) -> None:
+        if self.followers is None:
+            raise RuntimeError("after_commit outside a write transaction")
+        self.followers.append(work)
 
 
 def drive(work: Coroutine[Any, Any, T]) -> T:
@@ -68,10 +91,12 @@ def _pg_args(args: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(naive_utc(a) if isinstance(a, datetime) else a for a in args)
 
 
-class SqliteConn:
+class SqliteConn(_Unit):
     dialect = "sqlite"
+    __slots__ = ("_plain", "followers", "raw")
 
-    def __init__(self, raw: sqlite3.Connection) -> None:
+    def __init__(self, raw: sqlite3.Connection, *, writing: bool = False) -> None:
+        self.followers = [] if writing else None
         raw.row_factory = sqlite3.Row
         self.raw = raw
         self._plain = raw.cursor()
@@ -98,11 +123,13 @@ class SqliteConn:
         self.raw.executemany(query.sqlite, [_sqlite_args(r) for r in rows])
 
 
-class PgConn:
+class PgConn(_Unit):
     dialect = "postgresql"
+    __slots__ = ("followers", "raw")
 
-    def __init__(self, raw: Any) -> None:  # an asyncpg connection
+    def __init__(self, raw: Any, *, writing: bool = False) -> None:  # an asyncpg connection
         self.raw = raw
+        self.followers = [] if writing else None
 
     async def fetch_values(self, query: Query, *args: Any) -> list[Sequence[Any]]:
         rows: list[Sequence[Any]] = await self.raw.fetch(query.postgresql, *_pg_args(args))
@@ -139,6 +166,10 @@ class SessionConn:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.dialect = session.get_bind().dialect.name
+
+    def after_commit(self, work: AfterCommit) -> None:
+        """Left to the sweeper: an ORM session's commit has no store to follow it with (the
+        bid and job paths that book through one never settled or repriced after it)."""
 
     def _run(self, query: Query, args: Sequence[Any]) -> Any:
         connection = self.session.connection()

@@ -13,6 +13,7 @@ returns and rolls back when it raises."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,11 +22,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL, make_url
 
-from aitbc.store.conn import Conn, PgConn, Row, SqliteConn, drive
+from aitbc.store.conn import AfterCommit, Conn, PgConn, Row, SqliteConn, drive
 from aitbc.store.pgpool import PgPool
 from aitbc.store.query import Query
 from aitbc.store.write_gate import SQLITE_BUSY_TIMEOUT_MS, WriteGate, gate_for
 
+log = logging.getLogger("aitbc.store")
 T = TypeVar("T")
 Work = Callable[[Conn], Coroutine[Any, Any, T]]
 
@@ -170,15 +172,25 @@ class Store:
     # -- writes -------------------------------------------------------------------------
 
     async def write(self, work: Work[T]) -> T:
-        """Run ``work`` in one transaction and commit it."""
+        """Run ``work`` in one transaction and commit it; then what the work asked to follow
+        the commit (``Conn.after_commit``), each in transactions of its own."""
         if self._writer is not None:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._writer, self._write_sqlite, work)
-        assert self._pool is not None
-        async with self._pool.acquire() as raw, raw.transaction():
-            return await work(PgConn(raw))
+            result, followers = await loop.run_in_executor(self._writer, self._write_sqlite, work)
+        else:
+            assert self._pool is not None
+            async with self._pool.acquire() as raw, raw.transaction():
+                conn = PgConn(raw, writing=True)
+                result = await work(conn)
+            followers = conn.followers or []
+        for follow in followers:
+            try:
+                await follow(self)
+            except Exception:  # the commit stands; the sweeper does the same work later
+                log.exception("work after a commit failed")
+        return result
 
-    def _write_sqlite(self, work: Work[T]) -> T:
+    def _write_sqlite(self, work: Work[T]) -> tuple[T, list[AfterCommit]]:
         if self._writer_conn is None:
             self._writer_conn = sqlite_connect(self._path)
         raw, gate = self._writer_conn, self._gate
@@ -186,13 +198,14 @@ class Store:
         gate.acquire()  # in turn with the process's other writers (store.write_gate)
         try:
             raw.execute("BEGIN IMMEDIATE")
+            conn = SqliteConn(raw, writing=True)
             try:
-                result = drive(work(SqliteConn(raw)))
+                result = drive(work(conn))
             except BaseException:
                 raw.execute("ROLLBACK")
                 raise
             raw.execute("COMMIT")
-            return result
+            return result, conn.followers or []
         finally:
             gate.release()
 
