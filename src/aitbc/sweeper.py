@@ -125,8 +125,10 @@ class Sweeper:
         )
         self._each(
             lambda s, now: ["close silent offers"],
-            lambda s, _, now: offers.close_silent(
-                s, now=now, heartbeat_timeout=settings.heartbeat_timeout_seconds
+            lambda s, _, now: drive(
+                offers.close_silent(
+                    SessionConn(s), now=now, heartbeat_timeout=settings.heartbeat_timeout_seconds
+                )
             ),
         )
         self._refresh_uptime()

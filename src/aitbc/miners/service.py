@@ -118,8 +118,14 @@ def after_hearing(
 
 
 def sync_offers(session: Session, *, miner_id: str, now: datetime, settings: Settings) -> None:
-    offers.sync(
-        session, now=now, heartbeat_timeout=settings.heartbeat_timeout_seconds, miner_id=miner_id
+    session.flush()  # the offers are written from the GPUs' rows as they stand
+    drive(
+        offers.sync(
+            SessionConn(session),
+            now=now,
+            heartbeat_timeout=settings.heartbeat_timeout_seconds,
+            miner_id=miner_id,
+        )
     )
 
 

@@ -3,17 +3,13 @@ clients, under ``/marketplace`` as well."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
 from fastapi import Query
 
-from aitbc.http.deps import (
-    AdminDep,
-    CheckKey,
-    ClockDep,
-    SessionDep,
-    SettingsDep,
-)
+from aitbc.http.context import ContextDep
+from aitbc.http.deps import AdminDep, CheckKey
 from aitbc.http.errors import error_responses
 from aitbc.http.pagination import Limit, Offset
 from aitbc.http.routing import APIRouter
@@ -29,23 +25,22 @@ router = APIRouter(tags=["offers"], dependencies=[CheckKey])
     responses=error_responses(401, 422),
     summary="Marketplace offers with their GPUs' live state",
 )
-def list_offers(
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+async def list_offers(
+    ctx: ContextDep,
     status: Literal["open", "booked", "closed"] | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[OfferPublic]:
-    return service.list_offers(
-        session,
-        now=clock.now(),
-        heartbeat_timeout=settings.heartbeat_timeout_seconds,
-        status=status,
-        provider=None,
-        limit=limit,
-        offset=offset,
-    )
+    async with ctx.store.read() as conn:
+        return await service.list_offers(
+            conn,
+            now=ctx.now(),
+            heartbeat_timeout=ctx.settings.heartbeat_timeout_seconds,
+            status=status,
+            provider=None,
+            limit=limit,
+            offset=offset,
+        )
 
 
 @router.get(
@@ -54,24 +49,23 @@ def list_offers(
     responses=error_responses(401, 422),
     summary="Offers made from miners' GPUs by offer sync",
 )
-def miner_offers(
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+async def miner_offers(
+    ctx: ContextDep,
     provider: str | None = Query(None, max_length=128),
     status: Literal["open", "booked", "closed"] | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[OfferPublic]:
-    return service.list_offers(
-        session,
-        now=clock.now(),
-        heartbeat_timeout=settings.heartbeat_timeout_seconds,
-        status=status,
-        provider=provider,
-        limit=limit,
-        offset=offset,
-    )
+    async with ctx.store.read() as conn:
+        return await service.list_offers(
+            conn,
+            now=ctx.now(),
+            heartbeat_timeout=ctx.settings.heartbeat_timeout_seconds,
+            status=status,
+            provider=provider,
+            limit=limit,
+            offset=offset,
+        )
 
 
 @router.get(
@@ -80,10 +74,11 @@ def miner_offers(
     responses=error_responses(401),
     summary="Offers not closed, the capacity open now, their average price and active bids",
 )
-def stats(session: SessionDep, clock: ClockDep, settings: SettingsDep) -> MarketplaceStats:
-    return service.stats(
-        session, now=clock.now(), heartbeat_timeout=settings.heartbeat_timeout_seconds
-    )
+async def stats(ctx: ContextDep) -> MarketplaceStats:
+    async with ctx.store.read() as conn:
+        return await service.stats(
+            conn, now=ctx.now(), heartbeat_timeout=ctx.settings.heartbeat_timeout_seconds
+        )
 
 
 @router.post(
@@ -95,9 +90,9 @@ def stats(session: SessionDep, clock: ClockDep, settings: SettingsDep) -> Market
     "and pricing-mode changes, delisting; the sweeper closes those of silent miners), so "
     "this finds nothing to do unless something was missed. Kept for compatibility.",
 )
-def sync_offers(
-    session: SessionDep, clock: ClockDep, settings: SettingsDep, _: AdminDep
-) -> SyncResult:
-    return service.sync(
-        session, now=clock.now(), heartbeat_timeout=settings.heartbeat_timeout_seconds
+async def sync_offers(ctx: ContextDep, _: AdminDep) -> SyncResult:
+    return await ctx.store.write(
+        partial(
+            service.sync, now=ctx.now(), heartbeat_timeout=ctx.settings.heartbeat_timeout_seconds
+        )
     )

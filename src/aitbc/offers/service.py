@@ -2,126 +2,144 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import json
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select, update
-from sqlalchemy.orm import Session
-
-from aitbc.gpus.query import average_rating, status_columns
+from aitbc.gpus import status as rule
+from aitbc.gpus.query import average_rating
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import divide_units, from_units
-from aitbc.models import Bid, Gpu, Miner, Offer
 from aitbc.offers.schemas import MarketplaceStats, OfferPublic, SyncResult
+from aitbc.store.conn import Conn, Row
+from aitbc.store.query import Query, built
+from aitbc.store.values import as_json, as_time, maybe_time
 
 DEFAULT_SLA = "standard"
+_OFFER_FIELDS = ("provider", "capacity", "price_units", "sla", "status", "attributes")
+
+# Syncing: $1 now, $2 the heartbeat cutoff, $3 (when named) the miner.
+_SYNC_GPUS = (
+    "SELECT g.id, g.miner_id, g.model, g.memory_gb, g.cuda_version, g.compute_capability, "
+    "g.cuda_cores, g.region, g.ai_models, g.effective_price_units, "
+    f"{rule.status_sql('$1', '$2')} AS status FROM gpus g JOIN miners m ON m.id = g.miner_id"
+)
+_GPUS_TO_SYNC = Query(_SYNC_GPUS)
+_MINERS_GPUS_TO_SYNC = Query(f"{_SYNC_GPUS} WHERE g.miner_id = $3")
+_SYNC_OFFERS = (
+    "SELECT id, gpu_id, provider, capacity, price_units, sla, status, attributes FROM offers "
+    "WHERE gpu_id IS NOT NULL"
+)
+_OFFERS_TO_SYNC = Query(f"{_SYNC_OFFERS} FOR UPDATE")
+_MINERS_OFFERS_TO_SYNC = Query(
+    f"{_SYNC_OFFERS} AND gpu_id IN (SELECT id FROM gpus WHERE miner_id = $1) FOR UPDATE"
+)
+_CLOSE = Query("UPDATE offers SET status = 'closed', updated_at = $2 WHERE id = $1")
+_CREATE = Query(
+    "INSERT INTO offers (id, gpu_id, source, created_at, updated_at, provider, capacity, "
+    "price_units, sla, status, attributes) VALUES ($1, $2, 'miner_sync', $3, $3, $4, $5, $6, "
+    "$7, $8, $9)"
+)
+_UPDATE = Query(
+    "UPDATE offers SET updated_at = $2, provider = $3, capacity = $4, price_units = $5, "
+    "sla = $6, status = $7, attributes = $8 WHERE id = $1"
+)
+_CLOSE_SILENT = Query(
+    "UPDATE offers SET status = 'closed', updated_at = $1 WHERE status = 'open' AND gpu_id IN "
+    "(SELECT g.id FROM gpus g JOIN miners m ON m.id = g.miner_id "
+    f"WHERE g.delisted_at IS NOT NULL OR {rule.offline_sql('$2')})"
+)
+
+# An offer's status as it is shown and filtered: what its GPU allows now, in the GPU's words.
+# ``open`` only while the GPU can be booked; ``booked`` while it is; ``closed`` once the offer
+# was closed or its GPU is offline or delisted (before the sweeper closes it). $1 now, $2 the
+# heartbeat cutoff.
+_GPU_STATUS = rule.status_sql("$1", "$2")
+_SHOWN = (
+    f"SELECT o.*, g.id AS found_gpu, g.model AS gpu_model, g.memory_gb, g.total_bookings, "
+    f"g.rating_sum, g.review_count, {_GPU_STATUS} AS gpu_status, "
+    f"({rule.current_booking_sql('$1')} LIMIT 1) AS booking_expires, "
+    "CASE WHEN o.status = 'closed' THEN 'closed' "
+    f"WHEN ({_GPU_STATUS}) IN ('offline', 'delisted') THEN 'closed' "
+    f"WHEN ({_GPU_STATUS}) = 'booked' THEN 'booked' ELSE 'open' END AS shown "
+    "FROM offers o LEFT JOIN gpus g ON g.id = o.gpu_id LEFT JOIN miners m ON m.id = g.miner_id"
+)
+_STATS = Query(
+    "SELECT count(*), coalesce(sum(CASE WHEN shown = 'open' THEN capacity ELSE 0 END), 0), "
+    f"coalesce(sum(price_units), 0) FROM ({_SHOWN}) x WHERE shown <> 'closed'"
+)
+_ACTIVE_BIDS = Query("SELECT count(*) FROM bids WHERE status = 'open' AND expires_at > $1")
 
 
-def _desired(gpu: Gpu) -> dict[str, Any]:
+def _desired(gpu: Row) -> dict[str, Any]:
     return {
-        "provider": gpu.miner_id,
+        "provider": gpu["miner_id"],
         "capacity": 1,
-        "price_units": gpu.effective_price_units,
+        "price_units": gpu["effective_price_units"],
         "sla": DEFAULT_SLA,
         "status": "open",
         "attributes": {
-            "gpu_model": gpu.model,
-            "gpu_memory_gb": gpu.memory_gb,
-            "cuda_version": gpu.cuda_version,
-            "compute_capability": gpu.compute_capability,
-            "cuda_cores": gpu.cuda_cores,
-            "region": gpu.region,
-            "ai_models": list(gpu.ai_models or []),
+            "gpu_model": gpu["model"],
+            "gpu_memory_gb": gpu["memory_gb"],
+            "cuda_version": gpu["cuda_version"],
+            "compute_capability": gpu["compute_capability"],
+            "cuda_cores": gpu["cuda_cores"],
+            "region": gpu["region"],
+            "ai_models": list(as_json(gpu["ai_models"]) or []),
         },
     }
 
 
-def sync(
-    session: Session, *, now: datetime, heartbeat_timeout: int, miner_id: str | None = None
+def _values(desired: dict[str, Any]) -> list[Any]:
+    return [json.dumps(desired[k]) if k == "attributes" else desired[k] for k in _OFFER_FIELDS]
+
+
+async def sync(
+    conn: Conn, *, now: datetime, heartbeat_timeout: int, miner_id: str | None = None
 ) -> SyncResult:
     """One open offer per listed GPU of an online miner; offers of offline or delisted GPUs
     close. Only real changes are written, so a second run changes nothing. With ``miner_id``,
     only that miner's GPUs (what its registration, heartbeat or changes call)."""
-    status, _ = status_columns(now, heartbeat_timeout)
-    query = select(Gpu, status).join(Miner, Miner.id == Gpu.miner_id)
-    wanted = select(Offer).where(Offer.gpu_id.is_not(None))
-    if miner_id is not None:
-        query = query.where(Gpu.miner_id == miner_id)
-        wanted = wanted.where(Offer.gpu_id.in_(select(Gpu.id).where(Gpu.miner_id == miner_id)))
-    gpus = session.execute(query).all()
-    offers = {o.gpu_id: o for o in session.scalars(wanted.with_for_update())}
+    cutoff = rule.cutoff(now, heartbeat_timeout)
+    if miner_id is None:
+        gpus = await conn.fetch(_GPUS_TO_SYNC, now, cutoff)
+        found = await conn.fetch(_OFFERS_TO_SYNC)
+    else:
+        gpus = await conn.fetch(_MINERS_GPUS_TO_SYNC, now, cutoff, miner_id)
+        found = await conn.fetch(_MINERS_OFFERS_TO_SYNC, miner_id)
+    offers = {o["gpu_id"]: o for o in found}
     counts = dict.fromkeys(("created", "updated", "closed", "unchanged"), 0)
-    for gpu, gpu_status in gpus:
-        offer = offers.get(gpu.id)
-        if gpu_status in ("offline", "delisted"):
-            if offer is not None and offer.status == "open":
-                offer.status, offer.updated_at = "closed", now
+    for gpu in gpus:
+        offer = offers.get(gpu["id"])
+        if gpu["status"] in ("offline", "delisted"):
+            if offer is not None and offer["status"] == "open":
+                await conn.execute(_CLOSE, offer["id"], now)
                 counts["closed"] += 1
             elif offer is not None:
                 counts["unchanged"] += 1
             continue
         desired = _desired(gpu)
         if offer is None:
-            session.add(
-                Offer(
-                    id=new_id("off"),
-                    gpu_id=gpu.id,
-                    source="miner_sync",
-                    created_at=now,
-                    updated_at=now,
-                    **desired,
-                )
-            )
+            await conn.execute(_CREATE, new_id("off"), gpu["id"], now, *_values(desired))
             counts["created"] += 1
-        elif any(getattr(offer, k) != v for k, v in desired.items()):
-            for key, value in desired.items():
-                setattr(offer, key, value)
-            offer.updated_at = now
+        elif any(
+            (as_json(offer[k]) if k == "attributes" else offer[k]) != v for k, v in desired.items()
+        ):
+            await conn.execute(_UPDATE, offer["id"], now, *_values(desired))
             counts["updated"] += 1
         else:
             counts["unchanged"] += 1
-    session.flush()
     return SyncResult(**counts)
 
 
-def close_silent(session: Session, *, now: datetime, heartbeat_timeout: int) -> int:
+async def close_silent(conn: Conn, *, now: datetime, heartbeat_timeout: int) -> int:
     """Close the open offers of GPUs whose miner fell silent (or which were delisted): the
     sweeper's part, since nothing else happens when a miner just stops."""
-    cutoff = now - timedelta(seconds=heartbeat_timeout)
-    gone = (
-        select(Gpu.id)
-        .join(Miner, Miner.id == Gpu.miner_id)
-        .where(
-            or_(
-                Gpu.delisted_at.is_not(None),
-                Miner.last_heartbeat < cutoff,
-                Miner.reported_status == "offline",
-            )
-        )
-    )
-    closed = session.execute(
-        update(Offer)
-        .where(Offer.status == "open", Offer.gpu_id.in_(gone))
-        .values(status="closed", updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return int(closed.rowcount or 0)  # type: ignore[attr-defined]
+    return await conn.execute(_CLOSE_SILENT, now, rule.cutoff(now, heartbeat_timeout))
 
 
-def shown_status(gpu_status: ColumnElement[Any]) -> ColumnElement[str]:
-    """An offer's status as it is shown and filtered: what its GPU allows now, in the GPU's
-    words. ``open`` only while the GPU can be booked; ``booked`` while it is; ``closed`` once
-    the offer was closed or its GPU is offline or delisted (before the sweeper closes it)."""
-    return case(
-        (Offer.status == "closed", "closed"),
-        (gpu_status.in_(("offline", "delisted")), "closed"),
-        (gpu_status == "booked", "booked"),
-        else_="open",
-    )
-
-
-def list_offers(
-    session: Session,
+async def list_offers(
+    conn: Conn,
     *,
     now: datetime,
     heartbeat_timeout: int,
@@ -130,63 +148,48 @@ def list_offers(
     limit: int,
     offset: int,
 ) -> list[OfferPublic]:
-    gpu_status, booking_expires = status_columns(now, heartbeat_timeout)
-    shown = shown_status(gpu_status)
-    query = (
-        select(Offer, Gpu, gpu_status, booking_expires, shown)
-        .outerjoin(Gpu, Gpu.id == Offer.gpu_id)
-        .outerjoin(Miner, Miner.id == Gpu.miner_id)
+    args: list[Any] = [now, rule.cutoff(now, heartbeat_timeout)]
+    where = []
+    for column, value in (("shown", status), ("provider", provider)):
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    args += [limit, offset]
+    text = (
+        f"SELECT * FROM ({_SHOWN}) x {'WHERE ' + ' AND '.join(where) if where else ''} "
+        f"ORDER BY created_at DESC, id LIMIT ${len(args) - 1} OFFSET ${len(args)}"
     )
-    if status is not None:
-        query = query.where(shown == status)
-    if provider is not None:
-        query = query.where(Offer.provider == provider)
-    query = query.order_by(Offer.created_at.desc(), Offer.id).limit(limit).offset(offset)
-    return [_public(*row) for row in session.execute(query)]
+    return [_public(row) for row in await conn.fetch(built(text), *args)]
 
 
-def _public(
-    offer: Offer, gpu: Gpu | None, gpu_status: str | None, expires: Any, shown: str
-) -> OfferPublic:
+def _public(row: Row) -> OfferPublic:
+    has_gpu = row["found_gpu"] is not None
     return OfferPublic(
-        id=offer.id,
-        provider=offer.provider,
-        capacity=offer.capacity,
-        price=from_units(offer.price_units),
-        sla=offer.sla,
-        status=shown,  # type: ignore[arg-type]
-        gpu_id=offer.gpu_id,
-        gpu_model=gpu.model if gpu else None,
-        gpu_memory=gpu.memory_gb if gpu else None,
-        gpu_status=gpu_status if gpu else None,  # type: ignore[arg-type]
-        booking_expires=expires if gpu else None,
-        total_bookings=gpu.total_bookings if gpu else None,
-        average_rating=average_rating(gpu.rating_sum, gpu.review_count) if gpu else None,
-        attributes=dict(offer.attributes or {}),
-        created_at=offer.created_at,
-        updated_at=offer.updated_at,
+        id=row["id"],
+        provider=row["provider"],
+        capacity=row["capacity"],
+        price=from_units(row["price_units"]),
+        sla=row["sla"],
+        status=row["shown"],
+        gpu_id=row["gpu_id"],
+        gpu_model=row["gpu_model"] if has_gpu else None,
+        gpu_memory=row["memory_gb"] if has_gpu else None,
+        gpu_status=row["gpu_status"] if has_gpu else None,
+        booking_expires=maybe_time(row["booking_expires"]) if has_gpu else None,
+        total_bookings=row["total_bookings"] if has_gpu else None,
+        average_rating=average_rating(row["rating_sum"], row["review_count"]) if has_gpu else None,
+        attributes=dict(as_json(row["attributes"]) or {}),
+        created_at=as_time(row["created_at"]),
+        updated_at=as_time(row["updated_at"]),
     )
 
 
-def stats(session: Session, *, now: datetime, heartbeat_timeout: int) -> MarketplaceStats:
+async def stats(conn: Conn, *, now: datetime, heartbeat_timeout: int) -> MarketplaceStats:
     """Offers not closed (open or booked now), the capacity of those open now, their average
     price, and the active bids."""
-    gpu_status, _ = status_columns(now, heartbeat_timeout)
-    shown = shown_status(gpu_status)
-    count, capacity, price_sum = session.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(case((shown == "open", Offer.capacity), else_=0)), 0),
-            func.coalesce(func.sum(Offer.price_units), 0),
-        )
-        .select_from(Offer)
-        .outerjoin(Gpu, Gpu.id == Offer.gpu_id)
-        .outerjoin(Miner, Miner.id == Gpu.miner_id)
-        .where(shown != "closed")
-    ).one()
-    bids = session.scalar(
-        select(func.count()).select_from(Bid).where(Bid.status == "open", Bid.expires_at > now)
-    )
+    counted = await conn.fetch_values(_STATS, now, rule.cutoff(now, heartbeat_timeout))
+    count, capacity, price_sum = counted[0]
+    bids = await conn.fetchval(_ACTIVE_BIDS, now)
     return MarketplaceStats(
         totalOffers=count,
         openCapacity=int(capacity),

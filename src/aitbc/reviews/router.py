@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
-from aitbc.http.deps import AdminDep, AnyKeyDep, CheckKey, ClientDep, ClockDep, SessionDep
+from aitbc.http.context import ContextDep
+from aitbc.http.deps import AdminDep, AnyKeyDep, CheckKey, ClientDep
 from aitbc.http.errors import error_responses
 from aitbc.http.pagination import Limit, Offset
 from aitbc.http.routing import APIRouter
@@ -29,11 +31,13 @@ router = APIRouter(prefix="/v1", tags=["reviews"], dependencies=[CheckKey])
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Review a GPU you have booked (one review per client and GPU)",
 )
-def add_review(
-    gpu_id: str, body: ReviewCreate, session: SessionDep, clock: ClockDep, principal: ClientDep
+async def add_review(
+    gpu_id: str, body: ReviewCreate, ctx: ContextDep, principal: ClientDep
 ) -> ReviewSaved:
-    return service.create(
-        session, gpu_id=gpu_id, client_id=principal.owner_id, body=body, now=clock.now()
+    return await ctx.store.write(
+        partial(
+            service.create, gpu_id=gpu_id, client_id=principal.owner_id, body=body, now=ctx.now()
+        )
     )
 
 
@@ -43,14 +47,15 @@ def add_review(
     responses=error_responses(401, 404, 422),
     summary="A GPU's rating, star distribution and visible reviews",
 )
-def gpu_reviews(
+async def gpu_reviews(
     gpu_id: str,
-    session: SessionDep,
+    ctx: ContextDep,
     sort: ReviewSort = "newest",
     limit: Limit = 10,
     offset: Offset = 0,
 ) -> GpuReviews:
-    return service.for_gpu(session, gpu_id=gpu_id, sort=sort, limit=limit, offset=offset)
+    async with ctx.store.read() as conn:
+        return await service.for_gpu(conn, gpu_id=gpu_id, sort=sort, limit=limit, offset=offset)
 
 
 @router.get(
@@ -59,13 +64,14 @@ def gpu_reviews(
     responses=error_responses(401, 404, 422),
     summary="The GPU's average rating over time, by day or week",
 )
-def rating_history(
+async def rating_history(
     gpu_id: str,
-    session: SessionDep,
+    ctx: ContextDep,
     bucket: Literal["day", "week"] = "day",
     since: Moment | None = None,
 ) -> list[RatingPoint]:
-    return service.rating_history(session, gpu_id=gpu_id, bucket=bucket, since=since)
+    async with ctx.store.read() as conn:
+        return await service.rating_history(conn, gpu_id=gpu_id, bucket=bucket, since=since)
 
 
 @router.put(
@@ -74,11 +80,11 @@ def rating_history(
     responses=error_responses(401, 403, 404, 422),
     summary="Edit your review",
 )
-def edit_review(
-    review_id: str, body: ReviewCreate, session: SessionDep, clock: ClockDep, principal: ClientDep
+async def edit_review(
+    review_id: str, body: ReviewCreate, ctx: ContextDep, principal: ClientDep
 ) -> ReviewSaved:
-    return service.edit(
-        session, review_id=review_id, principal=principal, body=body, now=clock.now()
+    return await ctx.store.write(
+        partial(service.edit, review_id=review_id, principal=principal, body=body, now=ctx.now())
     )
 
 
@@ -89,15 +95,17 @@ def edit_review(
     responses=error_responses(401, 404, 409, 422),
     summary="Flag a review for moderation",
 )
-def flag_review(
-    review_id: str,
-    body: ReviewFlagCreate,
-    session: SessionDep,
-    clock: ClockDep,
-    principal: AnyKeyDep,
+async def flag_review(
+    review_id: str, body: ReviewFlagCreate, ctx: ContextDep, principal: AnyKeyDep
 ) -> ReviewPublic:
-    return service.flag(
-        session, review_id=review_id, principal=principal, reason=body.reason, now=clock.now()
+    return await ctx.store.write(
+        partial(
+            service.flag,
+            review_id=review_id,
+            principal=principal,
+            reason=body.reason,
+            now=ctx.now(),
+        )
     )
 
 
@@ -107,14 +115,17 @@ def flag_review(
     responses=error_responses(401, 403, 422),
     summary="Flagged reviews, most flagged first (admin)",
 )
-def flagged_reviews(
-    session: SessionDep,
+async def flagged_reviews(
+    ctx: ContextDep,
     _: AdminDep,
     include_hidden: bool = False,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[ReviewAdmin]:
-    return service.flagged(session, include_hidden=include_hidden, limit=limit, offset=offset)
+    async with ctx.store.read() as conn:
+        return await service.flagged(
+            conn, include_hidden=include_hidden, limit=limit, offset=offset
+        )
 
 
 @router.post(
@@ -123,11 +134,15 @@ def flagged_reviews(
     responses=error_responses(401, 403, 404),
     summary="Hide a review from the public list and the aggregates (admin)",
 )
-def hide_review(
-    review_id: str, session: SessionDep, clock: ClockDep, principal: AdminDep
-) -> ReviewAdmin:
-    return service.set_hidden(
-        session, review_id=review_id, hidden=True, admin_id=principal.owner_id, now=clock.now()
+async def hide_review(review_id: str, ctx: ContextDep, principal: AdminDep) -> ReviewAdmin:
+    return await ctx.store.write(
+        partial(
+            service.set_hidden,
+            review_id=review_id,
+            hidden=True,
+            admin_id=principal.owner_id,
+            now=ctx.now(),
+        )
     )
 
 
@@ -137,9 +152,13 @@ def hide_review(
     responses=error_responses(401, 403, 404),
     summary="Bring a hidden review back (admin)",
 )
-def restore_review(
-    review_id: str, session: SessionDep, clock: ClockDep, principal: AdminDep
-) -> ReviewAdmin:
-    return service.set_hidden(
-        session, review_id=review_id, hidden=False, admin_id=principal.owner_id, now=clock.now()
+async def restore_review(review_id: str, ctx: ContextDep, principal: AdminDep) -> ReviewAdmin:
+    return await ctx.store.write(
+        partial(
+            service.set_hidden,
+            review_id=review_id,
+            hidden=False,
+            admin_id=principal.owner_id,
+            now=ctx.now(),
+        )
     )

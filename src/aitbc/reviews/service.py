@@ -5,16 +5,12 @@ visible reviews, however many are written at once."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-
-from sqlalchemy import exists, func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from typing import Any
 
 from aitbc.auth.principal import Principal
 from aitbc.errors import Conflict, Forbidden, NotFound
 from aitbc.gpus.query import average_rating
 from aitbc.kit.ids import new_id
-from aitbc.models import Booking, Gpu, Review, ReviewFlag
 from aitbc.reviews.schemas import (
     GpuReviews,
     RatingPoint,
@@ -24,223 +20,218 @@ from aitbc.reviews.schemas import (
     ReviewSaved,
     ReviewSort,
 )
+from aitbc.store.conn import Conn, Row
+from aitbc.store.query import Query, built
+from aitbc.store.values import as_time
 
+_COLUMNS = (
+    "id, gpu_id, client_id, rating, comment, verified, flag_count, created_at, updated_at, "
+    "hidden_at"
+)
 _ORDER = {
-    "newest": (Review.created_at.desc(), Review.id.desc()),
-    "oldest": (Review.created_at.asc(), Review.id.asc()),
-    "highest": (Review.rating.desc(), Review.created_at.desc(), Review.id.desc()),
-    "lowest": (Review.rating.asc(), Review.created_at.desc(), Review.id.desc()),
+    "newest": "created_at DESC, id DESC",
+    "oldest": "created_at ASC, id ASC",
+    "highest": "rating DESC, created_at DESC, id DESC",
+    "lowest": "rating ASC, created_at DESC, id DESC",
 }
+_GPU = Query("SELECT rating_sum, review_count FROM gpus WHERE id = $1")
+_ADJUST = Query(
+    "UPDATE gpus SET rating_sum = rating_sum + $2, review_count = review_count + $3 WHERE id = $1"
+)
+_STARTED_BOOKING = Query(
+    "SELECT 1 FROM bookings WHERE gpu_id = $1 AND client_id = $2 AND start_time <= $3 "
+    "AND status <> 'cancelled' LIMIT 1"
+)
+_ALREADY = Query("SELECT id FROM reviews WHERE gpu_id = $1 AND client_id = $2")
+_INSERT = Query(
+    "INSERT INTO reviews (id, gpu_id, client_id, rating, comment, verified, flag_count, "
+    "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7) ON CONFLICT DO NOTHING"
+)
+_LOCKED = Query(f"SELECT {_COLUMNS} FROM reviews WHERE id = $1 FOR UPDATE")
+_EDIT = Query("UPDATE reviews SET rating = $2, comment = $3, updated_at = $4 WHERE id = $1")
+_FLAG = Query(
+    "INSERT INTO review_flags (review_id, flagger_id, reason, created_at) "
+    "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+)
+_COUNT_FLAG = Query("UPDATE reviews SET flag_count = flag_count + 1 WHERE id = $1")
+_HIDE = Query("UPDATE reviews SET hidden_at = $2, hidden_by = $3 WHERE id = $1")
+_STARS = Query(
+    "SELECT rating, count(*) FROM reviews WHERE gpu_id = $1 AND hidden_at IS NULL GROUP BY rating"
+)
+_RATINGS = Query(
+    "SELECT rating, created_at FROM reviews WHERE gpu_id = $1 AND hidden_at IS NULL "
+    "ORDER BY created_at"
+)
 
 
-def _public(review: Review) -> ReviewPublic:
+def _public(review: Row) -> ReviewPublic:
     return ReviewPublic(
-        review_id=review.id,
-        gpu_id=review.gpu_id,
-        rating=review.rating,
-        comment=review.comment,
-        reviewer_id=review.client_id,
-        verified=review.verified,
-        created_at=review.created_at,
-        updated_at=review.updated_at,
+        review_id=review["id"],
+        gpu_id=review["gpu_id"],
+        rating=review["rating"],
+        comment=review["comment"],
+        reviewer_id=review["client_id"],
+        verified=bool(review["verified"]),
+        created_at=as_time(review["created_at"]),
+        updated_at=as_time(review["updated_at"]),
     )
 
 
-def _require_gpu(session: Session, gpu_id: str) -> None:
-    if session.scalar(select(Gpu.id).where(Gpu.id == gpu_id)) is None:
+async def _require_gpu(conn: Conn, gpu_id: str) -> Row:
+    row = await conn.fetchrow(_GPU, gpu_id)
+    if row is None:
         raise NotFound(f"No GPU {gpu_id!r}.", code="gpu_not_found")
+    return row
 
 
-def _adjust(session: Session, gpu_id: str, *, rating_delta: int, count_delta: int) -> None:
-    session.execute(
-        update(Gpu)
-        .where(Gpu.id == gpu_id)
-        .values(
-            rating_sum=Gpu.rating_sum + rating_delta,
-            review_count=Gpu.review_count + count_delta,
-        )
-        .execution_options(synchronize_session=False)
-    )
+async def _adjust(conn: Conn, gpu_id: str, *, rating_delta: int, count_delta: int) -> None:
+    await conn.execute(_ADJUST, gpu_id, rating_delta, count_delta)
 
 
-def _saved(session: Session, review: Review) -> ReviewSaved:
-    rating_sum, count = session.execute(
-        select(Gpu.rating_sum, Gpu.review_count).where(Gpu.id == review.gpu_id)
-    ).one()
+async def _saved(conn: Conn, review: Row) -> ReviewSaved:
+    gpu = await _require_gpu(conn, review["gpu_id"])
     return ReviewSaved(
         **_public(review).model_dump(),
-        average_rating=average_rating(rating_sum, count),
-        review_count=count,
+        average_rating=average_rating(gpu["rating_sum"], gpu["review_count"]),
+        review_count=gpu["review_count"],
     )
 
 
-def _has_started_booking(session: Session, gpu_id: str, client_id: str, now: datetime) -> bool:
-    query = select(
-        exists().where(
-            Booking.gpu_id == gpu_id,
-            Booking.client_id == client_id,
-            Booking.start_time <= now,
-            Booking.status != "cancelled",
-        )
-    )
-    return bool(session.scalar(query))
-
-
-def create(
-    session: Session, *, gpu_id: str, client_id: str, body: ReviewCreate, now: datetime
+async def create(
+    conn: Conn, *, gpu_id: str, client_id: str, body: ReviewCreate, now: datetime
 ) -> ReviewSaved:
-    _require_gpu(session, gpu_id)
-    if not _has_started_booking(session, gpu_id, client_id, now):
+    await _require_gpu(conn, gpu_id)
+    if await conn.fetchval(_STARTED_BOOKING, gpu_id, client_id, now) is None:
         raise Forbidden(
             "Only a client whose booking of this GPU has started may review it.",
             code="review_not_verified",
         )
-
-    def duplicate() -> Conflict:
-        found = session.scalar(already)
-        return Conflict(
+    review_id = new_id("rev")
+    made = await conn.execute(
+        _INSERT, review_id, gpu_id, client_id, body.rating, body.comment, True, now
+    )
+    if not made:  # this client's review of the GPU exists (perhaps written just now)
+        found = await conn.fetchval(_ALREADY, gpu_id, client_id)
+        raise Conflict(
             f"You have already reviewed this GPU (review {found}); edit it with "
             f"PUT /v1/marketplace/reviews/{found} (aitbc marketplace edit-review {found}).",
             code="review_exists",
         )
-
-    already = select(Review.id).where(Review.gpu_id == gpu_id, Review.client_id == client_id)
-    if session.scalar(already) is not None:
-        raise duplicate()
-    review = Review(
-        id=new_id("rev"),
-        gpu_id=gpu_id,
-        client_id=client_id,
-        rating=body.rating,
-        comment=body.comment,
-        verified=True,
-        flag_count=0,
-        created_at=now,
-        updated_at=now,
-    )
-    try:
-        with session.begin_nested():
-            session.add(review)
-    except IntegrityError:
-        raise duplicate() from None
-    _adjust(session, gpu_id, rating_delta=body.rating, count_delta=1)
-    return _saved(session, review)
+    await _adjust(conn, gpu_id, rating_delta=body.rating, count_delta=1)
+    review = {
+        "id": review_id,
+        "gpu_id": gpu_id,
+        "client_id": client_id,
+        "rating": body.rating,
+        "comment": body.comment,
+        "verified": True,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return await _saved(conn, review)
 
 
 def _missing(review_id: str) -> NotFound:
     return NotFound(f"No review {review_id!r}.", code="review_not_found")
 
 
-def _locked_review(session: Session, review_id: str) -> Review:
-    review = session.get(Review, review_id, with_for_update=True, populate_existing=True)
+async def _locked_review(conn: Conn, review_id: str) -> dict[str, Any]:
+    review = await conn.fetchrow(_LOCKED, review_id)
     if review is None:
         raise _missing(review_id)
-    return review
+    return dict(review)
 
 
-def edit(
-    session: Session, *, review_id: str, principal: Principal, body: ReviewCreate, now: datetime
+async def edit(
+    conn: Conn, *, review_id: str, principal: Principal, body: ReviewCreate, now: datetime
 ) -> ReviewSaved:
-    review = _locked_review(session, review_id)
-    if review.client_id != principal.owner_id:
-        if review.hidden_at is not None:  # shown to nobody but its author and moderators
+    review = await _locked_review(conn, review_id)
+    if review["client_id"] != principal.owner_id:
+        if review["hidden_at"] is not None:  # shown to nobody but its author and moderators
             raise _missing(review_id)
         raise Forbidden("Only its author may edit a review.", code="not_review_author")
-    if review.hidden_at is None:
-        _adjust(session, review.gpu_id, rating_delta=body.rating - review.rating, count_delta=0)
-    review.rating = body.rating
-    review.comment = body.comment
-    review.updated_at = now
-    session.flush()
-    return _saved(session, review)
+    if review["hidden_at"] is None:
+        delta = body.rating - review["rating"]
+        await _adjust(conn, review["gpu_id"], rating_delta=delta, count_delta=0)
+    await conn.execute(_EDIT, review_id, body.rating, body.comment, now)
+    review.update(rating=body.rating, comment=body.comment, updated_at=now)
+    return await _saved(conn, review)
 
 
-def flag(
-    session: Session, *, review_id: str, principal: Principal, reason: str, now: datetime
+async def flag(
+    conn: Conn, *, review_id: str, principal: Principal, reason: str, now: datetime
 ) -> ReviewPublic:
-    review = _locked_review(session, review_id)
-    if review.hidden_at is not None:  # moderated already, and not shown outside moderation
+    review = await _locked_review(conn, review_id)
+    if review["hidden_at"] is not None:  # moderated already, and not shown outside moderation
         raise _missing(review_id)
-    try:
-        with session.begin_nested():
-            session.add(
-                ReviewFlag(
-                    review_id=review_id,
-                    flagger_id=principal.owner_id,
-                    reason=reason,
-                    created_at=now,
-                )
-            )
-    except IntegrityError:
-        raise Conflict("You have already flagged this review.", code="already_flagged") from None
-    review.flag_count += 1
-    session.flush()
+    if not await conn.execute(_FLAG, review_id, principal.owner_id, reason, now):
+        raise Conflict("You have already flagged this review.", code="already_flagged")
+    await conn.execute(_COUNT_FLAG, review_id)
+    review["flag_count"] += 1
     return _public(review)
 
 
-def set_hidden(
-    session: Session, *, review_id: str, hidden: bool, admin_id: str, now: datetime
+async def set_hidden(
+    conn: Conn, *, review_id: str, hidden: bool, admin_id: str, now: datetime
 ) -> ReviewAdmin:
-    review = _locked_review(session, review_id)
-    if hidden and review.hidden_at is None:
-        review.hidden_at, review.hidden_by = now, admin_id
-        _adjust(session, review.gpu_id, rating_delta=-review.rating, count_delta=-1)
-    elif not hidden and review.hidden_at is not None:
-        review.hidden_at, review.hidden_by = None, None
-        _adjust(session, review.gpu_id, rating_delta=review.rating, count_delta=1)
-    session.flush()
-    return _admin_view(session, [review])[0]
+    review = await _locked_review(conn, review_id)
+    gpu_id, rating = review["gpu_id"], review["rating"]
+    if hidden and review["hidden_at"] is None:
+        await conn.execute(_HIDE, review_id, now, admin_id)
+        await _adjust(conn, gpu_id, rating_delta=-rating, count_delta=-1)
+        review["hidden_at"] = now
+    elif not hidden and review["hidden_at"] is not None:
+        await conn.execute(_HIDE, review_id, None, None)
+        await _adjust(conn, gpu_id, rating_delta=rating, count_delta=1)
+        review["hidden_at"] = None
+    return (await _admin_view(conn, [review]))[0]
 
 
-def _admin_view(session: Session, reviews: list[Review]) -> list[ReviewAdmin]:
-    reasons: dict[str, list[str]] = {r.id: [] for r in reviews}
-    rows = session.execute(
-        select(ReviewFlag.review_id, ReviewFlag.reason)
-        .where(ReviewFlag.review_id.in_(list(reasons)))
-        .order_by(ReviewFlag.id)
-    )
-    for review_id, reason in rows:
-        reasons[review_id].append(reason)
+async def _admin_view(conn: Conn, reviews: list[Row]) -> list[ReviewAdmin]:
+    reasons: dict[str, list[str]] = {r["id"]: [] for r in reviews}
+    if reasons:
+        marks = ", ".join(f"${i}" for i in range(1, len(reasons) + 1))
+        query = built(
+            f"SELECT review_id, reason FROM review_flags WHERE review_id IN ({marks}) ORDER BY id"
+        )
+        for review_id, reason in await conn.fetch_values(query, *reasons):
+            reasons[review_id].append(reason)
     return [
         ReviewAdmin(
             **_public(r).model_dump(),
-            hidden=r.hidden_at is not None,
-            flag_count=r.flag_count,
-            flag_reasons=reasons[r.id],
+            hidden=r["hidden_at"] is not None,
+            flag_count=r["flag_count"],
+            flag_reasons=reasons[r["id"]],
         )
         for r in reviews
     ]
 
 
-def flagged(
-    session: Session, *, include_hidden: bool, limit: int, offset: int
+async def flagged(
+    conn: Conn, *, include_hidden: bool, limit: int, offset: int
 ) -> list[ReviewAdmin]:
-    query = select(Review).where(Review.flag_count > 0)
-    if not include_hidden:
-        query = query.where(Review.hidden_at.is_(None))
-    query = query.order_by(Review.flag_count.desc(), Review.created_at.desc(), Review.id)
-    return _admin_view(session, list(session.scalars(query.limit(limit).offset(offset))))
+    shown = "" if include_hidden else "AND hidden_at IS NULL "
+    query = built(
+        f"SELECT {_COLUMNS} FROM reviews WHERE flag_count > 0 {shown}"
+        "ORDER BY flag_count DESC, created_at DESC, id LIMIT $1 OFFSET $2"
+    )
+    return await _admin_view(conn, await conn.fetch(query, limit, offset))
 
 
-def for_gpu(
-    session: Session, *, gpu_id: str, sort: ReviewSort, limit: int, offset: int
+async def for_gpu(
+    conn: Conn, *, gpu_id: str, sort: ReviewSort, limit: int, offset: int
 ) -> GpuReviews:
-    row = session.execute(select(Gpu.rating_sum, Gpu.review_count).where(Gpu.id == gpu_id)).first()
-    if row is None:
-        raise NotFound(f"No GPU {gpu_id!r}.", code="gpu_not_found")
-    visible = (Review.gpu_id == gpu_id, Review.hidden_at.is_(None))
-    stars = dict(
-        session.execute(
-            select(Review.rating, func.count()).where(*visible).group_by(Review.rating)
-        ).all()
+    gpu = await _require_gpu(conn, gpu_id)
+    stars = {rating: count for rating, count in await conn.fetch_values(_STARS, gpu_id)}
+    query = built(
+        f"SELECT {_COLUMNS} FROM reviews WHERE gpu_id = $1 AND hidden_at IS NULL "
+        f"ORDER BY {_ORDER[sort]} LIMIT $2 OFFSET $3"
     )
-    reviews = session.scalars(
-        select(Review).where(*visible).order_by(*_ORDER[sort]).limit(limit).offset(offset)
-    )
+    reviews = await conn.fetch(query, gpu_id, limit, offset)
     return GpuReviews(
         gpu_id=gpu_id,
-        average_rating=average_rating(row.rating_sum, row.review_count),
-        review_count=row.review_count,
+        average_rating=average_rating(gpu["rating_sum"], gpu["review_count"]),
+        review_count=gpu["review_count"],
         distribution={str(star): stars.get(star, 0) for star in range(1, 6)},
         reviews=[_public(r) for r in reviews],
     )
@@ -251,20 +242,15 @@ def _period_start(moment: datetime, bucket: str) -> datetime:
     return day - timedelta(days=day.weekday()) if bucket == "week" else day
 
 
-def rating_history(
-    session: Session, *, gpu_id: str, bucket: str, since: datetime | None
+async def rating_history(
+    conn: Conn, *, gpu_id: str, bucket: str, since: datetime | None
 ) -> list[RatingPoint]:
     """The running average of visible reviews at the end of each day or week (reviews count
     with their current rating from the period they were written in)."""
-    _require_gpu(session, gpu_id)
-    rows = session.execute(
-        select(Review.rating, Review.created_at)
-        .where(Review.gpu_id == gpu_id, Review.hidden_at.is_(None))
-        .order_by(Review.created_at)
-    ).all()
+    await _require_gpu(conn, gpu_id)
     periods: dict[datetime, list[int]] = {}
-    for rating, created_at in rows:
-        periods.setdefault(_period_start(created_at, bucket), []).append(rating)
+    for rating, created_at in await conn.fetch_values(_RATINGS, gpu_id):
+        periods.setdefault(_period_start(as_time(created_at), bucket), []).append(rating)
     points, total, count = [], 0, 0
     for start, ratings in periods.items():
         total += sum(ratings)
