@@ -106,10 +106,15 @@ class Sweeper:
             lambda s, now: jobs.queued_jobs(s, now=now),
             lambda s, job_id, now: jobs.assign_one(s, job_id=job_id, now=now, settings=settings),
         )
-        self._each(lambda s, now: ["expire bids"], lambda s, _, now: bids.expire_old(s, now=now))
         self._each(
-            lambda s, now: bids.open_bids(s, now=now),
-            lambda s, bid_id, now: bids.fill_one(s, bid_id=bid_id, now=now, settings=settings),
+            lambda s, now: ["expire bids"],
+            lambda s, _, now: drive(bids.expire_old(SessionConn(s), now=now)),
+        )
+        self._each(
+            lambda s, now: drive(bids.open_bids(SessionConn(s), now=now)),
+            lambda s, bid_id, now: drive(
+                bids.fill_one(SessionConn(s), bid_id=bid_id, now=now, settings=settings)
+            ),
         )
         self._each(
             lambda s, now: drive(stale_models(SessionConn(s), now=now, settings=settings)),

@@ -3,24 +3,20 @@ for older clients, under ``/marketplace`` as well (with the offers)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import Request, Response
 
 from aitbc.bids import service as bids
 from aitbc.bids.schemas import BidCreate, BidPublic
 from aitbc.http import idempotency
-from aitbc.http.deps import (
-    AnyKeyDep,
-    CheckKey,
-    ClientDep,
-    ClientOrAdminDep,
-    ClockDep,
-    SessionDep,
-    SettingsDep,
-)
+from aitbc.http.context import ContextDep
+from aitbc.http.deps import AnyKeyDep, CheckKey, ClientDep, ClientOrAdminDep
 from aitbc.http.errors import error_responses
 from aitbc.http.idempotency import IdempotencyKey
 from aitbc.http.pagination import Limit, Offset
 from aitbc.http.routing import APIRouter
+from aitbc.store.conn import Conn
 
 router = APIRouter(tags=["offers"], dependencies=[CheckKey])
 
@@ -32,27 +28,31 @@ router = APIRouter(tags=["offers"], dependencies=[CheckKey])
     responses=error_responses(401, 403, 422),
     summary="A standing request for GPUs at a maximum price; filled by bookings when it can",
 )
-def create_bid(
+async def create_bid(
     body: BidCreate,
     request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    ctx: ContextDep,
     principal: ClientDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    now = clock.now()
-    return idempotency.once_in_session(
-        session,
+    now, settings = ctx.now(), ctx.settings
+
+    async def action(conn: Conn) -> bytes:
+        made = await bids.create(
+            conn, client_id=principal.owner_id, body=body, now=now, settings=settings
+        )
+        return made.model_dump_json().encode()
+
+    reply = await idempotency.write_once(
+        ctx.store,
         request,
         owner_id=principal.owner_id,
         body=body,
         now=now,
         status_code=202,
-        action=lambda: bids.create(
-            session, client_id=principal.owner_id, body=body, now=now, settings=settings
-        ),
+        action=action,
     )
+    return reply.response()
 
 
 @router.get(
@@ -61,14 +61,16 @@ def create_bid(
     responses=error_responses(401, 422),
     summary="Your bids (an admin: all)",
 )
-def list_bids(
-    session: SessionDep,
-    clock: ClockDep,
+async def list_bids(
+    ctx: ContextDep,
     principal: AnyKeyDep,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[BidPublic]:
-    return bids.list_bids(session, principal=principal, now=clock.now(), limit=limit, offset=offset)
+    async with ctx.store.read() as conn:
+        return await bids.list_bids(
+            conn, principal=principal, now=ctx.now(), limit=limit, offset=offset
+        )
 
 
 @router.post(
@@ -77,7 +79,7 @@ def list_bids(
     responses=error_responses(401, 403, 404, 409),
     summary="Cancel an open bid (bookings it already made stand)",
 )
-def cancel_bid(
-    bid_id: str, session: SessionDep, clock: ClockDep, principal: ClientOrAdminDep
-) -> BidPublic:
-    return bids.cancel(session, bid_id=bid_id, principal=principal, now=clock.now())
+async def cancel_bid(bid_id: str, ctx: ContextDep, principal: ClientOrAdminDep) -> BidPublic:
+    return await ctx.store.write(
+        partial(bids.cancel, bid_id=bid_id, principal=principal, now=ctx.now())
+    )

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from aitbc.auth.principal import Principal
 from aitbc.bids.schemas import BidCreate, BidPublic
@@ -20,8 +18,70 @@ from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.hours import seconds_from_hours
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import from_units, to_units
-from aitbc.models import Bid
-from aitbc.store.conn import SessionConn, drive
+from aitbc.store.conn import Conn, Row
+from aitbc.store.query import Query
+from aitbc.store.values import as_json, as_time, maybe_time
+
+_COLUMNS = (
+    "id, client_id, provider, gpu_model_key, capacity, filled, price_units, duration_seconds, "
+    "notes, status, booking_ids, created_at, expires_at, closed_at"
+)
+_INSERT = Query(
+    f"INSERT INTO bids ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+    "$13, $14)"
+)
+_SAVE = Query(
+    "UPDATE bids SET filled = $2, booking_ids = $3, status = $4, closed_at = $5 WHERE id = $1"
+)
+_EXPIRE = Query(
+    "UPDATE bids SET status = 'expired', closed_at = expires_at "
+    "WHERE status = 'open' AND expires_at <= $1"
+)
+_OPEN = Query(
+    "SELECT id FROM bids WHERE status = 'open' AND expires_at > $1 ORDER BY created_at, id LIMIT $2"
+)
+_LOCKED = Query(f"SELECT {_COLUMNS} FROM bids WHERE id = $1 FOR UPDATE SKIP LOCKED")
+_LOCKED_WAITING = Query(f"SELECT {_COLUMNS} FROM bids WHERE id = $1 FOR UPDATE")
+_ALL = Query(f"SELECT {_COLUMNS} FROM bids ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2")
+_CLIENTS = Query(
+    f"SELECT {_COLUMNS} FROM bids WHERE client_id = $3 "
+    "ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"
+)
+
+
+@dataclass(slots=True)
+class Bid:
+    id: str
+    client_id: str
+    provider: str | None
+    gpu_model_key: str | None
+    capacity: int
+    filled: int
+    price_units: int
+    duration_seconds: int
+    notes: str | None
+    status: str
+    booking_ids: list[str]
+    created_at: datetime
+    expires_at: datetime
+    closed_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> Bid:
+        return cls(
+            **{
+                **row,
+                "booking_ids": list(as_json(row["booking_ids"]) or []),
+                "created_at": as_time(row["created_at"]),
+                "expires_at": as_time(row["expires_at"]),
+                "closed_at": maybe_time(row["closed_at"]),
+            }
+        )
+
+    async def save(self, conn: Conn) -> None:
+        await conn.execute(
+            _SAVE, self.id, self.filled, json.dumps(self.booking_ids), self.status, self.closed_at
+        )
 
 
 def effective_status(bid: Bid, now: datetime) -> str:
@@ -42,14 +102,14 @@ def to_public(bid: Bid, now: datetime) -> BidPublic:
         duration_hours=hours_from_seconds(bid.duration_seconds),
         notes=bid.notes,
         status=effective_status(bid, now),  # type: ignore[arg-type]
-        booking_ids=list(bid.booking_ids or []),
+        booking_ids=list(bid.booking_ids),
         created_at=bid.created_at,
         expires_at=bid.expires_at,
         closed_at=bid.closed_at,
     )
 
 
-def try_fill(session: Session, bid: Bid, *, now: datetime, settings: Settings) -> None:
+async def try_fill(conn: Conn, bid: Bid, *, now: datetime, settings: Settings) -> None:
     """Book matching GPUs for the bid's client until it is filled or none is left."""
     constraints = Constraints(
         gpu_model_key=bid.gpu_model_key,
@@ -64,8 +124,8 @@ def try_fill(session: Session, bid: Bid, *, now: datetime, settings: Settings) -
     )
     tried: set[str] = set()
     while bid.filled < bid.capacity:
-        found = candidates(
-            session,
+        found = await candidates(
+            conn,
             constraints=constraints,
             now=now,
             heartbeat_timeout=settings.heartbeat_timeout_seconds,
@@ -77,15 +137,13 @@ def try_fill(session: Session, bid: Bid, *, now: datetime, settings: Settings) -
         gpu_id = found[0]
         tried.add(gpu_id)
         try:
-            booked = attempt(
-                session,
-                lambda: drive(
-                    bookings.book(
-                        SessionConn(session),
-                        replace(wanted, gpu_id=gpu_id),  # noqa: B023 (called at once)
-                        now=now,
-                        settings=settings,
-                    )
+            booked = await attempt(
+                conn,
+                lambda: bookings.book(
+                    conn,
+                    replace(wanted, gpu_id=gpu_id),  # noqa: B023 (called at once)
+                    now=now,
+                    settings=settings,
                 ),
             )
         except OutOfFunds:
@@ -95,11 +153,11 @@ def try_fill(session: Session, bid: Bid, *, now: datetime, settings: Settings) -
             bid.booking_ids = [*bid.booking_ids, booked.booking.id]
     if bid.filled == bid.capacity:
         bid.status, bid.closed_at = "filled", now
-    session.flush()
+    await bid.save(conn)
 
 
-def create(
-    session: Session, *, client_id: str, body: BidCreate, now: datetime, settings: Settings
+async def create(
+    conn: Conn, *, client_id: str, body: BidCreate, now: datetime, settings: Settings
 ) -> BidPublic:
     bid = Bid(
         id=new_id("bid"),
@@ -115,58 +173,52 @@ def create(
         booking_ids=[],
         created_at=now,
         expires_at=now + timedelta(hours=body.ttl_hours),
+        closed_at=None,
     )
-    session.add(bid)
-    session.flush()
-    try_fill(session, bid, now=now, settings=settings)
+    values = [getattr(bid, name) for name in bid.__slots__]
+    values[bid.__slots__.index("booking_ids")] = "[]"
+    await conn.execute(_INSERT, *values)
+    await try_fill(conn, bid, now=now, settings=settings)
     return to_public(bid, now)
 
 
-def expire_old(session: Session, *, now: datetime) -> None:
-    session.execute(
-        update(Bid)
-        .where(Bid.status == "open", Bid.expires_at <= now)
-        .values(status="expired", closed_at=Bid.expires_at)
-        .execution_options(synchronize_session=False)
-    )
+async def expire_old(conn: Conn, *, now: datetime) -> None:
+    await conn.execute(_EXPIRE, now)
 
 
-def open_bids(session: Session, *, now: datetime, limit: int = 50) -> list[str]:
-    query = select(Bid.id).where(Bid.status == "open", Bid.expires_at > now)
-    return list(session.scalars(query.order_by(Bid.created_at, Bid.id).limit(limit)))
+async def open_bids(conn: Conn, *, now: datetime, limit: int = 50) -> list[str]:
+    return [row[0] for row in await conn.fetch_values(_OPEN, now, limit)]
 
 
-def fill_one(session: Session, *, bid_id: str, now: datetime, settings: Settings) -> None:
+async def fill_one(conn: Conn, *, bid_id: str, now: datetime, settings: Settings) -> None:
     """The sweeper's unit of work for one bid. Its row lock keeps two sweepers, or a sweep
     and a cancel, from acting on the same bid at once."""
-    bid = session.scalars(
-        select(Bid)
-        .where(Bid.id == bid_id)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    ).first()
-    if bid is not None and effective_status(bid, now) == "open":
-        try_fill(session, bid, now=now, settings=settings)
+    row = await conn.fetchrow(_LOCKED, bid_id)
+    if row is not None:
+        bid = Bid.from_row(row)
+        if effective_status(bid, now) == "open":
+            await try_fill(conn, bid, now=now, settings=settings)
 
 
-def list_bids(
-    session: Session, *, principal: Principal, now: datetime, limit: int, offset: int
+async def list_bids(
+    conn: Conn, *, principal: Principal, now: datetime, limit: int, offset: int
 ) -> list[BidPublic]:
-    query = select(Bid)
-    if principal.role != "admin":
-        query = query.where(Bid.client_id == principal.owner_id)
-    query = query.order_by(Bid.created_at.desc(), Bid.id.desc()).limit(limit).offset(offset)
-    return [to_public(b, now) for b in session.scalars(query)]
+    if principal.role == "admin":
+        rows = await conn.fetch(_ALL, limit, offset)
+    else:
+        rows = await conn.fetch(_CLIENTS, limit, offset, principal.owner_id)
+    return [to_public(Bid.from_row(row), now) for row in rows]
 
 
-def cancel(session: Session, *, bid_id: str, principal: Principal, now: datetime) -> BidPublic:
-    bid = session.get(Bid, bid_id, with_for_update=True)
-    if bid is None:
+async def cancel(conn: Conn, *, bid_id: str, principal: Principal, now: datetime) -> BidPublic:
+    row = await conn.fetchrow(_LOCKED_WAITING, bid_id)
+    if row is None:
         raise NotFound(f"No bid {bid_id!r}.", code="bid_not_found")
+    bid = Bid.from_row(row)
     if principal.role != "admin" and bid.client_id != principal.owner_id:
         raise NotFound(f"No bid {bid_id!r}.", code="bid_not_found")
     if effective_status(bid, now) != "open":
         raise Conflict(f"This bid is {effective_status(bid, now)}.", code="bid_closed")
     bid.status, bid.closed_at = "cancelled", now
-    session.flush()
+    await bid.save(conn)
     return to_public(bid, now)

@@ -6,15 +6,19 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
+from aitbc.gpus import status
 from aitbc.gpus.naming import like_pattern
-from aitbc.gpus.query import status_columns
-from aitbc.models import Gpu, GpuAiModel, Miner
+from aitbc.store.conn import Conn
+from aitbc.store.query import built
 
 RULE = "cheapest available GPU that meets the constraints, then best rated, then most reviewed"
+_ORDER = (
+    "g.effective_price_units ASC, "
+    "g.rating_sum * 1.0 / NULLIF(g.review_count, 0) DESC NULLS LAST, "
+    "g.review_count DESC, g.id ASC"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +31,8 @@ class Constraints:
     miner_id: str | None = None
 
 
-def candidates(
-    session: Session,
+async def candidates(
+    conn: Conn,
     *,
     constraints: Constraints,
     now: datetime,
@@ -36,34 +40,37 @@ def candidates(
     exclude: Collection[str] = (),
     limit: int = 5,
 ) -> list[str]:
-    status, _ = status_columns(now, heartbeat_timeout)
-    rating = Gpu.rating_sum * 1.0 / func.nullif(Gpu.review_count, 0)
-    query = (
-        select(Gpu.id)
-        .join(Miner, Miner.id == Gpu.miner_id)
-        .where(Gpu.delisted_at.is_(None), status == "available")
-    )
+    args: list[Any] = [now, status.cutoff(now, heartbeat_timeout)]
+    where = [status.available_sql("$1", "$2")]
+
+    def condition(template: str, value: Any) -> None:
+        args.append(value)
+        where.append(template.format(f"${len(args)}"))
+
     c = constraints
     if c.gpu_model_key:
-        query = query.where(Gpu.model_key.like(like_pattern(c.gpu_model_key), escape="\\"))
+        condition("g.model_key LIKE {} ESCAPE '\\'", like_pattern(c.gpu_model_key))
     if c.memory_min_gb is not None:
-        query = query.where(Gpu.memory_gb >= c.memory_min_gb)
+        condition("g.memory_gb >= {}", c.memory_min_gb)
     if c.ai_model_key:
-        query = query.where(
-            Gpu.id.in_(select(GpuAiModel.gpu_id).where(GpuAiModel.model_key == c.ai_model_key))
+        condition(
+            "g.id IN (SELECT a.gpu_id FROM gpu_ai_models a WHERE a.model_key = {})",
+            c.ai_model_key,
         )
     if c.region:
-        query = query.where(func.lower(Gpu.region) == c.region.lower())
+        condition("lower(g.region) = {}", c.region.lower())
     if c.max_price_units is not None:
-        query = query.where(Gpu.effective_price_units <= c.max_price_units)
+        condition("g.effective_price_units <= {}", c.max_price_units)
     if c.miner_id:
-        query = query.where(Gpu.miner_id == c.miner_id)
+        condition("g.miner_id = {}", c.miner_id)
     if exclude:
-        query = query.where(Gpu.id.not_in(list(exclude)))
-    query = query.order_by(
-        Gpu.effective_price_units.asc(),
-        rating.desc().nulls_last(),
-        Gpu.review_count.desc(),
-        Gpu.id.asc(),
+        first = len(args) + 1
+        args.extend(exclude)
+        marks = ", ".join(f"${i}" for i in range(first, len(args) + 1))
+        where.append(f"g.id NOT IN ({marks})")
+    args.append(limit)
+    query = built(
+        "SELECT g.id FROM gpus g JOIN miners m ON m.id = g.miner_id "
+        f"WHERE {' AND '.join(where)} ORDER BY {_ORDER} LIMIT ${len(args)}"
     )
-    return list(session.scalars(query.limit(limit)))
+    return [row[0] for row in await conn.fetch_values(query, *args)]

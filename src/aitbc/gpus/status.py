@@ -39,3 +39,11 @@ def status_sql(now: str, cutoff: str) -> str:
         f"WHEN {offline_sql(cutoff)} THEN 'offline' "
         f"WHEN EXISTS ({current_booking_sql(now)}) THEN 'booked' ELSE 'available' END"
     )
+
+
+def available_sql(now: str, cutoff: str) -> str:
+    """``g`` can be booked now: listed, its miner online, no booking covering now."""
+    return (
+        f"g.delisted_at IS NULL AND NOT {offline_sql(cutoff)} "
+        f"AND NOT EXISTS ({current_booking_sql(now)})"
+    )

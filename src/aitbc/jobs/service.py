@@ -121,12 +121,15 @@ def try_assign(
         max_cost_units=job.payment_cap_units,
     )
     tried: set[str] = set()
-    while found := candidates(
-        session,
-        constraints=constraints,
-        now=now,
-        heartbeat_timeout=settings.heartbeat_timeout_seconds,
-        exclude=tried,
+    conn = SessionConn(session)
+    while found := drive(
+        candidates(
+            conn,
+            constraints=constraints,
+            now=now,
+            heartbeat_timeout=settings.heartbeat_timeout_seconds,
+            exclude=tried,
+        )
     ):
         if job.cuda_min is not None:
             versions = dict(
@@ -136,16 +139,16 @@ def try_assign(
             found = [g for g in found if g not in tried]
         for gpu_id in found:
             tried.add(gpu_id)
-            booked = attempt(
-                session,
-                lambda: drive(
-                    bookings.book(
-                        SessionConn(session),
+            booked = drive(
+                attempt(
+                    conn,
+                    lambda: bookings.book(
+                        conn,
                         replace(wanted, gpu_id=gpu_id),  # noqa: B023 (called at once)
                         now=now,
                         settings=settings,
-                    )
-                ),
+                    ),
+                )
             )
             if booked is not None:
                 job.state, job.assigned_at = "assigned", now

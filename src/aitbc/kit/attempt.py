@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from sqlalchemy.orm import Session
-
 from aitbc.errors import AppError, PaymentRequired
+from aitbc.store.conn import Conn
 
 T = TypeVar("T")
 
@@ -16,13 +15,12 @@ class OutOfFunds(Exception):
     """The client cannot pay; trying other GPUs is pointless."""
 
 
-def attempt(session: Session, action: Callable[[], T]) -> T | None:
+async def attempt(conn: Conn, action: Callable[[], Awaitable[T]]) -> T | None:
     """Run ``action`` in a savepoint: its refusal (GPU just taken, window overlaps) rolls
     back only its own writes and yields None; a refusal for lack of funds raises
     ``OutOfFunds``."""
     try:
-        with session.begin_nested():
-            return action()
+        return await conn.attempt(action)
     except PaymentRequired as exc:
         raise OutOfFunds(exc.detail) from exc
     except AppError:

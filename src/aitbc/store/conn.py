@@ -53,10 +53,21 @@ class Conn(Protocol):
         hears of it; a failure is logged and the commit stands (the sweeper catches up)."""
         ...
 
+    async def attempt(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run ``work`` in a savepoint: when it raises, only its own writes are undone and
+        the transaction goes on."""
+        ...
+
+
+_SAVEPOINT = Query("SAVEPOINT attempt")
+_RELEASE = Query("RELEASE SAVEPOINT attempt")
+_ROLL_BACK_TO = Query("ROLLBACK TO SAVEPOINT attempt")
+
 
 class _Unit:
-    """A connection's part in a unit of work: the work to follow its commit. A write
-    transaction's connection has a list; a read's has none and refuses."""
+    """A connection's part in a unit of work: the work to follow its commit (a write
+    transaction's connection has a list; a read's has none and refuses), and attempts that
+    can be undone alone."""
 
     __slots__ = ()
     followers: list[AfterCommit] | None
@@ -65,6 +76,21 @@ class _Unit:
         if self.followers is None:
             raise RuntimeError("after_commit outside a write transaction")
         self.followers.append(work)
+
+    async def execute(self, query: Query, *args: Any) -> int:
+        raise NotImplementedError
+
+    async def attempt(self, work: Callable[[], Awaitable[T]]) -> T:
+        # Savepoints of one name nest: each RELEASE or ROLLBACK TO names the newest.
+        await self.execute(_SAVEPOINT)
+        try:
+            result = await work()
+        except BaseException:
+            await self.execute(_ROLL_BACK_TO)
+            await self.execute(_RELEASE)
+            raise
+        await self.execute(_RELEASE)
+        return result
 
 
 def drive(work: Coroutine[Any, Any, T]) -> T:
@@ -170,6 +196,10 @@ class SessionConn:
     def after_commit(self, work: AfterCommit) -> None:
         """Left to the sweeper: an ORM session's commit has no store to follow it with (the
         bid and job paths that book through one never settled or repriced after it)."""
+
+    async def attempt(self, work: Callable[[], Awaitable[T]]) -> T:
+        with self.session.begin_nested():
+            return await work()
 
     def _run(self, query: Query, args: Sequence[Any]) -> Any:
         connection = self.session.connection()
