@@ -14,7 +14,6 @@ call on top of the database's.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -75,9 +74,7 @@ async def measure(calls: int, gpu_ids: list[str], miner_ids: list[str]) -> dict[
     results["store: write transaction"] = await timed(calls, store_write)
     await store.close()
 
-    engine = create_async_engine(
-        PG.replace("+psycopg", "+asyncpg"), pool_size=4, max_overflow=0
-    )
+    engine = create_async_engine(PG.replace("+psycopg", "+asyncpg"), pool_size=4, max_overflow=0)
     core_read = text(READ.replace("$1", ":id"))
     core_lock = text(LOCK.replace("$1", ":id"))
     core_touch = text(TOUCH.replace("$1", ":id").replace("$2", ":at"))
@@ -155,7 +152,7 @@ def main() -> None:
     ]
     for name, micros in results.items():
         base = base_read if "read" in name.split(":")[1] else base_write
-        lines.append(f"| {name} | {micros:,.0f} | {micros / base:.2f}× |")
+        lines.append(f"| {name} | {micros:,.0f} | {micros / base:.2f} times |")
     report = "\n".join(lines) + "\n"
     print(report)
     if args.out:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime
 
@@ -12,8 +13,9 @@ from aitbc.db import Database
 from aitbc.gpus.naming import model_key
 from aitbc.ledger.postings import deposit
 from aitbc.models import Gpu, GpuAiModel, GpuModelKey, Miner
-from aitbc.store.conn import SessionConn, drive
+from aitbc.store.conn import Conn
 from aitbc.store.query import Query
+from aitbc.store.store import Store
 
 MODELS = [
     ("RTX 4090", 24, 450_000),
@@ -101,20 +103,27 @@ def seed_gpus(url: str, *, gpus: int, gpus_per_miner: int = 8, seed: int = 7) ->
 def seed_clients(url: str, *, count: int, prefix: str = "perf-client") -> list[str]:
     """``count`` clients with API keys, a large balance and an (empty) escrow account, as
     ``../shared/bench/booking-shape.pgbench.sql`` expects them; their keys."""
-    db = Database(url)
     now = datetime.now(UTC)
-    keys = []
-    with db.session(write=True) as session:
-        conn = SessionConn(session)
+
+    async def work(conn: Conn) -> list[str]:
+        keys = []
         for i in range(count):
             owner = f"{prefix}-{i}"
-            _, secret = create_key(session, role="client", owner_id=owner, now=now)
-            drive(deposit(conn, owner_id=owner, amount_units=10**15, now=now))
-            drive(conn.execute(_ESCROW, owner))
+            _, secret = await create_key(conn, role="client", owner_id=owner, now=now)
+            await deposit(conn, owner_id=owner, amount_units=10**15, now=now)
+            await conn.execute(_ESCROW, owner)
             keys.append(secret)
-        session.commit()
-    db.dispose()
-    return keys
+        return keys
+
+    async def run() -> list[str]:
+        store = Store(url)
+        await store.open()
+        try:
+            return await store.write(work)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
 
 
 _ESCROW = Query(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import warnings
+from functools import partial
 from pathlib import Path
 
 from alembic import command
@@ -12,8 +14,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 
 from aitbc.auth import service as auth_service
-from aitbc.db import Database
 from aitbc.kit.clock import SystemClock
+from aitbc.store.store import Store
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -92,16 +94,18 @@ def upgrade(url: str, revision: str = "head") -> None:
         command.upgrade(alembic_config(url), revision)
 
 
-def bootstrap_admin_key(db: Database, *, configured_admin_key: str | None) -> str | None:
+def bootstrap_admin_key(url: str, *, configured_admin_key: str | None) -> str | None:
     """On a database with no admin key, and none configured, create one and return its
     secret (to be printed once). Otherwise return None."""
     if configured_admin_key:
         return None
-    with db.session(write=True) as session:
-        if auth_service.has_admin_key(session):
-            return None
-        _, secret = auth_service.create_key(
-            session, role="admin", owner_id="admin", now=SystemClock().now()
-        )
-        session.commit()
-        return secret
+
+    async def run() -> str | None:
+        store = Store(url)
+        await store.open()
+        try:
+            return await store.write(partial(auth_service.bootstrap_admin, now=SystemClock().now()))
+        finally:
+            await store.close()
+
+    return asyncio.run(run())

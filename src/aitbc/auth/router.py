@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import Request
 
 from aitbc.auth import service
 from aitbc.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, Me, Role
-from aitbc.http.deps import AdminDep, AnyKeyDep, ClockDep, SessionDep
+from aitbc.auth.service import ApiKey
+from aitbc.http.context import ContextDep
+from aitbc.http.deps import AdminDep, AnyKeyDep
 from aitbc.http.errors import error_responses
 from aitbc.http.pagination import Limit, Offset
 from aitbc.http.routing import APIRouter
-from aitbc.models import ApiKey
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 
@@ -33,11 +36,9 @@ def _public(key: ApiKey) -> ApiKeyPublic:
     responses=error_responses(401, 403, 409, 422),
     summary="Create an API key (admin); an owner id has one role",
 )
-def create_api_key(
-    body: ApiKeyCreate, session: SessionDep, clock: ClockDep, _: AdminDep
-) -> ApiKeyCreated:
-    key, secret = service.create_key(
-        session, role=body.role, owner_id=body.owner_id, now=clock.now()
+async def create_api_key(body: ApiKeyCreate, ctx: ContextDep, _: AdminDep) -> ApiKeyCreated:
+    key, secret = await ctx.store.write(
+        partial(service.create_key, role=body.role, owner_id=body.owner_id, now=ctx.now())
     )
     return ApiKeyCreated(key=secret, key_id=key.id, role=body.role, owner_id=key.owner_id)
 
@@ -48,15 +49,18 @@ def create_api_key(
     responses=error_responses(401, 403, 422),
     summary="List API keys without their secrets (admin)",
 )
-def list_api_keys(
-    session: SessionDep,
+async def list_api_keys(
+    ctx: ContextDep,
     _: AdminDep,
     role: Role | None = None,
     owner_id: str | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[ApiKeyPublic]:
-    keys = service.list_keys(session, role=role, owner_id=owner_id, limit=limit, offset=offset)
+    async with ctx.store.read() as conn:
+        keys = await service.list_keys(
+            conn, role=role, owner_id=owner_id, limit=limit, offset=offset
+        )
     return [_public(k) for k in keys]
 
 
@@ -66,15 +70,15 @@ def list_api_keys(
     responses=error_responses(401, 403, 404),
     summary="Revoke an API key (admin); effective on the next request",
 )
-def revoke_api_key(
-    key_id: str, request: Request, session: SessionDep, clock: ClockDep, _: AdminDep
+async def revoke_api_key(
+    key_id: str, request: Request, ctx: ContextDep, _: AdminDep
 ) -> ApiKeyPublic:
-    revoked = service.revoke_key(session, key_id=key_id, now=clock.now())
+    revoked = await ctx.store.write(partial(service.revoke_key, key_id=key_id, now=ctx.now()))
     # Other processes stop accepting the key when their short-lived lookups run out.
     request.app.state.authenticator.forget()
     return _public(revoked)
 
 
 @router.get("/me", response_model=Me, responses=error_responses(401), summary="Who am I")
-def me(principal: AnyKeyDep) -> Me:
+async def me(principal: AnyKeyDep) -> Me:
     return Me(owner_id=principal.owner_id, role=principal.role, key_id=principal.key_id)  # type: ignore[arg-type]

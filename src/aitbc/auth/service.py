@@ -3,28 +3,60 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
-
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session
+from typing import Any
 
 from aitbc.auth.principal import BOOTSTRAP_ADMIN_OWNER, hash_key
 from aitbc.errors import Conflict, NotFound
 from aitbc.kit.ids import new_id
-from aitbc.models import ApiKey
+from aitbc.store.conn import Conn, Row
+from aitbc.store.query import Query, built
+from aitbc.store.values import as_time, maybe_time
 
 KEY_PREFIX = "aitbc_"
+_COLUMNS = "id, prefix, role, owner_id, created_at, revoked_at"
+_OWNER_LOCK = Query.postgresql_only(
+    "SELECT pg_advisory_xact_lock(hashtext('api_key_owner:' || $1))"
+)
+_ROLE_HELD = Query("SELECT role FROM api_keys WHERE owner_id = $1 LIMIT 1")
+_INSERT = Query(
+    "INSERT INTO api_keys (id, key_hash, prefix, role, owner_id, created_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6)"
+)
+_KEY = Query(f"SELECT {_COLUMNS} FROM api_keys WHERE id = $1")
+_REVOKE = Query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+_AN_ADMIN_KEY = Query("SELECT id FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1")
 
 
-def create_key(session: Session, *, role: str, owner_id: str, now: datetime) -> tuple[ApiKey, str]:
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A key as it is shown: never its secret."""
+
+    id: str
+    prefix: str
+    role: str
+    owner_id: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> ApiKey:
+        return cls(
+            **{
+                **row,
+                "created_at": as_time(row["created_at"]),
+                "revoked_at": maybe_time(row["revoked_at"]),
+            }
+        )
+
+
+async def create_key(conn: Conn, *, role: str, owner_id: str, now: datetime) -> tuple[ApiKey, str]:
     """A new key for ``owner_id`` acting as ``role``. An owner has one role: a client key
     for a miner's id would share the miner's account and see its bookings and jobs."""
-    if session.get_bind().dialect.name == "postgresql":  # SQLite's writers take turns
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext('api_key_owner:' || :owner))"),
-            {"owner": owner_id},
-        )
-    held = session.scalar(select(ApiKey.role).where(ApiKey.owner_id == owner_id).limit(1))
+    if conn.dialect == "postgresql":  # SQLite's writers take turns
+        await conn.execute(_OWNER_LOCK, owner_id)
+    held = await conn.fetchval(_ROLE_HELD, owner_id)
     if owner_id == BOOTSTRAP_ADMIN_OWNER and role != "admin":
         held = "admin"
     if held is not None and held != role:
@@ -35,38 +67,45 @@ def create_key(session: Session, *, role: str, owner_id: str, now: datetime) -> 
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         id=new_id("key"),
-        key_hash=hash_key(secret),
         prefix=secret[: len(KEY_PREFIX) + 6],
         role=role,
         owner_id=owner_id,
         created_at=now,
+        revoked_at=None,
     )
-    session.add(key)
-    session.flush()
+    await conn.execute(_INSERT, key.id, hash_key(secret), key.prefix, role, owner_id, now)
     return key, secret
 
 
-def list_keys(
-    session: Session, *, role: str | None, owner_id: str | None, limit: int, offset: int
+async def list_keys(
+    conn: Conn, *, role: str | None, owner_id: str | None, limit: int, offset: int
 ) -> list[ApiKey]:
-    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id).limit(limit).offset(offset)
-    if role is not None:
-        query = query.where(ApiKey.role == role)
-    if owner_id is not None:
-        query = query.where(ApiKey.owner_id == owner_id)
-    return list(session.scalars(query))
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (("role", role), ("owner_id", owner_id)):
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    args += [limit, offset]
+    query = built(
+        f"SELECT {_COLUMNS} FROM api_keys {'WHERE ' + ' AND '.join(where) if where else ''} "
+        f"ORDER BY created_at, id LIMIT ${len(args) - 1} OFFSET ${len(args)}"
+    )
+    return [ApiKey.from_row(row) for row in await conn.fetch(query, *args)]
 
 
-def revoke_key(session: Session, *, key_id: str, now: datetime) -> ApiKey:
-    key = session.get(ApiKey, key_id)
-    if key is None:
+async def revoke_key(conn: Conn, *, key_id: str, now: datetime) -> ApiKey:
+    await conn.execute(_REVOKE, key_id, now)
+    row = await conn.fetchrow(_KEY, key_id)
+    if row is None:
         raise NotFound(f"No API key {key_id!r}.", code="api_key_not_found")
-    if key.revoked_at is None:
-        key.revoked_at = now
-        session.flush()
-    return key
+    return ApiKey.from_row(row)
 
 
-def has_admin_key(session: Session) -> bool:
-    query = select(ApiKey.id).where(ApiKey.role == "admin", ApiKey.revoked_at.is_(None))
-    return session.execute(query.limit(1)).first() is not None
+async def bootstrap_admin(conn: Conn, *, now: datetime) -> str | None:
+    """On a database with no admin key, create one and return its secret (to be printed
+    once); else None."""
+    if await conn.fetchval(_AN_ADMIN_KEY) is not None:
+        return None
+    _, secret = await create_key(conn, role="admin", owner_id="admin", now=now)
+    return secret

@@ -56,7 +56,6 @@ def serve(
     import uvicorn
 
     from aitbc import logs
-    from aitbc.db import Database
     from aitbc.http.protocol import BoundedHttp
     from aitbc.migrate import bootstrap_admin_key
 
@@ -67,11 +66,7 @@ def serve(
     log = logging.getLogger("aitbc.server")
     url = settings.resolved_database_url()
     _upgrade(url)
-    db = Database(url)
-    try:
-        secret = bootstrap_admin_key(db, configured_admin_key=settings.admin_key)
-    finally:
-        db.dispose()
+    secret = bootstrap_admin_key(url, configured_admin_key=settings.admin_key)
     if secret:
         click.echo(
             f"Created the first admin API key (shown once, store it now): {secret}", err=True
