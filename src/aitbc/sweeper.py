@@ -126,7 +126,9 @@ class Sweeper:
         )
         self._each(
             lambda s, now: drive(upkeep.leavers(SessionConn(s))),
-            lambda s, miner_id, now: delist_free_gpus(s, miner_id=miner_id, now=now),
+            lambda s, miner_id, now: drive(
+                delist_free_gpus(SessionConn(s), miner_id=miner_id, now=now)
+            ),
         )
         self._each(
             lambda s, now: ["close silent offers"],

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated
 
 from fastapi import Header, Request, Response
 
+from aitbc.auth.principal import Principal
 from aitbc.errors import NotFound
 from aitbc.gpus import listing
 from aitbc.gpus.schemas import (
@@ -13,20 +16,15 @@ from aitbc.gpus.schemas import (
     GpuRegistered,
     GpuUpdate,
 )
-from aitbc.http.deps import (
-    API_KEY_PARAMETER,
-    ClockDep,
-    MinerOrAdminDep,
-    SessionDep,
-    SettingsDep,
-    caller,
-)
+from aitbc.http.context import Context, ContextDep
+from aitbc.http.deps import API_KEY_PARAMETER, MinerOrAdminDep, caller
 from aitbc.http.errors import error_responses
 from aitbc.http.params import documented, parse_query
 from aitbc.http.routing import APIRouter
 from aitbc.kit.money import to_units
 from aitbc.miners import listings
-from aitbc.store.conn import SessionConn, drive
+from aitbc.miners.queries import GpuRecord
+from aitbc.store.conn import Conn
 
 router = APIRouter(prefix="/v1/marketplace/gpu", tags=["gpus"])
 
@@ -39,20 +37,30 @@ def _gpu_response(gpu: bytes | None, gpu_id: str) -> Response:
     return Response(gpu, media_type=_JSON)
 
 
-def _read_in_session(
-    request: Request, session: SessionDep, gpu_id: str, clock: ClockDep, settings: SettingsDep
+async def _changed(
+    request: Request,
+    ctx: Context,
+    gpu_id: str,
+    principal: Principal,
+    change: Callable[[Conn, GpuRecord], Awaitable[object]],
 ) -> Response:
-    """The GPU as it stands inside a write request's own transaction."""
-    gpu = drive(
-        listing.details(
-            SessionConn(session),
-            request.app.state.gpu_cards,
+    """Change the caller's GPU in one transaction and answer with it as that transaction
+    leaves it."""
+    now, settings = ctx.now(), ctx.settings
+    cards = request.app.state.gpu_cards
+
+    async def work(conn: Conn) -> bytes | None:
+        gpu = await listings.owned_gpu_for_update(conn, gpu_id=gpu_id, principal=principal)
+        await change(conn, gpu)
+        return await listing.details(
+            conn,
+            cards,
             gpu_id=gpu_id,
-            now=clock.now(),
+            now=now,
             heartbeat_timeout=settings.heartbeat_timeout_seconds,
         )
-    )
-    return _gpu_response(gpu, gpu_id)
+
+    return _gpu_response(await ctx.store.write(work), gpu_id)
 
 
 @router.post(
@@ -62,11 +70,9 @@ def _read_in_session(
     responses=error_responses(401, 403, 422),
     summary="Register one GPU for a miner (the CLI's `marketplace gpu register`)",
 )
-def register_gpu(
+async def register_gpu(
     body: GpuRegister,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    ctx: ContextDep,
     principal: MinerOrAdminDep,
     x_miner_id: Annotated[
         str | None,
@@ -79,8 +85,14 @@ def register_gpu(
     ] = None,
 ) -> GpuRegistered:
     miner_id = listings.resolve_miner_id(principal, x_miner_id)
-    gpu = listings.register_gpu(
-        session, miner_id=miner_id, spec=body.gpu, settings=settings, now=clock.now()
+    gpu = await ctx.store.write(
+        partial(
+            listings.register_gpu,
+            miner_id=miner_id,
+            spec=body.gpu,
+            settings=ctx.settings,
+            now=ctx.now(),
+        )
     )
     return GpuRegistered(gpu_id=gpu.id, miner_id=gpu.miner_id, status="available")
 
@@ -162,18 +174,17 @@ async def gpu_details(request: Request) -> Response:
     responses=error_responses(401, 403, 404, 422),
     summary="Change a GPU's price, pricing mode or description (its miner or an admin)",
 )
-def update_gpu(
-    gpu_id: str,
-    request: Request,
-    body: GpuUpdate,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    principal: MinerOrAdminDep,
+async def update_gpu(
+    gpu_id: str, request: Request, body: GpuUpdate, ctx: ContextDep, principal: MinerOrAdminDep
 ) -> Response:
-    gpu = listings.owned_gpu_for_update(session, gpu_id=gpu_id, principal=principal)
-    listings.update_gpu(session, gpu=gpu, body=body, now=clock.now(), settings=settings)
-    return _read_in_session(request, session, gpu_id, clock, settings)
+    now, settings = ctx.now(), ctx.settings
+    return await _changed(
+        request,
+        ctx,
+        gpu_id,
+        principal,
+        lambda conn, gpu: listings.update_gpu(conn, gpu=gpu, body=body, now=now, settings=settings),
+    )
 
 
 @router.delete(
@@ -182,17 +193,17 @@ def update_gpu(
     responses=error_responses(401, 403, 404, 409),
     summary="Delist a GPU (its miner or an admin); refused while it is booked",
 )
-def delist_gpu(
-    gpu_id: str,
-    request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    principal: MinerOrAdminDep,
+async def delist_gpu(
+    gpu_id: str, request: Request, ctx: ContextDep, principal: MinerOrAdminDep
 ) -> Response:
-    gpu = listings.owned_gpu_for_update(session, gpu_id=gpu_id, principal=principal)
-    listings.delist_gpu(session, gpu=gpu, now=clock.now(), settings=settings)
-    return _read_in_session(request, session, gpu_id, clock, settings)
+    now, settings = ctx.now(), ctx.settings
+    return await _changed(
+        request,
+        ctx,
+        gpu_id,
+        principal,
+        lambda conn, gpu: listings.delist_gpu(conn, gpu=gpu, now=now, settings=settings),
+    )
 
 
 @router.post(
@@ -201,14 +212,14 @@ def delist_gpu(
     responses=error_responses(401, 403, 404),
     summary="List a delisted GPU again (its miner or an admin); registering does not",
 )
-def relist_gpu(
-    gpu_id: str,
-    request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    principal: MinerOrAdminDep,
+async def relist_gpu(
+    gpu_id: str, request: Request, ctx: ContextDep, principal: MinerOrAdminDep
 ) -> Response:
-    gpu = listings.owned_gpu_for_update(session, gpu_id=gpu_id, principal=principal)
-    listings.relist_gpu(session, gpu=gpu, now=clock.now(), settings=settings)
-    return _read_in_session(request, session, gpu_id, clock, settings)
+    now, settings = ctx.now(), ctx.settings
+    return await _changed(
+        request,
+        ctx,
+        gpu_id,
+        principal,
+        lambda conn, gpu: listings.relist_gpu(conn, gpu=gpu, now=now, settings=settings),
+    )

@@ -5,13 +5,15 @@ make a request fail; an admin key acts on the miner the path names."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import Body, Query
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from aitbc.auth.principal import Principal
-from aitbc.http.deps import ClockDep, MinerDep, MinerOrAdminDep, SessionDep, SettingsDep
+from aitbc.http.context import ContextDep
+from aitbc.http.deps import ClockDep, MinerDep, MinerOrAdminDep, SessionDep
 from aitbc.http.errors import error_responses
 from aitbc.http.pagination import Limit
 from aitbc.http.routing import APIRouter
@@ -20,6 +22,7 @@ from aitbc.jobs.schemas import JobPublic, JobState
 from aitbc.kit.money import MoneyQuery, to_units
 from aitbc.kit.types import Moment
 from aitbc.miners import service
+from aitbc.miners.queries import GpuRecord, MinerRecord
 from aitbc.miners.schemas import (
     CapabilitiesUpdate,
     MinerEarnings,
@@ -28,7 +31,6 @@ from aitbc.miners.schemas import (
     MinerPublic,
     MinerRegister,
 )
-from aitbc.models import Gpu, Miner
 
 router = APIRouter(prefix="/v1/miners", tags=["miners"])
 
@@ -52,7 +54,7 @@ MinerName = Annotated[
 ]
 
 
-def _public(miner: Miner, gpus: list[Gpu]) -> MinerPublic:
+def _public(miner: MinerRecord, gpus: list[GpuRecord]) -> MinerPublic:
     return MinerPublic(
         miner_id=miner.id,
         deregistered_at=miner.deregistered_at,
@@ -75,16 +77,17 @@ def _acting(principal: Principal, named: str) -> str:
     responses=error_responses(401, 403, 422),
     summary="Register (or re-register) the calling miner and its GPUs",
 )
-def register_miner(
-    body: MinerRegister,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    principal: MinerDep,
-    miner_id: MinerName = None,
+async def register_miner(
+    body: MinerRegister, ctx: ContextDep, principal: MinerDep, miner_id: MinerName = None
 ) -> MinerPublic:
-    miner, gpus = service.register(
-        session, miner_id=principal.owner_id, body=body, now=clock.now(), settings=settings
+    miner, gpus = await ctx.store.write(
+        partial(
+            service.register,
+            miner_id=principal.owner_id,
+            body=body,
+            now=ctx.now(),
+            settings=ctx.settings,
+        )
     )
     return _public(miner, gpus)
 
@@ -95,21 +98,21 @@ def register_miner(
     responses=error_responses(401, 403, 404, 422),
     summary="Report liveness, in-flight work and GPU health (the body may be left out)",
 )
-def miner_heartbeat(
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+async def miner_heartbeat(
+    ctx: ContextDep,
     principal: MinerDep,
     # Optional, documented by its model (deployed clients send no body at all).
     body: Annotated[MinerHeartbeat, Body()] = None,  # type: ignore[assignment]
     miner_id: MinerName = None,
 ) -> MinerPublic:
-    miner, gpus = service.heartbeat(
-        session,
-        miner_id=principal.owner_id,
-        body=body or MinerHeartbeat(),
-        now=clock.now(),
-        settings=settings,
+    miner, gpus = await ctx.store.write(
+        partial(
+            service.heartbeat,
+            miner_id=principal.owner_id,
+            body=body or MinerHeartbeat(),
+            now=ctx.now(),
+            settings=ctx.settings,
+        )
     )
     return _public(miner, gpus)
 
@@ -120,20 +123,17 @@ def miner_heartbeat(
     responses=error_responses(401, 403, 404, 422),
     summary="Replace the miner's capabilities; the GPUs in them are registered as described",
 )
-def update_capabilities(
-    miner_id: str,
-    body: CapabilitiesUpdate,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    principal: MinerOrAdminDep,
+async def update_capabilities(
+    miner_id: str, body: CapabilitiesUpdate, ctx: ContextDep, principal: MinerOrAdminDep
 ) -> MinerPublic:
-    miner, gpus = service.update_capabilities(
-        session,
-        miner_id=_acting(principal, miner_id),
-        capabilities=body.capabilities,
-        now=clock.now(),
-        settings=settings,
+    miner, gpus = await ctx.store.write(
+        partial(
+            service.update_capabilities,
+            miner_id=_acting(principal, miner_id),
+            capabilities=body.capabilities,
+            now=ctx.now(),
+            settings=ctx.settings,
+        )
     )
     return _public(miner, gpus)
 
@@ -144,15 +144,14 @@ def update_capabilities(
     responses=error_responses(401, 403, 404),
     summary="Deregister: offline at once, GPUs delisted (booked ones once their bookings end)",
 )
-def deregister(
-    miner_id: str,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    principal: MinerOrAdminDep,
-) -> MinerPublic:
-    miner, gpus = service.deregister(
-        session, miner_id=_acting(principal, miner_id), now=clock.now(), settings=settings
+async def deregister(miner_id: str, ctx: ContextDep, principal: MinerOrAdminDep) -> MinerPublic:
+    miner, gpus = await ctx.store.write(
+        partial(
+            service.deregister,
+            miner_id=_acting(principal, miner_id),
+            now=ctx.now(),
+            settings=ctx.settings,
+        )
     )
     return _public(miner, gpus)
 
@@ -163,21 +162,21 @@ def deregister(
     responses=error_responses(401, 403, 404, 422),
     summary="What the miner has been paid (in a time range), and what its open bookings hold",
 )
-def earnings(
+async def earnings(
     miner_id: str,
-    session: SessionDep,
-    clock: ClockDep,
+    ctx: ContextDep,
     principal: MinerOrAdminDep,
     from_time: Moment | None = None,
     to_time: Moment | None = None,
 ) -> MinerEarnings:
-    return service.earnings(
-        session,
-        miner_id=_acting(principal, miner_id),
-        since=from_time,
-        until=to_time,
-        now=clock.now(),
-    )
+    async with ctx.store.read() as conn:
+        return await service.earnings(
+            conn,
+            miner_id=_acting(principal, miner_id),
+            since=from_time,
+            until=to_time,
+            now=ctx.now(),
+        )
 
 
 @router.get(

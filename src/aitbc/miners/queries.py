@@ -1,0 +1,185 @@
+"""The miners domain's reads and writes: a miner's row and its GPUs' registry rows as plain
+records, and the statements that read and write them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, ClassVar
+
+from aitbc.store.conn import Conn, Row
+from aitbc.store.query import Query, built
+from aitbc.store.values import as_json, as_time, maybe_time
+
+
+@dataclass(slots=True)
+class MinerRecord:
+    id: str
+    region: str | None
+    concurrency: int
+    inflight: int
+    reported_status: str
+    capabilities: dict[str, Any]
+    last_heartbeat: datetime
+    created_at: datetime
+    updated_at: datetime
+    deregistered_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> MinerRecord:
+        return cls(
+            id=row["id"],
+            region=row["region"],
+            concurrency=row["concurrency"],
+            inflight=row["inflight"],
+            reported_status=row["reported_status"],
+            capabilities=dict(as_json(row["capabilities"]) or {}),
+            last_heartbeat=as_time(row["last_heartbeat"]),
+            created_at=as_time(row["created_at"]),
+            updated_at=as_time(row["updated_at"]),
+            deregistered_at=maybe_time(row["deregistered_at"]),
+        )
+
+    async def save(self, conn: Conn) -> None:
+        """Write back what a miner's calls change."""
+        await conn.execute(
+            _SAVE_MINER,
+            self.id,
+            self.region,
+            self.concurrency,
+            self.inflight,
+            self.reported_status,
+            json.dumps(self.capabilities),
+            self.last_heartbeat,
+            self.updated_at,
+            self.deregistered_at,
+        )
+
+
+_MINER_COLUMNS = (
+    "id, region, concurrency, inflight, reported_status, capabilities, last_heartbeat, "
+    "created_at, updated_at, deregistered_at"
+)
+MINER_LOCKED = Query(f"SELECT {_MINER_COLUMNS} FROM miners WHERE id = $1 FOR UPDATE")
+MINER = Query(f"SELECT {_MINER_COLUMNS} FROM miners WHERE id = $1")
+# A new miner, or nothing when it exists (a concurrent first registration included).
+NEW_MINER = Query(
+    f"INSERT INTO miners ({_MINER_COLUMNS}) VALUES ($1, $2, 1, 0, 'online', '{{}}', $3, $3, $3, "
+    "NULL) ON CONFLICT (id) DO NOTHING"
+)
+_SAVE_MINER = Query(
+    "UPDATE miners SET region = $2, concurrency = $3, inflight = $4, reported_status = $5, "
+    "capabilities = $6, last_heartbeat = $7, updated_at = $8, deregistered_at = $9 "
+    "WHERE id = $1"
+)
+
+
+@dataclass(slots=True)
+class GpuRecord:
+    """A GPU's registry row (its rendered form is ``gpus.listing``'s)."""
+
+    JSON: ClassVar[frozenset[str]] = frozenset({"ai_models", "health"})
+
+    id: str
+    miner_id: str
+    slot: str
+    model: str
+    model_key: str
+    memory_gb: int
+    cuda_cores: int | None
+    compute_capability: str | None
+    cuda_version: str | None
+    region: str | None
+    price_units: int
+    effective_price_units: int
+    pricing_mode: str
+    description: str | None
+    ai_models: list[str]
+    health: dict[str, Any]
+    health_at: datetime | None
+    rating_sum: int
+    review_count: int
+    total_bookings: int
+    uptime_24h_bp: int
+    uptime_7d_bp: int
+    created_at: datetime
+    updated_at: datetime
+    delisted_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> GpuRecord:
+        values = {name: row[name] for name in GPU_FIELDS}
+        for name in cls.JSON:
+            values[name] = as_json(values[name])
+        values["ai_models"] = list(values["ai_models"] or [])
+        values["health"] = dict(values["health"] or {})
+        for name in ("created_at", "updated_at"):
+            values[name] = as_time(values[name])
+        for name in ("health_at", "delisted_at"):
+            values[name] = maybe_time(values[name])
+        return cls(**values)
+
+    def _value(self, name: str) -> Any:
+        value = getattr(self, name)
+        return json.dumps(value) if name in self.JSON else value
+
+    async def insert(self, conn: Conn) -> None:
+        await conn.execute(_INSERT_GPU, *(self._value(name) for name in GPU_FIELDS))
+
+    async def save(self, conn: Conn, *names: str) -> None:
+        """Write back the named columns (a GPU row written is a new revision: only what
+        changed is written)."""
+        sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=2))
+        await conn.execute(
+            built(f"UPDATE gpus SET {sets} WHERE id = $1"),
+            self.id,
+            *(self._value(name) for name in names),
+        )
+
+
+GPU_FIELDS = tuple(f.name for f in fields(GpuRecord))
+_GPU_COLUMNS = ", ".join(GPU_FIELDS)
+_INSERT_GPU = Query(
+    f"INSERT INTO gpus ({_GPU_COLUMNS}) VALUES "
+    f"({', '.join(f'${i}' for i in range(1, len(GPU_FIELDS) + 1))})"
+)
+GPU_LOCKED = Query(f"SELECT {_GPU_COLUMNS} FROM gpus WHERE id = $1 FOR UPDATE")
+MINERS_GPUS = Query(f"SELECT {_GPU_COLUMNS} FROM gpus WHERE miner_id = $1 ORDER BY slot")
+# The fields a miner's description of a GPU sets (miners.service._apply_spec).
+SPEC_FIELDS = (
+    "slot", "model", "model_key", "memory_gb", "cuda_version", "compute_capability",
+    "cuda_cores", "price_units", "effective_price_units", "pricing_mode", "description",
+    "region", "updated_at", "delisted_at", "ai_models",
+)  # fmt: skip
+
+SIBLING_UPTIME = Query("SELECT uptime_24h_bp, uptime_7d_bp FROM gpus WHERE miner_id = $1 LIMIT 1")
+REMEMBER_MODEL_KEY = Query(
+    "INSERT INTO gpu_model_keys (model_key) VALUES ($1) ON CONFLICT (model_key) DO NOTHING"
+)
+AI_MODEL_KEYS = Query("SELECT model_key FROM gpu_ai_models WHERE gpu_id = $1")
+DROP_AI_MODEL = Query("DELETE FROM gpu_ai_models WHERE gpu_id = $1 AND model_key = $2")
+ADD_AI_MODEL = Query("INSERT INTO gpu_ai_models (gpu_id, model_key) VALUES ($1, $2)")
+DELIST_FREE = Query(
+    "UPDATE gpus SET delisted_at = $2, updated_at = $2 WHERE miner_id = $1 "
+    "AND delisted_at IS NULL AND NOT EXISTS "
+    "(SELECT 1 FROM bookings b WHERE b.gpu_id = gpus.id AND b.status = 'open')"
+)
+OPEN_BOOKING_ON = Query("SELECT id FROM bookings WHERE gpu_id = $1 AND status = 'open' LIMIT 1")
+
+# Earnings: what the miner was paid at its bookings' close, less the platform's fee.
+CLOSING_KINDS = (
+    "booking_completed", "booking_released", "booking_interrupted", "booking_cancelled",
+)  # fmt: skip
+PAID = (
+    "SELECT coalesce(sum(e.amount_units), 0), count(e.id) FROM ledger_entries e "
+    "JOIN ledger_transactions t ON t.id = e.transaction_id "
+    "JOIN accounts a ON a.id = e.account_id "
+    "WHERE a.owner_id = $1 AND a.kind = 'main' AND e.amount_units > 0 "
+    f"AND t.kind IN ({', '.join(repr(k) for k in CLOSING_KINDS)})"
+)
+JOBS_DONE = "SELECT count(*) FROM jobs WHERE miner_id = $1 AND state = 'completed'"
+PENDING = Query(
+    "SELECT coalesce(sum(total_units - outage_refund_units), 0) FROM bookings "
+    "WHERE miner_id = $1 AND status = 'open'"
+)
