@@ -32,7 +32,6 @@ from sqlalchemy import create_engine, text
 
 from aitbc.bookings import service as bookings
 from aitbc.config import Settings
-from aitbc.db import Database
 from aitbc.kit.clock import ManualClock
 from aitbc.migrate import upgrade
 from aitbc.store.store import Store
@@ -386,12 +385,13 @@ def sweeper(report: Report, args: argparse.Namespace, workdir: Path) -> None:
         settings = Settings(
             database_url=url, sweep_interval_seconds=0, heartbeat_timeout_seconds=10 * 365 * 86400
         )
-        db = Database(url)
+        store = Store(url)
+        asyncio.run(store.open())
         began = time.perf_counter()
-        settled = Sweeper(db, clock, settings).run_once()
+        settled = Sweeper(store, clock, settings).run_once()
         took = time.perf_counter() - began
-        again = Sweeper(db, clock, settings).run_once()
-        db.dispose()
+        again = Sweeper(store, clock, settings).run_once()
+        asyncio.run(store.close())
         engine = create_engine(url)
         with engine.connect() as conn:
             closings = conn.execute(

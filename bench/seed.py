@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert
 
 from aitbc.auth.service import create_key
-from aitbc.db import Database
+from aitbc.db import create_db_engine
 from aitbc.gpus.naming import model_key
 from aitbc.ledger.postings import deposit
 from aitbc.models import Gpu, GpuAiModel, GpuModelKey, Miner
@@ -33,7 +33,7 @@ REGIONS = ["eu-west", "eu-central", "us-east", "us-west", "ap-south"]
 def seed_gpus(url: str, *, gpus: int, gpus_per_miner: int = 8, seed: int = 7) -> list[str]:
     rng = random.Random(seed)
     now = datetime.now(UTC)
-    db = Database(url)
+    engine = create_db_engine(url)
     miners, rows, ai_rows = [], [], []
     keys: set[str] = set()
     for m in range((gpus + gpus_per_miner - 1) // gpus_per_miner):
@@ -87,16 +87,16 @@ def seed_gpus(url: str, *, gpus: int, gpus_per_miner: int = 8, seed: int = 7) ->
             )
             keys.add(model_key(name))
             ai_rows.extend({"gpu_id": gpu_id, "model_key": model_key(a)} for a in served)
-    with db.session(write=True) as session:
-        session.execute(insert(Miner), miners)
-        session.execute(insert(Gpu), rows)
-        session.execute(insert(GpuAiModel), ai_rows)
-        session.execute(insert(GpuModelKey), [{"model_key": k} for k in sorted(keys)])
-        session.commit()
-    if db.is_postgres:  # the statistics autovacuum would gather soon after
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+    # Bulk rows through SQLAlchemy Core on the models' tables: seeding, not the service.
+    with engine.begin() as conn:
+        conn.execute(insert(Miner), miners)
+        conn.execute(insert(Gpu), rows)
+        conn.execute(insert(GpuAiModel), ai_rows)
+        conn.execute(insert(GpuModelKey), [{"model_key": k} for k in sorted(keys)])
+    if engine.dialect.name == "postgresql":  # the statistics autovacuum would gather soon after
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("ANALYZE")
-    db.dispose()
+    engine.dispose()
     return [r["id"] for r in rows]
 
 

@@ -20,7 +20,6 @@ from aitbc.bookings.busy import BusyGpus
 from aitbc.bookings.router import gpu_router as booking_gpu_router
 from aitbc.bookings.router import router as bookings_router
 from aitbc.config import Settings
-from aitbc.db import Database
 from aitbc.gpus.cards import Cards
 from aitbc.gpus.model_keys import ModelKeys
 from aitbc.gpus.router import gpu_details, list_gpus
@@ -35,6 +34,7 @@ from aitbc.http.health import health
 from aitbc.http.health import router as health_router
 from aitbc.http.metrics import MetricsMiddleware
 from aitbc.http.routing import include_flat
+from aitbc.jobs import wakeup
 from aitbc.jobs.router import router as jobs_router
 from aitbc.jobs.wakeup import Signals
 from aitbc.kit.clock import Clock, SystemClock
@@ -46,10 +46,6 @@ from aitbc.reviews.router import router as reviews_router
 from aitbc.store.store import Store
 from aitbc.sweeper import Sweeper
 from aitbc.web import router as web
-
-# Threads that only commit or roll back; apart from the request threads so a transaction
-# can always end (see deps.get_session).
-FINISH_THREADS = 64
 
 DESCRIPTION = """
 The GPU marketplace coordinator: miners list GPUs; clients find, book, pay for, release
@@ -71,10 +67,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         state.serving = getattr(state, "serving", 0) + 1
         if state.serving == 1:
             anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
-            state.finish_limiter = anyio.CapacityLimiter(FINISH_THREADS)
-            state.db = Database(
-                settings.resolved_database_url(), timeout=settings.db_timeout_seconds
-            )
             state.store = Store(
                 settings.resolved_database_url(),
                 pool_size=settings.db_pool_size,
@@ -83,12 +75,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await state.store.open()
             state.authenticator = Authenticator(state.store, admin_key=settings.admin_key)
             state.signals = Signals()
-            state.db.after_commit.append(state.signals.after_commit)
             if state.store.is_postgres:
                 # In the background: a database that does not answer must not hold the
                 # start (its polls find their jobs when their wait runs out meanwhile).
                 state.listening = asyncio.create_task(state.signals.listen(state.store.connect_raw))
-            state.sweeper = Sweeper(state.db, state.clock, settings)
+            else:
+                state.store.listen_locally(wakeup.CHANNEL, state.signals.wake)
+            state.sweeper = Sweeper(state.store, state.clock, settings)
             if settings.sweep_interval_seconds > 0:
                 state.sweeper.start()
         try:
@@ -96,14 +89,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         finally:
             state.serving -= 1
             if state.serving == 0:
-                state.sweeper.stop()
+                await state.sweeper.stop()
                 if state.store.is_postgres:
                     state.listening.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await state.listening
                 await state.signals.close()
                 await state.store.close()
-                state.db.dispose()
             else:
                 await state.store.leave_loop()
 

@@ -19,11 +19,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import text
 
 from aitbc.agent.gpus import parse_smi
 from aitbc.cli import config as cli_config
 from aitbc.cli.main import cli
-from aitbc.models import Job
+from tests.support import db
 from tests.support.api import ADMIN_KEY, Api
 
 GPUS = json.dumps([{"model": "RTX 4090", "memory_gb": 24, "price_per_hour": "0.5"}])
@@ -318,8 +319,8 @@ def test_sigterm_lets_a_job_that_finishes_within_the_grace_report_its_result(
 def _claim_of(api: Api, job_id: str) -> object:
     """When the job's claim runs out (None once confirmed): read from the database, only to
     know when the agent's confirmation has arrived."""
-    db = api.client.app.state.db  # type: ignore[attr-defined]
-    with db.session(write=False) as session:
-        found = session.get(Job, job_id)
-        assert found is not None
-        return found.claim_expires_at
+    with db.engine(api.client.app).connect() as conn:
+        found = conn.execute(
+            text("SELECT claim_expires_at FROM jobs WHERE id = :j"), {"j": job_id}
+        ).one()
+        return found[0]

@@ -20,6 +20,8 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from tests.support import db
+
 BP = Decimal("0.0001")
 MICRO = Decimal("0.000001")
 
@@ -68,14 +70,14 @@ def row_counts(app: FastAPI) -> dict[str, int]:
     from aitbc.models import Base
 
     counts: dict[str, Any] = {}
-    with app.state.db.engine.connect() as conn:
+    with db.engine(app).connect() as conn:
         for table in Base.metadata.sorted_tables:
             counts[table.name] = conn.execute(text(f'SELECT COUNT(*) FROM "{table.name}"')).scalar()
     return counts
 
 
 def pricing_rows(app: FastAPI) -> dict[str, list[tuple[Any, ...]]]:
-    with app.state.db.engine.connect() as conn:
+    with db.engine(app).connect() as conn:
         prices = conn.execute(text("SELECT * FROM model_prices ORDER BY kind, model_key")).all()
         history = conn.execute(text("SELECT * FROM price_history ORDER BY id")).all()
     return {
@@ -86,7 +88,7 @@ def pricing_rows(app: FastAPI) -> dict[str, list[tuple[Any, ...]]]:
 
 def effective_units(app: FastAPI, gpu_id: str) -> Any:
     """The stored effective price of a GPU, exactly as the database returns it."""
-    with app.state.db.engine.connect() as conn:
+    with db.engine(app).connect() as conn:
         return conn.execute(
             text("SELECT effective_price_units FROM gpus WHERE id = :g"), {"g": gpu_id}
         ).scalar()
@@ -94,5 +96,5 @@ def effective_units(app: FastAPI, gpu_id: str) -> Any:
 
 def revision(app: FastAPI, gpu_id: str) -> Any:
     """The GPU row's revision (moved by every write of the row)."""
-    with app.state.db.engine.connect() as conn:
+    with db.engine(app).connect() as conn:
         return conn.execute(text("SELECT revision FROM gpus WHERE id = :g"), {"g": gpu_id}).scalar()

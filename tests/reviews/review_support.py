@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from tests.support import db
 from tests.support.api import Api
 from tests.support.gpus import gpu_path
 
@@ -45,7 +46,7 @@ def public_reviews(api: Api, gpu_id: str, **params: Any) -> Any:
 
 def stored_aggregates(app: FastAPI, gpu_id: str) -> tuple[tuple[int, int], tuple[int, int]]:
     """(the GPU's rating_sum and review_count, the same recomputed from its visible reviews)."""
-    with app.state.db.engine.connect() as conn:
+    with db.engine(app).connect() as conn:
         kept = conn.execute(
             text("SELECT rating_sum, review_count FROM gpus WHERE id = :g"), {"g": gpu_id}
         ).one()

@@ -6,19 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session
 
 from aitbc.db import create_db_engine
 from aitbc.errors import PaymentRequired
 from aitbc.ledger.postings import Leg, deposit, post
 from aitbc.models.account import ESCROW, EXTERNAL, MAIN, WORLD_OWNER
-from aitbc.store.conn import SessionConn, drive
 from tests.accounts.ledger_invariants import assert_ledger_invariants
+from tests.support import store
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -38,16 +38,15 @@ def balances(engine: Engine) -> dict[tuple[str, str], int]:
 
 def posting(engine: Engine, kind: str, legs: list[Leg]) -> str | None:
     """One posting in its own transaction, committed when it succeeds."""
-    with Session(engine) as session:
-        transaction_id = drive(post(SessionConn(session), kind=kind, legs=legs, now=NOW))
-        session.commit()
-        return transaction_id
+    return store.write(
+        engine.url.render_as_string(hide_password=False),
+        partial(post, kind=kind, legs=legs, now=NOW),
+    )
 
 
 def fund(engine: Engine, owner: str, units: int) -> None:
-    with Session(engine) as session:
-        drive(deposit(SessionConn(session), owner_id=owner, amount_units=units, now=NOW))
-        session.commit()
+    url = engine.url.render_as_string(hide_password=False)
+    store.write(url, partial(deposit, owner_id=owner, amount_units=units, now=NOW))
 
 
 def test_a_deposit_moves_money_in_from_the_outside_world(engine: Engine, database_url: str) -> None:

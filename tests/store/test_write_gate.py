@@ -9,13 +9,12 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from aitbc.db import Database
 from aitbc.store.conn import Conn
 from aitbc.store.store import Store
 from aitbc.store.write_gate import WriteGate, gate_for
+from tests.support import store as support_store
 from tests.support.api import PG_URL
 
 
@@ -71,24 +70,24 @@ def test_a_writer_that_waits_past_the_timeout_fails_as_sqlite_would() -> None:
     gate.release()
 
 
-def test_an_orm_writer_goes_before_the_request_paths_later_writes(database_url: str) -> None:
-    """A: the request path's writer holds the lock. B: an ORM write transaction (a repricing,
-    a sweep) asks for it. C: another request-path write is queued behind A on the same
-    writer thread. Without turns, C would start the moment A commits, while B's connection
-    sleeps between tries; with them, B goes first."""
+def test_another_writer_goes_before_the_request_paths_later_writes(database_url: str) -> None:
+    """A: the request path's writer holds the lock. B: another store's writer in the same
+    process (a tool, the start's bootstrap) asks for it. C: another request-path write is
+    queued behind A on the same writer thread. Without turns, C would start the moment A
+    commits, while B's connection sleeps between tries; with them, B goes first."""
     if PG_URL:
         pytest.skip("SQLite's write lock")
     path = make_url(database_url).database or ""
     gate = gate_for(path)
-    db, store = Database(database_url), Store(database_url)
+    store = Store(database_url)
     order: list[str] = []
     a_holds, a_may_finish = threading.Event(), threading.Event()
 
-    def orm_writer() -> None:
-        with db.session(write=True) as session:
-            session.execute(text("SELECT 1"))  # begins the write transaction
-            order.append("B")
-            session.commit()
+    async def b(conn: Conn) -> None:
+        order.append("B")
+
+    def other_writer() -> None:
+        support_store.write(database_url, b)
 
     async def scenario() -> None:
         await store.open()
@@ -103,19 +102,16 @@ def test_an_orm_writer_goes_before_the_request_paths_later_writes(database_url: 
 
         first = asyncio.ensure_future(store.write(a))
         await asyncio.to_thread(a_holds.wait, 10)
-        b = threading.Thread(target=orm_writer)
-        b.start()
+        other = threading.Thread(target=other_writer)
+        other.start()
         await asyncio.to_thread(_until, lambda: gate.waiting == 1, "B to queue")
         third = asyncio.ensure_future(store.write(c))
         await asyncio.sleep(0)  # C is handed to the writer thread, behind A
         a_may_finish.set()
         await first
         await third
-        await asyncio.to_thread(b.join, 10)
+        await asyncio.to_thread(other.join, 10)
         await store.close()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        db.dispose()
+    asyncio.run(scenario())
     assert order == ["A", "B", "C"]

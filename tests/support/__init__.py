@@ -5,4 +5,5 @@
 - ``money``: the reference arithmetic for amounts, written from the specification;
 - ``together``: calls released at once by a barrier, for the race tests;
 - ``market``: the market factory (keys, funds, GPUs, heartbeats) and moving the clock;
-- ``gpus``: the registry's read shortcuts."""
+- ``gpus``: the registry's read shortcuts;
+- ``store``: a service call in one write transaction on the store, outside a server."""

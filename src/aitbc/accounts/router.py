@@ -42,26 +42,24 @@ async def deposit(
 ) -> Response:
     now, settings = ctx.now(), ctx.settings
 
-    async def action(conn: Conn) -> bytes:
+    async def make(conn: Conn) -> DepositResult:
         if not create:
             await service.require_known_owner(conn, owner_id)
         transaction_id = await ledger.deposit(
             conn, owner_id=owner_id, amount_units=to_units(body.amount), now=now
         )
         account = await service.view(conn, owner_id=owner_id, now=now, settings=settings)
-        result = DepositResult(transaction_id=transaction_id, amount=body.amount, account=account)
-        return result.model_dump_json().encode()
+        return DepositResult(transaction_id=transaction_id, amount=body.amount, account=account)
 
-    reply = await idempotency.write_once(
+    return await idempotency.respond_once(
         ctx.store,
         request,
         owner_id=principal.owner_id,
         body=body,
         now=now,
         status_code=201,
-        action=action,
+        make=make,
     )
-    return reply.response()
 
 
 @router.get(
@@ -71,10 +69,9 @@ async def deposit(
     summary="Your balance and escrow",
 )
 async def my_account(ctx: ContextDep, principal: AnyKeyDep) -> AccountPublic:
-    async with ctx.store.read() as conn:
-        return await service.view(
-            conn, owner_id=principal.owner_id, now=ctx.now(), settings=ctx.settings
-        )
+    return await ctx.read(
+        service.view, owner_id=principal.owner_id, now=ctx.now(), settings=ctx.settings
+    )
 
 
 @router.get(
@@ -89,5 +86,4 @@ async def my_ledger(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[LedgerLine]:
-    async with ctx.store.read() as conn:
-        return await service.ledger(conn, owner_id=principal.owner_id, limit=limit, offset=offset)
+    return await ctx.read(service.ledger, owner_id=principal.owner_id, limit=limit, offset=offset)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from fastapi import Request
 
 from aitbc.auth import service
@@ -37,8 +35,8 @@ def _public(key: ApiKey) -> ApiKeyPublic:
     summary="Create an API key (admin); an owner id has one role",
 )
 async def create_api_key(body: ApiKeyCreate, ctx: ContextDep, _: AdminDep) -> ApiKeyCreated:
-    key, secret = await ctx.store.write(
-        partial(service.create_key, role=body.role, owner_id=body.owner_id, now=ctx.now())
+    key, secret = await ctx.write(
+        service.create_key, role=body.role, owner_id=body.owner_id, now=ctx.now()
     )
     return ApiKeyCreated(key=secret, key_id=key.id, role=body.role, owner_id=key.owner_id)
 
@@ -73,7 +71,7 @@ async def list_api_keys(
 async def revoke_api_key(
     key_id: str, request: Request, ctx: ContextDep, _: AdminDep
 ) -> ApiKeyPublic:
-    revoked = await ctx.store.write(partial(service.revoke_key, key_id=key_id, now=ctx.now()))
+    revoked = await ctx.write(service.revoke_key, key_id=key_id, now=ctx.now())
     # Other processes stop accepting the key when their short-lived lookups run out.
     request.app.state.authenticator.forget()
     return _public(revoked)

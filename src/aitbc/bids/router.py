@@ -16,7 +16,6 @@ from aitbc.http.errors import error_responses
 from aitbc.http.idempotency import IdempotencyKey
 from aitbc.http.pagination import Limit, Offset
 from aitbc.http.routing import APIRouter
-from aitbc.store.conn import Conn
 
 router = APIRouter(tags=["offers"], dependencies=[CheckKey])
 
@@ -35,24 +34,19 @@ async def create_bid(
     principal: ClientDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    now, settings = ctx.now(), ctx.settings
-
-    async def action(conn: Conn) -> bytes:
-        made = await bids.create(
-            conn, client_id=principal.owner_id, body=body, now=now, settings=settings
-        )
-        return made.model_dump_json().encode()
-
-    reply = await idempotency.write_once(
+    now = ctx.now()
+    make = partial(
+        bids.create, client_id=principal.owner_id, body=body, now=now, settings=ctx.settings
+    )
+    return await idempotency.respond_once(
         ctx.store,
         request,
         owner_id=principal.owner_id,
         body=body,
         now=now,
         status_code=202,
-        action=action,
+        make=make,
     )
-    return reply.response()
 
 
 @router.get(
@@ -67,10 +61,9 @@ async def list_bids(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[BidPublic]:
-    async with ctx.store.read() as conn:
-        return await bids.list_bids(
-            conn, principal=principal, now=ctx.now(), limit=limit, offset=offset
-        )
+    return await ctx.read(
+        bids.list_bids, principal=principal, now=ctx.now(), limit=limit, offset=offset
+    )
 
 
 @router.post(
@@ -80,6 +73,4 @@ async def list_bids(
     summary="Cancel an open bid (bookings it already made stand)",
 )
 async def cancel_bid(bid_id: str, ctx: ContextDep, principal: ClientOrAdminDep) -> BidPublic:
-    return await ctx.store.write(
-        partial(bids.cancel, bid_id=bid_id, principal=principal, now=ctx.now())
-    )
+    return await ctx.write(bids.cancel, bid_id=bid_id, principal=principal, now=ctx.now())

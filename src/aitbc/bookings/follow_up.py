@@ -17,14 +17,13 @@ from functools import partial
 from aitbc.bookings import settlement
 from aitbc.config import Policy, Settings
 from aitbc.pricing import market
-from aitbc.store.conn import Conn
-from aitbc.store.store import Store
+from aitbc.store.conn import Conn, Writer
 
 _REPRICING: set[str] = set()
 
 
 def settle_due(conn: Conn, *, gpu_id: str, now: datetime, fee_bps: int, policy: Policy) -> None:
-    async def settle(store: Store) -> None:
+    async def settle(store: Writer) -> None:
         await store.write(
             partial(settlement.settle_due, now=now, fee_bps=fee_bps, policy=policy, gpu_id=gpu_id)
         )
@@ -33,7 +32,7 @@ def settle_due(conn: Conn, *, gpu_id: str, now: datetime, fee_bps: int, policy: 
 
 
 def reprice(conn: Conn, *, model_key: str, now: datetime, settings: Settings) -> None:
-    async def recompute(store: Store) -> None:
+    async def recompute(store: Writer) -> None:
         if model_key in _REPRICING:
             return
         _REPRICING.add(model_key)

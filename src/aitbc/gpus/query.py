@@ -1,45 +1,26 @@
-"""GPU status as SQLAlchemy expressions, for the ORM-side readers (matching, pricing,
-metrics). The request path's own reads are in ``gpus.listing``; both derive status by the
-same rule: delisted, else offline (heartbeat older than the timeout, or reported offline),
-else booked (an open booking covers now), else available."""
+"""GPU figures for the operators' views (health, metrics), over the one status rule
+(``gpus.status``), and the rating every view shows."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select
-from sqlalchemy.orm import Session
+from aitbc.gpus import status
+from aitbc.store.conn import Conn
+from aitbc.store.query import Query
+from aitbc.store.values import as_json, maybe_time
 
-from aitbc.models import Booking, Gpu, Miner
-from aitbc.models.booking import OPEN
-
-
-def status_columns(now: datetime, heartbeat_timeout: int) -> tuple[ColumnElement[Any], ...]:
-    """(status, booking_expires) as SQL expressions over Gpu joined with Miner."""
-    cutoff = now - timedelta(seconds=heartbeat_timeout)
-    offline = or_(Miner.last_heartbeat < cutoff, Miner.reported_status == "offline")
-    current_end = (
-        select(Booking.end_time)
-        .where(
-            Booking.gpu_id == Gpu.id,
-            Booking.status == OPEN,
-            Booking.start_time <= now,
-            Booking.end_time > now,
-        )
-        .limit(1)
-        .scalar_subquery()
-    )
-    status = case(
-        (Gpu.delisted_at.is_not(None), "delisted"),
-        (offline, "offline"),
-        (current_end.is_not(None), "booked"),
-        else_="available",
-    ).label("status")
-    booking_expires = current_end.label("booking_expires")
-    return status, booking_expires
+_COUNT_BY_STATUS = Query(
+    f"SELECT {status.status_sql('$1', '$2')} AS status, count(*) "
+    "FROM gpus g JOIN miners m ON m.id = g.miner_id GROUP BY 1"
+)
+_VITALS = Query(
+    "SELECT id, miner_id, model, health, health_at, uptime_24h_bp, uptime_7d_bp FROM gpus "
+    "WHERE delisted_at IS NULL ORDER BY id"
+)
 
 
 def average_rating(rating_sum: int, review_count: int) -> Decimal | None:
@@ -48,16 +29,10 @@ def average_rating(rating_sum: int, review_count: int) -> Decimal | None:
     return (Decimal(rating_sum) / review_count).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
-def count_by_status(session: Session, *, now: datetime, heartbeat_timeout: int) -> dict[str, int]:
-    status, _ = status_columns(now, heartbeat_timeout)
-    query = (
-        select(status, func.count())
-        .select_from(Gpu)
-        .join(Miner, Miner.id == Gpu.miner_id)
-        .group_by(status)
-    )
+async def count_by_status(conn: Conn, *, now: datetime, heartbeat_timeout: int) -> dict[str, int]:
     counts = {"available": 0, "booked": 0, "offline": 0, "delisted": 0}
-    counts.update({name: n for name, n in session.execute(query).all()})
+    cutoff = status.cutoff(now, heartbeat_timeout)
+    counts.update({name: n for name, n in await conn.fetch_values(_COUNT_BY_STATUS, now, cutoff)})
     return counts
 
 
@@ -74,29 +49,12 @@ class GpuVitals:
     uptime_7d_bp: int
 
 
-def vitals(session: Session, *, now: datetime, heartbeat_timeout: int) -> list[GpuVitals]:
-    fresh_after = now - timedelta(seconds=heartbeat_timeout)
-    rows = session.execute(
-        select(
-            Gpu.id,
-            Gpu.miner_id,
-            Gpu.model,
-            Gpu.health,
-            Gpu.health_at,
-            Gpu.uptime_24h_bp,
-            Gpu.uptime_7d_bp,
-        )
-        .where(Gpu.delisted_at.is_(None))
-        .order_by(Gpu.id)
-    )
-    return [
-        GpuVitals(
-            gpu_id,
-            miner_id,
-            model,
-            health if health_at is not None and health_at >= fresh_after and health else {},
-            day,
-            week,
-        )
-        for gpu_id, miner_id, model, health, health_at, day, week in rows
-    ]
+async def vitals(conn: Conn, *, now: datetime, heartbeat_timeout: int) -> list[GpuVitals]:
+    fresh_after = status.cutoff(now, heartbeat_timeout)
+    found = []
+    for gpu_id, miner_id, model, health, health_at, day, week in await conn.fetch_values(_VITALS):
+        reported = maybe_time(health_at)
+        figures = as_json(health) or {}
+        fresh = reported is not None and reported >= fresh_after and figures
+        found.append(GpuVitals(gpu_id, miner_id, model, figures if fresh else {}, day, week))
+    return found

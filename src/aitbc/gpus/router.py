@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Annotated
 
 from fastapi import Header, Request, Response
@@ -85,14 +84,12 @@ async def register_gpu(
     ] = None,
 ) -> GpuRegistered:
     miner_id = listings.resolve_miner_id(principal, x_miner_id)
-    gpu = await ctx.store.write(
-        partial(
-            listings.register_gpu,
-            miner_id=miner_id,
-            spec=body.gpu,
-            settings=ctx.settings,
-            now=ctx.now(),
-        )
+    gpu = await ctx.write(
+        listings.register_gpu,
+        miner_id=miner_id,
+        spec=body.gpu,
+        settings=ctx.settings,
+        now=ctx.now(),
     )
     return GpuRegistered(gpu_id=gpu.id, miner_id=gpu.miner_id, status="available")
 

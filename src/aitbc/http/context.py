@@ -4,14 +4,20 @@ instead of untyped ``app.state`` reads in every handler."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
 
 from aitbc.config import Settings
 from aitbc.kit.clock import Clock
+from aitbc.store.conn import Conn
 from aitbc.store.store import Store
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Work = Callable[Concatenate[Conn, P], Coroutine[Any, Any, T]]
 
 
 class Context:
@@ -37,6 +43,20 @@ class Context:
 
     def now(self) -> datetime:
         return self.clock.now()
+
+    async def read(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``work(conn, ...)`` on a read connection."""
+        async with self.store.read() as conn:
+            return await work(conn, *args, **kwargs)
+
+    async def write(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``work(conn, ...)`` in one write transaction (and what it asks to follow the
+        commit)."""
+
+        async def run(conn: Conn) -> T:
+            return await work(conn, *args, **kwargs)
+
+        return await self.store.write(run)
 
 
 def context(request: Request) -> Context:

@@ -1,57 +1,14 @@
-"""Request-scoped dependencies: the unit-of-work session, the store, the clock, settings and
-the caller."""
+"""Request-scoped dependencies: the caller and its role (the application's parts are
+``http.context``'s)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from functools import partial
 from typing import Annotated
 
-from anyio import to_thread
 from fastapi import Depends, Header, Request
-from sqlalchemy.orm import Session
 
 from aitbc.auth.principal import Authenticator, Principal
-from aitbc.config import Settings
-from aitbc.db import Database, finish
 from aitbc.errors import Forbidden, Unauthorized
-from aitbc.kit.clock import Clock
-
-_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """Reads get a plain transaction; anything else a write transaction that commits on
-    success. Creating a session does no I/O; its first statement runs in the endpoint's
-    thread, and its end runs on a thread pool of its own (``app.state.finish_limiter``):
-    a request holding database locks never waits behind requests waiting for those locks."""
-    db: Database = request.app.state.db
-    limiter = request.app.state.finish_limiter
-    write = request.method not in _READ_METHODS
-    session = db.session(write=write)
-    try:
-        yield session
-    except BaseException:
-        await to_thread.run_sync(partial(finish, session, commit=False), limiter=limiter)
-        raise
-    await to_thread.run_sync(partial(finish, session, commit=write), limiter=limiter)
-
-
-# Trivial dependencies are async so they run on the event loop, not in the thread pool.
-async def get_clock(request: Request) -> Clock:
-    clock: Clock = request.app.state.clock
-    return clock
-
-
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-ClockDep = Annotated[Clock, Depends(get_clock)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-
 
 API_KEY_DESCRIPTION = "API key. Empty or absent means anonymous."
 # For endpoints that document their parameters themselves (kit.params).

@@ -18,10 +18,9 @@ from typing import Annotated, Any
 
 from fastapi import Header, Request, Response
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
 from aitbc.errors import Conflict, Invalid
-from aitbc.store.conn import Conn, SessionConn, drive
+from aitbc.store.conn import Conn
 from aitbc.store.query import Query
 from aitbc.store.store import Store
 
@@ -162,32 +161,29 @@ async def write_once(
     return await store.write(work)
 
 
-def once_in_session(
-    session: Session,
+async def respond_once(
+    store: Store,
     request: Request,
     *,
     owner_id: str,
     body: BaseModel | None,
     now: datetime,
     status_code: int,
-    action: Callable[[], BaseModel],
+    make: Callable[[Conn], Awaitable[BaseModel]],
 ) -> Response:
-    """The same, inside an ORM session's unit of work, for endpoints still written on it."""
-    key = key_of(request)
-    digest = request_digest(request.method, request.url.path, body) if key else ""
+    """``write_once`` for an action whose answer is a model: the response, first or
+    replayed."""
 
-    async def act() -> bytes:
-        return action().model_dump_json().encode()
+    async def action(conn: Conn) -> bytes:
+        return (await make(conn)).model_dump_json().encode()
 
-    reply = drive(
-        run_once(
-            SessionConn(session),
-            owner_id=owner_id,
-            key=key,
-            digest=digest,
-            now=now,
-            status_code=status_code,
-            action=act,
-        )
+    reply = await write_once(
+        store,
+        request,
+        owner_id=owner_id,
+        body=body,
+        now=now,
+        status_code=status_code,
+        action=action,
     )
     return reply.response()

@@ -6,24 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from asyncio import FIRST_COMPLETED
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Any
 
 from fastapi import Body, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
-from aitbc.config import Settings
-from aitbc.db import Database
 from aitbc.http import idempotency
-from aitbc.http.deps import (
-    AnyKeyDep,
-    CheckKey,
-    ClientDep,
-    ClientOrAdminDep,
-    ClockDep,
-    MinerDep,
-    SessionDep,
-    SettingsDep,
-)
+from aitbc.http.context import Context, ContextDep, context
+from aitbc.http.deps import AnyKeyDep, CheckKey, ClientDep, ClientOrAdminDep, MinerDep
 from aitbc.http.errors import error_responses
 from aitbc.http.idempotency import IdempotencyKey
 from aitbc.http.pagination import Limit, Offset
@@ -40,7 +30,6 @@ from aitbc.jobs.schemas import (
     MinerPoll,
     Receipt,
 )
-from aitbc.kit.clock import Clock
 from aitbc.kit.types import Moment
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
@@ -54,26 +43,25 @@ MAX_POLL_WAIT_SECONDS = 30.0
     responses=error_responses(401, 402, 403, 422),
     summary="Submit a job; it books the best matching GPU now or waits in the queue",
 )
-def submit_job(
+async def submit_job(
     body: JobCreate,
     request: Request,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    ctx: ContextDep,
     principal: ClientDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    now = clock.now()
-    return idempotency.once_in_session(
-        session,
+    now = ctx.now()
+    make = partial(
+        service.submit, client_id=principal.owner_id, body=body, now=now, settings=ctx.settings
+    )
+    return await idempotency.respond_once(
+        ctx.store,
         request,
         owner_id=principal.owner_id,
         body=body,
         now=now,
         status_code=201,
-        action=lambda: service.submit(
-            session, client_id=principal.owner_id, body=body, now=now, settings=settings
-        ),
+        make=make,
     )
 
 
@@ -83,15 +71,11 @@ def submit_job(
     responses=error_responses(401, 422),
     summary="Your jobs (a miner: jobs on its GPUs; an admin: all)",
 )
-def list_jobs(
-    session: SessionDep,
-    clock: ClockDep,
-    principal: AnyKeyDep,
-    limit: Limit = 50,
-    offset: Offset = 0,
+async def list_jobs(
+    ctx: ContextDep, principal: AnyKeyDep, limit: Limit = 50, offset: Offset = 0
 ) -> list[JobPublic]:
-    return service.list_jobs(
-        session, principal=principal, now=clock.now(), limit=limit, offset=offset
+    return await ctx.read(
+        service.list_jobs, principal=principal, now=ctx.now(), limit=limit, offset=offset
     )
 
 
@@ -101,9 +85,8 @@ def list_jobs(
     responses=error_responses(401, 422),
     summary="Your jobs, filtered by state, payload type and submission time",
 )
-def job_history(
-    session: SessionDep,
-    clock: ClockDep,
+async def job_history(
+    ctx: ContextDep,
     principal: AnyKeyDep,
     limit: Limit = 50,
     status: JobState | None = None,
@@ -111,10 +94,10 @@ def job_history(
     from_time: Moment | None = None,
     to_time: Moment | None = None,
 ) -> list[JobPublic]:
-    return service.list_jobs(
-        session,
+    return await ctx.read(
+        service.list_jobs,
         principal=principal,
-        now=clock.now(),
+        now=ctx.now(),
         limit=limit,
         offset=0,
         filters=service.JobFilters(state=status, job_type=type, since=from_time, until=to_time),
@@ -127,8 +110,8 @@ def job_history(
     responses=error_responses(401, 404),
     summary="One job",
 )
-def get_job(job_id: str, session: SessionDep, clock: ClockDep, principal: AnyKeyDep) -> JobPublic:
-    return service.get(session, job_id=job_id, principal=principal, now=clock.now())
+async def get_job(job_id: str, ctx: ContextDep, principal: AnyKeyDep) -> JobPublic:
+    return await ctx.read(service.get, job_id=job_id, principal=principal, now=ctx.now())
 
 
 @router.get(
@@ -137,10 +120,8 @@ def get_job(job_id: str, session: SessionDep, clock: ClockDep, principal: AnyKey
     responses=error_responses(401, 404, 425),
     summary="The job's result once it has ended; 425 (too early) until then",
 )
-def job_outcome(
-    job_id: str, session: SessionDep, clock: ClockDep, principal: AnyKeyDep
-) -> JobOutcome:
-    return service.outcome(session, job_id=job_id, principal=principal, now=clock.now())
+async def job_outcome(job_id: str, ctx: ContextDep, principal: AnyKeyDep) -> JobOutcome:
+    return await ctx.read(service.outcome, job_id=job_id, principal=principal, now=ctx.now())
 
 
 @router.get(
@@ -149,8 +130,8 @@ def job_outcome(
     responses=error_responses(401, 404),
     summary="What ran, on which GPU, for how long, at what cost",
 )
-def job_receipt(job_id: str, session: SessionDep, clock: ClockDep, principal: AnyKeyDep) -> Receipt:
-    return service.job_receipt(session, job_id=job_id, principal=principal, now=clock.now())
+async def job_receipt(job_id: str, ctx: ContextDep, principal: AnyKeyDep) -> Receipt:
+    return await ctx.read(service.job_receipt, job_id=job_id, principal=principal, now=ctx.now())
 
 
 @router.get(
@@ -160,14 +141,13 @@ def job_receipt(job_id: str, session: SessionDep, clock: ClockDep, principal: An
     dependencies=[CheckKey],
     summary="Receipts of ended jobs, newest first (public: no payloads or results)",
 )
-def explorer_receipts(
-    session: SessionDep,
-    clock: ClockDep,
+async def explorer_receipts(
+    ctx: ContextDep,
     limit: Limit = 50,
     job_id: Annotated[str | None, Query(max_length=64)] = None,
     status: JobState | None = None,
 ) -> list[Receipt]:
-    return service.receipts(session, now=clock.now(), limit=limit, job_id=job_id, state=status)
+    return await ctx.read(service.receipts, now=ctx.now(), limit=limit, job_id=job_id, state=status)
 
 
 @router.post(
@@ -176,36 +156,23 @@ def explorer_receipts(
     responses=error_responses(401, 403, 404, 409),
     summary="Cancel a job; a running one is charged for the time used",
 )
-def cancel_job(
-    job_id: str,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    principal: ClientOrAdminDep,
-) -> JobPublic:
-    return service.cancel(
-        session, job_id=job_id, principal=principal, now=clock.now(), settings=settings
+async def cancel_job(job_id: str, ctx: ContextDep, principal: ClientOrAdminDep) -> JobPublic:
+    return await ctx.write(
+        service.cancel, job_id=job_id, principal=principal, now=ctx.now(), settings=ctx.settings
     )
 
 
 # -- the miner's side -------------------------------------------------------------------------
 
 
-def _poll_once(
-    db: Database, miner_id: str, clock: Clock, settings: Settings, claim: bool
-) -> MinerJob | None:
-    with db.session(write=True) as session:
-        job = service.poll(
-            session, miner_id=miner_id, now=clock.now(), settings=settings, claim=claim
-        )
-        session.commit()
-        return job
+async def _poll_once(ctx: Context, miner_id: str, claim: bool) -> MinerJob | None:
+    return await ctx.write(
+        service.poll, miner_id=miner_id, now=ctx.now(), settings=ctx.settings, claim=claim
+    )
 
 
-def _give_back(db: Database, job_id: str, miner_id: str, clock: Clock) -> None:
-    with db.session(write=True) as session:
-        service.give_back(session, job_id=job_id, miner_id=miner_id, now=clock.now())
-        session.commit()
+async def _give_back(ctx: Context, job_id: str, miner_id: str) -> None:
+    await ctx.write(service.give_back, job_id=job_id, miner_id=miner_id, now=ctx.now())
 
 
 async def _gone(request: Request) -> None:
@@ -224,7 +191,7 @@ async def _long_poll(
     A poll whose client has gone takes nothing: a job taken is ``running`` and charged, so
     it is taken only for a connection still open (checked before every take, and the wait
     ends the moment the client leaves)."""
-    state = request.app.state
+    state, ctx = request.app.state, context(request)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + min(wait, MAX_POLL_WAIT_SECONDS)
     gone = asyncio.ensure_future(_gone(request))
@@ -235,15 +202,13 @@ async def _long_poll(
                 await asyncio.sleep(0)  # let ``gone`` see a disconnect already received
                 if gone.done():
                     return Response(status_code=204)
-                job = await run_in_threadpool(
-                    _poll_once, state.db, miner_id, state.clock, state.settings, claim
-                )
+                job = await _poll_once(ctx, miner_id, claim)
                 if job is not None:
                     await asyncio.sleep(0)
                     if not gone.done():
                         return job
                     # The client left while the job was being taken: it goes back.
-                    await run_in_threadpool(_give_back, state.db, job.job_id, miner_id, state.clock)
+                    await _give_back(ctx, job.job_id, miner_id)
                     return Response(status_code=204)
                 left = deadline - loop.time()
                 if left <= 0:
@@ -295,45 +260,41 @@ async def poll_by_get(
     return await _long_poll(request, principal.owner_id, max_wait_seconds, claim)
 
 
-def _report_result(
-    job_id: str, body: JobResult, session: SessionDep, clock: ClockDep, settings: SettingsDep,
-    principal: MinerDep,
-) -> JobPublic:  # fmt: skip
+async def _report_result(
+    job_id: str, body: JobResult, ctx: ContextDep, principal: MinerDep
+) -> JobPublic:
     if not body.success:
         error = body.result if isinstance(body.result, str) and body.result else None
-        return service.fail(
-            session,
-            job_id=job_id,
-            miner_id=principal.owner_id,
-            error=error or "The miner reported the job unsuccessful.",
-            now=clock.now(),
-            settings=settings,
-            metrics=body.metrics,
-        )
-    return service.complete(
-        session,
+        return await _fail(ctx, job_id, principal.owner_id, error, body.metrics)
+    return await ctx.write(
+        service.complete,
         job_id=job_id,
         miner_id=principal.owner_id,
         result=body.result,
-        now=clock.now(),
-        settings=settings,
+        now=ctx.now(),
+        settings=ctx.settings,
         metrics=body.metrics,
     )
 
 
-def _report_failure(
-    job_id: str, body: JobFailure, session: SessionDep, clock: ClockDep, settings: SettingsDep,
-    principal: MinerDep,
-) -> JobPublic:  # fmt: skip
-    return service.fail(
-        session,
+async def _fail(
+    ctx: Context, job_id: str, miner_id: str, error: str | None, metrics: dict[str, Any] | None
+) -> JobPublic:
+    return await ctx.write(
+        service.fail,
         job_id=job_id,
-        miner_id=principal.owner_id,
-        error=body.text(),
-        now=clock.now(),
-        settings=settings,
-        metrics=body.metrics,
+        miner_id=miner_id,
+        error=error or "The miner reported the job unsuccessful.",
+        now=ctx.now(),
+        settings=ctx.settings,
+        metrics=metrics,
     )
+
+
+async def _report_failure(
+    job_id: str, body: JobFailure, ctx: ContextDep, principal: MinerDep
+) -> JobPublic:
+    return await _fail(ctx, job_id, principal.owner_id, body.text(), body.metrics)
 
 
 for _path in ("/miners/jobs/{job_id}", "/miners/{job_id}"):
@@ -363,7 +324,7 @@ for _path in ("/miners/jobs/{job_id}", "/miners/{job_id}"):
     responses=error_responses(401, 403, 404, 409),
     summary="Confirm a claimed job has reached you (before its claim runs out)",
 )
-def confirm_job(
-    job_id: str, session: SessionDep, clock: ClockDep, principal: MinerDep
-) -> JobPublic:
-    return service.confirm(session, job_id=job_id, miner_id=principal.owner_id, now=clock.now())
+async def confirm_job(job_id: str, ctx: ContextDep, principal: MinerDep) -> JobPublic:
+    return await ctx.write(
+        service.confirm, job_id=job_id, miner_id=principal.owner_id, now=ctx.now()
+    )

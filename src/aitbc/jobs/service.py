@@ -8,17 +8,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
-
 from aitbc.auth.principal import Principal
 from aitbc.bookings import lifecycle, outages
 from aitbc.bookings import service as bookings
+from aitbc.bookings.records import BookingRecord
 from aitbc.config import Settings
 from aitbc.errors import Conflict, NotFound, PaymentRequired, TooEarly
 from aitbc.gpus.matching import Constraints, candidates
 from aitbc.gpus.naming import model_key
+from aitbc.jobs import queries as q
 from aitbc.jobs import wakeup
+from aitbc.jobs.queries import JobRecord
 from aitbc.jobs.schemas import (
     ENDED,
     JobConstraintsPublic,
@@ -33,8 +33,9 @@ from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.hours import seconds_from_hours
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import from_units, to_units
-from aitbc.models import Booking, Gpu, Job
-from aitbc.store.conn import SessionConn, drive
+from aitbc.store.conn import Conn
+from aitbc.store.query import built
+from aitbc.store.values import as_time
 
 LIVE = ("queued", "assigned", "running")
 # The time-to-live bounds the wait for a GPU and a miner; a job the miner has started runs
@@ -42,13 +43,13 @@ LIVE = ("queued", "assigned", "running")
 WAITING = ("queued", "assigned")
 
 
-def effective_state(job: Job, now: datetime) -> str:
+def effective_state(job: JobRecord, now: datetime) -> str:
     if job.state in WAITING and now >= job.expires_at:
         return "expired"
     return job.state
 
 
-def _constraints(job: Job) -> JobConstraintsPublic:
+def _constraints(job: JobRecord) -> JobConstraintsPublic:
     return JobConstraintsPublic(
         gpu_model=job.gpu_model_key,
         memory_min_gb=job.memory_min_gb,
@@ -59,11 +60,11 @@ def _constraints(job: Job) -> JobConstraintsPublic:
     )
 
 
-def _cost_units(booking: Booking | None, now: datetime) -> int:
+def _cost_units(booking: BookingRecord | None, now: datetime) -> int:
     return 0 if booking is None else lifecycle.charged_units(booking, now)
 
 
-def to_public(job: Job, booking: Booking | None, now: datetime) -> JobPublic:
+def to_public(job: JobRecord, booking: BookingRecord | None, now: datetime) -> JobPublic:
     return JobPublic(
         job_id=job.id,
         state=effective_state(job, now),  # type: ignore[arg-type]
@@ -88,9 +89,10 @@ def to_public(job: Job, booking: Booking | None, now: datetime) -> JobPublic:
     )
 
 
-def _with_booking(session: Session, job: Job) -> tuple[Job, Booking | None]:
-    booking = None if job.booking_id is None else session.get(Booking, job.booking_id)
-    return job, booking
+async def _with_booking(conn: Conn, job: JobRecord) -> tuple[JobRecord, BookingRecord | None]:
+    if job.booking_id is None:
+        return job, None
+    return job, (await q.bookings_by_id(conn, [job.booking_id])).get(job.booking_id)
 
 
 def _cuda_at_least(found: str | None, wanted: str) -> bool:
@@ -100,8 +102,8 @@ def _cuda_at_least(found: str | None, wanted: str) -> bool:
     return found is not None and parts(found) >= parts(wanted)
 
 
-def try_assign(
-    session: Session, job: Job, *, now: datetime, settings: Settings, miner_id: str | None = None
+async def try_assign(
+    conn: Conn, job: JobRecord, *, now: datetime, settings: Settings, miner_id: str | None = None
 ) -> bool:
     """Book the best matching GPU for the job (see gpus.matching for the rule)."""
     constraints = Constraints(
@@ -121,52 +123,47 @@ def try_assign(
         max_cost_units=job.payment_cap_units,
     )
     tried: set[str] = set()
-    conn = SessionConn(session)
-    while found := drive(
-        candidates(
-            conn,
-            constraints=constraints,
-            now=now,
-            heartbeat_timeout=settings.heartbeat_timeout_seconds,
-            exclude=tried,
-        )
+    while found := await candidates(
+        conn,
+        constraints=constraints,
+        now=now,
+        heartbeat_timeout=settings.heartbeat_timeout_seconds,
+        exclude=tried,
     ):
         if job.cuda_min is not None:
-            versions = dict(
-                session.execute(select(Gpu.id, Gpu.cuda_version).where(Gpu.id.in_(found))).all()
-            )
+            marks = ", ".join(f"${i}" for i in range(1, len(found) + 1))
+            rows = await conn.fetch_values(built(q.CUDA_VERSIONS.format(marks)), *found)
+            versions = {gpu_id: version for gpu_id, version in rows}
             tried.update(g for g in found if not _cuda_at_least(versions.get(g), job.cuda_min))
             found = [g for g in found if g not in tried]
         for gpu_id in found:
             tried.add(gpu_id)
-            booked = drive(
-                attempt(
+            booked = await attempt(
+                conn,
+                lambda: bookings.book(
                     conn,
-                    lambda: bookings.book(
-                        conn,
-                        replace(wanted, gpu_id=gpu_id),  # noqa: B023 (called at once)
-                        now=now,
-                        settings=settings,
-                    ),
-                )
+                    replace(wanted, gpu_id=gpu_id),  # noqa: B023 (called at once)
+                    now=now,
+                    settings=settings,
+                ),
             )
             if booked is not None:
                 job.state, job.assigned_at = "assigned", now
                 job.gpu_id, job.miner_id = gpu_id, booked.booking.miner_id
                 job.booking_id = booked.booking.id
-                session.flush()
-                wakeup.job_assigned(session, booked.booking.miner_id)
+                await job.save(conn, "state", "assigned_at", "gpu_id", "miner_id", "booking_id")
+                await wakeup.job_assigned(conn, booked.booking.miner_id)
                 return True
     return False
 
 
-def submit(
-    session: Session, *, client_id: str, body: JobCreate, now: datetime, settings: Settings
+async def submit(
+    conn: Conn, *, client_id: str, body: JobCreate, now: datetime, settings: Settings
 ) -> JobPublic:
     c = body.constraints
     hours = body.duration_hours if body.duration_hours is not None else settings.job_default_hours
     kind = body.payload.get("type")
-    job = Job(
+    job = JobRecord(
         id=new_id("job"),
         client_id=client_id,
         payload=body.payload,
@@ -180,21 +177,30 @@ def submit(
         payment_cap_units=None if body.payment_amount is None else to_units(body.payment_amount),
         cuda_min=c.cuda,
         state="queued",
+        gpu_id=None,
+        miner_id=None,
+        booking_id=None,
+        result=None,
+        metrics=None,
+        error=None,
         created_at=now,
         expires_at=now + timedelta(seconds=body.ttl_seconds),
+        assigned_at=None,
+        started_at=None,
+        finished_at=None,
+        claim_expires_at=None,
     )
-    session.add(job)
-    session.flush()
+    await job.insert(conn)
     try:
-        try_assign(session, job, now=now, settings=settings)
+        await try_assign(conn, job, now=now, settings=settings)
     except OutOfFunds as exc:
         raise PaymentRequired(f"Cannot pay for this job: {exc}") from exc
-    return to_public(*_with_booking(session, job), now)
+    return to_public(*await _with_booking(conn, job), now)
 
 
-def _end_booking(
-    session: Session,
-    job: Job,
+async def _end_booking(
+    conn: Conn,
+    job: JobRecord,
     *,
     now: datetime,
     settings: Settings,
@@ -205,71 +211,64 @@ def _end_booking(
     client (for a booking that already ran out, only with ``refund_after_end``)."""
     if job.booking_id is None:
         return
-    drive(
-        bookings.end_booking(
-            SessionConn(session),
-            booking_id=job.booking_id,
-            now=now,
-            fee_bps=settings.platform_fee_bps,
-            policy=settings.outage_policy,
-            full_refund=refund,
-            refund_after_end=refund_after_end,
-        )
+    await bookings.end_booking(
+        conn,
+        booking_id=job.booking_id,
+        now=now,
+        fee_bps=settings.platform_fee_bps,
+        policy=settings.outage_policy,
+        full_refund=refund,
+        refund_after_end=refund_after_end,
     )
 
 
-def _locked_job(session: Session, job_id: str, *, skip_locked: bool = False) -> Job | None:
+async def _locked_job(conn: Conn, job_id: str, *, skip_locked: bool = False) -> JobRecord | None:
     """Lock a job in the project's lock order: its GPU first (if it has one), then the job.
     With ``skip_locked``, None when another transaction holds either."""
-    row = session.execute(select(Job.id, Job.gpu_id).where(Job.id == job_id)).first()
+    row = await conn.fetchrow(q.JOB_GPU, job_id)
     if row is None:
         raise NotFound(f"No job {job_id!r}.", code="job_not_found")
-    if row.gpu_id is not None:
-        locked_gpu = session.scalar(
-            select(Gpu.id).where(Gpu.id == row.gpu_id).with_for_update(skip_locked=skip_locked)
-        )
-        if locked_gpu is None:
+    gpu_id = row["gpu_id"]
+    if gpu_id is not None:
+        lock_gpu = q.GPU_LOCKED_OR_SKIP if skip_locked else q.GPU_LOCKED
+        if await conn.fetchrow(lock_gpu, gpu_id) is None:
             return None
-    job = session.scalars(
-        select(Job)
-        .where(Job.id == job_id)
-        .with_for_update(skip_locked=skip_locked)
-        .execution_options(populate_existing=True)
-    ).first()
-    if job is not None and job.gpu_id != row.gpu_id:
+    found = await conn.fetchrow(q.JOB_LOCKED_OR_SKIP if skip_locked else q.JOB_LOCKED, job_id)
+    if found is None:
+        return None
+    job = JobRecord.from_row(found)
+    if job.gpu_id != gpu_id:
         raise Conflict("The job changed while it was being read; retry.", code="conflict")
     return job
 
 
-def _job_for_change(session: Session, job_id: str) -> Job:
-    job = _locked_job(session, job_id)
+async def _job_for_change(conn: Conn, job_id: str) -> JobRecord:
+    job = await _locked_job(conn, job_id)
     assert job is not None
     return job
 
 
-def jobs_to_expire(session: Session, *, now: datetime, limit: int = 200) -> list[str]:
-    query = select(Job.id).where(Job.state.in_(WAITING), Job.expires_at <= now)
-    return list(session.scalars(query.order_by(Job.expires_at).limit(limit)))
+async def jobs_to_expire(conn: Conn, *, now: datetime, limit: int = 200) -> list[str]:
+    return [row[0] for row in await conn.fetch_values(q.TO_EXPIRE, now, limit)]
 
 
-def expire_one(session: Session, *, job_id: str, now: datetime, settings: Settings) -> None:
+async def expire_one(conn: Conn, *, job_id: str, now: datetime, settings: Settings) -> None:
     """A job that waited past its time-to-live: expired, its booking refunded in full."""
-    job = _locked_job(session, job_id, skip_locked=True)
+    job = await _locked_job(conn, job_id, skip_locked=True)
     if job is None or job.state not in WAITING or now < job.expires_at:
         return
     # It never ran: nothing is charged.
-    _end_booking(session, job, now=now, settings=settings, refund=True, refund_after_end=True)
+    await _end_booking(conn, job, now=now, settings=settings, refund=True, refund_after_end=True)
     job.state, job.finished_at = "expired", job.expires_at
-    session.flush()
+    await job.save(conn, "state", "finished_at")
 
 
-def queued_jobs(session: Session, *, now: datetime, limit: int = 50) -> list[str]:
-    query = select(Job.id).where(Job.state == "queued", Job.expires_at > now)
-    return list(session.scalars(query.order_by(Job.created_at, Job.id).limit(limit)))
+async def queued_jobs(conn: Conn, *, now: datetime, limit: int = 50) -> list[str]:
+    return [row[0] for row in await conn.fetch_values(q.QUEUED, now, limit)]
 
 
-def assign_one(
-    session: Session,
+async def assign_one(
+    conn: Conn,
     *,
     job_id: str,
     now: datetime,
@@ -278,44 +277,31 @@ def assign_one(
 ) -> bool:
     """Book a GPU for one queued job. The job's row lock makes two sweepers (or a sweeper
     and a miner's poll) unable to book twice for it."""
-    job = _locked_job(session, job_id, skip_locked=True)
+    job = await _locked_job(conn, job_id, skip_locked=True)
     if job is None or job.state != "queued" or now >= job.expires_at:
         return False
     try:
-        return try_assign(session, job, now=now, settings=settings, miner_id=miner_id)
+        return await try_assign(conn, job, now=now, settings=settings, miner_id=miner_id)
     except OutOfFunds:
         return False
 
 
-def poll(
-    session: Session, *, miner_id: str, now: datetime, settings: Settings, claim: bool = False
+async def poll(
+    conn: Conn, *, miner_id: str, now: datetime, settings: Settings, claim: bool = False
 ) -> MinerJob | None:
     """Hand the miner its oldest assigned job (assigning queued ones first). With ``claim``
     the hand-over holds only once the miner confirms it (``confirm``)."""
-    for job_id in queued_jobs(session, now=now, limit=10):
-        assign_one(session, job_id=job_id, now=now, settings=settings, miner_id=miner_id)
-    job = session.scalars(
-        select(Job)
-        .join(Booking, Booking.id == Job.booking_id)
-        .where(
-            Job.miner_id == miner_id,
-            Job.state == "assigned",
-            Job.expires_at > now,
-            Booking.status == "open",
-            Booking.end_time > now,
-        )
-        .order_by(Job.assigned_at, Job.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    ).first()
-    if job is None:
+    for job_id in await queued_jobs(conn, now=now, limit=10):
+        await assign_one(conn, job_id=job_id, now=now, settings=settings, miner_id=miner_id)
+    row = await conn.fetchrow(q.NEXT_FOR_MINER, miner_id, now)
+    if row is None:
         return None
+    job = JobRecord.from_row(row)
     job.state, job.started_at = "running", now
     if claim:
         job.claim_expires_at = now + timedelta(seconds=settings.job_claim_seconds)
-    booking = session.get(Booking, job.booking_id)
-    assert booking is not None and job.gpu_id is not None and job.booking_id is not None
-    session.flush()
+    await job.save(conn, "state", "started_at", "claim_expires_at")
+    assert job.gpu_id is not None and job.booking_id is not None
     return MinerJob(
         job_id=job.id,
         gpu_id=job.gpu_id,
@@ -324,64 +310,61 @@ def poll(
         constraints=_constraints(job),
         duration_hours=hours_from_seconds(job.duration_seconds),
         expires_at=job.expires_at,
-        booking_ends_at=booking.end_time,
+        booking_ends_at=as_time(row["booking_ends_at"]),
         claim_expires_at=job.claim_expires_at,
     )
 
 
-def give_back(session: Session, *, job_id: str, miner_id: str, now: datetime) -> None:
+async def give_back(conn: Conn, *, job_id: str, miner_id: str, now: datetime) -> None:
     """A job handed to the miner that never reached it: assigned again, for the miner's
     next poll, and the time since it was handed over refunded (nobody ran it)."""
-    job = _locked_job(session, job_id)
+    job = await _locked_job(conn, job_id)
     if job is not None and job.miner_id == miner_id and job.state == "running":
-        _hand_back(session, job, now=now)
+        await _hand_back(conn, job, now=now)
 
 
-def _hand_back(session: Session, job: Job, *, now: datetime) -> None:
+async def _hand_back(conn: Conn, job: JobRecord, *, now: datetime) -> None:
     """The work of ``give_back`` on a job this transaction has locked."""
     assert job.miner_id is not None
     if job.booking_id is not None and job.started_at is not None:
-        drive(
-            outages.refund_unserved(
-                SessionConn(session), booking_id=job.booking_id, since=job.started_at, now=now
-            )
+        await outages.refund_unserved(
+            conn, booking_id=job.booking_id, since=job.started_at, now=now
         )
     job.state, job.started_at, job.claim_expires_at = "assigned", None, None
-    session.flush()
-    wakeup.job_assigned(session, job.miner_id)
+    await job.save(conn, "state", "started_at", "claim_expires_at")
+    await wakeup.job_assigned(conn, job.miner_id)
 
 
-def confirm(session: Session, *, job_id: str, miner_id: str, now: datetime) -> JobPublic:
+async def confirm(conn: Conn, *, job_id: str, miner_id: str, now: datetime) -> JobPublic:
     """The miner has the job it claimed: the hand-over holds (confirming twice is fine)."""
-    job = _miners_running_job(session, job_id, miner_id, now)
+    job = await _miners_running_job(conn, job_id, miner_id, now)
     if job.state != "running":  # its claim ran out and it went back: poll for it again
         raise Conflict("This job went back to be polled for again.", code="job_not_running")
     job.claim_expires_at = None
-    session.flush()
-    return to_public(*_with_booking(session, job), now)
+    await job.save(conn, "claim_expires_at")
+    return to_public(*await _with_booking(conn, job), now)
 
 
-def expired_claims(session: Session, *, now: datetime, limit: int = 200) -> list[str]:
+async def expired_claims(conn: Conn, *, now: datetime, limit: int = 200) -> list[str]:
     """Jobs whose claim ran out unconfirmed."""
-    query = select(Job.id).where(Job.state == "running", Job.claim_expires_at <= now)
-    return list(session.scalars(query.order_by(Job.claim_expires_at).limit(limit)))
+    return [row[0] for row in await conn.fetch_values(q.EXPIRED_CLAIMS, now, limit)]
 
 
-def release_claim(session: Session, *, job_id: str, now: datetime) -> None:
+async def release_claim(conn: Conn, *, job_id: str, now: datetime) -> None:
     """The sweeper's part: a claim that ran out unconfirmed gives its job back. Checked under
     the job's lock, so a confirmation that committed first keeps the job with its miner."""
-    job = _locked_job(session, job_id, skip_locked=True)
+    job = await _locked_job(conn, job_id, skip_locked=True)
     if (
         job is not None
         and job.state == "running"
         and job.claim_expires_at is not None
         and job.claim_expires_at <= now
     ):
-        _hand_back(session, job, now=now)
+        await _hand_back(conn, job, now=now)
 
 
-def _miners_running_job(session: Session, job_id: str, miner_id: str, now: datetime) -> Job:
-    job = _job_for_change(session, job_id)
+async def _miners_running_job(conn: Conn, job_id: str, miner_id: str, now: datetime) -> JobRecord:
+    job = await _job_for_change(conn, job_id)
     if job.miner_id != miner_id:
         raise NotFound(f"No job {job_id!r} assigned to you.", code="job_not_found")
     state = effective_state(job, now)
@@ -390,8 +373,8 @@ def _miners_running_job(session: Session, job_id: str, miner_id: str, now: datet
     return job
 
 
-def complete(
-    session: Session,
+async def complete(
+    conn: Conn,
     *,
     job_id: str,
     miner_id: str,
@@ -400,16 +383,16 @@ def complete(
     settings: Settings,
     metrics: dict[str, Any] | None = None,
 ) -> JobPublic:
-    job = _miners_running_job(session, job_id, miner_id, now)
-    _end_booking(session, job, now=now, settings=settings)
+    job = await _miners_running_job(conn, job_id, miner_id, now)
+    await _end_booking(conn, job, now=now, settings=settings)
     job.state, job.result, job.finished_at = "completed", result, now
     job.metrics = metrics
-    session.flush()
-    return to_public(*_with_booking(session, job), now)
+    await job.save(conn, "state", "result", "finished_at", "metrics")
+    return to_public(*await _with_booking(conn, job), now)
 
 
-def fail(
-    session: Session,
+async def fail(
+    conn: Conn,
     *,
     job_id: str,
     miner_id: str,
@@ -418,22 +401,22 @@ def fail(
     settings: Settings,
     metrics: dict[str, Any] | None = None,
 ) -> JobPublic:
-    job = _miners_running_job(session, job_id, miner_id, now)
+    job = await _miners_running_job(conn, job_id, miner_id, now)
     # The provider failed it; a job that had started and outlived its booking was served.
     started = job.state == "running"
-    _end_booking(
-        session, job, now=now, settings=settings, refund=True, refund_after_end=not started
+    await _end_booking(
+        conn, job, now=now, settings=settings, refund=True, refund_after_end=not started
     )
     job.state, job.error, job.finished_at = "failed", error, now
     job.metrics = metrics
-    session.flush()
-    return to_public(*_with_booking(session, job), now)
+    await job.save(conn, "state", "error", "finished_at", "metrics")
+    return to_public(*await _with_booking(conn, job), now)
 
 
-def cancel(
-    session: Session, *, job_id: str, principal: Principal, now: datetime, settings: Settings
+async def cancel(
+    conn: Conn, *, job_id: str, principal: Principal, now: datetime, settings: Settings
 ) -> JobPublic:
-    job = _job_for_change(session, job_id)
+    job = await _job_for_change(conn, job_id)
     if principal.role != "admin" and job.client_id != principal.owner_id:
         raise NotFound(f"No job {job_id!r}.", code="job_not_found")
     state = effective_state(job, now)
@@ -441,16 +424,17 @@ def cancel(
         raise Conflict(f"This job is {state}.", code="job_finished")
     # Used time is paid for a job that started; one that never did costs nothing.
     unserved = job.state == "assigned"
-    _end_booking(
-        session, job, now=now, settings=settings, refund=unserved, refund_after_end=unserved
+    await _end_booking(
+        conn, job, now=now, settings=settings, refund=unserved, refund_after_end=unserved
     )
     job.state, job.finished_at = "cancelled", now
-    session.flush()
-    return to_public(*_with_booking(session, job), now)
+    await job.save(conn, "state", "finished_at")
+    return to_public(*await _with_booking(conn, job), now)
 
 
-def _visible(session: Session, job_id: str, principal: Principal) -> Job:
-    job = session.get(Job, job_id)
+async def _visible(conn: Conn, job_id: str, principal: Principal) -> JobRecord:
+    row = await conn.fetchrow(q.JOB, job_id)
+    job = None if row is None else JobRecord.from_row(row)
     visible = job is not None and (
         principal.role == "admin" or principal.owner_id in (job.client_id, job.miner_id)
     )
@@ -459,13 +443,13 @@ def _visible(session: Session, job_id: str, principal: Principal) -> Job:
     return job
 
 
-def get(session: Session, *, job_id: str, principal: Principal, now: datetime) -> JobPublic:
-    return to_public(*_with_booking(session, _visible(session, job_id, principal)), now)
+async def get(conn: Conn, *, job_id: str, principal: Principal, now: datetime) -> JobPublic:
+    return to_public(*await _with_booking(conn, await _visible(conn, job_id, principal)), now)
 
 
-def outcome(session: Session, *, job_id: str, principal: Principal, now: datetime) -> JobOutcome:
+async def outcome(conn: Conn, *, job_id: str, principal: Principal, now: datetime) -> JobOutcome:
     """The job's result once it has ended; 425 (too early) before."""
-    job = _visible(session, job_id, principal)
+    job = await _visible(conn, job_id, principal)
     state = effective_state(job, now)
     if state not in ENDED:
         raise TooEarly(f"The job is {state}; its result comes when it ends.", code="job_not_ended")
@@ -487,8 +471,8 @@ class JobFilters:
     min_cost_units: int | None = None
 
 
-def list_jobs(
-    session: Session,
+async def list_jobs(
+    conn: Conn,
     *,
     principal: Principal,
     now: datetime,
@@ -496,33 +480,53 @@ def list_jobs(
     offset: int,
     filters: JobFilters = JobFilters(),
 ) -> list[JobPublic]:
-    query = select(Job, Booking).outerjoin(Booking, Booking.id == Job.booking_id)
-    if principal.role == "client":
-        query = query.where(Job.client_id == principal.owner_id)
-    elif principal.role == "miner":
-        query = query.where(Job.miner_id == principal.owner_id)
+    where: list[str] = []
+    args: list[Any] = []
+
+    def condition(template: str, *values: Any) -> None:
+        marks = []
+        for value in values:
+            args.append(value)
+            marks.append(f"${len(args)}")
+        where.append(template.format(*marks))
+
+    if principal.role in ("client", "miner"):
+        condition(f"j.{principal.role}_id = {{}}", principal.owner_id)
     f = filters
     if f.state == "expired":
-        query = query.where(
-            or_(Job.state == "expired", and_(Job.state.in_(WAITING), Job.expires_at <= now))
+        condition(
+            "(j.state = 'expired' OR (j.state IN ('queued', 'assigned') AND j.expires_at <= {}))",
+            now,
         )
     elif f.state in WAITING:
-        query = query.where(Job.state == f.state, Job.expires_at > now)
+        condition("j.state = {} AND j.expires_at > {}", f.state, now)
     elif f.state is not None:
-        query = query.where(Job.state == f.state)
+        condition("j.state = {}", f.state)
     if f.job_type is not None:
-        query = query.where(Job.job_type == f.job_type)
+        condition("j.job_type = {}", f.job_type)
     if f.since is not None:
-        query = query.where(Job.created_at >= f.since)
+        condition("j.created_at >= {}", f.since)
     if f.until is not None:
-        query = query.where(Job.created_at < f.until)
+        condition("j.created_at < {}", f.until)
     if f.min_cost_units is not None:
-        query = query.where(Booking.charged_units >= f.min_cost_units)
-    query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
-    return [to_public(job, booking, now) for job, booking in session.execute(query)]
+        condition(
+            "j.booking_id IN (SELECT b.id FROM bookings b WHERE b.charged_units >= {})",
+            f.min_cost_units,
+        )
+    args += [limit, offset]
+    query = built(
+        f"SELECT {', '.join('j.' + name for name in q.JOB_FIELDS)} FROM jobs j "
+        f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+        f"ORDER BY j.created_at DESC, j.id DESC LIMIT ${len(args) - 1} OFFSET ${len(args)}"
+    )
+    jobs = [JobRecord.from_row(row) for row in await conn.fetch(query, *args)]
+    found = await q.bookings_by_id(conn, [j.booking_id for j in jobs if j.booking_id])
+    return [to_public(j, found.get(j.booking_id or ""), now) for j in jobs]
 
 
-def receipt(job: Job, booking: Booking | None, gpu: Gpu | None, now: datetime) -> Receipt:
+def receipt(
+    job: JobRecord, booking: BookingRecord | None, gpu_model: str | None, now: datetime
+) -> Receipt:
     charged = _cost_units(booking, now)
     seconds = 0
     if booking is not None:
@@ -533,7 +537,7 @@ def receipt(job: Job, booking: Booking | None, gpu: Gpu | None, now: datetime) -
         state=effective_state(job, now),  # type: ignore[arg-type]
         type=job.job_type,
         gpu_id=job.gpu_id,
-        gpu_model=None if gpu is None else gpu.model,
+        gpu_model=gpu_model,
         miner_id=job.miner_id,
         booking_id=job.booking_id,
         started_at=job.started_at,
@@ -547,25 +551,30 @@ def receipt(job: Job, booking: Booking | None, gpu: Gpu | None, now: datetime) -
     )
 
 
-def job_receipt(session: Session, *, job_id: str, principal: Principal, now: datetime) -> Receipt:
-    job, booking = _with_booking(session, _visible(session, job_id, principal))
-    gpu = None if job.gpu_id is None else session.get(Gpu, job.gpu_id)
-    return receipt(job, booking, gpu, now)
+async def job_receipt(conn: Conn, *, job_id: str, principal: Principal, now: datetime) -> Receipt:
+    job, booking = await _with_booking(conn, await _visible(conn, job_id, principal))
+    model = None if job.gpu_id is None else await conn.fetchval(q.GPU_MODEL, job.gpu_id)
+    return receipt(job, booking, model, now)
 
 
-def receipts(
-    session: Session, *, now: datetime, limit: int, job_id: str | None, state: str | None
+async def receipts(
+    conn: Conn, *, now: datetime, limit: int, job_id: str | None, state: str | None
 ) -> list[Receipt]:
     """Receipts of jobs that have ended (the explorer: public, no payloads or results)."""
-    query = (
-        select(Job, Booking, Gpu)
-        .outerjoin(Booking, Booking.id == Job.booking_id)
-        .outerjoin(Gpu, Gpu.id == Job.gpu_id)
-        .where(Job.state.in_(ENDED))
+    args: list[Any] = list(ENDED)
+    where = [f"j.state IN ({', '.join(f'${i}' for i in range(1, len(args) + 1))})"]
+    for column, value in (("id", job_id), ("state", state)):
+        if value is not None:
+            args.append(value)
+            where.append(f"j.{column} = ${len(args)}")
+    args.append(limit)
+    query = built(
+        f"SELECT {', '.join('j.' + name for name in q.JOB_FIELDS)} FROM jobs j "
+        f"WHERE {' AND '.join(where)} ORDER BY j.finished_at DESC, j.id DESC LIMIT ${len(args)}"
     )
-    if job_id is not None:
-        query = query.where(Job.id == job_id)
-    if state is not None:
-        query = query.where(Job.state == state)
-    query = query.order_by(Job.finished_at.desc(), Job.id.desc()).limit(limit)
-    return [receipt(job, booking, gpu, now) for job, booking, gpu in session.execute(query)]
+    jobs = [JobRecord.from_row(row) for row in await conn.fetch(query, *args)]
+    found = await q.bookings_by_id(conn, [j.booking_id for j in jobs if j.booking_id])
+    models = await q.gpu_models(conn, [j.gpu_id for j in jobs if j.gpu_id])
+    return [
+        receipt(j, found.get(j.booking_id or ""), models.get(j.gpu_id or ""), now) for j in jobs
+    ]

@@ -1,11 +1,10 @@
 """Waking long polls: a miner's waiting poll returns as soon as a job is assigned to it, on
 whichever server process the assignment happened.
 
-On PostgreSQL the assigning transaction sends ``NOTIFY`` (delivered when it commits, to
-every process, this one included), which each process hears on one listening connection.
-On SQLite the assignment is remembered on the session and delivered, after the commit, to
-the waiting polls of the same process (other processes' polls find the job when their wait
-runs out)."""
+The assigning transaction notifies ``CHANNEL`` (``Conn.notify``): on PostgreSQL a ``NOTIFY``
+delivered when it commits to every process, this one included, which each process hears on
+one listening connection; on SQLite, delivered after the commit to the waiting polls of the
+same process (other processes' polls find the job when their wait runs out)."""
 
 from __future__ import annotations
 
@@ -15,21 +14,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy.orm import Session
+from aitbc.store.conn import Conn
 
 CHANNEL = "aitbc_job_assigned"
-_PENDING = "aitbc_assigned_miners"
 log = logging.getLogger("aitbc.wakeup")
 
 
-def job_assigned(session: Session, miner_id: str) -> None:
+async def job_assigned(conn: Conn, miner_id: str) -> None:
     """Called in the transaction that assigned a job to ``miner_id``."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.connection().exec_driver_sql(
-            "SELECT pg_notify(%(channel)s, %(miner)s)", {"channel": CHANNEL, "miner": miner_id}
-        )
-    else:
-        session.info.setdefault(_PENDING, set()).add(miner_id)
+    await conn.notify(CHANNEL, miner_id)
 
 
 class Signals:
@@ -58,11 +51,6 @@ class Signals:
         """Safe from any thread."""
         for loop, event in list(self._waiting.get(miner_id, ())):
             loop.call_soon_threadsafe(event.set)
-
-    def after_commit(self, session: Session) -> None:
-        """For the ORM's after-commit event: deliver what the transaction assigned."""
-        for miner_id in session.info.pop(_PENDING, ()):
-            self.wake(miner_id)
 
     async def listen(self, connect: Any) -> None:
         """On PostgreSQL: hear every process's assignments on a connection of our own."""

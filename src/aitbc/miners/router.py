@@ -5,7 +5,6 @@ make a request fail; an admin key acts on the miner the path names."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated
 
 from fastapi import Body, Query
@@ -13,7 +12,7 @@ from starlette.convertors import StringConvertor, register_url_convertor
 
 from aitbc.auth.principal import Principal
 from aitbc.http.context import ContextDep
-from aitbc.http.deps import ClockDep, MinerDep, MinerOrAdminDep, SessionDep
+from aitbc.http.deps import MinerDep, MinerOrAdminDep
 from aitbc.http.errors import error_responses
 from aitbc.http.pagination import Limit
 from aitbc.http.routing import APIRouter
@@ -80,14 +79,12 @@ def _acting(principal: Principal, named: str) -> str:
 async def register_miner(
     body: MinerRegister, ctx: ContextDep, principal: MinerDep, miner_id: MinerName = None
 ) -> MinerPublic:
-    miner, gpus = await ctx.store.write(
-        partial(
-            service.register,
-            miner_id=principal.owner_id,
-            body=body,
-            now=ctx.now(),
-            settings=ctx.settings,
-        )
+    miner, gpus = await ctx.write(
+        service.register,
+        miner_id=principal.owner_id,
+        body=body,
+        now=ctx.now(),
+        settings=ctx.settings,
     )
     return _public(miner, gpus)
 
@@ -105,14 +102,12 @@ async def miner_heartbeat(
     body: Annotated[MinerHeartbeat, Body()] = None,  # type: ignore[assignment]
     miner_id: MinerName = None,
 ) -> MinerPublic:
-    miner, gpus = await ctx.store.write(
-        partial(
-            service.heartbeat,
-            miner_id=principal.owner_id,
-            body=body or MinerHeartbeat(),
-            now=ctx.now(),
-            settings=ctx.settings,
-        )
+    miner, gpus = await ctx.write(
+        service.heartbeat,
+        miner_id=principal.owner_id,
+        body=body or MinerHeartbeat(),
+        now=ctx.now(),
+        settings=ctx.settings,
     )
     return _public(miner, gpus)
 
@@ -126,14 +121,12 @@ async def miner_heartbeat(
 async def update_capabilities(
     miner_id: str, body: CapabilitiesUpdate, ctx: ContextDep, principal: MinerOrAdminDep
 ) -> MinerPublic:
-    miner, gpus = await ctx.store.write(
-        partial(
-            service.update_capabilities,
-            miner_id=_acting(principal, miner_id),
-            capabilities=body.capabilities,
-            now=ctx.now(),
-            settings=ctx.settings,
-        )
+    miner, gpus = await ctx.write(
+        service.update_capabilities,
+        miner_id=_acting(principal, miner_id),
+        capabilities=body.capabilities,
+        now=ctx.now(),
+        settings=ctx.settings,
     )
     return _public(miner, gpus)
 
@@ -145,13 +138,11 @@ async def update_capabilities(
     summary="Deregister: offline at once, GPUs delisted (booked ones once their bookings end)",
 )
 async def deregister(miner_id: str, ctx: ContextDep, principal: MinerOrAdminDep) -> MinerPublic:
-    miner, gpus = await ctx.store.write(
-        partial(
-            service.deregister,
-            miner_id=_acting(principal, miner_id),
-            now=ctx.now(),
-            settings=ctx.settings,
-        )
+    miner, gpus = await ctx.write(
+        service.deregister,
+        miner_id=_acting(principal, miner_id),
+        now=ctx.now(),
+        settings=ctx.settings,
     )
     return _public(miner, gpus)
 
@@ -169,14 +160,13 @@ async def earnings(
     from_time: Moment | None = None,
     to_time: Moment | None = None,
 ) -> MinerEarnings:
-    async with ctx.store.read() as conn:
-        return await service.earnings(
-            conn,
-            miner_id=_acting(principal, miner_id),
-            since=from_time,
-            until=to_time,
-            now=ctx.now(),
-        )
+    return await ctx.read(
+        service.earnings,
+        miner_id=_acting(principal, miner_id),
+        since=from_time,
+        until=to_time,
+        now=ctx.now(),
+    )
 
 
 @router.get(
@@ -185,10 +175,9 @@ async def earnings(
     responses=error_responses(401, 403, 422),
     summary="Jobs run on the miner's GPUs, newest first",
 )
-def miner_jobs(
+async def miner_jobs(
     miner_id: str,
-    session: SessionDep,
-    clock: ClockDep,
+    ctx: ContextDep,
     principal: MinerOrAdminDep,
     limit: Limit = 50,
     status: Annotated[JobState | None, Query(description="The job's state")] = None,
@@ -197,10 +186,10 @@ def miner_jobs(
         MoneyQuery | None, Query(description="Only jobs that paid at least this much")
     ] = None,
 ) -> list[JobPublic]:
-    return jobs.list_jobs(
-        session,
+    return await ctx.read(
+        jobs.list_jobs,
         principal=Principal(owner_id=_acting(principal, miner_id), role="miner", key_id=None),
-        now=clock.now(),
+        now=ctx.now(),
         limit=limit,
         offset=0,
         filters=jobs.JobFilters(

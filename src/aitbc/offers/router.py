@@ -3,7 +3,6 @@ clients, under ``/marketplace`` as well."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Literal
 
 from fastapi import Query
@@ -31,16 +30,15 @@ async def list_offers(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[OfferPublic]:
-    async with ctx.store.read() as conn:
-        return await service.list_offers(
-            conn,
-            now=ctx.now(),
-            heartbeat_timeout=ctx.settings.heartbeat_timeout_seconds,
-            status=status,
-            provider=None,
-            limit=limit,
-            offset=offset,
-        )
+    return await ctx.read(
+        service.list_offers,
+        now=ctx.now(),
+        heartbeat_timeout=ctx.settings.heartbeat_timeout_seconds,
+        status=status,
+        provider=None,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get(
@@ -56,16 +54,15 @@ async def miner_offers(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[OfferPublic]:
-    async with ctx.store.read() as conn:
-        return await service.list_offers(
-            conn,
-            now=ctx.now(),
-            heartbeat_timeout=ctx.settings.heartbeat_timeout_seconds,
-            status=status,
-            provider=provider,
-            limit=limit,
-            offset=offset,
-        )
+    return await ctx.read(
+        service.list_offers,
+        now=ctx.now(),
+        heartbeat_timeout=ctx.settings.heartbeat_timeout_seconds,
+        status=status,
+        provider=provider,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get(
@@ -75,10 +72,9 @@ async def miner_offers(
     summary="Offers not closed, the capacity open now, their average price and active bids",
 )
 async def stats(ctx: ContextDep) -> MarketplaceStats:
-    async with ctx.store.read() as conn:
-        return await service.stats(
-            conn, now=ctx.now(), heartbeat_timeout=ctx.settings.heartbeat_timeout_seconds
-        )
+    return await ctx.read(
+        service.stats, now=ctx.now(), heartbeat_timeout=ctx.settings.heartbeat_timeout_seconds
+    )
 
 
 @router.post(
@@ -91,8 +87,6 @@ async def stats(ctx: ContextDep) -> MarketplaceStats:
     "this finds nothing to do unless something was missed. Kept for compatibility.",
 )
 async def sync_offers(ctx: ContextDep, _: AdminDep) -> SyncResult:
-    return await ctx.store.write(
-        partial(
-            service.sync, now=ctx.now(), heartbeat_timeout=ctx.settings.heartbeat_timeout_seconds
-        )
+    return await ctx.write(
+        service.sync, now=ctx.now(), heartbeat_timeout=ctx.settings.heartbeat_timeout_seconds
     )

@@ -25,16 +25,15 @@ async def list_orders(
     limit: Limit = 10,
     offset: Offset = 0,
 ) -> list[OrderPublic]:
-    async with ctx.store.read() as conn:
-        return await service.list_orders(
-            conn,
-            principal=principal,
-            now=ctx.now(),
-            policy=ctx.settings.outage_policy,
-            status=status,
-            limit=limit,
-            offset=offset,
-        )
+    return await ctx.read(
+        service.list_orders,
+        principal=principal,
+        now=ctx.now(),
+        policy=ctx.settings.outage_policy,
+        status=status,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get(
@@ -44,11 +43,10 @@ async def list_orders(
     summary="One order with its amounts and status history",
 )
 async def get_order(order_id: str, ctx: ContextDep, principal: AnyKeyDep) -> OrderDetail:
-    async with ctx.store.read() as conn:
-        return await service.get_order(
-            conn,
-            order_id=order_id,
-            principal=principal,
-            now=ctx.now(),
-            policy=ctx.settings.outage_policy,
-        )
+    return await ctx.read(
+        service.get_order,
+        order_id=order_id,
+        principal=principal,
+        now=ctx.now(),
+        policy=ctx.settings.outage_policy,
+    )

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import Query
@@ -24,8 +23,7 @@ router = APIRouter(prefix="/v1/marketplace", tags=["pricing"], dependencies=[Che
     summary="Market price of a GPU model or an AI model, with recommendations",
 )
 async def model_pricing(model: str, ctx: ContextDep) -> ModelPricing:
-    async with ctx.store.read() as conn:
-        return await service.market_view(conn, model=model, now=ctx.now(), settings=ctx.settings)
+    return await ctx.read(service.market_view, model=model, now=ctx.now(), settings=ctx.settings)
 
 
 @router.get(
@@ -41,8 +39,7 @@ async def pricing_history(
     bucket: Literal["raw", "hour", "day"] = "raw",
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[PricePoint]:
-    async with ctx.store.read() as conn:
-        return await service.history(conn, model=model, since=since, bucket=bucket, limit=limit)
+    return await ctx.read(service.history, model=model, since=since, bucket=bucket, limit=limit)
 
 
 @router.post(
@@ -56,13 +53,11 @@ async def quote(
     gpu_id: str, body: QuoteRequest, ctx: ContextDep, principal: ClientDep
 ) -> QuotePublic:
     settings = ctx.settings
-    return await ctx.store.write(
-        partial(
-            service.create_quote,
-            gpu_id=gpu_id,
-            client_id=principal.owner_id,
-            seconds=seconds_from_hours(body.duration_hours, settings.max_booking_hours),
-            now=ctx.now(),
-            settings=settings,
-        )
+    return await ctx.write(
+        service.create_quote,
+        gpu_id=gpu_id,
+        client_id=principal.owner_id,
+        seconds=seconds_from_hours(body.duration_hours, settings.max_booking_hours),
+        now=ctx.now(),
+        settings=settings,
     )

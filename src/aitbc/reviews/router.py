@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from functools import partial
 from typing import Literal
 
 from aitbc.http.context import ContextDep
@@ -34,10 +33,8 @@ router = APIRouter(prefix="/v1", tags=["reviews"], dependencies=[CheckKey])
 async def add_review(
     gpu_id: str, body: ReviewCreate, ctx: ContextDep, principal: ClientDep
 ) -> ReviewSaved:
-    return await ctx.store.write(
-        partial(
-            service.create, gpu_id=gpu_id, client_id=principal.owner_id, body=body, now=ctx.now()
-        )
+    return await ctx.write(
+        service.create, gpu_id=gpu_id, client_id=principal.owner_id, body=body, now=ctx.now()
     )
 
 
@@ -54,8 +51,7 @@ async def gpu_reviews(
     limit: Limit = 10,
     offset: Offset = 0,
 ) -> GpuReviews:
-    async with ctx.store.read() as conn:
-        return await service.for_gpu(conn, gpu_id=gpu_id, sort=sort, limit=limit, offset=offset)
+    return await ctx.read(service.for_gpu, gpu_id=gpu_id, sort=sort, limit=limit, offset=offset)
 
 
 @router.get(
@@ -70,8 +66,7 @@ async def rating_history(
     bucket: Literal["day", "week"] = "day",
     since: Moment | None = None,
 ) -> list[RatingPoint]:
-    async with ctx.store.read() as conn:
-        return await service.rating_history(conn, gpu_id=gpu_id, bucket=bucket, since=since)
+    return await ctx.read(service.rating_history, gpu_id=gpu_id, bucket=bucket, since=since)
 
 
 @router.put(
@@ -83,8 +78,8 @@ async def rating_history(
 async def edit_review(
     review_id: str, body: ReviewCreate, ctx: ContextDep, principal: ClientDep
 ) -> ReviewSaved:
-    return await ctx.store.write(
-        partial(service.edit, review_id=review_id, principal=principal, body=body, now=ctx.now())
+    return await ctx.write(
+        service.edit, review_id=review_id, principal=principal, body=body, now=ctx.now()
     )
 
 
@@ -98,14 +93,8 @@ async def edit_review(
 async def flag_review(
     review_id: str, body: ReviewFlagCreate, ctx: ContextDep, principal: AnyKeyDep
 ) -> ReviewPublic:
-    return await ctx.store.write(
-        partial(
-            service.flag,
-            review_id=review_id,
-            principal=principal,
-            reason=body.reason,
-            now=ctx.now(),
-        )
+    return await ctx.write(
+        service.flag, review_id=review_id, principal=principal, reason=body.reason, now=ctx.now()
     )
 
 
@@ -122,10 +111,9 @@ async def flagged_reviews(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[ReviewAdmin]:
-    async with ctx.store.read() as conn:
-        return await service.flagged(
-            conn, include_hidden=include_hidden, limit=limit, offset=offset
-        )
+    return await ctx.read(
+        service.flagged, include_hidden=include_hidden, limit=limit, offset=offset
+    )
 
 
 @router.post(
@@ -135,14 +123,12 @@ async def flagged_reviews(
     summary="Hide a review from the public list and the aggregates (admin)",
 )
 async def hide_review(review_id: str, ctx: ContextDep, principal: AdminDep) -> ReviewAdmin:
-    return await ctx.store.write(
-        partial(
-            service.set_hidden,
-            review_id=review_id,
-            hidden=True,
-            admin_id=principal.owner_id,
-            now=ctx.now(),
-        )
+    return await ctx.write(
+        service.set_hidden,
+        review_id=review_id,
+        hidden=True,
+        admin_id=principal.owner_id,
+        now=ctx.now(),
     )
 
 
@@ -153,12 +139,10 @@ async def hide_review(review_id: str, ctx: ContextDep, principal: AdminDep) -> R
     summary="Bring a hidden review back (admin)",
 )
 async def restore_review(review_id: str, ctx: ContextDep, principal: AdminDep) -> ReviewAdmin:
-    return await ctx.store.write(
-        partial(
-            service.set_hidden,
-            review_id=review_id,
-            hidden=False,
-            admin_id=principal.owner_id,
-            now=ctx.now(),
-        )
+    return await ctx.write(
+        service.set_hidden,
+        review_id=review_id,
+        hidden=False,
+        admin_id=principal.owner_id,
+        now=ctx.now(),
     )

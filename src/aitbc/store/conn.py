@@ -1,32 +1,37 @@
-"""One small async interface to a database connection, three ways to get it:
+"""One small async interface to a database connection, two ways to get it:
 
 - ``SqliteConn``: a ``sqlite3`` connection. Its methods never suspend, so reads can run on
   the event loop and whole write transactions on the writer thread (see ``drive``).
 - ``PgConn``: an asyncpg connection; nothing waits in a thread.
-- ``SessionConn``: the connection of an ORM session, for the parts of the service that still
-  work inside one (the sweeper, jobs, bids); it shares that session's transaction.
 
-Rows are read by column name."""
+A write transaction's connection is also its unit of work: what must follow the commit
+(``after_commit``), notifications sent on commit (``notify``) and attempts undone alone
+(``attempt``, a savepoint). Rows are read by column name."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
-
-from sqlalchemy.orm import Session
+from typing import Any, Protocol, TypeVar
 
 from aitbc.store.query import Query
 from aitbc.store.values import naive_utc, sqlite_time
 
-if TYPE_CHECKING:
-    from aitbc.store.store import Store
-
 T = TypeVar("T")
 Row = Mapping[str, Any]
+
+
+class Writer(Protocol):
+    """What work after a commit is given: the store, to run transactions of its own."""
+
+    async def write(self, work: Callable[[Conn], Coroutine[Any, Any, T]]) -> T: ...
+
+    def notified(self, channel: str, payload: str) -> None: ...
+
+
 # Work that must follow a write transaction's commit, in transactions of its own.
-AfterCommit = Callable[["Store"], Awaitable[object]]
+AfterCommit = Callable[[Writer], Awaitable[object]]
 
 
 class Conn(Protocol):
@@ -58,7 +63,13 @@ class Conn(Protocol):
         the transaction goes on."""
         ...
 
+    async def notify(self, channel: str, payload: str) -> None:
+        """Tell the listeners of ``channel`` once this transaction commits: every process's
+        on PostgreSQL (NOTIFY), this process's on SQLite (``Store.listen_locally``)."""
+        ...
 
+
+_NOTIFY = Query.postgresql_only("SELECT pg_notify($1, $2)")
 _SAVEPOINT = Query("SAVEPOINT attempt")
 _RELEASE = Query("RELEASE SAVEPOINT attempt")
 _ROLL_BACK_TO = Query("ROLLBACK TO SAVEPOINT attempt")
@@ -70,6 +81,7 @@ class _Unit:
     can be undone alone."""
 
     __slots__ = ()
+    dialect: str
     followers: list[AfterCommit] | None
 
     def after_commit(self, work: AfterCommit) -> None:
@@ -79,6 +91,16 @@ class _Unit:
 
     async def execute(self, query: Query, *args: Any) -> int:
         raise NotImplementedError
+
+    async def notify(self, channel: str, payload: str) -> None:
+        if self.dialect == "postgresql":
+            await self.execute(_NOTIFY, channel, payload)
+            return
+
+        async def deliver(store: Writer) -> None:
+            store.notified(channel, payload)
+
+        self.after_commit(deliver)
 
     async def attempt(self, work: Callable[[], Awaitable[T]]) -> T:
         # Savepoints of one name nest: each RELEASE or ROLLBACK TO names the newest.
@@ -184,59 +206,3 @@ class PgConn(_Unit):
                 await self.execute(query.arrays, *columns)
             return
         await self.raw.executemany(query.postgresql, [_pg_args(r) for r in rows])
-
-
-class SessionConn:
-    """The ORM session's own connection and transaction, used synchronously."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.dialect = session.get_bind().dialect.name
-
-    def after_commit(self, work: AfterCommit) -> None:
-        """Left to the sweeper: an ORM session's commit has no store to follow it with (the
-        bid and job paths that book through one never settled or repriced after it)."""
-
-    async def attempt(self, work: Callable[[], Awaitable[T]]) -> T:
-        with self.session.begin_nested():
-            return await work()
-
-    def _run(self, query: Query, args: Sequence[Any]) -> Any:
-        connection = self.session.connection()
-        if self.dialect == "sqlite":
-            return connection.exec_driver_sql(query.sqlite, _sqlite_args(args))
-        params = {f"p{i}": value for i, value in enumerate(_pg_args(args), start=1)}
-        return connection.exec_driver_sql(query.pyformat, params)
-
-    async def fetch(self, query: Query, *args: Any) -> list[Row]:
-        return list(self._run(query, args).mappings())
-
-    async def fetch_values(self, query: Query, *args: Any) -> list[Sequence[Any]]:
-        return list(self._run(query, args).all())
-
-    async def fetchrow(self, query: Query, *args: Any) -> Row | None:
-        row: Row | None = self._run(query, args).mappings().first()
-        return row
-
-    async def fetchval(self, query: Query, *args: Any) -> Any:
-        return self._run(query, args).scalar()
-
-    async def execute(self, query: Query, *args: Any) -> int:
-        count: int = self._run(query, args).rowcount
-        return count
-
-    async def executemany(self, query: Query, rows: Iterable[Sequence[Any]]) -> None:
-        if self.dialect != "sqlite" and query.arrays is not None:
-            columns = _columns(rows)
-            if columns:
-                await self.execute(query.arrays, *columns)
-            return
-        connection = self.session.connection()
-        if self.dialect == "sqlite":
-            params: list[Any] = [_sqlite_args(row) for row in rows]
-            text = query.sqlite
-        else:
-            params = [{f"p{i}": v for i, v in enumerate(_pg_args(row), start=1)} for row in rows]
-            text = query.pyformat
-        if params:
-            connection.exec_driver_sql(text, params)

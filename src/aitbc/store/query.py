@@ -2,7 +2,7 @@
 
 The text is portable SQL; the few differences are translated here, once per statement:
 SQLite gets ``?1`` parameters and no row-lock clauses (its write transactions hold the whole
-database), psycopg gets ``%(p1)s`` parameters. A statement that must differ more than that
+database). A statement that must differ more than that
 names its PostgreSQL text explicitly.
 
 A statement run for many rows (``executemany``) may name an ``arrays`` form for PostgreSQL:
@@ -23,7 +23,7 @@ def _squeeze(text: str) -> str:
 
 
 class Query:
-    __slots__ = ("_pyformat", "arrays", "postgresql", "sqlite")
+    __slots__ = ("arrays", "postgresql", "sqlite")
 
     def __init__(
         self, text: str, *, postgresql: str | None = None, arrays: str | None = None
@@ -31,7 +31,6 @@ class Query:
         portable = _squeeze(text)
         self.postgresql = _squeeze(postgresql) if postgresql is not None else portable
         self.sqlite = _PARAM.sub(r"?\1", _ROW_LOCK.sub("", portable)).strip()
-        self._pyformat: str | None = None
         self.arrays = None if arrays is None else Query.postgresql_only(arrays)
 
     @classmethod
@@ -41,13 +40,6 @@ class Query:
         # Fails with "no such table: a PostgreSQL-only statement ran on SQLite".
         query.sqlite = 'SELECT * FROM "a PostgreSQL-only statement ran on SQLite"'
         return query
-
-    @property
-    def pyformat(self) -> str:
-        """The PostgreSQL text for psycopg (the ORM session's driver)."""
-        if self._pyformat is None:
-            self._pyformat = _PARAM.sub(r"%(p\1)s", self.postgresql.replace("%", "%%"))
-        return self._pyformat
 
     def __repr__(self) -> str:
         return f"Query({self.postgresql!r})"

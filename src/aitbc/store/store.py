@@ -114,6 +114,7 @@ class Store:
             self._gate = gate_for(self._path)
         else:
             self._connect = _asyncpg_options(parsed, timeout)
+        self._local: dict[str, list[Callable[[str], None]]] = {}
 
     @property
     def is_postgres(self) -> bool:
@@ -134,6 +135,15 @@ class Store:
         import asyncpg
 
         return await asyncpg.connect(**self._connect)
+
+    def listen_locally(self, channel: str, callback: Callable[[str], None]) -> None:
+        """Hear this process's notifications on ``channel`` (``Conn.notify`` on SQLite; on
+        PostgreSQL every process hears them through LISTEN instead)."""
+        self._local.setdefault(channel, []).append(callback)
+
+    def notified(self, channel: str, payload: str) -> None:
+        for callback in self._local.get(channel, ()):
+            callback(payload)
 
     async def leave_loop(self) -> None:
         """Close the PostgreSQL connections the calling event loop opened."""
