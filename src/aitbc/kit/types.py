@@ -1,38 +1,13 @@
-"""Column types shared by the models."""
+"""Types shared by the request and response schemas."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BeforeValidator
-from sqlalchemy import DateTime
-from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
 
 from aitbc.kit.schema_notes import Note
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stored as naive UTC (portable across SQLite and PostgreSQL), returned as aware UTC."""
-
-    impl = DateTime(timezone=False)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not accepted; use UTC-aware values")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
-        return moment.replace(tzinfo=UTC)
-
 
 # Times a client may send: years 2000 to 8999 as written (every database stores them), in
 # ISO 8601 text; the document's pattern says the same.

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import aitbc.kit.types
+import aitbc.models.types
 ${imports if imports else ""}
 
 revision: str = ${repr(up_revision)}

@@ -5,8 +5,8 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from aitbc.kit.types import UTCDateTime
 from aitbc.models.base import Base
+from aitbc.models.types import UTCDateTime
 
 ROLES = ("client", "miner", "admin")
 

@@ -6,8 +6,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, CheckConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from aitbc.kit.types import UTCDateTime
 from aitbc.models.base import Base
+from aitbc.models.types import UTCDateTime
 
 
 class Bid(Base):

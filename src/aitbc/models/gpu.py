@@ -19,8 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from aitbc.kit.types import UTCDateTime
 from aitbc.models.base import Base
+from aitbc.models.types import UTCDateTime
 
 RATING_RANK = "CASE WHEN review_count > 0 THEN rating_sum * 1000000 / review_count ELSE -1 END"
 LISTED_WHERE = "delisted_at IS NULL"

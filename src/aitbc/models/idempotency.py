@@ -5,8 +5,8 @@ from datetime import datetime
 from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from aitbc.kit.types import UTCDateTime
 from aitbc.models.base import Base
+from aitbc.models.types import UTCDateTime
 
 
 class IdempotencyRecord(Base):

@@ -14,8 +14,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from aitbc.kit.types import UTCDateTime
 from aitbc.models.base import Base
+from aitbc.models.types import UTCDateTime
 
 
 class Review(Base):

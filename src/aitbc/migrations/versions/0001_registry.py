@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import aitbc.kit.types
+import aitbc.models.types
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -28,8 +28,8 @@ def upgrade() -> None:
         sa.Column("prefix", sa.String(length=16), nullable=False),
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("owner_id", sa.String(length=128), nullable=False),
-        sa.Column("created_at", aitbc.kit.types.UTCDateTime(), nullable=False),
-        sa.Column("revoked_at", aitbc.kit.types.UTCDateTime(), nullable=True),
+        sa.Column("created_at", aitbc.models.types.UTCDateTime(), nullable=False),
+        sa.Column("revoked_at", aitbc.models.types.UTCDateTime(), nullable=True),
         sa.CheckConstraint("role IN ('client', 'miner', 'admin')", name=op.f("ck_api_keys_role")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
@@ -45,9 +45,9 @@ def upgrade() -> None:
         sa.Column("inflight", sa.Integer(), nullable=False),
         sa.Column("reported_status", sa.String(length=16), nullable=False),
         sa.Column("capabilities", sa.JSON(), nullable=False),
-        sa.Column("last_heartbeat", aitbc.kit.types.UTCDateTime(), nullable=False),
-        sa.Column("created_at", aitbc.kit.types.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", aitbc.kit.types.UTCDateTime(), nullable=False),
+        sa.Column("last_heartbeat", aitbc.models.types.UTCDateTime(), nullable=False),
+        sa.Column("created_at", aitbc.models.types.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", aitbc.models.types.UTCDateTime(), nullable=False),
         sa.CheckConstraint(
             "reported_status IN ('online', 'draining', 'offline')", name=op.f("ck_miners_status")
         ),
@@ -77,13 +77,13 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("ai_models", sa.JSON(), nullable=False),
         sa.Column("health", sa.JSON(), nullable=False),
-        sa.Column("health_at", aitbc.kit.types.UTCDateTime(), nullable=True),
+        sa.Column("health_at", aitbc.models.types.UTCDateTime(), nullable=True),
         sa.Column("rating_sum", sa.Integer(), nullable=False),
         sa.Column("review_count", sa.Integer(), nullable=False),
         sa.Column("total_bookings", sa.Integer(), nullable=False),
-        sa.Column("created_at", aitbc.kit.types.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", aitbc.kit.types.UTCDateTime(), nullable=False),
-        sa.Column("delisted_at", aitbc.kit.types.UTCDateTime(), nullable=True),
+        sa.Column("created_at", aitbc.models.types.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", aitbc.models.types.UTCDateTime(), nullable=False),
+        sa.Column("delisted_at", aitbc.models.types.UTCDateTime(), nullable=True),
         sa.CheckConstraint(
             "pricing_mode IN ('fixed', 'dynamic')", name=op.f("ck_gpus_pricing_mode")
         ),

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import aitbc.kit.types
+import aitbc.models.types
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -41,7 +41,7 @@ def upgrade() -> None:
         sa.Column("request_hash", sa.String(length=64), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=False),
         sa.Column("response_body", sa.Text(), nullable=False),
-        sa.Column("created_at", aitbc.kit.types.UTCDateTime(), nullable=False),
+        sa.Column("created_at", aitbc.models.types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("owner_id", "key", name=op.f("pk_idempotency_keys")),
     )
     op.create_table(
@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("booking_id", sa.String(length=40), nullable=True),
         sa.Column("memo", sa.String(length=256), nullable=True),
-        sa.Column("created_at", aitbc.kit.types.UTCDateTime(), nullable=False),
+        sa.Column("created_at", aitbc.models.types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_transactions")),
     )
     with op.batch_alter_table("ledger_transactions", schema=None) as batch_op:
@@ -88,15 +88,15 @@ def upgrade() -> None:
         sa.Column("miner_id", sa.String(length=128), nullable=False),
         sa.Column("job_id", sa.String(length=128), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("start_time", aitbc.kit.types.UTCDateTime(), nullable=False),
-        sa.Column("end_time", aitbc.kit.types.UTCDateTime(), nullable=False),
+        sa.Column("start_time", aitbc.models.types.UTCDateTime(), nullable=False),
+        sa.Column("end_time", aitbc.models.types.UTCDateTime(), nullable=False),
         sa.Column("booked_seconds", sa.Integer(), nullable=False),
         sa.Column("price_units", sa.BigInteger(), nullable=False),
         sa.Column("total_units", sa.BigInteger(), nullable=False),
         sa.Column("charged_units", sa.BigInteger(), nullable=False),
         sa.Column("refunded_units", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", aitbc.kit.types.UTCDateTime(), nullable=False),
-        sa.Column("ended_at", aitbc.kit.types.UTCDateTime(), nullable=True),
+        sa.Column("created_at", aitbc.models.types.UTCDateTime(), nullable=False),
+        sa.Column("ended_at", aitbc.models.types.UTCDateTime(), nullable=True),
         sa.CheckConstraint(
             "status IN ('open', 'completed', 'released', 'cancelled')",
             name=op.f("ck_bookings_status"),
@@ -135,8 +135,8 @@ def upgrade() -> None:
         sa.Column("gpu_id", sa.String(length=40), nullable=False),
         sa.Column("job_id", sa.String(length=128), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("created_at", aitbc.kit.types.UTCDateTime(), nullable=False),
-        sa.Column("closed_at", aitbc.kit.types.UTCDateTime(), nullable=True),
+        sa.Column("created_at", aitbc.models.types.UTCDateTime(), nullable=False),
+        sa.Column("closed_at", aitbc.models.types.UTCDateTime(), nullable=True),
         sa.CheckConstraint(
             "status IN ('pending', 'active', 'completed', 'released', 'cancelled')",
             name=op.f("ck_orders_status"),
@@ -156,7 +156,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("order_id", sa.String(length=40), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("at", aitbc.kit.types.UTCDateTime(), nullable=False),
+        sa.Column("at", aitbc.models.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["order_id"], ["orders.id"], name=op.f("fk_order_events_order_id_orders")
         ),

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import aitbc.kit.types
+import aitbc.models.types
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -30,9 +30,9 @@ def upgrade() -> None:
         sa.Column("comment", sa.Text(), nullable=True),
         sa.Column("verified", sa.Boolean(), nullable=False),
         sa.Column("flag_count", sa.Integer(), nullable=False),
-        sa.Column("created_at", aitbc.kit.types.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", aitbc.kit.types.UTCDateTime(), nullable=False),
-        sa.Column("hidden_at", aitbc.kit.types.UTCDateTime(), nullable=True),
+        sa.Column("created_at", aitbc.models.types.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", aitbc.models.types.UTCDateTime(), nullable=False),
+        sa.Column("hidden_at", aitbc.models.types.UTCDateTime(), nullable=True),
         sa.Column("hidden_by", sa.String(length=128), nullable=True),
         sa.CheckConstraint("flag_count >= 0", name=op.f("ck_reviews_flag_count_non_negative")),
         sa.CheckConstraint("rating BETWEEN 1 AND 5", name=op.f("ck_reviews_rating_range")),
@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("review_id", sa.String(length=40), nullable=False),
         sa.Column("flagger_id", sa.String(length=128), nullable=False),
         sa.Column("reason", sa.String(length=500), nullable=False),
-        sa.Column("created_at", aitbc.kit.types.UTCDateTime(), nullable=False),
+        sa.Column("created_at", aitbc.models.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["review_id"], ["reviews.id"], name=op.f("fk_review_flags_review_id_reviews")
         ),

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import aitbc.kit.types
+import aitbc.models.types
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -32,7 +32,7 @@ def upgrade() -> None:
         sa.Column("utilisation_bp", sa.Integer(), nullable=False),
         sa.Column("recent_bookings", sa.Integer(), nullable=False),
         sa.Column("supply", sa.Integer(), nullable=False),
-        sa.Column("updated_at", aitbc.kit.types.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", aitbc.models.types.UTCDateTime(), nullable=False),
         sa.CheckConstraint("kind IN ('gpu', 'ai')", name=op.f("ck_model_prices_kind")),
         sa.CheckConstraint("multiplier_bp > 0", name=op.f("ck_model_prices_multiplier_positive")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_model_prices")),
@@ -43,7 +43,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("kind", sa.String(length=8), nullable=False),
         sa.Column("model_key", sa.String(length=128), nullable=False),
-        sa.Column("at", aitbc.kit.types.UTCDateTime(), nullable=False),
+        sa.Column("at", aitbc.models.types.UTCDateTime(), nullable=False),
         sa.Column("base_price_units", sa.BigInteger(), nullable=False),
         sa.Column("current_price_units", sa.BigInteger(), nullable=False),
         sa.Column("multiplier_bp", sa.Integer(), nullable=False),
@@ -63,9 +63,9 @@ def upgrade() -> None:
         sa.Column("gpu_id", sa.String(length=40), nullable=False),
         sa.Column("client_id", sa.String(length=128), nullable=False),
         sa.Column("price_units", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", aitbc.kit.types.UTCDateTime(), nullable=False),
-        sa.Column("expires_at", aitbc.kit.types.UTCDateTime(), nullable=False),
-        sa.Column("used_at", aitbc.kit.types.UTCDateTime(), nullable=True),
+        sa.Column("created_at", aitbc.models.types.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", aitbc.models.types.UTCDateTime(), nullable=False),
+        sa.Column("used_at", aitbc.models.types.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_quotes")),
     )
     with op.batch_alter_table("quotes", schema=None) as batch_op:

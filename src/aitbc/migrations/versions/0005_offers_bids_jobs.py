@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import aitbc.kit.types
+import aitbc.models.types
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -34,9 +34,9 @@ def upgrade() -> None:
         sa.Column("notes", sa.Text(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("booking_ids", sa.JSON(), nullable=False),
-        sa.Column("created_at", aitbc.kit.types.UTCDateTime(), nullable=False),
-        sa.Column("expires_at", aitbc.kit.types.UTCDateTime(), nullable=False),
-        sa.Column("closed_at", aitbc.kit.types.UTCDateTime(), nullable=True),
+        sa.Column("created_at", aitbc.models.types.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", aitbc.models.types.UTCDateTime(), nullable=False),
+        sa.Column("closed_at", aitbc.models.types.UTCDateTime(), nullable=True),
         sa.CheckConstraint(
             "status IN ('open', 'filled', 'cancelled', 'expired')", name=op.f("ck_bids_status")
         ),
@@ -66,11 +66,11 @@ def upgrade() -> None:
         sa.Column("booking_id", sa.String(length=40), nullable=True),
         sa.Column("result", sa.JSON(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("created_at", aitbc.kit.types.UTCDateTime(), nullable=False),
-        sa.Column("expires_at", aitbc.kit.types.UTCDateTime(), nullable=False),
-        sa.Column("assigned_at", aitbc.kit.types.UTCDateTime(), nullable=True),
-        sa.Column("started_at", aitbc.kit.types.UTCDateTime(), nullable=True),
-        sa.Column("finished_at", aitbc.kit.types.UTCDateTime(), nullable=True),
+        sa.Column("created_at", aitbc.models.types.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", aitbc.models.types.UTCDateTime(), nullable=False),
+        sa.Column("assigned_at", aitbc.models.types.UTCDateTime(), nullable=True),
+        sa.Column("started_at", aitbc.models.types.UTCDateTime(), nullable=True),
+        sa.Column("finished_at", aitbc.models.types.UTCDateTime(), nullable=True),
         sa.CheckConstraint(
             "state IN ('queued', 'assigned', 'running', 'completed', 'failed', 'expired', 'cancelled')",
             name=op.f("ck_jobs_state"),
@@ -93,8 +93,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("attributes", sa.JSON(), nullable=False),
-        sa.Column("created_at", aitbc.kit.types.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", aitbc.kit.types.UTCDateTime(), nullable=False),
+        sa.Column("created_at", aitbc.models.types.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", aitbc.models.types.UTCDateTime(), nullable=False),
         sa.CheckConstraint("status IN ('open', 'closed')", name=op.f("ck_offers_status")),
         sa.CheckConstraint(
             "capacity >= 0 AND price_units >= 0", name=op.f("ck_offers_non_negative")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import aitbc.kit.types
+import aitbc.models.types
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -64,14 +64,14 @@ def upgrade() -> None:
     _checks(f"{BOOKING_STATUSES}, 'interrupted'", f"{ORDER_STATUSES}, 'interrupted'", NEW_AMOUNTS)
     with op.batch_alter_table("miners") as batch_op:
         batch_op.add_column(
-            sa.Column("deregistered_at", aitbc.kit.types.UTCDateTime(), nullable=True)
+            sa.Column("deregistered_at", aitbc.models.types.UTCDateTime(), nullable=True)
         )
     op.create_table(
         "miner_presence",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("miner_id", sa.String(length=128), nullable=False),
-        sa.Column("started_at", aitbc.kit.types.UTCDateTime(), nullable=False),
-        sa.Column("ended_at", aitbc.kit.types.UTCDateTime(), nullable=False),
+        sa.Column("started_at", aitbc.models.types.UTCDateTime(), nullable=False),
+        sa.Column("ended_at", aitbc.models.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["miner_id"], ["miners.id"], name=op.f("fk_miner_presence_miner_id_miners")
         ),

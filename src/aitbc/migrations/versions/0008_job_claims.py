@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import aitbc.kit.types
+import aitbc.models.types
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -24,7 +24,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("jobs") as batch_op:
         batch_op.add_column(
-            sa.Column("claim_expires_at", aitbc.kit.types.UTCDateTime(), nullable=True)
+            sa.Column("claim_expires_at", aitbc.models.types.UTCDateTime(), nullable=True)
         )
         batch_op.create_index("ix_jobs_claim", ["claim_expires_at"])
 
