@@ -26,6 +26,7 @@ from aitbc.kit.clock import ManualClock
 from aitbc.migrate import upgrade
 from aitbc.models import Base
 from tests.support.api import ADMIN_KEY, PG_URL, Api
+from tests.support.market import Market
 
 # In CI the property-based tests replay the same examples every run, so a result can be
 # reproduced; locally they keep exploring new ones.
@@ -124,3 +125,9 @@ def live_server(app: FastAPI) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def market(api: Api) -> Market:
+    """Keys, funds, GPUs and heartbeats on the app under test (tests.support.market)."""
+    return Market(api)

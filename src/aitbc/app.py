@@ -120,7 +120,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.busy_gpus = BusyGpus()
     install_error_handlers(app)
     # Innermost: the GPU list and details and the health check go straight to their
-    # endpoint (kit.direct).
+    # endpoint (http.direct).
     app.add_middleware(DirectReads, owner=app, endpoints=(list_gpus, gpu_details, health))
     app.add_middleware(
         RequestGuard,

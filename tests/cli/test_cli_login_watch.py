@@ -30,11 +30,6 @@ def run(live_server: str) -> Cli:
     return Cli(live_server)
 
 
-@pytest.fixture
-def market(api: Api) -> Market:
-    return Market(api)
-
-
 def _no_flags(*args: str, stdin: str | None = None) -> str:
     """The CLI with neither --url nor --api-key: all it knows comes from the config file."""
     return ok_text(CliRunner().invoke(cli, list(args), input=stdin))

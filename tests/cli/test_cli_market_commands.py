@@ -33,11 +33,6 @@ def run(live_server: str) -> Cli:
 
 
 @pytest.fixture
-def market(api: Api) -> Market:
-    return Market(api)
-
-
-@pytest.fixture
 def three(api: Api, market: Market) -> dict[str, str]:
     """Three GPUs of one miner in eu-west: cheap and small, dear and big, middling."""
     register_miner(

@@ -32,11 +32,6 @@ def run(live_server: str) -> Cli:
 
 
 @pytest.fixture
-def market(api: Api) -> Market:
-    return Market(api)
-
-
-@pytest.fixture
 def gpus(api: Api, market: Market) -> list[str]:
     register_miner(
         api,

@@ -56,11 +56,6 @@ def _failed(result: Result, code: str) -> None:
 
 
 @pytest.fixture
-def market(api: Api) -> Market:
-    return Market(api)
-
-
-@pytest.fixture
 def gpu(market: Market) -> str:
     return market.gpu(name="RTX 4090", price_per_hour="0.5", ai_models=["llama2-7b"])
 

@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from tests.reviews.review_support import average, public_reviews, stored_aggregates
@@ -45,11 +44,6 @@ def _assert_consistent(api: Api, app: FastAPI, gpu: str, ratings: list[int]) -> 
     assert listing["review_count"] == len(ratings) == len(listing["reviews"])
     assert sorted(r["rating"] for r in listing["reviews"]) == sorted(ratings)
     assert sum(listing["distribution"].values()) == len(ratings)
-
-
-@pytest.fixture
-def market(api: Api) -> Market:
-    return Market(api)
 
 
 def test_simultaneous_reviews_keep_exact_aggregates(

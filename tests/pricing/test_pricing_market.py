@@ -25,11 +25,6 @@ def pricing(api: Api, model: str, key: str = "") -> dict[str, Any]:
 
 
 @pytest.fixture
-def market(api: Api) -> Market:
-    return Market(api)
-
-
-@pytest.fixture
 def fleet(market: Market) -> dict[str, str]:
     """Three RTX 4090s (spelled three ways) and an A100; two serve llama2-7b."""
     return {

@@ -21,11 +21,6 @@ from tests.support.responses import assert_error, ok
 GPU = "/v1/marketplace/gpu"
 
 
-@pytest.fixture
-def market(api: Api) -> Market:
-    return Market(api)
-
-
 def quote(api: Api, key: str, gpu: str, hours: Any = "2") -> Any:
     return api.call("POST", f"{GPU}/{gpu}/quote", key, json={"duration_hours": hours})
 

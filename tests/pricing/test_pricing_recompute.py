@@ -38,11 +38,6 @@ def sweep(app: FastAPI) -> None:
     app.state.sweeper.run_once()
 
 
-@pytest.fixture
-def market(api: Api) -> Market:
-    return Market(api)
-
-
 # --- after a booking ----------------------------------------------------------------------
 
 

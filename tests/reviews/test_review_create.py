@@ -22,17 +22,6 @@ from tests.support.gpus import details
 from tests.support.market import Market, release, review
 from tests.support.responses import assert_error, ok
 
-
-@pytest.fixture
-def market(api: Api) -> Market:
-    return Market(api)
-
-
-@pytest.fixture
-def gpu(market: Market) -> str:
-    return market.gpu(name="RTX 4090", price_per_hour="0.5")
-
-
 # --- 201 and the aggregates ---------------------------------------------------------------
 
 

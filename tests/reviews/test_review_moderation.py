@@ -16,16 +16,6 @@ from tests.support.market import Market
 from tests.support.responses import assert_error, ok
 
 
-@pytest.fixture
-def market(api: Api) -> Market:
-    return Market(api)
-
-
-@pytest.fixture
-def gpu(market: Market) -> str:
-    return market.gpu(name="RTX 4090", price_per_hour="0.5")
-
-
 def _flag(api: Api, key: str, review_id: str, reason: Any = "spam") -> Any:
     return api.call(
         "POST", f"/v1/marketplace/reviews/{review_id}/flag", key, json={"reason": reason}

@@ -27,16 +27,6 @@ REVIEW_FIELDS = {
 }
 
 
-@pytest.fixture
-def market(api: Api) -> Market:
-    return Market(api)
-
-
-@pytest.fixture
-def gpu(market: Market) -> str:
-    return market.gpu(name="RTX 4090", price_per_hour="0.5")
-
-
 def _ids(body: dict[str, Any]) -> list[str]:
     return [r["reviewer_id"] for r in body["reviews"]]
 

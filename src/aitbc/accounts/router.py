@@ -14,7 +14,6 @@ from aitbc.http.idempotency import IdempotencyKey
 from aitbc.http.pagination import Limit, Offset
 from aitbc.http.routing import APIRouter
 from aitbc.kit.money import to_units
-from aitbc.ledger import postings as ledger
 from aitbc.store.conn import Conn
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -43,12 +42,15 @@ async def deposit(
     now, settings = ctx.now(), ctx.settings
 
     async def make(conn: Conn) -> DepositResult:
-        if not create:
-            await service.require_known_owner(conn, owner_id)
-        transaction_id = await ledger.deposit(
-            conn, owner_id=owner_id, amount_units=to_units(body.amount), now=now
+        transaction_id, balances = await service.deposit(
+            conn,
+            owner_id=owner_id,
+            amount_units=to_units(body.amount),
+            open_account=create,
+            now=now,
+            settings=settings,
         )
-        account = await service.view(conn, owner_id=owner_id, now=now, settings=settings)
+        account = AccountPublic.of(balances)
         return DepositResult(transaction_id=transaction_id, amount=body.amount, account=account)
 
     return await idempotency.respond_once(
@@ -69,9 +71,10 @@ async def deposit(
     summary="Your balance and escrow",
 )
 async def my_account(ctx: ContextDep, principal: AnyKeyDep) -> AccountPublic:
-    return await ctx.read(
+    balances = await ctx.read(
         service.view, owner_id=principal.owner_id, now=ctx.now(), settings=ctx.settings
     )
+    return AccountPublic.of(balances)
 
 
 @router.get(
@@ -86,4 +89,7 @@ async def my_ledger(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[LedgerLine]:
-    return await ctx.read(service.ledger, owner_id=principal.owner_id, limit=limit, offset=offset)
+    entries = await ctx.read(
+        service.ledger, owner_id=principal.owner_id, limit=limit, offset=offset
+    )
+    return [LedgerLine.of(entry) for entry in entries]

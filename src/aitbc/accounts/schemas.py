@@ -4,7 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aitbc.kit.money import AmountIn, MoneyOut
+from aitbc.accounts.service import Balances, LedgerEntry
+from aitbc.kit.money import AmountIn, MoneyOut, from_units
 
 
 class DepositRequest(BaseModel):
@@ -23,6 +24,15 @@ class AccountPublic(BaseModel):
         "ledger; the sweeper or the next change to the GPU posts it."
     )
 
+    @classmethod
+    def of(cls, balances: Balances) -> AccountPublic:
+        return cls(
+            owner_id=balances.owner_id,
+            balance=from_units(balances.balance_units),
+            escrow=from_units(balances.escrow_units),
+            unsettled=from_units(balances.unsettled_units),
+        )
+
 
 class DepositResult(BaseModel):
     transaction_id: str
@@ -38,3 +48,15 @@ class LedgerLine(BaseModel):
     amount: MoneyOut
     booking_id: str | None
     created_at: datetime
+
+    @classmethod
+    def of(cls, entry: LedgerEntry) -> LedgerLine:
+        return cls(
+            entry_id=entry.entry_id,
+            transaction_id=entry.transaction_id,
+            kind=entry.kind,
+            account=entry.account,
+            amount=from_units(entry.amount_units),
+            booking_id=entry.booking_id,
+            created_at=entry.created_at,
+        )

@@ -5,14 +5,14 @@ away past the grace) is counted as ended in the figures shown."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from aitbc.accounts.schemas import AccountPublic, LedgerLine
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.bookings.settlement import ending_now, legs
 from aitbc.config import Settings
 from aitbc.errors import NotFound
-from aitbc.kit.money import from_units
+from aitbc.ledger import postings
 from aitbc.models.account import ESCROW, MAIN, PLATFORM_OWNER
 from aitbc.store.conn import Conn
 from aitbc.store.query import Query
@@ -33,6 +33,28 @@ _HAS_KEY = Query("SELECT 1 FROM api_keys WHERE owner_id = $1 LIMIT 1")
 _HAS_ACCOUNT = Query("SELECT 1 FROM accounts WHERE owner_id = $1 LIMIT 1")
 
 
+@dataclass(frozen=True, slots=True)
+class Balances:
+    """An owner's money in integer units: spendable, held in escrow, and the part of both
+    from bookings that ended but are not yet in the ledger."""
+
+    owner_id: str
+    balance_units: int
+    escrow_units: int
+    unsettled_units: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    entry_id: int
+    transaction_id: str
+    kind: str
+    account: str
+    amount_units: int
+    booking_id: str | None
+    created_at: datetime
+
+
 async def _stored(conn: Conn, owner_id: str) -> dict[str, int]:
     return {kind: units for kind, units in await conn.fetch_values(_BALANCES, owner_id)}
 
@@ -48,7 +70,7 @@ _ENDING = Query(
 )
 
 
-async def view(conn: Conn, *, owner_id: str, now: datetime, settings: Settings) -> AccountPublic:
+async def view(conn: Conn, *, owner_id: str, now: datetime, settings: Settings) -> Balances:
     """The stored balances, with what the next sweep will post for the owner's bookings
     already counted (the same decision: bookings.settlement.ending_now)."""
     stored = await _stored(conn, owner_id)
@@ -72,22 +94,22 @@ async def view(conn: Conn, *, owner_id: str, now: datetime, settings: Settings) 
                 main_change += leg.amount_units
                 if leg.owner_id != booking.client_id:
                     unsettled += leg.amount_units
-    return AccountPublic(
+    return Balances(
         owner_id=owner_id,
-        balance=from_units(stored.get(MAIN, 0) + main_change),
-        escrow=from_units(stored.get(ESCROW, 0) + escrow_change),
-        unsettled=from_units(unsettled),
+        balance_units=stored.get(MAIN, 0) + main_change,
+        escrow_units=stored.get(ESCROW, 0) + escrow_change,
+        unsettled_units=unsettled,
     )
 
 
-async def ledger(conn: Conn, *, owner_id: str, limit: int, offset: int) -> list[LedgerLine]:
+async def ledger(conn: Conn, *, owner_id: str, limit: int, offset: int) -> list[LedgerEntry]:
     return [
-        LedgerLine(
+        LedgerEntry(
             entry_id=row["id"],
             transaction_id=row["transaction_id"],
             kind=row["kind"],
             account=row["account"],
-            amount=from_units(row["amount_units"]),
+            amount_units=row["amount_units"],
             booking_id=row["booking_id"],
             created_at=as_time(row["created_at"]),
         )
@@ -105,3 +127,22 @@ async def require_known_owner(conn: Conn, owner_id: str) -> None:
         "create=true to open an account for a new owner.",
         code="owner_not_found",
     )
+
+
+async def deposit(
+    conn: Conn,
+    *,
+    owner_id: str,
+    amount_units: int,
+    open_account: bool,
+    now: datetime,
+    settings: Settings,
+) -> tuple[str, Balances]:
+    """Credit the owner (known already, unless ``open_account``): the ledger transaction's id
+    and the balances after it."""
+    if not open_account:
+        await require_known_owner(conn, owner_id)
+    transaction_id = await postings.deposit(
+        conn, owner_id=owner_id, amount_units=amount_units, now=now
+    )
+    return transaction_id, await view(conn, owner_id=owner_id, now=now, settings=settings)

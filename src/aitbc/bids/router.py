@@ -3,7 +3,7 @@ for older clients, under ``/marketplace`` as well (with the offers)."""
 
 from __future__ import annotations
 
-from functools import partial
+from datetime import timedelta
 
 from fastapi import Request, Response
 
@@ -16,6 +16,9 @@ from aitbc.http.errors import error_responses
 from aitbc.http.idempotency import IdempotencyKey
 from aitbc.http.pagination import Limit, Offset
 from aitbc.http.routing import APIRouter
+from aitbc.kit.hours import seconds_from_hours
+from aitbc.kit.money import to_units
+from aitbc.store.conn import Conn
 
 router = APIRouter(tags=["offers"], dependencies=[CheckKey])
 
@@ -34,10 +37,21 @@ async def create_bid(
     principal: ClientDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    now = ctx.now()
-    make = partial(
-        bids.create, client_id=principal.owner_id, body=body, now=now, settings=ctx.settings
+    now, settings = ctx.now(), ctx.settings
+    asked = bids.BidRequest(
+        client_id=principal.owner_id,
+        capacity=body.capacity,
+        price_units=to_units(body.price),
+        seconds=seconds_from_hours(body.duration_hours, settings.max_booking_hours),
+        ttl=timedelta(hours=body.ttl_hours),
+        provider=body.provider,
+        gpu_model=body.gpu_model,
+        notes=body.notes,
     )
+
+    async def make(conn: Conn) -> BidPublic:
+        return BidPublic.of(await bids.create(conn, asked, now=now, settings=settings), now)
+
     return await idempotency.respond_once(
         ctx.store,
         request,
@@ -61,9 +75,9 @@ async def list_bids(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[BidPublic]:
-    return await ctx.read(
-        bids.list_bids, principal=principal, now=ctx.now(), limit=limit, offset=offset
-    )
+    found = await ctx.read(bids.list_bids, principal=principal, limit=limit, offset=offset)
+    now = ctx.now()
+    return [BidPublic.of(bid, now) for bid in found]
 
 
 @router.post(
@@ -73,4 +87,7 @@ async def list_bids(
     summary="Cancel an open bid (bookings it already made stand)",
 )
 async def cancel_bid(bid_id: str, ctx: ContextDep, principal: ClientOrAdminDep) -> BidPublic:
-    return await ctx.write(bids.cancel, bid_id=bid_id, principal=principal, now=ctx.now())
+    now = ctx.now()
+    return BidPublic.of(
+        await ctx.write(bids.cancel, bid_id=bid_id, principal=principal, now=now), now
+    )

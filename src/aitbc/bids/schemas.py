@@ -6,8 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aitbc.bids.service import Bid, effective_status
+from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.hours import HoursIn
-from aitbc.kit.money import MoneyOut, PositivePriceIn
+from aitbc.kit.money import MoneyOut, PositivePriceIn, from_units
 from aitbc.kit.types import JsonInt
 
 BidStatus = Literal["open", "filled", "cancelled", "expired"]
@@ -40,3 +42,22 @@ class BidPublic(BaseModel):
     created_at: datetime
     expires_at: datetime
     closed_at: datetime | None
+
+    @classmethod
+    def of(cls, bid: Bid, now: datetime) -> BidPublic:
+        return cls(
+            id=bid.id,
+            client_id=bid.client_id,
+            provider=bid.provider,
+            gpu_model=bid.gpu_model_key,
+            capacity=bid.capacity,
+            filled=bid.filled,
+            price=from_units(bid.price_units),
+            duration_hours=hours_from_seconds(bid.duration_seconds),
+            notes=bid.notes,
+            status=effective_status(bid, now),  # type: ignore[arg-type]
+            booking_ids=list(bid.booking_ids),
+            created_at=bid.created_at,
+            expires_at=bid.expires_at,
+            closed_at=bid.closed_at,
+        )

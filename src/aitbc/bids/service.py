@@ -7,17 +7,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from aitbc.auth.principal import Principal
-from aitbc.bids.schemas import BidCreate, BidPublic
 from aitbc.bookings import service as bookings
 from aitbc.config import Settings
 from aitbc.errors import Conflict, NotFound
 from aitbc.gpus.matching import Constraints, candidates
 from aitbc.gpus.naming import model_key
 from aitbc.kit.attempt import OutOfFunds, attempt
-from aitbc.kit.clock import hours_from_seconds
-from aitbc.kit.hours import seconds_from_hours
 from aitbc.kit.ids import new_id
-from aitbc.kit.money import from_units, to_units
 from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query
 from aitbc.store.values import as_json, as_time, maybe_time
@@ -90,23 +86,19 @@ def effective_status(bid: Bid, now: datetime) -> str:
     return bid.status
 
 
-def to_public(bid: Bid, now: datetime) -> BidPublic:
-    return BidPublic(
-        id=bid.id,
-        client_id=bid.client_id,
-        provider=bid.provider,
-        gpu_model=bid.gpu_model_key,
-        capacity=bid.capacity,
-        filled=bid.filled,
-        price=from_units(bid.price_units),
-        duration_hours=hours_from_seconds(bid.duration_seconds),
-        notes=bid.notes,
-        status=effective_status(bid, now),  # type: ignore[arg-type]
-        booking_ids=list(bid.booking_ids),
-        created_at=bid.created_at,
-        expires_at=bid.expires_at,
-        closed_at=bid.closed_at,
-    )
+@dataclass(frozen=True, slots=True)
+class BidRequest:
+    """What a client asks for: up to ``capacity`` GPUs (of one model, one miner) at most
+    ``price_units`` an hour, each for ``seconds``, while the bid lives."""
+
+    client_id: str
+    capacity: int
+    price_units: int
+    seconds: int
+    ttl: timedelta
+    provider: str | None = None
+    gpu_model: str | None = None
+    notes: str | None = None
 
 
 async def try_fill(conn: Conn, bid: Bid, *, now: datetime, settings: Settings) -> None:
@@ -156,30 +148,28 @@ async def try_fill(conn: Conn, bid: Bid, *, now: datetime, settings: Settings) -
     await bid.save(conn)
 
 
-async def create(
-    conn: Conn, *, client_id: str, body: BidCreate, now: datetime, settings: Settings
-) -> BidPublic:
+async def create(conn: Conn, asked: BidRequest, *, now: datetime, settings: Settings) -> Bid:
     bid = Bid(
         id=new_id("bid"),
-        client_id=client_id,
-        provider=body.provider,
-        gpu_model_key=model_key(body.gpu_model) if body.gpu_model else None,
-        capacity=body.capacity,
+        client_id=asked.client_id,
+        provider=asked.provider,
+        gpu_model_key=model_key(asked.gpu_model) if asked.gpu_model else None,
+        capacity=asked.capacity,
         filled=0,
-        price_units=to_units(body.price),
-        duration_seconds=seconds_from_hours(body.duration_hours, settings.max_booking_hours),
-        notes=body.notes,
+        price_units=asked.price_units,
+        duration_seconds=asked.seconds,
+        notes=asked.notes,
         status="open",
         booking_ids=[],
         created_at=now,
-        expires_at=now + timedelta(hours=body.ttl_hours),
+        expires_at=now + asked.ttl,
         closed_at=None,
     )
     values = [getattr(bid, name) for name in bid.__slots__]
     values[bid.__slots__.index("booking_ids")] = "[]"
     await conn.execute(_INSERT, *values)
     await try_fill(conn, bid, now=now, settings=settings)
-    return to_public(bid, now)
+    return bid
 
 
 async def expire_old(conn: Conn, *, now: datetime) -> None:
@@ -200,17 +190,15 @@ async def fill_one(conn: Conn, *, bid_id: str, now: datetime, settings: Settings
             await try_fill(conn, bid, now=now, settings=settings)
 
 
-async def list_bids(
-    conn: Conn, *, principal: Principal, now: datetime, limit: int, offset: int
-) -> list[BidPublic]:
+async def list_bids(conn: Conn, *, principal: Principal, limit: int, offset: int) -> list[Bid]:
     if principal.role == "admin":
         rows = await conn.fetch(_ALL, limit, offset)
     else:
         rows = await conn.fetch(_CLIENTS, limit, offset, principal.owner_id)
-    return [to_public(Bid.from_row(row), now) for row in rows]
+    return [Bid.from_row(row) for row in rows]
 
 
-async def cancel(conn: Conn, *, bid_id: str, principal: Principal, now: datetime) -> BidPublic:
+async def cancel(conn: Conn, *, bid_id: str, principal: Principal, now: datetime) -> Bid:
     row = await conn.fetchrow(_LOCKED_WAITING, bid_id)
     if row is None:
         raise NotFound(f"No bid {bid_id!r}.", code="bid_not_found")
@@ -221,4 +209,4 @@ async def cancel(conn: Conn, *, bid_id: str, principal: Principal, now: datetime
         raise Conflict(f"This bid is {effective_status(bid, now)}.", code="bid_closed")
     bid.status, bid.closed_at = "cancelled", now
     await bid.save(conn)
-    return to_public(bid, now)
+    return bid

@@ -10,7 +10,13 @@ import orjson
 from fastapi import Request, Response
 
 from aitbc.bookings import records, service
-from aitbc.bookings.schemas import BookingPublic, BookRequest, ExtendRequest, ReleaseResult
+from aitbc.bookings.schemas import (
+    BookingListQuery,
+    BookingPublic,
+    BookRequest,
+    ExtendRequest,
+    ReleaseResult,
+)
 from aitbc.config import Policy
 from aitbc.errors import Invalid
 from aitbc.http import idempotency
@@ -116,12 +122,12 @@ async def release_gpu(gpu_id: str, request: Request) -> Response:
     "",
     response_model=list[BookingPublic],
     responses=error_responses(401, 422),
-    openapi_extra=documented(service.BookingListQuery, headers=(API_KEY_PARAMETER,)),
+    openapi_extra=documented(BookingListQuery, headers=(API_KEY_PARAMETER,)),
     summary="Your bookings (a miner: bookings on its GPUs; an admin: all)",
 )
 async def list_bookings(request: Request) -> Response:
     principal = await caller_with_role(request, "client", "miner", "admin")
-    params = parse_query(service.BookingListQuery, request)
+    params = parse_query(BookingListQuery, request)
     state = request.app.state
     now = state.clock.now()
     async with state.store.read() as conn:

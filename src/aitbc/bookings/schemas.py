@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aitbc.kit.hours import HoursIn
 from aitbc.kit.money import MoneyIn, MoneyOut
+from aitbc.kit.paging import MAX_OFFSET
 from aitbc.kit.types import Moment
 
 BookingStatus = Literal["pending", "active", "completed", "released", "cancelled", "interrupted"]
@@ -58,3 +59,10 @@ class BookingPublic(BaseModel):
 
 class ReleaseResult(BookingPublic):
     used_seconds: int
+
+
+class BookingListQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    limit: int = Field(50, ge=1, le=500, description="Rows to return")
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip")

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from aitbc.auth.principal import Principal
 from aitbc.bookings import follow_up, lifecycle, settlement
 from aitbc.bookings.busy import BusyGpus
@@ -24,7 +22,6 @@ from aitbc.config import Policy, Settings
 from aitbc.errors import Conflict, Invalid, NotFound
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import divide_units, units_text
-from aitbc.kit.paging import MAX_OFFSET
 from aitbc.ledger.postings import Leg, insufficient_funds, post
 from aitbc.models.account import ESCROW, MAIN
 from aitbc.pricing.market import is_stale
@@ -574,13 +571,6 @@ async def extend(
 
 
 # -- reads -------------------------------------------------------------------------------
-
-
-class BookingListQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    limit: int = Field(50, ge=1, le=500, description="Rows to return")
-    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip")
 
 
 _LIST_FOR = {

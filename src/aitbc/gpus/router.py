@@ -87,7 +87,7 @@ async def register_gpu(
     gpu = await ctx.write(
         listings.register_gpu,
         miner_id=miner_id,
-        spec=body.gpu,
+        spec=body.gpu.listing(),
         settings=ctx.settings,
         now=ctx.now(),
     )
@@ -180,7 +180,9 @@ async def update_gpu(
         ctx,
         gpu_id,
         principal,
-        lambda conn, gpu: listings.update_gpu(conn, gpu=gpu, body=body, now=now, settings=settings),
+        lambda conn, gpu: listings.update_gpu(
+            conn, gpu=gpu, change=body.change(), now=now, settings=settings
+        ),
     )
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from aitbc.kit.money import MoneyOut, PriceIn, PriceQuery
 from aitbc.kit.paging import MAX_OFFSET
 from aitbc.kit.types import JSON_INTEGER
+from aitbc.miners.listings import Change, Listing
 
 GpuStatus = Literal["available", "booked", "offline", "delisted"]
 PricingMode = Literal["fixed", "dynamic"]
@@ -43,6 +44,20 @@ class GpuSpec(BaseModel):
     ai_models: list[ModelName] = AiModelList
     pricing_mode: PricingMode = "fixed"
 
+    def listing(self) -> Listing:
+        return Listing(
+            name=self.name,
+            memory_gb=self.memory_gb,
+            cuda_cores=self.cuda_cores,
+            compute_capability=self.compute_capability,
+            cuda_version=self.cuda_version,
+            region=self.region,
+            price=self.price_per_hour,
+            pricing_mode=self.pricing_mode,
+            description=self.description,
+            ai_models=list(self.ai_models),
+        )
+
 
 class GpuRegister(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -62,6 +77,14 @@ class GpuUpdate(BaseModel):
     price_per_hour: PriceIn | None = None
     description: str | None = Field(default=None, max_length=2000)
     pricing_mode: PricingMode | None = None
+
+    def change(self) -> Change:
+        return Change(
+            price=self.price_per_hour,
+            pricing_mode=self.pricing_mode,
+            describe="description" in self.model_fields_set,
+            description=self.description,
+        )
 
 
 class GpuPublic(BaseModel):
@@ -102,7 +125,7 @@ class GpuPublic(BaseModel):
 
 
 class GpuListQuery(BaseModel):
-    """The list's query parameters (validated by one model call: see kit.params)."""
+    """The list's query parameters (validated by one model call: see http.params)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 

@@ -11,7 +11,7 @@ from aitbc.auth.principal import Authenticator, Principal
 from aitbc.errors import Forbidden, Unauthorized
 
 API_KEY_DESCRIPTION = "API key. Empty or absent means anonymous."
-# For endpoints that document their parameters themselves (kit.params).
+# For endpoints that document their parameters themselves (http.params).
 API_KEY_PARAMETER = {
     "name": "X-Api-Key",
     "in": "header",
@@ -65,7 +65,7 @@ def check_role(principal: Principal | None, allowed: frozenset[str]) -> Principa
 
 
 async def caller_with_role(request: Request, *roles: str) -> Principal:
-    """For endpoints that read their headers themselves (kit.params)."""
+    """For endpoints that read their headers themselves (http.params)."""
     return check_role(await caller(request), frozenset(roles))
 
 

@@ -27,7 +27,7 @@ from aitbc.store.store import Store
 HEADER = "Idempotency-Key"
 DESCRIPTION = "Makes a retried request safe: same key and body, same response."
 IdempotencyKey = Annotated[str | None, Header(alias=HEADER, description=DESCRIPTION)]
-# For endpoints that document their parameters themselves (kit.params).
+# For endpoints that document their parameters themselves (http.params).
 PARAMETER = {
     "name": HEADER,
     "in": "header",

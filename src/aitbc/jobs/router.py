@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from asyncio import FIRST_COMPLETED
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Body, Query, Request, Response
@@ -30,7 +29,10 @@ from aitbc.jobs.schemas import (
     MinerPoll,
     Receipt,
 )
+from aitbc.kit.hours import seconds_from_hours
+from aitbc.kit.money import to_units
 from aitbc.kit.types import Moment
+from aitbc.store.conn import Conn
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 MAX_POLL_WAIT_SECONDS = 30.0
@@ -50,10 +52,26 @@ async def submit_job(
     principal: ClientDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    now = ctx.now()
-    make = partial(
-        service.submit, client_id=principal.owner_id, body=body, now=now, settings=ctx.settings
+    now, settings = ctx.now(), ctx.settings
+    c = body.constraints
+    hours = body.duration_hours if body.duration_hours is not None else settings.job_default_hours
+    asked = service.JobRequest(
+        client_id=principal.owner_id,
+        payload=body.payload,
+        seconds=seconds_from_hours(hours, settings.max_booking_hours),
+        ttl_seconds=body.ttl_seconds,
+        gpu_model=c.gpu_model,
+        memory_min_gb=c.memory_min_gb,
+        ai_model=c.ai_model,
+        region=c.region,
+        max_price_units=None if c.max_price_per_hour is None else to_units(c.max_price_per_hour),
+        payment_cap_units=None if body.payment_amount is None else to_units(body.payment_amount),
+        cuda_min=c.cuda,
     )
+
+    async def make(conn: Conn) -> JobPublic:
+        return JobPublic.of(await service.submit(conn, asked, now=now, settings=settings), now)
+
     return await idempotency.respond_once(
         ctx.store,
         request,
@@ -74,9 +92,11 @@ async def submit_job(
 async def list_jobs(
     ctx: ContextDep, principal: AnyKeyDep, limit: Limit = 50, offset: Offset = 0
 ) -> list[JobPublic]:
-    return await ctx.read(
-        service.list_jobs, principal=principal, now=ctx.now(), limit=limit, offset=offset
+    now = ctx.now()
+    found = await ctx.read(
+        service.list_jobs, principal=principal, now=now, limit=limit, offset=offset
     )
+    return [JobPublic.of(job, now) for job in found]
 
 
 @router.get(
@@ -94,14 +114,16 @@ async def job_history(
     from_time: Moment | None = None,
     to_time: Moment | None = None,
 ) -> list[JobPublic]:
-    return await ctx.read(
+    now = ctx.now()
+    found = await ctx.read(
         service.list_jobs,
         principal=principal,
-        now=ctx.now(),
+        now=now,
         limit=limit,
         offset=0,
         filters=service.JobFilters(state=status, job_type=type, since=from_time, until=to_time),
     )
+    return [JobPublic.of(job, now) for job in found]
 
 
 @router.get(
@@ -111,7 +133,7 @@ async def job_history(
     summary="One job",
 )
 async def get_job(job_id: str, ctx: ContextDep, principal: AnyKeyDep) -> JobPublic:
-    return await ctx.read(service.get, job_id=job_id, principal=principal, now=ctx.now())
+    return JobPublic.of(await ctx.read(service.get, job_id=job_id, principal=principal), ctx.now())
 
 
 @router.get(
@@ -121,7 +143,9 @@ async def get_job(job_id: str, ctx: ContextDep, principal: AnyKeyDep) -> JobPubl
     summary="The job's result once it has ended; 425 (too early) until then",
 )
 async def job_outcome(job_id: str, ctx: ContextDep, principal: AnyKeyDep) -> JobOutcome:
-    return await ctx.read(service.outcome, job_id=job_id, principal=principal, now=ctx.now())
+    now = ctx.now()
+    job = await ctx.read(service.outcome, job_id=job_id, principal=principal, now=now)
+    return JobOutcome.of(job, now)
 
 
 @router.get(
@@ -131,7 +155,8 @@ async def job_outcome(job_id: str, ctx: ContextDep, principal: AnyKeyDep) -> Job
     summary="What ran, on which GPU, for how long, at what cost",
 )
 async def job_receipt(job_id: str, ctx: ContextDep, principal: AnyKeyDep) -> Receipt:
-    return await ctx.read(service.job_receipt, job_id=job_id, principal=principal, now=ctx.now())
+    found = await ctx.read(service.job_receipt, job_id=job_id, principal=principal)
+    return Receipt.of(found, ctx.now())
 
 
 @router.get(
@@ -147,7 +172,9 @@ async def explorer_receipts(
     job_id: Annotated[str | None, Query(max_length=64)] = None,
     status: JobState | None = None,
 ) -> list[Receipt]:
-    return await ctx.read(service.receipts, now=ctx.now(), limit=limit, job_id=job_id, state=status)
+    found = await ctx.read(service.receipts, limit=limit, job_id=job_id, state=status)
+    now = ctx.now()
+    return [Receipt.of(job, now) for job in found]
 
 
 @router.post(
@@ -157,18 +184,21 @@ async def explorer_receipts(
     summary="Cancel a job; a running one is charged for the time used",
 )
 async def cancel_job(job_id: str, ctx: ContextDep, principal: ClientOrAdminDep) -> JobPublic:
-    return await ctx.write(
-        service.cancel, job_id=job_id, principal=principal, now=ctx.now(), settings=ctx.settings
+    now = ctx.now()
+    cancelled = await ctx.write(
+        service.cancel, job_id=job_id, principal=principal, now=now, settings=ctx.settings
     )
+    return JobPublic.of(cancelled, now)
 
 
 # -- the miner's side -------------------------------------------------------------------------
 
 
 async def _poll_once(ctx: Context, miner_id: str, claim: bool) -> MinerJob | None:
-    return await ctx.write(
+    handed = await ctx.write(
         service.poll, miner_id=miner_id, now=ctx.now(), settings=ctx.settings, claim=claim
     )
+    return None if handed is None else MinerJob.of(handed)
 
 
 async def _give_back(ctx: Context, job_id: str, miner_id: str) -> None:
@@ -266,29 +296,33 @@ async def _report_result(
     if not body.success:
         error = body.result if isinstance(body.result, str) and body.result else None
         return await _fail(ctx, job_id, principal.owner_id, error, body.metrics)
-    return await ctx.write(
+    now = ctx.now()
+    done = await ctx.write(
         service.complete,
         job_id=job_id,
         miner_id=principal.owner_id,
         result=body.result,
-        now=ctx.now(),
+        now=now,
         settings=ctx.settings,
         metrics=body.metrics,
     )
+    return JobPublic.of(done, now)
 
 
 async def _fail(
     ctx: Context, job_id: str, miner_id: str, error: str | None, metrics: dict[str, Any] | None
 ) -> JobPublic:
-    return await ctx.write(
+    now = ctx.now()
+    failed = await ctx.write(
         service.fail,
         job_id=job_id,
         miner_id=miner_id,
         error=error or "The miner reported the job unsuccessful.",
-        now=ctx.now(),
+        now=now,
         settings=ctx.settings,
         metrics=metrics,
     )
+    return JobPublic.of(failed, now)
 
 
 async def _report_failure(
@@ -325,6 +359,8 @@ for _path in ("/miners/jobs/{job_id}", "/miners/{job_id}"):
     summary="Confirm a claimed job has reached you (before its claim runs out)",
 )
 async def confirm_job(job_id: str, ctx: ContextDep, principal: MinerDep) -> JobPublic:
-    return await ctx.write(
-        service.confirm, job_id=job_id, miner_id=principal.owner_id, now=ctx.now()
+    now = ctx.now()
+    confirmed = await ctx.write(
+        service.confirm, job_id=job_id, miner_id=principal.owner_id, now=now
     )
+    return JobPublic.of(confirmed, now)

@@ -6,12 +6,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from aitbc.jobs.queries import JobRecord
+from aitbc.jobs.service import Handed, Job, cost_units, effective_state, seconds_charged
+from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.hours import HoursIn
-from aitbc.kit.money import AmountIn, MoneyOut, PriceIn
+from aitbc.kit.money import AmountIn, MoneyOut, PriceIn, from_units
 from aitbc.kit.types import JSON_INTEGER, JsonInt
 
 JobState = Literal["queued", "assigned", "running", "completed", "failed", "expired", "cancelled"]
-ENDED = ("completed", "failed", "expired", "cancelled")
 
 
 class JobConstraints(BaseModel):
@@ -58,6 +60,18 @@ class JobConstraintsPublic(BaseModel):
     region: str | None
     max_price_per_hour: MoneyOut | None
     cuda: str | None
+
+    @classmethod
+    def of(cls, job: JobRecord) -> JobConstraintsPublic:
+        price = job.max_price_units
+        return cls(
+            gpu_model=job.gpu_model_key,
+            memory_min_gb=job.memory_min_gb,
+            ai_model=job.ai_model_key,
+            region=job.region,
+            max_price_per_hour=None if price is None else from_units(price),
+            cuda=job.cuda_min,
+        )
 
 
 class JobCreate(BaseModel):
@@ -153,6 +167,32 @@ class JobPublic(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
 
+    @classmethod
+    def of(cls, found: Job, now: datetime) -> JobPublic:
+        job = found.job
+        return cls(
+            job_id=job.id,
+            state=effective_state(job, now),  # type: ignore[arg-type]
+            type=job.job_type,
+            client_id=job.client_id,
+            constraints=JobConstraintsPublic.of(job),
+            duration_hours=hours_from_seconds(job.duration_seconds),
+            gpu_id=job.gpu_id,
+            miner_id=job.miner_id,
+            assigned_miner_id=job.miner_id,
+            booking_id=job.booking_id,
+            cost=from_units(cost_units(found.booking, now)),
+            result=job.result,
+            metrics=job.metrics,
+            error=job.error,
+            created_at=job.created_at,
+            requested_at=job.created_at,
+            expires_at=job.expires_at,
+            assigned_at=job.assigned_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+        )
+
 
 class JobOutcome(BaseModel):
     job_id: str
@@ -160,6 +200,17 @@ class JobOutcome(BaseModel):
     result: Any
     error: str | None
     finished_at: datetime | None
+
+    @classmethod
+    def of(cls, job: JobRecord, now: datetime) -> JobOutcome:
+        state = effective_state(job, now)
+        return cls(
+            job_id=job.id,
+            state=state,  # type: ignore[arg-type]
+            result=job.result,
+            error=job.error,
+            finished_at=job.finished_at or (job.expires_at if state == "expired" else None),
+        )
 
 
 class Receipt(BaseModel):
@@ -179,6 +230,27 @@ class Receipt(BaseModel):
     cost: MoneyOut
     refunded: MoneyOut
 
+    @classmethod
+    def of(cls, found: Job, now: datetime) -> Receipt:
+        job, booking = found.job, found.booking
+        return cls(
+            job_id=job.id,
+            state=effective_state(job, now),  # type: ignore[arg-type]
+            type=job.job_type,
+            gpu_id=job.gpu_id,
+            gpu_model=found.gpu_model,
+            miner_id=job.miner_id,
+            booking_id=job.booking_id,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            seconds_charged=seconds_charged(booking, now),
+            price_per_hour=None if booking is None else from_units(booking.price_units),
+            cost=from_units(cost_units(booking, now)),
+            refunded=from_units(
+                0 if booking is None else booking.refunded_units + booking.outage_refund_units
+            ),
+        )
+
 
 class MinerJob(BaseModel):
     job_id: str
@@ -193,3 +265,19 @@ class MinerJob(BaseModel):
         default=None,
         description="With a claimed poll: confirm by then (POST .../start) or the job goes back",
     )
+
+    @classmethod
+    def of(cls, handed: Handed) -> MinerJob:
+        job = handed.job
+        assert job.gpu_id is not None and job.booking_id is not None
+        return cls(
+            job_id=job.id,
+            gpu_id=job.gpu_id,
+            booking_id=job.booking_id,
+            payload=job.payload,
+            constraints=JobConstraintsPublic.of(job),
+            duration_hours=hours_from_seconds(job.duration_seconds),
+            expires_at=job.expires_at,
+            booking_ends_at=handed.booking_ends_at,
+            claim_expires_at=job.claim_expires_at,
+        )

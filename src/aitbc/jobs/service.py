@@ -19,24 +19,13 @@ from aitbc.gpus.naming import model_key
 from aitbc.jobs import queries as q
 from aitbc.jobs import wakeup
 from aitbc.jobs.queries import JobRecord
-from aitbc.jobs.schemas import (
-    ENDED,
-    JobConstraintsPublic,
-    JobCreate,
-    JobOutcome,
-    JobPublic,
-    MinerJob,
-    Receipt,
-)
 from aitbc.kit.attempt import OutOfFunds, attempt
-from aitbc.kit.clock import hours_from_seconds
-from aitbc.kit.hours import seconds_from_hours
 from aitbc.kit.ids import new_id
-from aitbc.kit.money import from_units, to_units
 from aitbc.store.conn import Conn
 from aitbc.store.query import built
 from aitbc.store.values import as_time
 
+ENDED = ("completed", "failed", "expired", "cancelled")
 LIVE = ("queued", "assigned", "running")
 # The time-to-live bounds the wait for a GPU and a miner; a job the miner has started runs
 # until its result, its failure or the end of its booking.
@@ -49,50 +38,55 @@ def effective_state(job: JobRecord, now: datetime) -> str:
     return job.state
 
 
-def _constraints(job: JobRecord) -> JobConstraintsPublic:
-    return JobConstraintsPublic(
-        gpu_model=job.gpu_model_key,
-        memory_min_gb=job.memory_min_gb,
-        ai_model=job.ai_model_key,
-        region=job.region,
-        max_price_per_hour=None if job.max_price_units is None else from_units(job.max_price_units),
-        cuda=job.cuda_min,
-    )
-
-
-def _cost_units(booking: BookingRecord | None, now: datetime) -> int:
+def cost_units(booking: BookingRecord | None, now: datetime) -> int:
+    """Charged for the job so far."""
     return 0 if booking is None else lifecycle.charged_units(booking, now)
 
 
-def to_public(job: JobRecord, booking: BookingRecord | None, now: datetime) -> JobPublic:
-    return JobPublic(
-        job_id=job.id,
-        state=effective_state(job, now),  # type: ignore[arg-type]
-        type=job.job_type,
-        client_id=job.client_id,
-        constraints=_constraints(job),
-        duration_hours=hours_from_seconds(job.duration_seconds),
-        gpu_id=job.gpu_id,
-        miner_id=job.miner_id,
-        assigned_miner_id=job.miner_id,
-        booking_id=job.booking_id,
-        cost=from_units(_cost_units(booking, now)),
-        result=job.result,
-        metrics=job.metrics,
-        error=job.error,
-        created_at=job.created_at,
-        requested_at=job.created_at,
-        expires_at=job.expires_at,
-        assigned_at=job.assigned_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-    )
+def seconds_charged(booking: BookingRecord | None, now: datetime) -> int:
+    """Seconds of GPU time paid for (offline time refunded is not)."""
+    if booking is None:
+        return 0
+    ended = lifecycle.ended_at(booking, now) or now
+    return max(0, lifecycle.used_seconds(booking, ended) - booking.outage_seconds)
 
 
-async def _with_booking(conn: Conn, job: JobRecord) -> tuple[JobRecord, BookingRecord | None]:
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job with its booking (None before one is made), and its GPU's model for receipts."""
+
+    job: JobRecord
+    booking: BookingRecord | None
+    gpu_model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    client_id: str
+    payload: dict[str, Any]
+    seconds: int
+    ttl_seconds: int
+    gpu_model: str | None = None
+    memory_min_gb: int | None = None
+    ai_model: str | None = None
+    region: str | None = None
+    max_price_units: int | None = None
+    payment_cap_units: int | None = None
+    cuda_min: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Handed:
+    """A job handed to its miner by a poll."""
+
+    job: JobRecord
+    booking_ends_at: datetime
+
+
+async def _with_booking(conn: Conn, job: JobRecord) -> Job:
     if job.booking_id is None:
-        return job, None
-    return job, (await q.bookings_by_id(conn, [job.booking_id])).get(job.booking_id)
+        return Job(job, None)
+    return Job(job, (await q.bookings_by_id(conn, [job.booking_id])).get(job.booking_id))
 
 
 def _cuda_at_least(found: str | None, wanted: str) -> bool:
@@ -157,25 +151,21 @@ async def try_assign(
     return False
 
 
-async def submit(
-    conn: Conn, *, client_id: str, body: JobCreate, now: datetime, settings: Settings
-) -> JobPublic:
-    c = body.constraints
-    hours = body.duration_hours if body.duration_hours is not None else settings.job_default_hours
-    kind = body.payload.get("type")
+async def submit(conn: Conn, asked: JobRequest, *, now: datetime, settings: Settings) -> Job:
+    kind = asked.payload.get("type")
     job = JobRecord(
         id=new_id("job"),
-        client_id=client_id,
-        payload=body.payload,
-        gpu_model_key=model_key(c.gpu_model) if c.gpu_model else None,
-        memory_min_gb=c.memory_min_gb,
-        ai_model_key=model_key(c.ai_model) if c.ai_model else None,
-        region=c.region,
-        max_price_units=None if c.max_price_per_hour is None else to_units(c.max_price_per_hour),
-        duration_seconds=seconds_from_hours(hours, settings.max_booking_hours),
+        client_id=asked.client_id,
+        payload=asked.payload,
+        gpu_model_key=model_key(asked.gpu_model) if asked.gpu_model else None,
+        memory_min_gb=asked.memory_min_gb,
+        ai_model_key=model_key(asked.ai_model) if asked.ai_model else None,
+        region=asked.region,
+        max_price_units=asked.max_price_units,
+        duration_seconds=asked.seconds,
         job_type=kind[:64] if isinstance(kind, str) else None,
-        payment_cap_units=None if body.payment_amount is None else to_units(body.payment_amount),
-        cuda_min=c.cuda,
+        payment_cap_units=asked.payment_cap_units,
+        cuda_min=asked.cuda_min,
         state="queued",
         gpu_id=None,
         miner_id=None,
@@ -184,7 +174,7 @@ async def submit(
         metrics=None,
         error=None,
         created_at=now,
-        expires_at=now + timedelta(seconds=body.ttl_seconds),
+        expires_at=now + timedelta(seconds=asked.ttl_seconds),
         assigned_at=None,
         started_at=None,
         finished_at=None,
@@ -195,7 +185,7 @@ async def submit(
         await try_assign(conn, job, now=now, settings=settings)
     except OutOfFunds as exc:
         raise PaymentRequired(f"Cannot pay for this job: {exc}") from exc
-    return to_public(*await _with_booking(conn, job), now)
+    return await _with_booking(conn, job)
 
 
 async def _end_booking(
@@ -288,7 +278,7 @@ async def assign_one(
 
 async def poll(
     conn: Conn, *, miner_id: str, now: datetime, settings: Settings, claim: bool = False
-) -> MinerJob | None:
+) -> Handed | None:
     """Hand the miner its oldest assigned job (assigning queued ones first). With ``claim``
     the hand-over holds only once the miner confirms it (``confirm``)."""
     for job_id in await queued_jobs(conn, now=now, limit=10):
@@ -301,18 +291,7 @@ async def poll(
     if claim:
         job.claim_expires_at = now + timedelta(seconds=settings.job_claim_seconds)
     await job.save(conn, "state", "started_at", "claim_expires_at")
-    assert job.gpu_id is not None and job.booking_id is not None
-    return MinerJob(
-        job_id=job.id,
-        gpu_id=job.gpu_id,
-        booking_id=job.booking_id,
-        payload=job.payload,
-        constraints=_constraints(job),
-        duration_hours=hours_from_seconds(job.duration_seconds),
-        expires_at=job.expires_at,
-        booking_ends_at=as_time(row["booking_ends_at"]),
-        claim_expires_at=job.claim_expires_at,
-    )
+    return Handed(job, as_time(row["booking_ends_at"]))
 
 
 async def give_back(conn: Conn, *, job_id: str, miner_id: str, now: datetime) -> None:
@@ -335,14 +314,14 @@ async def _hand_back(conn: Conn, job: JobRecord, *, now: datetime) -> None:
     await wakeup.job_assigned(conn, job.miner_id)
 
 
-async def confirm(conn: Conn, *, job_id: str, miner_id: str, now: datetime) -> JobPublic:
+async def confirm(conn: Conn, *, job_id: str, miner_id: str, now: datetime) -> Job:
     """The miner has the job it claimed: the hand-over holds (confirming twice is fine)."""
     job = await _miners_running_job(conn, job_id, miner_id, now)
     if job.state != "running":  # its claim ran out and it went back: poll for it again
         raise Conflict("This job went back to be polled for again.", code="job_not_running")
     job.claim_expires_at = None
     await job.save(conn, "claim_expires_at")
-    return to_public(*await _with_booking(conn, job), now)
+    return await _with_booking(conn, job)
 
 
 async def expired_claims(conn: Conn, *, now: datetime, limit: int = 200) -> list[str]:
@@ -382,13 +361,13 @@ async def complete(
     now: datetime,
     settings: Settings,
     metrics: dict[str, Any] | None = None,
-) -> JobPublic:
+) -> Job:
     job = await _miners_running_job(conn, job_id, miner_id, now)
     await _end_booking(conn, job, now=now, settings=settings)
     job.state, job.result, job.finished_at = "completed", result, now
     job.metrics = metrics
     await job.save(conn, "state", "result", "finished_at", "metrics")
-    return to_public(*await _with_booking(conn, job), now)
+    return await _with_booking(conn, job)
 
 
 async def fail(
@@ -400,7 +379,7 @@ async def fail(
     now: datetime,
     settings: Settings,
     metrics: dict[str, Any] | None = None,
-) -> JobPublic:
+) -> Job:
     job = await _miners_running_job(conn, job_id, miner_id, now)
     # The provider failed it; a job that had started and outlived its booking was served.
     started = job.state == "running"
@@ -410,12 +389,12 @@ async def fail(
     job.state, job.error, job.finished_at = "failed", error, now
     job.metrics = metrics
     await job.save(conn, "state", "error", "finished_at", "metrics")
-    return to_public(*await _with_booking(conn, job), now)
+    return await _with_booking(conn, job)
 
 
 async def cancel(
     conn: Conn, *, job_id: str, principal: Principal, now: datetime, settings: Settings
-) -> JobPublic:
+) -> Job:
     job = await _job_for_change(conn, job_id)
     if principal.role != "admin" and job.client_id != principal.owner_id:
         raise NotFound(f"No job {job_id!r}.", code="job_not_found")
@@ -429,7 +408,7 @@ async def cancel(
     )
     job.state, job.finished_at = "cancelled", now
     await job.save(conn, "state", "finished_at")
-    return to_public(*await _with_booking(conn, job), now)
+    return await _with_booking(conn, job)
 
 
 async def _visible(conn: Conn, job_id: str, principal: Principal) -> JobRecord:
@@ -443,23 +422,17 @@ async def _visible(conn: Conn, job_id: str, principal: Principal) -> JobRecord:
     return job
 
 
-async def get(conn: Conn, *, job_id: str, principal: Principal, now: datetime) -> JobPublic:
-    return to_public(*await _with_booking(conn, await _visible(conn, job_id, principal)), now)
+async def get(conn: Conn, *, job_id: str, principal: Principal) -> Job:
+    return await _with_booking(conn, await _visible(conn, job_id, principal))
 
 
-async def outcome(conn: Conn, *, job_id: str, principal: Principal, now: datetime) -> JobOutcome:
-    """The job's result once it has ended; 425 (too early) before."""
+async def outcome(conn: Conn, *, job_id: str, principal: Principal, now: datetime) -> JobRecord:
+    """The job once it has ended; 425 (too early) before."""
     job = await _visible(conn, job_id, principal)
     state = effective_state(job, now)
     if state not in ENDED:
         raise TooEarly(f"The job is {state}; its result comes when it ends.", code="job_not_ended")
-    return JobOutcome(
-        job_id=job.id,
-        state=state,  # type: ignore[arg-type]
-        result=job.result,
-        error=job.error,
-        finished_at=job.finished_at or (job.expires_at if state == "expired" else None),
-    )
+    return job
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,7 +452,7 @@ async def list_jobs(
     limit: int,
     offset: int,
     filters: JobFilters = JobFilters(),
-) -> list[JobPublic]:
+) -> list[Job]:
     where: list[str] = []
     args: list[Any] = []
 
@@ -521,45 +494,17 @@ async def list_jobs(
     )
     jobs = [JobRecord.from_row(row) for row in await conn.fetch(query, *args)]
     found = await q.bookings_by_id(conn, [j.booking_id for j in jobs if j.booking_id])
-    return [to_public(j, found.get(j.booking_id or ""), now) for j in jobs]
+    return [Job(j, found.get(j.booking_id or "")) for j in jobs]
 
 
-def receipt(
-    job: JobRecord, booking: BookingRecord | None, gpu_model: str | None, now: datetime
-) -> Receipt:
-    charged = _cost_units(booking, now)
-    seconds = 0
-    if booking is not None:
-        ended = lifecycle.ended_at(booking, now) or now
-        seconds = max(0, lifecycle.used_seconds(booking, ended) - booking.outage_seconds)
-    return Receipt(
-        job_id=job.id,
-        state=effective_state(job, now),  # type: ignore[arg-type]
-        type=job.job_type,
-        gpu_id=job.gpu_id,
-        gpu_model=gpu_model,
-        miner_id=job.miner_id,
-        booking_id=job.booking_id,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        seconds_charged=seconds,
-        price_per_hour=None if booking is None else from_units(booking.price_units),
-        cost=from_units(charged),
-        refunded=from_units(
-            0 if booking is None else booking.refunded_units + booking.outage_refund_units
-        ),
-    )
+async def job_receipt(conn: Conn, *, job_id: str, principal: Principal) -> Job:
+    found = await _with_booking(conn, await _visible(conn, job_id, principal))
+    gpu_id = found.job.gpu_id
+    model = None if gpu_id is None else await conn.fetchval(q.GPU_MODEL, gpu_id)
+    return replace(found, gpu_model=model)
 
 
-async def job_receipt(conn: Conn, *, job_id: str, principal: Principal, now: datetime) -> Receipt:
-    job, booking = await _with_booking(conn, await _visible(conn, job_id, principal))
-    model = None if job.gpu_id is None else await conn.fetchval(q.GPU_MODEL, job.gpu_id)
-    return receipt(job, booking, model, now)
-
-
-async def receipts(
-    conn: Conn, *, now: datetime, limit: int, job_id: str | None, state: str | None
-) -> list[Receipt]:
+async def receipts(conn: Conn, *, limit: int, job_id: str | None, state: str | None) -> list[Job]:
     """Receipts of jobs that have ended (the explorer: public, no payloads or results)."""
     args: list[Any] = list(ENDED)
     where = [f"j.state IN ({', '.join(f'${i}' for i in range(1, len(args) + 1))})"]
@@ -575,6 +520,4 @@ async def receipts(
     jobs = [JobRecord.from_row(row) for row in await conn.fetch(query, *args)]
     found = await q.bookings_by_id(conn, [j.booking_id for j in jobs if j.booking_id])
     models = await q.gpu_models(conn, [j.gpu_id for j in jobs if j.gpu_id])
-    return [
-        receipt(j, found.get(j.booking_id or ""), models.get(j.gpu_id or ""), now) for j in jobs
-    ]
+    return [Job(j, found.get(j.booking_id or ""), models.get(j.gpu_id or "")) for j in jobs]

@@ -3,7 +3,9 @@ and description updates, delisting and relisting. The reads are ``aitbc.gpus``'s
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from aitbc.auth.principal import Principal
 from aitbc.bookings.settlement import settle_due
@@ -11,7 +13,6 @@ from aitbc.config import Settings
 from aitbc.errors import Conflict, Forbidden, Invalid, NotFound
 from aitbc.gpus.naming import model_key
 from aitbc.gpus.prices import check_price
-from aitbc.gpus.schemas import GpuSpec, GpuUpdate
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import to_units
 from aitbc.miners import queries as q
@@ -32,6 +33,32 @@ from aitbc.store.conn import Conn
 DEFAULT_MINER_HEADER = "default"
 
 
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One GPU listed on its own (the CLI's ``gpu register``); ``name`` is its model."""
+
+    name: str
+    memory_gb: int | None = None
+    cuda_cores: int | None = None
+    compute_capability: str | None = None
+    cuda_version: str | None = None
+    region: str | None = None
+    price: Decimal | None = None
+    pricing_mode: str = "fixed"
+    description: str | None = None
+    ai_models: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a GPU's miner changes; ``description`` only when ``describe`` (it may be None)."""
+
+    price: Decimal | None = None
+    pricing_mode: str | None = None
+    describe: bool = False
+    description: str | None = None
+
+
 def resolve_miner_id(principal: Principal, header_miner_id: str | None) -> str:
     named = (header_miner_id or "").strip()
     if principal.role == "admin":
@@ -50,11 +77,11 @@ def resolve_miner_id(principal: Principal, header_miner_id: str | None) -> str:
 
 
 async def register_gpu(
-    conn: Conn, *, miner_id: str, spec: GpuSpec, settings: Settings, now: datetime
+    conn: Conn, *, miner_id: str, spec: Listing, settings: Settings, now: datetime
 ) -> GpuRecord:
     heard = await touch_miner(conn, miner_id=miner_id, now=now, region=spec.region)
     miner = heard.miner
-    price = spec.price_per_hour if spec.price_per_hour is not None else settings.default_price
+    price = spec.price if spec.price is not None else settings.default_price
     check_price(price, settings)
     gpu_id = new_id("gpu")
     gpu = new_gpu(
@@ -94,14 +121,14 @@ async def owned_gpu_for_update(conn: Conn, *, gpu_id: str, principal: Principal)
 
 
 async def update_gpu(
-    conn: Conn, *, gpu: GpuRecord, body: GpuUpdate, now: datetime, settings: Settings
+    conn: Conn, *, gpu: GpuRecord, change: Change, now: datetime, settings: Settings
 ) -> GpuRecord:
-    if body.price_per_hour is not None:
-        gpu.price_units = to_units(check_price(body.price_per_hour, settings))
-    if "description" in body.model_fields_set:
-        gpu.description = body.description
-    if body.pricing_mode is not None:
-        gpu.pricing_mode = body.pricing_mode
+    if change.price is not None:
+        gpu.price_units = to_units(check_price(change.price, settings))
+    if change.describe:
+        gpu.description = change.description
+    if change.pricing_mode is not None:
+        gpu.pricing_mode = change.pricing_mode
     await refresh_effective_price(conn, gpu)
     gpu.updated_at = now
     await gpu.save(

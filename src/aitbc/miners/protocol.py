@@ -11,7 +11,14 @@ from aitbc.errors import InvalidFields
 from aitbc.gpus.schemas import ModelName
 from aitbc.kit.money import PriceIn
 from aitbc.kit.types import JSON_INTEGER
-from aitbc.miners.schemas import GpuHealth, MinerHeartbeat, MinerStatus
+from aitbc.miners.schemas import (
+    DaemonGpuSpec,
+    MinerGpuSpec,
+    MinerHeartbeat,
+    MinerRegister,
+    MinerStatus,
+)
+from aitbc.miners.service import Beat, GpuDescription, Registration
 
 MAX_GPUS = 64
 _STATUS_WORDS: dict[str, MinerStatus] = {
@@ -119,9 +126,34 @@ def host_health(body: MinerHeartbeat) -> dict[str, Any]:
     return health
 
 
-def reports(body: MinerHeartbeat, slots: list[str]) -> list[GpuHealth]:
-    """Per-GPU health to store: the body's own, or the host figures for each GPU."""
-    if body.gpus:
-        return body.gpus
-    figures = host_health(body)
-    return [GpuHealth(slot=slot, **figures) for slot in slots] if figures else []
+def describe(spec: MinerGpuSpec) -> GpuDescription:
+    return GpuDescription(
+        model=spec.model,
+        memory_gb=spec.memory_gb,
+        price=spec.price_per_hour,
+        slot=spec.slot,
+        cuda_version=spec.cuda_version,
+        compute_capability=spec.compute_capability,
+        cuda_cores=spec.cuda_cores,
+        ai_models=list(spec.ai_models),
+        pricing_mode=spec.pricing_mode,
+        description=spec.description,
+    )
+
+
+def daemon_gpus(capabilities: dict[str, Any]) -> list[GpuDescription]:
+    """The GPUs a daemon's capabilities describe, unpriced."""
+    return [describe(DaemonGpuSpec.model_validate(spec)) for spec in gpus_in(capabilities)]
+
+
+def registration(body: MinerRegister) -> Registration:
+    """Our registration (priced ``gpus``) or a daemon's (GPUs in its capabilities)."""
+    gpus = [describe(g) for g in body.gpus] if body.gpus else daemon_gpus(body.capabilities)
+    return Registration(body.region, body.concurrency, body.capabilities, gpus)
+
+
+def beat(body: MinerHeartbeat) -> Beat:
+    """A heartbeat in our words: per-GPU health as sent, or the host's figures."""
+    inflight = body.inflight if body.inflight is not None else body.current_jobs
+    per_gpu = [(g.slot, g.model_dump(exclude={"slot"}, exclude_none=True)) for g in body.gpus]
+    return Beat(status_of(body.status), inflight or 0, per_gpu, host_health(body))

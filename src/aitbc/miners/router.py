@@ -20,7 +20,7 @@ from aitbc.jobs import service as jobs
 from aitbc.jobs.schemas import JobPublic, JobState
 from aitbc.kit.money import MoneyQuery, to_units
 from aitbc.kit.types import Moment
-from aitbc.miners import service
+from aitbc.miners import protocol, service
 from aitbc.miners.queries import GpuRecord, MinerRecord
 from aitbc.miners.schemas import (
     CapabilitiesUpdate,
@@ -82,7 +82,7 @@ async def register_miner(
     miner, gpus = await ctx.write(
         service.register,
         miner_id=principal.owner_id,
-        body=body,
+        asked=protocol.registration(body),
         now=ctx.now(),
         settings=ctx.settings,
     )
@@ -105,7 +105,7 @@ async def miner_heartbeat(
     miner, gpus = await ctx.write(
         service.heartbeat,
         miner_id=principal.owner_id,
-        body=body or MinerHeartbeat(),
+        beat=protocol.beat(body or MinerHeartbeat()),
         now=ctx.now(),
         settings=ctx.settings,
     )
@@ -125,6 +125,7 @@ async def update_capabilities(
         service.update_capabilities,
         miner_id=_acting(principal, miner_id),
         capabilities=body.capabilities,
+        gpus=protocol.daemon_gpus(body.capabilities),
         now=ctx.now(),
         settings=ctx.settings,
     )
@@ -160,13 +161,14 @@ async def earnings(
     from_time: Moment | None = None,
     to_time: Moment | None = None,
 ) -> MinerEarnings:
-    return await ctx.read(
+    found = await ctx.read(
         service.earnings,
         miner_id=_acting(principal, miner_id),
         since=from_time,
         until=to_time,
         now=ctx.now(),
     )
+    return MinerEarnings.of(found)
 
 
 @router.get(
@@ -186,10 +188,11 @@ async def miner_jobs(
         MoneyQuery | None, Query(description="Only jobs that paid at least this much")
     ] = None,
 ) -> list[JobPublic]:
-    return await ctx.read(
+    now = ctx.now()
+    found = await ctx.read(
         jobs.list_jobs,
         principal=Principal(owner_id=_acting(principal, miner_id), role="miner", key_id=None),
-        now=ctx.now(),
+        now=now,
         limit=limit,
         offset=0,
         filters=jobs.JobFilters(
@@ -198,3 +201,4 @@ async def miner_jobs(
             min_cost_units=None if min_reward is None else to_units(min_reward),
         ),
     )
+    return [JobPublic.of(job, now) for job in found]

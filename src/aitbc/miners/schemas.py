@@ -6,8 +6,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aitbc.gpus.schemas import AiModelList, ModelName, PricingMode
-from aitbc.kit.money import MoneyOut, PriceIn
+from aitbc.kit.money import MoneyOut, PriceIn, from_units
 from aitbc.kit.types import JSON_INTEGER, JsonInt
+from aitbc.miners.service import Earnings
 
 MinerStatus = Literal["online", "draining", "offline"]
 
@@ -133,3 +134,15 @@ class MinerEarnings(BaseModel):
         description="Held in escrow for its bookings that have not ended (paid as they end)"
     )
     currency: str = "AITBC"
+
+    @classmethod
+    def of(cls, found: Earnings) -> MinerEarnings:
+        return cls(
+            miner_id=found.miner_id,
+            from_time=found.since,
+            to_time=found.until,
+            earned=from_units(found.earned_units),
+            bookings_paid=found.bookings_paid,
+            jobs_completed=found.jobs_completed,
+            pending=from_units(found.pending_units),
+        )

@@ -3,8 +3,9 @@ miner and its GPUs online, and carry their health."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from aitbc.config import Settings
@@ -13,16 +14,9 @@ from aitbc.gpus.naming import model_key
 from aitbc.gpus.prices import check_price
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import from_units, to_units
-from aitbc.miners import presence, protocol
+from aitbc.miners import presence
 from aitbc.miners import queries as q
 from aitbc.miners.queries import GpuRecord, MinerRecord
-from aitbc.miners.schemas import (
-    DaemonGpuSpec,
-    MinerEarnings,
-    MinerGpuSpec,
-    MinerHeartbeat,
-    MinerRegister,
-)
 from aitbc.offers import service as offers
 from aitbc.pricing.market import effective_price
 from aitbc.store.conn import Conn
@@ -34,6 +28,53 @@ async def refresh_effective_price(conn: Conn, gpu: GpuRecord) -> None:
     gpu.effective_price_units = await effective_price(
         conn, model_key=gpu.model_key, price_units=gpu.price_units, pricing_mode=gpu.pricing_mode
     )
+
+
+@dataclass(frozen=True, slots=True)
+class GpuDescription:
+    """A GPU as its miner describes it. ``price`` None: a daemon's GPU, which keeps the price
+    it has (a new one gets the default)."""
+
+    model: str
+    memory_gb: int
+    price: Decimal | None
+    slot: str | None = None
+    cuda_version: str | None = None
+    compute_capability: str | None = None
+    cuda_cores: int | None = None
+    ai_models: list[str] = field(default_factory=list)
+    pricing_mode: str = "fixed"
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    region: str | None
+    concurrency: int
+    capabilities: dict[str, Any]
+    gpus: list[GpuDescription]
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """A heartbeat: the miner's status (ours: online, draining or offline), its work in
+    flight, and health figures per GPU slot (or the whole host's, for each of its GPUs)."""
+
+    status: str
+    inflight: int
+    per_gpu: list[tuple[str, dict[str, Any]]]
+    host: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Earnings:
+    miner_id: str
+    since: datetime | None
+    until: datetime | None
+    earned_units: int
+    bookings_paid: int
+    jobs_completed: int
+    pending_units: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +155,9 @@ async def set_ai_model_keys(conn: Conn, gpu: GpuRecord, keys: list[str]) -> None
 
 
 def _apply_spec(
-    gpu: GpuRecord, spec: MinerGpuSpec, region: str | None, now: datetime, settings: Settings
+    gpu: GpuRecord, spec: GpuDescription, region: str | None, now: datetime, settings: Settings
 ) -> None:
-    price = spec.price_per_hour
+    price = spec.price
     if price is None:  # a daemon's GPU: its price stays as it was set
         price = settings.default_price if gpu.price_units < 0 else from_units(gpu.price_units)
     else:
@@ -135,23 +176,17 @@ def _apply_spec(
     gpu.updated_at = now
 
 
-def _specs(body: MinerRegister) -> list[MinerGpuSpec]:
-    if body.gpus:
-        return body.gpus
-    return [DaemonGpuSpec.model_validate(spec) for spec in protocol.gpus_in(body.capabilities)]
-
-
 async def register(
-    conn: Conn, *, miner_id: str, body: MinerRegister, now: datetime, settings: Settings
+    conn: Conn, *, miner_id: str, asked: Registration, now: datetime, settings: Settings
 ) -> tuple[MinerRecord, list[GpuRecord]]:
-    heard = await touch_miner(conn, miner_id=miner_id, now=now, region=body.region)
+    heard = await touch_miner(conn, miner_id=miner_id, now=now, region=asked.region)
     miner = heard.miner
-    miner.region = body.region
-    miner.concurrency = body.concurrency
-    miner.capabilities = body.capabilities
+    miner.region = asked.region
+    miner.concurrency = asked.concurrency
+    miner.capabilities = asked.capabilities
     await miner.save(conn)
     gpus = await _register_gpus(
-        conn, miner, _specs(body), now=now, settings=settings, relist_since=heard.left_at
+        conn, miner, asked.gpus, now=now, settings=settings, relist_since=heard.left_at
     )
     await after_hearing(conn, heard, now=now, settings=settings)
     return miner, gpus
@@ -183,7 +218,7 @@ def new_gpu(
 async def _register_gpus(
     conn: Conn,
     miner: MinerRecord,
-    specs: list[MinerGpuSpec],
+    specs: list[GpuDescription],
     *,
     now: datetime,
     settings: Settings,
@@ -227,26 +262,24 @@ async def _register_gpus(
     return gpus
 
 
-def _same_card(unslotted: list[GpuRecord], spec: MinerGpuSpec) -> GpuRecord | None:
+def _same_card(unslotted: list[GpuRecord], spec: GpuDescription) -> GpuRecord | None:
     key, memory = model_key(spec.model), spec.memory_gb
     return next((g for g in unslotted if g.model_key == key and g.memory_gb == memory), None)
 
 
 async def update_capabilities(
-    conn: Conn, *, miner_id: str, capabilities: dict[str, Any], now: datetime,
-    settings: Settings,
+    conn: Conn, *, miner_id: str, capabilities: dict[str, Any], gpus: list[GpuDescription],
+    now: datetime, settings: Settings,
 ) -> tuple[MinerRecord, list[GpuRecord]]:  # fmt: skip
-    """A daemon's new capabilities: its GPUs registered as they now describe them."""
+    """A daemon's new capabilities: its GPUs (``gpus``, as the capabilities describe them)
+    registered anew."""
     miner = await _registered(conn, miner_id)
     miner.capabilities = capabilities
     miner.updated_at = now
     await miner.save(conn)
-    specs: list[MinerGpuSpec] = [
-        DaemonGpuSpec.model_validate(s) for s in protocol.gpus_in(capabilities)
-    ]
-    gpus = await _register_gpus(conn, miner, specs, now=now, settings=settings)
+    registered = await _register_gpus(conn, miner, gpus, now=now, settings=settings)
     await sync_offers(conn, miner_id=miner_id, now=now, settings=settings)
-    return miner, gpus
+    return miner, registered
 
 
 async def deregister(
@@ -278,14 +311,14 @@ async def _registered(conn: Conn, miner_id: str) -> MinerRecord:
 
 
 async def heartbeat(
-    conn: Conn, *, miner_id: str, body: MinerHeartbeat, now: datetime, settings: Settings
+    conn: Conn, *, miner_id: str, beat: Beat, now: datetime, settings: Settings
 ) -> tuple[MinerRecord, list[GpuRecord]]:
     miner = await _registered(conn, miner_id)
     heard = Heard(miner, miner.last_heartbeat)
     status_before = miner.reported_status
     # A deregistered miner stays offline until it registers again.
     if miner.deregistered_at is None:
-        miner.reported_status = protocol.status_of(body.status)
+        miner.reported_status = beat.status
     # Only a miner that says it serves is heard: one that says it is offline (or has left)
     # is silent from its last serving heartbeat on, and its renters are billed as for any
     # silence (bookings.outages), however often it keeps calling.
@@ -293,18 +326,18 @@ async def heartbeat(
     if serving:
         miner.last_heartbeat = now
     miner.updated_at = now
-    inflight = body.inflight if body.inflight is not None else body.current_jobs
-    miner.inflight = inflight or 0
+    miner.inflight = beat.inflight
     await miner.save(conn)
     gpus = [GpuRecord.from_row(row) for row in await conn.fetch(q.MINERS_GPUS, miner_id)]
     by_slot = {g.slot: g for g in gpus}
-    for report in protocol.reports(body, [g.slot for g in gpus if g.delisted_at is None]):
-        gpu = by_slot.get(report.slot)
+    reports = beat.per_gpu
+    if not reports and beat.host:
+        reports = [(g.slot, beat.host) for g in gpus if g.delisted_at is None]
+    for slot, health in reports:
+        gpu = by_slot.get(slot)
         if gpu is None:
-            raise NotFound(
-                f"Miner {miner_id!r} has no GPU in slot {report.slot!r}.", code="gpu_not_found"
-            )
-        gpu.health = report.model_dump(exclude={"slot"}, exclude_none=True)
+            raise NotFound(f"Miner {miner_id!r} has no GPU in slot {slot!r}.", code="gpu_not_found")
+        gpu.health = health
         gpu.health_at = now
         await gpu.save(conn, "health", "health_at")
     changed = miner.reported_status != status_before
@@ -322,7 +355,7 @@ async def earnings(
     since: datetime | None,
     until: datetime | None,
     now: datetime,
-) -> MinerEarnings:
+) -> Earnings:
     """Paid out to the miner for its bookings (less the platform's fee), within the range."""
     if await conn.fetchrow(q.MINER, miner_id) is None:
         raise NotFound(f"Miner {miner_id!r} has not registered yet.", code="miner_not_registered")
@@ -336,12 +369,12 @@ async def earnings(
     earned, count = (await conn.fetch_values(built(paid), *args))[0]
     jobs_done = await conn.fetchval(built(finished), *args)
     pending = await conn.fetchval(q.PENDING, miner_id)
-    return MinerEarnings(
+    return Earnings(
         miner_id=miner_id,
-        from_time=since,
-        to_time=until,
-        earned=from_units(int(earned)),
+        since=since,
+        until=until,
+        earned_units=int(earned),
         bookings_paid=int(count),
         jobs_completed=int(jobs_done or 0),
-        pending=from_units(int(pending or 0)),
+        pending_units=int(pending or 0),
     )

@@ -7,7 +7,7 @@ from typing import Literal
 
 from fastapi import Query
 
-from aitbc.http.context import ContextDep
+from aitbc.http.context import Context, ContextDep
 from aitbc.http.deps import AdminDep, CheckKey
 from aitbc.http.errors import error_responses
 from aitbc.http.pagination import Limit, Offset
@@ -16,6 +16,21 @@ from aitbc.offers import service
 from aitbc.offers.schemas import MarketplaceStats, OfferPublic, SyncResult
 
 router = APIRouter(tags=["offers"], dependencies=[CheckKey])
+
+
+async def _offers(
+    ctx: Context, *, status: str | None, provider: str | None, limit: int, offset: int
+) -> list[OfferPublic]:
+    offers = await ctx.read(
+        service.list_offers,
+        now=ctx.now(),
+        heartbeat_timeout=ctx.settings.heartbeat_timeout_seconds,
+        status=status,
+        provider=provider,
+        limit=limit,
+        offset=offset,
+    )
+    return [OfferPublic.of(offer) for offer in offers]
 
 
 @router.get(
@@ -30,15 +45,7 @@ async def list_offers(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[OfferPublic]:
-    return await ctx.read(
-        service.list_offers,
-        now=ctx.now(),
-        heartbeat_timeout=ctx.settings.heartbeat_timeout_seconds,
-        status=status,
-        provider=None,
-        limit=limit,
-        offset=offset,
-    )
+    return await _offers(ctx, status=status, provider=None, limit=limit, offset=offset)
 
 
 @router.get(
@@ -54,15 +61,7 @@ async def miner_offers(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[OfferPublic]:
-    return await ctx.read(
-        service.list_offers,
-        now=ctx.now(),
-        heartbeat_timeout=ctx.settings.heartbeat_timeout_seconds,
-        status=status,
-        provider=provider,
-        limit=limit,
-        offset=offset,
-    )
+    return await _offers(ctx, status=status, provider=provider, limit=limit, offset=offset)
 
 
 @router.get(
@@ -72,8 +71,9 @@ async def miner_offers(
     summary="Offers not closed, the capacity open now, their average price and active bids",
 )
 async def stats(ctx: ContextDep) -> MarketplaceStats:
-    return await ctx.read(
-        service.stats, now=ctx.now(), heartbeat_timeout=ctx.settings.heartbeat_timeout_seconds
+    timeout = ctx.settings.heartbeat_timeout_seconds
+    return MarketplaceStats.of(
+        await ctx.read(service.stats, now=ctx.now(), heartbeat_timeout=timeout)
     )
 
 
@@ -87,6 +87,5 @@ async def stats(ctx: ContextDep) -> MarketplaceStats:
     "this finds nothing to do unless something was missed. Kept for compatibility.",
 )
 async def sync_offers(ctx: ContextDep, _: AdminDep) -> SyncResult:
-    return await ctx.write(
-        service.sync, now=ctx.now(), heartbeat_timeout=ctx.settings.heartbeat_timeout_seconds
-    )
+    timeout = ctx.settings.heartbeat_timeout_seconds
+    return SyncResult.of(await ctx.write(service.sync, now=ctx.now(), heartbeat_timeout=timeout))

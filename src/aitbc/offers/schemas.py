@@ -7,7 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aitbc.gpus.schemas import GpuStatus
-from aitbc.kit.money import MoneyOut
+from aitbc.kit.money import MoneyOut, from_units
+from aitbc.offers.service import Offer, Stats, Synced
 
 
 class OfferPublic(BaseModel):
@@ -28,6 +29,27 @@ class OfferPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def of(cls, offer: Offer) -> OfferPublic:
+        return cls(
+            id=offer.id,
+            provider=offer.provider,
+            capacity=offer.capacity,
+            price=from_units(offer.price_units),
+            sla=offer.sla,
+            status=offer.status,  # type: ignore[arg-type]
+            gpu_id=offer.gpu_id,
+            gpu_model=offer.gpu_model,
+            gpu_memory=offer.gpu_memory,
+            gpu_status=offer.gpu_status,  # type: ignore[arg-type]
+            booking_expires=offer.booking_expires,
+            total_bookings=offer.total_bookings,
+            average_rating=offer.average_rating,
+            attributes=offer.attributes,
+            created_at=offer.created_at,
+            updated_at=offer.updated_at,
+        )
+
 
 class MarketplaceStats(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
@@ -37,9 +59,27 @@ class MarketplaceStats(BaseModel):
     averagePrice: MoneyOut
     activeBids: int
 
+    @classmethod
+    def of(cls, stats: Stats) -> MarketplaceStats:
+        return cls(
+            totalOffers=stats.offers,
+            openCapacity=stats.open_capacity,
+            averagePrice=from_units(stats.average_price_units),
+            activeBids=stats.active_bids,
+        )
+
 
 class SyncResult(BaseModel):
     created: int
     updated: int
     closed: int
     unchanged: int
+
+    @classmethod
+    def of(cls, synced: Synced) -> SyncResult:
+        return cls(
+            created=synced.created,
+            updated=synced.updated,
+            closed=synced.closed,
+            unchanged=synced.unchanged,
+        )

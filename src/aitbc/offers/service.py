@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from aitbc.gpus import status as rule
 from aitbc.gpus.query import average_rating
 from aitbc.kit.ids import new_id
-from aitbc.kit.money import divide_units, from_units
-from aitbc.offers.schemas import MarketplaceStats, OfferPublic, SyncResult
+from aitbc.kit.money import divide_units
 from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query, built
 from aitbc.store.values import as_json, as_time, maybe_time
@@ -71,6 +72,45 @@ _STATS = Query(
 _ACTIVE_BIDS = Query("SELECT count(*) FROM bids WHERE status = 'open' AND expires_at > $1")
 
 
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """An offer as shown: its status in its GPU's words, and the GPU's live figures (None
+    for an offer without a GPU)."""
+
+    id: str
+    provider: str
+    capacity: int
+    price_units: int
+    sla: str
+    status: str
+    gpu_id: str | None
+    gpu_model: str | None
+    gpu_memory: int | None
+    gpu_status: str | None
+    booking_expires: datetime | None
+    total_bookings: int | None
+    average_rating: Decimal | None
+    attributes: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Synced:
+    created: int
+    updated: int
+    closed: int
+    unchanged: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    offers: int  # not closed: open or booked now
+    open_capacity: int
+    average_price_units: int
+    active_bids: int
+
+
 def _desired(gpu: Row) -> dict[str, Any]:
     return {
         "provider": gpu["miner_id"],
@@ -96,7 +136,7 @@ def _values(desired: dict[str, Any]) -> list[Any]:
 
 async def sync(
     conn: Conn, *, now: datetime, heartbeat_timeout: int, miner_id: str | None = None
-) -> SyncResult:
+) -> Synced:
     """One open offer per listed GPU of an online miner; offers of offline or delisted GPUs
     close. Only real changes are written, so a second run changes nothing. With ``miner_id``,
     only that miner's GPUs (what its registration, heartbeat or changes call)."""
@@ -129,7 +169,7 @@ async def sync(
             counts["updated"] += 1
         else:
             counts["unchanged"] += 1
-    return SyncResult(**counts)
+    return Synced(**counts)
 
 
 async def close_silent(conn: Conn, *, now: datetime, heartbeat_timeout: int) -> int:
@@ -147,7 +187,7 @@ async def list_offers(
     provider: str | None,
     limit: int,
     offset: int,
-) -> list[OfferPublic]:
+) -> list[Offer]:
     args: list[Any] = [now, rule.cutoff(now, heartbeat_timeout)]
     where = []
     for column, value in (("shown", status), ("provider", provider)):
@@ -162,13 +202,13 @@ async def list_offers(
     return [_public(row) for row in await conn.fetch(built(text), *args)]
 
 
-def _public(row: Row) -> OfferPublic:
+def _public(row: Row) -> Offer:
     has_gpu = row["found_gpu"] is not None
-    return OfferPublic(
+    return Offer(
         id=row["id"],
         provider=row["provider"],
         capacity=row["capacity"],
-        price=from_units(row["price_units"]),
+        price_units=row["price_units"],
         sla=row["sla"],
         status=row["shown"],
         gpu_id=row["gpu_id"],
@@ -184,15 +224,15 @@ def _public(row: Row) -> OfferPublic:
     )
 
 
-async def stats(conn: Conn, *, now: datetime, heartbeat_timeout: int) -> MarketplaceStats:
+async def stats(conn: Conn, *, now: datetime, heartbeat_timeout: int) -> Stats:
     """Offers not closed (open or booked now), the capacity of those open now, their average
     price, and the active bids."""
     counted = await conn.fetch_values(_STATS, now, rule.cutoff(now, heartbeat_timeout))
     count, capacity, price_sum = counted[0]
     bids = await conn.fetchval(_ACTIVE_BIDS, now)
-    return MarketplaceStats(
-        totalOffers=count,
-        openCapacity=int(capacity),
-        averagePrice=from_units(divide_units(int(price_sum), count) if count else 0),
-        activeBids=bids or 0,
+    return Stats(
+        offers=count,
+        open_capacity=int(capacity),
+        average_price_units=divide_units(int(price_sum), count) if count else 0,
+        active_bids=bids or 0,
     )

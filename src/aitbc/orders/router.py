@@ -25,7 +25,7 @@ async def list_orders(
     limit: Limit = 10,
     offset: Offset = 0,
 ) -> list[OrderPublic]:
-    return await ctx.read(
+    orders = await ctx.read(
         service.list_orders,
         principal=principal,
         now=ctx.now(),
@@ -34,6 +34,7 @@ async def list_orders(
         limit=limit,
         offset=offset,
     )
+    return [OrderPublic.of(order) for order in orders]
 
 
 @router.get(
@@ -43,10 +44,11 @@ async def list_orders(
     summary="One order with its amounts and status history",
 )
 async def get_order(order_id: str, ctx: ContextDep, principal: AnyKeyDep) -> OrderDetail:
-    return await ctx.read(
+    order = await ctx.read(
         service.get_order,
         order_id=order_id,
         principal=principal,
         now=ctx.now(),
         policy=ctx.settings.outage_policy,
     )
+    return OrderDetail.of(order)

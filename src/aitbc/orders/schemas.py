@@ -6,7 +6,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from aitbc.bookings.schemas import BookingStatus
-from aitbc.kit.money import MoneyOut
+from aitbc.kit.money import MoneyOut, from_units
+from aitbc.orders.service import Order
 
 
 class OrderPublic(BaseModel):
@@ -26,6 +27,27 @@ class OrderPublic(BaseModel):
     created_at: datetime
     closed_at: datetime | None
 
+    @classmethod
+    def of(cls, order: Order) -> OrderPublic:
+        b = order.booking
+        return cls(
+            order_id=b.order_id,
+            booking_id=b.id,
+            gpu_id=b.gpu_id,
+            client_id=b.client_id,
+            miner_id=b.miner_id,
+            job_id=b.job_id,
+            status=order.status,  # type: ignore[arg-type]
+            price_per_hour=from_units(b.price_units),
+            total_cost=from_units(b.total_units),
+            amount_charged=from_units(order.charged_units),
+            refund=from_units(b.refunded_units),
+            start_time=b.start_time,
+            end_time=b.end_time,
+            created_at=order.created_at,
+            closed_at=order.closed_at,
+        )
+
 
 class OrderEventPublic(BaseModel):
     status: BookingStatus | Literal["offline", "back"] = Field(
@@ -38,3 +60,8 @@ class OrderEventPublic(BaseModel):
 
 class OrderDetail(OrderPublic):
     history: list[OrderEventPublic]
+
+    @classmethod
+    def of(cls, order: Order) -> OrderDetail:
+        events = [OrderEventPublic(status=s, at=at) for s, at in order.history]  # type: ignore[arg-type]
+        return cls(**OrderPublic.of(order).model_dump(), history=events)

@@ -3,6 +3,7 @@ and the clock, so an order that ran out shows ``completed`` before anything sett
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -11,8 +12,6 @@ from aitbc.bookings.lifecycle import standing
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.config import Policy
 from aitbc.errors import NotFound
-from aitbc.kit.money import from_units
-from aitbc.orders.schemas import OrderDetail, OrderEventPublic, OrderPublic
 from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query, built
 from aitbc.store.values import as_time
@@ -30,32 +29,35 @@ _SELECT = f"SELECT {COLUMNS}, o.created_at AS order_created_at FROM {FROM}"
 _EVENTS = Query("SELECT status, at FROM order_events WHERE order_id = $1 ORDER BY id")
 
 
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order as it stands now: its booking, and what the clock makes of it."""
+
+    booking: BookingRecord
+    status: str
+    charged_units: int
+    created_at: datetime
+    closed_at: datetime | None
+    # (status, when) from the order's start; read for one order only.
+    history: tuple[tuple[str, datetime], ...] = ()
+
+
 def _visible(principal: Principal, where: list[str], args: list[Any]) -> None:
     if principal.role in ("client", "miner"):
         args.append(principal.owner_id)
         where.append(f"o.{principal.role}_id = ${len(args)}")
 
 
-def _public(row: Row, now: datetime, policy: Policy) -> tuple[BookingRecord, dict[str, Any]]:
+def _order(row: Row, now: datetime, policy: Policy) -> Order:
     booking = BookingRecord.from_row(row)
     stands = standing(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
-    return booking, {
-        "order_id": booking.order_id,
-        "booking_id": booking.id,
-        "gpu_id": booking.gpu_id,
-        "client_id": booking.client_id,
-        "miner_id": booking.miner_id,
-        "job_id": booking.job_id,
-        "status": stands.status,
-        "price_per_hour": from_units(booking.price_units),
-        "total_cost": from_units(booking.total_units),
-        "amount_charged": from_units(stands.charged),
-        "refund": from_units(booking.refunded_units),
-        "start_time": booking.start_time,
-        "end_time": booking.end_time,
-        "created_at": as_time(row["order_created_at"]),
-        "closed_at": stands.ended,
-    }
+    return Order(
+        booking=booking,
+        status=stands.status,
+        charged_units=stands.charged,
+        created_at=as_time(row["order_created_at"]),
+        closed_at=stands.ended,
+    )
 
 
 async def list_orders(
@@ -67,7 +69,7 @@ async def list_orders(
     status: str | None,
     limit: int,
     offset: int,
-) -> list[OrderPublic]:
+) -> list[Order]:
     where: list[str] = []
     args: list[Any] = []
     _visible(principal, where, args)
@@ -83,30 +85,29 @@ async def list_orders(
         f"ORDER BY o.created_at DESC, o.id DESC LIMIT ${len(args) - 1} OFFSET ${len(args)}"
     )
     rows = await conn.fetch(built(text), *args)
-    return [OrderPublic(**_public(row, now, policy)[1]) for row in rows]
+    return [_order(row, now, policy) for row in rows]
 
 
-async def _history(conn: Conn, booking: BookingRecord, now: datetime) -> list[OrderEventPublic]:
-    events = [
-        OrderEventPublic(status=e["status"], at=as_time(e["at"]))
-        for e in await conn.fetch(_EVENTS, booking.order_id)
-    ]
+async def _history(
+    conn: Conn, booking: BookingRecord, now: datetime
+) -> tuple[tuple[str, datetime], ...]:
+    events = [(e["status"], as_time(e["at"])) for e in await conn.fetch(_EVENTS, booking.order_id)]
     if booking.status == "open":
-        seen = {e.status for e in events}
+        seen = {status for status, _ in events}
         if now >= booking.start_time and "active" not in seen:
-            events.append(OrderEventPublic(status="active", at=booking.start_time))
+            events.append(("active", booking.start_time))
         if now >= booking.end_time:
-            events.append(OrderEventPublic(status="completed", at=booking.end_time))
-    return events
+            events.append(("completed", booking.end_time))
+    return tuple(events)
 
 
 async def get_order(
     conn: Conn, *, order_id: str, principal: Principal, now: datetime, policy: Policy
-) -> OrderDetail:
+) -> Order:
     where, args = ["o.id = $1"], [order_id]
     _visible(principal, where, args)
     row = await conn.fetchrow(built(f"{_SELECT} WHERE {' AND '.join(where)}"), *args)
     if row is None:
         raise NotFound(f"No order {order_id!r}.", code="order_not_found")
-    booking, public = _public(row, now, policy)
-    return OrderDetail(**public, history=await _history(conn, booking, now))
+    order = _order(row, now, policy)
+    return replace(order, history=await _history(conn, order.booking, now))

@@ -23,7 +23,8 @@ router = APIRouter(prefix="/v1/marketplace", tags=["pricing"], dependencies=[Che
     summary="Market price of a GPU model or an AI model, with recommendations",
 )
 async def model_pricing(model: str, ctx: ContextDep) -> ModelPricing:
-    return await ctx.read(service.market_view, model=model, now=ctx.now(), settings=ctx.settings)
+    view = await ctx.read(service.market_view, model=model, now=ctx.now(), settings=ctx.settings)
+    return ModelPricing.of(view)
 
 
 @router.get(
@@ -39,7 +40,8 @@ async def pricing_history(
     bucket: Literal["raw", "hour", "day"] = "raw",
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[PricePoint]:
-    return await ctx.read(service.history, model=model, since=since, bucket=bucket, limit=limit)
+    points = await ctx.read(service.history, model=model, since=since, bucket=bucket, limit=limit)
+    return [PricePoint.of(point) for point in points]
 
 
 @router.post(
@@ -53,7 +55,7 @@ async def quote(
     gpu_id: str, body: QuoteRequest, ctx: ContextDep, principal: ClientDep
 ) -> QuotePublic:
     settings = ctx.settings
-    return await ctx.write(
+    made = await ctx.write(
         service.create_quote,
         gpu_id=gpu_id,
         client_id=principal.owner_id,
@@ -61,3 +63,4 @@ async def quote(
         now=ctx.now(),
         settings=settings,
     )
+    return QuotePublic.of(made)

@@ -2,14 +2,36 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aitbc.gpus.query import average_rating
+from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.hours import HoursIn
-from aitbc.kit.money import MoneyOut
+from aitbc.kit.money import MoneyOut, divide_units, from_units
+from aitbc.pricing import engine, market
+from aitbc.pricing.service import (
+    PROVIDER_RULE,
+    RECOMMENDATION_RULE,
+    Figures,
+    MarketView,
+    MatchKind,
+    Quote,
+    Recommended,
+)
 
-MatchKind = Literal["gpu_model", "ai_model"]
+
+def ratio(bp: int) -> Decimal:
+    """Basis points as a ratio with four places."""
+    return (Decimal(bp) / engine.BP).quantize(Decimal("0.0001"))
+
+
+def _range(low_high: tuple[int, int] | None) -> PriceRange | None:
+    return (
+        None
+        if low_high is None
+        else PriceRange(low=from_units(low_high[0]), high=from_units(low_high[1]))
+    )
 
 
 class Demand(BaseModel):
@@ -26,6 +48,17 @@ class RecommendedGpu(BaseModel):
     average_rating: Decimal | None
     review_count: int
     region: str | None
+
+    @classmethod
+    def of(cls, best: Recommended) -> RecommendedGpu:
+        return cls(
+            gpu_id=best.gpu_id,
+            model=best.model,
+            price_per_hour=from_units(best.price_units),
+            average_rating=average_rating(best.rating_sum, best.review_count),
+            review_count=best.review_count,
+            region=best.region,
+        )
 
 
 class PriceRange(BaseModel):
@@ -62,6 +95,37 @@ class ModelPricing(BaseModel):
     provider_price_range: PriceRange | None
     provider_price_rule: str
 
+    @classmethod
+    def of(cls, view: MarketView) -> ModelPricing:
+        prices, free, f = view.prices, view.free_prices, view.figures
+        return cls(
+            model=view.model,
+            matched=view.matched,
+            gpus_total=view.gpus_total,
+            gpus_available=view.gpus_available,
+            price_min=from_units(prices[0]) if prices else None,
+            price_max=from_units(prices[-1]) if prices else None,
+            price_average=None if view.average_units is None else from_units(view.average_units),
+            price_median=None if view.median_units is None else from_units(view.median_units),
+            booking_price_range=_range((free[0], free[-1]) if free else None),
+            base_price=from_units(f.base_units),
+            current_price=from_units(f.current_units),
+            demand_multiplier=ratio(f.multiplier_bp),
+            demand=Demand(
+                utilisation=ratio(f.utilisation_bp),
+                recent_bookings=f.recent_bookings,
+                window_minutes=int(market.RECENT_WINDOW.total_seconds() // 60),
+                supply=f.supply,
+            ),
+            updated_at=f.at,
+            recommended_gpu=None
+            if view.recommended is None
+            else RecommendedGpu.of(view.recommended),
+            recommendation_rule=RECOMMENDATION_RULE,
+            provider_price_range=_range(view.provider_range),
+            provider_price_rule=PROVIDER_RULE,
+        )
+
 
 class PricePoint(BaseModel):
     at: datetime
@@ -71,6 +135,19 @@ class PricePoint(BaseModel):
     utilisation: Decimal
     recent_bookings: int
     supply: int
+
+    @classmethod
+    def of(cls, f: Figures) -> PricePoint:
+        assert f.at is not None  # a stored point
+        return cls(
+            at=f.at,
+            base_price=from_units(f.base_units),
+            current_price=from_units(f.current_units),
+            demand_multiplier=ratio(f.multiplier_bp),
+            utilisation=ratio(f.utilisation_bp),
+            recent_bookings=f.recent_bookings,
+            supply=f.supply,
+        )
 
 
 class QuoteRequest(BaseModel):
@@ -86,3 +163,14 @@ class QuotePublic(BaseModel):
     duration_hours: Decimal
     total_cost: MoneyOut
     expires_at: datetime
+
+    @classmethod
+    def of(cls, quote: Quote) -> QuotePublic:
+        return cls(
+            quote_id=quote.id,
+            gpu_id=quote.gpu_id,
+            price_per_hour=from_units(quote.price_units),
+            duration_hours=hours_from_seconds(quote.seconds),
+            total_cost=from_units(divide_units(quote.price_units * quote.seconds, 3600)),
+            expires_at=quote.expires_at,
+        )

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from aitbc.config import Settings
 from aitbc.errors import NotFound
 from aitbc.gpus.naming import model_key
 from aitbc.gpus.query import average_rating
-from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.ids import new_id
-from aitbc.kit.money import divide_units, from_units
+from aitbc.kit.money import divide_units
 from aitbc.pricing import engine, market
-from aitbc.pricing.schemas import (
-    Demand,
-    MatchKind,
-    ModelPricing,
-    PricePoint,
-    PriceRange,
-    QuotePublic,
-    RecommendedGpu,
-)
 from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query
 from aitbc.store.values import as_time, maybe_time
@@ -38,8 +29,63 @@ PROVIDER_RULE = (
 )
 
 
-def _ratio(bp: int) -> Decimal:
-    return (Decimal(bp) / engine.BP).quantize(Decimal("0.0001"))
+MatchKind = Literal["gpu_model", "ai_model"]
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """A model's stored (or would-be) market figures: prices in units, ratios in basis
+    points."""
+
+    base_units: int
+    current_units: int
+    multiplier_bp: int
+    utilisation_bp: int
+    recent_bookings: int
+    supply: int
+    at: datetime | None  # when recomputed; None: what a recomputation would give now
+
+
+@dataclass(frozen=True, slots=True)
+class Recommended:
+    gpu_id: str
+    model: str
+    price_units: int
+    rating_sum: int
+    review_count: int
+    region: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    """A model's market as a buyer and a provider see it, in units."""
+
+    model: str
+    matched: MatchKind
+    gpus_total: int
+    gpus_available: int
+    prices: list[int]  # the listed GPUs' effective prices, ascending
+    free_prices: list[int]  # those of the GPUs available now
+    figures: Figures
+    recommended: Recommended | None
+    provider_range: tuple[int, int] | None  # the middle half of own prices, scaled
+
+    @property
+    def average_units(self) -> int | None:
+        return divide_units(sum(self.prices), len(self.prices)) if self.prices else None
+
+    @property
+    def median_units(self) -> int | None:
+        return engine.base_price_units(self.prices) if self.prices else None
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    id: str
+    gpu_id: str
+    price_units: int
+    seconds: int
+    expires_at: datetime
 
 
 _IS_GPU_MODEL = Query("SELECT 1 FROM gpus WHERE model_key = $1 AND delisted_at IS NULL LIMIT 1")
@@ -64,7 +110,7 @@ def _percentile(ordered: list[int], q: int) -> int:
     return ordered[(len(ordered) - 1) * q // 100]
 
 
-def _recommend(rows: list[Row]) -> RecommendedGpu | None:
+def _recommend(rows: list[Row]) -> Recommended | None:
     available = [row for row in rows if row["status"] == "available"]
     if not available:
         return None
@@ -78,64 +124,60 @@ def _recommend(rows: list[Row]) -> RecommendedGpu | None:
         pool,
         key=lambda g: (g["effective_price_units"], -rating(g), -g["review_count"], g["id"]),
     )
-    return RecommendedGpu(
+    return Recommended(
         gpu_id=best["id"],
         model=best["model"],
-        price_per_hour=from_units(best["effective_price_units"]),
-        average_rating=average_rating(best["rating_sum"], best["review_count"]),
+        price_units=best["effective_price_units"],
+        rating_sum=best["rating_sum"],
         review_count=best["review_count"],
         region=best["region"],
     )
 
 
-async def market_view(conn: Conn, *, model: str, now: datetime, settings: Settings) -> ModelPricing:
+async def market_view(conn: Conn, *, model: str, now: datetime, settings: Settings) -> MarketView:
     kind, key, matched = await _match(conn, model)
     timeout = settings.heartbeat_timeout_seconds
     rows = await market.listed_rows(conn, kind, key, now, timeout)
     row = await market.stored(conn, kind, key)
     if row is not None:
-        base, current = row["base_price_units"], row["current_price_units"]
-        multiplier, utilisation = row["multiplier_bp"], row["utilisation_bp"]
-        recent, supply = row["recent_bookings"], row["supply"]
+        figures = Figures(
+            row["base_price_units"],
+            row["current_price_units"],
+            row["multiplier_bp"],
+            row["utilisation_bp"],
+            row["recent_bookings"],
+            row["supply"],
+            maybe_time(row["updated_at"]),
+        )
     else:
         preview = market.figures(None, await market.gather(conn, kind, key, now, timeout))
-        base, current, multiplier = preview.base_units, preview.current_units, preview.multiplier_bp
-        utilisation, recent = preview.inputs.utilisation, preview.inputs.recent_bookings
-        supply = preview.inputs.supply
-    prices = sorted(r["effective_price_units"] for r in rows)
-    free = sorted(r["effective_price_units"] for r in rows if r["status"] == "available")
-    own_prices = sorted(r["price_units"] for r in rows)
-    return ModelPricing(
+        inputs = preview.inputs
+        figures = Figures(
+            preview.base_units,
+            preview.current_units,
+            preview.multiplier_bp,
+            inputs.utilisation,
+            inputs.recent_bookings,
+            inputs.supply,
+            None,
+        )
+    own = sorted(r["price_units"] for r in rows)
+    multiplier = figures.multiplier_bp
+    return MarketView(
         model=model,
         matched=matched,
         gpus_total=len(rows),
         gpus_available=sum(1 for r in rows if r["status"] == "available"),
-        price_min=from_units(prices[0]) if prices else None,
-        price_max=from_units(prices[-1]) if prices else None,
-        price_average=from_units(divide_units(sum(prices), len(prices))) if prices else None,
-        price_median=from_units(engine.base_price_units(prices)) if prices else None,
-        booking_price_range=PriceRange(low=from_units(free[0]), high=from_units(free[-1]))
-        if free
-        else None,
-        base_price=from_units(base),
-        current_price=from_units(current),
-        demand_multiplier=_ratio(multiplier),
-        demand=Demand(
-            utilisation=_ratio(utilisation),
-            recent_bookings=recent,
-            window_minutes=int(market.RECENT_WINDOW.total_seconds() // 60),
-            supply=supply,
-        ),
-        updated_at=maybe_time(row["updated_at"]) if row else None,
-        recommended_gpu=_recommend(rows),
-        recommendation_rule=RECOMMENDATION_RULE,
-        provider_price_range=PriceRange(
-            low=from_units(engine.scale(_percentile(own_prices, 25), multiplier)),
-            high=from_units(engine.scale(_percentile(own_prices, 75), multiplier)),
+        prices=sorted(r["effective_price_units"] for r in rows),
+        free_prices=sorted(r["effective_price_units"] for r in rows if r["status"] == "available"),
+        figures=figures,
+        recommended=_recommend(rows),
+        provider_range=(
+            engine.scale(_percentile(own, 25), multiplier),
+            engine.scale(_percentile(own, 75), multiplier),
         )
-        if own_prices
+        if own
         else None,
-        provider_price_rule=PROVIDER_RULE,
     )
 
 
@@ -152,7 +194,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 async def history(
     conn: Conn, *, model: str, since: datetime | None, bucket: str, limit: int
-) -> list[PricePoint]:
+) -> list[Figures]:
     """The stored series; with a bucket, the last recomputation in each hour or day."""
     kind, key, _ = await _match(conn, model)
     points = [
@@ -166,14 +208,14 @@ async def history(
             last[int(point["at"].timestamp() // width)] = point
         points = list(last.values())
     return [
-        PricePoint(
-            at=p["at"],
-            base_price=from_units(p["base_price_units"]),
-            current_price=from_units(p["current_price_units"]),
-            demand_multiplier=_ratio(p["multiplier_bp"]),
-            utilisation=_ratio(p["utilisation_bp"]),
-            recent_bookings=p["recent_bookings"],
-            supply=p["supply"],
+        Figures(
+            p["base_price_units"],
+            p["current_price_units"],
+            p["multiplier_bp"],
+            p["utilisation_bp"],
+            p["recent_bookings"],
+            p["supply"],
+            p["at"],
         )
         for p in points[-limit:]
     ]
@@ -194,18 +236,11 @@ async def create_quote(
     seconds: int,
     now: datetime,
     settings: Settings,
-) -> QuotePublic:
+) -> Quote:
     gpu = await conn.fetchrow(_QUOTED_GPU, gpu_id)
     if gpu is None or gpu["delisted_at"] is not None:
         raise NotFound(f"No GPU {gpu_id!r}.", code="gpu_not_found")
     quote_id, price = new_id("quo"), gpu["effective_price_units"]
     expires_at = now + timedelta(seconds=settings.quote_ttl_seconds)
     await conn.execute(_INSERT_QUOTE, quote_id, gpu_id, client_id, price, now, expires_at)
-    return QuotePublic(
-        quote_id=quote_id,
-        gpu_id=gpu_id,
-        price_per_hour=from_units(price),
-        duration_hours=hours_from_seconds(seconds),
-        total_cost=from_units(divide_units(price * seconds, 3600)),
-        expires_at=expires_at,
-    )
+    return Quote(quote_id, gpu_id, price, seconds, expires_at)

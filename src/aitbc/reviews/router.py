@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from aitbc.http.context import ContextDep
+from aitbc.auth.principal import Principal
+from aitbc.http.context import Context, ContextDep
 from aitbc.http.deps import AdminDep, AnyKeyDep, CheckKey, ClientDep
 from aitbc.http.errors import error_responses
 from aitbc.http.pagination import Limit, Offset
@@ -17,8 +18,8 @@ from aitbc.reviews.schemas import (
     ReviewFlagCreate,
     ReviewPublic,
     ReviewSaved,
-    ReviewSort,
 )
+from aitbc.reviews.service import ReviewSort
 
 router = APIRouter(prefix="/v1", tags=["reviews"], dependencies=[CheckKey])
 
@@ -33,9 +34,15 @@ router = APIRouter(prefix="/v1", tags=["reviews"], dependencies=[CheckKey])
 async def add_review(
     gpu_id: str, body: ReviewCreate, ctx: ContextDep, principal: ClientDep
 ) -> ReviewSaved:
-    return await ctx.write(
-        service.create, gpu_id=gpu_id, client_id=principal.owner_id, body=body, now=ctx.now()
+    rated = await ctx.write(
+        service.create,
+        gpu_id=gpu_id,
+        client_id=principal.owner_id,
+        rating=body.rating,
+        comment=body.comment,
+        now=ctx.now(),
     )
+    return ReviewSaved.of(rated)
 
 
 @router.get(
@@ -51,7 +58,8 @@ async def gpu_reviews(
     limit: Limit = 10,
     offset: Offset = 0,
 ) -> GpuReviews:
-    return await ctx.read(service.for_gpu, gpu_id=gpu_id, sort=sort, limit=limit, offset=offset)
+    found = await ctx.read(service.for_gpu, gpu_id=gpu_id, sort=sort, limit=limit, offset=offset)
+    return GpuReviews.of(found)
 
 
 @router.get(
@@ -66,7 +74,8 @@ async def rating_history(
     bucket: Literal["day", "week"] = "day",
     since: Moment | None = None,
 ) -> list[RatingPoint]:
-    return await ctx.read(service.rating_history, gpu_id=gpu_id, bucket=bucket, since=since)
+    periods = await ctx.read(service.rating_history, gpu_id=gpu_id, bucket=bucket, since=since)
+    return [RatingPoint.of(period) for period in periods]
 
 
 @router.put(
@@ -78,9 +87,15 @@ async def rating_history(
 async def edit_review(
     review_id: str, body: ReviewCreate, ctx: ContextDep, principal: ClientDep
 ) -> ReviewSaved:
-    return await ctx.write(
-        service.edit, review_id=review_id, principal=principal, body=body, now=ctx.now()
+    rated = await ctx.write(
+        service.edit,
+        review_id=review_id,
+        principal=principal,
+        rating=body.rating,
+        comment=body.comment,
+        now=ctx.now(),
     )
+    return ReviewSaved.of(rated)
 
 
 @router.post(
@@ -93,9 +108,10 @@ async def edit_review(
 async def flag_review(
     review_id: str, body: ReviewFlagCreate, ctx: ContextDep, principal: AnyKeyDep
 ) -> ReviewPublic:
-    return await ctx.write(
+    flagged = await ctx.write(
         service.flag, review_id=review_id, principal=principal, reason=body.reason, now=ctx.now()
     )
+    return ReviewPublic.of(flagged)
 
 
 @router.get(
@@ -111,9 +127,10 @@ async def flagged_reviews(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[ReviewAdmin]:
-    return await ctx.read(
+    found = await ctx.read(
         service.flagged, include_hidden=include_hidden, limit=limit, offset=offset
     )
+    return [ReviewAdmin.of(review) for review in found]
 
 
 @router.post(
@@ -123,13 +140,7 @@ async def flagged_reviews(
     summary="Hide a review from the public list and the aggregates (admin)",
 )
 async def hide_review(review_id: str, ctx: ContextDep, principal: AdminDep) -> ReviewAdmin:
-    return await ctx.write(
-        service.set_hidden,
-        review_id=review_id,
-        hidden=True,
-        admin_id=principal.owner_id,
-        now=ctx.now(),
-    )
+    return await _moderate(ctx, review_id, principal, hidden=True)
 
 
 @router.post(
@@ -139,10 +150,17 @@ async def hide_review(review_id: str, ctx: ContextDep, principal: AdminDep) -> R
     summary="Bring a hidden review back (admin)",
 )
 async def restore_review(review_id: str, ctx: ContextDep, principal: AdminDep) -> ReviewAdmin:
-    return await ctx.write(
+    return await _moderate(ctx, review_id, principal, hidden=False)
+
+
+async def _moderate(
+    ctx: Context, review_id: str, principal: Principal, *, hidden: bool
+) -> ReviewAdmin:
+    review = await ctx.write(
         service.set_hidden,
         review_id=review_id,
-        hidden=False,
+        hidden=hidden,
         admin_id=principal.owner_id,
         now=ctx.now(),
     )
+    return ReviewAdmin.of(review)

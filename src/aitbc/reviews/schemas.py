@@ -2,15 +2,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aitbc.gpus.query import average_rating
 from aitbc.kit.types import JsonInt
+from aitbc.reviews.service import GpuRating, Rated, RatingPeriod, Review
 
 MAX_COMMENT = 2000
 Rating = Field(ge=1, le=5)
-ReviewSort = Literal["newest", "oldest", "highest", "lowest"]
 
 
 class ReviewCreate(BaseModel):
@@ -36,16 +37,50 @@ class ReviewPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def of(cls, review: Review) -> ReviewPublic:
+        return ReviewPublic(**_fields(review))
+
+
+def _fields(review: Review) -> dict[str, Any]:
+    return {
+        "review_id": review.id,
+        "gpu_id": review.gpu_id,
+        "rating": review.rating,
+        "comment": review.comment,
+        "reviewer_id": review.client_id,
+        "verified": review.verified,
+        "created_at": review.created_at,
+        "updated_at": review.updated_at,
+    }
+
 
 class ReviewAdmin(ReviewPublic):
     hidden: bool
     flag_count: int
     flag_reasons: list[str]
 
+    @classmethod
+    def of(cls, review: Review) -> ReviewAdmin:
+        return cls(
+            **_fields(review),
+            hidden=review.hidden_at is not None,
+            flag_count=review.flag_count,
+            flag_reasons=review.flag_reasons,
+        )
+
 
 class ReviewSaved(ReviewPublic):
     average_rating: Decimal | None
     review_count: int
+
+    @classmethod
+    def of(cls, rated: Rated) -> ReviewSaved:  # type: ignore[override]
+        return cls(
+            **_fields(rated.review),
+            average_rating=average_rating(rated.rating_sum, rated.review_count),
+            review_count=rated.review_count,
+        )
 
 
 class GpuReviews(BaseModel):
@@ -55,6 +90,16 @@ class GpuReviews(BaseModel):
     distribution: dict[str, int] = Field(description='Visible reviews per star, "1" to "5".')
     reviews: list[ReviewPublic]
 
+    @classmethod
+    def of(cls, rating: GpuRating) -> GpuReviews:
+        return cls(
+            gpu_id=rating.gpu_id,
+            average_rating=average_rating(rating.rating_sum, rating.review_count),
+            review_count=rating.review_count,
+            distribution={str(star): rating.stars.get(star, 0) for star in range(1, 6)},
+            reviews=[ReviewPublic.of(r) for r in rating.reviews],
+        )
+
 
 class RatingPoint(BaseModel):
     period_start: datetime
@@ -62,3 +107,13 @@ class RatingPoint(BaseModel):
     review_count: int
     new_reviews: int
     period_average: Decimal | None
+
+    @classmethod
+    def of(cls, period: RatingPeriod) -> RatingPoint:
+        return cls(
+            period_start=period.start,
+            average_rating=average_rating(period.total, period.count),
+            review_count=period.count,
+            new_reviews=period.new_count,
+            period_average=average_rating(period.new_total, period.new_count),
+        )

@@ -4,25 +4,16 @@ visible reviews, however many are written at once."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Literal
 
 from aitbc.auth.principal import Principal
 from aitbc.errors import Conflict, Forbidden, NotFound
-from aitbc.gpus.query import average_rating
 from aitbc.kit.ids import new_id
-from aitbc.reviews.schemas import (
-    GpuReviews,
-    RatingPoint,
-    ReviewAdmin,
-    ReviewCreate,
-    ReviewPublic,
-    ReviewSaved,
-    ReviewSort,
-)
 from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query, built
-from aitbc.store.values import as_time
+from aitbc.store.values import as_time, maybe_time
 
 _COLUMNS = (
     "id, gpu_id, client_id, rating, comment, verified, flag_count, created_at, updated_at, "
@@ -64,17 +55,66 @@ _RATINGS = Query(
 )
 
 
-def _public(review: Row) -> ReviewPublic:
-    return ReviewPublic(
-        review_id=review["id"],
-        gpu_id=review["gpu_id"],
-        rating=review["rating"],
-        comment=review["comment"],
-        reviewer_id=review["client_id"],
-        verified=bool(review["verified"]),
-        created_at=as_time(review["created_at"]),
-        updated_at=as_time(review["updated_at"]),
-    )
+ReviewSort = Literal["newest", "oldest", "highest", "lowest"]
+
+
+@dataclass(slots=True)
+class Review:
+    id: str
+    gpu_id: str
+    client_id: str
+    rating: int
+    comment: str | None
+    verified: bool
+    flag_count: int
+    created_at: datetime
+    updated_at: datetime
+    hidden_at: datetime | None
+    flag_reasons: list[str] = field(default_factory=list)  # read for moderators only
+
+    @classmethod
+    def from_row(cls, row: Row) -> Review:
+        return cls(
+            id=row["id"],
+            gpu_id=row["gpu_id"],
+            client_id=row["client_id"],
+            rating=row["rating"],
+            comment=row["comment"],
+            verified=bool(row["verified"]),
+            flag_count=row["flag_count"],
+            created_at=as_time(row["created_at"]),
+            updated_at=as_time(row["updated_at"]),
+            hidden_at=maybe_time(row["hidden_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rated:
+    """A review as saved, with its GPU's aggregate after it."""
+
+    review: Review
+    rating_sum: int
+    review_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class GpuRating:
+    gpu_id: str
+    rating_sum: int
+    review_count: int
+    stars: dict[int, int]  # visible reviews per star
+    reviews: list[Review]
+
+
+@dataclass(frozen=True, slots=True)
+class RatingPeriod:
+    """A day or week of reviews: its start, the running totals up to its end, and its own."""
+
+    start: datetime
+    total: int
+    count: int
+    new_total: int
+    new_count: int
 
 
 async def _require_gpu(conn: Conn, gpu_id: str) -> Row:
@@ -88,18 +128,14 @@ async def _adjust(conn: Conn, gpu_id: str, *, rating_delta: int, count_delta: in
     await conn.execute(_ADJUST, gpu_id, rating_delta, count_delta)
 
 
-async def _saved(conn: Conn, review: Row) -> ReviewSaved:
-    gpu = await _require_gpu(conn, review["gpu_id"])
-    return ReviewSaved(
-        **_public(review).model_dump(),
-        average_rating=average_rating(gpu["rating_sum"], gpu["review_count"]),
-        review_count=gpu["review_count"],
-    )
+async def _rated(conn: Conn, review: Review) -> Rated:
+    gpu = await _require_gpu(conn, review.gpu_id)
+    return Rated(review, gpu["rating_sum"], gpu["review_count"])
 
 
 async def create(
-    conn: Conn, *, gpu_id: str, client_id: str, body: ReviewCreate, now: datetime
-) -> ReviewSaved:
+    conn: Conn, *, gpu_id: str, client_id: str, rating: int, comment: str | None, now: datetime
+) -> Rated:
     await _require_gpu(conn, gpu_id)
     if await conn.fetchval(_STARTED_BOOKING, gpu_id, client_id, now) is None:
         raise Forbidden(
@@ -107,9 +143,7 @@ async def create(
             code="review_not_verified",
         )
     review_id = new_id("rev")
-    made = await conn.execute(
-        _INSERT, review_id, gpu_id, client_id, body.rating, body.comment, True, now
-    )
+    made = await conn.execute(_INSERT, review_id, gpu_id, client_id, rating, comment, True, now)
     if not made:  # this client's review of the GPU exists (perhaps written just now)
         found = await conn.fetchval(_ALREADY, gpu_id, client_id)
         raise Conflict(
@@ -117,124 +151,105 @@ async def create(
             f"PUT /v1/marketplace/reviews/{found} (aitbc marketplace edit-review {found}).",
             code="review_exists",
         )
-    await _adjust(conn, gpu_id, rating_delta=body.rating, count_delta=1)
-    review = {
-        "id": review_id,
-        "gpu_id": gpu_id,
-        "client_id": client_id,
-        "rating": body.rating,
-        "comment": body.comment,
-        "verified": True,
-        "created_at": now,
-        "updated_at": now,
-    }
-    return await _saved(conn, review)
+    await _adjust(conn, gpu_id, rating_delta=rating, count_delta=1)
+    review = Review(review_id, gpu_id, client_id, rating, comment, True, 0, now, now, None)
+    return await _rated(conn, review)
 
 
 def _missing(review_id: str) -> NotFound:
     return NotFound(f"No review {review_id!r}.", code="review_not_found")
 
 
-async def _locked_review(conn: Conn, review_id: str) -> dict[str, Any]:
-    review = await conn.fetchrow(_LOCKED, review_id)
-    if review is None:
+async def _locked_review(conn: Conn, review_id: str) -> Review:
+    row = await conn.fetchrow(_LOCKED, review_id)
+    if row is None:
         raise _missing(review_id)
-    return dict(review)
+    return Review.from_row(row)
 
 
 async def edit(
-    conn: Conn, *, review_id: str, principal: Principal, body: ReviewCreate, now: datetime
-) -> ReviewSaved:
+    conn: Conn,
+    *,
+    review_id: str,
+    principal: Principal,
+    rating: int,
+    comment: str | None,
+    now: datetime,
+) -> Rated:
     review = await _locked_review(conn, review_id)
-    if review["client_id"] != principal.owner_id:
-        if review["hidden_at"] is not None:  # shown to nobody but its author and moderators
+    if review.client_id != principal.owner_id:
+        if review.hidden_at is not None:  # shown to nobody but its author and moderators
             raise _missing(review_id)
         raise Forbidden("Only its author may edit a review.", code="not_review_author")
-    if review["hidden_at"] is None:
-        delta = body.rating - review["rating"]
-        await _adjust(conn, review["gpu_id"], rating_delta=delta, count_delta=0)
-    await conn.execute(_EDIT, review_id, body.rating, body.comment, now)
-    review.update(rating=body.rating, comment=body.comment, updated_at=now)
-    return await _saved(conn, review)
+    if review.hidden_at is None:
+        await _adjust(conn, review.gpu_id, rating_delta=rating - review.rating, count_delta=0)
+    await conn.execute(_EDIT, review_id, rating, comment, now)
+    review.rating, review.comment, review.updated_at = rating, comment, now
+    return await _rated(conn, review)
 
 
 async def flag(
     conn: Conn, *, review_id: str, principal: Principal, reason: str, now: datetime
-) -> ReviewPublic:
+) -> Review:
     review = await _locked_review(conn, review_id)
-    if review["hidden_at"] is not None:  # moderated already, and not shown outside moderation
+    if review.hidden_at is not None:  # moderated already, and not shown outside moderation
         raise _missing(review_id)
     if not await conn.execute(_FLAG, review_id, principal.owner_id, reason, now):
         raise Conflict("You have already flagged this review.", code="already_flagged")
     await conn.execute(_COUNT_FLAG, review_id)
-    review["flag_count"] += 1
-    return _public(review)
+    review.flag_count += 1
+    return review
 
 
 async def set_hidden(
     conn: Conn, *, review_id: str, hidden: bool, admin_id: str, now: datetime
-) -> ReviewAdmin:
+) -> Review:
     review = await _locked_review(conn, review_id)
-    gpu_id, rating = review["gpu_id"], review["rating"]
-    if hidden and review["hidden_at"] is None:
+    if hidden and review.hidden_at is None:
         await conn.execute(_HIDE, review_id, now, admin_id)
-        await _adjust(conn, gpu_id, rating_delta=-rating, count_delta=-1)
-        review["hidden_at"] = now
-    elif not hidden and review["hidden_at"] is not None:
+        await _adjust(conn, review.gpu_id, rating_delta=-review.rating, count_delta=-1)
+        review.hidden_at = now
+    elif not hidden and review.hidden_at is not None:
         await conn.execute(_HIDE, review_id, None, None)
-        await _adjust(conn, gpu_id, rating_delta=rating, count_delta=1)
-        review["hidden_at"] = None
-    return (await _admin_view(conn, [review]))[0]
+        await _adjust(conn, review.gpu_id, rating_delta=review.rating, count_delta=1)
+        review.hidden_at = None
+    return (await _with_reasons(conn, [review]))[0]
 
 
-async def _admin_view(conn: Conn, reviews: list[Row]) -> list[ReviewAdmin]:
-    reasons: dict[str, list[str]] = {r["id"]: [] for r in reviews}
-    if reasons:
-        marks = ", ".join(f"${i}" for i in range(1, len(reasons) + 1))
+async def _with_reasons(conn: Conn, reviews: list[Review]) -> list[Review]:
+    """The reviews with the reasons they were flagged for (for moderators)."""
+    by_id = {r.id: r for r in reviews}
+    if by_id:
+        marks = ", ".join(f"${i}" for i in range(1, len(by_id) + 1))
         query = built(
             f"SELECT review_id, reason FROM review_flags WHERE review_id IN ({marks}) ORDER BY id"
         )
-        for review_id, reason in await conn.fetch_values(query, *reasons):
-            reasons[review_id].append(reason)
-    return [
-        ReviewAdmin(
-            **_public(r).model_dump(),
-            hidden=r["hidden_at"] is not None,
-            flag_count=r["flag_count"],
-            flag_reasons=reasons[r["id"]],
-        )
-        for r in reviews
-    ]
+        for review_id, reason in await conn.fetch_values(query, *by_id):
+            by_id[review_id].flag_reasons.append(reason)
+    return reviews
 
 
-async def flagged(
-    conn: Conn, *, include_hidden: bool, limit: int, offset: int
-) -> list[ReviewAdmin]:
+async def flagged(conn: Conn, *, include_hidden: bool, limit: int, offset: int) -> list[Review]:
     shown = "" if include_hidden else "AND hidden_at IS NULL "
     query = built(
         f"SELECT {_COLUMNS} FROM reviews WHERE flag_count > 0 {shown}"
         "ORDER BY flag_count DESC, created_at DESC, id LIMIT $1 OFFSET $2"
     )
-    return await _admin_view(conn, await conn.fetch(query, limit, offset))
+    found = [Review.from_row(row) for row in await conn.fetch(query, limit, offset)]
+    return await _with_reasons(conn, found)
 
 
 async def for_gpu(
     conn: Conn, *, gpu_id: str, sort: ReviewSort, limit: int, offset: int
-) -> GpuReviews:
+) -> GpuRating:
     gpu = await _require_gpu(conn, gpu_id)
     stars = {rating: count for rating, count in await conn.fetch_values(_STARS, gpu_id)}
     query = built(
         f"SELECT {_COLUMNS} FROM reviews WHERE gpu_id = $1 AND hidden_at IS NULL "
         f"ORDER BY {_ORDER[sort]} LIMIT $2 OFFSET $3"
     )
-    reviews = await conn.fetch(query, gpu_id, limit, offset)
-    return GpuReviews(
-        gpu_id=gpu_id,
-        average_rating=average_rating(gpu["rating_sum"], gpu["review_count"]),
-        review_count=gpu["review_count"],
-        distribution={str(star): stars.get(star, 0) for star in range(1, 6)},
-        reviews=[_public(r) for r in reviews],
-    )
+    reviews = [Review.from_row(row) for row in await conn.fetch(query, gpu_id, limit, offset)]
+    return GpuRating(gpu_id, gpu["rating_sum"], gpu["review_count"], stars, reviews)
 
 
 def _period_start(moment: datetime, bucket: str) -> datetime:
@@ -244,8 +259,8 @@ def _period_start(moment: datetime, bucket: str) -> datetime:
 
 async def rating_history(
     conn: Conn, *, gpu_id: str, bucket: str, since: datetime | None
-) -> list[RatingPoint]:
-    """The running average of visible reviews at the end of each day or week (reviews count
+) -> list[RatingPeriod]:
+    """The running totals of visible reviews at the end of each day or week (reviews count
     with their current rating from the period they were written in)."""
     await _require_gpu(conn, gpu_id)
     periods: dict[datetime, list[int]] = {}
@@ -257,13 +272,5 @@ async def rating_history(
         count += len(ratings)
         if since is not None and start < _period_start(since, bucket):
             continue
-        points.append(
-            RatingPoint(
-                period_start=start,
-                average_rating=average_rating(total, count),
-                review_count=count,
-                new_reviews=len(ratings),
-                period_average=average_rating(sum(ratings), len(ratings)),
-            )
-        )
+        points.append(RatingPeriod(start, total, count, sum(ratings), len(ratings)))
     return points
