@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from aitbc.store.lru import LRU
 from aitbc.store.query import Query
 from aitbc.store.store import Store
 
@@ -47,7 +48,7 @@ class Authenticator:
         self._store = store
         self._monotonic = monotonic
         self._admin_key = admin_key.encode() if admin_key else None
-        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._cache: LRU[str, tuple[float, Principal]] = LRU(KEY_CACHE_ENTRIES)
 
     async def authenticate(self, secret: str) -> Principal | None:
         if self._admin_key is not None and hmac.compare_digest(secret.encode(), self._admin_key):
@@ -62,8 +63,6 @@ class Authenticator:
             self._cache.pop(digest, None)
             return None
         found = Principal(owner_id=row["owner_id"], role=row["role"], key_id=row["id"])
-        if len(self._cache) >= KEY_CACHE_ENTRIES:
-            self._cache.clear()
         self._cache[digest] = (now + KEY_CACHE_SECONDS, found)
         return found
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from aitbc.store.lru import LRU
 from aitbc.store.values import iso
 
 # The stored columns a card is made of, in the order ``render`` unpacks them.
@@ -98,8 +99,7 @@ def _time(value: str | datetime | None) -> str:
 # every page that shows them until they change, so most rows find their tail here; building
 # it (three times formatted, a string encoded) costs more than the lookup. Bounded by
 # clearing.
-_TAILS: dict[tuple[str, object, object, object], bytes] = {}
-_TAILS_MAX = 8192
+_TAILS: LRU[tuple[str, object, object, object], bytes] = LRU(8192)
 
 
 def finish(
@@ -123,8 +123,6 @@ def finish(
     key = (status, booking_expires, last_heartbeat, next_reservation)
     tail = _TAILS.get(key)
     if tail is None:
-        if len(_TAILS) >= _TAILS_MAX:
-            _TAILS.clear()
         tail = _TAILS[key] = (
             f',"status":"{status}","booking_expires":{_time(booking_expires)},'
             f'"last_heartbeat":{_time(last_heartbeat)},'

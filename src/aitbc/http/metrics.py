@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aitbc import logs
 from aitbc.gpus.query import GpuVitals
+from aitbc.store.lru import LRU
 
 REQUESTS = Counter(
     "aitbc_http_requests_total",
@@ -41,16 +42,13 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # The labelled counter and histogram of each (method, route, status) seen, so a request does
 # not look its labels up again (a method is the client's to choose: the map is bounded).
-_LABELLED: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-_MAX_LABELLED = 1024
+_LABELLED: LRU[tuple[str, str, int], tuple[Any, Any]] = LRU(1024)
 
 
 def _count(method: str, template: str, status: int, took: float) -> None:
     key = (method, template, status)
     labelled = _LABELLED.get(key)
     if labelled is None:
-        if len(_LABELLED) >= _MAX_LABELLED:
-            _LABELLED.clear()
         labelled = _LABELLED[key] = (
             REQUESTS.labels(method, template, str(status)),
             LATENCY.labels(method, template),

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from aitbc.store.lru import LRU
+
 _PARAM = re.compile(r"\$(\d+)")
 _ROW_LOCK = re.compile(r"\bFOR UPDATE(?: OF \w+)?(?: SKIP LOCKED| NOWAIT)?", re.IGNORECASE)
 
@@ -45,8 +47,7 @@ class Query:
         return f"Query({self.postgresql!r})"
 
 
-_BUILT: dict[str, Query] = {}
-_MAX_BUILT = 512
+_BUILT: LRU[str, Query] = LRU(512)
 
 
 def built(text: str) -> Query:
@@ -54,7 +55,5 @@ def built(text: str) -> Query:
     kept so each distinct text is translated once."""
     query = _BUILT.get(text)
     if query is None:
-        if len(_BUILT) >= _MAX_BUILT:
-            _BUILT.clear()
         query = _BUILT[text] = Query(text)
     return query
