@@ -20,6 +20,7 @@ from aitbc.bookings.busy import BusyGpus
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.config import Policy, Settings
 from aitbc.errors import Conflict, Invalid, NotFound
+from aitbc.gpus import status as rule
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import divide_units, units_text
 from aitbc.ledger.postings import Leg, insufficient_funds, post
@@ -98,12 +99,11 @@ _CHECK_WINDOW = Query(
 # the GPU could otherwise be booked (listed, its miner online since $3), so that a refusal
 # from here is the one the locked checks would give.
 _COVERING_START = Query(
-    """
+    f"""
     SELECT b.start_time, b.end_time, b.created_at FROM gpus g JOIN miners m ON m.id = g.miner_id
     JOIN bookings b ON b.gpu_id = g.id AND b.status = 'open'
          AND b.start_time <= $2 AND b.end_time > $2
-    WHERE g.id = $1 AND g.delisted_at IS NULL AND m.last_heartbeat >= $3
-      AND (m.reported_status IS NULL OR m.reported_status <> 'offline')
+    WHERE g.id = $1 AND g.delisted_at IS NULL AND NOT {rule.offline_sql("$3")}
     LIMIT 1
     """
 )
@@ -133,9 +133,8 @@ async def lock_gpu(conn: Conn, gpu_id: str, *, now: datetime, heartbeat_timeout:
         raise NotFound(f"No GPU {gpu_id!r}.", code="gpu_not_found")
     if row["delisted_at"] is not None:
         raise Conflict("This GPU has been delisted.", code="gpu_delisted")
-    cutoff = now - timedelta(seconds=heartbeat_timeout)
     heartbeat = as_time(row["last_heartbeat"])
-    if row["reported_status"] == "offline" or heartbeat < cutoff:
+    if rule.is_offline(heartbeat, row["reported_status"], rule.cutoff(now, heartbeat_timeout)):
         raise Conflict("This GPU's miner is offline.", code="gpu_offline")
     return GpuLock(
         heartbeat=heartbeat,
@@ -193,7 +192,7 @@ async def _refuse_if_covered(
     conn: Conn, gpu_id: str, start: datetime, now: datetime, heartbeat_timeout: int
 ) -> None:
     """The lock-free look of a booking of a busy GPU (bookings.busy)."""
-    cutoff = now - timedelta(seconds=heartbeat_timeout)
+    cutoff = rule.cutoff(now, heartbeat_timeout)
     other = await conn.fetchrow(_COVERING_START, gpu_id, start, cutoff)
     if other is not None:
         raise _overlap(other, now)

@@ -26,6 +26,7 @@ class BoundedHttp(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
+        self._head_pending = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -35,13 +36,20 @@ class BoundedHttp(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._stop_head_timer()
-        limit = self.header_timeout or _configured_header_timeout()
-        self._head_timer = self.loop.call_later(limit, self.timeout_keep_alive_handler)
+        self._head_pending = True
 
     def on_headers_complete(self) -> None:
+        self._head_pending = False
         self._stop_head_timer()
         super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # The timer starts only for a head that did not arrive whole with its first bytes:
+        # nearly every request's does, and then costs no timer at all.
+        if self._head_pending and self._head_timer is None and not self.transport.is_closing():
+            limit = self.header_timeout or _configured_header_timeout()
+            self._head_timer = self.loop.call_later(limit, self.timeout_keep_alive_handler)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
