@@ -39,8 +39,8 @@ class Settings(BaseSettings):
         default=8,
         ge=1,
         le=256,
-        description="Requests one process works on at once. Few threads spend less CPU on "
-        "contention for the interpreter lock; PostgreSQL lock waits want a few more.",
+        description="Threads of one process for work kept off its event loop (the metrics "
+        "exposition). Requests themselves run on the loop.",
     )
     db_pool_size: int = Field(
         default=10,
@@ -140,7 +140,7 @@ class Settings(BaseSettings):
 
 
 # The URL forms accepted, by scheme, and the one each is used as: PostgreSQL is reached
-# through psycopg (migrations and the ORM) and asyncpg (the request path) whichever is named.
+# through psycopg (the migrations) and asyncpg (the service) whichever is named.
 _SCHEMES = {
     "sqlite": "sqlite",
     "sqlite+pysqlite": "sqlite",

@@ -1,6 +1,6 @@
 """Where a booking is in its life, derived from its window and the clock, and what its end
-costs: pure functions of a booking (an ORM row or a ``BookingRecord``) and a moment. How a
-booking ends in the database is ``bookings.settlement``."""
+costs: pure functions of a booking (a ``BookingRecord``, or anything shaped like one) and a
+moment. How a booking ends in the database is ``bookings.settlement``."""
 
 from __future__ import annotations
 

@@ -2,12 +2,12 @@
 
 SQLite has one write lock per file and no queue for it: a connection that finds it taken
 sleeps and tries again (1, 2, 5 ... 100 ms apart). The request path's writer thread
-(``store.Store``) commits bookings back to back, so an ORM write transaction on another
-connection (a model's repricing after a booking, a sweep) could find the lock taken at
-every try and wait seconds while the bookings behind it went through. Both take this gate
-before ``BEGIN IMMEDIATE`` and give it up when their transaction ends, so a writer waits
-for at most the writers that asked before it. (Separate processes still meet only at
-SQLite's own lock.)"""
+(``store.Store``) commits bookings back to back, so a write transaction on another
+connection of the same process (another store's: a tool, the start's bootstrap, a test)
+could find the lock taken at every try and wait seconds while the bookings behind it went
+through. Every writer takes this gate before ``BEGIN IMMEDIATE`` and gives it up when its
+transaction ends, so a writer waits for at most the writers that asked before it. (Separate
+processes still meet only at SQLite's own lock.)"""
 
 from __future__ import annotations
 
