@@ -113,7 +113,6 @@ EXPIRED_CLAIMS = Query(
     "ORDER BY claim_expires_at LIMIT $2"
 )
 GPU_MODEL = Query("SELECT model FROM gpus WHERE id = $1")
-NOTIFY = Query.postgresql_only("SELECT pg_notify($1, $2)")
 
 
 async def bookings_by_id(conn: Conn, ids: list[str]) -> dict[str, BookingRecord]:
