@@ -15,17 +15,14 @@ from aitbc.gpus.naming import model_key
 from aitbc.kit.attempt import OutOfFunds, attempt
 from aitbc.kit.ids import new_id
 from aitbc.store.conn import Conn, Row
-from aitbc.store.query import Query
+from aitbc.store.query import Query, insert_into
 from aitbc.store.values import as_json, as_time, maybe_time
 
 _COLUMNS = (
     "id, client_id, provider, gpu_model_key, capacity, filled, price_units, duration_seconds, "
     "notes, status, booking_ids, created_at, expires_at, closed_at"
 )
-_INSERT = Query(
-    f"INSERT INTO bids ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-    "$13, $14)"
-)
+_INSERT = insert_into("bids", _COLUMNS.split(", "))
 _SAVE = Query(
     "UPDATE bids SET filled = $2, booking_ids = $3, status = $4, closed_at = $5 WHERE id = $1"
 )

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.store.conn import Conn, Row
-from aitbc.store.query import Query, built
+from aitbc.store.query import Query, built, insert_into, update_by_id
 from aitbc.store.values import as_json, as_time, maybe_time
 
 
@@ -70,20 +70,13 @@ class JobRecord:
 
     async def save(self, conn: Conn, *names: str) -> None:
         """Write back the named columns."""
-        sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=2))
-        await conn.execute(
-            built(f"UPDATE jobs SET {sets} WHERE id = $1"),
-            self.id,
-            *(self._value(name) for name in names),
-        )
+        values = (self._value(name) for name in names)
+        await conn.execute(update_by_id("jobs", names), self.id, *values)
 
 
 JOB_FIELDS = tuple(f.name for f in fields(JobRecord))
 _JOB_COLUMNS = ", ".join(JOB_FIELDS)
-_INSERT = Query(
-    f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES "
-    f"({', '.join(f'${i}' for i in range(1, len(JOB_FIELDS) + 1))})"
-)
+_INSERT = insert_into("jobs", JOB_FIELDS)
 SELECT_JOBS = f"SELECT {_JOB_COLUMNS} FROM jobs"
 JOB = Query(f"{SELECT_JOBS} WHERE id = $1")
 JOB_GPU = Query("SELECT gpu_id FROM jobs WHERE id = $1")

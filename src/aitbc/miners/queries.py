@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from aitbc.store.conn import Conn, Row
-from aitbc.store.query import Query, built
+from aitbc.store.query import Query, insert_into, update_by_id
 from aitbc.store.values import as_json, as_time, maybe_time
 
 
@@ -130,20 +130,13 @@ class GpuRecord:
     async def save(self, conn: Conn, *names: str) -> None:
         """Write back the named columns (a GPU row written is a new revision: only what
         changed is written)."""
-        sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=2))
-        await conn.execute(
-            built(f"UPDATE gpus SET {sets} WHERE id = $1"),
-            self.id,
-            *(self._value(name) for name in names),
-        )
+        values = (self._value(name) for name in names)
+        await conn.execute(update_by_id("gpus", names), self.id, *values)
 
 
 GPU_FIELDS = tuple(f.name for f in fields(GpuRecord))
 _GPU_COLUMNS = ", ".join(GPU_FIELDS)
-_INSERT_GPU = Query(
-    f"INSERT INTO gpus ({_GPU_COLUMNS}) VALUES "
-    f"({', '.join(f'${i}' for i in range(1, len(GPU_FIELDS) + 1))})"
-)
+_INSERT_GPU = insert_into("gpus", GPU_FIELDS)
 GPU_LOCKED = Query(f"SELECT {_GPU_COLUMNS} FROM gpus WHERE id = $1 FOR UPDATE")
 MINERS_GPUS = Query(f"SELECT {_GPU_COLUMNS} FROM gpus WHERE miner_id = $1 ORDER BY slot")
 # The fields a miner's description of a GPU sets (miners.service._apply_spec).

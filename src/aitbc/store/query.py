@@ -13,6 +13,7 @@ runs the row statement once per row."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from aitbc.store.lru import LRU
 
@@ -57,3 +58,15 @@ def built(text: str) -> Query:
     if query is None:
         query = _BUILT[text] = Query(text)
     return query
+
+
+def insert_into(table: str, columns: Sequence[str]) -> Query:
+    """``INSERT`` of the named columns, their values ``$1``... in that order."""
+    marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    return Query(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})")
+
+
+def update_by_id(table: str, columns: Sequence[str]) -> Query:
+    """``UPDATE`` of the named columns (``$2``...) of the row whose id is ``$1``."""
+    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
+    return built(f"UPDATE {table} SET {sets} WHERE id = $1")
