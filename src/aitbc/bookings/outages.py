@@ -18,7 +18,7 @@ from aitbc.bookings.lifecycle import offline_seconds, outage
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.config import Policy
 from aitbc.kit.money import divide_units
-from aitbc.ledger.postings import Leg
+from aitbc.ledger.postings import Leg, Posting, post_many
 from aitbc.models.account import ESCROW, MAIN
 from aitbc.store.conn import Conn
 from aitbc.store.query import Query
@@ -52,7 +52,7 @@ async def resolve(
     others end as interrupted (if the sweeper has not ended them yet). Returns how many it
     interrupted. The caller holds the miner's row, and no booking's."""
     rows = await conn.fetch(_SILENT_BOOKINGS, miner_id, silent_from, back)
-    refunds: list[settlement.Posting] = []
+    refunds: list[Posting] = []
     ended: list[settlement.Ended] = []
     for row in rows:
         booking = BookingRecord.from_row(row)
@@ -83,7 +83,7 @@ async def resolve(
 
 async def _refund(
     conn: Conn, booking: BookingRecord, since: datetime, until: datetime, kind: str
-) -> settlement.Posting | None:
+) -> Posting | None:
     """Stop the booking's clock for its whole seconds in [since, until): recorded on the
     booking, and the posting that gives their share of the escrow back (None: no whole
     second)."""
@@ -93,10 +93,10 @@ async def _refund(
     remaining = booking.total_units - booking.outage_refund_units
     units = min(divide_units(booking.total_units * seconds, booking.booked_seconds), remaining)
     await conn.execute(_REFUNDED, booking.id, seconds, units)
-    return settlement.Posting(
-        booking.id,
+    return Posting(
         kind,
         [Leg(booking.client_id, ESCROW, -units), Leg(booking.client_id, MAIN, units)],
+        booking.id,
     )
 
 
@@ -112,4 +112,4 @@ async def refund_unserved(conn: Conn, *, booking_id: str, since: datetime, now: 
         return
     refund = await _refund(conn, BookingRecord.from_row(row), since, now, "booking_unserved_refund")
     if refund is not None:
-        await settlement.post_many(conn, [refund], now)
+        await post_many(conn, [refund], now=now)

@@ -23,7 +23,7 @@ from aitbc.errors import Conflict, Invalid, NotFound
 from aitbc.gpus import status as rule
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import divide_units, units_text
-from aitbc.ledger.postings import Leg, insufficient_funds, post
+from aitbc.ledger.postings import Leg, post
 from aitbc.models.account import ESCROW, MAIN
 from aitbc.pricing.market import is_stale
 from aitbc.store.conn import Conn, Row
@@ -283,10 +283,7 @@ async def book(
         miner_heartbeat=gpu.heartbeat,
         miner_status="online",  # lock_gpu refused it otherwise
     )
-    if conn.dialect == "postgresql" and total > 0:  # a free booking posts nothing
-        await _write_in_one_statement(conn, booking, now)
-    else:
-        await _write(conn, booking, now)
+    await _write(conn, booking, now)
     if busy is not None:
         busy.add(request.gpu_id)
     if due:
@@ -303,13 +300,28 @@ async def book(
 
 
 async def _write(conn: Conn, b: BookingRecord, now: datetime) -> None:
-    """The booking, its escrow posting, its order and the GPU's count, statement by
-    statement (SQLite: no round trips to save)."""
-    await conn.execute(
-        _INSERT_BOOKING,
-        b.id, b.gpu_id, b.client_id, b.miner_id, b.job_id, b.start_time, b.end_time,
-        b.booked_seconds, b.price_units, b.total_units, b.created_at,
-    )  # fmt: skip
+    """The booking, its order and its first event, the GPU's count, and the escrow posting
+    (which refuses a booking the client's balance does not cover: the caller's transaction
+    rolls back)."""
+    order = (b.order_id, b.order_status, min(b.start_time, now))
+    if conn.dialect == "postgresql":
+        await conn.execute(
+            _PLACE_AT_ONCE,
+            b.id, b.gpu_id, b.client_id, b.miner_id, b.job_id, b.start_time, b.end_time,
+            b.booked_seconds, b.price_units, b.total_units, b.created_at, *order,
+        )  # fmt: skip
+    else:
+        await conn.execute(
+            _INSERT_BOOKING,
+            b.id, b.gpu_id, b.client_id, b.miner_id, b.job_id, b.start_time, b.end_time,
+            b.booked_seconds, b.price_units, b.total_units, b.created_at,
+        )  # fmt: skip
+        await conn.execute(
+            _INSERT_ORDER,
+            b.order_id, b.id, b.client_id, b.miner_id, b.gpu_id, b.job_id, b.order_status, now,
+        )  # fmt: skip
+        await conn.execute(_INSERT_EVENT, *order)
+        await conn.execute(_COUNT_BOOKING, b.gpu_id)
     await post(
         conn,
         kind="booking_escrow",
@@ -317,69 +329,27 @@ async def _write(conn: Conn, b: BookingRecord, now: datetime) -> None:
         now=now,
         booking_id=b.id,
     )
-    await conn.execute(
-        _INSERT_ORDER,
-        b.order_id, b.id, b.client_id, b.miner_id, b.gpu_id, b.job_id, b.order_status, now,
-    )  # fmt: skip
-    await conn.execute(_INSERT_EVENT, b.order_id, b.order_status, min(b.start_time, now))
-    await conn.execute(_COUNT_BOOKING, b.gpu_id)
 
 
-# The same writes as ``_write`` in one PostgreSQL statement (a round trip and a statement's
-# overhead each saved eight times). The escrow account is credited before the main account
-# is debited, the order every posting locks them in (owner, then kind); everything else
-# happens only when the debit found the money, and nothing is kept when it did not: the
-# caller refuses the booking, which rolls the transaction back.
-_WRITE_AT_ONCE = Query.postgresql_only(
+# The rows of ``_write`` in one PostgreSQL statement (a round trip and a statement's
+# overhead each saved three times).
+_PLACE_AT_ONCE = Query.postgresql_only(
     """
-    WITH credit AS (
-        INSERT INTO accounts (owner_id, kind, balance_units) VALUES ($3, 'escrow', $10)
-        ON CONFLICT (owner_id, kind)
-        DO UPDATE SET balance_units = accounts.balance_units + excluded.balance_units
-        RETURNING id),
-    debit AS (
-        UPDATE accounts SET balance_units = balance_units - $10
-        WHERE owner_id = $3 AND kind = 'main' AND balance_units >= $10
-          AND EXISTS (SELECT 1 FROM credit)
-        RETURNING id),
-    booking AS (
+    WITH booking AS (
         INSERT INTO bookings (id, gpu_id, client_id, miner_id, job_id, status, start_time,
             end_time, booked_seconds, price_units, total_units, charged_units, refunded_units,
             created_at)
-        SELECT $1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, 0, 0, $11 FROM debit
+        VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, 0, 0, $11)
         RETURNING id),
-    transaction AS (
-        INSERT INTO ledger_transactions (id, kind, booking_id, created_at)
-        SELECT $15, 'booking_escrow', id, $11 FROM booking RETURNING id),
-    entries AS (
-        INSERT INTO ledger_entries (transaction_id, account_id, amount_units)
-        SELECT t.id, debit.id, -$10::bigint FROM transaction t, debit
-        UNION ALL SELECT t.id, credit.id, $10 FROM transaction t, credit),
     placed AS (
         INSERT INTO orders (id, booking_id, client_id, miner_id, gpu_id, job_id, status,
             created_at)
         SELECT $12, id, $3, $4, $2, $5, $13, $11 FROM booking RETURNING id),
     event AS (
-        INSERT INTO order_events (order_id, status, at) SELECT id, $13, $14 FROM placed),
-    counted AS (
-        UPDATE gpus SET total_bookings = total_bookings + 1
-        WHERE id = $2 AND EXISTS (SELECT 1 FROM booking))
-    SELECT count(*) FROM debit
+        INSERT INTO order_events (order_id, status, at) SELECT id, $13, $14 FROM placed)
+    UPDATE gpus SET total_bookings = total_bookings + 1 WHERE id = $2
     """
 )
-_MAIN_BALANCE = Query("SELECT balance_units FROM accounts WHERE owner_id = $1 AND kind = 'main'")
-
-
-async def _write_in_one_statement(conn: Conn, b: BookingRecord, now: datetime) -> None:
-    paid = await conn.fetchval(
-        _WRITE_AT_ONCE,
-        b.id, b.gpu_id, b.client_id, b.miner_id, b.job_id, b.start_time, b.end_time,
-        b.booked_seconds, b.price_units, b.total_units, now, b.order_id, b.order_status,
-        min(b.start_time, now), new_id("txn"),
-    )  # fmt: skip
-    if not paid:
-        balance = await conn.fetchval(_MAIN_BALANCE, b.client_id) or 0
-        raise insufficient_funds(b.total_units, b.client_id, MAIN, balance)
 
 
 # -- release and extend ------------------------------------------------------------------

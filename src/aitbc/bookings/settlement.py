@@ -16,7 +16,6 @@ an order's status read with that row cannot change underneath."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -25,11 +24,10 @@ from aitbc.bookings import lifecycle
 from aitbc.bookings.lifecycle import Outage, outage
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.config import Policy
-from aitbc.kit.ids import new_id
-from aitbc.ledger.postings import Leg, post
+from aitbc.ledger.postings import Leg, Posting, post, post_many
 from aitbc.models.account import ESCROW, MAIN, PLATFORM_OWNER
 from aitbc.store.conn import Conn
-from aitbc.store.query import Query, built
+from aitbc.store.query import Query
 from aitbc.store.values import as_time
 
 _CLOSE = Query(
@@ -211,29 +209,6 @@ _DUE_ANYWHERE = Query(_DUE.format(gpu=""))
 _DUE_ON_GPU = Query(_DUE.format(gpu="AND b.gpu_id = $3"))
 _SILENT_ANYWHERE = Query(_SILENT.format(gpu=""))
 _SILENT_ON_GPU = Query(_SILENT.format(gpu="AND b.gpu_id = $4"))
-# Each batch statement has an ``arrays`` form: on PostgreSQL a batch is one statement.
-_ENSURE_ACCOUNT = Query(
-    "INSERT INTO accounts (owner_id, kind, balance_units) VALUES ($1, $2, 0) "
-    "ON CONFLICT (owner_id, kind) DO NOTHING",
-    arrays="INSERT INTO accounts (owner_id, kind, balance_units) "
-    "SELECT owner_id, kind, 0 FROM unnest($1::varchar[], $2::varchar[]) AS v(owner_id, kind) "
-    "ON CONFLICT (owner_id, kind) DO NOTHING",
-)
-_MOVE = Query(
-    "UPDATE accounts SET balance_units = balance_units + $2 WHERE id = $1",
-    arrays="UPDATE accounts a SET balance_units = a.balance_units + v.delta "
-    "FROM unnest($1::integer[], $2::bigint[]) AS v(id, delta) WHERE a.id = v.id",
-)
-_TRANSACTION = Query(
-    "INSERT INTO ledger_transactions (id, kind, booking_id, created_at) VALUES ($1, $2, $3, $4)",
-    arrays="INSERT INTO ledger_transactions (id, kind, booking_id, created_at) "
-    "SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::timestamp[])",
-)
-_ENTRY = Query(
-    "INSERT INTO ledger_entries (transaction_id, account_id, amount_units) VALUES ($1, $2, $3)",
-    arrays="INSERT INTO ledger_entries (transaction_id, account_id, amount_units) "
-    "SELECT * FROM unnest($1::varchar[], $2::integer[], $3::bigint[])",
-)
 _SETTLE = Query(
     "UPDATE bookings SET status = $2, charged_units = $3, refunded_units = $4, ended_at = $5 "
     "WHERE id = $1 AND status = 'open'",
@@ -256,49 +231,6 @@ _ACTIVATE = Query(
 
 
 @dataclass(frozen=True, slots=True)
-class Posting:
-    booking_id: str
-    kind: str
-    legs: list[Leg]
-
-
-async def post_many(conn: Conn, postings: Sequence[Posting], now: datetime) -> None:
-    """Post several transactions, touching each account once, in order."""
-    deltas: dict[tuple[str, str], int] = defaultdict(int)
-    for posting in postings:
-        for leg in posting.legs:
-            deltas[(leg.owner_id, leg.kind)] += leg.amount_units
-    touched = sorted(deltas)
-    if not touched:
-        return
-    await conn.executemany(_ENSURE_ACCOUNT, touched)
-    pairs = ", ".join(f"(${2 * i + 1}, ${2 * i + 2})" for i in range(len(touched)))
-    locked = await conn.fetch(
-        built(
-            "SELECT id, owner_id, kind FROM accounts "
-            f"WHERE (owner_id, kind) IN (VALUES {pairs}) ORDER BY owner_id, kind FOR UPDATE"
-        ),
-        *(part for pair in touched for part in pair),
-    )
-    account_ids = {(row["owner_id"], row["kind"]): row["id"] for row in locked}
-    # Escrow always covers its own bookings; the balance CHECK constraints stand behind it.
-    await conn.executemany(_MOVE, [(account_ids[pair], deltas[pair]) for pair in touched])
-    transactions, entries = [], []
-    for posting in postings:
-        if not any(leg.amount_units for leg in posting.legs):
-            continue
-        transaction_id = new_id("txn")
-        transactions.append((transaction_id, posting.kind, posting.booking_id, now))
-        entries += [
-            (transaction_id, account_ids[(leg.owner_id, leg.kind)], leg.amount_units)
-            for leg in posting.legs
-            if leg.amount_units
-        ]
-    await conn.executemany(_TRANSACTION, transactions)
-    await conn.executemany(_ENTRY, entries)
-
-
-@dataclass(frozen=True, slots=True)
 class Ended:
     booking: BookingRecord
     outcome: Outcome
@@ -315,10 +247,10 @@ async def end_many(
         if item.job is not None and item.outcome.status == "interrupted":
             await _after_interruption(conn, item.job, now)
     closing = [
-        Posting(e.booking.id, f"booking_{e.outcome.status}", legs(e.booking, e.outcome))
+        Posting(f"booking_{e.outcome.status}", legs(e.booking, e.outcome), e.booking.id)
         for e in ended
     ]
-    await post_many(conn, [*postings, *closing], now)
+    await post_many(conn, [*postings, *closing], now=now)
     if not ended:
         return
     await conn.executemany(

@@ -1,11 +1,16 @@
-"""Double-entry postings. Every transaction's legs sum to zero; a debit that would take a
-balance below zero is refused by a conditional update (and by a CHECK constraint behind it).
+"""Double-entry postings: the one way money moves. Every transaction's legs sum to zero; a
+debit that would take a balance below zero is refused (and a CHECK constraint stands behind
+the refusal).
 
-Accounts are locked in one fixed order (owner, then kind) by every posting, so concurrent
-postings cannot deadlock on each other."""
+``post_many`` posts several transactions at once and touches each account once, locking the
+accounts in one fixed order (owner, then kind), so concurrent postings cannot deadlock on
+each other. On PostgreSQL it is one statement (two the first time an account is used); on
+SQLite, whose writers are serialized, it is a statement per account and per table."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,28 +29,73 @@ class Leg:
     amount_units: int
 
 
+@dataclass(frozen=True, slots=True)
+class Posting:
+    kind: str
+    legs: Sequence[Leg]
+    booking_id: str | None = None
+
+
+Account = tuple[str, str]  # (owner_id, kind)
+
+# SQLite: a debit is a conditional update; a credit (or the outside world's debit: the one
+# account that may go negative) creates the account on first use.
 _DEBIT = Query(
     "UPDATE accounts SET balance_units = balance_units + $3 "
     "WHERE owner_id = $1 AND kind = $2 AND balance_units + $3 >= 0 RETURNING id"
 )
-# Credits, and the outside world's debits (the one account that may go negative), create
-# the account on first use.
 _CREDIT = Query(
     "INSERT INTO accounts (owner_id, kind, balance_units) VALUES ($1, $2, $3) "
     "ON CONFLICT (owner_id, kind) DO UPDATE "
     "SET balance_units = accounts.balance_units + excluded.balance_units RETURNING id"
 )
-_BALANCE = Query("SELECT balance_units FROM accounts WHERE owner_id = $1 AND kind = $2")
 _TRANSACTION = Query(
     "INSERT INTO ledger_transactions (id, kind, booking_id, created_at) VALUES ($1, $2, $3, $4)"
 )
-_ENTRIES = {
-    count: Query(
-        "INSERT INTO ledger_entries (transaction_id, account_id, amount_units) VALUES "
-        + ", ".join(f"($1, ${2 * i + 2}, ${2 * i + 3})" for i in range(count))
-    )
-    for count in range(1, 5)
-}
+_ENTRY = Query(
+    "INSERT INTO ledger_entries (transaction_id, account_id, amount_units) VALUES ($1, $2, $3)"
+)
+# PostgreSQL: lock every account in order, check that each balance stays covered, then move
+# the money and write the transactions and their entries, all or nothing, in one statement.
+# ``locked`` is read before anything moves (the scalar subqueries make it so), and a row
+# locked FOR UPDATE is read at its latest committed version.
+_POST_AT_ONCE = Query.postgresql_only(
+    """
+    WITH v AS (
+        SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::bigint[])
+        WITH ORDINALITY AS v(owner_id, kind, delta, n)),
+    locked AS (
+        SELECT a.id, a.owner_id, a.kind, v.delta, a.balance_units + v.delta AS after
+        FROM accounts a JOIN v ON a.owner_id = v.owner_id AND a.kind = v.kind
+        ORDER BY v.n FOR UPDATE OF a),
+    verdict AS (
+        SELECT count(*) = cardinality($1::varchar[])
+            AND coalesce(bool_and(after >= 0 OR kind = 'external'), true) AS ok,
+            count(*) AS found FROM locked),
+    moved AS (
+        UPDATE accounts a SET balance_units = a.balance_units + l.delta FROM locked l
+        WHERE a.id = l.id AND (SELECT ok FROM verdict)),
+    written AS (
+        INSERT INTO ledger_transactions (id, kind, booking_id, created_at)
+        SELECT t.id, t.kind, t.booking_id, $4
+        FROM unnest($5::varchar[], $6::varchar[], $7::varchar[]) AS t(id, kind, booking_id)
+        WHERE (SELECT ok FROM verdict)),
+    entries AS (
+        INSERT INTO ledger_entries (transaction_id, account_id, amount_units)
+        SELECT e.id, l.id, e.amount
+        FROM unnest($8::varchar[], $9::varchar[], $10::varchar[], $11::bigint[])
+            AS e(id, owner_id, kind, amount)
+        JOIN locked l ON l.owner_id = e.owner_id AND l.kind = e.kind
+        WHERE (SELECT ok FROM verdict))
+    SELECT ok, found FROM verdict
+    """
+)
+_ENSURE_ACCOUNTS = Query.postgresql_only(
+    "INSERT INTO accounts (owner_id, kind, balance_units) "
+    "SELECT owner_id, kind, 0 FROM unnest($1::varchar[], $2::varchar[]) AS v(owner_id, kind) "
+    "ORDER BY owner_id, kind ON CONFLICT (owner_id, kind) DO NOTHING"
+)
+_BALANCE = Query("SELECT balance_units FROM accounts WHERE owner_id = $1 AND kind = $2")
 
 
 def insufficient_funds(cost: int, owner_id: str, kind: str, balance: int) -> PaymentRequired:
@@ -56,37 +106,107 @@ def insufficient_funds(cost: int, owner_id: str, kind: str, balance: int) -> Pay
     )
 
 
-async def _apply(conn: Conn, leg: Leg) -> int:
-    if leg.amount_units < 0 and leg.kind != EXTERNAL:
-        account_id = await conn.fetchval(_DEBIT, leg.owner_id, leg.kind, leg.amount_units)
-        if account_id is None:
-            balance = await conn.fetchval(_BALANCE, leg.owner_id, leg.kind) or 0
-            raise insufficient_funds(-leg.amount_units, leg.owner_id, leg.kind, balance)
-        return int(account_id)
-    return int(await conn.fetchval(_CREDIT, leg.owner_id, leg.kind, leg.amount_units))
-
-
 async def post(
     conn: Conn,
     *,
     kind: str,
-    legs: list[Leg],
+    legs: Sequence[Leg],
     now: datetime,
     booking_id: str | None = None,
 ) -> str | None:
-    """Post a balanced transaction; its id, or None when every leg is zero."""
-    legs = [leg for leg in legs if leg.amount_units != 0]
-    if sum(leg.amount_units for leg in legs) != 0:
-        raise ValueError(f"unbalanced {kind} transaction: {legs}")
-    if not legs:
-        return None
-    applied: list[int] = []
-    for leg in sorted(legs, key=lambda leg: (leg.owner_id, leg.kind)):
-        applied += [await _apply(conn, leg), leg.amount_units]
-    transaction_id = new_id("txn")
-    await conn.execute(_TRANSACTION, transaction_id, kind, booking_id, now)
-    await conn.execute(_ENTRIES[len(legs)], transaction_id, *applied)
-    return transaction_id
+    """Post one balanced transaction; its id, or None when every leg is zero."""
+    return (await post_many(conn, [Posting(kind, legs, booking_id)], now=now))[0]
+
+
+async def post_many(conn: Conn, postings: Sequence[Posting], *, now: datetime) -> list[str | None]:
+    """Post balanced transactions together, all or none; their ids (None for a posting whose
+    legs are all zero). A debit no balance covers raises ``insufficient_funds`` and the
+    caller's transaction must roll back."""
+    ids: list[str | None] = []
+    entries: list[tuple[str, Leg]] = []
+    transactions: list[tuple[str, str, str | None]] = []
+    deltas: dict[Account, int] = defaultdict(int)
+    for posting in postings:
+        legs = [leg for leg in posting.legs if leg.amount_units != 0]
+        if sum(leg.amount_units for leg in legs) != 0:
+            raise ValueError(f"unbalanced {posting.kind} transaction: {legs}")
+        if not legs:
+            ids.append(None)
+            continue
+        transaction_id = new_id("txn")
+        ids.append(transaction_id)
+        transactions.append((transaction_id, posting.kind, posting.booking_id))
+        for leg in legs:
+            entries.append((transaction_id, leg))
+            deltas[(leg.owner_id, leg.kind)] += leg.amount_units
+    if transactions:
+        touched = sorted(deltas.items())
+        if conn.dialect == "postgresql":
+            await _post_on_postgresql(conn, touched, transactions, entries, now)
+        else:
+            await _post_on_sqlite(conn, touched, transactions, entries, now)
+    return ids
+
+
+async def _post_on_sqlite(
+    conn: Conn,
+    touched: list[tuple[Account, int]],
+    transactions: list[tuple[str, str, str | None]],
+    entries: list[tuple[str, Leg]],
+    now: datetime,
+) -> None:
+    account_ids: dict[Account, int] = {}
+    for (owner_id, kind), delta in touched:
+        creates = delta >= 0 or kind == EXTERNAL
+        account_id = await conn.fetchval(_CREDIT if creates else _DEBIT, owner_id, kind, delta)
+        if account_id is None:
+            raise await _shortfall(conn, [((owner_id, kind), delta)])
+        account_ids[(owner_id, kind)] = int(account_id)
+    await conn.executemany(_TRANSACTION, [(*t, now) for t in transactions])
+    await conn.executemany(
+        _ENTRY,
+        [(txn, account_ids[(leg.owner_id, leg.kind)], leg.amount_units) for txn, leg in entries],
+    )
+
+
+async def _post_on_postgresql(
+    conn: Conn,
+    touched: list[tuple[Account, int]],
+    transactions: list[tuple[str, str, str | None]],
+    entries: list[tuple[str, Leg]],
+    now: datetime,
+) -> None:
+    owners = [owner for (owner, _), _ in touched]
+    kinds = [kind for (_, kind), _ in touched]
+    args = (
+        owners,
+        kinds,
+        [delta for _, delta in touched],
+        now,
+        *(list(column) for column in zip(*transactions, strict=True)),
+        [txn for txn, _ in entries],
+        [leg.owner_id for _, leg in entries],
+        [leg.kind for _, leg in entries],
+        [leg.amount_units for _, leg in entries],
+    )
+    row = await conn.fetchrow(_POST_AT_ONCE, *args)
+    assert row is not None
+    if not row["ok"] and row["found"] < len(touched):  # an account's first use
+        await conn.execute(_ENSURE_ACCOUNTS, owners, kinds)
+        row = await conn.fetchrow(_POST_AT_ONCE, *args)
+        assert row is not None
+    if not row["ok"]:
+        raise await _shortfall(conn, touched)
+
+
+async def _shortfall(conn: Conn, touched: list[tuple[Account, int]]) -> PaymentRequired:
+    """The refusal for the first debit that its balance does not cover."""
+    for (owner_id, kind), delta in touched:
+        if delta < 0 and kind != EXTERNAL:
+            balance = await conn.fetchval(_BALANCE, owner_id, kind) or 0
+            if balance + delta < 0:
+                return insufficient_funds(-delta, owner_id, kind, balance)
+    raise AssertionError(f"no debit short of funds among {touched}")
 
 
 async def deposit(conn: Conn, *, owner_id: str, amount_units: int, now: datetime) -> str:
