@@ -22,6 +22,7 @@ import orjson
 from aitbc.errors import Invalid
 from aitbc.gpus import status as rule
 from aitbc.gpus.cards import CARD_COLUMNS, Cards, finish, render
+from aitbc.gpus.filters import Params, conditions
 from aitbc.gpus.model_keys import ALL_KEYS, STILL_WHOLE, ModelKeys
 from aitbc.gpus.naming import model_key
 from aitbc.store.conn import Conn
@@ -193,15 +194,6 @@ async def _read_keys(conn: Conn, model_keys: ModelKeys) -> bool:
     return model_keys.replace([row[0] for row in await conn.fetch_values(ALL_KEYS)])
 
 
-class _Params:
-    def __init__(self, *initial: Any) -> None:
-        self.values = list(initial)
-
-    def add(self, value: Any) -> str:
-        self.values.append(value)
-        return f"${len(self.values)}"
-
-
 _LIVE_COUNT = 7
 
 
@@ -254,13 +246,13 @@ class _Statement:
         ``keys_in_copy`` (the size of the copy they were matched in) makes the statement
         return nothing unless the copy is still whole."""
         filters = self.filters
-        params = _Params(*_moments(self.now, self.heartbeat_timeout))
+        params = Params(*_moments(self.now, self.heartbeat_timeout))
         where = []
         if keys:
             if len(keys) == 1:
                 where.append(f"g.model_key = {params.add(keys[0])}")
             else:
-                where.append(f"g.model_key IN ({', '.join(params.add(k) for k in keys)})")
+                where.append(f"g.model_key IN ({params.add_all(keys)})")
             if keys_in_copy is not None:
                 where.append(STILL_WHOLE.format(params.add(keys_in_copy)))
         live = _LISTED_COLUMNS
@@ -275,19 +267,14 @@ class _Statement:
             where.append(_STATUS_CONDITIONS["available"])
         if live is _LISTED_COLUMNS and (filters.available or filters.status == "available"):
             live = _AVAILABLE_COLUMNS
-        if filters.region is not None:
-            where.append(f"lower(g.region) = {params.add(filters.region.lower())}")
-        if filters.memory_min is not None:
-            where.append(f"g.memory_gb >= {params.add(filters.memory_min)}")
-        if filters.price_max_units is not None:
-            where.append(f"g.effective_price_units <= {params.add(filters.price_max_units)}")
-        if filters.miner_id is not None:
-            where.append(f"g.miner_id = {params.add(filters.miner_id)}")
-        if filters.ai_model:
-            where.append(
-                "g.id IN (SELECT a.gpu_id FROM gpu_ai_models a "
-                f"WHERE a.model_key = {params.add(model_key(filters.ai_model))})"
-            )
+        where += conditions(
+            params,
+            region=filters.region,
+            memory_min=filters.memory_min,
+            price_max_units=filters.price_max_units,
+            miner_id=filters.miner_id,
+            ai_model_key=model_key(filters.ai_model) if filters.ai_model else None,
+        )
         order = SORTS[self.sort]
         if self.cursor is not None:
             names = [params.add(v) for v in decode_cursor(self.sort, self.cursor)]

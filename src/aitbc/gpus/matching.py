@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from aitbc.gpus import status
+from aitbc.gpus.filters import Params, conditions
 from aitbc.gpus.naming import like_pattern
 from aitbc.store.conn import Conn
 from aitbc.store.query import built
@@ -40,37 +40,24 @@ async def candidates(
     exclude: Collection[str] = (),
     limit: int = 5,
 ) -> list[str]:
-    args: list[Any] = [now, status.cutoff(now, heartbeat_timeout)]
-    where = [status.available_sql("$1", "$2")]
-
-    def condition(template: str, value: Any) -> None:
-        args.append(value)
-        where.append(template.format(f"${len(args)}"))
-
+    params = Params(now, status.cutoff(now, heartbeat_timeout))
     c = constraints
+    where = [status.available_sql("$1", "$2")]
     if c.gpu_model_key:
-        condition("g.model_key LIKE {} ESCAPE '\\'", like_pattern(c.gpu_model_key))
-    if c.memory_min_gb is not None:
-        condition("g.memory_gb >= {}", c.memory_min_gb)
-    if c.ai_model_key:
-        condition(
-            "g.id IN (SELECT a.gpu_id FROM gpu_ai_models a WHERE a.model_key = {})",
-            c.ai_model_key,
-        )
-    if c.region:
-        condition("lower(g.region) = {}", c.region.lower())
-    if c.max_price_units is not None:
-        condition("g.effective_price_units <= {}", c.max_price_units)
-    if c.miner_id:
-        condition("g.miner_id = {}", c.miner_id)
+        where.append(f"g.model_key LIKE {params.add(like_pattern(c.gpu_model_key))} ESCAPE '\\'")
+    where += conditions(
+        params,
+        region=c.region,
+        memory_min=c.memory_min_gb,
+        price_max_units=c.max_price_units,
+        miner_id=c.miner_id,
+        ai_model_key=c.ai_model_key,
+    )
     if exclude:
-        first = len(args) + 1
-        args.extend(exclude)
-        marks = ", ".join(f"${i}" for i in range(first, len(args) + 1))
-        where.append(f"g.id NOT IN ({marks})")
-    args.append(limit)
+        where.append(f"g.id NOT IN ({params.add_all(exclude)})")
+    limit_mark = params.add(limit)
     query = built(
         "SELECT g.id FROM gpus g JOIN miners m ON m.id = g.miner_id "
-        f"WHERE {' AND '.join(where)} ORDER BY {_ORDER} LIMIT ${len(args)}"
+        f"WHERE {' AND '.join(where)} ORDER BY {_ORDER} LIMIT {limit_mark}"
     )
-    return [row[0] for row in await conn.fetch_values(query, *args)]
+    return [row[0] for row in await conn.fetch_values(query, *params.values)]
