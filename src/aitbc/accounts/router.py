@@ -54,13 +54,7 @@ async def deposit(
         return DepositResult(transaction_id=transaction_id, amount=body.amount, account=account)
 
     return await idempotency.respond_once(
-        ctx.store,
-        request,
-        owner_id=principal.owner_id,
-        body=body,
-        now=now,
-        status_code=201,
-        make=make,
+        request, ctx.store, principal.owner_id, body, now, make, 201
     )
 
 

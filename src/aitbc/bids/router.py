@@ -53,13 +53,7 @@ async def create_bid(
         return BidPublic.of(await bids.create(conn, asked, now=now, settings=settings), now)
 
     return await idempotency.respond_once(
-        ctx.store,
-        request,
-        owner_id=principal.owner_id,
-        body=body,
-        now=now,
-        status_code=202,
-        make=make,
+        request, ctx.store, principal.owner_id, body, now, make, 202
     )
 
 

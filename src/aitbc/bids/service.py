@@ -12,7 +12,6 @@ from aitbc.config import Settings
 from aitbc.errors import Conflict, NotFound
 from aitbc.gpus.matching import Constraints, candidates
 from aitbc.gpus.naming import model_key
-from aitbc.kit.attempt import OutOfFunds, attempt
 from aitbc.kit.ids import new_id
 from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query, insert_into
@@ -126,16 +125,10 @@ async def try_fill(conn: Conn, bid: Bid, *, now: datetime, settings: Settings) -
         gpu_id = found[0]
         tried.add(gpu_id)
         try:
-            booked = await attempt(
-                conn,
-                lambda: bookings.book(
-                    conn,
-                    replace(wanted, gpu_id=gpu_id),  # noqa: B023 (called at once)
-                    now=now,
-                    settings=settings,
-                ),
+            booked = await bookings.try_book(
+                conn, replace(wanted, gpu_id=gpu_id), now=now, settings=settings
             )
-        except OutOfFunds:
+        except bookings.OutOfFunds:
             break
         if booked is not None:
             bid.filled += 1

@@ -4,7 +4,7 @@ work (bookings.follow_up), and the store runs it before the response is sent."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Awaitable, Callable
 
 import orjson
 from fastapi import Request, Response
@@ -17,7 +17,6 @@ from aitbc.bookings.schemas import (
     ExtendRequest,
     ReleaseResult,
 )
-from aitbc.config import Policy
 from aitbc.errors import Invalid
 from aitbc.http import idempotency
 from aitbc.http.deps import API_KEY_PARAMETER, caller_with_role
@@ -27,7 +26,6 @@ from aitbc.http.routing import APIRouter
 from aitbc.kit.hours import seconds_from_hours
 from aitbc.kit.money import to_units
 from aitbc.store.conn import Conn
-from aitbc.store.store import Store
 
 gpu_router = APIRouter(prefix="/v1/marketplace/gpu", tags=["bookings"])
 router = APIRouter(prefix="/v1/bookings", tags=["bookings"])
@@ -66,35 +64,32 @@ async def book_gpu(gpu_id: str, body: BookRequest, request: Request) -> Response
         done = await service.book(conn, wanted, now=now, settings=settings, busy=state.busy_gpus)
         return orjson.dumps(records.public(done.booking, now, settings.outage_policy))
 
-    reply = await idempotency.write_once(
-        state.store,
-        request,
-        owner_id=principal.owner_id,
-        body=body,
-        now=now,
-        status_code=201,
-        action=action,
-    )
-    return reply.response()
-
-
-def _released_json(released: service.Released, now: datetime, policy: Policy) -> bytes:
-    return orjson.dumps(
-        records.public(released.booking, now, policy) | {"used_seconds": released.used_seconds}
+    return await idempotency.write_once(
+        request, state.store, principal.owner_id, body, now, action, 201
     )
 
 
 async def _release(
-    request: Request, store: Store, owner_id: str, now: datetime, release: service.Release
+    request: Request, release: Callable[..., Awaitable[service.Released]], **target: str
 ) -> Response:
-    async def action(conn: Conn) -> bytes:
-        released = await release(conn)
-        return _released_json(released, now, request.app.state.settings.outage_policy)
-
-    reply = await idempotency.write_once(
-        store, request, owner_id=owner_id, body=None, now=now, status_code=200, action=action
+    """End a booking by ``release`` (the booking named by ``target``): one write,
+    once per Idempotency-Key."""
+    principal = await caller_with_role(request, "client", "admin")
+    state = request.app.state
+    now, fee, policy = (
+        state.clock.now(),
+        state.settings.platform_fee_bps,
+        state.settings.outage_policy,
     )
-    return reply.response()
+
+    async def action(conn: Conn) -> bytes:
+        done = await release(
+            conn, **target, principal=principal, now=now, fee_bps=fee, policy=policy
+        )
+        used = {"used_seconds": done.used_seconds}
+        return orjson.dumps(records.public(done.booking, now, policy) | used)
+
+    return await idempotency.write_once(request, state.store, principal.owner_id, None, now, action)
 
 
 @gpu_router.post(
@@ -105,17 +100,7 @@ async def _release(
     summary="End your booking on this GPU early: used time charged, the rest refunded",
 )
 async def release_gpu(gpu_id: str, request: Request) -> Response:
-    principal = await caller_with_role(request, "client", "admin")
-    state = request.app.state
-    now, fee = state.clock.now(), state.settings.platform_fee_bps
-    policy = state.settings.outage_policy
-
-    async def release(conn: Conn) -> service.Released:
-        return await service.release_gpu(
-            conn, gpu_id=gpu_id, principal=principal, now=now, fee_bps=fee, policy=policy
-        )
-
-    return await _release(request, state.store, principal.owner_id, now, release)
+    return await _release(request, service.release_gpu, gpu_id=gpu_id)
 
 
 @router.get(
@@ -181,16 +166,9 @@ async def extend_booking(booking_id: str, body: ExtendRequest, request: Request)
         )
         return orjson.dumps(records.public(extended, now, settings.outage_policy))
 
-    reply = await idempotency.write_once(
-        state.store,
-        request,
-        owner_id=principal.owner_id,
-        body=body,
-        now=now,
-        status_code=200,
-        action=action,
+    return await idempotency.write_once(
+        request, state.store, principal.owner_id, body, now, action, 200
     )
-    return reply.response()
 
 
 @router.post(
@@ -201,14 +179,4 @@ async def extend_booking(booking_id: str, body: ExtendRequest, request: Request)
     summary="End a booking early, or cancel a reservation that has not started",
 )
 async def release_booking(booking_id: str, request: Request) -> Response:
-    principal = await caller_with_role(request, "client", "admin")
-    state = request.app.state
-    now, fee = state.clock.now(), state.settings.platform_fee_bps
-    policy = state.settings.outage_policy
-
-    async def release(conn: Conn) -> service.Released:
-        return await service.release_booking(
-            conn, booking_id=booking_id, principal=principal, now=now, fee_bps=fee, policy=policy
-        )
-
-    return await _release(request, state.store, principal.owner_id, now, release)
+    return await _release(request, service.release_booking, booking_id=booking_id)

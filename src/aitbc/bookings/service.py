@@ -9,7 +9,6 @@ two clients' money in one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,11 +18,11 @@ from aitbc.bookings import follow_up, lifecycle, settlement
 from aitbc.bookings.busy import BusyGpus
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.config import Policy, Settings
-from aitbc.errors import Conflict, Invalid, NotFound
+from aitbc.errors import AppError, Conflict, Invalid, NotFound, PaymentRequired
 from aitbc.gpus import status as rule
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import divide_units, units_text
-from aitbc.ledger.postings import Leg, post
+from aitbc.ledger.postings import Along, Leg, post
 from aitbc.models.account import ESCROW, MAIN
 from aitbc.pricing.market import is_stale
 from aitbc.store.conn import Conn, Row
@@ -299,23 +298,38 @@ async def book(
     return Booked(booking=booking, gpu=gpu)
 
 
+class OutOfFunds(Exception):
+    """The client cannot pay; trying other GPUs is pointless."""
+
+
+async def try_book(
+    conn: Conn, request: BookingRequest, *, now: datetime, settings: Settings
+) -> Booked | None:
+    """``book`` on behalf of a bid or a job, in a savepoint: a refusal (the GPU just taken,
+    the window overlaps) rolls back only its own writes and yields None; a refusal for lack
+    of funds raises ``OutOfFunds``."""
+    try:
+        return await conn.attempt(lambda: book(conn, request, now=now, settings=settings))
+    except PaymentRequired as exc:
+        raise OutOfFunds(exc.detail) from exc
+    except AppError:
+        return None
+
+
 async def _write(conn: Conn, b: BookingRecord, now: datetime) -> None:
-    """The booking, its order and its first event, the GPU's count, and the escrow posting
-    (which refuses a booking the client's balance does not cover: the caller's transaction
-    rolls back)."""
+    """The booking, its order and its first event, the GPU's count, and the escrow posting,
+    which refuses a booking the client's balance does not cover (the caller's transaction
+    rolls back). On PostgreSQL all of it is one statement."""
+    booking = (
+        b.id, b.gpu_id, b.client_id, b.miner_id, b.job_id, b.start_time, b.end_time,
+        b.booked_seconds, b.price_units, b.total_units, b.created_at,
+    )  # fmt: skip
     order = (b.order_id, b.order_status, min(b.start_time, now))
+    along = None
     if conn.dialect == "postgresql":
-        await conn.execute(
-            _PLACE_AT_ONCE,
-            b.id, b.gpu_id, b.client_id, b.miner_id, b.job_id, b.start_time, b.end_time,
-            b.booked_seconds, b.price_units, b.total_units, b.created_at, *order,
-        )  # fmt: skip
+        along = Along(_PLACE_ALONG, (*booking, *order))
     else:
-        await conn.execute(
-            _INSERT_BOOKING,
-            b.id, b.gpu_id, b.client_id, b.miner_id, b.job_id, b.start_time, b.end_time,
-            b.booked_seconds, b.price_units, b.total_units, b.created_at,
-        )  # fmt: skip
+        await conn.execute(_INSERT_BOOKING, *booking)
         await conn.execute(
             _INSERT_ORDER,
             b.order_id, b.id, b.client_id, b.miner_id, b.gpu_id, b.job_id, b.order_status, now,
@@ -328,14 +342,13 @@ async def _write(conn: Conn, b: BookingRecord, now: datetime) -> None:
         legs=[Leg(b.client_id, MAIN, -b.total_units), Leg(b.client_id, ESCROW, b.total_units)],
         now=now,
         booking_id=b.id,
+        along=along,
     )
 
 
-# The rows of ``_write`` in one PostgreSQL statement (a round trip and a statement's
-# overhead each saved three times).
-_PLACE_AT_ONCE = Query.postgresql_only(
-    """
-    WITH booking AS (
+# The rows of ``_write`` written along with the escrow posting, in its statement.
+_PLACE_ALONG = """
+    booking AS (
         INSERT INTO bookings (id, gpu_id, client_id, miner_id, job_id, status, start_time,
             end_time, booked_seconds, price_units, total_units, charged_units, refunded_units,
             created_at)
@@ -346,10 +359,8 @@ _PLACE_AT_ONCE = Query.postgresql_only(
             created_at)
         SELECT $12, id, $3, $4, $2, $5, $13, $11 FROM booking RETURNING id),
     event AS (
-        INSERT INTO order_events (order_id, status, at) SELECT id, $13, $14 FROM placed)
-    UPDATE gpus SET total_bookings = total_bookings + 1 WHERE id = $2
-    """
-)
+        INSERT INTO order_events (order_id, status, at) SELECT id, $13, $14 FROM placed),
+    counted AS (UPDATE gpus SET total_bookings = total_bookings + 1 WHERE id = $2)"""
 
 
 # -- release and extend ------------------------------------------------------------------
@@ -377,9 +388,6 @@ _OVERLAP_OTHERS = Query(
 class Released:
     booking: BookingRecord
     used_seconds: int
-
-
-Release = Callable[[Conn], Awaitable[Released]]
 
 
 async def _lock_gpu_row(conn: Conn, gpu_id: str) -> None:

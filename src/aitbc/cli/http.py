@@ -3,7 +3,7 @@ message on failure."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import click
 import httpx
@@ -11,6 +11,13 @@ import httpx
 from aitbc.cli.config import CliConfig
 
 TIMEOUT_SECONDS = 5.0
+
+
+class Options(TypedDict, total=False):
+    json: Any
+    params: dict[str, Any] | None
+    headers: dict[str, str] | None
+    expect: tuple[int, ...]
 
 
 class ApiError(click.ClickException):
@@ -30,19 +37,8 @@ class Api:
             transport=transport,
         )
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-        expect: tuple[int, ...] = (200,),
-    ) -> Any:
-        return self.exchange(
-            method, path, json=json, params=params, headers=headers, expect=expect
-        )[0]
+    def request(self, method: str, path: str, **options: Unpack[Options]) -> Any:
+        return self.exchange(method, path, **options)[0]
 
     def exchange(
         self,

@@ -3,22 +3,7 @@ each a condition on ``g`` (gpus) whose value goes in as a numbered parameter."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
-
-class Params:
-    """A statement's parameters, numbered as they are added."""
-
-    def __init__(self, *initial: Any) -> None:
-        self.values = list(initial)
-
-    def add(self, value: Any) -> str:
-        self.values.append(value)
-        return f"${len(self.values)}"
-
-    def add_all(self, values: Iterable[Any]) -> str:
-        return ", ".join(self.add(value) for value in values)
+from aitbc.store.query import Params
 
 
 def conditions(

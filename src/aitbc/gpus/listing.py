@@ -22,11 +22,11 @@ import orjson
 from aitbc.errors import Invalid
 from aitbc.gpus import status as rule
 from aitbc.gpus.cards import CARD_COLUMNS, Cards, finish, render
-from aitbc.gpus.filters import Params, conditions
+from aitbc.gpus.filters import conditions
 from aitbc.gpus.model_keys import ALL_KEYS, STILL_WHOLE, ModelKeys
 from aitbc.gpus.naming import model_key
 from aitbc.store.conn import Conn
-from aitbc.store.query import Query, built
+from aitbc.store.query import Params, Query, built
 from aitbc.store.values import as_time, iso
 
 # $1 is now, $2 the heartbeat cutoff; filters number their parameters from $3.

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aitbc.gpus import status
-from aitbc.gpus.filters import Params, conditions
+from aitbc.gpus.filters import conditions
 from aitbc.gpus.naming import like_pattern
 from aitbc.store.conn import Conn
-from aitbc.store.query import built
+from aitbc.store.query import Params, built
 
 RULE = "cheapest available GPU that meets the constraints, then best rated, then most reviewed"
 _ORDER = (

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Header, Request, Response
 
@@ -22,7 +22,6 @@ from aitbc.http.params import documented, parse_query
 from aitbc.http.routing import APIRouter
 from aitbc.kit.money import to_units
 from aitbc.miners import listings
-from aitbc.miners.queries import GpuRecord
 from aitbc.store.conn import Conn
 
 router = APIRouter(prefix="/v1/marketplace/gpu", tags=["gpus"])
@@ -41,16 +40,17 @@ async def _changed(
     ctx: Context,
     gpu_id: str,
     principal: Principal,
-    change: Callable[[Conn, GpuRecord], Awaitable[object]],
+    act: Callable[..., Awaitable[object]],
+    **asked: Any,
 ) -> Response:
-    """Change the caller's GPU in one transaction and answer with it as that transaction
-    leaves it."""
+    """Change the caller's GPU by ``act`` (with ``asked``) in one transaction and answer
+    with it as that transaction leaves it."""
     now, settings = ctx.now(), ctx.settings
     cards = request.app.state.gpu_cards
 
     async def work(conn: Conn) -> bytes | None:
         gpu = await listings.owned_gpu_for_update(conn, gpu_id=gpu_id, principal=principal)
-        await change(conn, gpu)
+        await act(conn, gpu=gpu, now=now, settings=settings, **asked)
         return await listing.details(
             conn,
             cards,
@@ -174,15 +174,8 @@ async def gpu_details(request: Request) -> Response:
 async def update_gpu(
     gpu_id: str, request: Request, body: GpuUpdate, ctx: ContextDep, principal: MinerOrAdminDep
 ) -> Response:
-    now, settings = ctx.now(), ctx.settings
     return await _changed(
-        request,
-        ctx,
-        gpu_id,
-        principal,
-        lambda conn, gpu: listings.update_gpu(
-            conn, gpu=gpu, change=body.change(), now=now, settings=settings
-        ),
+        request, ctx, gpu_id, principal, listings.update_gpu, change=body.change()
     )
 
 
@@ -195,14 +188,7 @@ async def update_gpu(
 async def delist_gpu(
     gpu_id: str, request: Request, ctx: ContextDep, principal: MinerOrAdminDep
 ) -> Response:
-    now, settings = ctx.now(), ctx.settings
-    return await _changed(
-        request,
-        ctx,
-        gpu_id,
-        principal,
-        lambda conn, gpu: listings.delist_gpu(conn, gpu=gpu, now=now, settings=settings),
-    )
+    return await _changed(request, ctx, gpu_id, principal, listings.delist_gpu)
 
 
 @router.post(
@@ -214,11 +200,4 @@ async def delist_gpu(
 async def relist_gpu(
     gpu_id: str, request: Request, ctx: ContextDep, principal: MinerOrAdminDep
 ) -> Response:
-    now, settings = ctx.now(), ctx.settings
-    return await _changed(
-        request,
-        ctx,
-        gpu_id,
-        principal,
-        lambda conn, gpu: listings.relist_gpu(conn, gpu=gpu, now=now, settings=settings),
-    )
+    return await _changed(request, ctx, gpu_id, principal, listings.relist_gpu)

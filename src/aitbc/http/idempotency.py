@@ -134,16 +134,16 @@ async def run_once(
 
 
 async def write_once(
-    store: Store,
     request: Request,
-    *,
+    store: Store,
     owner_id: str,
     body: BaseModel | None,
     now: datetime,
-    status_code: int,
     action: Callable[[Conn], Awaitable[bytes]],
-) -> Reply:
-    """One write transaction on the store that runs ``action`` once per Idempotency-Key."""
+    status_code: int = 200,
+) -> Response:
+    """One write transaction on the store that runs ``action`` once per Idempotency-Key:
+    the response, first or replayed."""
     key = key_of(request)
     digest = request_digest(request.method, request.url.path, body) if key else ""
 
@@ -158,32 +158,21 @@ async def write_once(
             action=lambda: action(conn),
         )
 
-    return await store.write(work)
+    return (await store.write(work)).response()
 
 
 async def respond_once(
-    store: Store,
     request: Request,
-    *,
+    store: Store,
     owner_id: str,
     body: BaseModel | None,
     now: datetime,
-    status_code: int,
     make: Callable[[Conn], Awaitable[BaseModel]],
+    status_code: int = 200,
 ) -> Response:
-    """``write_once`` for an action whose answer is a model: the response, first or
-    replayed."""
+    """``write_once`` for an action whose answer is a model."""
 
     async def action(conn: Conn) -> bytes:
         return (await make(conn)).model_dump_json().encode()
 
-    reply = await write_once(
-        store,
-        request,
-        owner_id=owner_id,
-        body=body,
-        now=now,
-        status_code=status_code,
-        action=action,
-    )
-    return reply.response()
+    return await write_once(request, store, owner_id, body, now, action, status_code)

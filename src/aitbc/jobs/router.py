@@ -73,13 +73,7 @@ async def submit_job(
         return JobPublic.of(await service.submit(conn, asked, now=now, settings=settings), now)
 
     return await idempotency.respond_once(
-        ctx.store,
-        request,
-        owner_id=principal.owner_id,
-        body=body,
-        now=now,
-        status_code=201,
-        make=make,
+        request, ctx.store, principal.owner_id, body, now, make, 201
     )
 
 

@@ -19,7 +19,6 @@ from aitbc.gpus.naming import model_key
 from aitbc.jobs import queries as q
 from aitbc.jobs import wakeup
 from aitbc.jobs.queries import JobRecord
-from aitbc.kit.attempt import OutOfFunds, attempt
 from aitbc.kit.ids import new_id
 from aitbc.store.conn import Conn
 from aitbc.store.query import built
@@ -132,14 +131,8 @@ async def try_assign(
             found = [g for g in found if g not in tried]
         for gpu_id in found:
             tried.add(gpu_id)
-            booked = await attempt(
-                conn,
-                lambda: bookings.book(
-                    conn,
-                    replace(wanted, gpu_id=gpu_id),  # noqa: B023 (called at once)
-                    now=now,
-                    settings=settings,
-                ),
+            booked = await bookings.try_book(
+                conn, replace(wanted, gpu_id=gpu_id), now=now, settings=settings
             )
             if booked is not None:
                 job.state, job.assigned_at = "assigned", now
@@ -183,7 +176,7 @@ async def submit(conn: Conn, asked: JobRequest, *, now: datetime, settings: Sett
     await job.insert(conn)
     try:
         await try_assign(conn, job, now=now, settings=settings)
-    except OutOfFunds as exc:
+    except bookings.OutOfFunds as exc:
         raise PaymentRequired(f"Cannot pay for this job: {exc}") from exc
     return await _with_booking(conn, job)
 
@@ -272,7 +265,7 @@ async def assign_one(
         return False
     try:
         return await try_assign(conn, job, now=now, settings=settings, miner_id=miner_id)
-    except OutOfFunds:
+    except bookings.OutOfFunds:
         return False
 
 

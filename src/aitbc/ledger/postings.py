@@ -13,13 +13,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NamedTuple
 
 from aitbc.errors import PaymentRequired
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import units_text
 from aitbc.models.account import EXTERNAL, WORLD_OWNER
 from aitbc.store.conn import Conn
-from aitbc.store.query import Query
+from aitbc.store.query import Params, Query, built
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,26 @@ class Posting:
     booking_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Along:
+    """Rows a caller writes in the same PostgreSQL statement as its one posting: WITH
+    clauses (``name AS (...)``, comma-separated) whose parameters are $1 to $len(args).
+    They are written whatever the posting finds; a refused posting raises, and the
+    caller's transaction rolls them back."""
+
+    ctes: str
+    args: tuple[Any, ...]
+
+
 Account = tuple[str, str]  # (owner_id, kind)
+
+
+class _Batch(NamedTuple):
+    touched: list[tuple[Account, int]]  # each account's change, in locking order
+    transactions: list[tuple[str, str, str | None]]  # (id, kind, booking_id)
+    entries: list[tuple[str, Leg]]  # (transaction id, leg)
+    now: datetime
+
 
 # SQLite: a debit is a conditional update; a credit (or the outside world's debit: the one
 # account that may go negative) creates the account on first use.
@@ -113,15 +133,19 @@ async def post(
     legs: Sequence[Leg],
     now: datetime,
     booking_id: str | None = None,
+    along: Along | None = None,
 ) -> str | None:
     """Post one balanced transaction; its id, or None when every leg is zero."""
-    return (await post_many(conn, [Posting(kind, legs, booking_id)], now=now))[0]
+    return (await post_many(conn, [Posting(kind, legs, booking_id)], now=now, along=along))[0]
 
 
-async def post_many(conn: Conn, postings: Sequence[Posting], *, now: datetime) -> list[str | None]:
+async def post_many(
+    conn: Conn, postings: Sequence[Posting], *, now: datetime, along: Along | None = None
+) -> list[str | None]:
     """Post balanced transactions together, all or none; their ids (None for a posting whose
     legs are all zero). A debit no balance covers raises ``insufficient_funds`` and the
-    caller's transaction must roll back."""
+    caller's transaction must roll back. ``along``: rows for the same statement (PostgreSQL,
+    one posting)."""
     ids: list[str | None] = []
     entries: list[tuple[str, Leg]] = []
     transactions: list[tuple[str, str, str | None]] = []
@@ -140,21 +164,20 @@ async def post_many(conn: Conn, postings: Sequence[Posting], *, now: datetime) -
             entries.append((transaction_id, leg))
             deltas[(leg.owner_id, leg.kind)] += leg.amount_units
     if transactions:
-        touched = sorted(deltas.items())
-        if conn.dialect == "postgresql":
-            await _post_on_postgresql(conn, touched, transactions, entries, now)
+        batch = _Batch(sorted(deltas.items()), transactions, entries, now)
+        if conn.dialect == "postgresql" and len(transactions) == 1:
+            await _post_chained(conn, batch, along)
+        elif conn.dialect == "postgresql":
+            assert along is None, "rows go along with one posting only"
+            await _post_on_postgresql(conn, batch)
         else:
-            await _post_on_sqlite(conn, touched, transactions, entries, now)
+            assert along is None, "rows go along a posting on PostgreSQL only"
+            await _post_on_sqlite(conn, batch)
     return ids
 
 
-async def _post_on_sqlite(
-    conn: Conn,
-    touched: list[tuple[Account, int]],
-    transactions: list[tuple[str, str, str | None]],
-    entries: list[tuple[str, Leg]],
-    now: datetime,
-) -> None:
+async def _post_on_sqlite(conn: Conn, batch: _Batch) -> None:
+    touched, transactions, entries, now = batch
     account_ids: dict[Account, int] = {}
     for (owner_id, kind), delta in touched:
         creates = delta >= 0 or kind == EXTERNAL
@@ -169,13 +192,8 @@ async def _post_on_sqlite(
     )
 
 
-async def _post_on_postgresql(
-    conn: Conn,
-    touched: list[tuple[Account, int]],
-    transactions: list[tuple[str, str, str | None]],
-    entries: list[tuple[str, Leg]],
-    now: datetime,
-) -> None:
+async def _post_on_postgresql(conn: Conn, batch: _Batch) -> None:
+    touched, transactions, entries, now = batch
     owners = [owner for (owner, _), _ in touched]
     kinds = [kind for (_, kind), _ in touched]
     args = (
@@ -196,6 +214,54 @@ async def _post_on_postgresql(
         row = await conn.fetchrow(_POST_AT_ONCE, *args)
         assert row is not None
     if not row["ok"]:
+        raise await _shortfall(conn, touched)
+
+
+async def _post_chained(conn: Conn, batch: _Batch, along: Along | None) -> None:
+    """One transaction (and the rows along with it) in one statement: a chain of WITH
+    clauses, one an account in locking order, each run only after the one before it
+    succeeded (a credit creates its account, a debit updates only a covered balance), then
+    the transaction and its entries from the end of the chain."""
+    touched, transactions, entries, now = batch
+    params = Params(*(along.args if along else ()))
+    clauses = [along.ctes] if along else []
+    index: dict[Account, int] = {}
+    for i, ((owner_id, kind), delta) in enumerate(touched):
+        index[(owner_id, kind)] = i
+        o, k, d = params.add(owner_id), params.add(kind), params.add(delta)
+        if delta >= 0 or kind == EXTERNAL:
+            source = f" FROM a{i - 1}" if i else ""
+            clauses.append(
+                f"a{i} AS (INSERT INTO accounts (owner_id, kind, balance_units) "
+                f"SELECT {o}::varchar, {k}::varchar, {d}::bigint{source} "
+                "ON CONFLICT (owner_id, kind) DO UPDATE "
+                "SET balance_units = accounts.balance_units + excluded.balance_units RETURNING id)"
+            )
+        else:
+            after = f" AND EXISTS (SELECT 1 FROM a{i - 1})" if i else ""
+            clauses.append(
+                f"a{i} AS (UPDATE accounts SET balance_units = balance_units + {d}::bigint "
+                f"WHERE owner_id = {o} AND kind = {k} AND balance_units + {d}::bigint >= 0"
+                f"{after} RETURNING id)"
+            )
+    last = f"a{len(touched) - 1}"
+    transaction_id, kind, booking_id = transactions[0]
+    t = params.add(transaction_id)
+    clauses.append(
+        "t AS (INSERT INTO ledger_transactions (id, kind, booking_id, created_at) "
+        f"SELECT {t}::varchar, {params.add(kind)}::varchar, {params.add(booking_id)}::varchar, "
+        f"{params.add(now)}::timestamp FROM {last})"
+    )
+    rows = " UNION ALL ".join(
+        f"SELECT {t}::varchar, x.id, {params.add(leg.amount_units)}::bigint "
+        f"FROM a{index[(leg.owner_id, leg.kind)]} x, {last}"
+        for _, leg in entries
+    )
+    clauses.append(
+        f"e AS (INSERT INTO ledger_entries (transaction_id, account_id, amount_units) {rows})"
+    )
+    text = f"WITH {', '.join(clauses)} SELECT count(*) FROM {last}"
+    if not await conn.fetchval(built(text), *params.values):
         raise await _shortfall(conn, touched)
 
 

@@ -13,7 +13,8 @@ runs the row statement once per row."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from aitbc.store.lru import LRU
 
@@ -70,3 +71,17 @@ def update_by_id(table: str, columns: Sequence[str]) -> Query:
     """``UPDATE`` of the named columns (``$2``...) of the row whose id is ``$1``."""
     sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
     return built(f"UPDATE {table} SET {sets} WHERE id = $1")
+
+
+class Params:
+    """A statement's parameters, numbered ($1, $2...) as they are added."""
+
+    def __init__(self, *initial: Any) -> None:
+        self.values = list(initial)
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+    def add_all(self, values: Iterable[Any]) -> str:
+        return ", ".join(self.add(value) for value in values)
