@@ -1,5 +1,7 @@
 """Test fixtures. The real migrations build the database once per run; every test gets a
-clean copy (SQLite: a copy of the migrated file; PostgreSQL: all tables truncated).
+clean copy (SQLite: a copy of the migrated file; PostgreSQL: every row deleted and the
+sequences restarted, in one round trip: a TRUNCATE of the 21 tables costs ten times as
+much when they hold a test's few rows).
 
 Backend: ``AITBC_TEST_DATABASE_URL`` (a PostgreSQL URL) or SQLite when unset."""
 
@@ -8,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -60,14 +62,32 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def database_url(template_db: str, tmp_path: Path) -> Iterator[str]:
-    if PG_URL:
-        engine = create_engine(template_db)
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+@pytest.fixture(scope="session")
+def _emptied(template_db: str) -> Iterator[Callable[[], None]]:
+    """Empties the PostgreSQL template database for the next test."""
+    engine = create_engine(template_db)
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        sequences = list(
+            conn.scalars(text("SELECT sequence_name FROM information_schema.sequences"))
+        )
+    statement = "; ".join(
+        [f'DELETE FROM "{t}"' for t in tables]
+        + [f'ALTER SEQUENCE "{s}" RESTART' for s in sequences]
+    )
+
+    def empty() -> None:
         with engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        engine.dispose()
+            conn.exec_driver_sql(statement)
+
+    yield empty
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(template_db: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    if PG_URL:
+        request.getfixturevalue("_emptied")()
         yield template_db
     else:
         source = Path(make_url(template_db).database or "")
