@@ -12,6 +12,11 @@ from sqlalchemy.engine import make_url
 
 from aitbc.store.write_gate import SQLITE_BUSY_TIMEOUT_MS
 
+# PostgreSQL advisory lock keys (any 64-bit numbers no other tool on the database uses): the
+# migrations, and the first admin key, happen in one node at a time.
+MIGRATION_LOCK = 0x61_69_74_62_63_00_00_01
+BOOTSTRAP_LOCK = 0x61_69_74_62_63_00_00_02
+
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from functools import partial
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 
 from aitbc.auth import service as auth_service
+from aitbc.db import BOOTSTRAP_LOCK, create_db_engine
 from aitbc.kit.clock import SystemClock
+from aitbc.store.conn import Conn
+from aitbc.store.query import Query
 from aitbc.store.store import Store
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_BOOTSTRAP_LOCK = Query.postgresql_only(f"SELECT pg_advisory_xact_lock({BOOTSTRAP_LOCK})")
 
 
 def alembic_config(url: str) -> Config:
@@ -29,6 +34,10 @@ def alembic_config(url: str) -> Config:
 
 class DatabaseUnavailable(Exception):
     """The database cannot be used: the message says what is missing and what to do."""
+
+
+class SchemaBehind(DatabaseUnavailable):
+    """The database is not at the schema this version needs (and was not to be migrated)."""
 
 
 def _where(parsed: URL) -> str:
@@ -94,17 +103,41 @@ def upgrade(url: str, revision: str = "head") -> None:
         command.upgrade(alembic_config(url), revision)
 
 
+def require_current(url: str) -> None:
+    """Refuse a database whose schema is not the one this version's migrations end at (for
+    ``aitbc serve --no-migrate``, where migrating is a deployment step of its own)."""
+    check_reachable(url)
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+    finally:
+        engine.dispose()
+    if current != heads:
+        at = ", ".join(sorted(current)) or "no schema"
+        raise SchemaBehind(
+            f"The database is at {at}; this version needs {', '.join(sorted(heads))}: "
+            "run `aitbc db upgrade` first (or start without --no-migrate)."
+        )
+
+
 def bootstrap_admin_key(url: str, *, configured_admin_key: str | None) -> str | None:
     """On a database with no admin key, and none configured, create one and return its
     secret (to be printed once). Otherwise return None."""
     if configured_admin_key:
         return None
 
+    async def bootstrap(conn: Conn) -> str | None:
+        if conn.dialect == "postgresql":  # nodes started together: one makes the key
+            await conn.execute(_BOOTSTRAP_LOCK)
+        return await auth_service.bootstrap_admin(conn, now=SystemClock().now())
+
     async def run() -> str | None:
         store = Store(url)
         await store.open()
         try:
-            return await store.write(partial(auth_service.bootstrap_admin, now=SystemClock().now()))
+            return await store.write(bootstrap)
         finally:
             await store.close()
 

@@ -41,6 +41,12 @@ def _settings(database_url: str | None) -> Settings:
     default=None,
     help="text (default), or one JSON object per line.",
 )
+@click.option(
+    "--no-migrate",
+    is_flag=True,
+    help="Do not migrate: refuse to start unless the database is already at this version's "
+    "schema (for deployments that run `aitbc db upgrade` as a step of their own).",
+)
 def serve(
     host: str | None,
     port: int | None,
@@ -48,8 +54,9 @@ def serve(
     workers: int | None,
     log_level: str | None,
     log_format: str | None,
+    no_migrate: bool,
 ) -> None:
-    """Migrate the database and start the coordinator."""
+    """Migrate the database (unless --no-migrate) and start the coordinator."""
     import logging
     import logging.config
 
@@ -65,7 +72,7 @@ def serve(
     logging.config.dictConfig(log_config)
     log = logging.getLogger("aitbc.server")
     url = settings.resolved_database_url()
-    _upgrade(url)
+    _upgrade(url, check_only=no_migrate)
     secret = bootstrap_admin_key(url, configured_admin_key=settings.admin_key)
     if secret:
         click.echo(
@@ -152,10 +159,13 @@ def db_create(database_url: str | None) -> None:
     click.echo(f"created database {name!r}" if created else f"database {name!r} exists already")
 
 
-def _upgrade(url: str) -> None:
-    from aitbc.migrate import DatabaseUnavailable, upgrade
+def _upgrade(url: str, *, check_only: bool = False) -> None:
+    from aitbc.migrate import DatabaseUnavailable, require_current, upgrade
 
     try:
-        upgrade(url)
+        if check_only:
+            require_current(url)
+        else:
+            upgrade(url)
     except DatabaseUnavailable as exc:
         raise click.ClickException(str(exc)) from None

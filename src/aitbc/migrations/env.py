@@ -3,7 +3,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from aitbc.db import create_db_engine
+from aitbc.db import MIGRATION_LOCK, create_db_engine
 from aitbc.models import Base
 
 config = context.config
@@ -23,6 +23,10 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Nodes started together migrate one at a time: the others wait here, then find
+            # the schema at head (each statement reads what has committed) and do nothing.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()
         if sqlite:
             broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
