@@ -31,10 +31,14 @@ def test_health_is_ok_and_names_the_database(api: Api) -> None:
     response = api.call("GET", "/health")
 
     assert response.status_code == 200, response.text
-    assert response.json() == {
+    body = response.json()
+    assert body == {
         "status": "ok",
         "database": "postgresql" if PG_URL else "sqlite",
+        # A node starts listening in the background (tests/jobs/test_wakeup_lost.py).
+        "job_wakeups": body["job_wakeups"] if PG_URL else "local",
     }
+    assert body["job_wakeups"] in {"listening", "reconnecting", "local"}
 
 
 def test_health_is_503_when_the_database_is_unreachable(

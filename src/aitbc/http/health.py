@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import Literal
 
 import asyncpg
 from fastapi import Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from aitbc.config import Settings
@@ -19,8 +20,17 @@ from aitbc.store.store import Store
 router = APIRouter(tags=["operations"])
 
 _PING = Query("SELECT 1")
+# How this process hears that a job was assigned to a waiting poll (jobs.wakeup): "local"
+# (SQLite, one host), "listening" (PostgreSQL LISTEN), "reconnecting" (the listening
+# connection is lost: polls wait out their time until it is back).
 _HEALTHY = {
-    name: b'{"status":"ok","database":"%s"}' % name.encode() for name in ("sqlite", "postgresql")
+    (name, wakeups): b'{"status":"ok","database":"%s","job_wakeups":"%s"}'
+    % (name.encode(), wakeups.encode())
+    for name, wakeups in (
+        ("sqlite", "local"),
+        ("postgresql", "listening"),
+        ("postgresql", "reconnecting"),
+    )
 }
 
 
@@ -37,6 +47,11 @@ class Live(BaseModel):
 class Health(BaseModel):
     status: str
     database: str
+    job_wakeups: Literal["local", "listening", "reconnecting"] = Field(
+        description="How waiting polls hear of their jobs: local (SQLite), listening "
+        "(PostgreSQL LISTEN), reconnecting (the LISTEN connection was lost and is being made "
+        "again; polls find their jobs when their wait runs out meanwhile)"
+    )
 
 
 @router.get(
@@ -65,7 +80,11 @@ async def health(request: Request) -> Response:
             await store.fetchrow(_PING)
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
         return Response(_UNREACHABLE, 503, {"Retry-After": "5"}, "application/json")
-    return Response(_HEALTHY[store.dialect], media_type="application/json")
+    if store.dialect == "sqlite":
+        wakeups = "local"
+    else:
+        wakeups = "listening" if state.signals.listening else "reconnecting"
+    return Response(_HEALTHY[(store.dialect, wakeups)], media_type="application/json")
 
 
 @router.get(

@@ -239,10 +239,8 @@ async def _long_poll(
                     return Response(status_code=204)
                 woken = asyncio.ensure_future(assigned.wait())
                 await asyncio.wait((woken, gone), timeout=left, return_when=FIRST_COMPLETED)
-                if not woken.done():
-                    woken.cancel()
-                    if not gone.done():
-                        return Response(status_code=204)
+                if not woken.done():  # the wait ran out, or the client left
+                    woken.cancel()  # (either way the loop's top looks once more)
     finally:
         gone.cancel()
 

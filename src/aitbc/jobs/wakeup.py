@@ -9,6 +9,7 @@ same process (other processes' polls find the job when their wait runs out)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,14 +53,51 @@ class Signals:
         for loop, event in list(self._waiting.get(miner_id, ())):
             loop.call_soon_threadsafe(event.set)
 
-    async def listen(self, connect: Any) -> None:
-        """On PostgreSQL: hear every process's assignments on a connection of our own."""
-        try:
-            self._listener = await connect()
-            await self._listener.add_listener(CHANNEL, self._heard)
-        except Exception:  # polls still find jobs when their wait runs out
-            log.warning("cannot listen for job assignments; long polls will wait it out")
-            self._listener = None
+    @property
+    def listening(self) -> bool:
+        """Whether the listening connection is up (PostgreSQL)."""
+        return self._listener is not None and not self._listener.is_closed()
+
+    async def listen(
+        self, connect: Any, *, first_delay: float = 0.5, longest_delay: float = 30.0
+    ) -> None:
+        """On PostgreSQL: hear every process's assignments on a connection of our own, for
+        as long as the process serves. A connection lost (or never made) is logged and made
+        again, after ``first_delay`` seconds and twice as long each time up to
+        ``longest_delay``; meanwhile ``listening`` is False and polls find their jobs when
+        their wait runs out. Once back, every waiting poll looks again for what it missed."""
+        delay, lost_before = first_delay, False
+        while True:
+            listener, lost = None, asyncio.Event()
+            try:
+                listener = await connect()
+                listener.add_termination_listener(lambda _connection, lost=lost: lost.set())
+                await listener.add_listener(CHANNEL, self._heard)
+            except Exception as exc:
+                log.warning(
+                    "cannot listen for job assignments (%s); long polls wait out their time; "
+                    "trying again in %.1f s",
+                    exc,
+                    delay,
+                )
+                if listener is not None:
+                    listener.terminate()
+                await asyncio.sleep(delay)
+                delay, lost_before = min(delay * 2, longest_delay), True
+                continue
+            self._listener, delay = listener, first_delay
+            if lost_before:
+                log.warning("listening for job assignments again")
+                self.wake_all()
+            while not lost.is_set() and not listener.is_closed():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), timeout=5)
+            self._listener, lost_before = None, True
+            log.warning("lost the connection listening for job assignments; reconnecting")
+
+    def wake_all(self) -> None:
+        for miner_id in list(self._waiting):
+            self.wake(miner_id)
 
     def _heard(self, _connection: Any, _pid: int, _channel: str, miner_id: str) -> None:
         self.wake(miner_id)
