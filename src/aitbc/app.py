@@ -12,6 +12,7 @@ import anyio
 import anyio.to_thread
 from fastapi import FastAPI
 
+from aitbc import clock_sync
 from aitbc.accounts.router import router as accounts_router
 from aitbc.auth.principal import Authenticator
 from aitbc.auth.router import router as auth_router
@@ -37,7 +38,7 @@ from aitbc.http.routing import include_flat
 from aitbc.jobs import wakeup
 from aitbc.jobs.router import router as jobs_router
 from aitbc.jobs.wakeup import Signals
-from aitbc.kit.clock import Clock, SystemClock
+from aitbc.kit.clock import Clock, DatabaseClock, SystemClock
 from aitbc.miners.router import router as miners_router
 from aitbc.offers.router import router as offers_router
 from aitbc.orders.router import router as orders_router
@@ -75,12 +76,23 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await state.store.open()
             state.authenticator = Authenticator(state.store, admin_key=settings.admin_key)
             state.signals = Signals()
+            state.listening = None
             if state.store.is_postgres:
                 # In the background: a database that does not answer must not hold the
                 # start (its polls find their jobs when their wait runs out meanwhile).
                 state.listening = asyncio.create_task(state.signals.listen(state.store.connect_raw))
             else:
                 state.store.listen_locally(wakeup.CHANNEL, state.signals.wake)
+            state.stepping = None
+            if isinstance(state.clock, DatabaseClock):
+                state.stepping = asyncio.create_task(
+                    clock_sync.keep_in_step(
+                        state.store,
+                        state.clock,
+                        every=settings.clock_check_seconds,
+                        warn_beyond=settings.clock_skew_warning_seconds,
+                    )
+                )
             state.sweeper = Sweeper(state.store, state.clock, settings)
             if settings.sweep_interval_seconds > 0:
                 state.sweeper.start()
@@ -90,10 +102,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             state.serving -= 1
             if state.serving == 0:
                 await state.sweeper.stop()
-                if state.store.is_postgres:
-                    state.listening.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await state.listening
+                for task in (state.listening, state.stepping):
+                    if task is not None:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
                 await state.signals.close()
                 await state.store.close()
             else:
@@ -114,7 +127,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     openapi_doc.install(app)
     app.state.settings = settings
     app.state.context = Context(app.state)
-    app.state.clock = clock or SystemClock()
+    # On PostgreSQL every node goes by the database's clock (clock_sync); SQLite's host is
+    # this one.
+    postgres = settings.resolved_database_url().startswith("postgresql")
+    app.state.clock = clock or (DatabaseClock() if postgres else SystemClock())
     app.state.gpu_cards = Cards()
     app.state.model_keys = ModelKeys()
     app.state.busy_gpus = BusyGpus()

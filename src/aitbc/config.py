@@ -105,6 +105,18 @@ class Settings(BaseSettings):
     )
     quote_ttl_seconds: int = Field(default=300, ge=1, le=86_400)
     sweep_interval_seconds: float = Field(default=5.0, ge=0)
+    clock_check_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="On PostgreSQL, how often a node reads the database's clock: money and "
+        "presence go by the database's time, so nodes whose own clocks differ agree.",
+    )
+    clock_skew_warning_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="A node whose own clock is off the database's by more than this logs a "
+        "warning (it still goes by the database's).",
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     keep_alive_seconds: int = Field(
