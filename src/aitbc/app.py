@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import signal
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -57,6 +60,36 @@ public data. Every error is `{"error": "<machine_code>", "detail": "<sentence>"}
 """
 
 
+def drain(app: FastAPI) -> None:
+    """The node is going away: readiness turns 503 (the balancer sends no more), and every
+    waiting long poll answers now (204) instead of holding the shutdown for its wait."""
+    app.state.draining = True
+    signals = getattr(app.state, "signals", None)
+    if signals is not None:
+        signals.wake_all()
+
+
+def _drain_on_signals(app: FastAPI) -> None:
+    """Drain on SIGTERM and SIGINT, then let the server's own handler (uvicorn's: stop
+    taking connections, let those in flight finish within the grace) do the rest. Only a
+    process's main thread can handle signals: an app served from another (a test's client)
+    is drained by calling ``drain``."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for caught in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(caught)
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            drain(app)
+            if callable(previous):
+                previous(signum, frame)
+            else:  # no server's handler: the signal's own action
+                signal.signal(signum, previous)
+                signal.raise_signal(signum)
+
+        signal.signal(caught, handler)
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -93,6 +126,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                         warn_beyond=settings.clock_skew_warning_seconds,
                     )
                 )
+            _drain_on_signals(app)
             state.sweeper = Sweeper(state.store, state.clock, settings)
             if settings.sweep_interval_seconds > 0:
                 state.sweeper.start()
@@ -126,6 +160,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_docs(app)
     openapi_doc.install(app)
     app.state.settings = settings
+    app.state.draining = False
     app.state.context = Context(app.state)
     # On PostgreSQL every node goes by the database's clock (clock_sync); SQLite's host is
     # this one.

@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     )
     quote_ttl_seconds: int = Field(default=300, ge=1, le=86_400)
     sweep_interval_seconds: float = Field(default=5.0, ge=0)
+    shutdown_grace_seconds: int = Field(
+        default=10,
+        ge=1,
+        le=600,
+        description="On SIGTERM a node stops taking connections, answers its long polls at "
+        "once (204) and gives the requests in flight this long to finish before it exits.",
+    )
     clock_check_seconds: float = Field(
         default=30.0,
         gt=0,

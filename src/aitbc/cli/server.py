@@ -105,6 +105,7 @@ def serve(
             loop="uvloop",
             http=BoundedHttp,
             timeout_keep_alive=settings.keep_alive_seconds,
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
             log_level=level,
             log_config=log_config,
             access_log=False,

@@ -34,6 +34,7 @@ _HEALTHY = {
 }
 
 
+_DRAINING = b'{"error":"draining","detail":"This node is shutting down; send requests to another."}'
 _UNREACHABLE = (
     b'{"error":"database_unavailable","detail":"The database is unreachable or does not '
     b'answer; retry in a few seconds."}'
@@ -70,10 +71,13 @@ class Health(BaseModel):
     "/health/ready",
     response_model=Health,
     responses=error_responses(503),
-    summary="Readiness: the database answers within the health timeout (for load balancers)",
+    summary="Readiness: the database answers within the health timeout, and the node is not "
+    "shutting down (503 draining from SIGTERM on; for load balancers)",
 )
 async def health(request: Request) -> Response:
     state = request.app.state
+    if state.draining and request.url.path == "/health/ready":
+        return Response(_DRAINING, 503, media_type="application/json")
     store: Store = state.store
     try:
         async with asyncio.timeout(state.settings.health_timeout_seconds):

@@ -235,7 +235,7 @@ async def _long_poll(
                     await _give_back(ctx, job.job_id, miner_id)
                     return Response(status_code=204)
                 left = deadline - loop.time()
-                if left <= 0:
+                if left <= 0 or state.draining:  # draining: the node is going away
                     return Response(status_code=204)
                 woken = asyncio.ensure_future(assigned.wait())
                 await asyncio.wait((woken, gone), timeout=left, return_when=FIRST_COMPLETED)
