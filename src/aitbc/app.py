@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             state.store = Store(
                 settings.resolved_database_url(),
                 pool_size=settings.db_pool_size,
+                idle_seconds=settings.db_idle_seconds,
                 timeout=settings.db_timeout_seconds,
             )
             await state.store.open()

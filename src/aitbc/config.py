@@ -46,7 +46,14 @@ class Settings(BaseSettings):
         default=10,
         ge=1,
         le=100,
-        description="PostgreSQL connections each process keeps for the request path.",
+        description="The most PostgreSQL connections each server process opens for its "
+        "work (requests, sweeper, clock); it holds one more to LISTEN on. Budget per node: "
+        "workers x (db_pool_size + 1).",
+    )
+    db_idle_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A pooled PostgreSQL connection unused this long is closed.",
     )
     db_timeout_seconds: float = Field(
         default=10.0,

@@ -122,6 +122,36 @@ def require_current(url: str) -> None:
         )
 
 
+_BUDGET = text(
+    "SELECT current_setting('max_connections')::int, "
+    "current_setting('superuser_reserved_connections')::int, "
+    "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') - 1"
+)
+
+
+def check_connection_budget(url: str, *, processes: int, pool_size: int) -> None:
+    """Refuse to start a node whose processes could open more PostgreSQL connections than
+    the server has left: each process up to ``pool_size`` for its work and one to LISTEN
+    on."""
+    if not make_url(url).get_backend_name().startswith("postgresql"):
+        return
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as conn:
+            limit, reserved, in_use = conn.execute(_BUDGET).one()
+    finally:
+        engine.dispose()
+    needed = processes * (pool_size + 1)
+    left = limit - reserved - in_use
+    if needed > left:
+        raise DatabaseUnavailable(
+            f"This node may open {needed} PostgreSQL connections ({processes} process(es) x "
+            f"(AITBC_DB_POOL_SIZE {pool_size} + 1 to listen on)), but the server has {left} "
+            f"left (max_connections {limit}, {reserved} reserved, {in_use} in use): lower "
+            "AITBC_DB_POOL_SIZE or --workers, or raise max_connections (docs/operations.md)."
+        )
+
+
 def bootstrap_admin_key(url: str, *, configured_admin_key: str | None) -> str | None:
     """On a database with no admin key, and none configured, create one and return its
     secret (to be printed once). Otherwise return None."""

@@ -73,6 +73,8 @@ def serve(
     log = logging.getLogger("aitbc.server")
     url = settings.resolved_database_url()
     _upgrade(url, check_only=no_migrate)
+    count = workers or settings.workers
+    _check_budget(url, processes=count, pool_size=settings.db_pool_size)
     secret = bootstrap_admin_key(url, configured_admin_key=settings.admin_key)
     if secret:
         click.echo(
@@ -80,7 +82,6 @@ def serve(
         )
     # Worker processes read their settings from the environment.
     os.environ["AITBC_DATABASE_URL"] = url
-    count = workers or settings.workers
     if count > 1:
         metrics_dir = tempfile.mkdtemp(prefix="aitbc-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
@@ -158,6 +159,15 @@ def db_create(database_url: str | None) -> None:
     except DatabaseUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"created database {name!r}" if created else f"database {name!r} exists already")
+
+
+def _check_budget(url: str, *, processes: int, pool_size: int) -> None:
+    from aitbc.migrate import DatabaseUnavailable, check_connection_budget
+
+    try:
+        check_connection_budget(url, processes=processes, pool_size=pool_size)
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _upgrade(url: str, *, check_only: bool = False) -> None:

@@ -98,10 +98,13 @@ class _Read:
 
 
 class Store:
-    def __init__(self, url: str, *, pool_size: int = 10, timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, timeout: float = 10.0, idle_seconds: float = 60.0
+    ) -> None:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         self._pool_size = pool_size
+        self._idle_seconds = idle_seconds
         self._pool: PgPool | None = None
         self._reader: SqliteConn | None = None
         self._writer: ThreadPoolExecutor | None = None
@@ -128,7 +131,9 @@ class Store:
         else:
             # No connection yet: the service starts (and /health answers 503) while the
             # database is down.
-            self._pool = PgPool(max_size=self._pool_size, **self._connect)
+            self._pool = PgPool(
+                max_size=self._pool_size, idle_seconds=self._idle_seconds, **self._connect
+            )
 
     async def connect_raw(self) -> Any:
         """A PostgreSQL connection of its own, outside the pool (to LISTEN on)."""
