@@ -5,7 +5,10 @@ stretches bounded.
 
 Each item is its own short transaction on the store and takes its rows with SKIP LOCKED, so
 any number of processes can sweep at once and each booking is still settled exactly once
-(see bookings.settlement). The sweep runs as a task on the server's event loop."""
+(see bookings.settlement). The chores that need doing once per interval, not once per
+process (refreshing uptime, pruning, the scan for stale prices), are leased: the process
+that moves the chore's ``done_at`` on (table ``chores``) does it, the others skip it until
+it is due again. The sweep runs as a task on the server's event loop."""
 
 from __future__ import annotations
 
@@ -27,9 +30,21 @@ from aitbc.miners.service import delist_free_gpus
 from aitbc.offers import service as offers
 from aitbc.pricing.market import prune_history, recompute_if_stale, stale_models
 from aitbc.store.conn import Conn
+from aitbc.store.query import Query
 from aitbc.store.store import Store
+from aitbc.store.values import as_time
 
 log = logging.getLogger("aitbc.sweeper")
+# The chore is due ($3: its last time allowed) and this process takes it by moving it on.
+_TAKE_CHORE = Query(
+    "INSERT INTO chores (name, done_at) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE "
+    "SET done_at = excluded.done_at WHERE chores.done_at <= $3 RETURNING name"
+)
+_DONE_AT = Query("SELECT done_at FROM chores WHERE name = $1")
+# Another process at the chore right now: skip it rather than wait for its row.
+_CHORE_LOCK = Query.postgresql_only(
+    "SELECT pg_try_advisory_xact_lock(1634301026, hashtext($1))"  # 'aitb', the chore
+)
 SETTLE_BATCH = 500
 PRUNE_EVERY = timedelta(hours=1)
 UPTIME_EVERY = timedelta(minutes=1)
@@ -44,7 +59,7 @@ class Sweeper:
         self._clock = clock
         self._settings = settings
         self._interval = settings.sweep_interval_seconds
-        self._last_done: dict[str, datetime] = {}
+        self._next_due: dict[str, datetime] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def _each(self, find: Find[T], act: Act[T]) -> int:
@@ -114,12 +129,15 @@ class Sweeper:
             lambda c, now: bids.open_bids(c, now=now),
             lambda c, bid_id, now: bids.fill_one(c, bid_id=bid_id, now=now, settings=settings),
         )
-        await self._each(
-            lambda c, now: stale_models(c, now=now, settings=settings),
-            lambda c, model, now: recompute_if_stale(
-                c, kind=model[0], key=model[1], now=now, settings=settings
-            ),
-        )
+        if await self._store.write(
+            partial(self._take, "scanning for stale prices", timedelta(seconds=self._interval))
+        ):
+            await self._each(
+                lambda c, now: stale_models(c, now=now, settings=settings),
+                lambda c, model, now: recompute_if_stale(
+                    c, kind=model[0], key=model[1], now=now, settings=settings
+                ),
+            )
         await self._each(
             lambda c, now: upkeep.leavers(c),
             lambda c, miner_id, now: delist_free_gpus(c, miner_id=miner_id, now=now),
@@ -136,23 +154,38 @@ class Sweeper:
         await self._now_and_then("pruning presence stretches", PRUNE_EVERY, presence.prune)
         return settled
 
+    async def _take(self, what: str, every: timedelta, conn: Conn) -> bool:
+        """Whether this process does the chore now: it is due (not done by any process for
+        ``every``), and no other process is at it. Taken in ``conn``'s transaction, so a
+        chore that fails there is due again at once."""
+        now = self._clock.now()
+        if now < self._next_due.get(what, now):
+            return False  # known to have been done lately
+        if conn.dialect == "postgresql" and not await conn.fetchval(_CHORE_LOCK, what):
+            self._next_due[what] = now + every
+            return False
+        if await conn.fetchval(_TAKE_CHORE, what, now, now - every) is None:
+            done_at = await conn.fetchval(_DONE_AT, what)
+            self._next_due[what] = as_time(done_at) + every
+            return False
+        self._next_due[what] = now + every
+        return True
+
     async def _now_and_then(
         self, what: str, every: timedelta, work: Callable[..., Awaitable[object]]
     ) -> None:
         """``work(conn, now=...)`` in its own transaction, at most once per ``every`` of the
-        clock (a failure is retried on the next tick)."""
-        now = self._clock.now()
-        last = self._last_done.get(what)
-        if last is not None and now - last < every:
-            return
+        clock across all processes (a failure is retried on the next tick)."""
 
         async def run(conn: Conn) -> object:
-            return await work(conn, now=now)
+            if not await self._take(what, every, conn):
+                return None
+            return await work(conn, now=self._clock.now())
 
         try:
             await self._store.write(run)
-            self._last_done[what] = now
         except Exception:
+            self._next_due.pop(what, None)
             log.exception("%s failed", what)
 
     def run_once(self) -> int:

@@ -5,6 +5,7 @@ from aitbc.models.api_key import ApiKey
 from aitbc.models.base import Base
 from aitbc.models.bid import Bid
 from aitbc.models.booking import Booking
+from aitbc.models.chore import Chore
 from aitbc.models.gpu import Gpu, GpuAiModel, GpuModelKey
 from aitbc.models.idempotency import IdempotencyRecord
 from aitbc.models.job import Job
@@ -21,6 +22,7 @@ __all__ = [
     "Base",
     "Bid",
     "Booking",
+    "Chore",
     "Gpu",
     "GpuAiModel",
     "GpuModelKey",
