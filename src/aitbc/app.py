@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import signal
 import threading
 from collections.abc import AsyncIterator
@@ -60,6 +61,9 @@ public data. Every error is `{"error": "<machine_code>", "detail": "<sentence>"}
 """
 
 
+log = logging.getLogger("aitbc.server")
+
+
 def drain(app: FastAPI) -> None:
     """The node is going away: readiness turns 503 (the balancer sends no more), and every
     waiting long poll answers now (204) instead of holding the shutdown for its wait."""
@@ -105,13 +109,20 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 settings.resolved_database_url(),
                 pool_size=settings.db_pool_size,
                 idle_seconds=settings.db_idle_seconds,
+                pooler=settings.db_pooler,
+                listen_url=settings.listen_database_url,
                 timeout=settings.db_timeout_seconds,
             )
             await state.store.open()
             state.authenticator = Authenticator(state.store, admin_key=settings.admin_key)
             state.signals = Signals()
             state.listening = None
-            if state.store.is_postgres:
+            if state.store.is_postgres and not state.store.can_listen:
+                log.warning(
+                    "behind a pooler with no AITBC_LISTEN_DATABASE_URL: long polls find their "
+                    "jobs when their wait runs out"
+                )
+            elif state.store.is_postgres:
                 # In the background: a database that does not answer must not hold the
                 # start (its polls find their jobs when their wait runs out meanwhile).
                 state.listening = asyncio.create_task(state.signals.listen(state.store.connect_raw))

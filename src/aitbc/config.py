@@ -50,6 +50,19 @@ class Settings(BaseSettings):
         "work (requests, sweeper, clock); it holds one more to LISTEN on. Budget per node: "
         "workers x (db_pool_size + 1).",
     )
+    db_pooler: bool = Field(
+        default=False,
+        description="A transaction-mode pooler (PgBouncer) stands between the nodes and "
+        "PostgreSQL: connections set nothing at start and keep no prepared statements. Set "
+        "plan_cache_mode = force_generic_plan on the role instead, and give LISTEN a direct "
+        "connection (listen_database_url).",
+    )
+    listen_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL for the connection that LISTENs for job assignments, "
+        "when the main one goes through a transaction-mode pooler (default: the main URL; "
+        "behind a pooler without it, long polls find their jobs when their wait runs out).",
+    )
     db_idle_seconds: float = Field(
         default=60.0,
         gt=0,

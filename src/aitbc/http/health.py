@@ -22,7 +22,8 @@ router = APIRouter(tags=["operations"])
 _PING = Query("SELECT 1")
 # How this process hears that a job was assigned to a waiting poll (jobs.wakeup): "local"
 # (SQLite, one host), "listening" (PostgreSQL LISTEN), "reconnecting" (the listening
-# connection is lost: polls wait out their time until it is back).
+# connection is lost: polls wait out their time until it is back), "off" (behind a pooler
+# with no direct connection to listen on: polls wait out their time).
 _HEALTHY = {
     (name, wakeups): b'{"status":"ok","database":"%s","job_wakeups":"%s"}'
     % (name.encode(), wakeups.encode())
@@ -30,6 +31,7 @@ _HEALTHY = {
         ("sqlite", "local"),
         ("postgresql", "listening"),
         ("postgresql", "reconnecting"),
+        ("postgresql", "off"),
     )
 }
 
@@ -48,10 +50,11 @@ class Live(BaseModel):
 class Health(BaseModel):
     status: str
     database: str
-    job_wakeups: Literal["local", "listening", "reconnecting"] = Field(
+    job_wakeups: Literal["local", "listening", "reconnecting", "off"] = Field(
         description="How waiting polls hear of their jobs: local (SQLite), listening "
         "(PostgreSQL LISTEN), reconnecting (the LISTEN connection was lost and is being made "
-        "again; polls find their jobs when their wait runs out meanwhile)"
+        "again; polls find their jobs when their wait runs out meanwhile), off (behind a "
+        "pooler with no listen URL: the same, for good)"
     )
 
 
@@ -88,6 +91,8 @@ async def health(request: Request) -> Response:
         wakeups = "local"
     else:
         wakeups = "listening" if state.signals.listening else "reconnecting"
+        if not store.can_listen:
+            wakeups = "off"
     return Response(_HEALTHY[(store.dialect, wakeups)], media_type="application/json")
 
 

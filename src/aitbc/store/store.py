@@ -47,7 +47,11 @@ def sqlite_connect(path: str) -> sqlite3.Connection:
     return raw
 
 
-def _asyncpg_options(url: URL, timeout: float) -> dict[str, Any]:
+def _asyncpg_options(url: URL, timeout: float, *, pooler: bool = False) -> dict[str, Any]:
+    """asyncpg's connection options for the URL. Behind a transaction-mode pooler
+    (PgBouncer) a connection sets nothing at start (the pooler refuses startup parameters
+    it does not know: set ``plan_cache_mode`` on the role or database instead) and keeps no
+    prepared statements (the next transaction may run on another server connection)."""
     query = dict(url.query)
     options: dict[str, Any] = {
         # A database that accepts connections but never answers ends a connection attempt
@@ -68,6 +72,9 @@ def _asyncpg_options(url: URL, timeout: float) -> dict[str, Any]:
             "plan_cache_mode": "force_generic_plan",
         },
     }
+    if pooler:
+        options["server_settings"] = {"application_name": "aitbc"}
+        options["statement_cache_size"] = 0
     if "connect_timeout" in query:
         options["timeout"] = float(str(query.pop("connect_timeout")))
     if "sslmode" in query:
@@ -99,7 +106,14 @@ class _Read:
 
 class Store:
     def __init__(
-        self, url: str, *, pool_size: int = 10, timeout: float = 10.0, idle_seconds: float = 60.0
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        timeout: float = 10.0,
+        idle_seconds: float = 60.0,
+        pooler: bool = False,
+        listen_url: str | None = None,
     ) -> None:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -116,7 +130,13 @@ class Store:
                 raise ValueError("the store needs an SQLite file, not an in-memory database")
             self._gate = gate_for(self._path)
         else:
-            self._connect = _asyncpg_options(parsed, timeout)
+            self._connect = _asyncpg_options(parsed, timeout, pooler=pooler)
+            # LISTEN needs a session of its own: not through a transaction-mode pooler.
+            self._listen: dict[str, Any] | None = self._connect
+            if listen_url is not None:
+                self._listen = _asyncpg_options(make_url(listen_url), timeout)
+            elif pooler:
+                self._listen = None
         self._local: dict[str, list[Callable[[str], None]]] = {}
 
     @property
@@ -135,11 +155,18 @@ class Store:
                 max_size=self._pool_size, idle_seconds=self._idle_seconds, **self._connect
             )
 
+    @property
+    def can_listen(self) -> bool:
+        """On PostgreSQL: whether ``connect_raw`` has a database to LISTEN on (behind a
+        transaction-mode pooler only with a listen URL of its own)."""
+        return self.is_postgres and self._listen is not None
+
     async def connect_raw(self) -> Any:
         """A PostgreSQL connection of its own, outside the pool (to LISTEN on)."""
         import asyncpg
 
-        return await asyncpg.connect(**self._connect)
+        assert self._listen is not None, "no database to listen on"
+        return await asyncpg.connect(**self._listen)
 
     def listen_locally(self, channel: str, callback: Callable[[str], None]) -> None:
         """Hear this process's notifications on ``channel`` (``Conn.notify`` on SQLite; on
