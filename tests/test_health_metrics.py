@@ -391,3 +391,26 @@ def test_the_document_says_when_x_miner_id_is_required(openapi: dict[str, Any]) 
     register = _operation(openapi, "post", "/v1/marketplace/gpu/register")
     [header] = [p for p in register["parameters"] if p["name"] == "X-Miner-ID"]
     assert "admin" in header["description"] and "miner_id_required" in header["description"]
+
+
+def test_the_registry_figures_are_read_once_per_interval_however_often_scraped(
+    api: Api,
+) -> None:
+    """A node scraped through a balancer by several scrapers reads the registry's figures
+    once per ``metrics_interval_seconds`` (15); its own request figures are always fresh."""
+    miner = api.key("miner", "m-1")
+    api.register_gpu(miner)
+    name = "aitbc_http_request_duration_seconds_count"
+    labels = {"method": "GET", "route": "/v1/marketplace/gpu/list"}
+    first = _samples(api)
+    assert _value(first, "aitbc_gpus", status="available") == 1
+
+    api.register_gpu(miner)
+    api.call("GET", "/v1/marketplace/gpu/list")
+    api.clock.advance(seconds=14)
+    within = _samples(api)
+    assert _value(within, "aitbc_gpus", status="available") == 1  # as read 14 s ago
+    assert _value(within, name, **labels) - _value(first, name, **labels) == 1
+
+    api.clock.advance(seconds=1)
+    assert _value(_samples(api), "aitbc_gpus", status="available") == 2

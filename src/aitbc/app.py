@@ -173,6 +173,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     openapi_doc.install(app)
     app.state.settings = settings
     app.state.draining = False
+    app.state.registry_metrics = None  # (when read, the exposition): http.health
     app.state.context = Context(app.state)
     # On PostgreSQL every node goes by the database's clock (clock_sync); SQLite's host is
     # this one.

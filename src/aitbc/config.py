@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -132,6 +133,13 @@ class Settings(BaseSettings):
         description="On SIGTERM a node stops taking connections, answers its long polls at "
         "once (204) and gives the requests in flight this long to finish before it exits.",
     )
+    metrics_interval_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="The registry's figures on /metrics (GPUs by status, each GPU's health "
+        "and uptime) are read at most this often by each process, however often it is "
+        "scraped.",
+    )
     clock_check_seconds: float = Field(
         default=30.0,
         gt=0,
@@ -167,6 +175,10 @@ class Settings(BaseSettings):
         if self.environment == "production" and weak_key:
             raise ValueError("AITBC_ADMIN_KEY must be at least 32 characters in production")
         return self
+
+    @property
+    def metrics_interval(self) -> timedelta:
+        return timedelta(seconds=self.metrics_interval_seconds)
 
     @property
     def outage_policy(self) -> Policy:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import asyncpg
 from fastapi import Request, Response
@@ -112,21 +112,32 @@ async def live() -> Response:
     summary="Prometheus metrics",
 )
 async def prometheus_metrics(request: Request) -> Response:
-    """Bounded by the database timeout: a scrape of a node whose database does not answer
-    is a 503 in time, not a hung scrape."""
+    """This node's request figures, and the registry's (the same from every node, read at
+    most once per ``metrics_interval_seconds`` by each process). Bounded by the database
+    timeout: a scrape of a node whose database does not answer is a 503 in time, not a hung
+    scrape."""
     state = request.app.state
     try:
         async with asyncio.timeout(state.settings.db_timeout_seconds):
-            body = await _render(state.store, state.clock.now(), state.settings)
+            registry = await _registry_figures(state)
     except TimeoutError:
         return Response(_UNREACHABLE, 503, {"Retry-After": "5"}, "application/json")
-    return Response(body, media_type=metrics.CONTENT_TYPE)
+    # Built off the event loop: with many workers the exposition reads their files.
+    process = await run_in_threadpool(metrics.render_process)
+    return Response(process + registry, media_type=metrics.CONTENT_TYPE)
 
 
-async def _render(store: Store, now: datetime, settings: Settings) -> bytes:
+async def _registry_figures(state: Any) -> bytes:
+    now: datetime = state.clock.now()
+    settings: Settings = state.settings
+    cached: tuple[datetime, bytes] | None = state.registry_metrics
+    if cached is not None and cached[0] <= now < cached[0] + settings.metrics_interval:
+        return cached[1]
     timeout = settings.heartbeat_timeout_seconds
-    async with store.read() as conn:
+    async with state.store.read() as conn:
         counts = await count_by_status(conn, now=now, heartbeat_timeout=timeout)
         found = await vitals(conn, now=now, heartbeat_timeout=timeout)
-    # The exposition is built off the event loop: tens of thousands of GPUs' lines.
-    return await run_in_threadpool(metrics.render, lambda: counts, lambda: found)
+    # Tens of thousands of GPUs' lines: built off the event loop.
+    body: bytes = await run_in_threadpool(metrics.render_registry, counts, found)
+    state.registry_metrics = (now, body)
+    return body

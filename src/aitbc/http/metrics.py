@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from prometheus_client import (
@@ -118,20 +118,25 @@ def _vital_families(vitals: Sequence[GpuVitals]) -> list[GaugeMetricFamily]:
     return [*health.values(), uptime]
 
 
-def render(
-    gpu_counts: Callable[[], Mapping[str, int]], vitals: Callable[[], Sequence[GpuVitals]]
-) -> bytes:
+def render_process() -> bytes:
+    """This process's figures (requests, their times; all processes' under several
+    workers)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = REGISTRY
+    return generate_latest(registry)
+
+
+def render_registry(gpu_counts: Mapping[str, int], vitals: Sequence[GpuVitals]) -> bytes:
+    """The registry's figures: GPUs by status, and each GPU's latest health and uptime."""
     gauge = GaugeMetricFamily("aitbc_gpus", "GPUs in the registry by status.", labels=["status"])
-    for status, count in sorted(gpu_counts().items()):
+    for status, count in sorted(gpu_counts.items()):
         gauge.add_metric([status], count)
     snapshot = CollectorRegistry()
-    snapshot.register(_Fixed([gauge, *_vital_families(vitals())]))
-    return generate_latest(registry) + generate_latest(snapshot)
+    snapshot.register(_Fixed([gauge, *_vital_families(vitals)]))
+    return generate_latest(snapshot)
 
 
 class _Fixed:
