@@ -1,7 +1,8 @@
 -- POST a one-hour booking per request: a different GPU each time (each thread takes every
 -- n-th line of GPUS_FILE), or always the first one with "hot"; API keys from KEYS_FILE, each
 -- thread its own share of them, in turn.
--- wrk -s book.lua URL -- GPUS_FILE KEYS_FILE [hot]
+-- wrk -s book.lua URL -- GPUS_FILE KEYS_FILE [hot|keyed]
+-- "keyed": every request carries an Idempotency-Key of its own, so a proxy may send it again.
 local counter = 0
 
 function setup(thread)
@@ -12,6 +13,8 @@ end
 local gpus, keys = {}, {}
 local g, k = 0, 0
 local hot = false
+local keyed = false
+local sent = 0
 local body = '{"duration_hours": 1}'
 
 function init(args)
@@ -20,6 +23,7 @@ function init(args)
   local all_keys = {}
   for line in io.lines(args[2]) do all_keys[#all_keys + 1] = line end
   hot = args[3] == "hot"
+  keyed = args[3] == "keyed"
   local nthreads = tonumber(os.getenv("WRK_THREADS") or "2")
   for idx = tid + 1, #lines, nthreads do gpus[#gpus + 1] = lines[idx] end
   for idx = tid + 1, #all_keys, nthreads do keys[#keys + 1] = all_keys[idx] end
@@ -29,6 +33,10 @@ end
 function request()
   k = k % #keys + 1
   if not hot then g = g % #gpus + 1 else g = 1 end
-  return wrk.format("POST", "/v1/marketplace/gpu/" .. gpus[g] .. "/book",
-    { ["X-Api-Key"] = keys[k], ["Content-Type"] = "application/json" }, body)
+  local headers = { ["X-Api-Key"] = keys[k], ["Content-Type"] = "application/json" }
+  if keyed then
+    sent = sent + 1
+    headers["Idempotency-Key"] = "bench-" .. tid .. "-" .. sent
+  end
+  return wrk.format("POST", "/v1/marketplace/gpu/" .. gpus[g] .. "/book", headers, body)
 end
