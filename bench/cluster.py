@@ -14,7 +14,8 @@ them, and then:
 - rolling restart: every node in turn gets SIGTERM and is started again while wrk reads,
   and books with an Idempotency-Key on each request, through the proxy: how many failed;
 - the proxy's own cost: a list read straight from one node and through haproxy;
-- throughput of the list through the proxy for 1x1, 1x2, 2x2 and 3x2 (nodes x workers).
+- throughput of the list through the proxy for 1x1, 1x2, 2x2 and 3x2 (nodes x workers);
+- the sweepers' idle cost: CPU a minute at 40,000 GPUs for 1 and 6 processes.
 
 Needs wrk and haproxy (apt-get install -y wrk haproxy) and PostgreSQL's server binaries."""
 
@@ -309,11 +310,31 @@ def rolling_restart(proxy: str, cluster: list[Node], paths: str, gpus: str, keys
     return said
 
 
+def idle_cost(url: str, seconds: float) -> list[str]:
+    """CPU the sweepers cost a minute on a registry that nothing else touches: 1 node of 1
+    worker, and 3 nodes of 2 (the nodes' processes, and PostgreSQL's)."""
+    rows = []
+    for count, workers in ((1, 1), (3, 2)):
+        with nodes(url, count, workers) as shape:
+            time.sleep(8)  # the first sweeps (and their chores) are done
+            pids = [node.process.pid for node in shape if node.process is not None]
+            before = [harness.Cpu.now(pid) for pid in pids]
+            time.sleep(seconds)
+            after = [harness.Cpu.now(pid) for pid in pids]
+        used = [now.since(then) for now, then in zip(after, before, strict=True)]
+        scale = 60 / seconds
+        server = sum(nodes_used for nodes_used, _ in used) * scale
+        database = used[0][1] * scale
+        rows.append(f"| {count} x {workers} | {server:.2f} | {database:.2f} |")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--idle-seconds", type=float, default=30)
     parser.add_argument("--out")
     args = parser.parse_args()
     require("wrk", "wrk")
@@ -351,7 +372,7 @@ def main() -> None:
         stack.close()  # the nodes and the proxy, before the shapes below
         url = stack.enter_context(private_postgres(Path(tempfile.mkdtemp(dir=tmp))))
         first = stack.enter_context(nodes(url, 1, 1, migrate=True))
-        gpu_ids = seed_gpus(url, gpus=2_000)
+        gpu_ids = seed_gpus(url, gpus=40_000)
         paths = write_lines(
             workdir, "paths2.txt", [f"/v1/marketplace/gpu/{g}" for g in gpu_ids[:200]]
         )
@@ -377,6 +398,16 @@ def main() -> None:
                             )
                     direct, alone = statistics.median(straight), statistics.median(proxied)
             lines.append(f"| {count} x {workers} | {done.rps:,.0f} | {done.errors} |")
+        lines += [
+            "",
+            f"Idle, {len(gpu_ids):,} GPUs, sweeping every 5 s: CPU seconds a "
+            f"minute over {args.idle_seconds:.0f} s (PostgreSQL: every process of the "
+            "postgres user on this machine)",
+            "",
+            "| nodes x workers | the nodes' processes | PostgreSQL |",
+            "|---|---:|---:|",
+            *idle_cost(url, args.idle_seconds),
+        ]
         lines += [
             "",
             f"The proxy's own cost: one node of one worker answers {direct:,.0f} req/s "
