@@ -16,11 +16,15 @@ them, and then:
 - the proxy's own cost: a list read straight from one node and through haproxy;
 - after the restart: no overlapping open bookings, every transaction and the ledger sum to
   zero;
+- on a cluster of its own whose first node runs 5 s behind (faketime): one-second bookings
+  settled once by six sweepers, a silent miner's booking interrupted once, and a booking
+  made on the node behind and released on another charged the second that passed;
 - throughput of the list and of bookings through the proxy for 1x1, 1x2, 2x2 and 3x2
   (nodes x workers);
 - the sweepers' idle cost: CPU a minute at 40,000 GPUs for 1 and 6 processes.
 
-Needs wrk and haproxy (apt-get install -y wrk haproxy) and PostgreSQL's server binaries."""
+Needs wrk, haproxy and faketime (apt-get install -y wrk haproxy faketime) and PostgreSQL's
+server binaries."""
 
 from __future__ import annotations
 
@@ -91,8 +95,17 @@ def private_postgres(workdir: Path) -> Iterator[str]:
 class Node:
     """One ``aitbc serve`` on a port of its own, which can be stopped and started again."""
 
-    def __init__(self, url: str, workers: int, *, migrate: bool) -> None:
+    def __init__(
+        self,
+        url: str,
+        workers: int,
+        *,
+        migrate: bool,
+        env: dict[str, str] | None = None,
+        prefix: list[str] | None = None,
+    ) -> None:
         self.url, self.workers, self.port = url, workers, free_port()
+        self.env, self.prefix = env or {}, prefix or []
         self.base = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.migrate = migrate
@@ -100,12 +113,12 @@ class Node:
 
     def start(self) -> None:
         command = [
-            str(harness.BIN / "aitbc"), "serve", "--port", str(self.port),
+            *self.prefix, str(harness.BIN / "aitbc"), "serve", "--port", str(self.port),
             "--workers", str(self.workers), "--database-url", self.url,
         ]  # fmt: skip
         if not self.migrate:
             command.append("--no-migrate")
-        env = os.environ | COORDINATOR_ENV | {"AITBC_SHUTDOWN_GRACE_SECONDS": "10"}
+        env = os.environ | COORDINATOR_ENV | {"AITBC_SHUTDOWN_GRACE_SECONDS": "10"} | self.env
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log
@@ -140,8 +153,21 @@ class Node:
 
 
 @contextmanager
-def nodes(url: str, count: int, workers: int, *, migrate: bool = False) -> Iterator[list[Node]]:
-    started = [Node(url, workers, migrate=migrate) for _ in range(count)]
+def nodes(
+    url: str,
+    count: int,
+    workers: int,
+    *,
+    migrate: bool = False,
+    env: dict[str, str] | None = None,
+    skewed: list[str] | None = None,
+) -> Iterator[list[Node]]:
+    """``count`` nodes; with ``skewed``, the first runs under that command prefix (faketime,
+    to set its clock off)."""
+    started = [
+        Node(url, workers, migrate=migrate, env=env, prefix=skewed if i == 0 else None)
+        for i in range(count)
+    ]
     try:
         for node in started:
             node.start()
@@ -314,6 +340,126 @@ def rolling_restart(proxy: str, cluster: list[Node], paths: str, gpus: str, keys
     return said
 
 
+# Miners go offline after 5 s of silence and their bookings are interrupted 3 s later; the
+# sweepers run every second.
+_OUTAGES = {
+    "AITBC_HEARTBEAT_TIMEOUT_SECONDS": "5",
+    "AITBC_OUTAGE_GRACE_SECONDS": "3",
+    "AITBC_SWEEP_INTERVAL_SECONDS": "1",
+}
+_SETTLED = """
+SELECT count(*) FILTER (WHERE b.status = 'open'),
+       count(*) FILTER (WHERE (SELECT count(*) FROM ledger_transactions t
+                               WHERE t.booking_id = b.id AND t.kind <> 'booking_escrow') <> 1)
+FROM bookings b WHERE b.id = ANY(%s)
+"""
+
+
+def _miner_with_gpus(base: str, owner: str, count: int) -> tuple[str, list[str]]:
+    key = _key(base, "miner", owner)
+    gpus = [{"name": f"{owner} GPU", "memory_gb": 24} for _ in range(count)]
+    made = httpx.post(
+        f"{base}/v1/miners/register",
+        headers={"X-Api-Key": key},
+        json={"capabilities": {"gpus": gpus}},
+    )
+    made.raise_for_status()
+    return key, [ref["gpu_id"] for ref in made.json()["gpus"]]
+
+
+def _funded_client(base: str, owner: str) -> str:
+    key = _key(base, "client", owner)
+    httpx.post(
+        f"{base}/v1/admin/accounts/{owner}/deposit",
+        headers={"X-Api-Key": ADMIN_KEY},
+        params={"create": "true"},
+        json={"amount": "1000"},
+    ).raise_for_status()
+    return key
+
+
+def _settled_once(url: str, booking_ids: list[str]) -> tuple[int, int]:
+    """How many of the bookings are still open, and how many were not ended by exactly one
+    transaction."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
+        row = conn.execute(_SETTLED, (booking_ids,)).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def sweepers_and_clocks(workdir: Path) -> list[str]:
+    """On a cluster of its own (short heartbeat timeout, sweeping every second, the first
+    node's clock 5 s behind under faketime): one-second bookings settled once by six
+    sweepers; a silent miner's booking interrupted and refunded once; a booking made on
+    the node behind and released on another a second later charged about a second."""
+    said = []
+    with ExitStack() as stack:
+        url = stack.enter_context(private_postgres(Path(tempfile.mkdtemp(dir=workdir))))
+        skew = ["faketime", "-f", "-5s"] if shutil.which("faketime") else None
+        cluster = stack.enter_context(nodes(url, 3, 2, migrate=True, env=_OUTAGES, skewed=skew))
+        proxy = stack.enter_context(haproxy(cluster, workdir))
+        client = _funded_client(proxy, "sweeper-client")
+        _, gpus = _miner_with_gpus(proxy, "short", 50)
+        booked = []
+        for gpu in gpus:  # within the miner's 5 s of presence
+            made = httpx.post(
+                f"{proxy}/v1/marketplace/gpu/{gpu}/book",
+                headers={"X-Api-Key": client},
+                json={"duration_hours": "0.000278"},  # one second
+            )
+            made.raise_for_status()
+            booked.append(made.json()["booking_id"])
+        time.sleep(4)
+        still_open, not_once = _settled_once(url, booked)
+        verdict = "met" if (still_open, not_once) == (0, 0) else "**not met**"
+        said.append(
+            f"{len(booked)} one-second bookings on 3 nodes x 2 sweepers: {still_open} left "
+            f"open, {not_once} not ended by exactly one transaction ({verdict})"
+        )
+        _, silent_gpus = _miner_with_gpus(proxy, "silent", 1)
+        made = httpx.post(
+            f"{proxy}/v1/marketplace/gpu/{silent_gpus[0]}/book",
+            headers={"X-Api-Key": client},
+            json={"duration_hours": 1},
+        )
+        made.raise_for_status()
+        silent_booking = made.json()["booking_id"]
+        time.sleep(5 + 3 + 3)  # offline, past the grace, swept
+        still_open, not_once = _settled_once(url, [silent_booking])
+        status = httpx.get(
+            f"{proxy}/v1/bookings/{silent_booking}", headers={"X-Api-Key": client}
+        ).json()["status"]
+        verdict = "met" if (status, not_once) == ("interrupted", 0) else "**not met**"
+        said.append(
+            f"a miner silent past its grace: its booking {status}, ended by "
+            f"{'one transaction' if not not_once else 'not exactly one'} ({verdict})"
+        )
+        if skew is not None:
+            _, clock_gpus = _miner_with_gpus(cluster[1].base, "clocked", 1)
+            made = httpx.post(
+                f"{cluster[0].base}/v1/marketplace/gpu/{clock_gpus[0]}/book",
+                headers={"X-Api-Key": client},
+                json={"duration_hours": 1},
+            )
+            made.raise_for_status()
+            time.sleep(1)
+            released = httpx.post(
+                f"{cluster[1].base}/v1/bookings/{made.json()['booking_id']}/release",
+                headers={"X-Api-Key": client},
+            )
+            released.raise_for_status()
+            used = released.json()["used_seconds"]
+            verdict = "met" if 1 <= used <= 2 else "**not met**"
+            said.append(
+                "booked on a node whose clock is 5 s behind, released on another 1 s later: "
+                f"{used} s charged ({verdict})"
+            )
+        said.append(f"afterwards: {invariants.check(url)}")
+    return said
+
+
 def idle_cost(url: str, seconds: float) -> list[str]:
     """CPU the sweepers cost a minute on a registry that nothing else touches: 1 node of 1
     worker, and 3 nodes of 2 (the nodes' processes, and PostgreSQL's)."""
@@ -374,6 +520,7 @@ def main() -> None:
         for line in rolling_restart(proxy, cluster, paths, booking_gpus, booking_keys):
             lines.append(f"- {line}")
         lines.append(f"- after all of it: {invariants.check(url)}")
+        lines += [f"- {line}" for line in sweepers_and_clocks(workdir)]
         stack.close()  # the nodes and the proxy, before the shapes below
         url = stack.enter_context(private_postgres(Path(tempfile.mkdtemp(dir=tmp))))
         first = stack.enter_context(nodes(url, 1, 1, migrate=True))
