@@ -221,6 +221,29 @@ def _key(base: str, role: str, owner: str) -> str:
     return key
 
 
+def _miner_with_gpus(base: str, owner: str, count: int) -> tuple[str, list[str]]:
+    key = _key(base, "miner", owner)
+    gpus = [{"name": f"{owner} GPU", "memory_gb": 24} for _ in range(count)]
+    made = httpx.post(
+        f"{base}/v1/miners/register",
+        headers={"X-Api-Key": key},
+        json={"capabilities": {"gpus": gpus}},
+    )
+    made.raise_for_status()
+    return key, [ref["gpu_id"] for ref in made.json()["gpus"]]
+
+
+def _funded_client(base: str, owner: str) -> str:
+    key = _key(base, "client", owner)
+    httpx.post(
+        f"{base}/v1/admin/accounts/{owner}/deposit",
+        headers={"X-Api-Key": ADMIN_KEY},
+        params={"create": "true"},
+        json={"amount": "1000"},
+    ).raise_for_status()
+    return key
+
+
 def race(proxy: str) -> str:
     miner = _key(proxy, "miner", "race-miner")
     registered = httpx.post(
@@ -230,16 +253,7 @@ def race(proxy: str) -> str:
     )
     registered.raise_for_status()
     gpu = registered.json()["gpu_id"]
-    clients = []
-    for i in range(50):
-        key = _key(proxy, "client", f"racer-{i}")
-        httpx.post(
-            f"{proxy}/v1/admin/accounts/racer-{i}/deposit",
-            headers={"X-Api-Key": ADMIN_KEY},
-            params={"create": "true"},
-            json={"amount": "10"},
-        ).raise_for_status()
-        clients.append(key)
+    clients = [_funded_client(proxy, f"racer-{i}") for i in range(50)]
     gate = threading.Barrier(50)
 
     def book(key: str) -> int:
@@ -262,19 +276,8 @@ def race(proxy: str) -> str:
 
 
 def long_poll(first: Node, second: Node) -> str:
-    miner = _key(first.base, "miner", "poll-miner")
-    client = _key(first.base, "client", "poll-client")
-    httpx.post(
-        f"{first.base}/v1/admin/accounts/poll-client/deposit",
-        headers={"X-Api-Key": ADMIN_KEY},
-        params={"create": "true"},
-        json={"amount": "10"},
-    ).raise_for_status()
-    httpx.post(
-        f"{first.base}/v1/miners/register",
-        headers={"X-Api-Key": miner},
-        json={"capabilities": {"gpus": [{"name": "Poll Test 1", "memory_gb": 24}]}},
-    ).raise_for_status()
+    miner, _ = _miner_with_gpus(first.base, "poll-miner", 1)
+    client = _funded_client(first.base, "poll-client")
     heard: list[float] = []
 
     def wait() -> None:
@@ -294,7 +297,7 @@ def long_poll(first: Node, second: Node) -> str:
     httpx.post(
         f"{second.base}/v1/jobs",
         headers={"X-Api-Key": client},
-        json={"payload": {"type": "inference"}, "constraints": {"gpu_model": "Poll Test 1"}},
+        json={"payload": {"type": "inference"}, "constraints": {"gpu_model": "poll-miner GPU"}},
     ).raise_for_status()
     waiting.join(30)
     if not heard:
@@ -353,29 +356,6 @@ SELECT count(*) FILTER (WHERE b.status = 'open'),
                                WHERE t.booking_id = b.id AND t.kind <> 'booking_escrow') <> 1)
 FROM bookings b WHERE b.id = ANY(%s)
 """
-
-
-def _miner_with_gpus(base: str, owner: str, count: int) -> tuple[str, list[str]]:
-    key = _key(base, "miner", owner)
-    gpus = [{"name": f"{owner} GPU", "memory_gb": 24} for _ in range(count)]
-    made = httpx.post(
-        f"{base}/v1/miners/register",
-        headers={"X-Api-Key": key},
-        json={"capabilities": {"gpus": gpus}},
-    )
-    made.raise_for_status()
-    return key, [ref["gpu_id"] for ref in made.json()["gpus"]]
-
-
-def _funded_client(base: str, owner: str) -> str:
-    key = _key(base, "client", owner)
-    httpx.post(
-        f"{base}/v1/admin/accounts/{owner}/deposit",
-        headers={"X-Api-Key": ADMIN_KEY},
-        params={"create": "true"},
-        json={"amount": "1000"},
-    ).raise_for_status()
-    return key
 
 
 def _settled_once(url: str, booking_ids: list[str]) -> tuple[int, int]:
