@@ -484,3 +484,26 @@ def test_a_gpu_shows_its_next_reservation(api: Api, m: Trio) -> None:
     running = details(api, m.gpu)
     assert running["status"] == "booked"
     assert running["next_reservation_at"] == later["start_time"]
+
+
+def test_a_booking_that_costs_nothing_is_still_made_and_posts_nothing(
+    api: Api, database_url: str
+) -> None:
+    """One second at a millionth of a token an hour rounds to nothing: the booking, its
+    order and the GPU's count are written all the same, and no money moves."""
+    miner = api.key("miner", "m-free")
+    client = api.key("client", "c-free")
+    deposit(api, "c-free", "1")
+    gpu = api.register_gpu(miner, price_per_hour="0.000001")
+    before = api.call("GET", "/v1/accounts/me", client).json()
+    made = api.call(
+        "POST", f"/v1/marketplace/gpu/{gpu}/book", client, json={"duration_hours": "0.000278"}
+    )
+    assert made.status_code == 201, made.text
+    booking = made.json()
+    assert booking["total_cost"] == "0.000000"
+    shown = api.call("GET", f"/v1/bookings/{booking['booking_id']}", client)
+    assert shown.status_code == 200, shown.text
+    assert details(api, gpu)["total_bookings"] == 1
+    assert api.call("GET", "/v1/accounts/me", client).json() == before
+    assert_ledger_invariants(database_url)

@@ -163,7 +163,10 @@ async def post_many(
         for leg in legs:
             entries.append((transaction_id, leg))
             deltas[(leg.owner_id, leg.kind)] += leg.amount_units
-    if transactions:
+    if not transactions:
+        if along is not None:  # nothing to post: the rows along are written all the same
+            await conn.execute(built(f"WITH {along.ctes} SELECT 1"), *along.args)
+    else:
         batch = _Batch(sorted(deltas.items()), transactions, entries, now)
         if conn.dialect == "postgresql" and len(transactions) == 1:
             await _post_chained(conn, batch, along)
