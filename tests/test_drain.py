@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from aitbc.app import drain
 from tests.support.api import ADMIN_KEY, Api
 from tests.support.responses import assert_error
-from tests.test_server_logs import free_port
+from tests.support.waiting import free_port, until
 
 
 def _poll_in_background(base: str, key: str) -> tuple[threading.Thread, list[tuple[int, float]]]:
@@ -40,20 +40,13 @@ def _poll_in_background(base: str, key: str) -> tuple[threading.Thread, list[tup
     return thread, answers
 
 
-def _until(condition: object, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.01)
-
-
 def test_draining_turns_readiness_503_and_answers_waiting_polls(
     api: Api, app: FastAPI, live_server: str
 ) -> None:
     miner = api.key("miner", "m1")
     api.register_gpu(miner, name="RTX 4090")
     waiting, answers = _poll_in_background(live_server, miner)
-    _until(lambda: "m1" in app.state.signals._waiting, 5)
+    until(lambda: "m1" in app.state.signals._waiting, 5, "the poll to wait")
     assert api.call("GET", "/health/ready").status_code == 200
 
     drain(app)
@@ -81,7 +74,7 @@ def test_sigterm_answers_the_waiting_poll_and_the_server_exits(tmp_path: Path) -
     argv += ["--database-url", f"sqlite:///{tmp_path / 'drain.db'}"]
     server = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
     try:
-        _until(lambda: _answers(f"{base}/health"), 30)
+        until(lambda: _answers(f"{base}/health"), 30, "the server")
         admin = {"X-Api-Key": ADMIN_KEY}
         made = httpx.post(
             f"{base}/v1/admin/api-keys", headers=admin, json={"role": "miner", "owner_id": "m1"}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,19 +28,13 @@ from tests.accounts.ledger_invariants import assert_ledger_invariants
 from tests.support.api import ADMIN_KEY, PG_URL
 from tests.support.money import money, units
 from tests.support.together import all_at_once
+from tests.support.waiting import free_port
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="the race test needs PostgreSQL")
 
 WORKERS = 4
 CONCURRENCY = 50
 FUNDS = "100"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -101,7 +94,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     database_url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("race") / "server.log"
     env = os.environ | {
         "AITBC_ADMIN_KEY": ADMIN_KEY,

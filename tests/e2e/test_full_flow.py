@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,18 +25,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.support.api import PG_URL
+from tests.support.waiting import free_port
 
 AITBC = str(Path(sys.executable).parent / "aitbc")
 E2E_ADMIN_KEY = "e2e-admin-key-" + "0123456789abcdef" * 2
 STARTUP_SECONDS = 25
 CLI_TIMEOUT_SECONDS = 30
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _clean_env(home: Path) -> dict[str, str]:
@@ -67,7 +60,7 @@ def database_url_e2e(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def server(tmp_path: Path, database_url_e2e: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = _clean_env(tmp_path)
     env |= {

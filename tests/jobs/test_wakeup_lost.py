@@ -9,7 +9,6 @@ import json
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +22,7 @@ from aitbc.store.store import Store
 from tests.jobs.slice_support import job, submitted
 from tests.support.api import PG_URL, Api
 from tests.support.market import deposit
+from tests.support.waiting import until
 
 _TERMINATE = Query("SELECT pg_terminate_backend($1)")
 _NOTIFY = Query(f"SELECT pg_notify('{CHANNEL}', $1)")
@@ -84,10 +84,7 @@ def test_readiness_says_how_polls_hear_of_their_jobs(api: Api) -> None:
     if not PG_URL:
         assert api.call("GET", "/health/ready").json()["job_wakeups"] == "local"
         return
-    deadline = time.monotonic() + 5
-    while api.call("GET", "/health/ready").json()["job_wakeups"] != "listening":
-        assert time.monotonic() < deadline, "never listening"
-        time.sleep(0.01)
+    until(lambda: api.call("GET", "/health/ready").json()["job_wakeups"] == "listening")
 
 
 def _poll(base: str, key: str, seconds: int, answers: list[tuple[int, Any]]) -> None:
@@ -119,10 +116,7 @@ def test_a_poll_that_was_not_woken_finds_its_job_when_its_wait_runs_out(
     answers: list[tuple[int, Any]] = []
     waiting = threading.Thread(target=_poll, args=(live_server, miner, 1, answers))
     waiting.start()
-    deadline = time.monotonic() + 5
-    while "m1" not in app.state.signals._waiting:
-        assert time.monotonic() < deadline, "the poll never waited"
-        time.sleep(0.01)
+    until(lambda: "m1" in app.state.signals._waiting, 5, "the poll to wait")
     created = submitted(api, client, constraints={"gpu_model": "RTX 4090"})
     waiting.join(10)
     assert answers == [(200, answers[0][1])]

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from aitbc.config import Settings
 from aitbc.kit.clock import ManualClock
 from tests.support.api import PG_URL, Api
 from tests.support.market import deposit
+from tests.support.waiting import free_port, until
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 pytestmark = pytest.mark.skipif(
@@ -30,18 +30,11 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def bouncer(database_url: str) -> Iterator[str]:
     """PgBouncer in transaction mode in front of the test database; its URL."""
     direct = make_url(database_url)
-    port = _free_port()
+    port = free_port()
     # A folder of its own that the user it runs as can read (pytest's are the runner's).
     tmp_path = Path(tempfile.mkdtemp(prefix="aitbc-pgbouncer-"))
     tmp_path.chmod(0o777)
@@ -57,19 +50,20 @@ def bouncer(database_url: str) -> Iterator[str]:
     as_user = ["-u", "postgres"] if os.geteuid() == 0 else []  # it will not run as root
     process = subprocess.Popen([PGBOUNCER, *as_user, str(tmp_path / "pgbouncer.ini")])
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "PgBouncer did not start"
-                time.sleep(0.05)
+        until(lambda: _accepts(port), 10, "PgBouncer to start")
         yield direct.set(port=port).render_as_string(hide_password=False)
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(10)
         shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def test_bookings_and_reads_work_through_pgbouncer_in_transaction_mode(
@@ -95,10 +89,11 @@ def test_bookings_and_reads_work_through_pgbouncer_in_transaction_mode(
                 assert released.status_code == 200, released.text
         listed = api.call("GET", "/v1/marketplace/gpu/list", renter)
         assert listed.status_code == 200 and len(listed.json()) == 5
-        deadline = time.monotonic() + 5
-        while api.call("GET", "/health/ready").json()["job_wakeups"] != "listening":
-            assert time.monotonic() < deadline, "never listening on the direct connection"
-            time.sleep(0.01)
+        until(
+            lambda: api.call("GET", "/health/ready").json()["job_wakeups"] == "listening",
+            5,
+            "listening on the direct connection",
+        )
 
 
 def test_behind_a_pooler_without_a_listen_url_polls_wait_out_their_time(
