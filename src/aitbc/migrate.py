@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 
@@ -51,16 +53,15 @@ def _unreachable(parsed: URL, exc: OperationalError) -> DatabaseUnavailable:
     return DatabaseUnavailable(f"Cannot reach PostgreSQL at {_where(parsed)}: {first_line}")
 
 
-def check_reachable(url: str) -> None:
-    """Connect once, so a missing PostgreSQL database or server is one plain sentence, not a
-    traceback from deep inside the migrations."""
+@contextmanager
+def _connected(url: str) -> Iterator[Connection]:
+    """A connection to the URL's database; a missing PostgreSQL database or server is one
+    plain sentence, not a traceback from deep inside SQLAlchemy or the migrations."""
     parsed = make_url(url)
-    if not parsed.get_backend_name().startswith("postgresql"):
-        return
-    engine = create_engine(url)
+    engine = create_db_engine(url)
     try:
-        with engine.connect():
-            pass
+        with engine.connect() as conn:
+            yield conn
     except OperationalError as exc:
         if 'database "' in str(exc.orig) and "does not exist" in str(exc.orig):
             raise DatabaseUnavailable(
@@ -72,6 +73,17 @@ def check_reachable(url: str) -> None:
         raise _unreachable(parsed, exc) from None
     finally:
         engine.dispose()
+
+
+def _is_postgres(url: str) -> bool:
+    return make_url(url).get_backend_name().startswith("postgresql")
+
+
+def check_reachable(url: str) -> None:
+    """Connect once (PostgreSQL), so that what is missing is said plainly."""
+    if _is_postgres(url):
+        with _connected(url):
+            pass
 
 
 def create_database(url: str) -> bool:
@@ -106,14 +118,9 @@ def upgrade(url: str, revision: str = "head") -> None:
 def require_current(url: str) -> None:
     """Refuse a database whose schema is not the one this version's migrations end at (for
     ``aitbc serve --no-migrate``, where migrating is a deployment step of its own)."""
-    check_reachable(url)
     heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
-    engine = create_db_engine(url)
-    try:
-        with engine.connect() as conn:
-            current = set(MigrationContext.configure(conn).get_current_heads())
-    finally:
-        engine.dispose()
+    with _connected(url) as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
     if current != heads:
         at = ", ".join(sorted(current)) or "no schema"
         raise SchemaBehind(
@@ -133,14 +140,10 @@ def check_connection_budget(url: str, *, processes: int, pool_size: int) -> None
     """Refuse to start a node whose processes could open more PostgreSQL connections than
     the server has left: each process up to ``pool_size`` for its work and one to LISTEN
     on."""
-    if not make_url(url).get_backend_name().startswith("postgresql"):
+    if not _is_postgres(url):
         return
-    engine = create_db_engine(url)
-    try:
-        with engine.connect() as conn:
-            limit, reserved, in_use = conn.execute(_BUDGET).one()
-    finally:
-        engine.dispose()
+    with _connected(url) as conn:
+        limit, reserved, in_use = conn.execute(_BUDGET).one()
     needed = processes * (pool_size + 1)
     left = limit - reserved - in_use
     if needed > left:

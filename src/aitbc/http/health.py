@@ -89,10 +89,10 @@ async def health(request: Request) -> Response:
         return Response(_UNREACHABLE, 503, {"Retry-After": "5"}, "application/json")
     if store.dialect == "sqlite":
         wakeups = "local"
+    elif not store.can_listen:
+        wakeups = "off"
     else:
         wakeups = "listening" if state.signals.listening else "reconnecting"
-        if not store.can_listen:
-            wakeups = "off"
     return Response(_HEALTHY[(store.dialect, wakeups)], media_type="application/json")
 
 
