@@ -25,6 +25,7 @@ from aitbc.bookings.busy import BusyGpus
 from aitbc.bookings.router import gpu_router as booking_gpu_router
 from aitbc.bookings.router import router as bookings_router
 from aitbc.config import Settings
+from aitbc.events.router import router as events_router
 from aitbc.gpus.cards import Cards
 from aitbc.gpus.model_keys import ModelKeys
 from aitbc.gpus.router import gpu_details, list_gpus
@@ -41,13 +42,14 @@ from aitbc.http.metrics import MetricsMiddleware
 from aitbc.http.routing import include_flat
 from aitbc.jobs import wakeup
 from aitbc.jobs.router import router as jobs_router
-from aitbc.jobs.wakeup import Signals
 from aitbc.kit.clock import Clock, DatabaseClock, SystemClock
 from aitbc.miners.router import router as miners_router
 from aitbc.offers.router import router as offers_router
 from aitbc.orders.router import router as orders_router
 from aitbc.pricing.router import router as pricing_router
 from aitbc.reviews.router import router as reviews_router
+from aitbc.store import outgoing as outbox
+from aitbc.store.signals import Signals
 from aitbc.store.store import Store
 from aitbc.sweeper import Sweeper
 from aitbc.web import router as web
@@ -128,6 +130,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 state.listening = asyncio.create_task(state.signals.listen(state.store.connect_raw))
             else:
                 state.store.listen_locally(wakeup.CHANNEL, state.signals.wake)
+                state.store.listen_locally(outbox.CHANNEL, state.signals.events_written)
             state.stepping = None
             if isinstance(state.clock, DatabaseClock):
                 state.stepping = asyncio.create_task(
@@ -205,6 +208,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         reviews_router,
         pricing_router,
         jobs_router,
+        events_router,
     )
     for router in routers:
         include_flat(app, router)

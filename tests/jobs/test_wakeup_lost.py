@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi import FastAPI
 
-from aitbc.jobs.wakeup import CHANNEL, Signals
+from aitbc.jobs.wakeup import CHANNEL
 from aitbc.store.query import Query
+from aitbc.store.signals import Signals
 from aitbc.store.store import Store
 from tests.jobs.slice_support import job, submitted
 from tests.support.api import PG_URL, Api

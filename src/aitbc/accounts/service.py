@@ -12,6 +12,8 @@ from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.bookings.settlement import ending_now, legs
 from aitbc.config import Settings
 from aitbc.errors import NotFound
+from aitbc.events.log import emit
+from aitbc.kit.money import units_text
 from aitbc.ledger import postings
 from aitbc.models.account import ESCROW, MAIN, PLATFORM_OWNER
 from aitbc.store.conn import Conn
@@ -145,4 +147,17 @@ async def deposit(
     transaction_id = await postings.deposit(
         conn, owner_id=owner_id, amount_units=amount_units, now=now
     )
-    return transaction_id, await view(conn, owner_id=owner_id, now=now, settings=settings)
+    balances = await view(conn, owner_id=owner_id, now=now, settings=settings)
+    emit(
+        conn,
+        "account.deposit",
+        subject_id=owner_id,
+        data={
+            "transaction_id": transaction_id,
+            "amount": units_text(amount_units),
+            "balance": units_text(balances.balance_units),
+        },
+        owners=(owner_id,),
+        at=now,
+    )
+    return transaction_id, balances

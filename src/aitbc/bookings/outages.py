@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aitbc.bookings import settlement
+from aitbc.bookings import announce, settlement
 from aitbc.bookings.lifecycle import offline_seconds, outage
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.config import Policy
@@ -76,6 +76,8 @@ async def resolve(
             _EVENT, booking.order_id, "offline", max(silent_from, booking.start_time)
         )
         await conn.execute(_EVENT, booking.order_id, "back", back)
+        units = refund.legs[-1].amount_units
+        announce.refunded(conn, booking, units=units, reason="offline", now=back)
         refunds.append(refund)
     await settlement.end_many(conn, ended, back, postings=refunds)
     return len(ended)

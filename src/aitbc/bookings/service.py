@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from aitbc.auth.principal import Principal
-from aitbc.bookings import follow_up, lifecycle, settlement
+from aitbc.bookings import announce, follow_up, lifecycle, settlement
 from aitbc.bookings.busy import BusyGpus
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.config import Policy, Settings
@@ -283,6 +283,9 @@ async def book(
         miner_status="online",  # lock_gpu refused it otherwise
     )
     await _write(conn, booking, now)
+    announce.booking(conn, "created", booking, now=now, policy=settings.outage_policy)
+    if booking.order_status == "active":
+        announce.booking(conn, "started", booking, now=now, policy=settings.outage_policy)
     if busy is not None:
         busy.add(request.gpu_id)
     if due:
@@ -542,6 +545,7 @@ async def extend(
     await conn.execute(
         _EXTEND, booking.id, booking.end_time, booking.booked_seconds, booking.total_units
     )
+    announce.booking(conn, "extended", booking, now=now, policy=policy)
     if await conn.fetchrow(_HAS_DUE, booking.gpu_id, now) is not None:
         follow_up.settle_due(conn, gpu_id=booking.gpu_id, now=now, fee_bps=fee_bps, policy=policy)
     return booking

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from aitbc.bookings import lifecycle
+from aitbc.bookings import announce, lifecycle
 from aitbc.bookings.lifecycle import Outage, outage
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.config import Policy
@@ -179,11 +179,17 @@ async def close(
         job = await job_on(conn, booking)
         if job is not None:
             await _after_interruption(conn, job, now)
+    record = ended_record(booking, end)
+    announce.ended(conn, record, now=now)
+    return record
+
+
+def ended_record(booking: BookingRecord, end: Outcome) -> BookingRecord:
     return replace(
         booking,
         status=end.status,
-        charged_units=money.charged,
-        refunded_units=money.refunded,
+        charged_units=end.money.charged,
+        refunded_units=end.money.refunded,
         ended_at=end.ended,
         order_status=end.status,
     )
@@ -217,10 +223,10 @@ _SETTLE = Query(
     "$2::varchar[], $3::bigint[], $4::bigint[], $5::timestamp[]) "
     "AS v(id, status, charged, refunded, ended) WHERE b.id = v.id AND b.status = 'open'",
 )
-_STARTED = """
-SELECT b.start_time, o.id AS order_id FROM orders o JOIN bookings b ON b.id = o.booking_id
+_STARTED = f"""
+SELECT {COLUMNS} FROM {FROM}
 WHERE o.status = 'pending' AND b.status = 'open' AND b.start_time <= $1 AND b.end_time > $1
-{gpu} LIMIT $2 FOR UPDATE OF b SKIP LOCKED
+{{gpu}} LIMIT $2 FOR UPDATE OF b SKIP LOCKED
 """
 _STARTED_ANYWHERE = Query(_STARTED.format(gpu=""))
 _STARTED_ON_GPU = Query(_STARTED.format(gpu="AND b.gpu_id = $3"))
@@ -269,6 +275,7 @@ async def end_many(
     started, events, closed = [], [], []
     for item in ended:
         booking, end = item.booking, item.outcome
+        announce.ended(conn, ended_record(booking, end), now=now)
         if booking.order_status == "pending" and end.ended > booking.start_time:
             started.append((booking.order_id, "active", booking.start_time))
         events += end.events(booking.order_id)
@@ -342,4 +349,7 @@ async def settle_due(
     await conn.executemany(
         _EVENT, [(row["order_id"], "active", as_time(row["start_time"])) for row in begun]
     )
+    for row in begun:
+        started = replace(BookingRecord.from_row(row), order_status="active")
+        announce.booking(conn, "started", started, now=now, policy=policy)
     return len(ended)

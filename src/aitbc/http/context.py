@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from aitbc.config import Settings
 from aitbc.kit.clock import Clock
 from aitbc.store.conn import Conn
+from aitbc.store.signals import Signals
 from aitbc.store.store import Store
 
 P = ParamSpec("P")
@@ -40,6 +41,16 @@ class Context:
     def settings(self) -> Settings:
         settings: Settings = self._state.settings
         return settings
+
+    @property
+    def signals(self) -> Signals:
+        signals: Signals = self._state.signals  # made by the lifespan
+        return signals
+
+    @property
+    def draining(self) -> bool:
+        """The node is going away: long polls answer now."""
+        return bool(self._state.draining)
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -16,8 +16,8 @@ from aitbc.config import Settings
 from aitbc.errors import Conflict, NotFound, PaymentRequired, TooEarly
 from aitbc.gpus.matching import Constraints, candidates
 from aitbc.gpus.naming import model_key
+from aitbc.jobs import announce, wakeup
 from aitbc.jobs import queries as q
-from aitbc.jobs import wakeup
 from aitbc.jobs.queries import JobRecord
 from aitbc.kit.ids import new_id
 from aitbc.store.conn import Conn
@@ -140,6 +140,7 @@ async def try_assign(
                 job.booking_id = booked.booking.id
                 await job.save(conn, "state", "assigned_at", "gpu_id", "miner_id", "booking_id")
                 await wakeup.job_assigned(conn, booked.booking.miner_id)
+                announce.job(conn, "assigned", job, now=now)
                 return True
     return False
 
@@ -174,6 +175,7 @@ async def submit(conn: Conn, asked: JobRequest, *, now: datetime, settings: Sett
         claim_expires_at=None,
     )
     await job.insert(conn)
+    announce.job(conn, "queued", job, now=now)
     try:
         await try_assign(conn, job, now=now, settings=settings)
     except bookings.OutOfFunds as exc:
@@ -244,6 +246,7 @@ async def expire_one(conn: Conn, *, job_id: str, now: datetime, settings: Settin
     await _end_booking(conn, job, now=now, settings=settings, refund=True, refund_after_end=True)
     job.state, job.finished_at = "expired", job.expires_at
     await job.save(conn, "state", "finished_at")
+    announce.job(conn, "expired", job, now=now)
 
 
 async def queued_jobs(conn: Conn, *, now: datetime, limit: int = 50) -> list[str]:
@@ -360,6 +363,7 @@ async def complete(
     job.state, job.result, job.finished_at = "completed", result, now
     job.metrics = metrics
     await job.save(conn, "state", "result", "finished_at", "metrics")
+    announce.job(conn, "finished", job, now=now)
     return await _with_booking(conn, job)
 
 
@@ -382,6 +386,7 @@ async def fail(
     job.state, job.error, job.finished_at = "failed", error, now
     job.metrics = metrics
     await job.save(conn, "state", "error", "finished_at", "metrics")
+    announce.job(conn, "failed", job, now=now)
     return await _with_booking(conn, job)
 
 
@@ -401,6 +406,7 @@ async def cancel(
     )
     job.state, job.finished_at = "cancelled", now
     await job.save(conn, "state", "finished_at")
+    announce.job(conn, "cancelled", job, now=now)
     return await _with_booking(conn, job)
 
 

@@ -6,6 +6,7 @@ from aitbc.models.base import Base
 from aitbc.models.bid import Bid
 from aitbc.models.booking import Booking
 from aitbc.models.chore import Chore
+from aitbc.models.event import Event, EventRecipient
 from aitbc.models.gpu import Gpu, GpuAiModel, GpuModelKey
 from aitbc.models.idempotency import IdempotencyRecord
 from aitbc.models.job import Job
@@ -15,6 +16,7 @@ from aitbc.models.offer import Offer
 from aitbc.models.order import Order, OrderEvent
 from aitbc.models.pricing import ModelPrice, PriceHistory, Quote
 from aitbc.models.review import Review, ReviewFlag
+from aitbc.models.webhook import Webhook, WebhookDelivery
 
 __all__ = [
     "Account",
@@ -23,6 +25,8 @@ __all__ = [
     "Bid",
     "Booking",
     "Chore",
+    "Event",
+    "EventRecipient",
     "Gpu",
     "GpuAiModel",
     "GpuModelKey",
@@ -40,4 +44,6 @@ __all__ = [
     "Quote",
     "Review",
     "ReviewFlag",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -56,3 +56,5 @@ class Booking(Base):
     # (bookings.outages), and what they came to.
     outage_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     outage_refund_units: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # When the "ending soon" event went out (events), so it goes out once.
+    ending_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

@@ -28,6 +28,9 @@ class Miner(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deregistered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # When its GPUs' "offline" events went out (events); cleared, with a "back" event, by
+    # the next heartbeat.
+    offline_noticed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class MinerPresence(Base):

@@ -10,10 +10,11 @@ from typing import Literal
 
 from aitbc.auth.principal import Principal
 from aitbc.errors import Conflict, Forbidden, NotFound
+from aitbc.events.log import emit
 from aitbc.kit.ids import new_id
 from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query, built
-from aitbc.store.values import as_time, maybe_time
+from aitbc.store.values import as_time, iso, maybe_time
 
 _COLUMNS = (
     "id, gpu_id, client_id, rating, comment, verified, flag_count, created_at, updated_at, "
@@ -25,7 +26,7 @@ _ORDER = {
     "highest": "rating DESC, created_at DESC, id DESC",
     "lowest": "rating ASC, created_at DESC, id DESC",
 }
-_GPU = Query("SELECT rating_sum, review_count FROM gpus WHERE id = $1")
+_GPU = Query("SELECT rating_sum, review_count, miner_id FROM gpus WHERE id = $1")
 _ADJUST = Query(
     "UPDATE gpus SET rating_sum = rating_sum + $2, review_count = review_count + $3 WHERE id = $1"
 )
@@ -136,7 +137,7 @@ async def _rated(conn: Conn, review: Review) -> Rated:
 async def create(
     conn: Conn, *, gpu_id: str, client_id: str, rating: int, comment: str | None, now: datetime
 ) -> Rated:
-    await _require_gpu(conn, gpu_id)
+    gpu = await _require_gpu(conn, gpu_id)
     if await conn.fetchval(_STARTED_BOOKING, gpu_id, client_id, now) is None:
         raise Forbidden(
             "Only a client whose booking of this GPU has started may review it.",
@@ -153,6 +154,20 @@ async def create(
         )
     await _adjust(conn, gpu_id, rating_delta=rating, count_delta=1)
     review = Review(review_id, gpu_id, client_id, rating, comment, True, 0, now, now, None)
+    emit(
+        conn,
+        "review.posted",
+        subject_id=review_id,
+        data={
+            "review_id": review_id,
+            "gpu_id": gpu_id,
+            "rating": rating,
+            "comment": comment,
+            "created_at": iso(now),
+        },
+        owners=(gpu["miner_id"],),
+        at=now,
+    )
     return await _rated(conn, review)
 
 

@@ -6,7 +6,8 @@
 
 A write transaction's connection is also its unit of work: what must follow the commit
 (``after_commit``), notifications sent on commit (``notify``) and attempts undone alone
-(``attempt``, a savepoint). Rows are read by column name."""
+(``attempt``, a savepoint) and events written just before the commit (``emit``,
+store.outbox). Rows are read by column name."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, S
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from aitbc.store.outgoing import Outgoing
 from aitbc.store.query import Query
 from aitbc.store.values import naive_utc, sqlite_time
 
@@ -68,6 +70,10 @@ class Conn(Protocol):
         on PostgreSQL (NOTIFY), this process's on SQLite (``Store.listen_locally``)."""
         ...
 
+    def emit(self, event: Outgoing) -> None:
+        """Append ``event`` to the event log as part of this transaction (store.outbox)."""
+        ...
+
 
 _NOTIFY = Query.postgresql_only("SELECT pg_notify($1, $2)")
 _SAVEPOINT = Query("SAVEPOINT attempt")
@@ -83,11 +89,17 @@ class _Unit:
     __slots__ = ()
     dialect: str
     followers: list[AfterCommit] | None
+    outbox: list[Outgoing] | None
 
     def after_commit(self, work: AfterCommit) -> None:
         if self.followers is None:
             raise RuntimeError("after_commit outside a write transaction")
         self.followers.append(work)
+
+    def emit(self, event: Outgoing) -> None:
+        if self.outbox is None:
+            raise RuntimeError("an event emitted outside a write transaction")
+        self.outbox.append(event)
 
     async def execute(self, query: Query, *args: Any) -> int:
         raise NotImplementedError
@@ -105,9 +117,12 @@ class _Unit:
     async def attempt(self, work: Callable[[], Awaitable[T]]) -> T:
         # Savepoints of one name nest: each RELEASE or ROLLBACK TO names the newest.
         await self.execute(_SAVEPOINT)
+        emitted = len(self.outbox or ())
         try:
             result = await work()
         except BaseException:
+            if self.outbox is not None:
+                del self.outbox[emitted:]  # its events are undone with its writes
             await self.execute(_ROLL_BACK_TO)
             await self.execute(_RELEASE)
             raise
@@ -141,10 +156,11 @@ def _pg_args(args: Sequence[Any]) -> tuple[Any, ...]:
 
 class SqliteConn(_Unit):
     dialect = "sqlite"
-    __slots__ = ("_plain", "followers", "raw")
+    __slots__ = ("_plain", "followers", "outbox", "raw")
 
     def __init__(self, raw: sqlite3.Connection, *, writing: bool = False) -> None:
         self.followers = [] if writing else None
+        self.outbox = [] if writing else None
         raw.row_factory = sqlite3.Row
         self.raw = raw
         self._plain = raw.cursor()
@@ -173,11 +189,12 @@ class SqliteConn(_Unit):
 
 class PgConn(_Unit):
     dialect = "postgresql"
-    __slots__ = ("followers", "raw")
+    __slots__ = ("followers", "outbox", "raw")
 
     def __init__(self, raw: Any, *, writing: bool = False) -> None:  # an asyncpg connection
         self.raw = raw
         self.followers = [] if writing else None
+        self.outbox = [] if writing else None
 
     async def fetch_values(self, query: Query, *args: Any) -> list[Sequence[Any]]:
         rows: list[Sequence[Any]] = await self.raw.fetch(query.postgresql, *_pg_args(args))

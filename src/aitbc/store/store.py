@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL, make_url
 
+from aitbc.store import outbox
 from aitbc.store.conn import AfterCommit, Conn, PgConn, Row, SqliteConn, drive
 from aitbc.store.pgpool import PgPool
 from aitbc.store.query import Query
@@ -214,8 +215,9 @@ class Store:
     # -- writes -------------------------------------------------------------------------
 
     async def write(self, work: Work[T]) -> T:
-        """Run ``work`` in one transaction and commit it; then what the work asked to follow
-        the commit (``Conn.after_commit``), each in transactions of its own."""
+        """Run ``work`` in one transaction, write the events it emitted (store.outbox) and
+        commit it; then what the work asked to follow the commit (``Conn.after_commit``),
+        each in transactions of its own."""
         if self._writer is not None:
             loop = asyncio.get_running_loop()
             result, followers = await loop.run_in_executor(self._writer, self._write_sqlite, work)
@@ -224,6 +226,8 @@ class Store:
             async with self._pool.acquire() as raw, raw.transaction():
                 conn = PgConn(raw, writing=True)
                 result = await work(conn)
+                if conn.outbox:
+                    await outbox.flush(conn, conn.outbox)
             followers = conn.followers or []
         for follow in followers:
             try:
@@ -243,6 +247,8 @@ class Store:
             conn = SqliteConn(raw, writing=True)
             try:
                 result = drive(work(conn))
+                if conn.outbox:
+                    drive(outbox.flush(conn, conn.outbox))
             except BaseException:
                 raw.execute("ROLLBACK")
                 raise

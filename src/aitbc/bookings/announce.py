@@ -1,0 +1,88 @@
+"""The events of a booking's life (events.log), emitted in the transaction that makes the
+change: to its renter and its provider."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from aitbc.bookings.records import COLUMNS, FROM, BookingRecord, public
+from aitbc.config import Policy
+from aitbc.events.log import emit
+from aitbc.kit.money import units_text
+from aitbc.store.conn import Conn
+from aitbc.store.query import Query
+
+# How an ended booking reads does not depend on its miner's silence.
+_ENDED = Policy(timeout=1, grace=0)
+
+
+def booking(conn: Conn, kind: str, record: BookingRecord, *, now: datetime, policy: Policy) -> None:
+    """``booking.<kind>`` with the booking as ``GET /v1/bookings/{id}`` shows it now."""
+    emit(
+        conn,
+        f"booking.{kind}",
+        subject_id=record.id,
+        data=public(record, now, policy),
+        owners=(record.client_id, record.miner_id),
+        at=now,
+    )
+
+
+def refunded(conn: Conn, record: BookingRecord, *, units: int, reason: str, now: datetime) -> None:
+    emit(
+        conn,
+        "order.refunded",
+        subject_id=record.order_id,
+        data={
+            "order_id": record.order_id,
+            "booking_id": record.id,
+            "gpu_id": record.gpu_id,
+            "amount": units_text(units),
+            "reason": reason,
+        },
+        owners=(record.client_id, record.miner_id),
+        at=now,
+    )
+
+
+def ended(conn: Conn, record: BookingRecord, *, now: datetime) -> None:
+    """The booking as it ended, with the refund it was given if any."""
+    booking(conn, record.status, record, now=now, policy=_ENDED)
+    if record.refunded_units > 0:
+        refunded(conn, record, units=record.refunded_units, reason=record.status, now=now)
+
+
+_ENDING = Query(
+    f"SELECT {COLUMNS} FROM {FROM} WHERE b.status = 'open' AND b.end_time > $1 "
+    "AND b.end_time <= $2 AND b.start_time <= $1 AND b.ending_notice_at IS NULL "
+    "ORDER BY b.end_time LIMIT $3 FOR UPDATE OF b SKIP LOCKED"
+)
+_NOTICED = Query(
+    "UPDATE bookings SET ending_notice_at = $2 WHERE id = $1 AND ending_notice_at IS NULL"
+)
+
+
+async def ending_soon(
+    conn: Conn, *, now: datetime, within: timedelta, policy: Policy, limit: int = 500
+) -> int:
+    """``booking.ending_soon`` once for each running booking that ends within ``within``
+    (the sweeper). Returns how many it announced."""
+    told = 0
+    for row in await conn.fetch(_ENDING, now, now + within, limit):
+        record = BookingRecord.from_row(row)
+        if await conn.execute(_NOTICED, record.id, now):
+            data = {**public(record, now, policy), "ends_in_seconds": _seconds(record, now)}
+            emit(
+                conn,
+                "booking.ending_soon",
+                subject_id=record.id,
+                data=data,
+                owners=(record.client_id, record.miner_id),
+                at=now,
+            )
+            told += 1
+    return told
+
+
+def _seconds(record: BookingRecord, now: datetime) -> int:
+    return max(0, int((record.end_time - now).total_seconds()))

@@ -1,0 +1,47 @@
+"""The events of a job's life (events.log): to its client and, once it has one, its miner.
+An event carries the job's state, not its payload or result (``GET /v1/jobs/{id}`` has
+those)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aitbc.events.log import emit
+from aitbc.jobs.queries import JobRecord
+from aitbc.store.conn import Conn
+from aitbc.store.values import iso
+
+
+def view(job: JobRecord) -> dict[str, Any]:
+    """The job as the change just left it."""
+    return {
+        "job_id": job.id,
+        "state": job.state,
+        "type": job.job_type,
+        "client_id": job.client_id,
+        "gpu_id": job.gpu_id,
+        "miner_id": job.miner_id,
+        "booking_id": job.booking_id,
+        "error": job.error,
+        "created_at": iso(job.created_at),
+        "expires_at": iso(job.expires_at),
+        "assigned_at": iso(job.assigned_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+    }
+
+
+def job(
+    conn: Conn, kind: str, record: JobRecord, *, now: datetime, miner_id: str | None = None
+) -> None:
+    """``job.<kind>``; ``miner_id``: the miner it concerns when the job no longer names one
+    (it went back to the queue)."""
+    emit(
+        conn,
+        f"job.{kind}",
+        subject_id=record.id,
+        data=view(record),
+        owners=(record.client_id, record.miner_id or miner_id),
+        at=now,
+    )
