@@ -152,6 +152,29 @@ class Settings(BaseSettings):
         description="A node whose own clock is off the database's by more than this logs a "
         "warning (it still goes by the database's).",
     )
+    events_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="Events (and webhook delivery logs) older than this are pruned.",
+    )
+    events_ending_soon_minutes: float = Field(
+        default=15,
+        gt=0,
+        description="A running booking's `booking.ending_soon` event goes out this long "
+        "before its end.",
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Let webhooks post to loopback, private, link-local and other "
+        "non-public addresses (refused by default: docs/events.md says why).",
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_give_up_hours: float = Field(
+        default=24,
+        ge=24,
+        description="A webhook that has failed without a success for this long is disabled "
+        "(retries back off to hourly until then).",
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     keep_alive_seconds: int = Field(

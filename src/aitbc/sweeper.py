@@ -21,10 +21,13 @@ from functools import partial
 from typing import Any, TypeVar
 
 from aitbc.bids import service as bids
+from aitbc.bookings import announce as booking_events
 from aitbc.bookings.settlement import settle_due
 from aitbc.config import Settings
+from aitbc.events import feed
 from aitbc.jobs import service as jobs
 from aitbc.kit.clock import Clock
+from aitbc.miners import announce as miner_events
 from aitbc.miners import presence, upkeep
 from aitbc.miners.service import delist_free_gpus
 from aitbc.offers import service as offers
@@ -104,7 +107,8 @@ class Sweeper:
 
     async def sweep(self) -> int:
         """Settle due bookings; expire, assign and fill jobs and bids; recompute stale
-        prices; prune the price history. Returns how many bookings it settled."""
+        prices; announce silent miners and bookings ending soon; prune the price history and the
+        event log. Returns how many bookings it settled."""
         settings = self._settings
         timeout = settings.heartbeat_timeout_seconds
         settled = await self._settle()
@@ -145,6 +149,16 @@ class Sweeper:
         await self._each(
             once, lambda c, _, now: offers.close_silent(c, now=now, heartbeat_timeout=timeout)
         )
+        await self._each(
+            once, lambda c, _, now: miner_events.gone_silent(c, now=now, timeout=timeout)
+        )
+        ending = timedelta(minutes=settings.events_ending_soon_minutes)
+        await self._each(
+            once,
+            lambda c, _, now: booking_events.ending_soon(
+                c, now=now, within=ending, policy=settings.outage_policy
+            ),
+        )
         await self._now_and_then(
             "refreshing uptime",
             UPTIME_EVERY,
@@ -152,6 +166,12 @@ class Sweeper:
         )
         await self._now_and_then("pruning the price history", PRUNE_EVERY, prune_history)
         await self._now_and_then("pruning presence stretches", PRUNE_EVERY, presence.prune)
+        retention = timedelta(days=settings.events_retention_days)
+        await self._now_and_then(
+            "pruning events",
+            PRUNE_EVERY,
+            lambda conn, now: feed.prune(conn, now=now, retention=retention),
+        )
         return settled
 
     async def _take(self, what: str, every: timedelta, conn: Conn) -> bool:

@@ -3,10 +3,16 @@ and the long poll."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
-from tests.support.api import Api
-from tests.support.market import Market, booked, release
+import httpx
+
+from tests.jobs.slice_support import bid, job, polled, report_result, submitted
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.market import Market, booked, heartbeat, release, review
+from tests.support.waiting import until
 
 
 def events(api: Api, key: str, **params: Any) -> dict[str, Any]:
@@ -61,3 +67,173 @@ def test_a_booking_and_its_release_reach_the_renter_and_the_provider(
     ]
     # Another client sees none of it.
     assert events(api, market.client("c2"))["events"][1:] == []
+
+
+def sweep(api: Api) -> None:
+    api.client.app.state.sweeper.run_once()  # type: ignore[attr-defined]
+
+
+def test_the_cursor_pages_in_order_and_types_filter(api: Api, market: Market) -> None:
+    gpus = [market.gpu() for n in range(3)]
+    renter = market.client("c1")
+    for gpu in gpus:
+        booked(api, renter, gpu, hours=1)
+    first = events(api, renter, limit=3)
+    assert len(first["events"]) == 3 and first["more"] is True
+    rest = events(api, renter, after=first["next_after"], limit=100)
+    everything = events(api, renter)["events"]
+    assert first["events"] + rest["events"] == everything
+    assert rest["more"] is False
+    created = events(api, renter, types="booking.created")
+    assert types(created) == ["booking.created"] * 3
+    family = events(api, renter, types="account.*,booking.started")
+    assert types(family) == ["account.deposit"] + ["booking.started"] * 3
+    newest = events(api, renter, latest="true", limit=2)
+    assert newest["events"] == everything[-2:]
+    empty = events(api, renter, after=everything[-1]["id"])
+    assert empty == {"events": [], "next_after": everything[-1]["id"], "more": False}
+
+
+def test_bad_feed_requests_are_refused_with_a_code(api: Api, market: Market) -> None:
+    renter = market.client("c1")
+    unknown = api.call("GET", "/v1/events", renter, params={"types": "booking.exploded"})
+    assert unknown.status_code == 422 and unknown.json()["error"] == "unknown_event_type"
+    other = api.call("GET", "/v1/events", renter, params={"owner": "m-1"})
+    assert other.status_code == 403
+    assert api.call("GET", "/v1/events", "").status_code == 401
+    negative = api.call("GET", "/v1/events", renter, params={"after": "-1"})
+    assert negative.status_code == 422
+    admin = api.call("GET", "/v1/events", ADMIN_KEY, params={"owner": "c1"})
+    assert admin.status_code == 200 and types(admin.json()) == ["account.deposit"]
+
+
+def test_a_long_poll_wakes_when_an_event_is_written(
+    api: Api, market: Market, live_server: str
+) -> None:
+    renter = market.client("c1")
+    gpu = market.gpu()
+    cursor = events(api, renter)["next_after"]
+    answers: list[Any] = []
+
+    def wait() -> None:
+        answers.append(
+            httpx.get(
+                f"{live_server}/v1/events",
+                params={"after": cursor, "wait": 20},
+                headers={"X-Api-Key": renter},
+                timeout=30,
+            ).json()
+        )
+
+    waiting = threading.Thread(target=wait)
+    started = time.monotonic()
+    waiting.start()
+    until(lambda: any(k.endswith(":c1") for k in api.client.app.state.signals._waiting), 5)
+    booked(api, renter, gpu, hours=1)
+    waiting.join(10)
+    assert time.monotonic() - started < 10
+    assert types(answers[0]) == ["booking.created", "booking.started"]
+
+
+def test_gpu_offline_and_back_reach_the_provider_and_its_renters(api: Api, market: Market) -> None:
+    gpu = market.gpu()
+    idle = market.gpu()
+    renter = market.client("c1")
+    booked(api, renter, gpu, hours=2)
+    api.clock.advance(seconds=120)  # past the 90-second heartbeat timeout
+    sweep(api)
+    sweep(api)  # told once
+    offline = events(api, renter, types="gpu.*")["events"]
+    assert [(e["type"], e["object_id"]) for e in offline] == [("gpu.offline", gpu)]
+    heartbeat(api, market.miner_key)
+    provider = events(api, market.miner_key, types="gpu.*")["events"]
+    assert sorted((e["type"], e["object_id"]) for e in provider) == sorted(
+        [("gpu.offline", gpu), ("gpu.offline", idle), ("gpu.back", gpu), ("gpu.back", idle)]
+    )
+    back = next(e for e in provider if e["type"] == "gpu.back")
+    assert back["data"]["offline_seconds"] == 120 and back["data"]["status"] == "online"
+
+
+def test_a_silence_no_sweep_noticed_is_still_told_when_the_miner_returns(
+    api: Api, market: Market
+) -> None:
+    gpu = market.gpu()
+    api.clock.advance(seconds=100)
+    heartbeat(api, market.miner_key)
+    told = events(api, market.miner_key, types="gpu.*")
+    assert [(e["type"], e["object_id"]) for e in told["events"]] == [
+        ("gpu.offline", gpu),
+        ("gpu.back", gpu),
+    ]
+
+
+def test_ending_soon_goes_out_once_before_the_end(api: Api, market: Market) -> None:
+    gpu = market.gpu()
+    renter = market.client("c1")
+    made = booked(api, renter, gpu, hours=1)
+    api.pass_time(44 * 60, market.miner_key)
+    sweep(api)
+    assert types(events(api, renter, types="booking.ending_soon")) == []
+    api.pass_time(60, market.miner_key)
+    sweep(api)
+    api.pass_time(60, market.miner_key)
+    sweep(api)
+    soon = events(api, renter, types="booking.ending_soon")["events"]
+    assert len(soon) == 1 and soon[0]["object_id"] == made["booking_id"]
+    assert soon[0]["data"]["ends_in_seconds"] == 15 * 60
+    api.pass_time(15 * 60, market.miner_key)
+    sweep(api)
+    ended = types(events(api, renter, types="booking.*"))
+    assert ended[-2:] == ["booking.ending_soon", "booking.completed"]
+
+
+def test_a_job_tells_its_client_and_its_miner_each_step(api: Api, market: Market) -> None:
+    market.gpu()
+    client = market.client("c1")
+    made = submitted(api, client, constraints={"gpu_model": "RTX 4090"}, duration_hours="1")
+    polled(api, market.miner_key)
+    report_result(api, market.miner_key, made["job_id"], {"ok": True})
+    job_types = types(events(api, client, types="job.*"))
+    assert job_types == ["job.queued", "job.assigned", "job.finished"]
+    assert types(events(api, market.miner_key, types="job.*")) == ["job.assigned", "job.finished"]
+    finished = events(api, client, types="job.finished")["events"][0]["data"]
+    assert finished["state"] == "completed" and finished["job_id"] == made["job_id"]
+
+
+def test_a_job_whose_gpu_is_lost_is_requeued_with_an_event(api: Api, market: Market) -> None:
+    market.gpu()
+    client = market.client("c1")
+    made = submitted(api, client, constraints={"gpu_model": "RTX 4090"}, duration_hours="1")
+    polled(api, market.miner_key)
+    api.clock.advance(seconds=90 + 600 + 1)  # silent past the timeout and the grace
+    sweep(api)
+    said = types(events(api, client))
+    assert said[-3:] == ["job.requeued", "booking.interrupted", "order.refunded"]
+    requeued = events(api, client, types="job.requeued")["events"]
+    assert [e["object_id"] for e in requeued] == [made["job_id"]]
+    assert job(api, client, made["job_id"])["state"] == requeued[0]["data"]["state"] == "queued"
+
+
+def test_bids_reviews_and_extensions_have_their_events(api: Api, market: Market) -> None:
+    gpu = market.gpu(price_per_hour="0.5")
+    client = market.client("c1")
+    placed = bid(api, client, capacity=1, price="0.6")
+    lonely = bid(api, client, capacity=1, price="0.1", ttl_hours=1)
+    api.pass_time(3601, market.miner_key)
+    sweep(api)
+    bids = events(api, client, types="bid.*")["events"]
+    assert [(e["type"], e["object_id"]) for e in bids] == [
+        ("bid.filled", placed["id"]),
+        ("bid.expired", lonely["id"]),
+    ]
+    booking_id = bids[0]["data"]["booking_ids"][0]
+    longer = api.call("POST", f"/v1/bookings/{booking_id}/extend", client, json={"hours": 1})
+    assert longer.status_code == 409  # it has ended: the bid booked an hour
+    booking_id = booked(api, client, gpu, hours=1)["booking_id"]
+    longer = api.call("POST", f"/v1/bookings/{booking_id}/extend", client, json={"hours": 1})
+    assert longer.status_code == 200, longer.text
+    assert types(events(api, client, types="booking.extended")) == ["booking.extended"]
+    review(api, client, gpu, 5, "fast")
+    posted = events(api, market.miner_key, types="review.posted")["events"]
+    assert [e["data"]["rating"] for e in posted] == [5]
+    assert types(events(api, client, types="review.*")) == []

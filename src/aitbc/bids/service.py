@@ -10,12 +10,14 @@ from aitbc.auth.principal import Principal
 from aitbc.bookings import service as bookings
 from aitbc.config import Settings
 from aitbc.errors import Conflict, NotFound
+from aitbc.events.log import emit
 from aitbc.gpus.matching import Constraints, candidates
 from aitbc.gpus.naming import model_key
 from aitbc.kit.ids import new_id
+from aitbc.kit.money import units_text
 from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query, insert_into
-from aitbc.store.values import as_json, as_time, maybe_time
+from aitbc.store.values import as_json, as_time, iso, maybe_time
 
 _COLUMNS = (
     "id, client_id, provider, gpu_model_key, capacity, filled, price_units, duration_seconds, "
@@ -27,7 +29,7 @@ _SAVE = Query(
 )
 _EXPIRE = Query(
     "UPDATE bids SET status = 'expired', closed_at = expires_at "
-    "WHERE status = 'open' AND expires_at <= $1"
+    "WHERE status = 'open' AND expires_at <= $1 RETURNING *"
 )
 _OPEN = Query(
     "SELECT id FROM bids WHERE status = 'open' AND expires_at > $1 ORDER BY created_at, id LIMIT $2"
@@ -135,6 +137,7 @@ async def try_fill(conn: Conn, bid: Bid, *, now: datetime, settings: Settings) -
             bid.booking_ids = [*bid.booking_ids, booked.booking.id]
     if bid.filled == bid.capacity:
         bid.status, bid.closed_at = "filled", now
+        _announce(conn, "filled", bid, now)
     await bid.save(conn)
 
 
@@ -163,7 +166,29 @@ async def create(conn: Conn, asked: BidRequest, *, now: datetime, settings: Sett
 
 
 async def expire_old(conn: Conn, *, now: datetime) -> None:
-    await conn.execute(_EXPIRE, now)
+    for row in await conn.fetch(_EXPIRE, now):
+        _announce(conn, "expired", Bid.from_row(row), now)
+
+
+def _announce(conn: Conn, kind: str, bid: Bid, now: datetime) -> None:
+    emit(
+        conn,
+        f"bid.{kind}",
+        subject_id=bid.id,
+        data={
+            "bid_id": bid.id,
+            "status": bid.status,
+            "capacity": bid.capacity,
+            "filled": bid.filled,
+            "price_per_hour": units_text(bid.price_units),
+            "booking_ids": bid.booking_ids,
+            "created_at": iso(bid.created_at),
+            "expires_at": iso(bid.expires_at),
+            "closed_at": iso(bid.closed_at),
+        },
+        owners=(bid.client_id,),
+        at=now,
+    )
 
 
 async def open_bids(conn: Conn, *, now: datetime, limit: int = 50) -> list[str]:

@@ -130,13 +130,19 @@ async def job_on(conn: Conn, booking: BookingRecord) -> _Job | None:
     return None if row is None else _Job(row["id"], row["state"], as_time(row["expires_at"]))
 
 
-async def _after_interruption(conn: Conn, job: _Job, now: datetime) -> None:
+async def _after_interruption(conn: Conn, job: _Job, booking: BookingRecord, now: datetime) -> None:
     """A job whose GPU was lost: back to the queue while its time-to-live allows, else
     failed."""
     if now < job.expires_at:
-        await conn.execute(_REQUEUE_JOB, job.id)
+        await requeue(conn, job.id, booking, now)
     else:
         await conn.execute(_FAIL_JOB, job.id, GPU_LOST, now)
+        announce.job_lost(conn, job.id, "failed", booking, now=now, error=GPU_LOST)
+
+
+async def requeue(conn: Conn, job_id: str, booking: BookingRecord, now: datetime) -> None:
+    await conn.execute(_REQUEUE_JOB, job_id)
+    announce.job_lost(conn, job_id, "requeued", booking, now=now)
 
 
 async def _record_order_end(conn: Conn, booking: BookingRecord, end: Outcome) -> None:
@@ -178,7 +184,7 @@ async def close(
     if end.status == "interrupted":
         job = await job_on(conn, booking)
         if job is not None:
-            await _after_interruption(conn, job, now)
+            await _after_interruption(conn, job, booking, now)
     record = ended_record(booking, end)
     announce.ended(conn, record, now=now)
     return record
@@ -251,7 +257,7 @@ async def end_many(
     fails), then the money moves, then the bookings and their orders change."""
     for item in ended:
         if item.job is not None and item.outcome.status == "interrupted":
-            await _after_interruption(conn, item.job, now)
+            await _after_interruption(conn, item.job, item.booking, now)
     closing = [
         Posting(f"booking_{e.outcome.status}", legs(e.booking, e.outcome), e.booking.id)
         for e in ended
@@ -338,7 +344,7 @@ async def settle_due(
         end = ending_now(booking, unserved=unserved, now=now, fee_bps=fee_bps, policy=policy)
         assert end is not None
         if job is not None and unserved and end.status != "interrupted":
-            await conn.execute(_REQUEUE_JOB, job.id)
+            await requeue(conn, job.id, booking, now)
         ended.append(Ended(booking, end, job))
     await end_many(conn, ended, now)
     if gpu_id is None:

@@ -14,7 +14,7 @@ from aitbc.gpus.naming import model_key
 from aitbc.gpus.prices import check_price
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import from_units, to_units
-from aitbc.miners import presence
+from aitbc.miners import announce, presence
 from aitbc.miners import queries as q
 from aitbc.miners.queries import GpuRecord, MinerRecord
 from aitbc.offers import service as offers
@@ -123,6 +123,8 @@ async def after_hearing(
         policy=settings.outage_policy,
         fee_bps=settings.platform_fee_bps,
     )
+    if came_back and heard.previous is not None:
+        await announce.back(conn, miner_id=heard.miner.id, silent_since=heard.previous, now=now)
     if changed or came_back:
         await sync_offers(conn, miner_id=heard.miner.id, now=now, settings=settings)
 
