@@ -25,6 +25,7 @@ from aitbc.bookings.busy import BusyGpus
 from aitbc.bookings.router import gpu_router as booking_gpu_router
 from aitbc.bookings.router import router as bookings_router
 from aitbc.config import Settings
+from aitbc.dispatcher import Dispatcher
 from aitbc.events.router import router as events_router
 from aitbc.gpus.cards import Cards
 from aitbc.gpus.model_keys import ModelKeys
@@ -53,6 +54,7 @@ from aitbc.store.signals import Signals
 from aitbc.store.store import Store
 from aitbc.sweeper import Sweeper
 from aitbc.web import router as web
+from aitbc.webhooks import router as webhooks
 
 DESCRIPTION = """
 The GPU marketplace coordinator: miners list GPUs; clients find, book, pay for, release
@@ -143,14 +145,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 )
             _drain_on_signals(app)
             state.sweeper = Sweeper(state.store, state.clock, settings)
+            state.dispatcher = Dispatcher(state.store, state.clock, settings)
             if settings.sweep_interval_seconds > 0:
                 state.sweeper.start()
+                state.dispatcher.start(state.signals)
         try:
             yield
         finally:
             state.serving -= 1
             if state.serving == 0:
                 await state.sweeper.stop()
+                await state.dispatcher.stop()
                 for task in (state.listening, state.stepping):
                     if task is not None:
                         task.cancel()
@@ -209,6 +214,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         pricing_router,
         jobs_router,
         events_router,
+        webhooks.router,
     )
     for router in routers:
         include_flat(app, router)
@@ -217,6 +223,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # The same offer and bid routes without the version prefix, for older clients.
     for market_router in (offers_router, bids_router):
         include_flat(app, market_router, include_in_schema=False)
+    webhooks.document(app)
     # Last: the web pages answer only addresses no API route has taken.
     web.mount(app)
     return app

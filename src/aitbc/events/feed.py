@@ -12,7 +12,7 @@ from aitbc.errors import Invalid
 from aitbc.events.log import FAMILIES, TYPES
 from aitbc.store.conn import Conn
 from aitbc.store.query import Params, Query, built
-from aitbc.store.values import as_json, as_time
+from aitbc.store.values import as_json, as_time, iso
 
 _COLUMNS = "e.id, e.type, e.at, e.subject, e.subject_id, e.data"
 _PRUNE_RECIPIENTS = Query("DELETE FROM event_recipients WHERE event_id <= $1")
@@ -28,6 +28,17 @@ class EventRecord:
     subject: str
     subject_id: str
     data: dict[str, Any]
+
+    def body(self) -> dict[str, Any]:
+        """As the feed and a webhook delivery show it."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "at": iso(self.at),
+            "object": self.subject,
+            "object_id": self.subject_id,
+            "data": self.data,
+        }
 
 
 def parse_types(text: str | None) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 from fastapi import Depends, Request
 
 from aitbc.config import Settings
+from aitbc.dispatcher import Dispatcher
 from aitbc.kit.clock import Clock
 from aitbc.store.conn import Conn
 from aitbc.store.signals import Signals
@@ -46,6 +47,11 @@ class Context:
     def signals(self) -> Signals:
         signals: Signals = self._state.signals  # made by the lifespan
         return signals
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        dispatcher: Dispatcher = self._state.dispatcher  # made by the lifespan
+        return dispatcher
 
     @property
     def draining(self) -> bool:

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aitbc.webhooks.service import Attempt, Webhook
+from aitbc.webhooks.targets import MAX_URL
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=MAX_URL, examples=["https://example.com/aitbc/events"])
+    types: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Comma-separated event types or families (`booking.*`); none: all",
+    )
+
+
+class WebhookChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        description="true: deliver again, from the event it stopped at; false: pause"
+    )
+
+
+class WebhookPublic(BaseModel):
+    webhook_id: str
+    url: str
+    types: list[str] = Field(description="The event types it gets; empty: all")
+    enabled: bool
+    disabled_reason: str | None
+    created_at: datetime
+    delivered: int = Field(description="Events delivered so far")
+    last_event_id: int = Field(description="The last of your events it has handled")
+    failures: int = Field(description="Failed attempts in a row (0 when healthy)")
+    failing_since: datetime | None
+    next_attempt_at: datetime | None = Field(description="When it is retried, if failing")
+    last_error: str | None
+
+    @classmethod
+    def of(cls, hook: Webhook) -> WebhookPublic:
+        return cls(
+            webhook_id=hook.id,
+            url=hook.url,
+            types=list(hook.types),
+            enabled=hook.enabled,
+            disabled_reason=hook.disabled_reason,
+            created_at=hook.created_at,
+            delivered=hook.delivered,
+            last_event_id=hook.cursor,
+            failures=hook.failures,
+            failing_since=hook.failing_since,
+            next_attempt_at=hook.next_attempt_at if hook.failures else None,
+            last_error=hook.last_error,
+        )
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str = Field(
+        description="Signs every delivery (X-Aitbc-Signature). Shown this once: keep it."
+    )
+
+
+class DeliveryPublic(BaseModel):
+    event_id: int | None = Field(description="None for a test")
+    event_type: str
+    at: datetime
+    attempt: int
+    ok: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+    @classmethod
+    def of(cls, attempt: Attempt) -> DeliveryPublic:
+        return cls(
+            event_id=attempt.event_id,
+            event_type=attempt.event_type,
+            at=attempt.at,
+            attempt=attempt.attempt,
+            ok=attempt.ok,
+            status_code=attempt.status_code,
+            error=attempt.error,
+            duration_ms=attempt.duration_ms,
+        )
+
+
+class WebhookDeliveryBody(BaseModel):
+    """What each delivery posts (JSON), with the headers X-Aitbc-Signature
+    (`t=<unix time>,v1=<HMAC-SHA256 hex of "<t>.<body>">`), X-Aitbc-Event-Id,
+    X-Aitbc-Event-Type and X-Aitbc-Webhook-Id. The same shape as a feed event."""
+
+    id: int | None
+    type: str
+    at: datetime
+    object: str
+    object_id: str
+    data: dict[str, Any]
