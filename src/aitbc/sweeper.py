@@ -36,6 +36,7 @@ from aitbc.store.conn import Conn
 from aitbc.store.query import Query
 from aitbc.store.store import Store
 from aitbc.store.values import as_time
+from aitbc.webhooks import service as webhooks
 
 log = logging.getLogger("aitbc.sweeper")
 # The chore is due ($3: its last time allowed) and this process takes it by moving it on.
@@ -171,6 +172,11 @@ class Sweeper:
             "pruning events",
             PRUNE_EVERY,
             lambda conn, now: feed.prune(conn, now=now, retention=retention),
+        )
+        await self._now_and_then(
+            "pruning webhook deliveries",
+            PRUNE_EVERY,
+            lambda conn, now: webhooks.prune_log(conn, now=now, retention=retention),
         )
         return settled
 

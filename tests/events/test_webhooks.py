@@ -207,3 +207,21 @@ def test_sweeping_does_not_deliver_and_delivering_needs_no_sweep(
     assert deliver(app) == 1 and types({"events": [r.body for r in receiver.got]}) == [
         "account.deposit"
     ]
+
+
+def test_events_and_delivery_logs_past_the_retention_are_pruned(
+    api: Api, app: FastAPI, market: Market, receiver: Receiver
+) -> None:
+    renter = market.client("c1")
+    made = hook(api, renter, receiver.url)
+    deposit(api, "c1", "5")
+    deliver(app)
+    api.clock.advance(days=29)
+    deposit(api, "c1", "6")
+    deliver(app)
+    api.clock.advance(days=2)  # the first two deposits are 31 days old, the last 2 days
+    sweep(api)
+    kept = events(api, renter)["events"]
+    assert [e["data"]["amount"] for e in kept] == ["6.000000"]
+    log = api.call("GET", f"/v1/webhooks/{made['webhook_id']}/deliveries", renter).json()
+    assert [e["event_id"] for e in log] == [kept[0]["id"]]

@@ -45,15 +45,9 @@ def test_a_public_address_is_accepted(api: Api, market: Market) -> None:
     assert answer.status_code == 201, answer.text
 
 
-def test_the_coordinators_own_host_is_refused_even_when_private_is_allowed() -> None:
+def test_the_coordinator_itself_is_refused_even_when_private_is_allowed() -> None:
+    own = [("coordinator.example", 8080)]
     with pytest.raises(TargetRefused):
-        asyncio.run(
-            check(
-                "http://coordinator.example/x",
-                allow_private=True,
-                own_hosts=["coordinator.example"],
-            )
-        )
-    asyncio.run(
-        check("http://127.0.0.1:9/x", allow_private=True, own_hosts=["coordinator.example"])
-    )
+        asyncio.run(check("http://Coordinator.example:8080/x", allow_private=True, own=own))
+    # Another port of the same host is another service.
+    asyncio.run(check("http://coordinator.example:9000/x", allow_private=True, own=own))

@@ -1,5 +1,5 @@
-"""The CLI's HTTP client: one request, no retries, a 5-second timeout, the server's error
-message on failure."""
+"""The CLI's HTTP client: one request, no retries, a 5-second timeout (longer for a long
+poll), the server's error message on failure."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class Options(TypedDict, total=False):
     params: dict[str, Any] | None
     headers: dict[str, str] | None
     expect: tuple[int, ...]
+    timeout: float
 
 
 class ApiError(click.ClickException):
@@ -49,12 +50,13 @@ class Api:
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         expect: tuple[int, ...] = (200,),
+        timeout: float = TIMEOUT_SECONDS,
     ) -> tuple[Any, httpx.Headers]:
         """The decoded body and the response headers (for paging)."""
         clean_params = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             response = self._client.request(
-                method, path, json=json, params=clean_params, headers=headers
+                method, path, json=json, params=clean_params, headers=headers, timeout=timeout
             )
         except httpx.HTTPError as exc:
             raise click.ClickException(f"cannot reach the coordinator: {exc}") from exc

@@ -6,7 +6,18 @@ from dataclasses import dataclass, field
 
 import click
 
-from aitbc.cli import account, admin, bookings, client, login, marketplace, miner, server, web
+from aitbc.cli import (
+    account,
+    admin,
+    bookings,
+    client,
+    events,
+    login,
+    marketplace,
+    miner,
+    server,
+    web,
+)
 from aitbc.cli.config import CliConfig, load
 from aitbc.cli.http import Api
 from aitbc.cli.options import FORMATS, attach_output_options
@@ -83,6 +94,8 @@ cli.add_command(bookings.bookings)
 cli.add_command(account.account)
 cli.add_command(web.web)
 cli.add_command(client.client)
+cli.add_command(events.events)
+cli.add_command(events.webhooks)
 cli.add_command(login.config_group)
 cli.add_command(login.login)
 cli.add_command(login.whoami)

@@ -61,3 +61,12 @@ QUOTE = View("quote_id")
 ME = View("owner_id")
 MINER = View("miner_id", nested={"gpus": View("gpu_id")})
 PRICING = View("model")
+EVENT = View("id", ("id", "at", "type", "object_id"))
+EVENTS = View("id", rows_key="events", nested={"events": EVENT})
+WEBHOOK = View(
+    "webhook_id",
+    ("webhook_id", "url", "types", "enabled", "delivered", "failures", "last_error"),
+)
+DELIVERY = View(
+    "at", ("at", "event_id", "event_type", "attempt", "ok", "status_code", "duration_ms", "error")
+)

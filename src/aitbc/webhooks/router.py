@@ -43,8 +43,9 @@ WebhookId = Annotated[str, Path(max_length=40)]
 async def create_webhook(
     body: WebhookCreate, request: Request, ctx: ContextDep, principal: AnyKeyDep
 ) -> WebhookCreated:
-    own = (request.url.hostname or "", socket.gethostname())
-    await targets.check(body.url, allow_private=ctx.settings.webhook_allow_private, own_hosts=own)
+    port = request.url.port or (443 if request.url.scheme == "https" else 80)
+    own = [(request.url.hostname or "", port), (socket.gethostname(), port)]
+    await targets.check(body.url, allow_private=ctx.settings.webhook_allow_private, own=own)
     hook = await ctx.write(
         service.create, owner_id=principal.owner_id, url=body.url, types=body.types, now=ctx.now()
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aitbc.errors import Conflict, NotFound
@@ -41,6 +41,7 @@ _LOG = Query(
     "SELECT id, event_id, event_type, at, attempt, ok, status_code, error, duration_ms "
     "FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2"
 )
+_PRUNE_LOG = Query("DELETE FROM webhook_deliveries WHERE at < $1")
 _RECORD = Query(
     "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, at, attempt, ok, "
     "status_code, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -167,3 +168,8 @@ async def log(conn: Conn, *, webhook_id: str, owner_id: str, limit: int) -> list
     """The webhook's delivery attempts, newest first."""
     await get(conn, webhook_id=webhook_id, owner_id=owner_id)
     return [Attempt.from_row(row) for row in await conn.fetch(_LOG, webhook_id, limit)]
+
+
+async def prune_log(conn: Conn, *, now: datetime, retention: timedelta) -> int:
+    """Forget delivery attempts older than ``retention`` (the sweeper, hourly)."""
+    return await conn.execute(_PRUNE_LOG, now - retention)

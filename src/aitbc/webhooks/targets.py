@@ -47,10 +47,11 @@ def _public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-async def check(url: str, *, allow_private: bool, own_hosts: Iterable[str] = ()) -> None:
-    """Refuse a URL that is not a public http(s) address, or names this coordinator."""
+async def check(url: str, *, allow_private: bool, own: Iterable[tuple[str, int]] = ()) -> None:
+    """Refuse a URL that is not a public http(s) address, or names this coordinator (one
+    of ``own``: host and port)."""
     host, port = parse(url)
-    if host.lower() in {h.lower() for h in own_hosts if h}:
+    if (host.lower(), port) in {(h.lower(), p) for h, p in own}:
         raise TargetRefused("A webhook cannot post to the coordinator itself.")
     if allow_private:
         return
