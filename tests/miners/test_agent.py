@@ -324,3 +324,30 @@ def _claim_of(api: Api, job_id: str) -> object:
             text("SELECT claim_expires_at FROM jobs WHERE id = :j"), {"j": job_id}
         ).one()
         return found[0]
+
+
+def test_a_job_cancelled_by_its_client_is_stopped_at_once_and_the_next_one_runs(
+    live_server: str, api: Api, client_key: str
+) -> None:
+    miner_key = api.key("miner", "heeding-host")
+    # Sleeps a minute for n = 1, answers at once otherwise.
+    command = (
+        f"{sys.executable} -c \"import json,sys,time; n=json.load(sys.stdin)['n']; "
+        'time.sleep(60 if n == 1 else 0); print(json.dumps({\"n\": n}))"'
+    )
+    agent = start_agent(live_server, miner_key, command, "--poll-wait", "5")
+    try:
+        wait_for(lambda: len(my_gpus(api, "heeding-host")) == 1)
+        slow = submit(api, client_key, {"n": 1})
+        wait_for(lambda: job(api, client_key, slow)["state"] == "running")
+        cancelled = api.call("POST", f"/v1/jobs/{slow}/cancel", client_key)
+        assert cancelled.status_code == 200, cancelled.text
+        quick = submit(api, client_key, {"n": 2})
+        began = time.monotonic()
+        wait_for(lambda: job(api, client_key, quick)["state"] == "completed")
+        assert time.monotonic() - began < 20  # not after the first job's minute
+    finally:
+        code, out, _ = stop(agent)
+    assert code == 0, out
+    assert f"job {slow} was cancelled by its client: stopping it" in out
+    assert job(api, client_key, slow)["state"] == "cancelled"

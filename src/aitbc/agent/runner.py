@@ -1,7 +1,9 @@
 """The agent's loop: register the host's GPUs, heartbeat on an interval with their health,
 long-poll for jobs, run each through the executor, post the result or the failure; back off
 on errors; on SIGTERM finish the running job (or fail it when the grace runs out), report
-the host offline and stop."""
+the host offline and stop. Beside them it follows the miner's events (the coordinator's
+feed): a job cancelled by its client is stopped at once, and bookings of its GPUs beginning
+and ending are logged."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from aitbc.agent.executors import Executor, HttpExecutor, Outcome, ShellExecutor
 
 log = logging.getLogger("aitbc.agent")
 MAX_BACKOFF_SECONDS = 60.0
+# What the agent listens for in its events (docs/events.md).
+HEARD = "job.cancelled,booking.started,booking.ending_soon,booking.released,booking.cancelled"
 
 
 @dataclass
@@ -59,7 +63,10 @@ class Agent:
         self.stopping = threading.Event()
         self._working = threading.Event()
         self._heartbeats: threading.Thread | None = None
+        self._hearing: threading.Thread | None = None
         self._polling = False
+        self._running: str | None = None  # the job being run
+        self._cancelled: set[str] = set()
         self.jobs_done = 0
 
     def on_signal(self, signum: int, frame: object) -> None:
@@ -72,8 +79,10 @@ class Agent:
 
     # -- talking to the coordinator -----------------------------------------------------
 
-    def _call(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        response = self._client.request(method, path, json=body)
+    def _call(
+        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        response = self._client.request(method, path, json=body, params=params)
         if response.status_code >= 500 or response.status_code in (401, 403, 429):
             response.raise_for_status()
         return response
@@ -160,6 +169,7 @@ class Agent:
     def work(self, job: dict[str, Any]) -> None:
         job_id = job["job_id"]
         log.info("running job %s", job_id)
+        self._running = job_id
         self._working.set()
         watchdog = threading.Thread(target=self._abandon_after_grace, daemon=True)
         watchdog.start()
@@ -170,6 +180,12 @@ class Agent:
             outcome = Outcome(False, error_code="executor_error", error_message=str(exc))
         finally:
             self._working.clear()
+            self._running = None
+        if job_id in self._cancelled:
+            self._cancelled.discard(job_id)
+            log.info("job %s was cancelled by its client and stopped", job_id)
+            self.jobs_done += 1
+            return
         if not outcome.ok and self.stopping.is_set() and outcome.error_code.startswith("exit_"):
             outcome = Outcome(
                 False, error_code="agent_stopped", error_message="the miner agent was stopped"
@@ -189,6 +205,52 @@ class Agent:
                     self._executor.stop()
                 return
 
+    # -- hearing what concerns this miner ---------------------------------------------------
+
+    def _events(self, params: dict[str, Any]) -> dict[str, Any]:
+        response = self._call("GET", "/v1/events", None, params={"types": HEARD, **params})
+        response.raise_for_status()
+        page: dict[str, Any] = response.json()
+        return page
+
+    def _hear(self) -> None:
+        """Follow the miner's events from now on (a long poll), until stopping."""
+        cursor: int | None = None
+        backoff = _Backoff()
+        while not self.stopping.is_set():
+            try:
+                if cursor is None:  # start at the newest: what happened before is past
+                    cursor = int(self._events({"latest": "true", "limit": 1})["next_after"])
+                    continue
+                page = self._events({"after": cursor, "wait": self._config.poll_wait_seconds})
+                backoff.reset()
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                wait = backoff.next()
+                log.warning("following events failed (%s); retrying in %.0f s", exc, wait)
+                self.stopping.wait(wait)
+                continue
+            for event in page["events"]:
+                self.heard(event)
+            cursor = int(page["next_after"])
+
+    def heard(self, event: dict[str, Any]) -> None:
+        """Act on one event of this miner's."""
+        kind, data = event["type"], event.get("data") or {}
+        if kind == "job.cancelled":
+            if event["object_id"] == self._running:
+                log.info("job %s was cancelled by its client: stopping it", self._running)
+                self._cancelled.add(event["object_id"])
+                self._executor.stop()
+            return
+        booking, gpu = data.get("booking_id"), data.get("gpu_id")
+        if kind == "booking.ending_soon":
+            minutes = int(data.get("ends_in_seconds") or 0) // 60
+            log.info("booking %s of GPU %s ends in %d min", booking, gpu, minutes)
+        elif kind == "booking.started":
+            log.info("booking %s of GPU %s began (until %s)", booking, gpu, data.get("end_time"))
+        else:
+            log.info("booking %s of GPU %s ended (%s)", booking, gpu, data.get("status"))
+
     def _beat(self) -> None:
         while not self.stopping.wait(self._config.heartbeat_seconds):
             try:
@@ -205,6 +267,8 @@ class Agent:
         if not once:
             self._heartbeats = threading.Thread(target=self._beat, daemon=True)
             self._heartbeats.start()
+            self._hearing = threading.Thread(target=self._hear, daemon=True)
+            self._hearing.start()
         backoff = _Backoff()
         while not self.stopping.is_set():
             try:
