@@ -169,6 +169,13 @@ class Settings(BaseSettings):
         "non-public addresses (refused by default: docs/events.md says why).",
     )
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="The wait before a failed delivery is tried again, doubled after each "
+        "failure in a row up to an hour.",
+    )
     webhook_give_up_hours: float = Field(
         default=24,
         ge=24,

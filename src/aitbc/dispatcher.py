@@ -42,8 +42,8 @@ class Dispatcher:
         self._clock = clock
         self._settings = settings
         self._timeout = settings.webhook_timeout_seconds
-        # A lease outlives a round's slowest post with room to spare; each post renews it.
-        self._lease = timedelta(seconds=2 * self._timeout + 30)
+        # A lease outlives one post (each post renews it) with room to spare.
+        self._lease = timedelta(seconds=2 * self._timeout + 5)
         self._give_up = timedelta(hours=settings.webhook_give_up_hours)
         self._client: httpx.AsyncClient | None = None
         self._wake: asyncio.Event | None = None
@@ -156,6 +156,7 @@ class Dispatcher:
                             token=token,
                             attempt=attempt,
                             give_up=self._give_up,
+                            first_retry=self._settings.webhook_retry_seconds,
                         )
                     )
                     return delivered

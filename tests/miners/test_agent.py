@@ -333,7 +333,7 @@ def test_a_job_cancelled_by_its_client_is_stopped_at_once_and_the_next_one_runs(
     # Sleeps a minute for n = 1, answers at once otherwise.
     command = (
         f"{sys.executable} -c \"import json,sys,time; n=json.load(sys.stdin)['n']; "
-        'time.sleep(60 if n == 1 else 0); print(json.dumps({\"n\": n}))"'
+        'time.sleep(60 if n == 1 else 0); print(json.dumps({"n": n}))"'
     )
     agent = start_agent(live_server, miner_key, command, "--poll-wait", "5")
     try:

@@ -51,9 +51,10 @@ _RELEASE = Query(
 )
 
 
-def backoff(failures: int) -> timedelta:
-    """The wait after the ``failures``-th failure in a row: 5 s, doubling, at most an hour."""
-    return min(LONGEST_WAIT, timedelta(seconds=5 * 2 ** min(failures - 1, 20)))
+def backoff(failures: int, first: float = 5.0) -> timedelta:
+    """The wait after the ``failures``-th failure in a row: ``first`` seconds, doubling, at
+    most an hour."""
+    return min(LONGEST_WAIT, timedelta(seconds=first * 2 ** min(failures - 1, 20)))
 
 
 async def claim(
@@ -91,12 +92,18 @@ async def advanced(
 
 
 async def failed(
-    conn: Conn, hook: Webhook, *, token: str, attempt: Attempt, give_up: timedelta
+    conn: Conn,
+    hook: Webhook,
+    *,
+    token: str,
+    attempt: Attempt,
+    give_up: timedelta,
+    first_retry: float,
 ) -> None:
     """The delivery failed: logged, the next try backed off; after ``give_up`` of failures
     the webhook is disabled and its owner told."""
     now = attempt.at
-    retry_at = now + backoff(hook.failures + 1)
+    retry_at = now + backoff(hook.failures + 1, first_retry)
     since = await conn.fetchval(_FAILED, hook.id, token, now, attempt.error, retry_at)
     if since is None:
         return  # the lease was lost: the process that holds it now logs its own attempts
