@@ -49,7 +49,7 @@ from aitbc.offers.router import router as offers_router
 from aitbc.orders.router import router as orders_router
 from aitbc.pricing.router import router as pricing_router
 from aitbc.reviews.router import router as reviews_router
-from aitbc.store import outgoing as outbox
+from aitbc.store import outbox, outgoing
 from aitbc.store.signals import Signals
 from aitbc.store.store import Store
 from aitbc.sweeper import Sweeper
@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 state.listening = asyncio.create_task(state.signals.listen(state.store.connect_raw))
             else:
                 state.store.listen_locally(wakeup.CHANNEL, state.signals.wake)
-                state.store.listen_locally(outbox.CHANNEL, state.signals.events_written)
+                state.store.listen_locally(outgoing.CHANNEL, state.signals.events_written)
             state.stepping = None
             if isinstance(state.clock, DatabaseClock):
                 state.stepping = asyncio.create_task(
@@ -142,6 +142,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                         every=settings.clock_check_seconds,
                         warn_beyond=settings.clock_skew_warning_seconds,
                     )
+                )
+            # Events left unnumbered by a writer that found another process numbering.
+            state.numbering = None
+            if state.store.numbering is not None:
+                state.numbering = asyncio.create_task(
+                    outbox.keep_numbering(state.store, state.store.numbering)
                 )
             _drain_on_signals(app)
             state.sweeper = Sweeper(state.store, state.clock, settings)
@@ -156,7 +162,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             if state.serving == 0:
                 await state.sweeper.stop()
                 await state.dispatcher.stop()
-                for task in (state.listening, state.stepping):
+                for task in (state.listening, state.stepping, state.numbering):
                     if task is not None:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):

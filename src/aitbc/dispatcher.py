@@ -33,6 +33,7 @@ log = logging.getLogger("aitbc.webhooks")
 CLAIM_BATCH = 20
 EVENTS_PER_ROUND = 50
 TICK_SECONDS = 1.0
+GATHER_SECONDS = 0.05
 USER_AGENT = "aitbc-webhooks/1"
 
 
@@ -118,6 +119,9 @@ class Dispatcher:
     async def deliver_due(self) -> int:
         """One round: claim the webhooks with events waiting and deliver them, side by
         side. Returns how many events were delivered."""
+        async with self._store.read() as conn:
+            if not await delivery.any_due(conn, now=self._clock.now()):
+                return 0
         token = secrets.token_hex(8)
         hooks = await self._store.write(
             partial(
@@ -220,6 +224,8 @@ class Dispatcher:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=TICK_SECONDS)
+                # Events come in bursts: one round for the burst, not one per commit.
+                await asyncio.sleep(GATHER_SECONDS)
             self._wake.clear()
             try:
                 while await self.deliver_due():

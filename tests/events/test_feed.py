@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
 from tests.jobs.slice_support import bid, job, polled, report_result, submitted
 from tests.support.api import ADMIN_KEY, Api
-from tests.support.market import Market, booked, heartbeat, release, review
+from tests.support.market import Market, booked, deposit, heartbeat, release, review
 from tests.support.waiting import until
 
 
@@ -39,7 +40,6 @@ def test_a_booking_and_its_release_reach_the_renter_and_the_provider(
     assert types(mine) == [
         "account.deposit",
         "booking.created",
-        "booking.started",
         "booking.released",
         "order.refunded",
     ]
@@ -49,11 +49,11 @@ def test_a_booking_and_its_release_reach_the_renter_and_the_provider(
         created["data"]["status"] == "active"
         and created["data"]["total_cost"] == made["total_cost"]
     )
-    released = mine["events"][3]["data"]
+    released = mine["events"][2]["data"]
     shown = api.call("GET", f"/v1/bookings/{made['booking_id']}", renter).json()
     assert released == shown  # the booking as the API shows it
     assert released["status"] == "released" and ended
-    refund = mine["events"][4]["data"]
+    refund = mine["events"][3]["data"]
     assert refund["reason"] == "released" and refund["booking_id"] == made["booking_id"]
     ids = [event["id"] for event in mine["events"]]
     assert ids == sorted(ids) and mine["next_after"] == ids[-1] and mine["more"] is False
@@ -61,7 +61,6 @@ def test_a_booking_and_its_release_reach_the_renter_and_the_provider(
     provider = events(api, market.miner_key)
     assert types(provider) == [
         "booking.created",
-        "booking.started",
         "booking.released",
         "order.refunded",
     ]
@@ -86,8 +85,8 @@ def test_the_cursor_pages_in_order_and_types_filter(api: Api, market: Market) ->
     assert rest["more"] is False
     created = events(api, renter, types="booking.created")
     assert types(created) == ["booking.created"] * 3
-    family = events(api, renter, types="account.*,booking.started")
-    assert types(family) == ["account.deposit"] + ["booking.started"] * 3
+    family = events(api, renter, types="account.*,booking.created")
+    assert types(family) == ["account.deposit"] + ["booking.created"] * 3
     newest = events(api, renter, latest="true", limit=2)
     assert newest["events"] == everything[-2:]
     empty = events(api, renter, after=everything[-1]["id"])
@@ -132,7 +131,7 @@ def test_a_long_poll_wakes_when_an_event_is_written(
     booked(api, renter, gpu, hours=1)
     waiting.join(10)
     assert time.monotonic() - started < 10
-    assert types(answers[0]) == ["booking.created", "booking.started"]
+    assert types(answers[0]) == ["booking.created"]
 
 
 def test_gpu_offline_and_back_reach_the_provider_and_its_renters(api: Api, market: Market) -> None:
@@ -237,3 +236,37 @@ def test_bids_reviews_and_extensions_have_their_events(api: Api, market: Market)
     posted = events(api, market.miner_key, types="review.posted")["events"]
     assert [e["data"]["rating"] for e in posted] == [5]
     assert types(events(api, client, types="review.*")) == []
+
+
+def test_a_reservation_is_created_pending_and_started_when_its_time_comes(
+    api: Api, market: Market
+) -> None:
+    gpu = market.gpu()
+    renter = market.client("c1")
+    start = (api.clock.now() + timedelta(hours=1)).isoformat()
+    made = booked(api, renter, gpu, hours=1, start_time=start)
+    created = events(api, renter, types="booking.*")["events"]
+    assert [(e["type"], e["data"]["status"]) for e in created] == [("booking.created", "pending")]
+    api.pass_time(30 * 60, market.miner_key)
+    sweep(api)
+    assert types(events(api, renter, types="booking.started")) == []
+    api.pass_time(31 * 60, market.miner_key)
+    sweep(api)
+    started = events(api, market.miner_key, types="booking.started")["events"]
+    assert [(e["object_id"], e["data"]["status"]) for e in started] == [
+        (made["booking_id"], "active")
+    ]
+
+
+def test_pruning_keeps_the_newest_event_so_numbers_keep_rising(api: Api, market: Market) -> None:
+    renter = market.client("c1")
+    deposit(api, "c1", "1")
+    deposit(api, "c1", "2")
+    last = events(api, renter)["next_after"]
+    api.clock.advance(days=31)
+    sweep(api)
+    assert [e["id"] for e in events(api, renter)["events"]] == [last]  # the newest stays
+    deposit(api, "c1", "3")
+    page = events(api, renter)["events"]
+    assert [e["data"]["amount"] for e in page] == ["2.000000", "3.000000"]
+    assert page[1]["id"] > last

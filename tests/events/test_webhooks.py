@@ -50,7 +50,7 @@ def test_events_are_posted_signed_in_order_and_logged(
     booked(api, renter, gpu, hours=1)
     release(api, renter, gpu)
 
-    assert deliver(app) == 4
+    assert deliver(app) == 3
     feed = events(api, renter)["events"]
     assert [r.body for r in receiver.got] == feed[1:]  # from the webhook's making on
     now = int(time.time())
@@ -67,7 +67,7 @@ def test_events_are_posted_signed_in_order_and_logged(
 
     assert deliver(app) == 0  # nothing twice
     state = shown(api, renter, made["webhook_id"])
-    assert state["delivered"] == 4 and state["last_event_id"] == feed[-1]["id"]
+    assert state["delivered"] == 3 and state["last_event_id"] == feed[-1]["id"]
     log = api.call("GET", f"/v1/webhooks/{made['webhook_id']}/deliveries", renter).json()
     assert [entry["event_id"] for entry in log] == [e["id"] for e in reversed(feed[1:])]
     assert all(entry["ok"] and entry["status_code"] == 204 for entry in log)
@@ -97,6 +97,7 @@ def test_a_failing_receiver_is_retried_with_back_off_and_gets_everything_in_orde
     made = hook(api, renter, receiver.url)
     gpu = market.gpu()
     booked(api, renter, gpu, hours=1)
+    deposit(api, "c1", "5")
     receiver.answer = 500
     assert deliver(app) == 0
     assert len(receiver.got) == 1  # the first event, refused: the second waits behind it

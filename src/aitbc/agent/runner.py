@@ -22,7 +22,10 @@ from aitbc.agent.executors import Executor, HttpExecutor, Outcome, ShellExecutor
 log = logging.getLogger("aitbc.agent")
 MAX_BACKOFF_SECONDS = 60.0
 # What the agent listens for in its events (docs/events.md).
-HEARD = "job.cancelled,booking.started,booking.ending_soon,booking.released,booking.cancelled"
+HEARD = (
+    "job.cancelled,booking.created,booking.started,booking.ending_soon,booking.released,"
+    "booking.cancelled"
+)
 
 
 @dataclass
@@ -246,7 +249,9 @@ class Agent:
         if kind == "booking.ending_soon":
             minutes = int(data.get("ends_in_seconds") or 0) // 60
             log.info("booking %s of GPU %s ends in %d min", booking, gpu, minutes)
-        elif kind == "booking.started":
+        elif kind == "booking.created" and data.get("status") != "active":
+            log.info("GPU %s reserved from %s (booking %s)", gpu, data.get("start_time"), booking)
+        elif kind in ("booking.created", "booking.started"):
             log.info("booking %s of GPU %s began (until %s)", booking, gpu, data.get("end_time"))
         else:
             log.info("booking %s of GPU %s ended (%s)", booking, gpu, data.get("status"))

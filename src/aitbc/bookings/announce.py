@@ -7,20 +7,33 @@ from datetime import datetime, timedelta
 
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord, public
 from aitbc.config import Policy
-from aitbc.events.log import emit
+from aitbc.events.log import emit, event
 from aitbc.kit.money import units_text
 from aitbc.store.conn import Conn
+from aitbc.store.outgoing import Outgoing
 from aitbc.store.query import Query
 
 # How an ended booking reads does not depend on its miner's silence.
 _ENDED = Policy(timeout=1, grace=0)
 
 
-def booking(conn: Conn, kind: str, record: BookingRecord, *, now: datetime, policy: Policy) -> None:
-    """``booking.<kind>`` with the booking as ``GET /v1/bookings/{id}`` shows it now."""
+def created(record: BookingRecord, *, now: datetime, policy: Policy) -> Outgoing:
+    """``booking.created``, for the booking's own statement to write (bookings.service)."""
+    return event(
+        "booking.created",
+        subject_id=record.id,
+        data=public(record, now, policy),
+        owners=(record.client_id, record.miner_id),
+        at=now,
+    )[0]
+
+
+def booking(conn: Conn, record: BookingRecord, *kinds: str, now: datetime, policy: Policy) -> None:
+    """``booking.<kind>`` for each of ``kinds``, with the booking as ``GET /v1/bookings/{id}``
+    shows it now."""
     emit(
         conn,
-        f"booking.{kind}",
+        *(f"booking.{kind}" for kind in kinds),
         subject_id=record.id,
         data=public(record, now, policy),
         owners=(record.client_id, record.miner_id),
@@ -47,7 +60,7 @@ def refunded(conn: Conn, record: BookingRecord, *, units: int, reason: str, now:
 
 def ended(conn: Conn, record: BookingRecord, *, now: datetime) -> None:
     """The booking as it ended, with the refund it was given if any."""
-    booking(conn, record.status, record, now=now, policy=_ENDED)
+    booking(conn, record, record.status, now=now, policy=_ENDED)
     if record.refunded_units > 0:
         refunded(conn, record, units=record.refunded_units, reason=record.status, now=now)
 

@@ -62,7 +62,7 @@ async def book_gpu(gpu_id: str, body: BookRequest, request: Request) -> Response
 
     async def action(conn: Conn) -> bytes:
         done = await service.book(conn, wanted, now=now, settings=settings, busy=state.busy_gpus)
-        return orjson.dumps(records.public(done.booking, now, settings.outage_policy))
+        return done.shown.encode()  # records.public, as its booking.created event has it
 
     return await idempotency.write_once(
         request, state.store, principal.owner_id, body, now, action, 201

@@ -25,7 +25,9 @@ from aitbc.kit.money import divide_units, units_text
 from aitbc.ledger.postings import Along, Leg, post
 from aitbc.models.account import ESCROW, MAIN
 from aitbc.pricing.market import is_stale
+from aitbc.store import outbox
 from aitbc.store.conn import Conn, Row
+from aitbc.store.outgoing import Outgoing
 from aitbc.store.query import Query
 from aitbc.store.values import as_time, iso, maybe_time
 
@@ -66,6 +68,7 @@ class GpuLock:
 class Booked:
     booking: BookingRecord
     gpu: GpuLock
+    shown: str  # the booking as the API shows it at its making, as JSON (its event's data)
 
 
 _LOCK_GPU = Query(
@@ -282,10 +285,9 @@ async def book(
         miner_heartbeat=gpu.heartbeat,
         miner_status="online",  # lock_gpu refused it otherwise
     )
-    await _write(conn, booking, now)
-    announce.booking(conn, "created", booking, now=now, policy=settings.outage_policy)
-    if booking.order_status == "active":
-        announce.booking(conn, "started", booking, now=now, policy=settings.outage_policy)
+    # A booking that begins at once is created active: booking.started is for reservations.
+    created = announce.created(booking, now=now, policy=settings.outage_policy)
+    await _write(conn, booking, now, created)
     if busy is not None:
         busy.add(request.gpu_id)
     if due:
@@ -298,7 +300,7 @@ async def book(
         )
     if is_stale(gpu.price_updated_at, now=now, settings=settings):
         follow_up.reprice(conn, model_key=gpu.model_key, now=now, settings=settings)
-    return Booked(booking=booking, gpu=gpu)
+    return Booked(booking=booking, gpu=gpu, shown=created.data)
 
 
 class OutOfFunds(Exception):
@@ -319,7 +321,7 @@ async def try_book(
         return None
 
 
-async def _write(conn: Conn, b: BookingRecord, now: datetime) -> None:
+async def _write(conn: Conn, b: BookingRecord, now: datetime, created: Outgoing) -> None:
     """The booking, its order and its first event, the GPU's count, and the escrow posting,
     which refuses a booking the client's balance does not cover (the caller's transaction
     rolls back). On PostgreSQL all of it is one statement."""
@@ -329,8 +331,9 @@ async def _write(conn: Conn, b: BookingRecord, now: datetime) -> None:
     )  # fmt: skip
     order = (b.order_id, b.order_status, min(b.start_time, now))
     along = None
-    if conn.dialect == "postgresql":
-        along = Along(_PLACE_ALONG, (*booking, *order))
+    if conn.dialect == "postgresql":  # and the booking's events: one statement
+        events, columns = outbox.along(conn, [created], first=len(booking) + len(order) + 1)
+        along = Along(f"{_PLACE_ALONG},{events}", (*booking, *order, *columns))
     else:
         await conn.execute(_INSERT_BOOKING, *booking)
         await conn.execute(
@@ -339,6 +342,7 @@ async def _write(conn: Conn, b: BookingRecord, now: datetime) -> None:
         )  # fmt: skip
         await conn.execute(_INSERT_EVENT, *order)
         await conn.execute(_COUNT_BOOKING, b.gpu_id)
+        conn.emit(created)
     await post(
         conn,
         kind="booking_escrow",
@@ -545,7 +549,7 @@ async def extend(
     await conn.execute(
         _EXTEND, booking.id, booking.end_time, booking.booked_seconds, booking.total_units
     )
-    announce.booking(conn, "extended", booking, now=now, policy=policy)
+    announce.booking(conn, booking, "extended", now=now, policy=policy)
     if await conn.fetchrow(_HAS_DUE, booking.gpu_id, now) is not None:
         follow_up.settle_due(conn, gpu_id=booking.gpu_id, now=now, fee_bps=fee_bps, policy=policy)
     return booking

@@ -357,5 +357,5 @@ async def settle_due(
     )
     for row in begun:
         started = replace(BookingRecord.from_row(row), order_status="active")
-        announce.booking(conn, "started", started, now=now, policy=policy)
+        announce.booking(conn, started, "started", now=now, policy=policy)
     return len(ended)

@@ -14,10 +14,16 @@ from aitbc.store.conn import Conn
 from aitbc.store.query import Params, Query, built
 from aitbc.store.values import as_json, as_time, iso
 
-_COLUMNS = "e.id, e.type, e.at, e.subject, e.subject_id, e.data"
-_PRUNE_RECIPIENTS = Query("DELETE FROM event_recipients WHERE event_id <= $1")
-_PRUNE_EVENTS = Query("DELETE FROM events WHERE id <= $1")
-_LAST_BEFORE = Query("SELECT id FROM events WHERE at < $1 ORDER BY at DESC LIMIT 1")
+_COLUMNS = "r.event_id AS id, e.type, e.at, e.subject, e.subject_id, e.data"
+_FROM = "event_recipients r JOIN events e ON e.row_id = r.row_id"
+_ROWS = Query("SELECT min(row_id), max(row_id) FROM events")
+_FIRST_FROM = Query("SELECT row_id, at FROM events WHERE row_id >= $1 ORDER BY row_id LIMIT 1")
+_PRUNE_EVENTS = Query("DELETE FROM events WHERE row_id < $1")
+# An hourly scan: the recipients of events pruned (no index to find them by row).
+_PRUNE_RECIPIENTS = Query(
+    "DELETE FROM event_recipients WHERE NOT EXISTS "
+    "(SELECT 1 FROM events e WHERE e.row_id = event_recipients.row_id)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +98,7 @@ async def after(
     where = _type_filter(types, params)
     rows = await conn.fetch(
         built(
-            f"SELECT {_COLUMNS} FROM event_recipients r JOIN events e ON e.id = r.event_id "
-            f"WHERE r.owner_id = $1 AND r.event_id > $2 {where} "
+            f"SELECT {_COLUMNS} FROM {_FROM} WHERE r.owner_id = $1 AND r.event_id > $2 {where} "
             f"ORDER BY r.event_id LIMIT {params.add(limit)}"
         ),
         *params.values,
@@ -109,18 +114,41 @@ async def newest(
     where = _type_filter(types, params)
     rows = await conn.fetch(
         built(
-            f"SELECT {_COLUMNS} FROM event_recipients r JOIN events e ON e.id = r.event_id "
-            f"WHERE r.owner_id = $1 {where} ORDER BY r.event_id DESC LIMIT {params.add(limit)}"
+            f"SELECT {_COLUMNS} FROM {_FROM} WHERE r.owner_id = $1 {where} "
+            f"ORDER BY r.event_id DESC LIMIT {params.add(limit)}"
         ),
         *params.values,
     )
     return [_record(row) for row in reversed(rows)]
 
 
+async def _first_kept(conn: Conn, before: datetime) -> int | None:
+    """The first row written at or after ``before``, by a search over the rows' order (rows
+    are written in time order, give or take the clocks of the nodes): the events table needs
+    no index on time. Never past the newest row, which is kept, so SQLite's row ids (the
+    events' numbers there) are never given again."""
+    low, high = (await conn.fetch_values(_ROWS))[0]
+    if low is None:
+        return None
+    kept = high
+    while low <= high:
+        middle = (low + high) // 2
+        row = await conn.fetchrow(_FIRST_FROM, middle)
+        if row is None or row["row_id"] > high:
+            high = middle - 1
+        elif as_time(row["at"]) < before:
+            low = int(row["row_id"]) + 1
+        else:
+            kept, high = int(row["row_id"]), middle - 1
+    return int(kept)
+
+
 async def prune(conn: Conn, *, now: datetime, retention: timedelta) -> int:
     """Forget the events older than ``retention`` (the sweeper, hourly)."""
-    last = await conn.fetchval(_LAST_BEFORE, now - retention)
-    if last is None:
+    kept = await _first_kept(conn, now - retention)
+    if kept is None:
         return 0
-    await conn.execute(_PRUNE_RECIPIENTS, last)
-    return await conn.execute(_PRUNE_EVENTS, last)
+    pruned = await conn.execute(_PRUNE_EVENTS, kept)
+    if pruned:
+        await conn.execute(_PRUNE_RECIPIENTS)
+    return pruned

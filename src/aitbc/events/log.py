@@ -4,10 +4,11 @@ types."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from aitbc.store.conn import Conn
 from aitbc.store.outgoing import Outgoing
@@ -42,26 +43,34 @@ TYPES: dict[str, str] = {
 FAMILIES = sorted({name.split(".", 1)[0] for name in TYPES})
 
 
+def event(
+    *types: str,
+    subject_id: str,
+    data: Mapping[str, Any],
+    owners: Iterable[str | None],
+    at: datetime,
+) -> list[Outgoing]:
+    """The events ``types`` (one or more, in that order, with the same ``data``) about
+    ``subject_id`` for ``owners``. A type's family names the object (a ``booking.*`` event
+    is about a booking); ``data`` is the object as the API shows it."""
+    text = orjson.dumps(data, default=str).decode()
+    audience = tuple(dict.fromkeys(o for o in owners if o))
+    made = []
+    for type_ in types:
+        assert type_ in TYPES, type_
+        subject = type_.split(".", 1)[0]
+        made.append(Outgoing(type_, at, subject, subject_id, text, audience))
+    return made
+
+
 def emit(
     conn: Conn,
-    type_: str,
-    *,
+    *types: str,
     subject_id: str,
     data: Mapping[str, Any],
     owners: Iterable[str | None],
     at: datetime,
 ) -> None:
-    """Log the event ``type_`` about ``subject_id`` (its family names the object: a
-    ``booking.*`` event is about a booking) for ``owners``, as part of ``conn``'s
-    transaction. ``data``: the object as the API shows it."""
-    assert type_ in TYPES, type_
-    conn.emit(
-        Outgoing(
-            type=type_,
-            at=at,
-            subject=type_.split(".", 1)[0],
-            subject_id=subject_id,
-            data=json.dumps(data, separators=(",", ":"), default=str),
-            owners=tuple(dict.fromkeys(o for o in owners if o)),
-        )
-    )
+    """Log ``event(*types, ...)`` as part of ``conn``'s transaction."""
+    for made in event(*types, subject_id=subject_id, data=data, owners=owners, at=at):
+        conn.emit(made)

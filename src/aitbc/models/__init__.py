@@ -6,7 +6,7 @@ from aitbc.models.base import Base
 from aitbc.models.bid import Bid
 from aitbc.models.booking import Booking
 from aitbc.models.chore import Chore
-from aitbc.models.event import Event, EventRecipient
+from aitbc.models.event import Event, EventRecipient, EventWaiting
 from aitbc.models.gpu import Gpu, GpuAiModel, GpuModelKey
 from aitbc.models.idempotency import IdempotencyRecord
 from aitbc.models.job import Job
@@ -27,6 +27,7 @@ __all__ = [
     "Chore",
     "Event",
     "EventRecipient",
+    "EventWaiting",
     "Gpu",
     "GpuAiModel",
     "GpuModelKey",

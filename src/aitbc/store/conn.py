@@ -70,6 +70,9 @@ class Conn(Protocol):
         on PostgreSQL (NOTIFY), this process's on SQLite (``Store.listen_locally``)."""
         ...
 
+    outbox: list[Outgoing] | None  # emitted, not written yet
+    wrote_events: bool
+
     def emit(self, event: Outgoing) -> None:
         """Append ``event`` to the event log as part of this transaction (store.outbox)."""
         ...
@@ -90,6 +93,7 @@ class _Unit:
     dialect: str
     followers: list[AfterCommit] | None
     outbox: list[Outgoing] | None
+    wrote_events: bool  # events already written along with a statement of the work's
 
     def after_commit(self, work: AfterCommit) -> None:
         if self.followers is None:
@@ -156,11 +160,12 @@ def _pg_args(args: Sequence[Any]) -> tuple[Any, ...]:
 
 class SqliteConn(_Unit):
     dialect = "sqlite"
-    __slots__ = ("_plain", "followers", "outbox", "raw")
+    __slots__ = ("_plain", "followers", "outbox", "raw", "wrote_events")
 
     def __init__(self, raw: sqlite3.Connection, *, writing: bool = False) -> None:
         self.followers = [] if writing else None
         self.outbox = [] if writing else None
+        self.wrote_events = False
         raw.row_factory = sqlite3.Row
         self.raw = raw
         self._plain = raw.cursor()
@@ -189,12 +194,13 @@ class SqliteConn(_Unit):
 
 class PgConn(_Unit):
     dialect = "postgresql"
-    __slots__ = ("followers", "outbox", "raw")
+    __slots__ = ("followers", "outbox", "raw", "wrote_events")
 
     def __init__(self, raw: Any, *, writing: bool = False) -> None:  # an asyncpg connection
         self.raw = raw
         self.followers = [] if writing else None
         self.outbox = [] if writing else None
+        self.wrote_events = False
 
     async def fetch_values(self, query: Query, *args: Any) -> list[Sequence[Any]]:
         rows: list[Sequence[Any]] = await self.raw.fetch(query.postgresql, *_pg_args(args))

@@ -9,7 +9,7 @@ from datetime import datetime
 CHANNEL = "aitbc_events"
 EVERYONE = "*"  # a notification for more owners than a payload holds
 EVENTS_LOCK = 1634301027  # 'aitb' + 3
-_PAYLOAD_BYTES = 7000
+PAYLOAD_BYTES = 7000
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,4 +26,4 @@ def payload(owners: Sequence[str]) -> str:
     """Whom a notification concerns: their owner ids, or ``EVERYONE`` when they would not
     fit in one."""
     text = ",".join(sorted(set(owners)))
-    return text if len(text.encode()) <= _PAYLOAD_BYTES else EVERYONE
+    return text if len(text.encode()) <= PAYLOAD_BYTES else EVERYONE

@@ -1,6 +1,6 @@
 """Waking what waits for a change made by any server process: a miner's long poll for its
 next job (``JOBS``: the payload is the miner), a feed's long poll for its owner's events and
-the webhook deliveries (``outbox.CHANNEL``: the payload is the owners concerned).
+the webhook deliveries (``outgoing.CHANNEL``: the payload is the owners concerned).
 
 A transaction notifies a channel (``Conn.notify``): on PostgreSQL a ``NOTIFY`` delivered when
 it commits to every process, this one included, which each process hears on one listening
@@ -16,16 +16,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from aitbc.store import outgoing as outbox
+from aitbc.store import outgoing
 
 JOBS = "aitbc_job_assigned"
-CHANNELS = (JOBS, outbox.CHANNEL)
+CHANNELS = (JOBS, outgoing.CHANNEL)
 log = logging.getLogger("aitbc.wakeup")
 
 
 def events_key(owner_id: str) -> str:
     """What a wait for ``owner_id``'s events waits on."""
-    return f"{outbox.CHANNEL}:{owner_id}"
+    return f"{outgoing.CHANNEL}:{owner_id}"
 
 
 class Signals:
@@ -61,8 +61,8 @@ class Signals:
         self._on_events.append(callback)
 
     def events_written(self, owners: str) -> None:
-        """``owners``: the payload of an ``outbox.CHANNEL`` notification."""
-        if owners == outbox.EVERYONE:
+        """``owners``: the payload of an ``outgoing.CHANNEL`` notification."""
+        if owners == outgoing.EVERYONE:
             prefix = events_key("")
             for key in [k for k in self._waiting if k.startswith(prefix)]:
                 self.wake(key)

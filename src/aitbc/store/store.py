@@ -139,6 +139,8 @@ class Store:
             elif pooler:
                 self._listen = None
         self._local: dict[str, list[Callable[[str], None]]] = {}
+        # Numbers committed events (PostgreSQL; SQLite numbers them as they are written).
+        self.numbering = outbox.Numbering(self) if self.dialect != "sqlite" else None
 
     @property
     def is_postgres(self) -> bool:
@@ -226,8 +228,8 @@ class Store:
             async with self._pool.acquire() as raw, raw.transaction():
                 conn = PgConn(raw, writing=True)
                 result = await work(conn)
-                if conn.outbox:
-                    await outbox.flush(conn, conn.outbox)
+                if conn.outbox or conn.wrote_events:
+                    await outbox.flush(conn, conn.outbox or [], self.numbering)
             followers = conn.followers or []
         for follow in followers:
             try:
@@ -248,7 +250,7 @@ class Store:
             try:
                 result = drive(work(conn))
                 if conn.outbox:
-                    drive(outbox.flush(conn, conn.outbox))
+                    drive(outbox.flush(conn, conn.outbox, None))
             except BaseException:
                 raw.execute("ROLLBACK")
                 raise

@@ -20,15 +20,18 @@ from aitbc.store.values import iso, maybe_time
 from aitbc.webhooks.service import COLUMNS, Attempt, Webhook
 
 LONGEST_WAIT = timedelta(hours=1)
+# Enabled, due, held by no process, with events after its cursor.
+_DUE = """
+    w.enabled AND w.next_attempt_at <= $1 AND (w.lease_until IS NULL OR w.lease_until < $1)
+    AND EXISTS (SELECT 1 FROM event_recipients r
+                WHERE r.owner_id = w.owner_id AND r.event_id > w.cursor)
+"""
+_ANY_DUE = Query(f"SELECT 1 FROM webhooks w WHERE {_DUE} LIMIT 1")
 _CLAIM = Query(
     f"""
 UPDATE webhooks SET lease_until = $2, lease_token = $3
 WHERE id IN (
-    SELECT w.id FROM webhooks w
-    WHERE w.enabled AND w.next_attempt_at <= $1
-      AND (w.lease_until IS NULL OR w.lease_until < $1)
-      AND EXISTS (SELECT 1 FROM event_recipients r
-                  WHERE r.owner_id = w.owner_id AND r.event_id > w.cursor)
+    SELECT w.id FROM webhooks w WHERE {_DUE}
     ORDER BY w.next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)
 RETURNING {COLUMNS}
 """
@@ -55,6 +58,11 @@ def backoff(failures: int, first: float = 5.0) -> timedelta:
     """The wait after the ``failures``-th failure in a row: ``first`` seconds, doubling, at
     most an hour."""
     return min(LONGEST_WAIT, timedelta(seconds=first * 2 ** min(failures - 1, 20)))
+
+
+async def any_due(conn: Conn, *, now: datetime) -> bool:
+    """Whether a webhook has events to deliver now (a read, before any write)."""
+    return await conn.fetchrow(_ANY_DUE, now) is not None
 
 
 async def claim(

@@ -1,5 +1,6 @@
-"""events: the event log (a transactional outbox), who may see each event, webhooks and
-their delivery log; the markers that send "ending soon" and "offline" events once
+"""events: the event log (a transactional outbox), the committed events waiting for their
+numbers, who may see each event by number, webhooks and their delivery log; the markers
+that send "ending soon" and "offline" events once
 
 Revision ID: 0010
 Revises: 0009
@@ -22,19 +23,21 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        # Numbers for committed events (store.outbox); SQLite numbers them by row id.
+        op.execute("CREATE SEQUENCE event_numbers")
     op.create_table(
         "event_recipients",
         sa.Column("owner_id", sa.String(length=128), nullable=False),
-        sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("event_id", sa.BigInteger(), nullable=False),
+        sa.Column("row_id", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("owner_id", "event_id", name=op.f("pk_event_recipients")),
+        sqlite_with_rowid=False,
     )
-    with op.batch_alter_table("event_recipients", schema=None) as batch_op:
-        batch_op.create_index("ix_event_recipients_event", ["event_id"], unique=False)
-
     op.create_table(
         "events",
         sa.Column(
-            "id",
+            "row_id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
             autoincrement=True,
             nullable=False,
@@ -44,13 +47,14 @@ def upgrade() -> None:
         sa.Column("subject", sa.String(length=16), nullable=False),
         sa.Column("subject_id", sa.String(length=128), nullable=False),
         sa.Column("data", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
-        sqlite_autoincrement=True,
+        sa.PrimaryKeyConstraint("row_id", name=op.f("pk_events")),
     )
-    with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.create_index("ix_events_at", ["at"], unique=False)
-        batch_op.create_index("ix_events_subject", ["subject_id"], unique=False)
-
+    op.create_table(
+        "events_waiting",
+        sa.Column("row_id", sa.BigInteger(), nullable=False),
+        sa.Column("owners", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("row_id", name=op.f("pk_events_waiting")),
+    )
     op.create_table(
         "webhook_deliveries",
         sa.Column(
@@ -109,6 +113,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP SEQUENCE event_numbers")
     with op.batch_alter_table("miners", schema=None) as batch_op:
         batch_op.drop_column("offline_noticed_at")
 
@@ -124,12 +130,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_webhook_deliveries_at")
 
     op.drop_table("webhook_deliveries")
-    with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.drop_index("ix_events_subject")
-        batch_op.drop_index("ix_events_at")
-
+    op.drop_table("events_waiting")
     op.drop_table("events")
-    with op.batch_alter_table("event_recipients", schema=None) as batch_op:
-        batch_op.drop_index("ix_event_recipients_event")
-
     op.drop_table("event_recipients")
