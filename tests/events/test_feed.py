@@ -3,6 +3,7 @@ and the long poll."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from datetime import timedelta
@@ -270,3 +271,18 @@ def test_pruning_keeps_the_newest_event_so_numbers_keep_rising(api: Api, market:
     page = events(api, renter)["events"]
     assert [e["data"]["amount"] for e in page] == ["2.000000", "3.000000"]
     assert page[1]["id"] > last
+
+
+def test_a_long_poll_whose_client_left_stops_waiting(
+    api: Api, app: Any, market: Market, live_server: str
+) -> None:
+    renter = market.client("c1")
+    waiting = app.state.signals._waiting
+    with contextlib.suppress(httpx.ReadTimeout):
+        httpx.get(
+            f"{live_server}/v1/events",
+            params={"after": 10**9, "wait": 30},
+            headers={"X-Api-Key": renter},
+            timeout=0.5,  # the client gives up and closes its connection
+        )
+    until(lambda: not any(k.endswith(":c1") for k in waiting), 3, "the poll to end")

@@ -78,7 +78,7 @@ def test_a_lost_listening_connection_is_made_again_and_heard_on(
     said = [record.getMessage() for record in caplog.records]
     assert sum("cannot listen for job assignments" in line for line in said) == 2
     assert any("lost the connection listening for job assignments" in line for line in said)
-    assert sum("listening for job assignments again" in line for line in said) == 2
+    assert sum("listening for job assignments and events again" in line for line in said) == 2
 
 
 def test_readiness_says_how_polls_hear_of_their_jobs(api: Api) -> None:

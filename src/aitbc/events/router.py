@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from asyncio import FIRST_COMPLETED
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Query, Request
 
 from aitbc.errors import Forbidden
 from aitbc.events import feed
 from aitbc.events.schemas import EventPage, EventPublic
+from aitbc.http import disconnect
 from aitbc.http.context import ContextDep
 from aitbc.http.deps import AnyKeyDep
 from aitbc.http.errors import error_responses
@@ -32,6 +33,7 @@ MAX_WAIT_SECONDS = 60.0
     "`latest=true` (no `after`), the newest `limit` events: where a live view starts.",
 )
 async def list_events(
+    request: Request,
     ctx: ContextDep,
     principal: AnyKeyDep,
     after: Annotated[int, Query(ge=0, description="Events after this id")] = 0,
@@ -62,18 +64,23 @@ async def list_events(
         return _page(found, after, more=False)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    with ctx.signals.waiting(events_key(owner_id)) as written:
-        while True:
-            written.clear()
-            found = await ctx.read(
-                feed.after, owner_id, cursor=after, types=wanted, limit=limit + 1
-            )
-            left = deadline - loop.time()
-            if found or left <= 0 or ctx.draining:
-                return _page(found[:limit], after, more=len(found) > limit)
-            # Either way, look once more: a change heard by no one is still found.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(written.wait(), timeout=left)
+    left_us = asyncio.ensure_future(disconnect.gone(request))
+    try:
+        with ctx.signals.waiting(events_key(owner_id)) as written:
+            while True:
+                written.clear()
+                found = await ctx.read(
+                    feed.after, owner_id, cursor=after, types=wanted, limit=limit + 1
+                )
+                left = deadline - loop.time()
+                if found or left <= 0 or ctx.draining or left_us.done():
+                    return _page(found[:limit], after, more=len(found) > limit)
+                # Woken, timed out or the client gone: look once more either way.
+                woken = asyncio.ensure_future(written.wait())
+                await asyncio.wait((woken, left_us), timeout=left, return_when=FIRST_COMPLETED)
+                woken.cancel()
+    finally:
+        left_us.cancel()
 
 
 def _page(found: list[feed.EventRecord], after: int, *, more: bool) -> EventPage:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, Query, Request, Response
 
-from aitbc.http import idempotency
+from aitbc.http import disconnect, idempotency
 from aitbc.http.context import Context, ContextDep, context
 from aitbc.http.deps import AnyKeyDep, CheckKey, ClientDep, ClientOrAdminDep, MinerDep
 from aitbc.http.errors import error_responses
@@ -199,13 +199,6 @@ async def _give_back(ctx: Context, job_id: str, miner_id: str) -> None:
     await ctx.write(service.give_back, job_id=job_id, miner_id=miner_id, now=ctx.now())
 
 
-async def _gone(request: Request) -> None:
-    """Returns when the client has closed its connection (the request's body, if any, has
-    been read by then: what is left to receive is the disconnect)."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
 async def _long_poll(
     request: Request, miner_id: str, wait: float, claim: bool
 ) -> MinerJob | Response:
@@ -218,7 +211,7 @@ async def _long_poll(
     state, ctx = request.app.state, context(request)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + min(wait, MAX_POLL_WAIT_SECONDS)
-    gone = asyncio.ensure_future(_gone(request))
+    gone = asyncio.ensure_future(disconnect.gone(request))
     try:
         with state.signals.waiting(miner_id) as assigned:
             while True:
