@@ -33,7 +33,7 @@ from aitbc.store.values import naive_utc
 
 log = logging.getLogger("aitbc.events")
 BATCH = 1000
-LOOK_EVERY_SECONDS = 0.25
+LOOK_EVERY_SECONDS = 0.5
 
 # The events' rows as WITH clauses; {0}...{5}: their parameters' numbers.
 _WRITE_CLAUSES = """

@@ -8,6 +8,9 @@
 const KEY = "aitbc.key";
 const ME = "aitbc.me";
 const REFRESH_MS = 10000;
+// Signed in, pages refresh when one of your events says something changed (the event
+// feed's long poll); this slower refresh only catches what changes with time alone.
+const SIGNED_IN_REFRESH_MS = 60000;
 
 // ---------- small helpers ----------
 
@@ -203,14 +206,71 @@ function setPage(title, ...content) {
   main().replaceChildren(h("h1", {}, title), ...content);
 }
 
-// Refreshes part of a page every few seconds while the tab is visible; one timer per page.
+// Refreshes part of a page: when an event of yours arrives (signed in), and every few
+// seconds while the tab is visible (every minute when events drive it); one per page.
 let refreshTimer = null;
+let refreshPage = null;
 function every(work) {
   clearInterval(refreshTimer);
+  refreshPage = work;
   refreshTimer = setInterval(() => {
     if (document.visibilityState === "visible") work().catch(() => {});
-  }, REFRESH_MS);
+  }, session.key() ? SIGNED_IN_REFRESH_MS : REFRESH_MS);
 }
+
+// ---------- your events: notifications, and pages refreshed by them ----------
+
+const NOTICES_KEPT = 20;
+const feed = { following: false, unread: 0 };
+
+function noticeText(event) {
+  const data = event.data || {};
+  const state = data.status || data.state || "";
+  const amount = data.amount ? ` ${money(data.amount)}` : "";
+  return `${event.type.replace(".", " ")} ${event.object_id}${state ? ` (${state})` : ""}${amount}`;
+}
+
+function showNotices(events, fresh) {
+  const box = document.getElementById("notices");
+  const list = document.getElementById("notice-list");
+  box.hidden = false;
+  for (const event of events) {
+    list.prepend(h("li", { "data-event": event.type }, timeEl(event.at), " ", noticeText(event)));
+  }
+  while (list.children.length > NOTICES_KEPT) list.lastChild.remove();
+  if (fresh) feed.unread += events.length;
+  document.getElementById("notice-count").textContent = feed.unread ? String(feed.unread) : "";
+}
+
+async function follow() {
+  if (feed.following || !session.key()) return;
+  feed.following = true;
+  try {
+    const first = await api("GET", "/v1/events?latest=true&limit=10");
+    showNotices(first.events, false);
+    let after = first.next_after;
+    while (session.key()) {
+      const page = await api("GET", `/v1/events?after=${after}&wait=25`);
+      after = page.next_after;
+      if (page.events.length) {
+        showNotices(page.events, true);
+        announce(noticeText(page.events[page.events.length - 1]));
+        if (refreshPage && !document.querySelector("dialog[open]")) refreshPage().catch(() => {});
+      }
+    }
+  } catch {
+    setTimeout(() => { feed.following = false; follow(); }, 5000);  // the server away: again
+    return;
+  }
+  feed.following = false;
+}
+
+document.getElementById("notices").addEventListener("toggle", (event) => {
+  if (event.target.open) {
+    feed.unread = 0;
+    document.getElementById("notice-count").textContent = "";
+  }
+});
 
 function needRole(...roles) {
   const role = session.role();
@@ -1111,6 +1171,7 @@ async function adminPage() {
 
 async function route() {
   renderHeader();
+  follow();
   const path = location.pathname;
   const gpu = path.match(/^\/gpus\/([^/]+)$/);
   if (gpu) return gpuPage(decodeURIComponent(gpu[1]));
