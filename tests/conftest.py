@@ -22,7 +22,7 @@ from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from aitbc.app import create_app
+from aitbc.app import create_app, drain
 from aitbc.config import Settings
 from aitbc.kit.clock import ManualClock
 from aitbc.migrate import upgrade
@@ -143,6 +143,7 @@ def live_server(app: FastAPI) -> Iterator[str]:
         threading.Event().wait(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     yield f"http://127.0.0.1:{port}"
+    drain(app)  # as SIGTERM would: long polls (a page's event feed) answer now
     server.should_exit = True
     thread.join(timeout=10)
 

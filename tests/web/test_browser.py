@@ -6,6 +6,7 @@ a price as its provider; the API's sentence shown on failure; statuses that chan
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -230,7 +231,10 @@ def test_a_booking_that_runs_out_shows_completed_without_a_reload(
     expect(row).to_contain_text("active")
     expect(row.locator(".countdown")).to_contain_text("left")
     api.pass_time(3601, market.miner)
-    api.client.app.state.sweeper.run_once()  # type: ignore[attr-defined]
+    # A thread of its own: Playwright's loop runs on this one.
+    sweeping = threading.Thread(target=api.client.app.state.sweeper.run_once)  # type: ignore[attr-defined]
+    sweeping.start()
+    sweeping.join(10)
     # The sweeper's booking.completed reaches the page through its event feed, long before
     # the page's own minute-long refresh would.
     expect(row).to_contain_text("completed", timeout=8_000)

@@ -86,7 +86,7 @@ def take(base_url: str, keys: DemoKeys, out_dir: Path, browser: Browser) -> list
                     page.wait_for_url(lambda url: "/signin" not in url)
                 signed_in = key
             page.goto(base_url + path)
-            page.wait_for_load_state("networkidle")
+            page.wait_for_selector("body[data-rendered]", state="attached")
             target = out_dir / f"{name}-{size}.png"
             page.screenshot(path=str(target), full_page=True)
             written.append(target)

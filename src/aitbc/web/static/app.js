@@ -1182,8 +1182,12 @@ async function route() {
   return browsePage();
 }
 
-route().catch((error) => {
-  const box = errorBox();
-  showError(box, error);
-  main().replaceChildren(box);
-});
+route()
+  .catch((error) => {
+    const box = errorBox();
+    showError(box, error);
+    main().replaceChildren(box);
+  })
+  // Rendered: what a tool taking screenshots waits for (a signed-in page keeps its event
+  // feed's long poll open, so the network is never idle).
+  .finally(() => { document.body.dataset.rendered = "yes"; });
