@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
+from aitbc.accounts import alerts
 from aitbc.bids import service as bids
 from aitbc.bookings import announce as booking_events
 from aitbc.bookings.settlement import settle_due
@@ -153,6 +154,7 @@ class Sweeper:
         await self._each(
             once, lambda c, _, now: miner_events.gone_silent(c, now=now, timeout=timeout)
         )
+        await self._each(once, lambda c, _, now: alerts.announce_low(c, now=now))
         ending = timedelta(minutes=settings.events_ending_soon_minutes)
         await self._each(
             once,

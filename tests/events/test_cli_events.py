@@ -77,3 +77,13 @@ def test_webhooks_from_the_cli(
     assert run.json(renter, "webhooks", "list") == []
     refused = run(renter, "webhooks", "show", hook["webhook_id"])
     assert refused.exit_code == 1 and "webhook_not_found" in refused.output
+
+
+def test_account_alert_shows_sets_and_removes_the_alert(run: Cli, market: Market) -> None:
+    renter = market.client("c1")
+    assert run.json(renter, "account", "alert") == {"below": None}
+    assert run.json(renter, "account", "alert", "--below", "2.5") == {"below": "2.500000"}
+    assert "2.500000" in ok_text(run(renter, "account", "alert"))
+    assert run.json(renter, "account", "alert", "--off") == {"below": None}
+    refused = run(renter, "account", "alert", "--below", "nan")
+    assert refused.exit_code == 2

@@ -286,3 +286,27 @@ def test_a_long_poll_whose_client_left_stops_waiting(
             timeout=0.5,  # the client gives up and closes its connection
         )
     until(lambda: not any(k.endswith(":c1") for k in waiting), 3, "the poll to end")
+
+
+def test_a_low_balance_alert_tells_once_until_the_balance_is_back(api: Api, market: Market) -> None:
+    gpu = market.gpu(price_per_hour="10")
+    renter = market.client("c1", amount="25")
+    path = "/v1/accounts/me/low-balance-alert"
+    assert api.call("GET", path, renter).json() == {"below": None}
+    set_to = api.call("PUT", path, renter, json={"below": "10"})
+    assert set_to.status_code == 200 and set_to.json() == {"below": "10.000000"}
+    assert api.call("PUT", path, renter, json={"below": "-1"}).status_code == 422
+    sweep(api)
+    assert types(events(api, renter, types="account.low_balance")) == []
+    booked(api, renter, gpu, hours=2)  # 20 of 25: 5 left
+    sweep(api)
+    sweep(api)
+    low = events(api, renter, types="account.low_balance")["events"]
+    assert [(e["data"]["balance"], e["data"]["below"]) for e in low] == [("5.000000", "10.000000")]
+    deposit(api, "c1", "20")  # back above: the next fall tells again
+    sweep(api)
+    booked(api, renter, market.gpu(price_per_hour="10"), hours=2)
+    sweep(api)
+    assert len(events(api, renter, types="account.low_balance")["events"]) == 2
+    assert api.call("PUT", path, renter, json={"below": None}).json() == {"below": None}
+    assert api.call("GET", path, renter).json() == {"below": None}

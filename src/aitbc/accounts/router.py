@@ -4,8 +4,14 @@ from typing import Annotated
 
 from fastapi import Path, Query, Request, Response
 
-from aitbc.accounts import service
-from aitbc.accounts.schemas import AccountPublic, DepositRequest, DepositResult, LedgerLine
+from aitbc.accounts import alerts, service
+from aitbc.accounts.schemas import (
+    AccountPublic,
+    DepositRequest,
+    DepositResult,
+    LedgerLine,
+    LowBalanceAlert,
+)
 from aitbc.http import idempotency
 from aitbc.http.context import ContextDep
 from aitbc.http.deps import AdminDep, AnyKeyDep
@@ -13,7 +19,7 @@ from aitbc.http.errors import error_responses
 from aitbc.http.idempotency import IdempotencyKey
 from aitbc.http.pagination import Limit, Offset
 from aitbc.http.routing import APIRouter
-from aitbc.kit.money import to_units
+from aitbc.kit.money import from_units, to_units
 from aitbc.store.conn import Conn
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -87,3 +93,30 @@ async def my_ledger(
         service.ledger, owner_id=principal.owner_id, limit=limit, offset=offset
     )
     return [LedgerLine.of(entry) for entry in entries]
+
+
+@router.get(
+    "/accounts/me/low-balance-alert",
+    response_model=LowBalanceAlert,
+    responses=error_responses(401),
+    summary="The balance below which you get an account.low_balance event",
+)
+async def my_alert(ctx: ContextDep, principal: AnyKeyDep) -> LowBalanceAlert:
+    below = await ctx.read(alerts.alert_of, owner_id=principal.owner_id)
+    return LowBalanceAlert(below=None if below is None else from_units(below))
+
+
+@router.put(
+    "/accounts/me/low-balance-alert",
+    response_model=LowBalanceAlert,
+    responses=error_responses(401),
+    summary="Be told (an account.low_balance event) when your balance falls below an amount",
+    description="Once, when the balance is first below `below` (checked by the sweeper), "
+    "and again only after it has been back at or above it. `below: null` removes the alert.",
+)
+async def set_my_alert(
+    body: LowBalanceAlert, ctx: ContextDep, principal: AnyKeyDep
+) -> LowBalanceAlert:
+    units = None if body.below is None else to_units(body.below)
+    await ctx.write(alerts.set_alert, owner_id=principal.owner_id, below_units=units)
+    return LowBalanceAlert(below=None if units is None else from_units(units))

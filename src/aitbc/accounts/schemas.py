@@ -60,3 +60,11 @@ class LedgerLine(BaseModel):
             booking_id=entry.booking_id,
             created_at=entry.created_at,
         )
+
+
+class LowBalanceAlert(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    below: AmountIn | None = Field(
+        description="An account.low_balance event once the balance is below this (null: none)"
+    )

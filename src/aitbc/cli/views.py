@@ -61,6 +61,7 @@ QUOTE = View("quote_id")
 ME = View("owner_id")
 MINER = View("miner_id", nested={"gpus": View("gpu_id")})
 PRICING = View("model")
+ALERT = View("below")
 EVENT = View("id", ("id", "at", "type", "object_id"))
 EVENTS = View("id", rows_key="events", nested={"events": EVENT})
 WEBHOOK = View(

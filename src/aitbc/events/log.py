@@ -36,6 +36,7 @@ TYPES: dict[str, str] = {
     "bid.filled": "A standing bid booked GPUs (its client).",
     "bid.expired": "A standing bid ran out unfilled (its client).",
     "account.deposit": "Money was deposited into the account (its owner).",
+    "account.low_balance": "The spendable balance fell below the owner's alert (its owner).",
     "order.refunded": "Money of an order came back to the renter (renter, provider).",
     "review.posted": "A review was posted on a GPU (its provider).",
     "webhook.disabled": "A webhook failed for too long and was turned off (its owner).",

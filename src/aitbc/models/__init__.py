@@ -1,6 +1,6 @@
 """ORM models, one module per table. Importing this package registers every table."""
 
-from aitbc.models.account import Account
+from aitbc.models.account import Account, BalanceAlert
 from aitbc.models.api_key import ApiKey
 from aitbc.models.base import Base
 from aitbc.models.bid import Bid
@@ -21,6 +21,7 @@ from aitbc.models.webhook import Webhook, WebhookDelivery
 __all__ = [
     "Account",
     "ApiKey",
+    "BalanceAlert",
     "Base",
     "Bid",
     "Booking",

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import BigInteger, CheckConstraint, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aitbc.models.base import Base
+from aitbc.models.types import UTCDateTime
 
 MAIN = "main"
 ESCROW = "escrow"
@@ -29,3 +32,14 @@ class Account(Base):
     owner_id: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(16))
     balance_units: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class BalanceAlert(Base):
+    """An owner's low-balance alert: an ``account.low_balance`` event once the spendable
+    balance falls below ``below_units`` (again after it has been back above)."""
+
+    __tablename__ = "balance_alerts"
+
+    owner_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    below_units: Mapped[int] = mapped_column(BigInteger)
+    noticed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

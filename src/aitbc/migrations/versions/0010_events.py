@@ -79,6 +79,13 @@ def upgrade() -> None:
         batch_op.create_index("ix_webhook_deliveries_hook", ["webhook_id", "id"], unique=False)
 
     op.create_table(
+        "balance_alerts",
+        sa.Column("owner_id", sa.String(length=128), nullable=False),
+        sa.Column("below_units", sa.BigInteger(), nullable=False),
+        sa.Column("noticed_at", aitbc.models.types.UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("owner_id", name=op.f("pk_balance_alerts")),
+    )
+    op.create_table(
         "webhooks",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("owner_id", sa.String(length=128), nullable=False),
@@ -125,6 +132,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_webhooks_owner")
 
     op.drop_table("webhooks")
+    op.drop_table("balance_alerts")
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_webhook_deliveries_hook")
         batch_op.drop_index("ix_webhook_deliveries_at")
