@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import signal
@@ -43,6 +42,7 @@ from aitbc.http.metrics import MetricsMiddleware
 from aitbc.http.routing import include_flat
 from aitbc.jobs import wakeup
 from aitbc.jobs.router import router as jobs_router
+from aitbc.kit import tasks
 from aitbc.kit.clock import Clock, DatabaseClock, SystemClock
 from aitbc.miners.router import router as miners_router
 from aitbc.offers.router import router as offers_router
@@ -163,10 +163,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 await state.sweeper.stop()
                 await state.dispatcher.stop()
                 for task in (state.listening, state.stepping, state.numbering):
-                    if task is not None:
-                        task.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await task
+                    await tasks.cancel(task)
                 await state.signals.close()
                 await state.store.close()
             else:

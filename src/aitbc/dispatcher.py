@@ -21,6 +21,7 @@ import httpx
 
 from aitbc.config import Settings
 from aitbc.events.feed import EventRecord, matches
+from aitbc.kit import tasks
 from aitbc.kit.clock import Clock
 from aitbc.store.conn import Conn
 from aitbc.store.signals import Signals
@@ -239,11 +240,8 @@ class Dispatcher:
             self._client = None
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await tasks.cancel(self._task)
+        self._task = None
         await self.close()
 
 

@@ -13,7 +13,6 @@ it is due again. The sweep runs as a task on the server's event loop."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from aitbc.bookings.settlement import settle_due
 from aitbc.config import Settings
 from aitbc.events import feed
 from aitbc.jobs import service as jobs
+from aitbc.kit import tasks
 from aitbc.kit.clock import Clock
 from aitbc.miners import announce as miner_events
 from aitbc.miners import presence, upkeep
@@ -241,8 +241,5 @@ class Sweeper:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await tasks.cancel(self._task)
+        self._task = None

@@ -116,7 +116,7 @@ async def test_webhook(
     webhook_id: WebhookId, ctx: ContextDep, principal: AnyKeyDep
 ) -> DeliveryPublic:
     hook = await ctx.read(service.get, webhook_id=webhook_id, owner_id=principal.owner_id)
-    return DeliveryPublic.of(await ctx.dispatcher.send_test(hook))
+    return DeliveryPublic.model_validate(await ctx.dispatcher.send_test(hook))
 
 
 @router.get(
@@ -131,7 +131,7 @@ async def webhook_deliveries(
     attempts = await ctx.read(
         service.log, webhook_id=webhook_id, owner_id=principal.owner_id, limit=limit
     )
-    return [DeliveryPublic.of(attempt) for attempt in attempts]
+    return [DeliveryPublic.model_validate(attempt) for attempt in attempts]
 
 
 def document(app: FastAPI) -> None:

@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aitbc.webhooks.service import Attempt, Webhook
+from aitbc.webhooks.service import Webhook
 from aitbc.webhooks.targets import MAX_URL
 
 
@@ -67,6 +67,10 @@ class WebhookCreated(WebhookPublic):
 
 
 class DeliveryPublic(BaseModel):
+    """One attempt of the delivery log (``webhooks.service.Attempt``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     event_id: int | None = Field(description="None for a test")
     event_type: str
     at: datetime
@@ -75,19 +79,6 @@ class DeliveryPublic(BaseModel):
     status_code: int | None
     error: str | None
     duration_ms: int
-
-    @classmethod
-    def of(cls, attempt: Attempt) -> DeliveryPublic:
-        return cls(
-            event_id=attempt.event_id,
-            event_type=attempt.event_type,
-            at=attempt.at,
-            attempt=attempt.attempt,
-            ok=attempt.ok,
-            status_code=attempt.status_code,
-            error=attempt.error,
-            duration_ms=attempt.duration_ms,
-        )
 
 
 class WebhookDeliveryBody(BaseModel):
