@@ -108,7 +108,7 @@ def test_bad_feed_requests_are_refused_with_a_code(api: Api, market: Market) -> 
 
 
 def test_a_long_poll_wakes_when_an_event_is_written(
-    api: Api, market: Market, live_server: str
+    api: Api, app: Any, market: Market, live_server: str
 ) -> None:
     renter = market.client("c1")
     gpu = market.gpu()
@@ -128,7 +128,7 @@ def test_a_long_poll_wakes_when_an_event_is_written(
     waiting = threading.Thread(target=wait)
     started = time.monotonic()
     waiting.start()
-    until(lambda: any(k.endswith(":c1") for k in api.client.app.state.signals._waiting), 5)
+    until(lambda: any(k.endswith(":c1") for k in app.state.signals._waiting), 5)
     booked(api, renter, gpu, hours=1)
     waiting.join(10)
     assert time.monotonic() - started < 10

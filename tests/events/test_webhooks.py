@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from aitbc.dispatcher import Dispatcher
 from aitbc.webhooks.delivery import backoff
 from aitbc.webhooks.signing import HEADER, verify
 from tests.events.test_feed import events, sweep, types
@@ -226,3 +227,17 @@ def test_events_and_delivery_logs_past_the_retention_are_pruned(
     assert [e["data"]["amount"] for e in kept] == ["6.000000"]
     log = api.call("GET", f"/v1/webhooks/{made['webhook_id']}/deliveries", renter).json()
     assert [e["event_id"] for e in log] == [kept[0]["id"]]
+
+
+def test_a_delivery_to_an_address_no_longer_allowed_is_refused_and_retried(
+    api: Api, app: FastAPI, market: Market, receiver: Receiver
+) -> None:
+    renter = market.client("c1")
+    made = hook(api, renter, receiver.url)  # made while private addresses were allowed
+    deposit(api, "c1", "5")
+    strict = app.state.settings.model_copy(update={"webhook_allow_private": False})
+    checking = Dispatcher(app.state.store, api.clock, strict)
+    assert checking.run_once() == 0
+    assert receiver.got == []  # checked again before posting: nothing was sent
+    state = shown(api, renter, made["webhook_id"])
+    assert state["failures"] == 1 and "not a public address" in state["last_error"]

@@ -17,11 +17,14 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import text
 
+from aitbc.agent.executors import Outcome
 from aitbc.agent.gpus import parse_smi
+from aitbc.agent.runner import Agent, AgentConfig
 from aitbc.cli import config as cli_config
 from aitbc.cli.main import cli
 from tests.support import db
@@ -308,7 +311,9 @@ def test_sigterm_lets_a_job_that_finishes_within_the_grace_report_its_result(
     try:
         wait_for(lambda: len(my_gpus(api, "tidy-host")) == 1)
         job_id = submit(api, client_key, {"n": 5})
+        # Running once the agent has confirmed it (a stop before that leaves it unclaimed).
         wait_for(lambda: job(api, client_key, job_id)["state"] == "running")
+        wait_for(lambda: _claim_of(api, job_id) is None)
     finally:
         code, out, _ = stop(agent)
     assert code == 0, out
@@ -351,3 +356,26 @@ def test_a_job_cancelled_by_its_client_is_stopped_at_once_and_the_next_one_runs(
     assert code == 0, out
     assert f"job {slow} was cancelled by its client: stopping it" in out
     assert job(api, client_key, slow)["state"] == "cancelled"
+
+
+class _Counting:
+    """An executor that counts what it was asked to run."""
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+
+    def run(self, job_id: str, payload: dict[str, Any]) -> Outcome:
+        self.ran.append(job_id)
+        return Outcome(True, result={"ok": True})
+
+    def stop(self) -> None:
+        pass
+
+
+def test_a_job_heard_cancelled_before_it_reached_the_agent_is_not_run() -> None:
+    executor = _Counting()
+    agent = Agent(httpx.Client(base_url="http://127.0.0.1:9"), executor, AgentConfig())
+    agent.heard({"type": "job.cancelled", "object_id": "job_1", "data": {}})
+    agent.work({"job_id": "job_1", "payload": {}})  # its poll answer came after the event
+    assert executor.ran == []
+    assert agent.jobs_done == 0

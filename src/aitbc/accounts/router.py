@@ -11,6 +11,7 @@ from aitbc.accounts.schemas import (
     DepositResult,
     LedgerLine,
     LowBalanceAlert,
+    LowBalanceAlertIn,
 )
 from aitbc.http import idempotency
 from aitbc.http.context import ContextDep
@@ -115,7 +116,7 @@ async def my_alert(ctx: ContextDep, principal: AnyKeyDep) -> LowBalanceAlert:
     "and again only after it has been back at or above it. `below: null` removes the alert.",
 )
 async def set_my_alert(
-    body: LowBalanceAlert, ctx: ContextDep, principal: AnyKeyDep
+    body: LowBalanceAlertIn, ctx: ContextDep, principal: AnyKeyDep
 ) -> LowBalanceAlert:
     units = None if body.below is None else to_units(body.below)
     await ctx.write(alerts.set_alert, owner_id=principal.owner_id, below_units=units)

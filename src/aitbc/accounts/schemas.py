@@ -62,9 +62,13 @@ class LedgerLine(BaseModel):
         )
 
 
-class LowBalanceAlert(BaseModel):
+class LowBalanceAlertIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     below: AmountIn | None = Field(
         description="An account.low_balance event once the balance is below this (null: none)"
     )
+
+
+class LowBalanceAlert(BaseModel):
+    below: MoneyOut | None = Field(description="The alert's balance (null: no alert)")

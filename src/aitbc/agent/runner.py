@@ -20,6 +20,7 @@ from aitbc.agent import gpus
 from aitbc.agent.executors import Executor, HttpExecutor, Outcome, ShellExecutor
 
 log = logging.getLogger("aitbc.agent")
+CANCELLED_KEPT = 100
 MAX_BACKOFF_SECONDS = 60.0
 # What the agent listens for in its events (docs/events.md).
 HEARD = (
@@ -69,7 +70,7 @@ class Agent:
         self._hearing: threading.Thread | None = None
         self._polling = False
         self._running: str | None = None  # the job being run
-        self._cancelled: set[str] = set()
+        self._cancelled: dict[str, None] = {}  # jobs heard cancelled, oldest first
         self.jobs_done = 0
 
     def on_signal(self, signum: int, frame: object) -> None:
@@ -171,8 +172,13 @@ class Agent:
 
     def work(self, job: dict[str, Any]) -> None:
         job_id = job["job_id"]
-        log.info("running job %s", job_id)
         self._running = job_id
+        if job_id in self._cancelled:  # heard of before it began: nothing to stop
+            self._running = None
+            self._cancelled.pop(job_id, None)
+            log.info("job %s was cancelled by its client before it began", job_id)
+            return
+        log.info("running job %s", job_id)
         self._working.set()
         watchdog = threading.Thread(target=self._abandon_after_grace, daemon=True)
         watchdog.start()
@@ -185,7 +191,7 @@ class Agent:
             self._working.clear()
             self._running = None
         if job_id in self._cancelled:
-            self._cancelled.discard(job_id)
+            self._cancelled.pop(job_id, None)
             log.info("job %s was cancelled by its client and stopped", job_id)
             self.jobs_done += 1
             return
@@ -240,9 +246,12 @@ class Agent:
         """Act on one event of this miner's."""
         kind, data = event["type"], event.get("data") or {}
         if kind == "job.cancelled":
+            # Kept until its job comes to run (it may be on its way to this agent now).
+            self._cancelled[event["object_id"]] = None
+            while len(self._cancelled) > CANCELLED_KEPT:
+                self._cancelled.pop(next(iter(self._cancelled)), None)
             if event["object_id"] == self._running:
                 log.info("job %s was cancelled by its client: stopping it", self._running)
-                self._cancelled.add(event["object_id"])
                 self._executor.stop()
             return
         booking, gpu = data.get("booking_id"), data.get("gpu_id")
