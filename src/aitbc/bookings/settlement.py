@@ -134,13 +134,13 @@ async def _after_interruption(conn: Conn, job: _Job, booking: BookingRecord, now
     """A job whose GPU was lost: back to the queue while its time-to-live allows, else
     failed."""
     if now < job.expires_at:
-        await requeue(conn, job.id, booking, now)
+        await _requeue(conn, job.id, booking, now)
     else:
         await conn.execute(_FAIL_JOB, job.id, GPU_LOST, now)
         announce.job_lost(conn, job.id, "failed", booking, now=now, error=GPU_LOST)
 
 
-async def requeue(conn: Conn, job_id: str, booking: BookingRecord, now: datetime) -> None:
+async def _requeue(conn: Conn, job_id: str, booking: BookingRecord, now: datetime) -> None:
     await conn.execute(_REQUEUE_JOB, job_id)
     announce.job_lost(conn, job_id, "requeued", booking, now=now)
 
@@ -344,7 +344,7 @@ async def settle_due(
         end = ending_now(booking, unserved=unserved, now=now, fee_bps=fee_bps, policy=policy)
         assert end is not None
         if job is not None and unserved and end.status != "interrupted":
-            await requeue(conn, job.id, booking, now)
+            await _requeue(conn, job.id, booking, now)
         ended.append(Ended(booking, end, job))
     await end_many(conn, ended, now)
     if gpu_id is None:

@@ -16,8 +16,8 @@ from aitbc.store.outgoing import Outgoing
 # Every event type, with whom it goes to and when. The docs (docs/events.md) and the
 # feed's ``types`` filter read this.
 TYPES: dict[str, str] = {
-    "booking.created": "A booking was made (renter, provider).",
-    "booking.started": "A booking's time began (renter, provider).",
+    "booking.created": "A booking was made; one that begins at once is created active.",
+    "booking.started": "A reservation's time began (renter, provider).",
     "booking.ending_soon": "A running booking ends within AITBC_EVENTS_ENDING_SOON_MINUTES.",
     "booking.extended": "A booking was extended (renter, provider).",
     "booking.released": "A booking was released before its end (renter, provider).",
@@ -32,7 +32,7 @@ TYPES: dict[str, str] = {
     "job.failed": "A job failed (its client, the provider).",
     "job.cancelled": "A job was cancelled (its client, the provider).",
     "job.expired": "A job waited past its time-to-live unassigned or unstarted (its client).",
-    "job.requeued": "A job went back to the queue: its GPU was lost (its client).",
+    "job.requeued": "A job went back to the queue: its GPU was lost (client, provider).",
     "bid.filled": "A standing bid booked GPUs (its client).",
     "bid.expired": "A standing bid ran out unfilled (its client).",
     "account.deposit": "Money was deposited into the account (its owner).",

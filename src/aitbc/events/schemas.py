@@ -21,14 +21,7 @@ class EventPublic(BaseModel):
 
     @classmethod
     def of(cls, event: EventRecord) -> EventPublic:
-        return cls(
-            id=event.id,
-            type=event.type,
-            at=event.at,
-            object=event.subject,
-            object_id=event.subject_id,
-            data=event.data,
-        )
+        return cls.model_validate(event.body())  # the shape a webhook delivery posts
 
 
 class EventPage(BaseModel):

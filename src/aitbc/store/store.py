@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -122,6 +123,8 @@ class Store:
         self._idle_seconds = idle_seconds
         self._pool: PgPool | None = None
         self._reader: SqliteConn | None = None
+        self._reader_thread = 0
+        self._others = threading.local()
         self._writer: ThreadPoolExecutor | None = None
         self._writer_conn: sqlite3.Connection | None = None
         self._gate: WriteGate | None = None
@@ -150,6 +153,7 @@ class Store:
         if self.dialect == "sqlite":
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
             self._reader = SqliteConn(sqlite_connect(self._path))
+            self._reader_thread = threading.get_ident()
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="aitbc-sqlite-writer")
         else:
             # No connection yet: the service starts (and /health answers 503) while the
@@ -200,7 +204,18 @@ class Store:
     def read(self) -> _Read:
         """``async with store.read() as conn``: SQLite's reader, or a pooled PostgreSQL
         connection given back when the block ends."""
+        if self._reader is not None and threading.get_ident() != self._reader_thread:
+            return _Read(self._reader_here(), None)
         return _Read(self._reader, self._pool)
+
+    def _reader_here(self) -> SqliteConn:
+        """A reader of this thread's own: a sqlite3 connection is used by one thread at a
+        time, and the event loop's may be in use (a sweep run from a tool's thread while the
+        server serves)."""
+        reader: SqliteConn | None = getattr(self._others, "reader", None)
+        if reader is None:
+            reader = self._others.reader = SqliteConn(sqlite_connect(self._path))
+        return reader
 
     async def fetch(self, query: Query, *args: Any) -> list[Row]:
         async with self.read() as conn:
