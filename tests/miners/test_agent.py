@@ -340,7 +340,7 @@ def test_a_job_cancelled_by_its_client_is_stopped_at_once_and_the_next_one_runs(
         f"{sys.executable} -c \"import json,sys,time; n=json.load(sys.stdin)['n']; "
         'time.sleep(60 if n == 1 else 0); print(json.dumps({"n": n}))"'
     )
-    agent = start_agent(live_server, miner_key, command, "--poll-wait", "5")
+    agent = start_agent(live_server, miner_key, command, "--poll-wait", "5", "--stop-grace", "1")
     try:
         wait_for(lambda: len(my_gpus(api, "heeding-host")) == 1)
         slow = submit(api, client_key, {"n": 1})
@@ -354,7 +354,8 @@ def test_a_job_cancelled_by_its_client_is_stopped_at_once_and_the_next_one_runs(
     finally:
         code, out, _ = stop(agent)
     assert code == 0, out
-    assert f"job {slow} was cancelled by its client: stopping it" in out
+    # Stopped while it ran, or (heard first) never begun.
+    assert f"job {slow} was cancelled by its client" in out
     assert job(api, client_key, slow)["state"] == "cancelled"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -222,9 +223,18 @@ class Agent:
         page: dict[str, Any] = response.json()
         return page
 
-    def _hear(self) -> None:
-        """Follow the miner's events from now on (a long poll), until stopping."""
-        cursor: int | None = None
+    def _newest_event(self) -> int | None:
+        """Where following the events starts: the newest now (what happened before is
+        past), taken before the first poll for a job, so that no job this agent takes can be
+        cancelled before it. None when the coordinator did not answer (the thread asks)."""
+        try:
+            return int(self._events({"latest": "true", "limit": 1})["next_after"])
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            log.warning("reading the newest event failed (%s)", exc)
+            return None
+
+    def _hear(self, cursor: int | None) -> None:
+        """Follow the miner's events after ``cursor`` (a long poll), until stopping."""
         backoff = _Backoff()
         while not self.stopping.is_set():
             try:
@@ -252,7 +262,10 @@ class Agent:
                 self._cancelled.pop(next(iter(self._cancelled)), None)
             if event["object_id"] == self._running:
                 log.info("job %s was cancelled by its client: stopping it", self._running)
-                self._executor.stop()
+                stopping = threading.Thread(
+                    target=self._stop_job, args=(event["object_id"],), daemon=True
+                )
+                stopping.start()
             return
         booking, gpu = data.get("booking_id"), data.get("gpu_id")
         if kind == "booking.ending_soon":
@@ -264,6 +277,13 @@ class Agent:
             log.info("booking %s of GPU %s began (until %s)", booking, gpu, data.get("end_time"))
         else:
             log.info("booking %s of GPU %s ended (%s)", booking, gpu, data.get("status"))
+
+    def _stop_job(self, job_id: str) -> None:
+        """Stop the job until it has stopped: it may be starting still (its process not
+        yet made), when one stop finds nothing to stop."""
+        while self._running == job_id:
+            self._executor.stop()
+            time.sleep(0.1)
 
     def _beat(self) -> None:
         while not self.stopping.wait(self._config.heartbeat_seconds):
@@ -281,7 +301,8 @@ class Agent:
         if not once:
             self._heartbeats = threading.Thread(target=self._beat, daemon=True)
             self._heartbeats.start()
-            self._hearing = threading.Thread(target=self._hear, daemon=True)
+            start = self._newest_event()
+            self._hearing = threading.Thread(target=self._hear, args=(start,), daemon=True)
             self._hearing.start()
         backoff = _Backoff()
         while not self.stopping.is_set():
