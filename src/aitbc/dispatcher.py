@@ -20,7 +20,6 @@ from functools import partial
 import httpx
 
 from aitbc.config import Settings
-from aitbc.events.feed import EventRecord, matches
 from aitbc.kit import tasks
 from aitbc.kit.clock import Clock
 from aitbc.store.conn import Conn
@@ -143,15 +142,8 @@ class Dispatcher:
         delivered = 0
         try:
             async with self._store.read() as conn:
-                events = await delivery.pending(conn, hook, limit=EVENTS_PER_ROUND)
-            skipped_to = None
+                events, through = await delivery.pending(conn, hook, limit=EVENTS_PER_ROUND)
             for event in events:
-                if hook.types and not _wanted(hook, event):
-                    skipped_to = event.id
-                    continue
-                if skipped_to is not None and not await self._advance(hook, token, skipped_to):
-                    return delivered
-                skipped_to = None
                 attempt = await self.post(hook, event.body(), hook.failures + 1)
                 if not attempt.ok:
                     await self._store.write(
@@ -169,8 +161,8 @@ class Dispatcher:
                     return delivered
                 hook = _moved(hook, event.id)
                 delivered += 1
-            if skipped_to is not None:
-                await self._advance(hook, token, skipped_to)
+            if len(events) < EVENTS_PER_ROUND and through > hook.cursor:
+                await self._advance(hook, token, through)  # past the types it does not want
             await self._store.write(partial(delivery.release, hook=hook, token=token))
         except Exception:  # the lease runs out and the next round tries again
             log.exception("delivering to webhook %s failed", hook.id)
@@ -243,10 +235,6 @@ class Dispatcher:
         await tasks.cancel(self._task)
         self._task = None
         await self.close()
-
-
-def _wanted(hook: Webhook, event: EventRecord) -> bool:
-    return matches(hook.types, event.type)
 
 
 def _moved(hook: Webhook, cursor: int) -> Webhook:

@@ -241,3 +241,17 @@ def test_a_delivery_to_an_address_no_longer_allowed_is_refused_and_retried(
     assert receiver.got == []  # checked again before posting: nothing was sent
     state = shown(api, renter, made["webhook_id"])
     assert state["failures"] == 1 and "not a public address" in state["last_error"]
+
+
+def test_a_webhook_for_rare_types_passes_over_many_others_at_once(
+    api: Api, app: FastAPI, market: Market, receiver: Receiver
+) -> None:
+    renter = market.client("c1")
+    made = hook(api, renter, receiver.url, types="booking.created")
+    for _ in range(60):  # more than a round's worth of events it does not want
+        deposit(api, "c1", "1")
+    booked(api, renter, market.gpu(), hours=1)
+    assert deliver(app) == 1
+    assert [r.body["type"] for r in receiver.got] == ["booking.created"]
+    last = events(api, renter, latest="true", limit=1)["next_after"]
+    assert shown(api, renter, made["webhook_id"])["last_event_id"] == last

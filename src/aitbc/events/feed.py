@@ -17,6 +17,7 @@ from aitbc.store.values import as_json, as_time, iso
 _COLUMNS = "r.event_id AS id, e.type, e.at, e.subject, e.subject_id, e.data"
 _FROM = "event_recipients r JOIN events e ON e.row_id = r.row_id"
 _ROWS = Query("SELECT min(row_id), max(row_id) FROM events")
+_LAST_ID = Query("SELECT coalesce(max(event_id), 0) FROM event_recipients WHERE owner_id = $1")
 _FIRST_FROM = Query("SELECT row_id, at FROM events WHERE row_id >= $1 ORDER BY row_id LIMIT 1")
 _PRUNE_EVENTS = Query("DELETE FROM events WHERE row_id < $1")
 # An hourly scan: the recipients of events pruned (no index to find them by row).
@@ -63,12 +64,6 @@ def parse_types(text: str | None) -> tuple[str, ...]:
     return names
 
 
-def matches(types: Sequence[str], event_type: str) -> bool:
-    if not types:
-        return True
-    return any(t == event_type or (t[-2:] == ".*" and event_type.startswith(t[:-1])) for t in types)
-
-
 def _type_filter(types: Sequence[str], params: Params) -> str:
     if not types:
         return ""
@@ -91,11 +86,19 @@ def _record(row: Any) -> EventRecord:
 
 
 async def after(
-    conn: Conn, owner_id: str, *, cursor: int, types: Sequence[str], limit: int
+    conn: Conn,
+    owner_id: str,
+    *,
+    cursor: int,
+    types: Sequence[str],
+    limit: int,
+    through: int | None = None,
 ) -> list[EventRecord]:
-    """The owner's events after ``cursor``, oldest first."""
+    """The owner's events after ``cursor`` (up to ``through``), oldest first."""
     params = Params(owner_id, cursor)
     where = _type_filter(types, params)
+    if through is not None:
+        where += f" AND r.event_id <= {params.add(through)}"
     rows = await conn.fetch(
         built(
             f"SELECT {_COLUMNS} FROM {_FROM} WHERE r.owner_id = $1 AND r.event_id > $2 {where} "
@@ -104,6 +107,11 @@ async def after(
         *params.values,
     )
     return [_record(row) for row in rows]
+
+
+async def last_id(conn: Conn, owner_id: str) -> int:
+    """The number of the owner's newest event (0: none)."""
+    return int(await conn.fetchval(_LAST_ID, owner_id))
 
 
 async def newest(

@@ -73,10 +73,15 @@ async def claim(
     return [Webhook.from_row(row) for row in rows]
 
 
-async def pending(conn: Conn, hook: Webhook, *, limit: int) -> list[feed.EventRecord]:
-    """The owner's events after the webhook's cursor (those of types it does not want
-    included: they are passed over)."""
-    return await feed.after(conn, hook.owner_id, cursor=hook.cursor, types=(), limit=limit)
+async def pending(conn: Conn, hook: Webhook, *, limit: int) -> tuple[list[feed.EventRecord], int]:
+    """The webhook's events after its cursor, of the types it wants, and the owner's newest
+    event when they were read: once every one of them is delivered (fewer than ``limit``),
+    the cursor moves there, past the events of other types."""
+    through = await feed.last_id(conn, hook.owner_id)
+    found = await feed.after(
+        conn, hook.owner_id, cursor=hook.cursor, types=hook.types, limit=limit, through=through
+    )
+    return found, through
 
 
 async def advanced(

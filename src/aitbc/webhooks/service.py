@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aitbc.errors import Conflict, NotFound
+from aitbc.events import feed
 from aitbc.events.feed import parse_types
 from aitbc.kit.ids import new_id
 from aitbc.store.conn import Conn, Row
@@ -26,7 +27,6 @@ _INSERT = Query(
 )
 _COUNT = Query("SELECT count(*) FROM webhooks WHERE owner_id = $1")
 _OWNER_LOCK = Query.postgresql_only("SELECT pg_advisory_xact_lock(hashtext('webhooks:' || $1))")
-_LAST_EVENT = Query("SELECT coalesce(max(event_id), 0) FROM event_recipients WHERE owner_id = $1")
 _MINE = Query(f"SELECT {COLUMNS} FROM webhooks WHERE owner_id = $1 ORDER BY created_at, id")
 _ONE = Query(f"SELECT {COLUMNS} FROM webhooks WHERE id = $1")
 _ONE_LOCKED = Query(f"SELECT {COLUMNS} FROM webhooks WHERE id = $1 FOR UPDATE")
@@ -127,7 +127,7 @@ async def create(
             code="too_many_webhooks",
         )
     webhook_id, secret = new_id("whk"), f"whsec_{secrets.token_urlsafe(32)}"
-    start = int(await conn.fetchval(_LAST_EVENT, owner_id))
+    start = await feed.last_id(conn, owner_id)
     await conn.execute(_INSERT, webhook_id, owner_id, url, ",".join(wanted), secret, now, start)
     row = await conn.fetchrow(_ONE, webhook_id)
     assert row is not None
