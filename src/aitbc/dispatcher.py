@@ -32,6 +32,7 @@ from aitbc.webhooks.signing import HEADER, signature
 log = logging.getLogger("aitbc.webhooks")
 CLAIM_BATCH = 20
 EVENTS_PER_ROUND = 50
+RECORD_EVERY = 10
 TICK_SECONDS = 1.0
 GATHER_SECONDS = 0.05
 USER_AGENT = "aitbc-webhooks/1"
@@ -138,14 +139,23 @@ class Dispatcher:
         return sum(done)
 
     async def _deliver(self, hook: Webhook, token: str) -> int:
-        """The webhook's waiting events in order, until one fails or the lease is lost."""
-        delivered = 0
+        """The webhook's waiting events in order, until one fails or the lease is lost. What
+        was delivered is recorded every ``RECORD_EVERY`` events or third of the lease (and
+        before a failure and at the end): a process that dies in between has those posted
+        again (at least once)."""
+        delivered, recorded = 0, hook.cursor
+        posted: list[Attempt] = []  # delivered, not recorded yet
+        # Recorded often enough that the lease (renewed by each record) never runs out.
+        renew_after, renewed = self._lease.total_seconds() / 3, time.monotonic()
         try:
             async with self._store.read() as conn:
                 events, through = await delivery.pending(conn, hook, limit=EVENTS_PER_ROUND)
             for event in events:
                 attempt = await self.post(hook, event.body(), hook.failures + 1)
                 if not attempt.ok:
+                    if posted and not await self._advance(hook, token, posted):
+                        return delivered
+                    delivered += len(posted)
                     await self._store.write(
                         partial(
                             delivery.failed,
@@ -157,27 +167,32 @@ class Dispatcher:
                         )
                     )
                     return delivered
-                if not await self._advance(hook, token, event.id, attempt):
-                    return delivered
+                posted.append(attempt)
                 hook = _moved(hook, event.id)
-                delivered += 1
+                if len(posted) == RECORD_EVERY or time.monotonic() - renewed > renew_after:
+                    if not await self._advance(hook, token, posted):
+                        return delivered
+                    delivered, recorded, posted = delivered + len(posted), hook.cursor, []
+                    renewed = time.monotonic()
             if len(events) < EVENTS_PER_ROUND and through > hook.cursor:
-                await self._advance(hook, token, through)  # past the types it does not want
+                hook = _moved(hook, through)  # past the types it does not want
+            if hook.cursor != recorded and not await self._advance(hook, token, posted):
+                return delivered
+            delivered += len(posted)
             await self._store.write(partial(delivery.release, hook=hook, token=token))
         except Exception:  # the lease runs out and the next round tries again
             log.exception("delivering to webhook %s failed", hook.id)
         return delivered
 
-    async def _advance(
-        self, hook: Webhook, token: str, cursor: int, attempt: Attempt | None = None
-    ) -> bool:
+    async def _advance(self, hook: Webhook, token: str, attempts: list[Attempt]) -> bool:
+        """Record ``attempts`` and move the cursor to the hook's; False: the lease is lost."""
         return await self._store.write(
             partial(
                 delivery.advanced,
                 hook=hook,
                 token=token,
-                cursor=cursor,
-                attempt=attempt,
+                cursor=hook.cursor,
+                attempts=attempts,
                 now=self._clock.now(),
                 lease=self._lease,
             )

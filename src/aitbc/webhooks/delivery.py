@@ -10,6 +10,7 @@ up at the same event when its owner turns it on again."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from aitbc.events import feed
@@ -17,7 +18,7 @@ from aitbc.events.log import emit
 from aitbc.store.conn import Conn
 from aitbc.store.query import Query
 from aitbc.store.values import iso, maybe_time
-from aitbc.webhooks.service import COLUMNS, Attempt, Webhook
+from aitbc.webhooks.service import COLUMNS, Attempt, Webhook, record_all
 
 LONGEST_WAIT = timedelta(hours=1)
 # Enabled, due, held by no process, with events after its cursor.
@@ -90,17 +91,15 @@ async def advanced(
     *,
     token: str,
     cursor: int,
-    attempt: Attempt | None,
+    attempts: Sequence[Attempt],
     now: datetime,
     lease: timedelta,
 ) -> bool:
-    """The events up to ``cursor`` are handled (``attempt``: the delivery that did it);
-    False when the lease is no longer ``token``'s."""
-    delivered = 0 if attempt is None else 1
-    if not await conn.execute(_ADVANCE, hook.id, token, cursor, delivered, now + lease):
+    """The events up to ``cursor`` are handled (``attempts``: the deliveries since the last
+    step, logged now); False when the lease is no longer ``token``'s."""
+    if not await conn.execute(_ADVANCE, hook.id, token, cursor, len(attempts), now + lease):
         return False
-    if attempt is not None:
-        await attempt.record(conn, hook.id)
+    await record_all(conn, hook.id, attempts)
     return True
 
 

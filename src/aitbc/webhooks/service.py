@@ -4,6 +4,7 @@ delivery log. Delivery itself is ``webhooks.delivery``."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -99,9 +100,8 @@ class Attempt:
         values["ok"] = bool(row["ok"])
         return cls(**values)
 
-    async def record(self, conn: Conn, webhook_id: str) -> None:
-        await conn.execute(
-            _RECORD,
+    def row(self, webhook_id: str) -> tuple[object, ...]:
+        return (
             webhook_id,
             self.event_id,
             self.event_type,
@@ -112,6 +112,14 @@ class Attempt:
             self.error,
             self.duration_ms,
         )
+
+    async def record(self, conn: Conn, webhook_id: str) -> None:
+        await record_all(conn, webhook_id, [self])
+
+
+async def record_all(conn: Conn, webhook_id: str, attempts: Sequence[Attempt]) -> None:
+    """Log ``attempts`` of the webhook's."""
+    await conn.executemany(_RECORD, [attempt.row(webhook_id) for attempt in attempts])
 
 
 async def create(
