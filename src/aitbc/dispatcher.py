@@ -25,6 +25,7 @@ from aitbc.kit.clock import Clock
 from aitbc.store.conn import Conn
 from aitbc.store.signals import Signals
 from aitbc.store.store import Store
+from aitbc.store.values import iso
 from aitbc.webhooks import delivery, targets
 from aitbc.webhooks.service import Attempt, Webhook
 from aitbc.webhooks.signing import HEADER, signature
@@ -85,7 +86,7 @@ class Dispatcher:
         except targets.TargetRefused as exc:
             error = exc.detail
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+            error = f"{type(exc).__name__}: {exc}"[:500]
         return Attempt(
             event_id=event_id if isinstance(event_id, int) else None,
             event_type=str(body["type"]),
@@ -102,7 +103,7 @@ class Dispatcher:
         body: dict[str, object] = {
             "id": None,
             "type": "webhook.test",
-            "at": self._clock.now().isoformat().replace("+00:00", "Z"),
+            "at": iso(self._clock.now()),
             "object": "webhook",
             "object_id": hook.id,
             "data": {"webhook_id": hook.id, "url": hook.url},

@@ -19,7 +19,7 @@ def _line(event: dict[str, Any]) -> str:
     """One event on one line: id, time, type, object, and the state it left it in."""
     data = event.get("data") or {}
     state = data.get("status") or data.get("state") or ""
-    extra = data.get("amount") or data.get("ends_in_seconds") or ""
+    extra = data.get("amount") or ""
     if data.get("ends_in_seconds") is not None:
         extra = f"ends in {int(data['ends_in_seconds']) // 60} min"
     parts = [str(event["id"]), event["at"], event["type"], event["object_id"], str(state)]

@@ -32,16 +32,13 @@ def view(job: JobRecord) -> dict[str, Any]:
     }
 
 
-def job(
-    conn: Conn, kind: str, record: JobRecord, *, now: datetime, miner_id: str | None = None
-) -> None:
-    """``job.<kind>``; ``miner_id``: the miner it concerns when the job no longer names one
-    (it went back to the queue)."""
+def job(conn: Conn, kind: str, record: JobRecord, *, now: datetime) -> None:
+    """``job.<kind>`` to the job's client and its miner, if it has one."""
     emit(
         conn,
         f"job.{kind}",
         subject_id=record.id,
         data=view(record),
-        owners=(record.client_id, record.miner_id or miner_id),
+        owners=(record.client_id, record.miner_id),
         at=now,
     )

@@ -208,12 +208,12 @@ async def _long_poll(
     A poll whose client has gone takes nothing: a job taken is ``running`` and charged, so
     it is taken only for a connection still open (checked before every take, and the wait
     ends the moment the client leaves)."""
-    state, ctx = request.app.state, context(request)
+    ctx = context(request)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + min(wait, MAX_POLL_WAIT_SECONDS)
     gone = asyncio.ensure_future(disconnect.gone(request))
     try:
-        with state.signals.waiting(miner_id) as assigned:
+        with ctx.signals.waiting(miner_id) as assigned:
             while True:
                 assigned.clear()
                 await asyncio.sleep(0)  # let ``gone`` see a disconnect already received
@@ -228,7 +228,7 @@ async def _long_poll(
                     await _give_back(ctx, job.job_id, miner_id)
                     return Response(status_code=204)
                 left = deadline - loop.time()
-                if left <= 0 or state.draining:  # draining: the node is going away
+                if left <= 0 or ctx.draining:  # draining: the node is going away
                     return Response(status_code=204)
                 woken = asyncio.ensure_future(assigned.wait())
                 await asyncio.wait((woken, gone), timeout=left, return_when=FIRST_COMPLETED)
