@@ -213,6 +213,8 @@ let refreshPage = null;
 function every(work) {
   clearInterval(refreshTimer);
   refreshPage = work;
+  // Events heard while the page was still loading may postdate what it loaded.
+  if (feed.heard !== feed.heardAtStart) work().catch(() => {});
   refreshTimer = setInterval(() => {
     if (document.visibilityState === "visible") work().catch(() => {});
   }, session.key() ? SIGNED_IN_REFRESH_MS : REFRESH_MS);
@@ -221,7 +223,8 @@ function every(work) {
 // ---------- your events: notifications, and pages refreshed by them ----------
 
 const NOTICES_KEPT = 20;
-const feed = { following: false, unread: 0 };
+// heard: pages of new events so far; heardAtStart: as many when this page began to load.
+const feed = { following: false, unread: 0, heard: 0, heardAtStart: 0 };
 
 function noticeText(event) {
   const data = event.data || {};
@@ -253,6 +256,7 @@ async function follow() {
       const page = await api("GET", `/v1/events?after=${after}&wait=25`);
       after = page.next_after;
       if (page.events.length) {
+        feed.heard += 1;
         showNotices(page.events, true);
         announce(noticeText(page.events[page.events.length - 1]));
         if (refreshPage && !document.querySelector("dialog[open]")) refreshPage().catch(() => {});
@@ -1171,6 +1175,7 @@ async function adminPage() {
 
 async function route() {
   renderHeader();
+  feed.heardAtStart = feed.heard;
   follow();
   const path = location.pathname;
   const gpu = path.match(/^\/gpus\/([^/]+)$/);
