@@ -121,6 +121,20 @@ class Settings(BaseSettings):
     )
     max_booking_hours: Decimal = Field(default=Decimal(720), gt=0)
     platform_fee_bps: int = Field(default=0, ge=0, le=10_000)
+    preempt_notice_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="How long an interruptible booking keeps its GPU after it is outbid "
+        "(docs/market.md).",
+    )
+    min_bid_share: Decimal = Field(
+        default=Decimal("0.3"),
+        gt=0,
+        le=1,
+        description="An interruptible bid's least amount, as a share of the GPU's on-demand "
+        "price, where its provider set none.",
+    )
     pricing_interval_seconds: int = Field(
         default=60, ge=1, description="Minimum age of a model price before it is recomputed."
     )

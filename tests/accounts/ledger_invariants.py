@@ -33,6 +33,7 @@ CLOSING_KINDS = (
     "booking_released",
     "booking_cancelled",
     "booking_interrupted",
+    "booking_preempted",
 )
 
 

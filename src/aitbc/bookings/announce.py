@@ -12,6 +12,7 @@ from aitbc.kit.money import units_text
 from aitbc.store.conn import Conn
 from aitbc.store.outgoing import Outgoing
 from aitbc.store.query import Query
+from aitbc.store.values import iso
 
 # How an ended booking reads does not depend on its miner's silence.
 _ENDED = Policy(timeout=1, grace=0)
@@ -39,6 +40,30 @@ def booking(conn: Conn, record: BookingRecord, *kinds: str, now: datetime, polic
         owners=(record.client_id, record.miner_id),
         at=now,
     )
+
+
+def preempted(
+    conn: Conn, record: BookingRecord, *, by: str, notice_ends: datetime, now: datetime
+) -> None:
+    """``booking.preempted``: the notice, as the booking is outbid (its ``ended_at`` is when
+    the GPU is taken), with its refund."""
+    data = public(record, now, _ENDED)
+    data["preemption"] = {
+        "by": by,
+        "noticed_at": iso(now),
+        "notice_ends_at": iso(notice_ends),
+        "gpu_taken_at": data["ended_at"],
+    }
+    emit(
+        conn,
+        "booking.preempted",
+        subject_id=record.id,
+        data=data,
+        owners=(record.client_id, record.miner_id),
+        at=now,
+    )
+    if record.refunded_units > 0:
+        refunded(conn, record, units=record.refunded_units, reason="preempted", now=now)
 
 
 def refunded(conn: Conn, record: BookingRecord, *, units: int, reason: str, now: datetime) -> None:

@@ -24,6 +24,8 @@ class BookingLike(Protocol):
     ended_at: datetime | None
     outage_seconds: int
     outage_refund_units: int
+    fixed_seconds: int
+    fixed_units: int
 
 
 def effective_status(booking: BookingLike, now: datetime) -> str:
@@ -82,9 +84,17 @@ def split(booking: BookingLike, at: datetime, fee_bps: int) -> Split:
     if served >= booking.booked_seconds:
         charged = booking.total_units
     else:
-        charged = divide_units(booking.total_units * served, booking.booked_seconds)
+        charged = booking.fixed_units + rate_units(booking, max(0, served - booking.fixed_seconds))
     charged = min(charged, held)
     return Split(charged=charged, refunded=held - charged, fee=fee_units(charged, fee_bps))
+
+
+def rate_units(booking: BookingLike, seconds: int) -> int:
+    """What ``seconds`` of the booking cost at its rate since its bid last changed (its
+    whole window's rate when it never did): the rest of its total, pro rata."""
+    rest_seconds = booking.booked_seconds - booking.fixed_seconds
+    rest_units = booking.total_units - booking.fixed_units
+    return divide_units(rest_units * seconds, rest_seconds)
 
 
 # -- a miner's silence (bookings.outages applies it) -----------------------------------------

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aitbc.bookings import announce, settlement
+from aitbc.bookings import announce, lifecycle, settlement
 from aitbc.bookings.lifecycle import offline_seconds, outage
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.config import Policy
-from aitbc.kit.money import divide_units
 from aitbc.ledger.postings import Leg, Posting, post_many
 from aitbc.models.account import ESCROW, MAIN
 from aitbc.store.conn import Conn
@@ -93,7 +92,7 @@ async def _refund(
     if seconds == 0:
         return None
     remaining = booking.total_units - booking.outage_refund_units
-    units = min(divide_units(booking.total_units * seconds, booking.booked_seconds), remaining)
+    units = min(lifecycle.rate_units(booking, seconds), remaining)
     await conn.execute(_REFUNDED, booking.id, seconds, units)
     return Posting(
         kind,

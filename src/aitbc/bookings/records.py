@@ -18,7 +18,8 @@ from aitbc.store.values import as_time, iso, maybe_time
 COLUMNS = (
     "b.id, b.gpu_id, b.client_id, b.miner_id, b.job_id, b.status, b.start_time, b.end_time, "
     "b.booked_seconds, b.price_units, b.total_units, b.charged_units, b.refunded_units, "
-    "b.outage_seconds, b.outage_refund_units, b.created_at, b.ended_at, "
+    "b.outage_seconds, b.outage_refund_units, b.created_at, b.ended_at, b.rental_type, "
+    "b.fixed_seconds, b.fixed_units, "
     "o.id AS order_id, o.status AS order_status, m.last_heartbeat AS miner_heartbeat, "
     "m.reported_status AS miner_status"
 )
@@ -48,6 +49,9 @@ class BookingRecord:
     order_status: str
     miner_heartbeat: datetime
     miner_status: str  # what the miner last said: online, draining or offline
+    rental_type: str = "on_demand"  # or interruptible: price_units is its bid
+    fixed_seconds: int = 0  # served before its bid last changed (bookings.lifecycle.split)
+    fixed_units: int = 0
 
     @classmethod
     def from_row(cls, row: Row) -> BookingRecord:
@@ -73,6 +77,9 @@ class BookingRecord:
             order_status=row["order_status"],
             miner_heartbeat=as_time(row["miner_heartbeat"]),
             miner_status=row["miner_status"],
+            rental_type=row["rental_type"],
+            fixed_seconds=row["fixed_seconds"],
+            fixed_units=row["fixed_units"],
         )
 
 
@@ -86,11 +93,15 @@ def public(booking: BookingRecord, now: datetime, policy: Policy) -> dict[str, A
         "client_id": booking.client_id,
         "miner_id": booking.miner_id,
         "job_id": booking.job_id,
+        "rental_type": booking.rental_type,
         "status": stands.status,
         "start_time": iso(booking.start_time),
         "end_time": iso(booking.end_time),
         "duration_hours": str(hours_from_seconds(booking.booked_seconds)),
         "price_per_hour": units_text(booking.price_units),
+        "bid_per_hour": units_text(booking.price_units)
+        if booking.rental_type == "interruptible"
+        else None,
         "total_cost": units_text(booking.total_units),
         "amount_charged": units_text(stands.charged),
         "refund": units_text(booking.refunded_units),

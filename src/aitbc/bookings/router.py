@@ -5,12 +5,14 @@ work (bookings.follow_up), and the store runs it before the response is sent."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 
 import orjson
 from fastapi import Request, Response
 
 from aitbc.bookings import records, service
 from aitbc.bookings.schemas import (
+    BidChange,
     BookingListQuery,
     BookingPublic,
     BookRequest,
@@ -58,6 +60,8 @@ async def book_gpu(gpu_id: str, body: BookRequest, request: Request) -> Response
         if body.max_price_per_hour is None
         else to_units(body.max_price_per_hour),
         quote_id=body.quote_id,
+        rental_type=body.rental_type,
+        bid_units=rental_bid(body.rental_type, body.bid_per_hour, body.quote_id),
     )
 
     async def action(conn: Conn) -> bytes:
@@ -67,6 +71,21 @@ async def book_gpu(gpu_id: str, body: BookRequest, request: Request) -> Response
     return await idempotency.write_once(
         request, state.store, principal.owner_id, body, now, action, 201
     )
+
+
+def rental_bid(rental_type: str, bid: Decimal | None, quote_id: str | None = None) -> int | None:
+    """The bid in units, checked against the rental type: an interruptible booking needs
+    one, an on-demand booking (or one at a quoted price) takes none."""
+    if rental_type == "interruptible" and bid is None:
+        raise Invalid("An interruptible booking needs bid_per_hour.", code="bid_required")
+    if rental_type == "on_demand" and bid is not None:
+        raise Invalid(
+            "bid_per_hour is for interruptible bookings (rental_type=interruptible).",
+            code="bid_needs_interruptible",
+        )
+    if bid is not None and quote_id is not None:
+        raise Invalid("A quote is an on-demand price; bid without one.", code="quote_with_bid")
+    return None if bid is None else to_units(bid)
 
 
 async def _release(
@@ -180,3 +199,31 @@ async def extend_booking(booking_id: str, body: ExtendRequest, request: Request)
 )
 async def release_booking(booking_id: str, request: Request) -> Response:
     return await _release(request, service.release_booking, booking_id=booking_id)
+
+
+@router.post(
+    "/{booking_id}/bid",
+    response_model=BookingPublic,
+    responses=error_responses(401, 402, 403, 404, 409, 422),
+    openapi_extra=documented(headers=_WRITE_HEADERS),
+    summary="Raise an interruptible booking's bid; the rest of its time is paid at the new bid",
+)
+async def change_bid(booking_id: str, body: BidChange, request: Request) -> Response:
+    principal = await caller_with_role(request, "client", "admin")
+    state = request.app.state
+    settings, now = state.settings, state.clock.now()
+
+    async def action(conn: Conn) -> bytes:
+        changed = await service.change_bid(
+            conn,
+            booking_id=booking_id,
+            bid_units=to_units(body.bid_per_hour),
+            principal=principal,
+            now=now,
+            policy=settings.outage_policy,
+        )
+        return orjson.dumps(records.public(changed, now, settings.outage_policy))
+
+    return await idempotency.write_once(
+        request, state.store, principal.owner_id, body, now, action, 200
+    )

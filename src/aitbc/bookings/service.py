@@ -9,20 +9,22 @@ two clients' money in one transaction."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from aitbc.auth.principal import Principal
-from aitbc.bookings import announce, follow_up, lifecycle, settlement
+from aitbc.bookings import announce, follow_up, lifecycle, preemption, settlement
 from aitbc.bookings.busy import BusyGpus
+from aitbc.bookings.market import least_bid
+from aitbc.bookings.preemption import INTERRUPTIBLE, ON_DEMAND, Claim, Displaced, winning_bid
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.config import Policy, Settings
 from aitbc.errors import AppError, Conflict, Invalid, NotFound, PaymentRequired
 from aitbc.gpus import status as rule
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import divide_units, units_text
-from aitbc.ledger.postings import Along, Leg, post
+from aitbc.ledger.postings import Along, Leg, Posting, post, post_many
 from aitbc.models.account import ESCROW, MAIN
 from aitbc.pricing.market import is_stale
 from aitbc.store import outbox
@@ -51,6 +53,13 @@ class BookingRequest:
     quote_id: str | None = None
     # The most the booking may cost: it is shortened to what that buys at the price.
     max_cost_units: int | None = None
+    rental_type: str = ON_DEMAND  # or INTERRUPTIBLE, paying ``bid_units`` per hour
+    bid_units: int | None = None
+
+    @property
+    def outbids(self) -> int:
+        """The highest interruptible bid this booking would displace."""
+        return Claim(self.rental_type, self.bid_units or 0).outbids
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +71,8 @@ class GpuLock:
     model_key: str
     price_updated_at: datetime | None
     heartbeat: datetime
+    interruptible: bool  # whether its provider lets it be rented interruptibly
+    min_bid_units: int | None  # the provider's least bid; None: the setting's share
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,42 +80,59 @@ class Booked:
     booking: BookingRecord
     gpu: GpuLock
     shown: str  # the booking as the API shows it at its making, as JSON (its event's data)
+    displaced: tuple[Displaced, ...] = ()  # the interruptible bookings it preempted
 
 
 _LOCK_GPU = Query(
     """
     SELECT g.miner_id, g.effective_price_units, g.delisted_at, g.model_key,
-           m.last_heartbeat, m.reported_status,
+           g.interruptible, g.min_bid_units, m.last_heartbeat, m.reported_status,
            (SELECT p.updated_at FROM model_prices p
             WHERE p.kind = 'gpu' AND p.model_key = g.model_key) AS price_updated_at
     FROM gpus g JOIN miners m ON m.id = g.miner_id WHERE g.id = $1 FOR UPDATE OF g
     """
 )
-# The first open booking overlapping the window ($2 its end, $3 its start), and whether one
-# has run out ($4 now) and waits to be settled: one statement, at most two rows.
+# The first open booking overlapping the window ($2 its end, $3 its start) that this booking
+# cannot displace (an interruptible one bidding more than $5 it can), the first it can,
+# and whether one has run out ($4 now) and waits to be settled: one statement, at most four
+# rows.
+_OUTBID = "rental_type = 'interruptible' AND price_units <= $5"
 _CHECK_WINDOW = Query(
-    """
-    SELECT * FROM (SELECT 'overlap' AS found, start_time, end_time, created_at FROM bookings
+    f"""
+    SELECT * FROM (SELECT 'overlap' AS found, start_time, end_time, created_at, rental_type,
+                          price_units FROM bookings
                    WHERE gpu_id = $1 AND status = 'open' AND start_time < $2 AND end_time > $3
+                     AND NOT ({_OUTBID})
                    ORDER BY start_time LIMIT 1) overlapping
     UNION ALL
-    SELECT * FROM (SELECT 'due' AS found, start_time, end_time, created_at FROM bookings
+    SELECT * FROM (SELECT 'outbid' AS found, start_time, end_time, created_at, rental_type,
+                          price_units FROM bookings
+                   WHERE gpu_id = $1 AND status = 'open' AND start_time < $2 AND end_time > $3
+                     AND {_OUTBID} LIMIT 1) outbid
+    UNION ALL
+    SELECT * FROM (SELECT 'due' AS found, start_time, end_time, created_at, rental_type,
+                          price_units FROM bookings
                    WHERE gpu_id = $1 AND status = 'open' AND end_time <= $4 LIMIT 1) run_out
     UNION ALL
-    SELECT * FROM (SELECT 'let_go' AS found, start_time, ended_at, created_at FROM bookings
-                   WHERE gpu_id = $1 AND status IN ('released', 'interrupted', 'completed')
+    SELECT * FROM (SELECT 'let_go' AS found, start_time, ended_at, created_at, rental_type,
+                          price_units FROM bookings
+                   WHERE gpu_id = $1
+                     AND status IN ('released', 'interrupted', 'completed', 'preempted')
                      AND end_time > $3 AND ended_at > $3
                    ORDER BY ended_at DESC LIMIT 1) let_go
     """
 )
-# Without the lock (bookings.busy): an open booking covering the start ($2), found only when
-# the GPU could otherwise be booked (listed, its miner online since $3), so that a refusal
-# from here is the one the locked checks would give.
+# Without the lock (bookings.busy): an open booking covering the start ($2) that this
+# booking cannot displace (see _CHECK_WINDOW, $4), found only when the GPU could otherwise
+# be booked (listed, its miner online since $3), so that a refusal from here is the one the
+# locked checks would give.
 _COVERING_START = Query(
     f"""
-    SELECT b.start_time, b.end_time, b.created_at FROM gpus g JOIN miners m ON m.id = g.miner_id
+    SELECT b.start_time, b.end_time, b.created_at, b.rental_type, b.price_units
+    FROM gpus g JOIN miners m ON m.id = g.miner_id
     JOIN bookings b ON b.gpu_id = g.id AND b.status = 'open'
          AND b.start_time <= $2 AND b.end_time > $2
+         AND NOT (b.rental_type = 'interruptible' AND b.price_units <= $4)
     WHERE g.id = $1 AND g.delisted_at IS NULL AND NOT {rule.offline_sql("$3")}
     LIMIT 1
     """
@@ -118,7 +146,8 @@ _SPEND_QUOTE = Query("UPDATE quotes SET used_at = $2 WHERE id = $1 AND used_at I
 _INSERT_BOOKING = Query(
     "INSERT INTO bookings (id, gpu_id, client_id, miner_id, job_id, status, start_time, "
     "end_time, booked_seconds, price_units, total_units, charged_units, refunded_units, "
-    "created_at) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, 0, 0, $11)"
+    "created_at, rental_type) "
+    "VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, 0, 0, $11, $12)"
 )
 _INSERT_ORDER = Query(
     "INSERT INTO orders (id, booking_id, client_id, miner_id, gpu_id, job_id, status, "
@@ -144,6 +173,8 @@ async def lock_gpu(conn: Conn, gpu_id: str, *, now: datetime, heartbeat_timeout:
         price_units=row["effective_price_units"],
         model_key=row["model_key"],
         price_updated_at=maybe_time(row["price_updated_at"]),
+        interruptible=bool(row["interruptible"]),
+        min_bid_units=row["min_bid_units"],
     )
 
 
@@ -157,31 +188,59 @@ def _window(request: BookingRequest, now: datetime) -> tuple[datetime, datetime]
     return start, start + timedelta(seconds=request.seconds)
 
 
-async def _check_window(
-    conn: Conn, gpu_id: str, start: datetime, end: datetime, now: datetime
-) -> tuple[datetime, datetime, bool]:
-    """Refuse a window that overlaps an open booking. A window that would begin before the
-    GPU's last holder let go of it (a release that committed while this booking waited for
-    the GPU's lock, with its clock read before) begins then instead: a booking never starts
-    before it holds the GPU. The window, and whether an open booking has run out."""
+@dataclass(slots=True)
+class _Window:
+    start: datetime
+    end: datetime
+    due: bool = False  # an open booking of the GPU has run out and waits to be settled
+    displaced: list[Displaced] = field(default_factory=list)
+
+
+async def _claim_window(
+    conn: Conn, request: BookingRequest, claim: Claim, window: _Window, now: datetime, fee: int,
+    notice: int,
+) -> _Window:  # fmt: skip
+    """Refuse a window that overlaps an open booking this one cannot displace; displace the
+    interruptible bookings it outbids (bookings.preemption). A window that would begin
+    before the GPU's last holder let go of it (one displaced now and given its notice, or a
+    release that committed while this booking waited for the GPU's lock, with its clock read
+    before) begins then instead: a booking never starts before it holds the GPU."""
     while True:
-        rows = await conn.fetch(_CHECK_WINDOW, gpu_id, end, start, now)
+        rows = await conn.fetch(
+            _CHECK_WINDOW, request.gpu_id, window.end, window.start, now, claim.outbids
+        )
         found = {row["found"]: row for row in rows}
         other = found.get("overlap")
         if other is not None:
-            raise _overlap(other, now)
+            raise _overlap(other, now, claim)
+        window.due = window.due or "due" in found
+        if "outbid" in found:
+            window.displaced += await preemption.displace(
+                conn, gpu_id=request.gpu_id, start=window.start, end=window.end, claim=claim,
+                now=now, notice_seconds=notice, fee_bps=fee,
+            )  # fmt: skip
+            continue
         let_go = found.get("let_go")
         if let_go is None:
-            return start, end, "due" in found
-        shift = as_time(let_go["end_time"]) - start  # the column holds its ended_at
-        start, end = start + shift, end + shift
+            return window
+        shift = as_time(let_go["end_time"]) - window.start  # the column holds its ended_at
+        window.start, window.end = window.start + shift, window.end + shift
 
 
-def _overlap(other: Row, now: datetime) -> Conflict:
+def _overlap(other: Row, now: datetime, claim: Claim | None = None) -> Conflict:
     """The refusal for an open booking that overlaps the window: booked, when it runs now, or
-    an overlap with a reservation. A booking made after this request read its clock (one that
-    won a race for the GPU) counts as running from when it was made."""
+    an overlap with a reservation, or (for a bid) a higher bid. A booking made after this
+    request read its clock (one that won a race for the GPU) counts as running from when it
+    was made."""
     other_start, other_end = as_time(other["start_time"]), as_time(other["end_time"])
+    if claim is not None and other["rental_type"] == INTERRUPTIBLE:
+        held = other["price_units"]
+        return Conflict(
+            f"This GPU is held from {iso(other_start)} to {iso(other_end)} by an "
+            f"interruptible booking bidding {units_text(held)} per hour; a bid of at least "
+            f"{units_text(winning_bid(held))} (or an on-demand booking) displaces it.",
+            code="bid_too_low",
+        )
     if other_start <= max(now, as_time(other["created_at"])) and now < other_end:
         return Conflict(f"This GPU is booked until {iso(other_end)}.", code="gpu_booked")
     return Conflict(
@@ -191,13 +250,13 @@ def _overlap(other: Row, now: datetime) -> Conflict:
 
 
 async def _refuse_if_covered(
-    conn: Conn, gpu_id: str, start: datetime, now: datetime, heartbeat_timeout: int
+    conn: Conn, request: BookingRequest, start: datetime, now: datetime, heartbeat_timeout: int
 ) -> None:
     """The lock-free look of a booking of a busy GPU (bookings.busy)."""
     cutoff = rule.cutoff(now, heartbeat_timeout)
-    other = await conn.fetchrow(_COVERING_START, gpu_id, start, cutoff)
+    other = await conn.fetchrow(_COVERING_START, request.gpu_id, start, cutoff, request.outbids)
     if other is not None:
-        raise _overlap(other, now)
+        raise _overlap(other, now, Claim(request.rental_type, request.bid_units or 0))
 
 
 async def _quoted_price(conn: Conn, request: BookingRequest, now: datetime) -> int:
@@ -234,25 +293,30 @@ async def book(
         if owner != request.client_id:  # another client's job is one this client cannot see
             raise NotFound(f"No job {request.job_id!r}.", code="job_not_found")
     if busy is not None and request.gpu_id in busy:
-        await _refuse_if_covered(conn, request.gpu_id, start, now, heartbeat_timeout)
+        await _refuse_if_covered(conn, request, start, now, heartbeat_timeout)
     gpu = await lock_gpu(conn, request.gpu_id, now=now, heartbeat_timeout=heartbeat_timeout)
+    claim = _claim(request, gpu, settings)
     seconds = request.seconds
-    if request.max_cost_units is not None and gpu.price_units > 0:
-        seconds = min(seconds, request.max_cost_units * 3600 // gpu.price_units)
+    if request.max_cost_units is not None and claim.price_units > 0:
+        seconds = min(seconds, request.max_cost_units * 3600 // claim.price_units)
         if seconds < 1:
             raise Conflict(
-                f"At {units_text(gpu.price_units)} per hour, "
+                f"At {units_text(claim.price_units)} per hour, "
                 f"{units_text(request.max_cost_units)} buys less than a second.",
                 code="price_above_limit",
             )
         end = start + timedelta(seconds=seconds)
     try:
-        start, end, due = await _check_window(conn, request.gpu_id, start, end, now)
+        window = await _claim_window(
+            conn, request, claim, _Window(start, end), now, settings.platform_fee_bps,
+            settings.preempt_notice_seconds,
+        )  # fmt: skip
     except Conflict:
         if busy is not None:
             busy.add(request.gpu_id)
         raise
-    price = gpu.price_units
+    start, end = window.start, window.end
+    price = claim.price_units
     if request.quote_id is not None:
         price = await _quoted_price(conn, request, now)
     if request.max_price_units is not None and price > request.max_price_units:
@@ -284,13 +348,14 @@ async def book(
         order_status="pending" if start > now else "active",
         miner_heartbeat=gpu.heartbeat,
         miner_status="online",  # lock_gpu refused it otherwise
+        rental_type=claim.rental_type,
     )
     # A booking that begins at once is created active: booking.started is for reservations.
     created = announce.created(booking, now=now, policy=settings.outage_policy)
-    await _write(conn, booking, now, created)
+    await _write(conn, booking, now, created, window.displaced)
     if busy is not None:
         busy.add(request.gpu_id)
-    if due:
+    if window.due:
         follow_up.settle_due(
             conn,
             gpu_id=request.gpu_id,
@@ -300,7 +365,34 @@ async def book(
         )
     if is_stale(gpu.price_updated_at, now=now, settings=settings):
         follow_up.reprice(conn, model_key=gpu.model_key, now=now, settings=settings)
-    return Booked(booking=booking, gpu=gpu, shown=created.data)
+    return Booked(booking, gpu, created.data, tuple(window.displaced))
+
+
+def _claim(request: BookingRequest, gpu: GpuLock, settings: Settings) -> Claim:
+    """What the booking pays per hour, and so what it may displace: the GPU's price on
+    demand, or the request's bid, which the GPU must allow and take."""
+    if request.rental_type == ON_DEMAND:
+        return Claim(ON_DEMAND, gpu.price_units)
+    bid = request.bid_units
+    assert bid is not None, "an interruptible request carries its bid (the router checks)"
+    if not gpu.interruptible:
+        raise Conflict(
+            "This GPU's provider does not rent it interruptibly; book it on demand.",
+            code="interruptible_not_allowed",
+        )
+    least = least_bid(gpu.price_units, gpu.min_bid_units, settings.min_bid_share)
+    if bid < least:
+        raise Conflict(
+            f"The bid is below this GPU's minimum of {units_text(least)} per hour.",
+            code="bid_below_minimum",
+        )
+    if bid >= gpu.price_units:
+        raise Conflict(
+            f"A bid of {units_text(bid)} is not below the on-demand price of "
+            f"{units_text(gpu.price_units)} per hour; book it on demand instead.",
+            code="bid_not_below_on_demand",
+        )
+    return Claim(INTERRUPTIBLE, bid)
 
 
 class OutOfFunds(Exception):
@@ -321,36 +413,51 @@ async def try_book(
         return None
 
 
-async def _write(conn: Conn, b: BookingRecord, now: datetime, created: Outgoing) -> None:
+async def _write(
+    conn: Conn, b: BookingRecord, now: datetime, created: Outgoing, displaced: list[Displaced]
+) -> None:
     """The booking, its order and its first event, the GPU's count, and the escrow posting,
     which refuses a booking the client's balance does not cover (the caller's transaction
-    rolls back). On PostgreSQL all of it is one statement."""
+    rolls back). On PostgreSQL all of it is one statement, unless the booking displaced
+    others: their settlements are posted with its escrow, all accounts locked at once."""
     booking = (
         b.id, b.gpu_id, b.client_id, b.miner_id, b.job_id, b.start_time, b.end_time,
-        b.booked_seconds, b.price_units, b.total_units, b.created_at,
+        b.booked_seconds, b.price_units, b.total_units, b.created_at, b.rental_type,
     )  # fmt: skip
     order = (b.order_id, b.order_status, min(b.start_time, now))
+    escrow = [Leg(b.client_id, MAIN, -b.total_units), Leg(b.client_id, ESCROW, b.total_units)]
     along = None
+    if displaced:
+        await _write_rows(conn, b, now, booking, order, created)
+        note = preemption.displacing_note(displaced)
+        await conn.execute(preemption.NOTED_EVENT, b.order_id, "preempting", now, note)
+        postings = [Posting("booking_escrow", escrow, b.id), *(d.posting for d in displaced)]
+        await post_many(conn, postings, now=now)
+        return
     if conn.dialect == "postgresql":  # and the booking's events: one statement
         events, columns = outbox.along(conn, [created], first=len(booking) + len(order) + 1)
         along = Along(f"{_PLACE_ALONG},{events}", (*booking, *order, *columns))
     else:
-        await conn.execute(_INSERT_BOOKING, *booking)
-        await conn.execute(
-            _INSERT_ORDER,
-            b.order_id, b.id, b.client_id, b.miner_id, b.gpu_id, b.job_id, b.order_status, now,
-        )  # fmt: skip
-        await conn.execute(_INSERT_EVENT, *order)
-        await conn.execute(_COUNT_BOOKING, b.gpu_id)
-        conn.emit(created)
-    await post(
-        conn,
-        kind="booking_escrow",
-        legs=[Leg(b.client_id, MAIN, -b.total_units), Leg(b.client_id, ESCROW, b.total_units)],
-        now=now,
-        booking_id=b.id,
-        along=along,
-    )
+        await _write_rows(conn, b, now, booking, order, created)
+    await post(conn, kind="booking_escrow", legs=escrow, now=now, booking_id=b.id, along=along)
+
+
+async def _write_rows(
+    conn: Conn,
+    b: BookingRecord,
+    now: datetime,
+    booking: tuple[object, ...],
+    order: tuple[object, ...],
+    created: Outgoing,
+) -> None:
+    await conn.execute(_INSERT_BOOKING, *booking)
+    await conn.execute(
+        _INSERT_ORDER,
+        b.order_id, b.id, b.client_id, b.miner_id, b.gpu_id, b.job_id, b.order_status, now,
+    )  # fmt: skip
+    await conn.execute(_INSERT_EVENT, *order)
+    await conn.execute(_COUNT_BOOKING, b.gpu_id)
+    conn.emit(created)
 
 
 # The rows of ``_write`` written along with the escrow posting, in its statement.
@@ -358,15 +465,15 @@ _PLACE_ALONG = """
     booking AS (
         INSERT INTO bookings (id, gpu_id, client_id, miner_id, job_id, status, start_time,
             end_time, booked_seconds, price_units, total_units, charged_units, refunded_units,
-            created_at)
-        VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, 0, 0, $11)
+            created_at, rental_type)
+        VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, 0, 0, $11, $12)
         RETURNING id),
     placed AS (
         INSERT INTO orders (id, booking_id, client_id, miner_id, gpu_id, job_id, status,
             created_at)
-        SELECT $12, id, $3, $4, $2, $5, $13, $11 FROM booking RETURNING id),
+        SELECT $13, id, $3, $4, $2, $5, $14, $11 FROM booking RETURNING id),
     event AS (
-        INSERT INTO order_events (order_id, status, at) SELECT id, $13, $14 FROM placed),
+        INSERT INTO order_events (order_id, status, at) SELECT id, $14, $15 FROM placed),
     counted AS (UPDATE gpus SET total_bookings = total_bookings + 1 WHERE id = $2)"""
 
 
@@ -552,6 +659,64 @@ async def extend(
     announce.booking(conn, booking, "extended", now=now, policy=policy)
     if await conn.fetchrow(_HAS_DUE, booking.gpu_id, now) is not None:
         follow_up.settle_due(conn, gpu_id=booking.gpu_id, now=now, fee_bps=fee_bps, policy=policy)
+    return booking
+
+
+_GPU_PRICE = Query("SELECT effective_price_units FROM gpus WHERE id = $1")
+_REBID = Query(
+    "UPDATE bookings SET price_units = $2, total_units = $3, fixed_seconds = $4, "
+    "fixed_units = $5 WHERE id = $1 AND status = 'open'"
+)
+
+
+async def change_bid(
+    conn: Conn,
+    *,
+    booking_id: str,
+    bid_units: int,
+    principal: Principal,
+    now: datetime,
+    policy: Policy,
+) -> BookingRecord:
+    """Raise an interruptible booking's bid: the seconds served so far keep their price,
+    the rest is paid at the new bid (the difference moves into escrow)."""
+    booking = await _owned_booking_locked(conn, booking_id, principal)
+    if booking.rental_type != INTERRUPTIBLE:
+        raise Conflict("Only an interruptible booking has a bid.", code="not_interruptible")
+    if lifecycle.effective_status(booking, now) not in ("pending", "active"):
+        raise Conflict("This booking has ended.", code="booking_ended")
+    silent = lifecycle.current(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
+    if silent is not None or booking.miner_status == "offline":
+        raise Conflict("This GPU's miner is offline.", code="gpu_offline")
+    if bid_units <= booking.price_units:
+        raise Conflict(
+            f"A bid can only be raised: this one is {units_text(booking.price_units)}.",
+            code="bid_not_higher",
+        )
+    on_demand = await conn.fetchval(_GPU_PRICE, booking.gpu_id)
+    if bid_units >= on_demand:
+        raise Conflict(
+            f"A bid of {units_text(bid_units)} is not below the on-demand price of "
+            f"{units_text(on_demand)} per hour.",
+            code="bid_not_below_on_demand",
+        )
+    served = lifecycle.served_seconds(booking, now)
+    fixed_units = lifecycle.split(booking, now, 0).charged
+    total = fixed_units + cost_units(bid_units, booking.booked_seconds - served)
+    extra = total - booking.total_units
+    await post(
+        conn,
+        kind="booking_bid_raised",
+        legs=[Leg(booking.client_id, MAIN, -extra), Leg(booking.client_id, ESCROW, extra)],
+        now=now,
+        booking_id=booking.id,
+    )
+    note = f"Bid raised from {units_text(booking.price_units)} to {units_text(bid_units)}."
+    await conn.execute(_REBID, booking.id, bid_units, total, served, fixed_units)
+    await conn.execute(preemption.NOTED_EVENT, booking.order_id, "bid_raised", now, note)
+    booking.price_units, booking.total_units = bid_units, total
+    booking.fixed_seconds, booking.fixed_units = served, fixed_units
+    announce.booking(conn, booking, "bid_raised", now=now, policy=policy)
     return booking
 
 

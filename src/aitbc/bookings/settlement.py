@@ -130,14 +130,16 @@ async def job_on(conn: Conn, booking: BookingRecord) -> _Job | None:
     return None if row is None else _Job(row["id"], row["state"], as_time(row["expires_at"]))
 
 
-async def _after_interruption(conn: Conn, job: _Job, booking: BookingRecord, now: datetime) -> None:
+async def job_lost(
+    conn: Conn, job: _Job, booking: BookingRecord, now: datetime, *, error: str = GPU_LOST
+) -> None:
     """A job whose GPU was lost: back to the queue while its time-to-live allows, else
-    failed."""
+    failed with ``error``."""
     if now < job.expires_at:
         await _requeue(conn, job.id, booking, now)
     else:
-        await conn.execute(_FAIL_JOB, job.id, GPU_LOST, now)
-        announce.job_lost(conn, job.id, "failed", booking, now=now, error=GPU_LOST)
+        await conn.execute(_FAIL_JOB, job.id, error, now)
+        announce.job_lost(conn, job.id, "failed", booking, now=now, error=error)
 
 
 async def _requeue(conn: Conn, job_id: str, booking: BookingRecord, now: datetime) -> None:
@@ -184,7 +186,7 @@ async def close(
     if end.status == "interrupted":
         job = await job_on(conn, booking)
         if job is not None:
-            await _after_interruption(conn, job, booking, now)
+            await job_lost(conn, job, booking, now)
     record = ended_record(booking, end)
     announce.ended(conn, record, now=now)
     return record
@@ -257,7 +259,7 @@ async def end_many(
     fails), then the money moves, then the bookings and their orders change."""
     for item in ended:
         if item.job is not None and item.outcome.status == "interrupted":
-            await _after_interruption(conn, item.job, item.booking, now)
+            await job_lost(conn, item.job, item.booking, now)
     closing = [
         Posting(f"booking_{e.outcome.status}", legs(e.booking, e.outcome), e.booking.id)
         for e in ended

@@ -24,6 +24,9 @@ TYPES: dict[str, str] = {
     "booking.cancelled": "A booking ended before it began, or was refunded in full.",
     "booking.completed": "A booking ran to its end (renter, provider).",
     "booking.interrupted": "A booking ended because its GPU's miner stayed away.",
+    "booking.preempted": "An interruptible booking was outbid: the notice, with when its GPU "
+    "is taken (renter, provider).",
+    "booking.bid_raised": "An interruptible booking's bid went up (renter, provider).",
     "gpu.offline": "A GPU's miner stopped sending heartbeats (provider, renters of the GPU).",
     "gpu.back": "A GPU's miner is back (provider, renters of the GPU).",
     "job.queued": "A job was submitted (its client).",

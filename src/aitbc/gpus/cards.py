@@ -24,7 +24,8 @@ CARD_COLUMNS = (
     "g.id, g.revision, g.miner_id, g.model, g.memory_gb, g.cuda_cores, g.compute_capability, "
     "g.cuda_version, g.region, g.effective_price_units, g.price_units, g.pricing_mode, "
     "g.ai_models, g.description, g.rating_sum, g.review_count, g.total_bookings, "
-    "g.created_at, g.health, g.health_at, g.uptime_24h_bp, g.uptime_7d_bp"
+    "g.created_at, g.health, g.health_at, g.uptime_24h_bp, g.uptime_7d_bp, g.interruptible, "
+    "g.min_bid_units"
 )
 MAX_CARDS = 50_000
 
@@ -52,8 +53,8 @@ def render(row: Sequence[Any]) -> tuple[str, int, bytes]:
     (gpu_id, revision, miner_id, model, memory_gb, cuda_cores, compute_capability,
      cuda_version, region, price, own_price, pricing_mode, ai_models, description,
      rating_sum, review_count, total_bookings, created_at, health, health_at,
-     uptime_24h_bp,
-     uptime_7d_bp) = row  # fmt: skip
+     uptime_24h_bp, uptime_7d_bp, interruptible,
+     min_bid) = row  # fmt: skip
     card = orjson.dumps(
         {
             "gpu_id": gpu_id,
@@ -67,6 +68,10 @@ def render(row: Sequence[Any]) -> tuple[str, int, bytes]:
             "price_per_hour": f"{price // 1_000_000}.{price % 1_000_000:06d}",
             "base_price_per_hour": f"{own_price // 1_000_000}.{own_price % 1_000_000:06d}",
             "pricing_mode": pricing_mode,
+            "interruptible": bool(interruptible),
+            "min_bid_per_hour": None
+            if min_bid is None
+            else f"{min_bid // 1_000_000}.{min_bid % 1_000_000:06d}",
             "ai_models": _json(ai_models),
             "description": description,
             "average_rating": rating_text(rating_sum, review_count),

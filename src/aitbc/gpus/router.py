@@ -3,12 +3,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Header, Request, Response
 
 from aitbc.auth.principal import Principal
+from aitbc.bookings import market
 from aitbc.errors import NotFound
 from aitbc.gpus import listing
 from aitbc.gpus.schemas import (
+    GpuDetail,
     GpuListQuery,
     GpuPublic,
     GpuRegister,
@@ -145,7 +148,7 @@ async def list_gpus(request: Request) -> Response:
 
 @router.get(
     "/{gpu_id}",
-    response_model=GpuPublic,
+    response_model=GpuDetail,
     responses=error_responses(401, 404),
     openapi_extra=documented(path=("gpu_id",), headers=(API_KEY_PARAMETER,)),
     summary="One GPU with status, health, rating and booking state",
@@ -162,6 +165,11 @@ async def gpu_details(request: Request) -> Response:
             now=state.clock.now(),
             heartbeat_timeout=state.settings.heartbeat_timeout_seconds,
         )
+        if gpu is not None:
+            now, share = state.clock.now(), state.settings.min_bid_share
+            costs = await market.market_now(conn, gpu_id, now=now, share=share)
+            if costs is not None:  # the card without its brace, then what it costs now
+                gpu = b'%s,"market":%s}' % (gpu[:-1], orjson.dumps(costs.public()))
     return _gpu_response(gpu, gpu_id)
 
 

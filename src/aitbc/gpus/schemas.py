@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from aitbc.kit.money import MoneyOut, PriceIn, PriceQuery
+from aitbc.kit.money import MoneyOut, PositivePriceIn, PriceIn, PriceQuery
 from aitbc.kit.paging import MAX_OFFSET
 from aitbc.kit.types import JSON_INTEGER
 from aitbc.miners.listings import Change, Listing
@@ -77,6 +77,13 @@ class GpuUpdate(BaseModel):
     price_per_hour: PriceIn | None = None
     description: str | None = Field(default=None, max_length=2000)
     pricing_mode: PricingMode | None = None
+    interruptible: bool | None = Field(
+        default=None, description="Whether the GPU may be rented interruptibly, by bids."
+    )
+    min_bid_per_hour: PositivePriceIn | None = Field(
+        default=None,
+        description="The least interruptible bid it takes; null: AITBC_MIN_BID_SHARE of its price.",
+    )
 
     def change(self) -> Change:
         return Change(
@@ -84,7 +91,34 @@ class GpuUpdate(BaseModel):
             pricing_mode=self.pricing_mode,
             describe="description" in self.model_fields_set,
             description=self.description,
+            interruptible=self.interruptible,
+            set_min_bid="min_bid_per_hour" in self.model_fields_set,
+            min_bid=self.min_bid_per_hour,
         )
+
+
+class ClearingPrice(BaseModel):
+    at: datetime = Field(description="When the winning interruptible booking was made")
+    bid_per_hour: MoneyOut
+
+
+class GpuMarket(BaseModel):
+    """What the GPU costs now (docs/market.md)."""
+
+    on_demand_price_per_hour: MoneyOut
+    interruptible: bool
+    min_bid_per_hour: MoneyOut = Field(description="The least interruptible bid it takes")
+    held_by: Literal["on_demand", "interruptible"] | None = Field(
+        description="The rental type of the booking holding it now (null: free)"
+    )
+    held_until: datetime | None
+    lowest_winning_bid: MoneyOut | None = Field(
+        description="The lowest interruptible bid that would win it now; null when none "
+        "can (held on demand, or no bid below the on-demand price would)"
+    )
+    recent_clearing_prices: list[ClearingPrice] = Field(
+        description="The bids of its latest interruptible bookings, newest first"
+    )
 
 
 class GpuPublic(BaseModel):
@@ -99,6 +133,11 @@ class GpuPublic(BaseModel):
     price_per_hour: MoneyOut = Field(description="What a booking pays per hour now")
     base_price_per_hour: MoneyOut = Field(description="The miner's own price")
     pricing_mode: PricingMode
+    interruptible: bool = Field(description="Whether it may be rented interruptibly, by bids")
+    min_bid_per_hour: MoneyOut | None = Field(
+        description="The provider's least interruptible bid; null: AITBC_MIN_BID_SHARE of "
+        "the price (a GPU's details show the figure in `market`)"
+    )
     status: GpuStatus
     ai_models: list[str]
     description: str | None
@@ -153,3 +192,7 @@ class GpuListQuery(BaseModel):
         "paging: stable, and as fast on the last page as on the first). Use instead of "
         "`offset`.",
     )
+
+
+class GpuDetail(GpuPublic):
+    market: GpuMarket

@@ -57,6 +57,9 @@ class Change:
     pricing_mode: str | None = None
     describe: bool = False
     description: str | None = None
+    interruptible: bool | None = None
+    set_min_bid: bool = False  # min_bid (None: back to the setting's share)
+    min_bid: Decimal | None = None
 
 
 def resolve_miner_id(principal: Principal, header_miner_id: str | None) -> str:
@@ -129,10 +132,21 @@ async def update_gpu(
         gpu.description = change.description
     if change.pricing_mode is not None:
         gpu.pricing_mode = change.pricing_mode
+    if change.interruptible is not None:
+        gpu.interruptible = change.interruptible
+    if change.set_min_bid:
+        gpu.min_bid_units = None if change.min_bid is None else to_units(change.min_bid)
     await refresh_effective_price(conn, gpu)
     gpu.updated_at = now
     await gpu.save(
-        conn, "price_units", "description", "pricing_mode", "effective_price_units", "updated_at"
+        conn,
+        "price_units",
+        "description",
+        "pricing_mode",
+        "effective_price_units",
+        "updated_at",
+        "interruptible",
+        "min_bid_units",
     )
     await sync_offers(conn, miner_id=gpu.miner_id, now=now, settings=settings)
     return gpu

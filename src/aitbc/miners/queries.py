@@ -106,6 +106,8 @@ class GpuRecord:
     created_at: datetime
     updated_at: datetime
     delisted_at: datetime | None
+    interruptible: bool = True  # interruptible rentals allowed (docs/market.md)
+    min_bid_units: int | None = None  # the least bid; None: the setting's share of the price
 
     @classmethod
     def from_row(cls, row: Row) -> GpuRecord:
@@ -118,6 +120,7 @@ class GpuRecord:
             values[name] = as_time(values[name])
         for name in ("health_at", "delisted_at"):
             values[name] = maybe_time(values[name])
+        values["interruptible"] = bool(values["interruptible"])
         return cls(**values)
 
     def _value(self, name: str) -> Any:
@@ -163,6 +166,7 @@ OPEN_BOOKING_ON = Query("SELECT id FROM bookings WHERE gpu_id = $1 AND status = 
 # Earnings: what the miner was paid at its bookings' close, less the platform's fee.
 CLOSING_KINDS = (
     "booking_completed", "booking_released", "booking_interrupted", "booking_cancelled",
+    "booking_preempted",
 )  # fmt: skip
 PAID = (
     "SELECT coalesce(sum(e.amount_units), 0), count(e.id) FROM ledger_entries e "

@@ -14,18 +14,20 @@ OPEN = "open"
 class Booking(Base):
     """A GPU time window paid for up front into escrow.
 
-    Stored status is ``open`` until settled; whether an open booking is pending, active or
-    already over is derived from its window and the clock, so reads never depend on a
-    background job. On PostgreSQL an exclusion constraint (added in the migration) forbids
-    two open bookings on one GPU with overlapping windows."""
+        Stored status is ``open`` until settled; whether an open booking is pending, active or
+        already over is derived from its window and the clock, so reads never depend on a
+        background job. On PostgreSQL an exclusion constraint (added in the migration) forbids
+        two bookings holding one GPU at once: an open booking holds it for its window, a preempted
+    one until its notice ended."""
 
     __tablename__ = "bookings"
     __table_args__ = (
         CheckConstraint("end_time > start_time", name="window_positive"),
         CheckConstraint(
-            "status IN ('open', 'completed', 'released', 'cancelled', 'interrupted')",
+            "status IN ('open', 'completed', 'released', 'cancelled', 'interrupted', 'preempted')",
             name="status",
         ),
+        CheckConstraint("rental_type IN ('on_demand', 'interruptible')", name="rental_type"),
         CheckConstraint(
             "total_units >= 0 AND charged_units >= 0 AND refunded_units >= 0"
             " AND outage_refund_units >= 0"
@@ -58,3 +60,12 @@ class Booking(Base):
     outage_refund_units: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # When the "ending soon" event went out (events), so it goes out once.
     ending_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # on_demand, or interruptible: won by its bid (``price_units``), preempted by a booking
+    # that pays more (bookings.preemption).
+    rental_type: Mapped[str] = mapped_column(
+        String(16), default="on_demand", server_default="on_demand"
+    )
+    # Seconds served before the bid last changed, and what they cost: the rest of the
+    # booking is charged pro rata at the new bid (bookings.lifecycle.split).
+    fixed_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    fixed_units: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Computed,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -61,6 +63,10 @@ class Gpu(Base):
     price_units: Mapped[int] = mapped_column(BigInteger)
     effective_price_units: Mapped[int] = mapped_column(BigInteger)
     pricing_mode: Mapped[str] = mapped_column(String(16), default="fixed")
+    # Whether the provider lets the GPU be rented interruptibly, and the least bid per hour
+    # it takes (None: the setting's share of the price, bookings.market_rules).
+    interruptible: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    min_bid_units: Mapped[int | None] = mapped_column(BigInteger, default=None)
     description: Mapped[str | None] = mapped_column(Text, default=None)
     ai_models: Mapped[list[str]] = mapped_column(JSON, default=list)
     health: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

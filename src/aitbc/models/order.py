@@ -2,13 +2,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aitbc.models.base import Base
 from aitbc.models.types import UTCDateTime
 
-ORDER_STATUSES = ("pending", "active", "completed", "released", "cancelled", "interrupted")
+ORDER_STATUSES = (
+    "pending",
+    "active",
+    "completed",
+    "released",
+    "cancelled",
+    "interrupted",
+    "preempted",
+)
 
 
 class Order(Base):
@@ -17,7 +25,8 @@ class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('pending', 'active', 'completed', 'released', 'cancelled', 'interrupted')",
+            "status IN ('pending', 'active', 'completed', 'released', 'cancelled', 'interrupted', "
+            "'preempted')",
             name="status",
         ),
         Index("ix_orders_client", "client_id", "created_at"),
@@ -51,3 +60,5 @@ class OrderEvent(Base):
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
     status: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # What else the history should say (a preemption: who outbid whom, never naming them).
+    note: Mapped[str | None] = mapped_column(Text, default=None)

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from aitbc.bookings.schemas import BookingStatus
+from aitbc.bookings.schemas import BookingStatus, RentalType
 from aitbc.kit.money import MoneyOut, from_units
 from aitbc.orders.service import Order
 
@@ -17,6 +17,7 @@ class OrderPublic(BaseModel):
     client_id: str
     miner_id: str
     job_id: str | None
+    rental_type: RentalType
     status: BookingStatus
     price_per_hour: MoneyOut
     total_cost: MoneyOut
@@ -37,6 +38,7 @@ class OrderPublic(BaseModel):
             client_id=b.client_id,
             miner_id=b.miner_id,
             job_id=b.job_id,
+            rental_type=b.rental_type,  # type: ignore[arg-type]
             status=order.status,  # type: ignore[arg-type]
             price_per_hour=from_units(b.price_units),
             total_cost=from_units(b.total_units),
@@ -50,12 +52,18 @@ class OrderPublic(BaseModel):
 
 
 class OrderEventPublic(BaseModel):
-    status: BookingStatus | Literal["offline", "back"] = Field(
+    status: BookingStatus | Literal["offline", "back", "bid_raised", "preempting"] = Field(
         description="The order's status from then on, or `offline` / `back`: its GPU's miner "
         "went silent (the clock stopped) and returned within the grace (the offline time "
-        "refunded)"
+        "refunded); `bid_raised`: an interruptible booking's bid went up; `preempting`: "
+        "the booking took its GPU from an interruptible booking"
     )
     at: datetime
+    note: str | None = Field(
+        default=None,
+        description="What else happened: who outbid whom in a preemption (never naming "
+        "the other client)",
+    )
 
 
 class OrderDetail(OrderPublic):
@@ -63,5 +71,8 @@ class OrderDetail(OrderPublic):
 
     @classmethod
     def of(cls, order: Order) -> OrderDetail:
-        events = [OrderEventPublic(status=s, at=at) for s, at in order.history]  # type: ignore[arg-type]
+        events = [
+            OrderEventPublic(status=s, at=at, note=note)  # type: ignore[arg-type]
+            for s, at, note in order.history
+        ]
         return cls(**OrderPublic.of(order).model_dump(), history=events)

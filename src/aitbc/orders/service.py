@@ -24,9 +24,10 @@ _STATUS_CONDITIONS = {
     "released": "b.status = 'released'",
     "cancelled": "b.status = 'cancelled'",
     "interrupted": "b.status = 'interrupted'",
+    "preempted": "b.status = 'preempted'",
 }
 _SELECT = f"SELECT {COLUMNS}, o.created_at AS order_created_at FROM {FROM}"
-_EVENTS = Query("SELECT status, at FROM order_events WHERE order_id = $1 ORDER BY id")
+_EVENTS = Query("SELECT status, at, note FROM order_events WHERE order_id = $1 ORDER BY id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +39,8 @@ class Order:
     charged_units: int
     created_at: datetime
     closed_at: datetime | None
-    # (status, when) from the order's start; read for one order only.
-    history: tuple[tuple[str, datetime], ...] = ()
+    # (status, when, note) from the order's start; read for one order only.
+    history: tuple[tuple[str, datetime, str | None], ...] = ()
 
 
 def _visible(principal: Principal, where: list[str], args: list[Any]) -> None:
@@ -90,14 +91,15 @@ async def list_orders(
 
 async def _history(
     conn: Conn, booking: BookingRecord, now: datetime
-) -> tuple[tuple[str, datetime], ...]:
-    events = [(e["status"], as_time(e["at"])) for e in await conn.fetch(_EVENTS, booking.order_id)]
+) -> tuple[tuple[str, datetime, str | None], ...]:
+    rows = await conn.fetch(_EVENTS, booking.order_id)
+    events = [(e["status"], as_time(e["at"]), e["note"]) for e in rows]
     if booking.status == "open":
-        seen = {status for status, _ in events}
+        seen = {status for status, _, _ in events}
         if now >= booking.start_time and "active" not in seen:
-            events.append(("active", booking.start_time))
+            events.append(("active", booking.start_time, None))
         if now >= booking.end_time:
-            events.append(("completed", booking.end_time))
+            events.append(("completed", booking.end_time, None))
     return tuple(events)
 
 

@@ -1,0 +1,132 @@
+"""Interruptible bookings giving way: a booking that pays more (on demand, or a bid at least
+one step higher) displaces the interruptible bookings of its GPU that overlap its window.
+
+A displaced booking that is running keeps the GPU for the notice
+(``AITBC_PREEMPT_NOTICE_SECONDS``) and ends ``preempted`` then, charged to that second; one
+that has not begun ends at once, charged nothing. Either way it is settled in the displacing
+booking's transaction: its unused escrow comes back at once, and the displacing booking
+begins when the GPU is free (bookings.service shifts its window). The notice reaches the
+renter and the provider's agent as a ``booking.preempted`` event; a job on the booking goes
+back to the queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from aitbc.bookings import announce, lifecycle, settlement
+from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
+from aitbc.kit.money import units_text
+from aitbc.ledger.postings import Posting
+from aitbc.store.conn import Conn
+from aitbc.store.query import Query
+from aitbc.store.values import iso
+
+ON_DEMAND = "on_demand"
+INTERRUPTIBLE = "interruptible"
+# A bid wins a GPU held by an interruptible booking when it is at least this much higher.
+BID_STEP_UNITS = 10_000  # 0.01 AITBC
+# What an on-demand booking outbids: every bid.
+_ANY_BID = 2**62
+PREEMPTED_JOB = "The job's interruptible booking was preempted."
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What a booking pays, as it competes for a GPU."""
+
+    rental_type: str
+    price_units: int  # per hour: an interruptible booking's bid
+
+    @property
+    def outbids(self) -> int:
+        """The highest interruptible bid this booking displaces (-1: none)."""
+        if self.rental_type == ON_DEMAND:
+            return _ANY_BID
+        return self.price_units - BID_STEP_UNITS
+
+    def describe(self) -> str:
+        if self.rental_type == ON_DEMAND:
+            return f"an on-demand booking at {units_text(self.price_units)} per hour"
+        return f"a bid of {units_text(self.price_units)} per hour"
+
+
+def winning_bid(held_bid_units: int) -> int:
+    """The least bid that displaces an interruptible booking paying ``held_bid_units``."""
+    return held_bid_units + BID_STEP_UNITS
+
+
+_BEATEN = Query(
+    f"SELECT {COLUMNS} FROM {FROM} WHERE b.gpu_id = $1 AND b.status = 'open' "
+    "AND b.start_time < $2 AND b.end_time > $3 AND b.rental_type = 'interruptible' "
+    "AND b.price_units <= $4 ORDER BY b.start_time FOR UPDATE OF b"
+)
+_SETTLE = Query(
+    "UPDATE bookings SET status = 'preempted', charged_units = $2, refunded_units = $3, "
+    "ended_at = $4 WHERE id = $1 AND status = 'open'"
+)
+_END_ORDER = Query("UPDATE orders SET status = 'preempted', closed_at = $2 WHERE id = $1")
+NOTED_EVENT = Query("INSERT INTO order_events (order_id, status, at, note) VALUES ($1, $2, $3, $4)")
+
+
+@dataclass(frozen=True, slots=True)
+class Displaced:
+    booking: BookingRecord  # as it ended
+    posting: Posting  # its settlement, for the displacing booking to post with its own
+    bid_units: int
+    gpu_free_at: datetime
+
+
+async def displace(
+    conn: Conn,
+    *,
+    gpu_id: str,
+    start: datetime,
+    end: datetime,
+    claim: Claim,
+    now: datetime,
+    notice_seconds: int,
+    fee_bps: int,
+) -> list[Displaced]:
+    """End the interruptible bookings that ``claim`` outbids in the window [start, end) of
+    the GPU, whose lock the caller holds."""
+    notice_ends = now + timedelta(seconds=notice_seconds)
+    displaced = []
+    for row in await conn.fetch(_BEATEN, gpu_id, end, start, claim.outbids):
+        booking = BookingRecord.from_row(row)
+        cut = min(booking.end_time, max(start, notice_ends))
+        ended = cut if cut > booking.start_time else now  # one not begun ends at once
+        money = lifecycle.split(booking, ended, fee_bps)
+        if await conn.execute(_SETTLE, booking.id, money.charged, money.refunded, ended) != 1:
+            continue
+        outcome = settlement.Outcome("preempted", ended, money)
+        record = settlement.ended_record(booking, outcome)
+        note = (
+            f"Outbid by {claim.describe()} over yours of {units_text(booking.price_units)}: "
+            f"notice given at {iso(now)}, the GPU taken at {iso(ended)}."
+        )
+        if ended > booking.start_time and booking.order_status == "pending":
+            await conn.execute(NOTED_EVENT, booking.order_id, "active", booking.start_time, None)
+        await conn.execute(NOTED_EVENT, booking.order_id, "preempted", ended, note)
+        await conn.execute(_END_ORDER, booking.order_id, ended)
+        if booking.job_id is not None:
+            job = await settlement.job_on(conn, booking)
+            if job is not None:
+                await settlement.job_lost(conn, job, booking, now, error=PREEMPTED_JOB)
+        announce.preempted(conn, record, by=claim.rental_type, notice_ends=notice_ends, now=now)
+        posting = Posting(
+            "booking_preempted", settlement.legs(booking, outcome), booking_id=booking.id
+        )
+        displaced.append(Displaced(record, posting, booking.price_units, ended))
+    return displaced
+
+
+def displacing_note(displaced: list[Displaced]) -> str:
+    """The displacing booking's order history: what it took, never naming whom from."""
+    bids = ", ".join(units_text(d.bid_units) for d in displaced)
+    free = max(d.gpu_free_at for d in displaced)
+    many = "bookings" if len(displaced) > 1 else "booking"
+    return (
+        f"Preempted {len(displaced)} interruptible {many} (bid {bids} per hour); "
+        f"the GPU is this booking's from {iso(free)}."
+    )
