@@ -132,6 +132,7 @@ class Settings(BaseSettings):
         default=Decimal("0.3"),
         gt=0,
         le=1,
+        decimal_places=4,
         description="An interruptible bid's least amount, as a share of the GPU's on-demand "
         "price, where its provider set none.",
     )

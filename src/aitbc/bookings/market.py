@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from aitbc.bookings.preemption import INTERRUPTIBLE, winning_bid
+from aitbc.config import Settings
 from aitbc.kit.money import units_text
 from aitbc.store.conn import Conn
 from aitbc.store.query import Query
@@ -64,11 +65,17 @@ class MarketNow:
         }
 
 
+def share_points(settings: Settings) -> int:
+    """AITBC_MIN_BID_SHARE in basis points (it has at most four decimals)."""
+    return int(settings.min_bid_share * 10_000)
+
+
 def least_bid(price_units: int, min_bid_units: int | None, share: Decimal) -> int:
-    """The least bid a GPU takes: its provider's, or ``share`` of its price."""
+    """The least bid a GPU takes: its provider's, or ``share`` of its price (rounded down
+    to the micro-unit, as the SQL of bookings.best has it)."""
     if min_bid_units is not None:
         return min_bid_units
-    return max(1, int(price_units * share))
+    return price_units * int(share * 10_000) // 10_000
 
 
 async def market_now(conn: Conn, gpu_id: str, *, now: datetime, share: Decimal) -> MarketNow | None:

@@ -10,16 +10,19 @@ from decimal import Decimal
 import orjson
 from fastapi import Request, Response
 
-from aitbc.bookings import records, service
+from aitbc.bookings import best, records, service
 from aitbc.bookings.schemas import (
     BidChange,
+    BookBestRequest,
     BookingListQuery,
     BookingPublic,
     BookRequest,
+    Explanation,
     ExtendRequest,
     ReleaseResult,
 )
 from aitbc.errors import Invalid
+from aitbc.gpus.naming import model_key
 from aitbc.http import idempotency
 from aitbc.http.deps import API_KEY_PARAMETER, caller_with_role
 from aitbc.http.errors import error_responses
@@ -30,6 +33,7 @@ from aitbc.kit.money import to_units
 from aitbc.store.conn import Conn
 
 gpu_router = APIRouter(prefix="/v1/marketplace/gpu", tags=["bookings"])
+market_router = APIRouter(prefix="/v1/marketplace", tags=["bookings"])
 router = APIRouter(prefix="/v1/bookings", tags=["bookings"])
 
 _WRITE_HEADERS = (API_KEY_PARAMETER, idempotency.PARAMETER)
@@ -226,4 +230,60 @@ async def change_bid(booking_id: str, body: BidChange, request: Request) -> Resp
 
     return await idempotency.write_once(
         request, state.store, principal.owner_id, body, now, action, 200
+    )
+
+
+@market_router.post(
+    "/book",
+    status_code=201,
+    response_model=BookingPublic,
+    responses={
+        200: {"model": Explanation, "description": "With explain=true: nothing is booked"},
+        **error_responses(401, 402, 403, 409, 422),
+    },
+    openapi_extra=documented(headers=_WRITE_HEADERS),
+    summary="Book the best GPU that meets every criterion, or be told which left none",
+)
+async def book_best(body: BookBestRequest, request: Request, explain: bool = False) -> Response:
+    principal = await caller_with_role(request, "client")
+    state = request.app.state
+    settings, now = state.settings, state.clock.now()
+    criteria = best.Criteria(
+        seconds=seconds_from_hours(body.duration_hours, settings.max_booking_hours),
+        start=body.start_time,
+        model=body.model,
+        memory_min=body.memory_min,
+        region=body.region,
+        ai_model_key=None if body.ai_model is None else model_key(body.ai_model),
+        miner_id=body.miner_id,
+        min_uptime_bp=None if body.min_uptime_pct is None else int(body.min_uptime_pct * 100),
+        rental_type=body.rental_type,
+        bid_units=rental_bid(body.rental_type, body.bid_per_hour),
+        max_price_units=None
+        if body.max_price_per_hour is None
+        else to_units(body.max_price_per_hour),
+    )
+    if body.rental_type == "interruptible" and body.max_price_per_hour is not None:
+        raise Invalid(
+            "An interruptible booking pays its bid: give bid_per_hour, not max_price_per_hour.",
+            code="cap_with_bid",
+        )
+    if explain:
+        async with state.store.read() as conn:
+            shown = await best.explain(conn, criteria, now=now, settings=settings)
+        return Response(orjson.dumps(shown), media_type=_JSON)
+
+    async def action(conn: Conn) -> bytes:
+        done = await best.book_best(
+            conn,
+            criteria,
+            client_id=principal.owner_id,
+            now=now,
+            settings=settings,
+            busy=state.busy_gpus,
+        )
+        return done.shown.encode()
+
+    return await idempotency.write_once(
+        request, state.store, principal.owner_id, body, now, action, 201
     )

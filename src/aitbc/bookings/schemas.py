@@ -46,6 +46,63 @@ class BookRequest(BaseModel):
     )
 
 
+class BookBestRequest(BaseModel):
+    """What the GPU must be and how to rent it; the best that meets every criterion is
+    booked (docs/market.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    duration_hours: HoursIn
+    start_time: Moment | None = Field(
+        default=None, description="A future start makes a reservation; default now."
+    )
+    model: str | None = Field(
+        default=None, max_length=128, description="Case-insensitive substring; `*` any"
+    )
+    memory_min: int | None = Field(default=None, ge=0, le=4096, description="In GB")
+    region: str | None = Field(default=None, max_length=64, description="Exact, any case")
+    ai_model: str | None = Field(default=None, max_length=128, description="Serves it")
+    miner_id: str | None = Field(default=None, max_length=128)
+    min_uptime_pct: Decimal | None = Field(
+        default=None, ge=0, le=100, decimal_places=2, description="Over the last 7 days"
+    )
+    rental_type: RentalType = Field(default="on_demand", description=RENTAL_TYPE_DOC)
+    bid_per_hour: PositivePriceIn | None = Field(
+        default=None, description="Interruptible: the bid (required)."
+    )
+    max_price_per_hour: MoneyIn | None = Field(
+        default=None,
+        description="On demand: refuse any GPU whose price (dynamic prices included) is "
+        "above this.",
+    )
+
+
+class CriterionStep(BaseModel):
+    criterion: str
+    wanted: str
+    gpus_left: int = Field(description="GPUs meeting this criterion and every one before")
+
+
+class Candidate(BaseModel):
+    gpu_id: str
+    model: str
+    memory_gb: int
+    region: str | None
+    price_per_hour: MoneyOut
+    lowest_winning_bid: MoneyOut | None
+    uptime_7d_pct: Decimal
+    average_rating: Decimal | None
+    verdict: Literal["chosen", "ranked_lower", "excluded"]
+    reason: str
+
+
+class Explanation(BaseModel):
+    rule: str
+    criteria: list[CriterionStep]
+    chosen: str | None = Field(description="The GPU that would be booked now; null: none")
+    candidates: list[Candidate] = Field(description="The first 50 GPUs considered, best first")
+
+
 class BidChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

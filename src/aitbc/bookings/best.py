@@ -1,0 +1,313 @@
+"""Booking by criteria: the best GPU that meets every criterion, booked in one transaction.
+
+The criteria are SQL conditions on a GPU (``g``, its miner ``m``) written once, in the order
+a refusal names them. Booking reads the few best GPUs that meet them all (cheapest, then
+the most uptime, then the best rated) and books the first that ``service.book`` still takes
+under its lock, each try in a savepoint: a GPU taken meanwhile, or whose price moved above
+the caller's cap, is passed over, never booked above the cap. When no GPU meets them, the
+same conditions are read as columns for every GPU, and the refusal names the first
+criterion that left none; ``explain`` shows that reading without booking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from aitbc.bookings import service
+from aitbc.bookings.busy import BusyGpus
+from aitbc.bookings.market import least_bid, share_points
+from aitbc.bookings.preemption import (
+    BID_STEP_UNITS,
+    INTERRUPTIBLE,
+    ON_DEMAND,
+    Claim,
+    winning_bid,
+)
+from aitbc.config import Settings
+from aitbc.errors import AppError, Conflict, PaymentRequired
+from aitbc.gpus import status
+from aitbc.gpus.naming import like_pattern
+from aitbc.kit.money import units_text
+from aitbc.store.conn import Conn, Row
+from aitbc.store.query import Params, built
+
+TRIES = 5  # GPUs tried in turn when one is taken meanwhile
+EXPLAINED = 50  # GPUs an explanation lists
+SCANNED = 5000  # GPUs read to name the criterion that left none
+RULE = (
+    "cheapest that meets every criterion (on demand: its price; interruptible: the lowest "
+    "bid that wins it), then the most uptime over 7 days, then the best rated"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Criteria:
+    seconds: int
+    start: datetime | None = None
+    model: str | None = None
+    memory_min: int | None = None
+    region: str | None = None
+    ai_model_key: str | None = None
+    miner_id: str | None = None
+    min_uptime_bp: int | None = None
+    rental_type: str = ON_DEMAND
+    bid_units: int | None = None  # interruptible
+    max_price_units: int | None = None  # on demand: the cap
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    name: str  # as the request names it
+    wanted: str  # what it asks, for people
+    sql: str  # true when a GPU meets it
+
+
+def _criteria(c: Criteria, p: Params, window: tuple[str, str], share_bp: int) -> list[Criterion]:
+    """The criteria in the order a refusal names them, with their parameters added to ``p``
+    (which holds the heartbeat cutoff as $1)."""
+    start, end = window
+    found = [
+        Criterion("listed", "listed", "g.delisted_at IS NULL"),
+        Criterion("online", "its miner online", f"NOT {status.offline_sql('$1')}"),
+    ]
+    if c.model:
+        pattern = p.add(like_pattern(c.model))
+        found.append(Criterion("model", c.model, f"g.model_key LIKE {pattern} ESCAPE '\\'"))
+    if c.memory_min is not None:
+        found.append(
+            Criterion("memory_min", f"{c.memory_min} GB", f"g.memory_gb >= {p.add(c.memory_min)}")
+        )
+    if c.region:
+        found.append(Criterion("region", c.region, f"lower(g.region) = {p.add(c.region.lower())}"))
+    if c.ai_model_key:
+        key = p.add(c.ai_model_key)
+        found.append(
+            Criterion(
+                "ai_model",
+                c.ai_model_key,
+                "EXISTS (SELECT 1 FROM gpu_ai_models a "
+                f"WHERE a.gpu_id = g.id AND a.model_key = {key})",
+            )
+        )
+    if c.miner_id:
+        found.append(Criterion("miner_id", c.miner_id, f"g.miner_id = {p.add(c.miner_id)}"))
+    if c.min_uptime_bp is not None:
+        uptime = p.add(c.min_uptime_bp)
+        found.append(
+            Criterion(
+                "min_uptime_pct", f"{c.min_uptime_bp / 100:.2f} %", f"g.uptime_7d_bp >= {uptime}"
+            )
+        )
+    if c.rental_type == INTERRUPTIBLE:
+        assert c.bid_units is not None
+        bid = p.add(c.bid_units)
+        found.append(Criterion("rental_type", "interruptible rentals", "g.interruptible"))
+        least = _least_sql(share_bp)
+        found.append(
+            Criterion(
+                "bid_per_hour",
+                f"a bid of {units_text(c.bid_units)} at least the GPU's minimum and below "
+                "its on-demand price",
+                f"{least} <= {bid} AND g.effective_price_units > {bid}",
+            )
+        )
+    elif c.max_price_units is not None:
+        cap = p.add(c.max_price_units)
+        found.append(
+            Criterion(
+                "max_price_per_hour",
+                f"at most {units_text(c.max_price_units)} per hour",
+                f"g.effective_price_units <= {cap}",
+            )
+        )
+    outbids = p.add(Claim(c.rental_type, c.bid_units or 0).outbids)
+    found.append(
+        Criterion(
+            "window",
+            "free for the window (or held only by lower interruptible bids)",
+            "NOT EXISTS (SELECT 1 FROM bookings b WHERE b.gpu_id = g.id AND b.status = 'open' "
+            f"AND b.start_time < {end} AND b.end_time > {start} AND NOT "
+            f"(b.rental_type = 'interruptible' AND b.price_units <= {outbids}))",
+        )
+    )
+    return found
+
+
+def _least_sql(share_bp: int) -> str:
+    """The least bid the GPU takes (bookings.market.least_bid)."""
+    return f"coalesce(g.min_bid_units, g.effective_price_units * {share_bp} / 10000)"
+
+
+def _held_bid_sql(window: tuple[str, str]) -> str:
+    """The highest interruptible bid holding the GPU in the window (a subquery)."""
+    start, end = window
+    return (
+        "(SELECT max(b.price_units) FROM bookings b WHERE b.gpu_id = g.id "
+        f"AND b.status = 'open' AND b.rental_type = 'interruptible' AND b.start_time < {end} "
+        f"AND b.end_time > {start})"
+    )
+
+
+def _rank_sql(c: Criteria, window: tuple[str, str], share_bp: int) -> str:
+    """What "cheapest" means for the request, then uptime, then rating."""
+    if c.rental_type == INTERRUPTIBLE:
+        least = _least_sql(share_bp)
+        above = f"{_held_bid_sql(window)} + {BID_STEP_UNITS}"
+        cost = f"CASE WHEN {above} > {least} THEN {above} ELSE {least} END"
+    else:
+        cost = "g.effective_price_units"
+    return (
+        f"{cost} ASC, g.uptime_7d_bp DESC, "
+        "g.rating_sum * 1.0 / NULLIF(g.review_count, 0) DESC NULLS LAST, g.id ASC"
+    )
+
+
+_COLUMNS = (
+    "g.id, g.model, g.memory_gb, g.region, g.effective_price_units, g.min_bid_units, "
+    "g.interruptible, g.uptime_7d_bp, g.rating_sum, g.review_count"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    rows: list[Row]
+    criteria: list[Criterion]
+
+
+async def _read(
+    conn: Conn, c: Criteria, *, now: datetime, settings: Settings, every: bool, limit: int
+) -> Found:
+    """The GPUs that meet every criterion, best first; or (``every``) all GPUs, best first,
+    with a column per criterion (``ok_<n>``) saying whether they meet it."""
+    start = now if c.start is None else max(c.start.astimezone(UTC), now)
+    end = start + timedelta(seconds=c.seconds)
+    p = Params(status.cutoff(now, settings.heartbeat_timeout_seconds))
+    window = (p.add(start), p.add(end))
+    share_bp = share_points(settings)
+    criteria = _criteria(c, p, window, share_bp)
+    rank = _rank_sql(c, window, share_bp)
+    held = _held_bid_sql(window)
+    if every:
+        checks = ", ".join(
+            f"CASE WHEN {k.sql} THEN 1 ELSE 0 END AS ok_{n}" for n, k in enumerate(criteria)
+        )
+        where = "true"
+    else:
+        checks = "1 AS ok"
+        where = " AND ".join(f"({k.sql})" for k in criteria)
+    query = built(
+        f"SELECT {_COLUMNS}, {held} AS held_bid, {checks} "
+        f"FROM gpus g JOIN miners m ON m.id = g.miner_id WHERE {where} "
+        f"ORDER BY {rank} LIMIT {p.add(limit)}"
+    )
+    return Found(await conn.fetch(query, *p.values), criteria)
+
+
+def _request(c: Criteria, gpu_id: str, client_id: str) -> service.BookingRequest:
+    return service.BookingRequest(
+        gpu_id=gpu_id,
+        client_id=client_id,
+        seconds=c.seconds,
+        start=c.start,
+        max_price_units=c.max_price_units,
+        rental_type=c.rental_type,
+        bid_units=c.bid_units,
+    )
+
+
+async def book_best(
+    conn: Conn,
+    c: Criteria,
+    *,
+    client_id: str,
+    now: datetime,
+    settings: Settings,
+    busy: BusyGpus | None = None,
+) -> service.Booked:
+    """Book the best GPU that meets every criterion, or refuse naming the criterion that
+    left none."""
+    found = await _read(conn, c, now=now, settings=settings, every=False, limit=TRIES)
+    for row in found.rows:
+        wanted = _request(c, row["id"], client_id)
+
+        async def attempt(wanted: service.BookingRequest = wanted) -> service.Booked:
+            return await service.book(conn, wanted, now=now, settings=settings, busy=busy)
+
+        try:
+            return await conn.attempt(attempt)
+        except PaymentRequired:
+            raise
+        except AppError:
+            continue  # taken meanwhile, or its price moved above the cap: the next
+    if found.rows:
+        raise Conflict(
+            f"Each of the {len(found.rows)} GPUs that met every criterion was taken, or "
+            "its price moved above your cap, as you asked; try again.",
+            code="gpu_taken",
+        )
+    everything = await _read(conn, c, now=now, settings=settings, every=True, limit=SCANNED)
+    raise _refusal(everything)
+
+
+def _refusal(found: Found) -> Conflict:
+    left = found.rows
+    for n, criterion in enumerate(found.criteria):
+        kept = [row for row in left if row[f"ok_{n}"]]
+        if not kept:
+            before = f"of the {len(left)} GPUs the criteria before it left" if n else "at all"
+            return Conflict(
+                f"No GPU meets {criterion.name} ({criterion.wanted}) {before}.",
+                code="no_gpu_matches",
+            )
+        left = kept
+    return Conflict("No GPU meets every criterion.", code="no_gpu_matches")
+
+
+async def explain(conn: Conn, c: Criteria, *, now: datetime, settings: Settings) -> dict[str, Any]:
+    """The criteria, how many GPUs each left, and the GPUs considered (best first) with
+    whether each would be taken and why not; nothing is booked."""
+    found = await _read(conn, c, now=now, settings=settings, every=True, limit=SCANNED)
+    left = found.rows
+    steps = []
+    for n, criterion in enumerate(found.criteria):
+        left = [row for row in left if row[f"ok_{n}"]]
+        steps.append(
+            {"criterion": criterion.name, "wanted": criterion.wanted, "gpus_left": len(left)}
+        )
+    chosen = left[0]["id"] if left else None
+    share = settings.min_bid_share
+    candidates = []
+    for row in found.rows[:EXPLAINED]:
+        failed = [k for n, k in enumerate(found.criteria) if not row[f"ok_{n}"]]
+        if failed:
+            verdict, why = "excluded", f"{failed[0].name}: not {failed[0].wanted}"
+        elif row["id"] == chosen:
+            verdict, why = "chosen", RULE
+        else:
+            verdict, why = "ranked_lower", f"meets every criterion; {chosen} ranks first"
+        candidates.append(_candidate(row, share, verdict, why))
+    return {"rule": RULE, "criteria": steps, "chosen": chosen, "candidates": candidates}
+
+
+def _candidate(row: Row, share: Decimal, verdict: str, why: str) -> dict[str, Any]:
+    price = row["effective_price_units"]
+    least = least_bid(price, row["min_bid_units"], share)
+    held = row["held_bid"]
+    winning = None
+    if row["interruptible"]:
+        winning = least if held is None else max(least, winning_bid(held))
+    reviews = row["review_count"]
+    return {
+        "gpu_id": row["id"],
+        "model": row["model"],
+        "memory_gb": row["memory_gb"],
+        "region": row["region"],
+        "price_per_hour": units_text(price),
+        "lowest_winning_bid": None if winning is None else units_text(winning),
+        "uptime_7d_pct": f"{row['uptime_7d_bp'] / 100:.2f}",
+        "average_rating": None if not reviews else f"{row['rating_sum'] / reviews:.2f}",
+        "verdict": verdict,
+        "reason": why,
+    }
