@@ -184,7 +184,7 @@ def test_order_shows_one_order_with_its_history(
     lines = text.splitlines()
     assert lines[0].split() == ["order_id", order["order_id"]]
     history = lines.index("history:")
-    assert lines[history + 1].split() == ["at", "status"]
+    assert lines[history + 1].split() == ["at", "status", "note"]
     assert lines[-1].split()[-1] == "released"
     other = market.client("c-2")
     api_error(run(other, "marketplace", "order", order["order_id"]), "not_found", 404)

@@ -67,7 +67,7 @@ def shop(api: Api, database_url: str) -> Shop:
 
 
 def test_the_cheapest_gpu_meeting_every_criterion_is_booked(shop: Shop) -> None:
-    response = shop.book(model="4090", min_uptime_pct="90")
+    response = shop.book(model="4090", min_uptime_pct=90)
     assert response.status_code == 201, response.text
     made = response.json()
     # flaky-4090 is cheaper but below the uptime asked for
@@ -93,7 +93,7 @@ def test_equal_prices_go_to_uptime_then_rating(shop: Shop) -> None:
         ({"model": "v100"}, "model"),
         ({"model": "4090", "memory_min": 48}, "memory_min"),
         ({"memory_min": 80, "region": "eu"}, "region"),
-        ({"model": "4090", "min_uptime_pct": "99.5"}, "min_uptime_pct"),
+        ({"model": "4090", "min_uptime_pct": 99.5}, "min_uptime_pct"),
         ({"memory_min": 80, "max_price_per_hour": "1.5"}, "max_price_per_hour"),
         ({"ai_model": "llama-70b"}, "ai_model"),
         ({"rental_type": "interruptible", "bid_per_hour": "0.1"}, "bid_per_hour"),
@@ -115,7 +115,7 @@ def test_a_gpu_booked_for_the_window_is_no_match(shop: Shop) -> None:
 
 
 def test_explain_shows_the_candidates_and_books_nothing(shop: Shop) -> None:
-    response = shop.book(explain=True, model="4090", min_uptime_pct="90")
+    response = shop.book(explain=True, model="4090", min_uptime_pct=90)
     assert response.status_code == 200, response.text
     shown = response.json()
     assert shown["chosen"] == shop.ids["cheap-4090"]
@@ -157,7 +157,7 @@ def test_a_cap_is_never_exceeded_when_a_dynamic_price_moves(shop: Shop) -> None:
             {"rental_type": "interruptible", "bid_per_hour": "1", "max_price_per_hour": "2"},
             "cap_with_bid",
         ),
-        ({"min_uptime_pct": "101"}, None),
+        ({"min_uptime_pct": 101}, None),
         ({"duration_hours": 0}, None),
     ],
 )

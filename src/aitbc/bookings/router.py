@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from math import ceil
 
 import orjson
 from fastapi import Request, Response
@@ -256,7 +257,9 @@ async def book_best(body: BookBestRequest, request: Request, explain: bool = Fal
         region=body.region,
         ai_model_key=None if body.ai_model is None else model_key(body.ai_model),
         miner_id=body.miner_id,
-        min_uptime_bp=None if body.min_uptime_pct is None else int(body.min_uptime_pct * 100),
+        min_uptime_bp=None
+        if body.min_uptime_pct is None
+        else ceil(round(body.min_uptime_pct * 100, 6)),
         rental_type=body.rental_type,
         bid_units=rental_bid(body.rental_type, body.bid_per_hour),
         max_price_units=None

@@ -63,8 +63,8 @@ class BookBestRequest(BaseModel):
     region: str | None = Field(default=None, max_length=64, description="Exact, any case")
     ai_model: str | None = Field(default=None, max_length=128, description="Serves it")
     miner_id: str | None = Field(default=None, max_length=128)
-    min_uptime_pct: Decimal | None = Field(
-        default=None, ge=0, le=100, decimal_places=2, description="Over the last 7 days"
+    min_uptime_pct: float | None = Field(
+        default=None, ge=0, le=100, description="Over the last 7 days (to 0.01, rounded up)"
     )
     rental_type: RentalType = Field(default="on_demand", description=RENTAL_TYPE_DOC)
     bid_per_hour: PositivePriceIn | None = Field(

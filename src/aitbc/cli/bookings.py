@@ -59,6 +59,17 @@ def extend(booking_id: str, hours: float) -> None:
     )
 
 
+@bookings.command("change-bid")
+@click.argument("booking_id")
+@click.option("--bid", type=numbers.PRICE_TEXT, required=True, help="The new, higher bid.")
+def change_bid(booking_id: str, bid: str) -> None:
+    """Raise an interruptible booking's bid (the rest of its time is paid at it)."""
+    emit(
+        api().request("POST", f"/v1/bookings/{booking_id}/bid", json={"bid_per_hour": bid}),
+        views.BOOKING,
+    )
+
+
 @bookings.command("release")
 @click.argument("booking_id")
 def release(booking_id: str) -> None:

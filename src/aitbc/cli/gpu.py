@@ -159,6 +159,14 @@ def gpu_details(gpu_id: str, watching: bool, interval: float, count: int | None)
     "--max-price", type=numbers.PRICE_TEXT, default=None, help="Refuse if the price is above."
 )
 @click.option("--quote-id", default=None, help="Book at the price of this quote.")
+@click.option(
+    "--interruptible",
+    is_flag=True,
+    default=False,
+    help="Rent it interruptibly at --bid per hour: cheaper, but a booking that pays more "
+    "may preempt yours after a notice.",
+)
+@click.option("--bid", type=numbers.PRICE_TEXT, default=None, help="Your bid per hour.")
 @click.option("--idempotency-key", default=None, help="Makes a retry safe.")
 def gpu_book(
     gpu_id: str,
@@ -167,10 +175,13 @@ def gpu_book(
     start_time: str | None,
     max_price: str | None,
     quote_id: str | None,
+    interruptible: bool,
+    bid: str | None,
     idempotency_key: str | None,
 ) -> None:
-    """Book a GPU (the cost moves into escrow)."""
+    """Book a GPU (the cost moves into escrow): on demand, or --interruptible with a --bid."""
     body: dict[str, object] = {"gpu_id": gpu_id, "duration_hours": hours}
+    body.update(rental(interruptible, bid))
     if job_id is not None:
         body["job_id"] = job_id
     if start_time is not None:
@@ -186,6 +197,16 @@ def gpu_book(
         ),
         views.BOOKING,
     )
+
+
+def rental(interruptible: bool, bid: str | None) -> dict[str, object]:
+    """The body's rental type and bid: --interruptible needs a --bid, and a --bid is for
+    an interruptible booking."""
+    if interruptible and bid is None:
+        raise click.UsageError("--interruptible needs --bid (your price per hour)")
+    if bid is not None and not interruptible:
+        raise click.UsageError("--bid is for an interruptible booking: add --interruptible")
+    return {"rental_type": "interruptible", "bid_per_hour": bid} if interruptible else {}
 
 
 @gpu.command("release")
@@ -221,19 +242,42 @@ def gpu_quote(gpu_id: str, hours: float) -> None:
     help="fixed: the base price; dynamic: follows demand.",
 )
 @click.option("--description", default=None)
+@click.option(
+    "--interruptible/--no-interruptible",
+    default=None,
+    help="Whether it may be rented interruptibly, by bids.",
+)
+@click.option(
+    "--min-bid",
+    default=None,
+    help="The least interruptible bid per hour ('default': the marketplace's share of the price).",
+)
 def gpu_update(
-    gpu_id: str, price_per_hour: str | None, pricing_mode: str | None, description: str | None
+    gpu_id: str,
+    price_per_hour: str | None,
+    pricing_mode: str | None,
+    description: str | None,
+    interruptible: bool | None,
+    min_bid: str | None,
 ) -> None:
-    """Change a GPU's price, pricing mode or description (its miner or an admin)."""
+    """Change a GPU's price, pricing mode, description or interruptible rentals (its miner
+    or an admin)."""
     changes = {
         "price_per_hour": price_per_hour,
         "pricing_mode": pricing_mode,
         "description": description,
+        "interruptible": interruptible,
     }
-    body = {k: v for k, v in changes.items() if v is not None}
+    body: dict[str, object] = {k: v for k, v in changes.items() if v is not None}
+    if min_bid is not None:
+        default = min_bid == "default"
+        body["min_bid_per_hour"] = (
+            None if default else numbers.PRICE_TEXT.convert(min_bid, None, None)
+        )
     if not body:
         raise click.UsageError(
-            "nothing to change: give --price-per-hour, --pricing-mode or --description"
+            "nothing to change: give --price-per-hour, --pricing-mode, --description, "
+            "--interruptible or --min-bid"
         )
     emit(api().request("PATCH", f"/v1/marketplace/gpu/{gpu_id}", json=body), views.GPU)
 

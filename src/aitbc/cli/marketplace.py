@@ -11,7 +11,7 @@ import click
 from aitbc.cli import numbers, reviews, views
 from aitbc.cli.chart import price_chart
 from aitbc.cli.context import api
-from aitbc.cli.gpu import gpu
+from aitbc.cli.gpu import gpu, rental
 from aitbc.cli.output import console, emit, show
 from aitbc.cli.output import renderable as drawn
 
@@ -140,6 +140,54 @@ def bid(
         ),
         views.BID,
     )
+
+
+@marketplace.command("book-best")
+@click.option("--hours", type=numbers.HOURS, required=True, help="Duration in hours.")
+@click.option("--start", "start_time", default=None, help="ISO time with zone: reserve for later.")
+@click.option("--model", default=None, help="GPU model, a case-insensitive substring.")
+@click.option("--memory-min", type=int, default=None, help="Least memory in GB.")
+@click.option("--region", default=None)
+@click.option("--ai-model", default=None, help="Serves this AI model.")
+@click.option("--miner-id", default=None, help="Only this provider.")
+@click.option("--min-uptime", type=numbers.PRICE, default=None, help="Percent, 7 days.")
+@click.option("--max-price", type=numbers.PRICE_TEXT, default=None, help="On demand: the cap.")
+@click.option("--interruptible", is_flag=True, default=False, help="Rent it by a --bid.")
+@click.option("--bid", type=numbers.PRICE_TEXT, default=None, help="Your bid per hour.")
+@click.option("--explain", is_flag=True, default=False, help="Show the choice; book nothing.")
+def book_best(
+    hours: float,
+    start_time: str | None,
+    model: str | None,
+    memory_min: int | None,
+    region: str | None,
+    ai_model: str | None,
+    miner_id: str | None,
+    min_uptime: float | None,
+    max_price: str | None,
+    interruptible: bool,
+    bid: str | None,
+    explain: bool,
+) -> None:
+    """Book the best GPU that meets every criterion (cheapest, then uptime, then rating);
+    a refusal says which criterion left none."""
+    criteria = {
+        "duration_hours": hours,
+        "start_time": start_time,
+        "model": model,
+        "memory_min": memory_min,
+        "region": region,
+        "ai_model": ai_model,
+        "miner_id": miner_id,
+        "min_uptime_pct": min_uptime,
+        "max_price_per_hour": max_price,
+    }
+    body = {k: v for k, v in criteria.items() if v is not None} | rental(interruptible, bid)
+    if explain:
+        shown = api().request("POST", "/v1/marketplace/book", json=body, params={"explain": "true"})
+        emit(shown, views.EXPLANATION)
+        return
+    emit(api().request("POST", "/v1/marketplace/book", json=body, expect=(201,)), views.BOOKING)
 
 
 @marketplace.command("bids")

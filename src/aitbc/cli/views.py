@@ -21,12 +21,30 @@ GPU = View(
 GPU_REGISTERED = View("gpu_id")
 BOOKING = View(
     "booking_id",
-    ("booking_id", "gpu_id", "status", "start_time", "end_time", "duration_hours", "total_cost"),
+    (
+        "booking_id",
+        "gpu_id",
+        "rental_type",
+        "status",
+        "start_time",
+        "end_time",
+        "price_per_hour",
+        "total_cost",
+    ),
 )
-ORDER_EVENT = View("at", ("at", "status"))
+ORDER_EVENT = View("at", ("at", "status", "note"))
 ORDER = View(
     "order_id",
-    ("order_id", "gpu_id", "status", "price_per_hour", "total_cost", "refund", "start_time"),
+    (
+        "order_id",
+        "gpu_id",
+        "rental_type",
+        "status",
+        "price_per_hour",
+        "total_cost",
+        "refund",
+        "start_time",
+    ),
     nested={"history": ORDER_EVENT},
 )
 JOB = View("job_id", ("job_id", "state", "gpu_id", "duration_hours", "cost", "created_at"))
@@ -58,6 +76,20 @@ LEDGER = View(
 ACCOUNT = View("owner_id")
 DEPOSIT = View("transaction_id")
 QUOTE = View("quote_id")
+CANDIDATE = View(
+    "gpu_id",
+    (
+        "gpu_id",
+        "model",
+        "price_per_hour",
+        "lowest_winning_bid",
+        "uptime_7d_pct",
+        "verdict",
+        "reason",
+    ),
+)
+CRITERION = View("criterion", ("criterion", "wanted", "gpus_left"))
+EXPLANATION = View("chosen", nested={"candidates": CANDIDATE, "criteria": CRITERION})
 ME = View("owner_id")
 MINER = View("miner_id", nested={"gpus": View("gpu_id")})
 PRICING = View("model")

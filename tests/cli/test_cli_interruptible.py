@@ -1,0 +1,107 @@
+"""The market in the CLI: ``gpu book --interruptible --bid``, ``bookings change-bid``,
+``marketplace book-best [--explain]``, ``gpu update --interruptible/--min-bid``; the seed's
+``gpu book`` still books on demand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.cli_support import Cli, api_error, isolate, ok_text, usage_error
+from tests.support.api import Api
+from tests.support.market import Market
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    isolate(monkeypatch, tmp_path)
+
+
+@pytest.fixture
+def run(live_server: str) -> Cli:
+    return Cli(live_server)
+
+
+@pytest.fixture
+def shop(market: Market) -> dict[str, str]:
+    gpu = market.gpu(name="RTX 4090", price_per_hour="1")
+    big = market.gpu(name="A100", memory_gb=80, price_per_hour="3")
+    market.beat()
+    return {
+        "gpu": gpu,
+        "big": big,
+        "client": market.client("c1", "50"),
+        "other": market.client("c2", "50"),
+        "miner": market.miner_key,
+    }
+
+
+def test_the_seed_book_command_books_on_demand(run: Cli, shop: dict[str, str]) -> None:
+    made = run.json(shop["client"], "marketplace", "gpu", "book", shop["gpu"], "--hours", "1")
+    assert (made["rental_type"], made["bid_per_hour"], made["price_per_hour"]) == (
+        "on_demand",
+        None,
+        "1.000000",
+    )
+
+
+def test_book_interruptibly_raise_the_bid_and_be_outbid(
+    run: Cli, api: Api, shop: dict[str, str]
+) -> None:
+    args = ("marketplace", "gpu", "book", shop["gpu"], "--hours", "1")
+    made = run.json(shop["client"], *args, "--interruptible", "--bid", "0.4")
+    assert (made["rental_type"], made["bid_per_hour"]) == ("interruptible", "0.400000")
+    raised = run.json(shop["client"], "bookings", "change-bid", made["booking_id"], "--bid", "0.5")
+    assert raised["bid_per_hour"] == "0.500000"
+    refused = run(shop["other"], *args, "--interruptible", "--bid", "0.505")
+    assert "0.510000" in api_error(refused, "bid_too_low", 409)
+    run.json(shop["other"], *args, "--interruptible", "--bid", "0.6")
+    shown = run.json(shop["client"], "bookings", "show", made["booking_id"])
+    assert shown["status"] == "preempted"
+    table = ok_text(run(shop["client"], "marketplace", "order", made["order_id"]))
+    assert "preempted" in table and "Outbid by a bid of 0.600000" in table
+
+
+def test_interruptible_and_bid_go_together(run: Cli, shop: dict[str, str]) -> None:
+    args = ("marketplace", "gpu", "book", shop["gpu"], "--hours", "1")
+    usage_error(run(shop["client"], *args, "--interruptible"), "--bid")
+    usage_error(run(shop["client"], *args, "--bid", "0.4"), "--interruptible")
+
+
+def test_book_best_and_its_explanation(run: Cli, shop: dict[str, str]) -> None:
+    explained = run.json(
+        shop["client"], "marketplace", "book-best", "--hours", "1", "--memory-min", "48",
+        "--explain",
+    )  # fmt: skip
+    assert explained["chosen"] == shop["big"]
+    table = ok_text(
+        run(shop["client"], "marketplace", "book-best", "--hours", "1", "--model", "4090",
+            "--explain")
+    )  # fmt: skip
+    assert "chosen" in table and "excluded" in table and "model: not 4090" in table
+    made = run.json(shop["client"], "marketplace", "book-best", "--hours", "1", "--model", "a100")
+    assert made["gpu_id"] == shop["big"]
+    refused = run(
+        shop["client"], "marketplace", "book-best", "--hours", "1", "--model", "4090",
+        "--max-price", "0.5",
+    )  # fmt: skip
+    assert "max_price_per_hour" in api_error(refused, "no_gpu_matches", 409)
+
+
+def test_a_provider_sets_interruptible_rentals_and_the_least_bid(
+    run: Cli, shop: dict[str, str]
+) -> None:
+    update = ("marketplace", "gpu", "update", shop["gpu"])
+    changed = run.json(shop["miner"], *update, "--min-bid", "0.7")
+    assert changed["min_bid_per_hour"] == "0.700000"
+    details = run.json(shop["client"], "marketplace", "gpu", "details", shop["gpu"])
+    assert details["market"]["lowest_winning_bid"] == "0.700000"
+    assert run.json(shop["miner"], *update, "--min-bid", "default")["min_bid_per_hour"] is None
+    assert run.json(shop["miner"], *update, "--no-interruptible")["interruptible"] is False
+    refused = run(
+        shop["client"], "marketplace", "gpu", "book", shop["gpu"], "--hours", "1",
+        "--interruptible", "--bid", "0.5",
+    )  # fmt: skip
+    api_error(refused, "interruptible_not_allowed", 409)
+    usage_error(run(shop["miner"], *update, "--min-bid", "cheap"), "cheap")
