@@ -380,3 +380,55 @@ def test_a_job_heard_cancelled_before_it_reached_the_agent_is_not_run() -> None:
     agent.work({"job_id": "job_1", "payload": {}})  # its poll answer came after the event
     assert executor.ran == []
     assert agent.jobs_done == 0
+
+
+class _Stoppable:
+    """An executor whose job runs until it is stopped, failing then as a killed process
+    does."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.stopped = threading.Event()
+
+    def run(self, job_id: str, payload: dict[str, Any]) -> Outcome:
+        self.started.set()
+        if not self.stopped.wait(10):
+            return Outcome(True, result={"ran": "to its end"})
+        return Outcome(False, error_code="exit_-15", error_message="terminated")
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def test_a_preempted_booking_stops_its_job_within_the_notice_and_is_not_a_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    posted: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        posted.append(f"{request.method} {request.url.path}")
+        return httpx.Response(200, json={})
+
+    client = httpx.Client(base_url="http://coordinator", transport=httpx.MockTransport(answer))
+    executor = _Stoppable()
+    agent = Agent(client, executor, AgentConfig())
+    working = threading.Thread(target=agent.work, args=({"job_id": "job_1", "payload": {}},))
+    with caplog.at_level(logging.INFO, logger="aitbc.agent"):
+        working.start()
+        assert executor.started.wait(5)
+        notice = {"gpu_taken_at": "2026-12-05T10:10:30Z", "notice_ends_at": "2026-12-05T10:10:30Z"}
+        agent.heard(
+            {
+                "type": "booking.preempted",
+                "object_id": "bkg_1",
+                "data": {"booking_id": "bkg_1", "gpu_id": "gpu_1", "job_id": "job_1",
+                         "status": "preempted", "preemption": notice},
+            }
+        )  # fmt: skip
+        working.join(5)
+    assert not working.is_alive() and executor.stopped.is_set()
+    assert posted == []  # neither a result nor a failure: the coordinator requeued it
+    assert agent.jobs_done == 1
+    assert "job job_1 was preempted and stopped" in caplog.text
+    # a notice for a booking whose job is not running here stops nothing
+    agent.heard({"type": "booking.preempted", "object_id": "bkg_2", "data": {"job_id": "x"}})

@@ -26,7 +26,7 @@ MAX_BACKOFF_SECONDS = 60.0
 # What the agent listens for in its events (docs/events.md).
 HEARD = (
     "job.cancelled,booking.created,booking.started,booking.ending_soon,booking.released,"
-    "booking.cancelled"
+    "booking.cancelled,booking.preempted"
 )
 
 
@@ -72,6 +72,7 @@ class Agent:
         self._polling = False
         self._running: str | None = None  # the job being run
         self._cancelled: dict[str, None] = {}  # jobs heard cancelled, oldest first
+        self._preempted: str | None = None  # the running job, its booking heard preempted
         self.jobs_done = 0
 
     def on_signal(self, signum: int, frame: object) -> None:
@@ -196,6 +197,11 @@ class Agent:
             log.info("job %s was cancelled by its client and stopped", job_id)
             self.jobs_done += 1
             return
+        if self._preempted == job_id:  # the coordinator put it back in the queue
+            self._preempted = None
+            log.info("job %s was preempted and stopped (not a failure)", job_id)
+            self.jobs_done += 1
+            return
         if not outcome.ok and self.stopping.is_set() and outcome.error_code.startswith("exit_"):
             outcome = Outcome(
                 False, error_code="agent_stopped", error_message="the miner agent was stopped"
@@ -268,6 +274,15 @@ class Agent:
                 stopping.start()
             return
         booking, gpu = data.get("booking_id"), data.get("gpu_id")
+        if kind == "booking.preempted":
+            taken = (data.get("preemption") or {}).get("gpu_taken_at")
+            log.info("booking %s of GPU %s was outbid; the GPU is taken at %s", booking, gpu, taken)
+            job_id = data.get("job_id")
+            if job_id is not None and job_id == self._running:
+                self._preempted = job_id
+                log.info("job %s: its booking was preempted; stopping it", job_id)
+                threading.Thread(target=self._stop_job, args=(job_id,), daemon=True).start()
+            return
         if kind == "booking.ending_soon":
             minutes = int(data.get("ends_in_seconds") or 0) // 60
             log.info("booking %s of GPU %s ends in %d min", booking, gpu, minutes)
