@@ -65,6 +65,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--gpus", type=int, default=40_000)
+    parser.add_argument("--connections", type=int, default=CONNECTIONS)
+    parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="aitbc-market-bench-"))
     report = Report()
@@ -92,7 +94,10 @@ def main() -> None:
     seconds = args.seconds
 
     def load(script: str, extra: list[str]) -> harness.Load:
-        return wrk(base, script, extra, seconds=seconds, connections=CONNECTIONS, threads=2)
+        threads = min(2, args.connections)
+        return wrk(
+            base, script, extra, seconds=seconds, connections=args.connections, threads=threads
+        )
 
     with server(coordinator(url, 2), COORDINATOR_ENV) as (base, _):
         try:
@@ -144,10 +149,11 @@ def main() -> None:
         ],
         rows,
         f"{harness.machine()}; PostgreSQL {harness.postgres_version()}; {args.gpus:,} GPUs, "
-        f"2 server processes, {CONNECTIONS} connections, {seconds:.0f} s each. Bookings "
+        f"2 server processes, {args.connections} connections, {seconds:.0f} s each. Bookings "
         f"preempted: {preempted:,}. After the runs: {checked}.",
     )
-    harness.drop_database(url)
+    if not args.keep:
+        harness.drop_database(url)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
 """Booking by criteria: the best GPU that meets every criterion, booked in one transaction.
 
 The criteria are SQL conditions on a GPU (``g``, its miner ``m``) written once, in the order
-a refusal names them. Booking reads the few best GPUs that meet them all (cheapest, then
-the most uptime, then the best rated) and books the first that ``service.book`` still takes
-under its lock, each try in a savepoint: a GPU taken meanwhile, or whose price moved above
-the caller's cap, is passed over, never booked above the cap. When no GPU meets them, the
+a refusal names them. Booking reads the best GPU that meets them all (cheapest, then the
+most uptime, then the best rated), locking it (on PostgreSQL one that another transaction
+holds is skipped: many requests with the same criteria spread over the GPUs instead of
+queueing for one), and books it through ``service.book`` in a savepoint; a GPU taken
+meanwhile, or whose price moved above the caller's cap, is passed over for the next, up to
+``TRIES``, never booked above the cap. When no GPU meets them, the
 same conditions are read as columns for every GPU, and the refusal names the first
 criterion that left none; ``explain`` shows that reading without booking."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -127,9 +130,13 @@ def _criteria(c: Criteria, p: Params, window: tuple[str, str], share_bp: int) ->
         Criterion(
             "window",
             "free for the window (or held only by lower interruptible bids)",
+            # LIMIT/OFFSET keeps PostgreSQL from turning this into an anti-join over every
+            # open booking (which stale statistics make it choose): it stays a look-up by
+            # the GPU's index for each candidate.
             "NOT EXISTS (SELECT 1 FROM bookings b WHERE b.gpu_id = g.id AND b.status = 'open' "
             f"AND b.start_time < {end} AND b.end_time > {start} AND NOT "
-            f"(b.rental_type = 'interruptible' AND b.price_units <= {outbids}))",
+            f"(b.rental_type = 'interruptible' AND b.price_units <= {outbids}) "
+            "LIMIT 1 OFFSET 0)",
         )
     )
     return found
@@ -177,10 +184,19 @@ class Found:
 
 
 async def _read(
-    conn: Conn, c: Criteria, *, now: datetime, settings: Settings, every: bool, limit: int
+    conn: Conn,
+    c: Criteria,
+    *,
+    now: datetime,
+    settings: Settings,
+    every: bool,
+    limit: int,
+    passed_over: Sequence[str] = (),
 ) -> Found:
-    """The GPUs that meet every criterion, best first; or (``every``) all GPUs, best first,
-    with a column per criterion (``ok_<n>``) saying whether they meet it."""
+    """The GPUs that meet every criterion, best first, but those ``passed_over``, each
+    locked (on PostgreSQL: one that another transaction is locking, most likely booking
+    it, is skipped); or (``every``) all GPUs, best first, unlocked, with a column per
+    criterion (``ok_<n>``) saying whether they meet it."""
     start = now if c.start is None else max(c.start.astimezone(UTC), now)
     end = start + timedelta(seconds=c.seconds)
     p = Params(status.cutoff(now, settings.heartbeat_timeout_seconds))
@@ -197,10 +213,13 @@ async def _read(
     else:
         checks = "1 AS ok"
         where = " AND ".join(f"({k.sql})" for k in criteria)
+        if passed_over:
+            where += f" AND g.id NOT IN ({p.add_all(passed_over)})"
+    locking = " FOR UPDATE OF g SKIP LOCKED" if not every and conn.dialect == "postgresql" else ""
     query = built(
         f"SELECT {_COLUMNS}, {held} AS held_bid, {checks} "
         f"FROM gpus g JOIN miners m ON m.id = g.miner_id WHERE {where} "
-        f"ORDER BY {rank} LIMIT {p.add(limit)}"
+        f"ORDER BY {rank} LIMIT {p.add(limit)}{locking}"
     )
     return Found(await conn.fetch(query, *p.values), criteria)
 
@@ -228,9 +247,15 @@ async def book_best(
 ) -> service.Booked:
     """Book the best GPU that meets every criterion, or refuse naming the criterion that
     left none."""
-    found = await _read(conn, c, now=now, settings=settings, every=False, limit=TRIES)
-    for row in found.rows:
-        wanted = _request(c, row["id"], client_id)
+    tried: list[str] = []
+    while len(tried) < TRIES:
+        found = await _read(
+            conn, c, now=now, settings=settings, every=False, limit=1, passed_over=tried
+        )
+        if not found.rows:
+            break
+        tried.append(found.rows[0]["id"])
+        wanted = _request(c, tried[-1], client_id)
 
         async def attempt(wanted: service.BookingRequest = wanted) -> service.Booked:
             return await service.book(conn, wanted, now=now, settings=settings, busy=busy)
@@ -241,10 +266,10 @@ async def book_best(
             raise
         except AppError:
             continue  # taken meanwhile, or its price moved above the cap: the next
-    if found.rows:
+    if tried:
         raise Conflict(
-            f"Each of the {len(found.rows)} GPUs that met every criterion was taken, or "
-            "its price moved above your cap, as you asked; try again.",
+            f"Each of the {len(tried)} GPUs that met every criterion was taken, or its "
+            "price moved above your cap, as you asked; try again.",
             code="gpu_taken",
         )
     everything = await _read(conn, c, now=now, settings=settings, every=True, limit=SCANNED)
