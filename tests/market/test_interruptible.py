@@ -255,3 +255,36 @@ def test_details_show_what_the_gpu_costs_now(api: Api, m: Trio) -> None:
     held = details(api, m.client, m.gpu)["market"]
     assert (held["held_by"], held["lowest_winning_bid"]) == ("interruptible", "1.510000")
     assert [p["bid_per_hour"] for p in held["recent_clearing_prices"]] == ["1.500000"]
+
+
+def test_the_pricing_endpoint_shows_the_lowest_winning_bid_and_clearing_prices(
+    api: Api, m: Trio
+) -> None:
+    def pricing() -> dict[str, Any]:
+        response = api.call("GET", "/v1/marketplace/pricing/rtx4090", m.client)
+        assert response.status_code == 200, response.text
+        shown: dict[str, Any] = response.json()["interruptible"]
+        return shown
+
+    api.call("POST", "/v1/miners/heartbeat", m.miner, json={})
+    assert pricing() == {
+        "gpus_open_to_bids": 1,
+        "lowest_winning_bid": "1.080000",
+        "recent_clearing_prices": [],
+    }
+    interruptible(api, m.client, m.gpu, "1.5", 1)
+    held = pricing()
+    assert held["lowest_winning_bid"] == "1.510000"
+    assert [p["bid_per_hour"] for p in held["recent_clearing_prices"]] == ["1.500000"]
+    booked(api, m.other, m.gpu, 1)  # preempts it: held on demand once the notice ends
+    assert pricing()["lowest_winning_bid"] is None  # already, during the notice
+    shown = details(api, m.client, m.gpu)["market"]
+    assert (shown["held_by"], shown["lowest_winning_bid"]) == ("on_demand", None)
+
+
+def test_a_quote_says_it_is_on_demand(api: Api, m: Trio) -> None:
+    response = api.call(
+        "POST", f"/v1/marketplace/gpu/{m.gpu}/quote", m.client, json={"duration_hours": 1}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["rental_type"] == "on_demand"

@@ -166,8 +166,14 @@ async def gpu_details(request: Request) -> Response:
             heartbeat_timeout=state.settings.heartbeat_timeout_seconds,
         )
         if gpu is not None:
-            now, share = state.clock.now(), state.settings.min_bid_share
-            costs = await market.market_now(conn, gpu_id, now=now, share=share)
+            settings = state.settings
+            costs = await market.market_now(
+                conn,
+                gpu_id,
+                now=state.clock.now(),
+                share=settings.min_bid_share,
+                notice_seconds=settings.preempt_notice_seconds,
+            )
             if costs is not None:  # the card without its brace, then what it costs now
                 gpu = b'%s,"market":%s}' % (gpu[:-1], orjson.dumps(costs.public()))
     return _gpu_response(gpu, gpu_id)

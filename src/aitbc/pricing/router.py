@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 
 from fastapi import Query
 
+from aitbc.bookings import market
 from aitbc.http.context import ContextDep
 from aitbc.http.deps import CheckKey, ClientDep
 from aitbc.http.errors import error_responses
@@ -23,8 +24,16 @@ router = APIRouter(prefix="/v1/marketplace", tags=["pricing"], dependencies=[Che
     summary="Market price of a GPU model or an AI model, with recommendations",
 )
 async def model_pricing(model: str, ctx: ContextDep) -> ModelPricing:
-    view = await ctx.read(service.market_view, model=model, now=ctx.now(), settings=ctx.settings)
-    return ModelPricing.of(view)
+    now = ctx.now()
+    view = await ctx.read(service.market_view, model=model, now=now, settings=ctx.settings)
+    bids = await ctx.read(
+        market.model_market,
+        view.online_gpu_ids,
+        now=now,
+        share=ctx.settings.min_bid_share,
+        notice_seconds=ctx.settings.preempt_notice_seconds,
+    )
+    return ModelPricing.of(view, bids.public())
 
 
 @router.get(

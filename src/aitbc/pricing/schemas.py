@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,6 +67,25 @@ class PriceRange(BaseModel):
     high: MoneyOut
 
 
+class ClearingPrice(BaseModel):
+    at: datetime = Field(description="When the winning interruptible booking was made")
+    bid_per_hour: MoneyOut
+
+
+class InterruptibleMarket(BaseModel):
+    """Interruptible rentals of the model's online GPUs (docs/market.md)."""
+
+    gpus_open_to_bids: int = Field(description="Online GPUs whose providers take bids")
+    lowest_winning_bid: MoneyOut | None = Field(
+        description="The lowest interruptible bid that would win one of them now; null: "
+        "none can be won by a bid now"
+    )
+    recent_clearing_prices: list[ClearingPrice] = Field(
+        description="The bids of the latest interruptible bookings of the model's GPUs, "
+        "newest first"
+    )
+
+
 class ModelPricing(BaseModel):
     model: str
     matched: MatchKind
@@ -94,9 +114,10 @@ class ModelPricing(BaseModel):
     recommendation_rule: str
     provider_price_range: PriceRange | None
     provider_price_rule: str
+    interruptible: InterruptibleMarket
 
     @classmethod
-    def of(cls, view: MarketView) -> ModelPricing:
+    def of(cls, view: MarketView, interruptible: dict[str, Any]) -> ModelPricing:
         prices, free, f = view.prices, view.free_prices, view.figures
         return cls(
             model=view.model,
@@ -124,6 +145,7 @@ class ModelPricing(BaseModel):
             recommendation_rule=RECOMMENDATION_RULE,
             provider_price_range=_range(view.provider_range),
             provider_price_rule=PROVIDER_RULE,
+            interruptible=InterruptibleMarket.model_validate(interruptible),
         )
 
 
@@ -159,6 +181,10 @@ class QuoteRequest(BaseModel):
 class QuotePublic(BaseModel):
     quote_id: str
     gpu_id: str
+    rental_type: Literal["on_demand"] = Field(
+        default="on_demand",
+        description="A quote holds an on-demand price; an interruptible booking pays its bid",
+    )
     price_per_hour: MoneyOut
     duration_hours: Decimal
     total_cost: MoneyOut

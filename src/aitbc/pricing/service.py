@@ -69,6 +69,7 @@ class MarketView:
     figures: Figures
     recommended: Recommended | None
     provider_range: tuple[int, int] | None  # the middle half of own prices, scaled
+    online_gpu_ids: list[str]  # the listed GPUs whose miners are online
 
     @property
     def average_units(self) -> int | None:
@@ -172,6 +173,7 @@ async def market_view(conn: Conn, *, model: str, now: datetime, settings: Settin
         free_prices=sorted(r["effective_price_units"] for r in rows if r["status"] == "available"),
         figures=figures,
         recommended=_recommend(rows),
+        online_gpu_ids=[r["id"] for r in rows if r["status"] in ("available", "booked")],
         provider_range=(
             engine.scale(_percentile(own, 25), multiplier),
             engine.scale(_percentile(own, 75), multiplier),
