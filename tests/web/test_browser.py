@@ -303,3 +303,36 @@ def test_a_signed_in_page_shows_new_events_and_refreshes_what_they_changed(
     )
     page.click("#notices summary")
     expect(page.locator("#notice-count")).to_have_text("")
+
+
+def test_rent_interruptibly_at_the_lowest_winning_bid_and_see_the_preemption_notice(
+    page: Any, live_server: str, api: Api
+) -> None:
+    market = make_market(api)
+    key = client_with_money(api, "dora")
+    sign_in(page, live_server, key)
+    page.goto(f"{live_server}/gpus/{market.gpu_4090}")
+    # 0.5 per hour on demand; bids from 0.3 of it
+    expect(page.locator(".specs").first).to_contain_text("bids from 0.150000 AITBC per hour")
+    page.select_option("#book-rental", "interruptible")
+    expect(page.locator("#book-bid")).to_have_value("0.150000")
+    expect(page.locator("#book-form >> text=Get a quote")).to_be_disabled()
+    page.fill("#book-bid", "0.2")
+    page.click("#book-form >> text=Book")
+    expect(page.locator("#booked")).to_contain_text("Booked")
+    [booking] = api.call("GET", "/v1/bookings", key).json()
+    assert (booking["rental_type"], booking["bid_per_hour"]) == ("interruptible", "0.200000")
+
+    other = client_with_money(api, "ed")
+    taking = api.call(
+        "POST",
+        f"/v1/marketplace/gpu/{market.gpu_4090}/book",
+        other,
+        json={"gpu_id": market.gpu_4090, "duration_hours": 1},
+    )
+    assert taking.status_code == 201, taking.text
+    page.goto(live_server + "/account")
+    row = page.locator(f"tr[data-booking='{booking['booking_id']}']")
+    expect(row).to_contain_text("preempted")
+    expect(row).to_contain_text("Interruptible, bid 0.200000 AITBC per hour")
+    expect(row.locator(".preempted")).to_contain_text("Outbid: the GPU is taken at")

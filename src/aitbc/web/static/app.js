@@ -548,10 +548,22 @@ function specs(gpu) {
     ["Price per hour", money(gpu.price_per_hour)],
     ["Base price per hour", money(gpu.base_price_per_hour)],
     ["Pricing", gpu.pricing_mode],
+    ["Interruptible", interruptibleText(gpu)],
     ["Bookings so far", String(gpu.total_bookings)],
     ["Listed", timeEl(gpu.created_at)],
   ];
   return h("dl", { class: "specs" }, items.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+}
+
+// What renting it interruptibly takes now (docs/market.md): the least bid, and the lowest
+// that would win it now.
+function interruptibleText(gpu) {
+  const m = gpu.market;
+  if (!m || !m.interruptible) return "not offered by its provider";
+  const winning = m.lowest_winning_bid
+    ? `lowest winning bid now ${money(m.lowest_winning_bid)}`
+    : "no bid wins it now (held on demand)";
+  return `bids from ${money(m.min_bid_per_hour)} per hour; ${winning}`;
 }
 
 function health(gpu) {
@@ -575,6 +587,14 @@ function bookingForm(gpu, onBooked) {
     return h("p", {}, "To book this GPU, ", h("a", { href: `/signin?next=${encodeURIComponent(location.pathname)}` }, "sign in with a client key"), ".");
   }
   const hours = h("input", { id: "book-hours", type: "text", inputmode: "decimal", required: true, value: "1", "aria-describedby": "book-hours-help" });
+  const rental = h(
+    "select",
+    { id: "book-rental", "aria-describedby": "book-rental-help" },
+    h("option", { value: "on_demand" }, "On demand: yours for the whole window"),
+    h("option", { value: "interruptible" }, "Interruptible: pay your bid, may be preempted"),
+  );
+  const bid = h("input", { id: "book-bid", type: "text", inputmode: "decimal", "aria-describedby": "book-rental-help" });
+  const bidLabel = h("label", { for: "book-bid", hidden: true }, "Your bid per hour");
   const start = h("input", { id: "book-start", type: "datetime-local", "aria-describedby": "book-start-help" });
   const quoteOut = h("div", { id: "quote", "aria-live": "polite" });
   const box = errorBox();
@@ -588,6 +608,11 @@ function bookingForm(gpu, onBooked) {
     h("label", { for: "book-hours" }, "Duration (hours)"),
     hours,
     h("p", { id: "book-hours-help", class: "muted" }, "Decimals allowed, e.g. 0.5."),
+    h("label", { for: "book-rental" }, "Rental type"),
+    rental,
+    bidLabel,
+    bid,
+    h("p", { id: "book-rental-help", class: "muted" }, "Interruptible: you pay your bid; an on-demand renter or a higher bid takes the GPU after a notice, and the unused time is refunded at once."),
     h("label", { for: "book-start" }, "Start (optional, your local time)"),
     start,
     h("p", { id: "book-start-help", class: "muted" }, "Leave empty to start now."),
@@ -599,8 +624,13 @@ function bookingForm(gpu, onBooked) {
   // What the GPU's status allows: booking now only while it is available; a later start
   // while it is booked; nothing while it is offline or delisted.
   const follow = () => {
-    const open = gpu.status === "available" || (gpu.status === "booked" && start.value);
-    quoteButton.disabled = !open;
+    const bidding = rental.value === "interruptible";
+    bidLabel.hidden = bid.hidden = !bidding;
+    const winning = gpu.market && gpu.market.lowest_winning_bid;
+    if (bidding && !bid.value && winning) bid.value = winning;
+    const open = gpu.status === "available" || (gpu.status === "booked" && start.value) || (bidding && winning);
+    quoteButton.disabled = !open || bidding;
+    if (bidding) bookButton.disabled = !open;
     const says = {
       booked: "Booked now: choose a start after its booking ends to reserve it.",
       offline: "Its miner is offline: it cannot be booked until the miner is back.",
@@ -616,6 +646,7 @@ function bookingForm(gpu, onBooked) {
   };
   hours.addEventListener("input", invalidate);
   start.addEventListener("input", invalidate);
+  rental.addEventListener("change", invalidate);
   form.follow = (latest) => {
     gpu = latest;
     if (gpu.status !== "available" && !start.value) invalidate();
@@ -646,7 +677,9 @@ function bookingForm(gpu, onBooked) {
   });
   bookButton.addEventListener("click", () =>
     act(bookButton, box, async () => {
-      const body = { duration_hours: hours.value.trim(), quote_id: quote.quote_id };
+      const body = { duration_hours: hours.value.trim() };
+      if (rental.value === "interruptible") Object.assign(body, { rental_type: "interruptible", bid_per_hour: bid.value.trim() });
+      else body.quote_id = quote.quote_id;
       if (start.value) body.start_time = new Date(start.value).toISOString();
       const booking = await api("POST", `/v1/marketplace/gpu/${encodeURIComponent(gpu.gpu_id)}/book`, { body, idempotent: true });
       invalidate();
@@ -859,6 +892,10 @@ function bookingRow(b, after, { client }) {
       live && b.status === "active" ? [" ", countdown(b.end_time)] : null,
       b.miner_offline_since
         ? h("p", { class: "warn", role: "status" }, "Its miner has been silent since ", timeEl(b.miner_offline_since), ": the clock stopped then, and that time is not charged.")
+        : null,
+      b.rental_type === "interruptible" ? h("p", { class: "muted" }, `Interruptible, bid ${money(b.bid_per_hour)} per hour`) : null,
+      b.status === "preempted"
+        ? h("p", { class: "warn preempted", role: "status" }, "Outbid: the GPU is taken at ", timeEl(b.ended_at), `; billing stops then, and the unused ${money(b.refund)} came back at once.`)
         : null,
     ),
     h("td", {}, timeEl(b.start_time), " – ", timeEl(b.end_time)),
