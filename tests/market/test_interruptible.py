@@ -288,3 +288,19 @@ def test_a_quote_says_it_is_on_demand(api: Api, m: Trio) -> None:
     )
     assert response.status_code == 201, response.text
     assert response.json()["rental_type"] == "on_demand"
+
+
+def test_a_reservation_preempted_once_begun_records_its_start_then_its_end(
+    api: Api, m: Trio
+) -> None:
+    start = api.clock.now() + timedelta(hours=1)
+    reserved = interruptible(api, m.client, m.gpu, "1.2", 2, start_time=start.isoformat())
+    made = reserved.json()
+    advance(api, 3600 + 600, m.miner)  # begun; no sweep has recorded its start
+    booked(api, m.other, m.gpu, 1)
+    history = get_order(api, m.client, made["order_id"])["history"]
+    assert [h["status"] for h in history] == ["pending", "active", "preempted"]
+    assert parse_time(history[1]["at"]) == start
+    ended = get_booking(api, m.client, made["booking_id"])
+    expected = split(cost_units("1.2", 7200), 7200, 600 + NOTICE)
+    assert ended["amount_charged"] == money(expected.charged)

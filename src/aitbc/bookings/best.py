@@ -34,7 +34,7 @@ from aitbc.gpus import status
 from aitbc.gpus.naming import like_pattern
 from aitbc.kit.money import units_text
 from aitbc.store.conn import Conn, Row
-from aitbc.store.query import Params, built
+from aitbc.store.query import Params, Query, built
 
 TRIES = 5  # GPUs tried in turn when one is taken meanwhile
 EXPLAINED = 50  # GPUs an explanation lists
@@ -171,6 +171,7 @@ def _rank_sql(c: Criteria, window: tuple[str, str], share_bp: int) -> str:
     )
 
 
+_CUSTOM_PLANS = Query.postgresql_only("SET LOCAL plan_cache_mode = force_custom_plan")
 _COLUMNS = (
     "g.id, g.model, g.memory_gb, g.region, g.effective_price_units, g.min_bid_units, "
     "g.interruptible, g.uptime_7d_bp, g.rating_sum, g.review_count"
@@ -247,6 +248,11 @@ async def book_best(
 ) -> service.Booked:
     """Book the best GPU that meets every criterion, or refuse naming the criterion that
     left none."""
+    if conn.dialect == "postgresql":
+        # A plan for the criteria given (not a generic one for any values): it walks the
+        # GPUs of the region or model by price and stops at the first free one, instead of
+        # checking every GPU of the criteria for a booking before sorting them.
+        await conn.execute(_CUSTOM_PLANS)
     tried: list[str] = []
     while len(tried) < TRIES:
         found = await _read(

@@ -66,6 +66,25 @@ _SETTLE = Query(
     "ended_at = $4 WHERE id = $1 AND status = 'open'"
 )
 _END_ORDER = Query("UPDATE orders SET status = 'preempted', closed_at = $2 WHERE id = $1")
+# _SETTLE, _END_ORDER and the history (its start first when $8) as one statement.
+_END_AT_ONCE = Query.postgresql_only(
+    """
+    WITH settled AS (
+        UPDATE bookings SET status = 'preempted', charged_units = $2, refunded_units = $3,
+            ended_at = $4
+        WHERE id = $1 AND status = 'open' RETURNING id),
+    ended AS (
+        UPDATE orders SET status = 'preempted', closed_at = $4
+        WHERE id = $5 AND EXISTS (SELECT 1 FROM settled)),
+    noted AS (
+        INSERT INTO order_events (order_id, status, at, note)
+        SELECT $5, v.status, v.at, v.note FROM settled,
+            (VALUES (1, 'active', $6::timestamp, NULL::text),
+                    (2, 'preempted', $4::timestamp, $7::text)) AS v(n, status, at, note)
+        WHERE v.n = 2 OR $8 ORDER BY v.n)
+    SELECT count(*) FROM settled
+    """
+)
 NOTED_EVENT = Query("INSERT INTO order_events (order_id, status, at, note) VALUES ($1, $2, $3, $4)")
 
 
@@ -97,18 +116,15 @@ async def displace(
         cut = min(booking.end_time, max(start, notice_ends))
         ended = cut if cut > booking.start_time else now  # one not begun ends at once
         money = lifecycle.split(booking, ended, fee_bps)
-        if await conn.execute(_SETTLE, booking.id, money.charged, money.refunded, ended) != 1:
-            continue
-        outcome = settlement.Outcome("preempted", ended, money)
-        record = settlement.ended_record(booking, outcome)
         note = (
             f"Outbid by {claim.describe()} over yours of {units_text(booking.price_units)}: "
             f"notice given at {iso(now)}, the GPU taken at {iso(ended)}."
         )
-        if ended > booking.start_time and booking.order_status == "pending":
-            await conn.execute(NOTED_EVENT, booking.order_id, "active", booking.start_time, None)
-        await conn.execute(NOTED_EVENT, booking.order_id, "preempted", ended, note)
-        await conn.execute(_END_ORDER, booking.order_id, ended)
+        began = ended > booking.start_time and booking.order_status == "pending"
+        if not await _end(conn, booking, money, ended, note, began):
+            continue
+        outcome = settlement.Outcome("preempted", ended, money)
+        record = settlement.ended_record(booking, outcome)
         if booking.job_id is not None:
             job = await settlement.job_on(conn, booking)
             if job is not None:
@@ -119,6 +135,29 @@ async def displace(
         )
         displaced.append(Displaced(record, posting, booking.price_units, ended))
     return displaced
+
+
+async def _end(
+    conn: Conn,
+    booking: BookingRecord,
+    money: lifecycle.Split,
+    ended: datetime,
+    note: str,
+    began: bool,
+) -> bool:
+    """The booking and its order ended ``preempted`` at ``ended``, with the order's history
+    (``began``: its start too, not recorded yet); False when it had ended already."""
+    settled = (booking.id, money.charged, money.refunded, ended)
+    if conn.dialect == "postgresql":  # one statement
+        order = (booking.order_id, booking.start_time, note, began)
+        return bool(await conn.fetchval(_END_AT_ONCE, *settled, *order))
+    if await conn.execute(_SETTLE, *settled) != 1:
+        return False
+    if began:
+        await conn.execute(NOTED_EVENT, booking.order_id, "active", booking.start_time, None)
+    await conn.execute(NOTED_EVENT, booking.order_id, "preempted", ended, note)
+    await conn.execute(_END_ORDER, booking.order_id, ended)
+    return True
 
 
 def displacing_note(displaced: list[Displaced]) -> str:

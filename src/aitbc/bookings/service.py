@@ -215,10 +215,15 @@ async def _claim_window(
             raise _overlap(other, now, claim)
         window.due = window.due or "due" in found
         if "outbid" in found:
-            window.displaced += await preemption.displace(
+            displaced = await preemption.displace(
                 conn, gpu_id=request.gpu_id, start=window.start, end=window.end, claim=claim,
                 now=now, notice_seconds=notice, fee_bps=fee,
             )  # fmt: skip
+            window.displaced += displaced
+            free = max((d.gpu_free_at for d in displaced), default=window.start)
+            if free > window.start:  # it begins when the notice ends
+                shift = free - window.start
+                window.start, window.end = window.start + shift, window.end + shift
             continue
         let_go = found.get("let_go")
         if let_go is None:
@@ -428,9 +433,13 @@ async def _write(
     escrow = [Leg(b.client_id, MAIN, -b.total_units), Leg(b.client_id, ESCROW, b.total_units)]
     along = None
     if displaced:
-        await _write_rows(conn, b, now, booking, order, created)
         note = preemption.displacing_note(displaced)
-        await conn.execute(preemption.NOTED_EVENT, b.order_id, "preempting", now, note)
+        if conn.dialect == "postgresql":  # the rows in one statement, the event with the rest
+            await conn.execute(_PLACE_PREEMPTING, *booking, *order, note)
+            conn.emit(created)
+        else:
+            await _write_rows(conn, b, now, booking, order, created)
+            await conn.execute(preemption.NOTED_EVENT, b.order_id, "preempting", now, note)
         postings = [Posting("booking_escrow", escrow, b.id), *(d.posting for d in displaced)]
         await post_many(conn, postings, now=now)
         return
@@ -473,8 +482,20 @@ _PLACE_ALONG = """
             created_at)
         SELECT $13, id, $3, $4, $2, $5, $14, $11 FROM booking RETURNING id),
     event AS (
-        INSERT INTO order_events (order_id, status, at) SELECT id, $14, $15 FROM placed),
+        INSERT INTO order_events (order_id, status, at) SELECT id, $14, $15 FROM placed
+        RETURNING order_id),
     counted AS (UPDATE gpus SET total_bookings = total_bookings + 1 WHERE id = $2)"""
+
+
+# The same rows for a booking that displaced others, with its order history's note ($16)
+# after its first event (read from it, so numbered after it), whose escrow is posted with
+# their settlements (PostgreSQL).
+_PLACE_PREEMPTING = Query.postgresql_only(
+    f"""WITH {_PLACE_ALONG},
+    noted AS (INSERT INTO order_events (order_id, status, at, note)
+              SELECT order_id, 'preempting', $11, $16 FROM event)
+    SELECT 1"""
+)
 
 
 # -- release and extend ------------------------------------------------------------------
