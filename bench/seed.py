@@ -6,13 +6,13 @@ import asyncio
 import random
 from datetime import UTC, datetime
 
-from sqlalchemy import insert
+from sqlalchemy import MetaData, Table, insert
 
 from aitbc.auth.service import create_key
 from aitbc.db import create_db_engine
 from aitbc.gpus.naming import model_key
 from aitbc.ledger.postings import deposit
-from aitbc.models import Gpu, GpuAiModel, GpuModelKey, Miner
+from aitbc.models import GpuAiModel, GpuModelKey, Miner
 from aitbc.store.conn import Conn
 from aitbc.store.query import Query
 from aitbc.store.store import Store
@@ -90,7 +90,9 @@ def seed_gpus(url: str, *, gpus: int, gpus_per_miner: int = 8, seed: int = 7) ->
     # Bulk rows through SQLAlchemy Core on the models' tables: seeding, not the service.
     with engine.begin() as conn:
         conn.execute(insert(Miner), miners)
-        conn.execute(insert(Gpu), rows)
+        # The table as the database has it: an earlier version's schema (bench/side_by_side.py)
+        # lacks the columns added since, which keep their defaults here.
+        conn.execute(insert(Table("gpus", MetaData(), autoload_with=conn)), rows)
         conn.execute(insert(GpuAiModel), ai_rows)
         conn.execute(insert(GpuModelKey), [{"model_key": k} for k in sorted(keys)])
     if engine.dialect.name == "postgresql":  # the statistics autovacuum would gather soon after

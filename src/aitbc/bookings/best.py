@@ -6,9 +6,9 @@ most uptime, then the best rated), locking it (on PostgreSQL one that another tr
 holds is skipped: many requests with the same criteria spread over the GPUs instead of
 queueing for one), and books it through ``service.book`` in a savepoint; a GPU taken
 meanwhile, or whose price moved above the caller's cap, is passed over for the next, up to
-``TRIES``, never booked above the cap. When no GPU meets them, the
-same conditions are read as columns for every GPU, and the refusal names the first
-criterion that left none; ``explain`` shows that reading without booking."""
+``TRIES``, never booked above the cap. When no GPU meets them, the same conditions are read
+as columns for the best ``SCANNED`` GPUs, and the refusal names the first criterion that
+left none of them; ``explain`` shows that reading without booking."""
 
 from __future__ import annotations
 

@@ -3,9 +3,10 @@ integer units): each is one transaction that holds the GPU's row lock, so reques
 GPU are serialised across server processes. The HTTP router, job assignment and bid filling
 all book through ``book``.
 
-None of these settles another booking: one that has run out on the same GPU is settled
-after the commit in a transaction of its own (bookings.follow_up), so a booking never posts
-two clients' money in one transaction."""
+None of these settles another booking that has run out on the same GPU: it is settled after
+the commit in a transaction of its own (bookings.follow_up). The one booking a booking
+settles is an interruptible one it displaces (bookings.preemption): posted together with its
+own escrow by one ``post_many``, which locks every account of both in one order."""
 
 from __future__ import annotations
 
