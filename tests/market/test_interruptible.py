@@ -304,3 +304,15 @@ def test_a_reservation_preempted_once_begun_records_its_start_then_its_end(
     ended = get_booking(api, m.client, made["booking_id"])
     expected = split(cost_units("1.2", 7200), 7200, 600 + NOTICE)
     assert ended["amount_charged"] == money(expected.charged)
+
+
+def test_a_reservation_beginning_within_the_notice_ends_at_once_and_costs_nothing(
+    api: Api, m: Trio
+) -> None:
+    soon = api.clock.now() + timedelta(seconds=10)
+    reserved = interruptible(api, m.client, m.gpu, "1.2", 1, start_time=soon.isoformat())
+    taking = booked(api, m.other, m.gpu, 1)
+    assert parse_time(taking["start_time"]) == api.clock.now()  # no notice to wait for
+    ended = get_booking(api, m.client, reserved.json()["booking_id"])
+    assert (ended["status"], ended["amount_charged"]) == ("preempted", "0.000000")
+    assert figures(api, m.client) == ("100.000000", "0.000000")

@@ -114,7 +114,8 @@ async def displace(
     for row in await conn.fetch(_BEATEN, gpu_id, end, start, claim.outbids):
         booking = BookingRecord.from_row(row)
         cut = min(booking.end_time, max(start, notice_ends))
-        ended = cut if cut > booking.start_time else now  # one not begun ends at once
+        begun = booking.start_time <= now
+        ended = cut if begun and cut > booking.start_time else now  # one not begun: at once
         money = lifecycle.split(booking, ended, fee_bps)
         note = (
             f"Outbid by {claim.describe()} over yours of {units_text(booking.price_units)}: "

@@ -93,23 +93,18 @@ _LOCK_GPU = Query(
     FROM gpus g JOIN miners m ON m.id = g.miner_id WHERE g.id = $1 FOR UPDATE OF g
     """
 )
-# The first open booking overlapping the window ($2 its end, $3 its start) that this booking
-# cannot displace (an interruptible one bidding more than $5 it can), the first it can,
-# and whether one has run out ($4 now) and waits to be settled: one statement, at most four
-# rows.
-_OUTBID = "rental_type = 'interruptible' AND price_units <= $5"
+# The first open booking overlapping the window ($2 its end, $3 its start), one this booking
+# cannot displace before any it can (an interruptible one bidding at most $5), and whether
+# one has run out ($4 now) and waits to be settled: one statement, at most three rows.
 _CHECK_WINDOW = Query(
-    f"""
-    SELECT * FROM (SELECT 'overlap' AS found, start_time, end_time, created_at, rental_type,
-                          price_units FROM bookings
+    """
+    SELECT * FROM (SELECT CASE WHEN rental_type = 'interruptible' AND price_units <= $5
+                          THEN 'outbid' ELSE 'overlap' END AS found,
+                          start_time, end_time, created_at, rental_type, price_units
+                   FROM bookings
                    WHERE gpu_id = $1 AND status = 'open' AND start_time < $2 AND end_time > $3
-                     AND NOT ({_OUTBID})
-                   ORDER BY start_time LIMIT 1) overlapping
-    UNION ALL
-    SELECT * FROM (SELECT 'outbid' AS found, start_time, end_time, created_at, rental_type,
-                          price_units FROM bookings
-                   WHERE gpu_id = $1 AND status = 'open' AND start_time < $2 AND end_time > $3
-                     AND {_OUTBID} LIMIT 1) outbid
+                   ORDER BY rental_type = 'interruptible' AND price_units <= $5, start_time
+                   LIMIT 1) overlapping
     UNION ALL
     SELECT * FROM (SELECT 'due' AS found, start_time, end_time, created_at, rental_type,
                           price_units FROM bookings
