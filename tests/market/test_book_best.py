@@ -4,25 +4,17 @@ candidates and books nothing; a cap holds against dynamic prices."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.accounts.ledger_invariants import assert_ledger_invariants
 from tests.bookings.booking_support import booked, figures
 from tests.support.api import Api
 from tests.support.market import Market
 from tests.support.responses import assert_error
 
 BOOK = "/v1/marketplace/book"
-
-
-@pytest.fixture(autouse=True)
-def _ledger_stays_consistent(database_url: str) -> Iterator[None]:
-    yield
-    assert_ledger_invariants(database_url)
 
 
 class Shop:

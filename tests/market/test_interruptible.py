@@ -4,13 +4,11 @@ once; bids can be raised; a GPU's details say what it costs now."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from tests.accounts.ledger_invariants import assert_ledger_invariants
 from tests.bookings.booking_support import (
     Trio,
     book,
@@ -23,17 +21,12 @@ from tests.bookings.booking_support import (
     release_booking,
 )
 from tests.support.api import Api
+from tests.support.gpus import details
 from tests.support.market import advance
 from tests.support.money import cost_units, money, split, units
 from tests.support.responses import assert_error
 
 NOTICE = 30  # AITBC_PREEMPT_NOTICE_SECONDS by default
-
-
-@pytest.fixture(autouse=True)
-def _ledger_stays_consistent(database_url: str) -> Iterator[None]:
-    yield
-    assert_ledger_invariants(database_url)
 
 
 @pytest.fixture
@@ -50,13 +43,6 @@ def events(api: Api, key: str, types: str) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     found: list[dict[str, Any]] = response.json()["events"]
     return found
-
-
-def details(api: Api, key: str, gpu_id: str) -> dict[str, Any]:
-    response = api.call("GET", f"/v1/marketplace/gpu/{gpu_id}", key)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def test_a_booking_that_names_no_type_is_on_demand_and_says_so(api: Api, m: Trio) -> None:
@@ -103,10 +89,10 @@ def test_the_provider_chooses_whether_and_from_what_bid(api: Api, m: Trio) -> No
     assert changed.status_code == 200, changed.text
     assert changed.json()["min_bid_per_hour"] == "2.000000"
     assert_error(interruptible(api, m.client, m.gpu, "1.5"), 409, "bid_below_minimum")
-    assert details(api, m.client, m.gpu)["market"]["min_bid_per_hour"] == "2.000000"
+    assert details(api, m.gpu)["market"]["min_bid_per_hour"] == "2.000000"
     assert api.call("PATCH", path, m.miner, json={"interruptible": False}).status_code == 200
     assert_error(interruptible(api, m.client, m.gpu, "2.5"), 409, "interruptible_not_allowed")
-    market_now = details(api, m.client, m.gpu)["market"]
+    market_now = details(api, m.gpu)["market"]
     assert (market_now["interruptible"], market_now["lowest_winning_bid"]) == (False, None)
     # and back to the setting's share
     api.call("PATCH", path, m.miner, json={"interruptible": True, "min_bid_per_hour": None})
@@ -168,7 +154,7 @@ def test_a_higher_bid_displaces_a_lower_one_and_a_close_one_is_told_what_wins(
     too_close = interruptible(api, m.other, m.gpu, "1.505", 1)
     body = assert_error(too_close, 409, "bid_too_low")
     assert "1.510000" in body["detail"]
-    assert details(api, m.other, m.gpu)["market"]["lowest_winning_bid"] == "1.510000"
+    assert details(api, m.gpu)["market"]["lowest_winning_bid"] == "1.510000"
 
     advance(api, 100, m.miner)
     high = interruptible(api, m.other, m.gpu, "1.51", 1)
@@ -183,7 +169,7 @@ def test_a_higher_bid_displaces_a_lower_one_and_a_close_one_is_told_what_wins(
 def test_an_interruptible_bid_never_displaces_an_on_demand_booking(api: Api, m: Trio) -> None:
     booked(api, m.client, m.gpu, 1)
     assert_error(interruptible(api, m.other, m.gpu, "3.5"), 409, "gpu_booked")
-    market_now = details(api, m.other, m.gpu)["market"]
+    market_now = details(api, m.gpu)["market"]
     assert (market_now["held_by"], market_now["lowest_winning_bid"]) == ("on_demand", None)
 
 
@@ -214,7 +200,7 @@ def test_a_raised_bid_is_paid_from_then_on(api: Api, m: Trio) -> None:
     total = first + cost_units("2.4", 2400)
     assert (body["bid_per_hour"], body["total_cost"]) == ("2.400000", money(total))
     assert figures(api, m.client) == (money(units("100") - total), money(total))
-    assert details(api, m.other, m.gpu)["market"]["lowest_winning_bid"] == "2.410000"
+    assert details(api, m.gpu)["market"]["lowest_winning_bid"] == "2.410000"
 
     advance(api, 600, m.miner)
     released = release_booking(api, m.client, made["booking_id"]).json()
@@ -241,7 +227,7 @@ def test_a_bid_is_only_raised_on_an_interruptible_booking(api: Api, m: Trio) -> 
 
 
 def test_details_show_what_the_gpu_costs_now(api: Api, m: Trio) -> None:
-    free = details(api, m.client, m.gpu)["market"]
+    free = details(api, m.gpu)["market"]
     assert free == {
         "on_demand_price_per_hour": "3.600000",
         "interruptible": True,
@@ -252,7 +238,7 @@ def test_details_show_what_the_gpu_costs_now(api: Api, m: Trio) -> None:
         "recent_clearing_prices": [],
     }
     interruptible(api, m.client, m.gpu, "1.5", 1)
-    held = details(api, m.client, m.gpu)["market"]
+    held = details(api, m.gpu)["market"]
     assert (held["held_by"], held["lowest_winning_bid"]) == ("interruptible", "1.510000")
     assert [p["bid_per_hour"] for p in held["recent_clearing_prices"]] == ["1.500000"]
 
@@ -278,7 +264,7 @@ def test_the_pricing_endpoint_shows_the_lowest_winning_bid_and_clearing_prices(
     assert [p["bid_per_hour"] for p in held["recent_clearing_prices"]] == ["1.500000"]
     booked(api, m.other, m.gpu, 1)  # preempts it: held on demand once the notice ends
     assert pricing()["lowest_winning_bid"] is None  # already, during the notice
-    shown = details(api, m.client, m.gpu)["market"]
+    shown = details(api, m.gpu)["market"]
     assert (shown["held_by"], shown["lowest_winning_bid"]) == ("on_demand", None)
 
 

@@ -29,14 +29,21 @@ def created(record: BookingRecord, *, now: datetime, policy: Policy) -> Outgoing
     )[0]
 
 
-def booking(conn: Conn, record: BookingRecord, *kinds: str, now: datetime, policy: Policy) -> None:
+def booking(
+    conn: Conn,
+    record: BookingRecord,
+    *kinds: str,
+    now: datetime,
+    policy: Policy,
+    **extra: object,
+) -> None:
     """``booking.<kind>`` for each of ``kinds``, with the booking as ``GET /v1/bookings/{id}``
-    shows it now."""
+    shows it now (and ``extra`` beside it)."""
     emit(
         conn,
         *(f"booking.{kind}" for kind in kinds),
         subject_id=record.id,
-        data=public(record, now, policy),
+        data=public(record, now, policy) | extra,
         owners=(record.client_id, record.miner_id),
         at=now,
     )
@@ -47,21 +54,13 @@ def preempted(
 ) -> None:
     """``booking.preempted``: the notice, as the booking is outbid (its ``ended_at`` is when
     the GPU is taken), with its refund."""
-    data = public(record, now, _ENDED)
-    data["preemption"] = {
+    preemption = {
         "by": by,
         "noticed_at": iso(now),
         "notice_ends_at": iso(notice_ends),
-        "gpu_taken_at": data["ended_at"],
+        "gpu_taken_at": iso(record.ended_at),
     }
-    emit(
-        conn,
-        "booking.preempted",
-        subject_id=record.id,
-        data=data,
-        owners=(record.client_id, record.miner_id),
-        at=now,
-    )
+    booking(conn, record, "preempted", now=now, policy=_ENDED, preemption=preemption)
     if record.refunded_units > 0:
         refunded(conn, record, units=record.refunded_units, reason="preempted", now=now)
 
@@ -137,15 +136,8 @@ async def ending_soon(
     for row in await conn.fetch(_ENDING, now, now + within, limit):
         record = BookingRecord.from_row(row)
         if await conn.execute(_NOTICED, record.id, now):
-            data = {**public(record, now, policy), "ends_in_seconds": _seconds(record, now)}
-            emit(
-                conn,
-                "booking.ending_soon",
-                subject_id=record.id,
-                data=data,
-                owners=(record.client_id, record.miner_id),
-                at=now,
-            )
+            ends_in = _seconds(record, now)
+            booking(conn, record, "ending_soon", now=now, policy=policy, ends_in_seconds=ends_in)
             told += 1
     return told
 

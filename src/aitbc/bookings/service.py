@@ -626,6 +626,15 @@ async def end_booking(
     )
 
 
+async def _into_escrow(
+    conn: Conn, booking: BookingRecord, units: int, *, kind: str, now: datetime
+) -> None:
+    """More of the booking's cost from its client's balance into escrow (refused, and the
+    transaction rolled back, when the balance does not cover it)."""
+    legs = [Leg(booking.client_id, MAIN, -units), Leg(booking.client_id, ESCROW, units)]
+    await post(conn, kind=kind, legs=legs, now=now, booking_id=booking.id)
+
+
 async def extend(
     conn: Conn,
     *,
@@ -660,13 +669,7 @@ async def extend(
             code="booking_overlap",
         )
     extra = cost_units(booking.price_units, seconds)
-    await post(
-        conn,
-        kind="booking_extension",
-        legs=[Leg(booking.client_id, MAIN, -extra), Leg(booking.client_id, ESCROW, extra)],
-        now=now,
-        booking_id=booking.id,
-    )
+    await _into_escrow(conn, booking, extra, kind="booking_extension", now=now)
     booking.end_time = new_end
     booking.booked_seconds += seconds
     booking.total_units += extra
@@ -720,13 +723,8 @@ async def change_bid(
     served = lifecycle.served_seconds(booking, now)
     fixed_units = lifecycle.split(booking, now, 0).charged
     total = fixed_units + cost_units(bid_units, booking.booked_seconds - served)
-    extra = total - booking.total_units
-    await post(
-        conn,
-        kind="booking_bid_raised",
-        legs=[Leg(booking.client_id, MAIN, -extra), Leg(booking.client_id, ESCROW, extra)],
-        now=now,
-        booking_id=booking.id,
+    await _into_escrow(
+        conn, booking, total - booking.total_units, kind="booking_bid_raised", now=now
     )
     note = f"Bid raised from {units_text(booking.price_units)} to {units_text(bid_units)}."
     await conn.execute(_REBID, booking.id, bid_units, total, served, fixed_units)
