@@ -302,3 +302,14 @@ def test_a_reservation_beginning_within_the_notice_ends_at_once_and_costs_nothin
     ended = get_booking(api, m.client, reserved.json()["booking_id"])
     assert (ended["status"], ended["amount_charged"]) == ("preempted", "0.000000")
     assert figures(api, m.client) == ("100.000000", "0.000000")
+
+
+def test_winning_a_gpu_now_takes_outbidding_every_booking_it_would_displace(
+    api: Api, m: Trio
+) -> None:
+    interruptible(api, m.client, m.gpu, "1.5", "0.0025")  # holds it for 9 s
+    soon = api.clock.now() + timedelta(seconds=9)
+    then = interruptible(api, m.other, m.gpu, "1.2", 1, start_time=soon.isoformat())
+    assert then.status_code == 201, then.text
+    response = api.call("GET", "/v1/marketplace/pricing/rtx4090", m.client)
+    assert response.json()["interruptible"]["lowest_winning_bid"] == "1.510000"

@@ -163,8 +163,10 @@ async def model_market(
             bid = None
         if bid is not None and bid >= price:
             bid = None
-        if winning.get(row["id"], 0) is not None:  # a GPU held on demand stays unwinnable
-            winning[row["id"]] = bid
+        if row["id"] in winning:  # two bookings to displace: it takes outbidding both
+            earlier = winning[row["id"]]
+            bid = None if earlier is None or bid is None else max(earlier, bid)
+        winning[row["id"]] = bid
     listed = Params()
     cleared_query = _CLEARED_ON.format(ids=listed.add_all(gpu_ids), limit=RECENT_CLEARING)
     cleared = [
