@@ -77,22 +77,6 @@ def least_bid(price_units: int, min_bid_units: int | None, share: Decimal) -> in
     return price_units * int(share * 10_000) // 10_000
 
 
-def lowest_winning(
-    price_units: int, least_units: int, held_by: str | None, held_bid_units: int | None
-) -> int | None:
-    """The lowest bid that wins a GPU now: its least bid when free, one step above an
-    interruptible holder's bid; None when it is held on demand, or when winning it would
-    take its on-demand price."""
-    if held_by is None:
-        bid = least_units
-    elif held_by == INTERRUPTIBLE:
-        assert held_bid_units is not None
-        bid = max(least_units, winning_bid(held_bid_units))
-    else:
-        return None
-    return None if bid >= price_units else bid
-
-
 async def market_now(
     conn: Conn, gpu_id: str, *, now: datetime, share: Decimal, notice_seconds: int
 ) -> MarketNow | None:
@@ -102,9 +86,13 @@ async def market_now(
     price = row["effective_price_units"]
     least = least_bid(price, row["min_bid_units"], share)
     held_by = row["rental_type"]
-    winning = None
-    if row["interruptible"]:
-        winning = lowest_winning(price, least, held_by, row["held_units"])
+    winning: int | None = least
+    if held_by == INTERRUPTIBLE:
+        winning = max(least, winning_bid(row["held_units"]))
+    elif held_by is not None:
+        winning = None  # held on demand: no bid displaces it
+    if not row["interruptible"] or (winning is not None and winning >= price):
+        winning = None
     cleared = [
         (as_time(r["created_at"]), r["price_units"])
         for r in await conn.fetch(_CLEARED, gpu_id, RECENT_CLEARING)
@@ -167,7 +155,14 @@ async def model_market(
     for row in await conn.fetch(built(_HELD_NOW.format(ids=ids)), *p.values):
         price = row["effective_price_units"]
         least = least_bid(price, row["min_bid_units"], share)
-        bid = lowest_winning(price, least, row["rental_type"], row["held"])
+        if row["rental_type"] is None:
+            bid: int | None = least
+        elif row["rental_type"] == INTERRUPTIBLE:
+            bid = max(least, winning_bid(row["held"]))
+        else:
+            bid = None
+        if bid is not None and bid >= price:
+            bid = None
         if row["id"] in winning:  # two bookings to displace: it takes outbidding both
             earlier = winning[row["id"]]
             bid = None if earlier is None or bid is None else max(earlier, bid)
