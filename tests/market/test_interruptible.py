@@ -22,7 +22,7 @@ from tests.bookings.booking_support import (
 )
 from tests.support.api import Api
 from tests.support.gpus import details
-from tests.support.market import advance
+from tests.support.market import Market, advance
 from tests.support.money import cost_units, money, split, units
 from tests.support.responses import assert_error
 
@@ -313,3 +313,15 @@ def test_winning_a_gpu_now_takes_outbidding_every_booking_it_would_displace(
     assert then.status_code == 201, then.text
     response = api.call("GET", "/v1/marketplace/pricing/rtx4090", m.client)
     assert response.json()["interruptible"]["lowest_winning_bid"] == "1.510000"
+
+
+def test_the_bid_a_gpus_details_show_wins_it_and_a_step_less_does_not(api: Api, m: Trio) -> None:
+    interruptible(api, m.client, m.gpu, "1.2", "0.0025")  # holds it for 9 s
+    soon = api.clock.now() + timedelta(seconds=9)
+    then = interruptible(api, m.other, m.gpu, "1.5", 1, start_time=soon.isoformat())
+    assert then.status_code == 201, then.text
+    shown = details(api, m.gpu)["market"]
+    assert (shown["held_by"], shown["lowest_winning_bid"]) == ("interruptible", "1.510000")
+    third = Market(api, miner_id="m1", miner_key=m.miner).client("c3", "100")
+    assert_error(interruptible(api, third, m.gpu, "1.5", "0.01"), 409, "bid_too_low")
+    assert interruptible(api, third, m.gpu, "1.51", "0.01").status_code == 201

@@ -20,17 +20,11 @@ from typing import Any
 
 from aitbc.bookings import service
 from aitbc.bookings.busy import BusyGpus
-from aitbc.bookings.market import least_bid, share_points
-from aitbc.bookings.preemption import (
-    BID_STEP_UNITS,
-    INTERRUPTIBLE,
-    ON_DEMAND,
-    Claim,
-    winning_bid,
-)
+from aitbc.bookings.preemption import INTERRUPTIBLE, ON_DEMAND, Claim
 from aitbc.config import Settings
 from aitbc.errors import AppError, Conflict, PaymentRequired
 from aitbc.gpus import status
+from aitbc.gpus.bids import least_sql, winning_sql
 from aitbc.gpus.naming import like_pattern
 from aitbc.kit.money import units_text
 from aitbc.store.conn import Conn, Row
@@ -67,7 +61,7 @@ class Criterion:
     sql: str  # true when a GPU meets it
 
 
-def _criteria(c: Criteria, p: Params, window: tuple[str, str], share_bp: int) -> list[Criterion]:
+def _criteria(c: Criteria, p: Params, window: tuple[str, str], share: Decimal) -> list[Criterion]:
     """The criteria in the order a refusal names them, with their parameters added to ``p``
     (which holds the heartbeat cutoff as $1)."""
     start, end = window
@@ -107,7 +101,7 @@ def _criteria(c: Criteria, p: Params, window: tuple[str, str], share_bp: int) ->
         assert c.bid_units is not None
         bid = p.add(c.bid_units)
         found.append(Criterion("rental_type", "interruptible rentals", "g.interruptible"))
-        least = _least_sql(share_bp)
+        least = least_sql(share)
         found.append(
             Criterion(
                 "bid_per_hour",
@@ -142,31 +136,11 @@ def _criteria(c: Criteria, p: Params, window: tuple[str, str], share_bp: int) ->
     return found
 
 
-def _least_sql(share_bp: int) -> str:
-    """The least bid the GPU takes (bookings.market.least_bid)."""
-    return f"coalesce(g.min_bid_units, g.effective_price_units * {share_bp} / 10000)"
-
-
-def _held_bid_sql(window: tuple[str, str]) -> str:
-    """The highest interruptible bid holding the GPU in the window (a subquery)."""
-    start, end = window
-    return (
-        "(SELECT max(b.price_units) FROM bookings b WHERE b.gpu_id = g.id "
-        f"AND b.status = 'open' AND b.rental_type = 'interruptible' AND b.start_time < {end} "
-        f"AND b.end_time > {start})"
-    )
-
-
-def _rank_sql(c: Criteria, window: tuple[str, str], share_bp: int) -> str:
+def _rank_sql(c: Criteria, winning: str) -> str:
     """What "cheapest" means for the request, then uptime, then rating."""
-    if c.rental_type == INTERRUPTIBLE:
-        least = _least_sql(share_bp)
-        above = f"{_held_bid_sql(window)} + {BID_STEP_UNITS}"
-        cost = f"CASE WHEN {above} > {least} THEN {above} ELSE {least} END"
-    else:
-        cost = "g.effective_price_units"
+    cost = winning if c.rental_type == INTERRUPTIBLE else "g.effective_price_units"
     return (
-        f"{cost} ASC, g.uptime_7d_bp DESC, "
+        f"{cost} ASC NULLS LAST, g.uptime_7d_bp DESC, "
         "g.rating_sum * 1.0 / NULLIF(g.review_count, 0) DESC NULLS LAST, g.id ASC"
     )
 
@@ -202,10 +176,9 @@ async def _read(
     end = start + timedelta(seconds=c.seconds)
     p = Params(status.cutoff(now, settings.heartbeat_timeout_seconds))
     window = (p.add(start), p.add(end))
-    share_bp = share_points(settings)
-    criteria = _criteria(c, p, window, share_bp)
-    rank = _rank_sql(c, window, share_bp)
-    held = _held_bid_sql(window)
+    criteria = _criteria(c, p, window, settings.min_bid_share)
+    winning = winning_sql(*window, settings.min_bid_share)
+    rank = _rank_sql(c, winning)
     if every:
         checks = ", ".join(
             f"CASE WHEN {k.sql} THEN 1 ELSE 0 END AS ok_{n}" for n, k in enumerate(criteria)
@@ -218,7 +191,7 @@ async def _read(
             where += f" AND g.id NOT IN ({p.add_all(passed_over)})"
     locking = " FOR UPDATE OF g SKIP LOCKED" if not every and conn.dialect == "postgresql" else ""
     query = built(
-        f"SELECT {_COLUMNS}, {held} AS held_bid, {checks} "
+        f"SELECT {_COLUMNS}, {winning} AS winning, {checks} "
         f"FROM gpus g JOIN miners m ON m.id = g.miner_id WHERE {where} "
         f"ORDER BY {rank} LIMIT {p.add(limit)}{locking}"
     )
@@ -308,7 +281,6 @@ async def explain(conn: Conn, c: Criteria, *, now: datetime, settings: Settings)
             {"criterion": criterion.name, "wanted": criterion.wanted, "gpus_left": len(left)}
         )
     chosen = left[0]["id"] if left else None
-    share = settings.min_bid_share
     candidates = []
     for row in found.rows[:EXPLAINED]:
         failed = [k for n, k in enumerate(found.criteria) if not row[f"ok_{n}"]]
@@ -318,17 +290,13 @@ async def explain(conn: Conn, c: Criteria, *, now: datetime, settings: Settings)
             verdict, why = "chosen", RULE
         else:
             verdict, why = "ranked_lower", f"meets every criterion; {chosen} ranks first"
-        candidates.append(_candidate(row, share, verdict, why))
+        candidates.append(_candidate(row, verdict, why))
     return {"rule": RULE, "criteria": steps, "chosen": chosen, "candidates": candidates}
 
 
-def _candidate(row: Row, share: Decimal, verdict: str, why: str) -> dict[str, Any]:
+def _candidate(row: Row, verdict: str, why: str) -> dict[str, Any]:
     price = row["effective_price_units"]
-    least = least_bid(price, row["min_bid_units"], share)
-    held = row["held_bid"]
-    winning = None
-    if row["interruptible"]:
-        winning = least if held is None else max(least, winning_bid(held))
+    winning = row["winning"]
     reviews = row["review_count"]
     return {
         "gpu_id": row["id"],

@@ -8,30 +8,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from aitbc.bookings.preemption import INTERRUPTIBLE, winning_bid
-from aitbc.config import Settings
+from aitbc.gpus.bids import least_sql, winning_sql
 from aitbc.kit.money import units_text
 from aitbc.store.conn import Conn
 from aitbc.store.query import Params, Query, built
 from aitbc.store.values import as_time, iso
 
 RECENT_CLEARING = 10
-# The GPU, with the open booking a booking made now would have to displace, if any: one
-# covering now, or beginning within the notice (the one that preempted the GPU's holder,
-# which keeps it for the notice). $2 now, $3 the end of a notice given now.
-_GPU_NOW = Query(
-    """
-    SELECT g.effective_price_units, g.interruptible, g.min_bid_units, h.rental_type,
-           h.price_units AS held_units, h.end_time AS until
-    FROM gpus g LEFT JOIN (
-        SELECT rental_type, price_units, end_time FROM bookings
-        WHERE gpu_id = $1 AND status = 'open' AND start_time <= $3 AND end_time > $2
-        ORDER BY start_time LIMIT 1) h ON true
-    WHERE g.id = $1
-    """
+# $1 now, $2 the end of a notice given now (just after it): a booking made now displaces
+# what holds the GPU then, the booking that preempted its holder (which keeps it for the
+# notice) included.
+_HOLDER = (
+    "SELECT {what} FROM bookings b WHERE b.gpu_id = g.id AND b.status = 'open' "
+    "AND b.start_time < $2 AND b.end_time > $1 ORDER BY b.start_time LIMIT 1"
 )
+
+
+@cache
+def _gpu_now(share: Decimal) -> Query:
+    return Query(
+        f"SELECT g.effective_price_units, g.interruptible, {least_sql(share)} AS least, "
+        f"({_HOLDER.format(what='b.rental_type')}) AS held_by, "
+        f"({_HOLDER.format(what='b.end_time')}) AS until, "
+        f"{winning_sql('$1', '$2', share)} AS winning FROM gpus g WHERE g.id = $3"
+    )
+
+
 _CLEARED = Query(
     "SELECT price_units, created_at FROM bookings WHERE gpu_id = $1 "
     "AND rental_type = 'interruptible' ORDER BY created_at DESC, id DESC LIMIT $2"
@@ -64,46 +69,27 @@ class MarketNow:
         }
 
 
-def share_points(settings: Settings) -> int:
-    """AITBC_MIN_BID_SHARE in basis points (it has at most four decimals)."""
-    return int(settings.min_bid_share * 10_000)
-
-
-def least_bid(price_units: int, min_bid_units: int | None, share: Decimal) -> int:
-    """The least bid a GPU takes: its provider's, or ``share`` of its price (rounded down
-    to the micro-unit, as the SQL of bookings.best has it)."""
-    if min_bid_units is not None:
-        return min_bid_units
-    return price_units * int(share * 10_000) // 10_000
+def _notice_end(now: datetime, notice_seconds: int) -> datetime:
+    return now + timedelta(seconds=notice_seconds, microseconds=1)
 
 
 async def market_now(
     conn: Conn, gpu_id: str, *, now: datetime, share: Decimal, notice_seconds: int
 ) -> MarketNow | None:
-    row = await conn.fetchrow(_GPU_NOW, gpu_id, now, now + timedelta(seconds=notice_seconds))
+    row = await conn.fetchrow(_gpu_now(share), now, _notice_end(now, notice_seconds), gpu_id)
     if row is None:
         return None
-    price = row["effective_price_units"]
-    least = least_bid(price, row["min_bid_units"], share)
-    held_by = row["rental_type"]
-    winning: int | None = least
-    if held_by == INTERRUPTIBLE:
-        winning = max(least, winning_bid(row["held_units"]))
-    elif held_by is not None:
-        winning = None  # held on demand: no bid displaces it
-    if not row["interruptible"] or (winning is not None and winning >= price):
-        winning = None
     cleared = [
         (as_time(r["created_at"]), r["price_units"])
         for r in await conn.fetch(_CLEARED, gpu_id, RECENT_CLEARING)
     ]
     return MarketNow(
-        on_demand_units=price,
+        on_demand_units=row["effective_price_units"],
         interruptible=bool(row["interruptible"]),
-        min_bid_units=least,
-        held_by=held_by,
+        min_bid_units=row["least"],
+        held_by=row["held_by"],
         held_until=None if row["until"] is None else as_time(row["until"]),
-        lowest_winning_bid_units=winning,
+        lowest_winning_bid_units=row["winning"],
         cleared=cleared,
     )
 
@@ -128,13 +114,8 @@ class ModelMarket:
         }
 
 
-# As _GPU_NOW, for several GPUs ($1 now, $2 the end of a notice given now).
-_HELD_NOW = """
-    SELECT g.id, g.effective_price_units, g.min_bid_units, h.rental_type, h.price_units AS held
-    FROM gpus g LEFT JOIN bookings h ON h.gpu_id = g.id AND h.status = 'open'
-      AND h.start_time <= $2 AND h.end_time > $1
-    WHERE g.interruptible AND g.id IN ({ids})
-"""
+# The GPUs of ``ids`` that take bids, with what wins each ($1 now, $2 the notice's end).
+_WINNING_EACH = "SELECT {winning} AS winning FROM gpus g WHERE g.interruptible AND g.id IN ({ids})"
 _CLEARED_ON = """
     SELECT price_units, created_at FROM bookings
     WHERE rental_type = 'interruptible' AND gpu_id IN ({ids})
@@ -149,29 +130,14 @@ async def model_market(
     bids, the lowest bid that wins one of them now, and the bids that won them lately."""
     if not gpu_ids:
         return ModelMarket(0, None, [])
-    p = Params(now, now + timedelta(seconds=notice_seconds))
-    ids = p.add_all(gpu_ids)
-    winning: dict[str, int | None] = {}
-    for row in await conn.fetch(built(_HELD_NOW.format(ids=ids)), *p.values):
-        price = row["effective_price_units"]
-        least = least_bid(price, row["min_bid_units"], share)
-        if row["rental_type"] is None:
-            bid: int | None = least
-        elif row["rental_type"] == INTERRUPTIBLE:
-            bid = max(least, winning_bid(row["held"]))
-        else:
-            bid = None
-        if bid is not None and bid >= price:
-            bid = None
-        if row["id"] in winning:  # two bookings to displace: it takes outbidding both
-            earlier = winning[row["id"]]
-            bid = None if earlier is None or bid is None else max(earlier, bid)
-        winning[row["id"]] = bid
+    p = Params(now, _notice_end(now, notice_seconds))
+    query = _WINNING_EACH.format(winning=winning_sql("$1", "$2", share), ids=p.add_all(gpu_ids))
+    winning = [row["winning"] for row in await conn.fetch(built(query), *p.values)]
     listed = Params()
     cleared_query = _CLEARED_ON.format(ids=listed.add_all(gpu_ids), limit=RECENT_CLEARING)
     cleared = [
         (as_time(r["created_at"]), r["price_units"])
         for r in await conn.fetch(built(cleared_query), *listed.values)
     ]
-    bids = [b for b in winning.values() if b is not None]
+    bids = [b for b in winning if b is not None]
     return ModelMarket(len(winning), min(bids) if bids else None, cleared)

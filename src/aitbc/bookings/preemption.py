@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from aitbc.bookings import announce, lifecycle, settlement
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
+from aitbc.gpus.bids import BID_STEP_UNITS
 from aitbc.kit.money import units_text
 from aitbc.ledger.postings import Posting
 from aitbc.store.conn import Conn
@@ -24,8 +25,6 @@ from aitbc.store.values import iso
 
 ON_DEMAND = "on_demand"
 INTERRUPTIBLE = "interruptible"
-# A bid wins a GPU held by an interruptible booking when it is at least this much higher.
-BID_STEP_UNITS = 10_000  # 0.01 AITBC
 # What an on-demand booking outbids: every bid.
 _ANY_BID = 2**62
 PREEMPTED_JOB = "The job's interruptible booking was preempted."
@@ -49,11 +48,6 @@ class Claim:
         if self.rental_type == ON_DEMAND:
             return f"an on-demand booking at {units_text(self.price_units)} per hour"
         return f"a bid of {units_text(self.price_units)} per hour"
-
-
-def winning_bid(held_bid_units: int) -> int:
-    """The least bid that displaces an interruptible booking paying ``held_bid_units``."""
-    return held_bid_units + BID_STEP_UNITS
 
 
 _BEATEN = Query(

@@ -17,12 +17,12 @@ from decimal import Decimal
 from aitbc.auth.principal import Principal
 from aitbc.bookings import announce, follow_up, lifecycle, preemption, settlement
 from aitbc.bookings.busy import BusyGpus
-from aitbc.bookings.market import least_bid
-from aitbc.bookings.preemption import INTERRUPTIBLE, ON_DEMAND, Claim, Displaced, winning_bid
+from aitbc.bookings.preemption import INTERRUPTIBLE, ON_DEMAND, Claim, Displaced
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.config import Policy, Settings
 from aitbc.errors import AppError, Conflict, Invalid, NotFound, PaymentRequired
 from aitbc.gpus import status as rule
+from aitbc.gpus.bids import least_bid, winning_bid
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import divide_units, units_text
 from aitbc.ledger.postings import Along, Leg, Posting, post, post_many
