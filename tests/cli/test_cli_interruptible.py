@@ -105,3 +105,15 @@ def test_a_provider_sets_interruptible_rentals_and_the_least_bid(
     )  # fmt: skip
     api_error(refused, "interruptible_not_allowed", 409)
     usage_error(run(shop["miner"], *update, "--min-bid", "cheap"), "cheap")
+
+
+def test_gpu_list_by_bid_shows_what_wins_each(run: Cli, api: Api, shop: dict[str, str]) -> None:
+    book = ("marketplace", "gpu", "book", shop["gpu"], "--hours", "1")
+    run.json(shop["client"], *book, "--interruptible", "--bid", "0.4")
+    listed = run.json(shop["client"], "marketplace", "gpu", "list", "--sort", "bid")
+    assert [(g["gpu_id"], g["lowest_winning_bid"]) for g in listed] == [
+        (shop["gpu"], "0.410000"),
+        (shop["big"], "0.900000"),
+    ]
+    table = ok_text(run(shop["client"], "marketplace", "gpu", "list", "--bid-max", "0.5"))
+    assert "lowest_winning_bid" in table and "0.410000" in table and shop["big"] not in table

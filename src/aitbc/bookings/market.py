@@ -6,21 +6,19 @@ recently won it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from aitbc.gpus.bids import least_sql, winning_sql
+from aitbc.gpus.bids import least_sql, notice_end, winning_sql
 from aitbc.kit.money import units_text
 from aitbc.store.conn import Conn
 from aitbc.store.query import Params, Query, built
 from aitbc.store.values import as_time, iso
 
 RECENT_CLEARING = 10
-# $1 now, $2 the end of a notice given now (just after it): a booking made now displaces
-# what holds the GPU then, the booking that preempted its holder (which keeps it for the
-# notice) included.
+# $1 now, $2 the end of a notice given now (gpus.bids.notice_end).
 _HOLDER = (
     "SELECT {what} FROM bookings b WHERE b.gpu_id = g.id AND b.status = 'open' "
     "AND b.start_time < $2 AND b.end_time > $1 ORDER BY b.start_time LIMIT 1"
@@ -69,14 +67,10 @@ class MarketNow:
         }
 
 
-def _notice_end(now: datetime, notice_seconds: int) -> datetime:
-    return now + timedelta(seconds=notice_seconds, microseconds=1)
-
-
 async def market_now(
     conn: Conn, gpu_id: str, *, now: datetime, share: Decimal, notice_seconds: int
 ) -> MarketNow | None:
-    row = await conn.fetchrow(_gpu_now(share), now, _notice_end(now, notice_seconds), gpu_id)
+    row = await conn.fetchrow(_gpu_now(share), now, notice_end(now, notice_seconds), gpu_id)
     if row is None:
         return None
     cleared = [
@@ -130,7 +124,7 @@ async def model_market(
     bids, the lowest bid that wins one of them now, and the bids that won them lately."""
     if not gpu_ids:
         return ModelMarket(0, None, [])
-    p = Params(now, _notice_end(now, notice_seconds))
+    p = Params(now, notice_end(now, notice_seconds))
     query = _WINNING_EACH.format(winning=winning_sql("$1", "$2", share), ids=p.add_all(gpu_ids))
     winning = [row["winning"] for row in await conn.fetch(built(query), *p.values)]
     listed = Params()

@@ -12,7 +12,7 @@ from aitbc.cli.context import api
 from aitbc.cli.output import console, emit
 from aitbc.cli.watch import watch, watch_options
 
-SORTS = ("price", "memory", "rating", "newest", "uptime")
+SORTS = ("price", "memory", "rating", "newest", "uptime", "bid")
 STATUSES = ("available", "booked", "offline", "delisted")
 NEXT_CURSOR = "X-Next-Cursor"
 
@@ -83,6 +83,12 @@ def _pages(params: dict[str, Any], every: bool) -> tuple[list[Any], str | None]:
 @click.option("--model", default=None, help="Model substring; * matches anything.")
 @click.option("--memory-min", type=int, default=None)
 @click.option("--price-max", type=numbers.PRICE, default=None)
+@click.option(
+    "--bid-max",
+    type=numbers.PRICE,
+    default=None,
+    help="Only GPUs an interruptible bid of at most this per hour wins now.",
+)
 @click.option("--region", default=None, help="Exact region, any case.")
 @click.option("--status", type=click.Choice(STATUSES), default=None)
 @click.option("--ai-model", default=None, help="Serves this AI model.")
@@ -91,7 +97,8 @@ def _pages(params: dict[str, Any], every: bool) -> tuple[list[Any], str | None]:
     "--sort",
     type=click.Choice(SORTS),
     default=None,
-    help="price (cheapest first, the default), memory, rating, newest or uptime (7 days).",
+    help="price (cheapest first, the default), memory, rating, newest, uptime (7 days) "
+    "or bid (the lowest bid that wins it now first).",
 )
 @click.option("--limit", type=int, default=20, show_default=True, help="Page size.")
 @click.option("--offset", type=int, default=None, help="Rows to skip.")
@@ -102,6 +109,7 @@ def gpu_list(
     model: str | None,
     memory_min: int | None,
     price_max: float | None,
+    bid_max: float | None,
     region: str | None,
     status: str | None,
     ai_model: str | None,
@@ -121,6 +129,7 @@ def gpu_list(
         "model": model,
         "memory_min": memory_min,
         "price_max": price_max,
+        "bid_max": bid_max,
         "region": region,
         "status": status,
         "ai_model": ai_model,
@@ -130,7 +139,7 @@ def gpu_list(
         "cursor": cursor,
     }
     rows, next_cursor = _pages(params, every)
-    emit(rows, views.GPU)
+    emit(rows, views.GPU_BY_BID if sort == "bid" or bid_max is not None else views.GPU)
     if next_cursor:
         click.echo(f"more: --cursor {next_cursor}", err=True)
 

@@ -18,6 +18,10 @@ GPU = View(
     "gpu_id",
     ("gpu_id", "model", "memory_gb", "price_per_hour", "status", "average_rating", "region"),
 )
+GPU_BY_BID = View(  # a list sorted or filtered by bid: what wins each now
+    "gpu_id",
+    ("gpu_id", "model", "memory_gb", "price_per_hour", "lowest_winning_bid", "status", "region"),
+)
 GPU_REGISTERED = View("gpu_id")
 BOOKING = View(
     "booking_id",

@@ -11,6 +11,7 @@ In SQL over ``gpus g``; the caller names the parameters that hold the window's e
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 BID_STEP_UNITS = 10_000  # 0.01 AITBC: how much more it takes to outbid a bid
@@ -37,6 +38,13 @@ def winning_bid(held_bid_units: int) -> int:
 def least_sql(share: Decimal) -> str:
     """``least_bid`` of ``g``."""
     return f"coalesce(g.min_bid_units, g.effective_price_units * {share_points(share)} / 10000)"
+
+
+def notice_end(now: datetime, notice_seconds: int) -> datetime:
+    """Where "now" ends for a bid made now (just after the end of a notice given now): a
+    booking made now displaces what holds the GPU until then, the booking that preempted
+    its holder (which keeps it for the notice) included."""
+    return now + timedelta(seconds=notice_seconds, microseconds=1)
 
 
 def winning_sql(start: str, end: str, share: Decimal) -> str:

@@ -15,16 +15,19 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from aitbc.errors import Invalid
+from aitbc.gpus import bids
 from aitbc.gpus import status as rule
 from aitbc.gpus.cards import CARD_COLUMNS, Cards, finish, render
 from aitbc.gpus.filters import conditions
 from aitbc.gpus.model_keys import ALL_KEYS, STILL_WHOLE, ModelKeys
 from aitbc.gpus.naming import model_key
+from aitbc.kit.money import units_text
 from aitbc.store.conn import Conn
 from aitbc.store.query import Params, Query, built
 from aitbc.store.values import as_time, iso
@@ -101,7 +104,15 @@ SORTS = {
         ("created_at", "id"),
         "(g.created_at, g.id) < ({0}, {1})",
     ),
+    # The lowest winning bid (gpus.bids) is computed per GPU, not indexed: this sort reads
+    # every GPU the filters leave. GPUs no bid wins now come last.
+    "bid": Sort(
+        "{winning}, g.effective_price_units, g.id",
+        ("winning", "effective_price_units", "id"),
+        "({winning}, g.effective_price_units, g.id) > ({0}, {1}, {2})",
+    ),
 }
+NO_BID_WINS = 2**62  # the sort's stand-in for "no bid wins it now"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +125,16 @@ class GpuFilters:
     status: str | None = None
     miner_id: str | None = None
     ai_model: str | None = None
+    bid_max_units: int | None = None  # a bid of at most this wins it now
+
+
+@dataclass(frozen=True, slots=True)
+class Bidding:
+    """What the lowest winning bid depends on: the least bid's share of the price and the
+    preemption notice (a booking made now displaces what holds the GPU within it)."""
+
+    share: Decimal
+    notice_seconds: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +181,8 @@ async def details(
 
 def encode_cursor(sort: str, row: Sequence[Any]) -> str:
     """The last row's sort keys (they follow the live columns, the GPU's id first of all)."""
-    found = [*row[_LIVE_COUNT:], row[0]]
     keys = SORTS[sort].keys
+    found = [*row[_LIVE_COUNT : _LIVE_COUNT + len(keys) - 1], row[0]]
     values = [iso(v) if k == "created_at" else v for k, v in zip(keys, found, strict=True)]
     return base64.urlsafe_b64encode(orjson.dumps([sort, *values])).decode().rstrip("=")
 
@@ -205,12 +226,13 @@ async def list_page(
     now: datetime,
     heartbeat_timeout: int,
     filters: GpuFilters,
+    bidding: Bidding,
     sort: str,
     limit: int,
     offset: int = 0,
     cursor: str | None = None,
 ) -> Page:
-    statement = _Statement(now, heartbeat_timeout, filters, sort, limit, offset, cursor)
+    statement = _Statement(now, heartbeat_timeout, filters, bidding, sort, limit, offset, cursor)
     if not filters.model:
         rows = await statement.rows(conn)
     else:
@@ -226,7 +248,15 @@ async def list_page(
             keys = model_keys.matching(filters.model)
             rows = await statement.rows(conn, keys) if keys else []
     next_cursor = encode_cursor(sort, rows[-1]) if rows and len(rows) == limit else None
-    return Page(b"[" + b",".join(await _rendered(conn, cards, rows)) + b"]", next_cursor)
+    gpus = await _rendered(conn, cards, rows)
+    if statement.bidding_shown:  # each GPU with its lowest winning bid (the rows' last column)
+        gpus = [_with_bid(gpu, row[-1]) for gpu, row in zip(gpus, rows, strict=True)]
+    return Page(b"[" + b",".join(gpus) + b"]", next_cursor)
+
+
+def _with_bid(gpu: bytes, winning: int | None) -> bytes:
+    shown = b"null" if winning is None else b'"%s"' % units_text(winning).encode()
+    return b'%s,"lowest_winning_bid":%s}' % (gpu[:-1], shown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,10 +264,16 @@ class _Statement:
     now: datetime
     heartbeat_timeout: int
     filters: GpuFilters
+    bidding: Bidding
     sort: str
     limit: int
     offset: int
     cursor: str | None
+
+    @property
+    def bidding_shown(self) -> bool:
+        """Listed by bid (sorted or filtered): each GPU shows its lowest winning bid."""
+        return self.filters.bid_max_units is not None or "winning" in SORTS[self.sort].keys
 
     async def rows(
         self, conn: Conn, keys: Sequence[str] = (), keys_in_copy: int | None = None
@@ -276,13 +312,23 @@ class _Statement:
             ai_model_key=model_key(filters.ai_model) if filters.ai_model else None,
         )
         order = SORTS[self.sort]
+        winning = ""
+        if self.bidding_shown:
+            notice_end = bids.notice_end(self.now, self.bidding.notice_seconds)
+            winning = bids.winning_sql("$1", params.add(notice_end), self.bidding.share)
+        if filters.bid_max_units is not None:
+            where.append(f"{winning} <= {params.add(filters.bid_max_units)}")
+        shown = [winning] if winning else []
+        winning = f"coalesce({winning}, {NO_BID_WINS})"
+        after, order_by = (t.replace("{winning}", winning) for t in (order.after, order.order))
         if self.cursor is not None:
             names = [params.add(v) for v in decode_cursor(self.sort, self.cursor)]
-            where.append(order.after.format(*names))
-        columns = ", ".join([live, *(f"g.{k}" for k in order.keys[:-1])])
+            where.append(after.format(*names))
+        sort_keys = (winning if k == "winning" else f"g.{k}" for k in order.keys[:-1])
+        columns = ", ".join([live, *sort_keys, *shown])
         text = (
             f"SELECT {columns} {_FROM} WHERE {' AND '.join(where)} "
-            f"ORDER BY {order.order} LIMIT {params.add(self.limit)}"
+            f"ORDER BY {order_by} LIMIT {params.add(self.limit)}"
         )
         if self.offset:
             text += f" OFFSET {params.add(self.offset)}"

@@ -128,7 +128,10 @@ async def list_gpus(request: Request) -> Response:
         status=params.status,
         miner_id=params.miner_id,
         ai_model=params.ai_model,
+        bid_max_units=None if params.bid_max is None else to_units(params.bid_max),
     )
+    settings = state.settings
+    bidding = listing.Bidding(settings.min_bid_share, settings.preempt_notice_seconds)
     async with state.store.read() as conn:
         page = await listing.list_page(
             conn,
@@ -137,6 +140,7 @@ async def list_gpus(request: Request) -> Response:
             now=state.clock.now(),
             heartbeat_timeout=state.settings.heartbeat_timeout_seconds,
             filters=filters,
+            bidding=bidding,
             sort=params.sort,
             limit=params.limit,
             offset=params.offset,

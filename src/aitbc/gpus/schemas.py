@@ -13,7 +13,7 @@ from aitbc.miners.listings import Change, Listing
 
 GpuStatus = Literal["available", "booked", "offline", "delisted"]
 PricingMode = Literal["fixed", "dynamic"]
-SortKey = Literal["price", "memory", "rating", "newest", "uptime"]
+SortKey = Literal["price", "memory", "rating", "newest", "uptime", "bid"]
 
 # Python's whitespace (what str.strip() removes), and NUL: a name needs one other character.
 _BLANK = (
@@ -161,6 +161,11 @@ class GpuPublic(BaseModel):
         "refreshed every minute"
     )
     uptime_7d_pct: Decimal = Field(description="The same over the last 7 days")
+    lowest_winning_bid: MoneyOut | None = Field(
+        None,
+        description="Only in a list sorted or filtered by bid: the lowest interruptible bid "
+        "that wins it now (null: none does; see a GPU's details, `market`)",
+    )
 
 
 class GpuListQuery(BaseModel):
@@ -178,10 +183,16 @@ class GpuListQuery(BaseModel):
     status: GpuStatus | None = None
     miner_id: str | None = Field(None, max_length=128)
     ai_model: str | None = Field(None, max_length=128, description="Serves this AI model")
+    bid_max: PriceQuery | None = Field(
+        None,
+        description="Only GPUs that an interruptible bid of at most this per hour wins now "
+        "(their `market.lowest_winning_bid`, as a GPU's details show it)",
+    )
     sort: SortKey = Field(
         "price",
         description="price (cheapest first), memory (largest first), rating (best first), "
-        "newest, or uptime (most reliable over 7 days first)",
+        "newest, uptime (most reliable over 7 days first), or bid (the lowest bid that wins "
+        "it now first; GPUs no bid wins now last)",
     )
     limit: int = Field(20, ge=1, le=500)
     offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip")
