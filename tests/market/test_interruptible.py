@@ -325,3 +325,27 @@ def test_the_bid_a_gpus_details_show_wins_it_and_a_step_less_does_not(api: Api, 
     third = Market(api, miner_id="m1", miner_key=m.miner).client("c3", "100")
     assert_error(interruptible(api, third, m.gpu, "1.5", "0.01"), 409, "bid_too_low")
     assert interruptible(api, third, m.gpu, "1.51", "0.01").status_code == 201
+
+
+def test_the_miners_heartbeat_answer_names_its_bookings_in_notice(api: Api, m: Trio) -> None:
+    def notices() -> list[dict[str, Any]]:
+        beat = api.call("POST", "/v1/miners/heartbeat", m.miner, json={})
+        assert beat.status_code == 200, beat.text
+        found: list[dict[str, Any]] = beat.json()["preemptions"]
+        return found
+
+    made = interruptible(api, m.client, m.gpu, "1.2", 1).json()
+    assert notices() == []
+    booked(api, m.other, m.gpu, 1)
+    taken = api.clock.now() + timedelta(seconds=NOTICE)
+    [notice] = notices()
+    assert (notice["booking_id"], notice["gpu_id"], notice["job_id"]) == (
+        made["booking_id"],
+        m.gpu,
+        None,
+    )
+    assert parse_time(notice["gpu_taken_at"]) == taken
+    advance(api, NOTICE - 1)
+    assert len(notices()) == 1
+    advance(api, 1)  # the notice is over: the GPU is the preempting booking's
+    assert notices() == []

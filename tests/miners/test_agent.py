@@ -432,3 +432,29 @@ def test_a_preempted_booking_stops_its_job_within_the_notice_and_is_not_a_failur
     assert "job job_1 was preempted and stopped" in caplog.text
     # a notice for a booking whose job is not running here stops nothing
     agent.heard({"type": "booking.preempted", "object_id": "bkg_2", "data": {"job_id": "x"}})
+
+
+def test_a_preemption_missed_in_the_events_is_heard_in_a_heartbeats_answer() -> None:
+    posted: list[str] = []
+    notice = {"booking_id": "bkg_1", "gpu_id": "gpu_1", "job_id": "job_1"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/miners/heartbeat":
+            return httpx.Response(200, json={"miner_id": "m", "preemptions": [notice]})
+        posted.append(f"{request.method} {request.url.path}")
+        return httpx.Response(200, json={})
+
+    client = httpx.Client(base_url="http://coordinator", transport=httpx.MockTransport(answer))
+    executor = _Stoppable()
+    agent = Agent(client, executor, AgentConfig(read_gpus=lambda: None))
+    agent.heartbeat()  # no job running: nothing to stop
+    assert not executor.stopped.is_set()
+    working = threading.Thread(target=agent.work, args=({"job_id": "job_1", "payload": {}},))
+    working.start()
+    assert executor.started.wait(5)
+    agent.heartbeat()
+    agent.heartbeat()  # heard again while it stops: still one stop
+    working.join(5)
+    assert not working.is_alive() and executor.stopped.is_set()
+    assert posted == []  # neither a result nor a failure: the coordinator requeued it
+    assert agent.jobs_done == 1

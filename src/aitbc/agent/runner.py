@@ -2,8 +2,9 @@
 long-poll for jobs, run each through the executor, post the result or the failure; back off
 on errors; on SIGTERM finish the running job (or fail it when the grace runs out), report
 the host offline and stop. Beside them it follows the miner's events (the coordinator's
-feed): a job cancelled by its client is stopped at once, and bookings of its GPUs beginning
-and ending are logged."""
+feed): a job cancelled by its client is stopped at once, one whose booking was preempted
+(heard there or in a heartbeat's answer) within the notice, and bookings of its GPUs
+beginning and ending are logged."""
 
 from __future__ import annotations
 
@@ -123,7 +124,14 @@ class Agent:
             "inflight": 1 if self._working.is_set() else 0,
             "gpus": gpus.health_reports(readings) if readings else [],
         }
-        self._call("POST", "/v1/miners/heartbeat", body).raise_for_status()
+        response = self._call("POST", "/v1/miners/heartbeat", body)
+        response.raise_for_status()
+        try:  # the bookings in a preemption notice: how the agent hears one it missed
+            notices = response.json().get("preemptions") or []
+        except ValueError:
+            notices = []
+        for notice in notices:
+            self._preempt(notice.get("job_id"))
 
     def poll(self, wait: float) -> dict[str, Any] | None:
         self._polling = True
@@ -277,11 +285,7 @@ class Agent:
         if kind == "booking.preempted":
             taken = (data.get("preemption") or {}).get("gpu_taken_at")
             log.info("booking %s of GPU %s was outbid; the GPU is taken at %s", booking, gpu, taken)
-            job_id = data.get("job_id")
-            if job_id is not None and job_id == self._running:
-                self._preempted = job_id
-                log.info("job %s: its booking was preempted; stopping it", job_id)
-                threading.Thread(target=self._stop_job, args=(job_id,), daemon=True).start()
+            self._preempt(data.get("job_id"))
             return
         if kind == "booking.ending_soon":
             minutes = int(data.get("ends_in_seconds") or 0) // 60
@@ -292,6 +296,15 @@ class Agent:
             log.info("booking %s of GPU %s began (until %s)", booking, gpu, data.get("end_time"))
         else:
             log.info("booking %s of GPU %s ended (%s)", booking, gpu, data.get("status"))
+
+    def _preempt(self, job_id: str | None) -> None:
+        """The booking of ``job_id`` was preempted: stop the job if it is the one running
+        (once, however often it is heard)."""
+        if job_id is None or job_id != self._running or self._preempted == job_id:
+            return
+        self._preempted = job_id
+        log.info("job %s: its booking was preempted; stopping it", job_id)
+        threading.Thread(target=self._stop_job, args=(job_id,), daemon=True).start()
 
     def _stop_job(self, job_id: str) -> None:
         """Stop the job until it has stopped: it may be starting still (its process not

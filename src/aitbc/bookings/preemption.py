@@ -6,8 +6,9 @@ A displaced booking that is running keeps the GPU for the notice
 that has not begun ends at once, charged nothing. Either way it is settled in the displacing
 booking's transaction: its unused escrow comes back at once, and the displacing booking
 begins when the GPU is free (bookings.service shifts its window). The notice reaches the
-renter and the provider's agent as a ``booking.preempted`` event; a job on the booking goes
-back to the queue."""
+renter and the provider's agent as a ``booking.preempted`` event, and again in the answer to
+each of the miner's heartbeats until the notice ends (``in_notice``); a job on the booking
+goes back to the queue."""
 
 from __future__ import annotations
 
@@ -21,13 +22,38 @@ from aitbc.kit.money import units_text
 from aitbc.ledger.postings import Posting
 from aitbc.store.conn import Conn
 from aitbc.store.query import Query
-from aitbc.store.values import iso
+from aitbc.store.values import as_time, iso
 
 ON_DEMAND = "on_demand"
 INTERRUPTIBLE = "interruptible"
 # What an on-demand booking outbids: every bid.
 _ANY_BID = 2**62
 PREEMPTED_JOB = "The job's interruptible booking was preempted."
+# A miner's bookings preempted and still in their notice ($1 the miner, $2 now): by its
+# GPUs' booking windows (a preempted booking's end_time is at least its ended_at).
+_IN_NOTICE = Query(
+    "SELECT b.id, b.gpu_id, b.job_id, b.ended_at FROM bookings b JOIN gpus g ON g.id = b.gpu_id "
+    "WHERE g.miner_id = $1 AND b.status = 'preempted' AND b.end_time > $2 AND b.ended_at > $2 "
+    "ORDER BY b.ended_at, b.id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A booking of the miner's that was preempted and keeps its GPU until ``gpu_taken_at``."""
+
+    booking_id: str
+    gpu_id: str
+    job_id: str | None
+    gpu_taken_at: datetime
+
+
+async def in_notice(conn: Conn, miner_id: str, now: datetime) -> list[Notice]:
+    """The miner's bookings in a preemption notice now, the soonest taken first."""
+    return [
+        Notice(r["id"], r["gpu_id"], r["job_id"], as_time(r["ended_at"]))
+        for r in await conn.fetch(_IN_NOTICE, miner_id, now)
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,12 +5,14 @@ make a request fail; an admin key acts on the miner the path names."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Body, Query
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from aitbc.auth.principal import Principal
+from aitbc.bookings.preemption import Notice
 from aitbc.http.context import ContextDep
 from aitbc.http.deps import MinerDep, MinerOrAdminDep
 from aitbc.http.errors import error_responses
@@ -29,6 +31,7 @@ from aitbc.miners.schemas import (
     MinerHeartbeat,
     MinerPublic,
     MinerRegister,
+    PreemptionNotice,
 )
 
 router = APIRouter(prefix="/v1/miners", tags=["miners"])
@@ -53,7 +56,9 @@ MinerName = Annotated[
 ]
 
 
-def _public(miner: MinerRecord, gpus: list[GpuRecord]) -> MinerPublic:
+def _public(
+    miner: MinerRecord, gpus: list[GpuRecord], notices: Sequence[Notice] = ()
+) -> MinerPublic:
     return MinerPublic(
         miner_id=miner.id,
         deregistered_at=miner.deregistered_at,
@@ -63,6 +68,15 @@ def _public(miner: MinerRecord, gpus: list[GpuRecord]) -> MinerPublic:
         status=miner.reported_status,  # type: ignore[arg-type]
         last_heartbeat=miner.last_heartbeat,
         gpus=[MinerGpuRef(slot=g.slot, gpu_id=g.id) for g in gpus],
+        preemptions=[
+            PreemptionNotice(
+                booking_id=n.booking_id,
+                gpu_id=n.gpu_id,
+                job_id=n.job_id,
+                gpu_taken_at=n.gpu_taken_at,
+            )
+            for n in notices
+        ],
     )
 
 
@@ -102,14 +116,14 @@ async def miner_heartbeat(
     body: Annotated[MinerHeartbeat, Body()] = None,  # type: ignore[assignment]
     miner_id: MinerName = None,
 ) -> MinerPublic:
-    miner, gpus = await ctx.write(
+    miner, gpus, notices = await ctx.write(
         service.heartbeat,
         miner_id=principal.owner_id,
         beat=protocol.beat(body or MinerHeartbeat()),
         now=ctx.now(),
         settings=ctx.settings,
     )
-    return _public(miner, gpus)
+    return _public(miner, gpus, notices)
 
 
 @router.put(

@@ -112,6 +112,13 @@ class MinerGpuRef(BaseModel):
     gpu_id: str
 
 
+class PreemptionNotice(BaseModel):
+    booking_id: str
+    gpu_id: str
+    job_id: str | None = Field(description="The job running on the booking: stop it")
+    gpu_taken_at: datetime = Field(description="When the GPU passes to the preempting booking")
+
+
 class MinerPublic(BaseModel):
     miner_id: str
     deregistered_at: datetime | None = None
@@ -121,6 +128,11 @@ class MinerPublic(BaseModel):
     status: MinerStatus
     last_heartbeat: datetime
     gpus: list[MinerGpuRef]
+    preemptions: list[PreemptionNotice] = Field(
+        default_factory=list,
+        description="In a heartbeat's answer: the miner's bookings that were outbid and are in "
+        "their notice now (as the `booking.preempted` event told); empty elsewhere",
+    )
 
 
 class MinerEarnings(BaseModel):

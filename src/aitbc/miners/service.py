@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from aitbc.bookings.preemption import Notice, in_notice
 from aitbc.config import Settings
 from aitbc.errors import NotFound
 from aitbc.gpus.naming import model_key
@@ -314,7 +315,9 @@ async def _registered(conn: Conn, miner_id: str) -> MinerRecord:
 
 async def heartbeat(
     conn: Conn, *, miner_id: str, beat: Beat, now: datetime, settings: Settings
-) -> tuple[MinerRecord, list[GpuRecord]]:
+) -> tuple[MinerRecord, list[GpuRecord], list[Notice]]:
+    """Hear the miner; its record, its GPUs and its bookings in a preemption notice (its
+    agent stops their jobs: the heartbeat is how it hears when it missed the event)."""
     miner = await _registered(conn, miner_id)
     heard = Heard(miner, miner.last_heartbeat)
     status_before = miner.reported_status
@@ -347,7 +350,7 @@ async def heartbeat(
         await after_hearing(conn, heard, now=now, settings=settings, changed=changed)
     elif changed:
         await sync_offers(conn, miner_id=miner_id, now=now, settings=settings)
-    return miner, gpus
+    return miner, gpus, await in_notice(conn, miner_id, now)
 
 
 async def earnings(
