@@ -117,3 +117,17 @@ def test_gpu_list_by_bid_shows_what_wins_each(run: Cli, api: Api, shop: dict[str
     ]
     table = ok_text(run(shop["client"], "marketplace", "gpu", "list", "--bid-max", "0.5"))
     assert "lowest_winning_bid" in table and "0.410000" in table and shop["big"] not in table
+
+
+def test_client_submit_runs_a_job_interruptibly_at_a_bid(run: Cli, shop: dict[str, str]) -> None:
+    made = run.json(
+        shop["client"], "client", "submit", "--hours", "1", "--interruptible", "--bid", "0.4"
+    )
+    assert (made["rental_type"], made["bid_per_hour"], made["gpu_id"]) == (
+        "interruptible",
+        "0.400000",
+        shop["gpu"],
+    )
+    usage_error(
+        run(shop["client"], "client", "submit", "--hours", "1", "--bid", "0.4"), "--interruptible"
+    )

@@ -71,6 +71,8 @@ JOB_FIELDS = {
     "assigned_at",
     "started_at",
     "finished_at",
+    "rental_type",
+    "bid_per_hour",
 }
 MINER_JOB_FIELDS = {
     "job_id",

@@ -28,6 +28,7 @@ from aitbc.ledger.postings import Leg, Posting, post, post_many
 from aitbc.models.account import ESCROW, MAIN, PLATFORM_OWNER
 from aitbc.store.conn import Conn
 from aitbc.store.query import Query
+from aitbc.store.signals import JOBS
 from aitbc.store.values import as_time
 
 _CLOSE = Query(
@@ -360,4 +361,7 @@ async def settle_due(
     for row in begun:
         started = replace(BookingRecord.from_row(row), order_status="active")
         announce.booking(conn, started, "started", now=now, policy=policy)
+    # A job's booking that began (after a preemption's notice): its miner's poll takes it now.
+    for miner_id in sorted({row["miner_id"] for row in begun if row["job_id"] is not None}):
+        await conn.notify(JOBS, miner_id)
     return len(ended)

@@ -6,6 +6,7 @@ import click
 
 from aitbc.cli import numbers, views
 from aitbc.cli.context import api
+from aitbc.cli.gpu import rental
 from aitbc.cli.miner import load_json
 from aitbc.cli.output import emit
 from aitbc.cli.watch import watch, watch_options
@@ -25,6 +26,14 @@ def client() -> None:
 @click.option("--region", default=None)
 @click.option("--max-price", type=numbers.PRICE_TEXT, default=None, help="Maximum price per hour.")
 @click.option("--ttl", type=int, default=3600, show_default=True, help="Seconds to live.")
+@click.option(
+    "--interruptible",
+    is_flag=True,
+    default=False,
+    help="Run it on a GPU rented interruptibly at --bid per hour: cheaper, but preempted by "
+    "a booking that pays more (the job then goes back to the queue).",
+)
+@click.option("--bid", type=numbers.PRICE_TEXT, default=None, help="Your bid per hour.")
 def submit(
     payload: str,
     hours: float,
@@ -34,6 +43,8 @@ def submit(
     region: str | None,
     max_price: str | None,
     ttl: int,
+    interruptible: bool,
+    bid: str | None,
 ) -> None:
     """Submit a job; a matching GPU is booked for it now or when one frees up."""
     constraints = {
@@ -49,6 +60,7 @@ def submit(
         "ttl_seconds": ttl,
         "constraints": {k: v for k, v in constraints.items() if v is not None},
     }
+    body.update(rental(interruptible, bid))
     emit(api().request("POST", "/v1/jobs", json=body, expect=(201,)), views.JOB)
 
 

@@ -51,7 +51,9 @@ ORDER = View(
     ),
     nested={"history": ORDER_EVENT},
 )
-JOB = View("job_id", ("job_id", "state", "gpu_id", "duration_hours", "cost", "created_at"))
+JOB = View(
+    "job_id", ("job_id", "state", "gpu_id", "rental_type", "duration_hours", "cost", "created_at")
+)
 MINER_JOB = View("job_id", ("job_id", "state", "gpu_id", "created_at"))
 BID = View("id", ("id", "status", "capacity", "filled", "price", "gpu_model", "duration_hours"))
 OFFER = View(

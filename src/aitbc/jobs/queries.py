@@ -39,6 +39,7 @@ class JobRecord:
     job_type: str | None
     payment_cap_units: int | None
     cuda_min: str | None
+    bid_units: int | None  # interruptible, at this bid per hour (None: on demand)
     error: str | None
     created_at: datetime
     expires_at: datetime
@@ -94,11 +95,13 @@ QUEUED = Query(
     "ORDER BY created_at, id LIMIT $2"
 )
 # The miner's oldest assigned job whose booking still runs.
+# The miner's oldest assigned job whose booking has begun (one that preempted an
+# interruptible booking begins when the notice ends).
 NEXT_FOR_MINER = Query(
     f"SELECT {', '.join('j.' + f for f in JOB_FIELDS)}, b.end_time AS booking_ends_at "
     "FROM jobs j JOIN bookings b ON b.id = j.booking_id "
     "WHERE j.miner_id = $1 AND j.state = 'assigned' AND j.expires_at > $2 "
-    "AND b.status = 'open' AND b.end_time > $2 "
+    "AND b.status = 'open' AND b.end_time > $2 AND b.start_time <= $2 "
     "ORDER BY j.assigned_at, j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED"
 )
 EXPIRED_CLAIMS = Query(

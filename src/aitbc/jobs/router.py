@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, Query, Request, Response
 
+from aitbc.bookings.router import rental_bid
 from aitbc.http import disconnect, idempotency
 from aitbc.http.context import Context, ContextDep, context
 from aitbc.http.deps import AnyKeyDep, CheckKey, ClientDep, ClientOrAdminDep, MinerDep
@@ -67,6 +68,7 @@ async def submit_job(
         max_price_units=None if c.max_price_per_hour is None else to_units(c.max_price_per_hour),
         payment_cap_units=None if body.payment_amount is None else to_units(body.payment_amount),
         cuda_min=c.cuda,
+        bid_units=rental_bid(body.rental_type, body.bid_per_hour),
     )
 
     async def make(conn: Conn) -> JobPublic:

@@ -6,11 +6,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from aitbc.bookings.schemas import RentalType
 from aitbc.jobs.queries import JobRecord
 from aitbc.jobs.service import Handed, Job, cost_units, effective_state, seconds_charged
 from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.hours import HoursIn
-from aitbc.kit.money import AmountIn, MoneyOut, PriceIn, from_units
+from aitbc.kit.money import AmountIn, MoneyOut, PositivePriceIn, PriceIn, from_units
 from aitbc.kit.types import JSON_INTEGER, JsonInt
 
 JobState = Literal["queued", "assigned", "running", "completed", "failed", "expired", "cancelled"]
@@ -87,6 +88,16 @@ class JobCreate(BaseModel):
     ttl_seconds: JsonInt = Field(default=3600, ge=60, le=7 * 86_400)
     payment_amount: AmountIn | None = Field(default=None, description="The most the job may cost")
     payment_currency: Literal["AITBC"] = "AITBC"
+    rental_type: RentalType = Field(
+        default="on_demand",
+        description="`on_demand` (the default), or `interruptible`: the job runs on a GPU its "
+        "bid wins and goes back to the queue when a higher bid or an on-demand booking "
+        "preempts it (docs/market.md)",
+    )
+    bid_per_hour: PositivePriceIn | None = Field(
+        default=None,
+        description="An interruptible job's bid per hour (required for `interruptible`)",
+    )
 
 
 class JobResult(BaseModel):
@@ -166,6 +177,8 @@ class JobPublic(BaseModel):
     assigned_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    rental_type: RentalType
+    bid_per_hour: MoneyOut | None = Field(description="An interruptible job's bid")
 
     @classmethod
     def of(cls, found: Job, now: datetime) -> JobPublic:
@@ -191,6 +204,8 @@ class JobPublic(BaseModel):
             assigned_at=job.assigned_at,
             started_at=job.started_at,
             finished_at=job.finished_at,
+            rental_type="on_demand" if job.bid_units is None else "interruptible",
+            bid_per_hour=None if job.bid_units is None else from_units(job.bid_units),
         )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from aitbc.auth.principal import Principal
 from aitbc.bookings import lifecycle, outages
 from aitbc.bookings import service as bookings
+from aitbc.bookings.preemption import INTERRUPTIBLE, ON_DEMAND
 from aitbc.bookings.records import BookingRecord
 from aitbc.config import Settings
 from aitbc.errors import Conflict, NotFound, PaymentRequired, TooEarly
@@ -72,6 +73,7 @@ class JobRequest:
     max_price_units: int | None = None
     payment_cap_units: int | None = None
     cuda_min: str | None = None
+    bid_units: int | None = None  # interruptible, at this bid per hour
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,8 @@ async def try_assign(
         region=job.region,
         max_price_units=job.max_price_units,
         miner_id=miner_id,
+        bid_units=job.bid_units,
+        seconds=job.duration_seconds,
     )
     wanted = bookings.BookingRequest(
         gpu_id="",
@@ -114,6 +118,8 @@ async def try_assign(
         job_id=job.id,
         max_price_units=job.max_price_units,
         max_cost_units=job.payment_cap_units,
+        rental_type=ON_DEMAND if job.bid_units is None else INTERRUPTIBLE,
+        bid_units=job.bid_units,
     )
     tried: set[str] = set()
     while found := await candidates(
@@ -121,6 +127,7 @@ async def try_assign(
         constraints=constraints,
         now=now,
         heartbeat_timeout=settings.heartbeat_timeout_seconds,
+        min_bid_share=settings.min_bid_share,
         exclude=tried,
     ):
         if job.cuda_min is not None:
@@ -160,6 +167,7 @@ async def submit(conn: Conn, asked: JobRequest, *, now: datetime, settings: Sett
         job_type=kind[:64] if isinstance(kind, str) else None,
         payment_cap_units=asked.payment_cap_units,
         cuda_min=asked.cuda_min,
+        bid_units=asked.bid_units,
         state="queued",
         gpu_id=None,
         miner_id=None,

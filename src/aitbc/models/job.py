@@ -17,6 +17,7 @@ class Job(Base):
 
     __tablename__ = "jobs"
     __table_args__ = (
+        CheckConstraint("bid_units IS NULL OR bid_units > 0", name="bid_positive"),
         CheckConstraint(
             "state IN ('queued', 'assigned', 'running', 'completed', 'failed', 'expired', "
             "'cancelled')",
@@ -51,6 +52,8 @@ class Job(Base):
     # booking's length at the GPU's price.
     payment_cap_units: Mapped[int | None] = mapped_column(BigInteger, default=None)
     cuda_min: Mapped[str | None] = mapped_column(String(16), default=None)
+    # A bid per hour: the job runs on an interruptible booking (None: on demand).
+    bid_units: Mapped[int | None] = mapped_column(BigInteger, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
