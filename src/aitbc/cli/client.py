@@ -6,7 +6,7 @@ import click
 
 from aitbc.cli import numbers, views
 from aitbc.cli.context import api
-from aitbc.cli.gpu import rental
+from aitbc.cli.gpu import rental, rental_options
 from aitbc.cli.miner import load_json
 from aitbc.cli.output import emit
 from aitbc.cli.watch import watch, watch_options
@@ -26,14 +26,10 @@ def client() -> None:
 @click.option("--region", default=None)
 @click.option("--max-price", type=numbers.PRICE_TEXT, default=None, help="Maximum price per hour.")
 @click.option("--ttl", type=int, default=3600, show_default=True, help="Seconds to live.")
-@click.option(
-    "--interruptible",
-    is_flag=True,
-    default=False,
-    help="Run it on a GPU rented interruptibly at --bid per hour: cheaper, but preempted by "
-    "a booking that pays more (the job then goes back to the queue).",
+@rental_options(
+    "Run it on a GPU rented interruptibly at --bid per hour: cheaper, but preempted by a "
+    "booking that pays more (the job then goes back to the queue)."
 )
-@click.option("--bid", type=numbers.PRICE_TEXT, default=None, help="Your bid per hour.")
 def submit(
     payload: str,
     hours: float,

@@ -3,7 +3,8 @@ one), book, release, quote, change the price or pricing mode, delist, relist."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -15,6 +16,18 @@ from aitbc.cli.watch import watch, watch_options
 SORTS = ("price", "memory", "rating", "newest", "uptime", "bid")
 STATUSES = ("available", "booked", "offline", "delisted")
 NEXT_CURSOR = "X-Next-Cursor"
+Command_ = TypeVar("Command_", bound=Callable[..., Any])
+
+
+def rental_options(interruptible_help: str) -> Callable[[Command_], Command_]:
+    """``--interruptible`` (with the help given) and ``--bid``, read by ``rental``."""
+
+    def decorate(command: Command_) -> Command_:
+        bid = click.option("--bid", type=numbers.PRICE_TEXT, help="Your bid per hour.")
+        flag = click.option("--interruptible", is_flag=True, help=interruptible_help)
+        return flag(bid(command))
+
+    return decorate
 
 
 @click.group()
@@ -168,14 +181,10 @@ def gpu_details(gpu_id: str, watching: bool, interval: float, count: int | None)
     "--max-price", type=numbers.PRICE_TEXT, default=None, help="Refuse if the price is above."
 )
 @click.option("--quote-id", default=None, help="Book at the price of this quote.")
-@click.option(
-    "--interruptible",
-    is_flag=True,
-    default=False,
-    help="Rent it interruptibly at --bid per hour: cheaper, but a booking that pays more "
-    "may preempt yours after a notice.",
+@rental_options(
+    "Rent it interruptibly at --bid per hour: cheaper, but a booking that pays more may "
+    "preempt yours after a notice."
 )
-@click.option("--bid", type=numbers.PRICE_TEXT, default=None, help="Your bid per hour.")
 @click.option("--idempotency-key", default=None, help="Makes a retry safe.")
 def gpu_book(
     gpu_id: str,
