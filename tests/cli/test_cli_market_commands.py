@@ -240,8 +240,14 @@ def test_flag_review(run: Cli, api: Api, market: Market, three: dict[str, str]) 
     saved = market.reviewed("c-1", gpu, 1, "buy tokens at example.com")
     flagger = market.client("c-2")
 
-    body = run.json(flagger, "marketplace", "flag-review", saved["review_id"], "--reason", "spam")
-    assert body["review_id"] == saved["review_id"]
+    flag = ("marketplace", "flag-review", saved["review_id"], "--reason", "spam", "-o", "json")
+    flagging = run(flagger, *flag)
+    assert f"flagged review {saved['review_id']} for moderation" in flagging.stderr
+    assert ok_json(flagging)["review_id"] == saved["review_id"]
+    own = run(
+        market.clients["c-1"], "marketplace", "flag-review", saved["review_id"], "--reason", "x"
+    )
+    assert "edit-review" in api_error(own, "own_review", 409)
     flagged = api.call("GET", "/v1/admin/reviews/flagged", ADMIN_KEY).json()
     assert [(f["review_id"], f["flag_reasons"]) for f in flagged] == [
         (saved["review_id"], ["spam"])

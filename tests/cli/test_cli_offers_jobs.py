@@ -258,6 +258,14 @@ def test_submit_reads_the_payload_from_a_file(
     }
 
 
+def test_submit_without_hours_books_the_servers_default(
+    run: Run, api: Api, miner: str, client: str
+) -> None:
+    api.register_gpu(miner, price_per_hour="3.6")
+    created = _ok(run(client, "client", "submit"))
+    assert (created["state"], created["duration_hours"]) == ("assigned", "1.000000")
+
+
 def test_status_jobs_and_cancel(run: Run, api: Api, miner: str, client: str) -> None:
     queued = _ok(run(client, "client", "submit", "--hours", "1", "--gpu-model", "H100"))
     assert queued["state"] == "queued"

@@ -61,7 +61,7 @@ def _state(api: Api, app: FastAPI, gpu: str) -> dict[str, Any]:
 # --- flagging -----------------------------------------------------------------------------
 
 
-def test_any_key_may_flag_once(api: Api, market: Market, gpu: str) -> None:
+def test_any_key_but_the_authors_may_flag_once(api: Api, market: Market, gpu: str) -> None:
     target = market.reviewed("c-1", gpu, 1, "terrible")
     rid = target["review_id"]
     other_client = market.client("c-2")
@@ -70,7 +70,7 @@ def test_any_key_may_flag_once(api: Api, market: Market, gpu: str) -> None:
     assert "hidden" not in body and "flag_count" not in body
     ok(_flag(api, market.miner_key, rid, "false claims"), 201)
     ok(_flag(api, ADMIN_KEY, rid, "check"), 201)
-    ok(_flag(api, market.clients["c-1"], rid, "regret"), 201)  # even its author
+    assert_error(_flag(api, market.clients["c-1"], rid, "regret"), 409, "own_review")
 
     assert_error(_flag(api, other_client, rid, "again"), 409, "already_flagged")
     # Per owner, not per key.
@@ -81,8 +81,8 @@ def test_any_key_may_flag_once(api: Api, market: Market, gpu: str) -> None:
 
     [item] = _flagged(api)
     assert item["review_id"] == rid
-    assert item["flag_count"] == 4
-    assert item["flag_reasons"] == ["rude", "false claims", "check", "regret"]
+    assert item["flag_count"] == 3
+    assert item["flag_reasons"] == ["rude", "false claims", "check"]
     assert item["hidden"] is False
     # Flagging alone hides nothing.
     assert public_reviews(api, gpu)["review_count"] == 1

@@ -19,7 +19,13 @@ def client() -> None:
 
 @client.command("submit")
 @click.option("--payload", default="{}", help="JSON object (or a file holding it).")
-@click.option("--hours", type=numbers.HOURS, required=True, help="Expected duration.")
+@click.option(
+    "--hours",
+    type=numbers.HOURS,
+    default=None,
+    help="How long to book the GPU for (default: the server's AITBC_JOB_DEFAULT_HOURS; the "
+    "job pays only for the time it runs).",
+)
 @click.option("--gpu-model", default=None)
 @click.option("--memory-min", type=int, default=None)
 @click.option("--ai-model", default=None)
@@ -32,7 +38,7 @@ def client() -> None:
 )
 def submit(
     payload: str,
-    hours: float,
+    hours: float | None,
     gpu_model: str | None,
     memory_min: int | None,
     ai_model: str | None,
@@ -52,10 +58,11 @@ def submit(
     }
     body = {
         "payload": load_json(payload),
-        "duration_hours": hours,
         "ttl_seconds": ttl,
         "constraints": {k: v for k, v in constraints.items() if v is not None},
     }
+    if hours is not None:
+        body["duration_hours"] = hours
     body.update(rental(interruptible, bid))
     emit(api().request("POST", "/v1/jobs", json=body, expect=(201,)), views.JOB)
 

@@ -90,15 +90,11 @@ def edit_review(review_id: str, rating: int, comment: str | None) -> None:
 @click.option("--reason", required=True, help="Why moderators should look at it.")
 def flag_review(review_id: str, reason: str) -> None:
     """Flag someone's review for moderation."""
-    emit(
-        api().request(
-            "POST",
-            f"/v1/marketplace/reviews/{review_id}/flag",
-            json={"reason": reason},
-            expect=(201,),
-        ),
-        views.REVIEW,
+    flagged = api().request(
+        "POST", f"/v1/marketplace/reviews/{review_id}/flag", json={"reason": reason}, expect=(201,)
     )
+    click.echo(f"flagged review {review_id} for moderation: an admin will look at it", err=True)
+    emit(flagged, views.REVIEW)
 
 
 @click.command("rating-history")

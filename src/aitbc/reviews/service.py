@@ -209,6 +209,12 @@ async def flag(
     review = await _locked_review(conn, review_id)
     if review.hidden_at is not None:  # moderated already, and not shown outside moderation
         raise _missing(review_id)
+    if principal.owner_id == review.client_id:
+        raise Conflict(
+            "This is your own review: change it (PUT /v1/marketplace/reviews/{id}, `aitbc "
+            "marketplace edit-review`) rather than flag it.",
+            code="own_review",
+        )
     if not await conn.execute(_FLAG, review_id, principal.owner_id, reason, now):
         raise Conflict("You have already flagged this review.", code="already_flagged")
     await conn.execute(_COUNT_FLAG, review_id)
