@@ -49,6 +49,8 @@ def config(level: str, fmt: str) -> dict[str, Any]:
         "handlers": {"main": handler},
         "loggers": {
             "aitbc": {"handlers": ["main"], "level": loud, "propagate": False},
+            # The server's start and stop lines: said at INFO, shown at every level.
+            "aitbc.server": {"handlers": ["main"], "level": "INFO", "propagate": False},
             "uvicorn": {"handlers": ["main"], "level": loud, "propagate": False},
             "uvicorn.error": {"level": loud},
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},

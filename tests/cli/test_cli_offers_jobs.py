@@ -121,7 +121,9 @@ def test_offers_as_a_table_and_yaml(run: Run, api: Api, miner: str) -> None:
     assert as_yaml.exit_code == 0, as_yaml.output
     assert yaml.safe_load(as_yaml.stdout) == offers(api)
     assert stats_table.exit_code == 0, stats_table.output
-    assert "totalOffers" in stats_table.stdout and "0.500000" in stats_table.stdout
+    # People's words in the table (the JSON keeps the seed CLI's keys, above).
+    assert "total_offers" in stats_table.stdout and "0.500000" in stats_table.stdout
+    assert "totalOffers" not in stats_table.stdout
 
 
 def test_sync_offers_needs_an_admin_key(run: Run, api: Api, miner: str, client: str) -> None:
@@ -140,7 +142,14 @@ def test_sync_offers_needs_an_admin_key(run: Run, api: Api, miner: str, client: 
 def test_bid_and_bids(run: Run, api: Api, miner: str, client: str) -> None:
     rtx = api.register_gpu(miner, name="RTX 4090", price_per_hour="0.5")
 
-    filled = _ok(run(client, "marketplace", "bid", "--price", "0.6", "--notes", "urgent"))
+    asked = run(client, "marketplace", "bid", "--price", "0.6", "--notes", "urgent")
+    assert asked.exit_code == 2 and "--yes" in asked.output  # nobody to ask: nothing placed
+    assert "up to 1 GPU(s) at up to 0.6 per hour for 1 h each" in asked.output
+    assert "up to 0.6 AITBC from your balance" in asked.output
+    assert _ok(run(client, "marketplace", "bids")) == []
+    placing = run(client, "marketplace", "bid", "--price", "0.6", "--notes", "urgent", "--yes")
+    filled = _ok(placing)
+    assert f"booked 1 of 1 GPU(s) now ({filled['booking_ids'][0]}" in placing.stderr
     assert set(filled) == BID_FIELDS
     assert (filled["status"], filled["notes"], filled["price"]) == ("filled", "urgent", "0.600000")
     assert booking(api, client, filled["booking_ids"][0])["gpu_id"] == rtx
@@ -162,6 +171,7 @@ def test_bid_and_bids(run: Run, api: Api, miner: str, client: str) -> None:
             "A100",
             "--hours",
             "2",
+            "--yes",
         )
     )
     assert (waiting["status"], waiting["capacity"], waiting["provider"]) == ("open", 2, "m1")
@@ -171,6 +181,8 @@ def test_bid_and_bids(run: Run, api: Api, miner: str, client: str) -> None:
     listed = _ok(run(client, "marketplace", "bids"))
     assert [b["id"] for b in listed] == [waiting["id"], filled["id"]]
     assert len(_ok(run(client, "marketplace", "bids", "--limit", "1"))) == 1
+    table = run(client, "marketplace", "bids", output="table")
+    assert table.stdout.split()[0] == "bid_id" and waiting["id"] in table.stdout
     assert _ok(run(None, "marketplace", "stats"))["activeBids"] == 1
 
     api.register_gpu(miner, name="A100", memory_gb=80, price_per_hour="0.25")
@@ -182,9 +194,9 @@ def test_bid_and_bids(run: Run, api: Api, miner: str, client: str) -> None:
 
 
 def test_bid_failures(run: Run, api: Api, miner: str, client: str) -> None:
-    _failed(run(miner, "marketplace", "bid", "--price", "1"), 403, "wrong_role")
-    _failed(run(None, "marketplace", "bid", "--price", "1"), 401, "authentication_required")
-    _failed(run(client, "marketplace", "bid", "--price", "0"), 422, "validation_error")
+    _failed(run(miner, "marketplace", "bid", "--price", "1", "-y"), 403, "wrong_role")
+    _failed(run(None, "marketplace", "bid", "--price", "1", "-y"), 401, "authentication_required")
+    _failed(run(client, "marketplace", "bid", "--price", "0", "-y"), 422, "validation_error")
     _failed(run(None, "marketplace", "bids"), 401, "authentication_required")
     missing_price = run(client, "marketplace", "bid")
     assert missing_price.exit_code != 0

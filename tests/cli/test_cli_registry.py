@@ -272,7 +272,9 @@ def test_json_output_is_pure_json_for_every_command(run: Run, api: Api, miner: s
 
 
 def test_admin_keys_create_list_revoke(run: Run, api: Api) -> None:
-    created = _ok(run(ADMIN_KEY, "admin", "keys", "create", "--role", "miner", "--owner-id", "m-5"))
+    creating = run(ADMIN_KEY, "admin", "keys", "create", "--role", "miner", "--owner-id", "m-5")
+    assert "shown only now" in creating.stderr
+    created = _ok(creating)
     assert set(created) == {"key", "key_id", "role", "owner_id"}
     assert (created["role"], created["owner_id"]) == ("miner", "m-5")
     assert api.call("GET", "/v1/me", created["key"]).json()["owner_id"] == "m-5"

@@ -22,12 +22,11 @@ def keys() -> None:
 @click.option("--owner-id", required=True, help="The client's or miner's id.")
 def keys_create(role: str, owner_id: str) -> None:
     """Create a key; its secret is shown once."""
-    emit(
-        api().request(
-            "POST", "/v1/admin/api-keys", json={"role": role, "owner_id": owner_id}, expect=(201,)
-        ),
-        views.API_KEY,
+    made = api().request(
+        "POST", "/v1/admin/api-keys", json={"role": role, "owner_id": owner_id}, expect=(201,)
     )
+    click.echo("The key is shown only now: store it (the server keeps only its hash).", err=True)
+    emit(made, views.API_KEY)
 
 
 @keys.command("list")

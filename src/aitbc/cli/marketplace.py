@@ -3,6 +3,9 @@ offers, statistics and bids."""
 
 from __future__ import annotations
 
+import re
+import sys
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote as quote_path
 
@@ -11,7 +14,7 @@ import click
 from aitbc.cli import numbers, reviews, views
 from aitbc.cli.chart import price_chart
 from aitbc.cli.context import api
-from aitbc.cli.gpu import gpu, rental
+from aitbc.cli.gpu import gpu, rental, rental_options
 from aitbc.cli.output import console, emit, show
 from aitbc.cli.output import renderable as drawn
 
@@ -103,8 +106,15 @@ def offers(status: str | None, limit: int, offset: int | None) -> None:
 
 @marketplace.command("stats")
 def stats() -> None:
-    """Marketplace statistics."""
-    emit(api().request("GET", "/v1/marketplace/stats"))
+    """Marketplace statistics (the JSON keeps the seed CLI's camelCase keys)."""
+    found = api().request("GET", "/v1/marketplace/stats")
+    shown = {_snake(k): v for k, v in found.items()} if isinstance(found, dict) else None
+    emit(found, shown=shown)
+
+
+def _snake(key: str) -> str:
+    """``totalOffers`` -> ``total_offers``."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key).lower()
 
 
 @marketplace.command("bid")
@@ -114,6 +124,7 @@ def stats() -> None:
 @click.option("--gpu-model", default=None)
 @click.option("--hours", type=numbers.HOURS, default=1.0, show_default=True, help="Duration.")
 @click.option("--notes", default=None)
+@click.option("--yes", "-y", "agreed", is_flag=True, help="Place it without asking (for scripts).")
 def bid(
     capacity: int,
     price: str,
@@ -121,8 +132,10 @@ def bid(
     gpu_model: str | None,
     hours: float,
     notes: str | None,
+    agreed: bool,
 ) -> None:
-    """Place a bid: GPUs are booked for you when one matches at or below the price."""
+    """Place a bid: GPUs that match at or below the price are booked for you, now and as
+    they come; it says what it may spend and asks first (--yes: does not ask)."""
     body = {
         "capacity": capacity,
         "price": price,
@@ -131,15 +144,49 @@ def bid(
         "duration_hours": hours,
         "notes": notes,
     }
-    emit(
-        api().request(
-            "POST",
-            "/v1/marketplace/bids",
-            json={k: v for k, v in body.items() if v is not None},
-            expect=(202,),
-        ),
-        views.BID,
+    if not agreed:
+        _agree_to_bid(capacity, price, hours, provider, gpu_model)
+    placed = api().request(
+        "POST",
+        "/v1/marketplace/bids",
+        json={k: v for k, v in body.items() if v is not None},
+        expect=(202,),
     )
+    booked = placed.get("booking_ids") or []
+    said = f"booked {len(booked)} of {capacity} GPU(s) now"
+    if booked:
+        said += f" ({', '.join(booked)}: see `aitbc bookings list`)"
+    if len(booked) < capacity:
+        said += f"; the rest as GPUs match, until {placed.get('expires_at')}"
+    click.echo(said, err=True)
+    emit(placed, views.BID, shown=_bid_shown(placed))
+
+
+def _agree_to_bid(
+    capacity: int, price: str, hours: float, provider: str | None, gpu_model: str | None
+) -> None:
+    """Say what the bid may book and spend, and ask; refuse to ask where nobody can answer."""
+    most = Decimal(price) * capacity * Decimal(str(hours))
+    what = f"{capacity} GPU(s)" + (f" of model {gpu_model}" if gpu_model else "")
+    what += f" from {provider}" if provider else ""
+    click.echo(
+        f"This bid books up to {what} at up to {price} per hour for {hours:g} h each, as they "
+        f"match (some may be booked at once): up to {most.normalize():f} AITBC from your "
+        "balance.",
+        err=True,
+    )
+    if not sys.stdin.isatty():
+        raise click.UsageError("nobody to ask here: add --yes to place the bid")
+    click.confirm("Place it?", abort=True, err=True)
+
+
+def _bid_shown(found: Any) -> Any:
+    """A bid as a table shows it: its id as bid_id (the JSON keeps the seed's ``id``)."""
+    if isinstance(found, list):
+        return [_bid_shown(b) for b in found]
+    if isinstance(found, dict) and "id" in found:
+        return {"bid_id": found["id"]} | {k: v for k, v in found.items() if k != "id"}
+    return found
 
 
 @marketplace.command("book-best")
@@ -152,8 +199,7 @@ def bid(
 @click.option("--miner-id", default=None, help="Only this provider.")
 @click.option("--min-uptime", type=numbers.PRICE, default=None, help="Percent, 7 days.")
 @click.option("--max-price", type=numbers.PRICE_TEXT, default=None, help="On demand: the cap.")
-@click.option("--interruptible", is_flag=True, default=False, help="Rent it by a --bid.")
-@click.option("--bid", type=numbers.PRICE_TEXT, default=None, help="Your bid per hour.")
+@rental_options("Rent it interruptibly at --bid per hour.")
 @click.option("--explain", is_flag=True, default=False, help="Show the choice; book nothing.")
 def book_best(
     hours: float,
@@ -196,11 +242,13 @@ def book_best(
 def bids(limit: int, offset: int | None) -> None:
     """Your bids."""
     params = {"limit": limit, "offset": offset}
-    emit(api().request("GET", "/v1/marketplace/bids", params=params), views.BID)
+    found = api().request("GET", "/v1/marketplace/bids", params=params)
+    emit(found, views.BID, shown=_bid_shown(found))
 
 
 @marketplace.command("cancel-bid")
 @click.argument("bid_id")
 def cancel_bid(bid_id: str) -> None:
     """Cancel an open bid (bookings it already made stand)."""
-    emit(api().request("POST", f"/v1/marketplace/bids/{bid_id}/cancel"), views.BID)
+    cancelled = api().request("POST", f"/v1/marketplace/bids/{bid_id}/cancel")
+    emit(cancelled, views.BID, shown=_bid_shown(cancelled))

@@ -233,7 +233,9 @@ def render_data(data: Any, fmt: str) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip()
 
 
-def emit(data: Any, view: View | None = None) -> None:
+def emit(data: Any, view: View | None = None, *, shown: Any = None) -> None:
+    """Print ``data`` as the output options say; ``shown``, when given, is what a table
+    shows instead (the same figures in people's words), JSON and YAML keeping ``data``."""
     state = click.get_current_context().find_root().obj
     if state.quiet:
         for identifier in ids(data, view):
@@ -243,4 +245,4 @@ def emit(data: Any, view: View | None = None) -> None:
         click.echo(render_data(data, state.output))
         return
     styled = console().is_terminal
-    show(renderable(data, view, state.column_list(), styled))
+    show(renderable(data if shown is None else shown, view, state.column_list(), styled))

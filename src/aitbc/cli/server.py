@@ -86,7 +86,7 @@ def serve(
         metrics_dir = tempfile.mkdtemp(prefix="aitbc-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     bind_host, bind_port = host or settings.host, port or settings.port
-    log.warning(
+    log.info(
         "aitbc coordinator on http://%s:%d (%d process%s, database %s, log level %s); "
         "API docs at /docs",
         bind_host, bind_port, count, "" if count == 1 else "es",
@@ -116,7 +116,7 @@ def serve(
     finally:
         if count > 1:
             shutil.rmtree(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"), ignore_errors=True)
-        log.warning("aitbc coordinator stopped")
+        log.info("aitbc coordinator stopped")
 
 
 class _Stopped(Exception):

@@ -55,7 +55,9 @@ JOB = View(
     "job_id", ("job_id", "state", "gpu_id", "rental_type", "duration_hours", "cost", "created_at")
 )
 MINER_JOB = View("job_id", ("job_id", "state", "gpu_id", "created_at"))
-BID = View("id", ("id", "status", "capacity", "filled", "price", "gpu_model", "duration_hours"))
+BID = View(  # tables show the id as bid_id (cli.marketplace._bid_shown)
+    "id", ("bid_id", "status", "capacity", "filled", "price", "gpu_model", "duration_hours")
+)
 OFFER = View(
     "id", ("id", "provider", "capacity", "price", "status", "gpu_id", "gpu_model", "gpu_memory")
 )
