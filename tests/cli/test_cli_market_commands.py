@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from aitbc.cli import main as cli_main
 from aitbc.cli.http import Api as HttpApi
+from aitbc.cli.http import in_cli_words
 from aitbc.cli.main import cli
 from tests.cli.cli_support import Cli, api_error, isolate, ok_json, ok_text, usage_error
 from tests.jobs.slice_support import bid, bid_of, orders
@@ -88,7 +89,9 @@ def test_gpu_list_pages_by_cursor_offset_or_all(run: Cli, three: dict[str, str])
     assert first.exit_code == 0, first.output
     assert [g["model"] for g in ok_json(first)] == ["RTX 3090", "RTX 4090"]
     assert first.stderr.startswith("more: --cursor ")
-    cursor = first.stderr.split("--cursor ", 1)[1].strip()
+    cursor = first.stderr.split("--cursor ", 1)[1].split()[0]
+    by_memory = run(None, "marketplace", "gpu", "list", "--limit", "1", "--sort", "memory")
+    assert by_memory.stderr.startswith("more: --sort memory --cursor ")  # what the cursor needs
 
     rest = run(None, "marketplace", "gpu", "list", "--limit", "2", "--cursor", cursor, "-o", "json")
     assert [g["model"] for g in ok_json(rest)] == ["A100"] and rest.stderr == ""
@@ -313,3 +316,15 @@ def test_deposit_sends_create_true_only_when_asked(monkeypatch: pytest.MonkeyPat
         assert result.exit_code == 0, result.output
     assert [dict(r.url.params) for r in sent] == [{}, {"create": "true"}]
     assert all(r.url.path == "/v1/admin/accounts/o/deposit" for r in sent)
+
+
+def test_errors_speak_the_clis_words(run: Cli) -> None:
+    unknown = run(ADMIN_KEY, "admin", "deposit", "nobody-yet", "5")
+    said = api_error(unknown, "owner_not_found", 404)
+    assert "add --create" in said and "create=true" not in said
+    too_big = run(None, "marketplace", "gpu", "list", "--memory-min", "99999")
+    said = api_error(too_big, "validation_error", 422)
+    assert "--memory-min" in said and "query." not in said
+    assert in_cli_words("booked until 2030-01-01T00:00:00.123456Z") == (
+        "booked until 2030-01-01T00:00:00Z"
+    )

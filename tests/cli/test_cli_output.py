@@ -169,3 +169,16 @@ def test_json_output_is_unchanged_by_the_table_options(run: Cli, api: Api, gpus:
 def test_serve_takes_no_output_options() -> None:
     result = CliRunner().invoke(cli, ["serve", "-o", "json"])
     assert result.exit_code == 2 and "No such option" in result.output
+
+
+def test_columns_pick_the_columns_of_a_wrappers_rows(
+    run: Cli, market: Market, gpus: list[str]
+) -> None:
+    market.reviewed("c-1", gpus[0], 5, "great")
+    text = ok_text(run(None, "marketplace", "reviews", gpus[0], "--columns", "rating,comment"))
+    lines = text.splitlines()
+    header = lines.index("reviews:") + 1
+    assert lines[header].split() == ["rating", "comment"]
+    assert "average_rating" in text  # the wrapper's own fields stay
+    unknown = run(None, "marketplace", "reviews", gpus[0], "--columns", "ratin")
+    assert unknown.exit_code == 2 and "unknown column ratin" in unknown.output

@@ -154,7 +154,8 @@ def gpu_list(
     rows, next_cursor = _pages(params, every)
     emit(rows, views.GPU_BY_BID if sort == "bid" or bid_max is not None else views.GPU)
     if next_cursor:
-        click.echo(f"more: --cursor {next_cursor}", err=True)
+        sorted_by = f"--sort {sort} " if sort else ""
+        click.echo(f"more: {sorted_by}--cursor {next_cursor} (and the same filters)", err=True)
 
 
 @gpu.command("details")

@@ -3,6 +3,7 @@ poll), the server's error message on failure."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypedDict, Unpack
 
 import click
@@ -66,7 +67,20 @@ class Api:
                 code, detail = str(body["error"]), str(body["detail"])
             except (ValueError, KeyError, TypeError):
                 code, detail = "http_error", response.text[:200] or response.reason_phrase
-            raise ApiError(response.status_code, code, detail)
+            raise ApiError(response.status_code, code, in_cli_words(detail))
         if response.status_code == 204 or not response.content:
             return None, response.headers
         return response.json(), response.headers
+
+
+_QUERY_FIELD = re.compile(r"\bquery\.([a-z_]+)")
+_FRACTION = re.compile(r"(T\d{2}:\d{2}:\d{2})\.\d+")
+
+
+def in_cli_words(detail: str) -> str:
+    """The server's message as the CLI's user asked: a query parameter as its option
+    (``query.memory_min`` -> ``--memory-min``), ``create=true`` as ``--create``, times to
+    the second."""
+    detail = _QUERY_FIELD.sub(lambda m: "--" + m.group(1).replace("_", "-"), detail)
+    detail = detail.replace("pass create=true", "add --create")
+    return _FRACTION.sub(r"\1", detail)

@@ -157,9 +157,11 @@ def record(
     obj: dict[str, Any], view: View | None, requested: list[str] | None, styled: bool
 ) -> RenderableType:
     """One object: a field / value line per field (nested objects as dotted names), then any
-    list of objects it holds as a table of its own."""
+    list of objects it holds as a table of its own. For a wrapper of rows (the view's
+    ``rows_key``) the columns asked for are the rows' columns."""
+    rows_key = view.rows_key if view is not None else None
     keys = list(obj)
-    if requested and requested != ["all"]:
+    if requested and requested != ["all"] and rows_key is None:
         _check_known(requested, keys)
         keys = requested
     lines = Table.grid(padding=(0, 2))
@@ -171,7 +173,7 @@ def record(
         if _is_row_list(value):
             nested = view.nested.get(key) if view is not None else None
             parts += [Text(""), Text(f"{key}:", style="bold" if styled else "")]
-            parts.append(table(value, nested, None, styled))
+            parts.append(table(value, nested, requested if key == rows_key else None, styled))
             continue
         for name, inner in _flatten(key, value):
             lines.add_row(name, _styled(name, inner, styled))
