@@ -19,12 +19,14 @@ from tests.support.waiting import free_port
 
 
 def serve_once(tmp_path: Path, *flags: str) -> list[str]:
-    """Start the server, make two requests, stop it with SIGTERM; its log lines."""
+    """Start the server, make two requests, stop it with SIGTERM; its log lines. Without
+    ``--data-dir`` among the flags, on an SQLite file of ``tmp_path``."""
     port = free_port()
     env = os.environ | {"AITBC_ADMIN_KEY": ADMIN_KEY, "AITBC_SWEEP_INTERVAL_SECONDS": "60"}
     env.pop("AITBC_DATABASE_URL", None)
-    argv = [sys.executable, "-m", "aitbc", "serve", "--port", str(port)]
-    argv += ["--database-url", f"sqlite:///{tmp_path / 'logs.db'}", *flags]
+    argv = [sys.executable, "-m", "aitbc", "serve", "--port", str(port), *flags]
+    if "--data-dir" not in flags:
+        argv += ["--database-url", f"sqlite:///{tmp_path / 'logs.db'}"]
     server = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
     try:
         deadline = time.monotonic() + 30
@@ -69,3 +71,11 @@ def test_warning_level_leaves_requests_out(tmp_path: Path, level: str) -> None:
     assert not any("GET /health" in line for line in lines), lines
     [start] = [line for line in lines if "aitbc coordinator on" in line]
     assert " INFO " in start and "WARNING" not in start, start  # said, not warned
+
+
+def test_data_dir_says_where_the_sqlite_file_is(tmp_path: Path) -> None:
+    data = tmp_path / "my data"
+    lines = serve_once(tmp_path, "--data-dir", str(data))
+    [start] = [line for line in lines if "aitbc coordinator on" in line]
+    assert f"database sqlite:///{data / 'coordinator.db'}" in start, start
+    assert (data / "coordinator.db").is_file()

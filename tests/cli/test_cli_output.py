@@ -5,7 +5,10 @@ options after the sub-command, ``--quiet``, ``--version``, and rich's terminal r
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -182,3 +185,16 @@ def test_columns_pick_the_columns_of_a_wrappers_rows(
     assert "average_rating" in text  # the wrapper's own fields stay
     unknown = run(None, "marketplace", "reviews", gpus[0], "--columns", "ratin")
     assert unknown.exit_code == 2 and "unknown column ratin" in unknown.output
+
+
+def test_shell_completion_is_what_the_readme_says() -> None:
+    env = os.environ | {"_AITBC_COMPLETE": "bash_source"}
+    script = subprocess.run(
+        [str(Path(sys.executable).parent / "aitbc")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert script.returncode == 0, script.stderr
+    assert "complete " in script.stdout and "_AITBC_COMPLETE" in script.stdout

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import tempfile
+from pathlib import Path
 
 import click
 from sqlalchemy.engine import make_url
@@ -13,10 +14,12 @@ from sqlalchemy.engine import make_url
 from aitbc.config import Settings
 
 
-def _settings(database_url: str | None) -> Settings:
+def _settings(database_url: str | None, data_dir: Path | None = None) -> Settings:
     settings = Settings()
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir.expanduser()})
     try:
         settings.resolved_database_url()
     except ValueError as exc:
@@ -28,6 +31,13 @@ def _settings(database_url: str | None) -> Settings:
 @click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 18000).")
 @click.option("--database-url", default=None, help="SQLAlchemy URL (default: SQLite file).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the SQLite file lives without --database-url (default ~/.aitbc/data; "
+    "AITBC_DATA_DIR).",
+)
 @click.option("--workers", type=int, default=None, help="Server processes (default 1).")
 @click.option(
     "--log-level",
@@ -51,6 +61,7 @@ def serve(
     host: str | None,
     port: int | None,
     database_url: str | None,
+    data_dir: Path | None,
     workers: int | None,
     log_level: str | None,
     log_format: str | None,
@@ -66,7 +77,7 @@ def serve(
     from aitbc.http.protocol import BoundedHttp
     from aitbc.migrate import bootstrap_admin_key
 
-    settings = _settings(database_url)
+    settings = _settings(database_url, data_dir)
     level, fmt = log_level or settings.log_level, log_format or settings.log_format
     log_config = logs.config(level, fmt)
     logging.config.dictConfig(log_config)
