@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -94,7 +95,7 @@ def wait_for(check: Callable[[], bool], seconds: float = 15) -> None:
 
 
 def test_once_registers_takes_one_job_runs_it_and_reports_the_result(
-    live_server: str, api: Api, client_key: str
+    live_server: str, api: Api, client_key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     miner_key = api.key("miner", "host-1")
     idle = once(live_server, miner_key, "--gpus", GPUS, "--exec", DOUBLER)
@@ -104,8 +105,16 @@ def test_once_registers_takes_one_job_runs_it_and_reports_the_result(
     assert (gpu["model"], gpu["memory_gb"], gpu["status"]) == ("RTX 4090", 24, "available")
 
     job_id = submit(api, client_key, {"n": 21})
-    ran = once(live_server, miner_key, "--gpus", GPUS, "--exec", DOUBLER)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        ran = once(live_server, miner_key, "--gpus", GPUS, "--exec", DOUBLER)
     assert ran.exit_code == 0, ran.output
+    said = [r.getMessage() for r in caplog.records]
+    assert f"job {job_id} started" in said
+    assert any(
+        re.fullmatch(rf"job {job_id} finished in \d+\.\d s: a result of 15 bytes", m) for m in said
+    ), said
+    assert not [r for r in caplog.records if r.name == "httpx"]  # no line per request
     assert "stopped after 1 job(s)" in ran.output
     done = job(api, client_key, job_id)
     assert (done["state"], done["assigned_miner_id"]) == ("completed", "host-1"), done

@@ -8,6 +8,7 @@ beginning and ending are logged."""
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -188,7 +189,8 @@ class Agent:
             self._cancelled.pop(job_id, None)
             log.info("job %s was cancelled by its client before it began", job_id)
             return
-        log.info("running job %s", job_id)
+        log.info("job %s started", job_id)
+        began = time.monotonic()
         self._working.set()
         watchdog = threading.Thread(target=self._abandon_after_grace, daemon=True)
         watchdog.start()
@@ -214,6 +216,12 @@ class Agent:
             outcome = Outcome(
                 False, error_code="agent_stopped", error_message="the miner agent was stopped"
             )
+        took = time.monotonic() - began
+        if outcome.ok:
+            size = len(json.dumps(outcome.result))
+            log.info("job %s finished in %.1f s: a result of %d bytes", job_id, took, size)
+        else:
+            log.info("job %s failed in %.1f s: %s", job_id, took, outcome.error_code)
         self._report(job_id, outcome)
         self.jobs_done += 1
 
@@ -401,6 +409,9 @@ def serve(
     """Run the agent in this process until SIGTERM or SIGINT (or one cycle); the jobs run."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # One line per job, not one per request: the heartbeats and polls say nothing unless
+    # they fail (the agent logs that itself).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     executor: Executor
     if command is not None:
         executor = ShellExecutor(command, timeout=job_timeout)

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +108,43 @@ def result(job_id: str, result_json: str) -> None:
 def fail(job_id: str, error: str) -> None:
     """Report a job's failure (the client is refunded in full)."""
     emit(api().request("POST", f"/v1/miners/jobs/{job_id}/fail", json={"error": error}))
+
+
+@miner.command("earnings")
+@click.option("--from", "from_time", default=None, help="ISO time with zone: paid from then on.")
+@click.option("--to", "to_time", default=None, help="ISO time with zone: paid before then.")
+@click.option("--miner-id", default=None, help="Admin: whose (a miner key sees its own).")
+@click.option("--csv", "as_csv", is_flag=True, help="The GPUs' lines as CSV (for a spreadsheet).")
+def earnings(
+    from_time: str | None, to_time: str | None, miner_id: str | None, as_csv: bool
+) -> None:
+    """What your bookings paid you (less the platform fee), in all and by GPU; what open
+    bookings still hold."""
+    params = {"from_time": from_time, "to_time": to_time}
+    found = api().request("GET", f"/v1/miners/{miner_id or 'me'}/earnings", params=params)
+    if not as_csv:
+        emit(found, views.EARNINGS)
+        return
+    out = io.StringIO()
+    lines = csv.writer(out, lineterminator="\n")
+    lines.writerow(["gpu_id", "model", "earned", "bookings_paid", "currency"])
+    for gpu in found["by_gpu"]:
+        lines.writerow(
+            [gpu["gpu_id"], gpu["model"], gpu["earned"], gpu["bookings_paid"], found["currency"]]
+        )
+    click.echo(out.getvalue(), nl=False)
+
+
+@miner.command("deregister")
+@click.option("--yes", "-y", "agreed", is_flag=True, help="Do it without asking.")
+def deregister(agreed: bool) -> None:
+    """Leave the marketplace: offline at once, your GPUs delisted (booked ones when their
+    bookings end; the outage rules end what runs)."""
+    if not agreed:
+        if not sys.stdin.isatty():
+            raise click.UsageError("nobody to ask here: add --yes to deregister")
+        click.confirm("Deregister this miner and delist its GPUs?", abort=True, err=True)
+    emit(api().request("DELETE", "/v1/miners/me"), views.MINER)
 
 
 @miner.command("run")

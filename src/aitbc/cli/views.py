@@ -111,3 +111,5 @@ WEBHOOK = View(
 DELIVERY = View(
     "at", ("at", "event_id", "event_type", "attempt", "ok", "status_code", "duration_ms", "error")
 )
+GPU_EARNINGS = View("gpu_id", ("gpu_id", "model", "earned", "bookings_paid"))
+EARNINGS = View("miner_id", rows_key="by_gpu", nested={"by_gpu": GPU_EARNINGS})

@@ -168,13 +168,23 @@ CLOSING_KINDS = (
     "booking_completed", "booking_released", "booking_interrupted", "booking_cancelled",
     "booking_preempted",
 )  # fmt: skip
-PAID = (
-    "SELECT coalesce(sum(e.amount_units), 0), count(e.id) FROM ledger_entries e "
-    "JOIN ledger_transactions t ON t.id = e.transaction_id "
+# What bookings paid the miner ($1), within a range its caller adds (on t.created_at).
+_PAID_FROM = (
+    "FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id "
     "JOIN accounts a ON a.id = e.account_id "
     "WHERE a.owner_id = $1 AND a.kind = 'main' AND e.amount_units > 0 "
     f"AND t.kind IN ({', '.join(repr(k) for k in CLOSING_KINDS)})"
 )
+PAID = f"SELECT coalesce(sum(e.amount_units), 0), count(e.id) {_PAID_FROM}"
+# The same by GPU, most earned first (its GROUP BY follows the range).
+PAID_BY_GPU = (
+    "SELECT b.gpu_id, g.model, sum(e.amount_units) AS earned, count(e.id) AS paid "
+    + _PAID_FROM.replace(
+        "JOIN accounts a",
+        "JOIN bookings b ON b.id = t.booking_id JOIN gpus g ON g.id = b.gpu_id JOIN accounts a",
+    )
+)
+PAID_BY_GPU_END = " GROUP BY b.gpu_id, g.model ORDER BY earned DESC, b.gpu_id"
 JOBS_DONE = "SELECT count(*) FROM jobs WHERE miner_id = $1 AND state = 'completed'"
 PENDING = Query(
     "SELECT coalesce(sum(total_units - outage_refund_units), 0) FROM bookings "

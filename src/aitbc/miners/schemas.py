@@ -135,6 +135,13 @@ class MinerPublic(BaseModel):
     )
 
 
+class GpuEarnings(BaseModel):
+    gpu_id: str
+    model: str
+    earned: MoneyOut = Field(description="Paid for this GPU's bookings in the range")
+    bookings_paid: int
+
+
 class MinerEarnings(BaseModel):
     miner_id: str
     from_time: datetime | None
@@ -146,6 +153,7 @@ class MinerEarnings(BaseModel):
         description="Held in escrow for its bookings that have not ended (paid as they end)"
     )
     currency: str = "AITBC"
+    by_gpu: list[GpuEarnings] = Field(description="The same by GPU, most earned first")
 
     @classmethod
     def of(cls, found: Earnings) -> MinerEarnings:
@@ -157,4 +165,13 @@ class MinerEarnings(BaseModel):
             bookings_paid=found.bookings_paid,
             jobs_completed=found.jobs_completed,
             pending=from_units(found.pending_units),
+            by_gpu=[
+                GpuEarnings(
+                    gpu_id=g.gpu_id,
+                    model=g.model,
+                    earned=from_units(g.earned_units),
+                    bookings_paid=g.bookings_paid,
+                )
+                for g in found.by_gpu
+            ],
         )

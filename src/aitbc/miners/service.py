@@ -76,6 +76,15 @@ class Earnings:
     bookings_paid: int
     jobs_completed: int
     pending_units: int
+    by_gpu: list[GpuEarned]
+
+
+@dataclass(frozen=True, slots=True)
+class GpuEarned:
+    gpu_id: str
+    model: str
+    earned_units: int
+    bookings_paid: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,14 +373,19 @@ async def earnings(
     """Paid out to the miner for its bookings (less the platform's fee), within the range."""
     if await conn.fetchrow(q.MINER, miner_id) is None:
         raise NotFound(f"Miner {miner_id!r} has not registered yet.", code="miner_not_registered")
-    paid, finished = q.PAID, q.JOBS_DONE
+    paid, finished, by_gpu = q.PAID, q.JOBS_DONE, q.PAID_BY_GPU
     args: list[Any] = [miner_id]
     for value, op in ((since, ">="), (until, "<")):
         if value is not None:
             args.append(value)
             paid += f" AND t.created_at {op} ${len(args)}"
+            by_gpu += f" AND t.created_at {op} ${len(args)}"
             finished += f" AND finished_at {op} ${len(args)}"
     earned, count = (await conn.fetch_values(built(paid), *args))[0]
+    gpus = [
+        GpuEarned(r["gpu_id"], r["model"], int(r["earned"]), int(r["paid"]))
+        for r in await conn.fetch(built(by_gpu + q.PAID_BY_GPU_END), *args)
+    ]
     jobs_done = await conn.fetchval(built(finished), *args)
     pending = await conn.fetchval(q.PENDING, miner_id)
     return Earnings(
@@ -382,4 +396,5 @@ async def earnings(
         bookings_paid=int(count),
         jobs_completed=int(jobs_done or 0),
         pending_units=int(pending or 0),
+        by_gpu=gpus,
     )
