@@ -11,7 +11,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from aitbc.cli import main as cli_main
+from aitbc.cli import http as cli_http
 from aitbc.cli.http import Api as HttpApi
 from aitbc.cli.http import in_cli_words
 from aitbc.cli.main import cli
@@ -310,7 +310,7 @@ def test_deposit_sends_create_true_only_when_asked(monkeypatch: pytest.MonkeyPat
         return httpx.Response(201, json={"transaction_id": "t", "amount": "1", "account": account})
 
     transport = httpx.MockTransport(answer)
-    monkeypatch.setattr(cli_main, "Api", lambda config: HttpApi(config, transport=transport))
+    monkeypatch.setattr(cli_http, "Api", lambda config: HttpApi(config, transport=transport))
     for extra in ([], ["--create"]):
         result = CliRunner().invoke(cli, ["--api-key", "k", "admin", "deposit", "o", "1", *extra])
         assert result.exit_code == 0, result.output

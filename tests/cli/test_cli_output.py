@@ -198,3 +198,33 @@ def test_shell_completion_is_what_the_readme_says() -> None:
     )
     assert script.returncode == 0, script.stderr
     assert "complete " in script.stdout and "_AITBC_COMPLETE" in script.stdout
+
+
+_IMPORTED = """
+import sys
+from aitbc.cli.main import main
+sys.argv = ["aitbc", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+heavy = ("sqlalchemy", "fastapi", "starlette", "httpx", "plotext", "aitbc.app", "aitbc.config")
+print(" ".join(sorted({m for m in sys.modules if m.startswith(heavy)})), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "allowed"),
+    [
+        (["--version"], set()),
+        (["--help"], set()),
+        (["marketplace", "gpu", "list", "--url", "http://127.0.0.1:9"], {"httpx"}),
+    ],
+)
+def test_the_cli_imports_only_what_the_command_needs(argv: list[str], allowed: set[str]) -> None:
+    # bench/cli_start.py measures what this buys: --version in 0.07 s instead of 0.5 s.
+    ran = subprocess.run(
+        [sys.executable, "-c", _IMPORTED, *argv], capture_output=True, text=True, timeout=60
+    )
+    imported = {m.split(".")[0] for m in ran.stderr.splitlines()[-1].split()}
+    assert imported <= allowed, ran.stderr

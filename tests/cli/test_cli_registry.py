@@ -16,7 +16,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from aitbc.cli import config as cli_config
-from aitbc.cli import main as cli_main
+from aitbc.cli import http as cli_http
 from aitbc.cli.http import Api as HttpApi
 from aitbc.cli.main import cli
 from tests.support.api import ADMIN_KEY, Api
@@ -393,7 +393,7 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[Result, Recorde
     ) -> tuple[Result, Recorder]:
         recorder = Recorder(responses)
         transport = httpx.MockTransport(recorder)
-        monkeypatch.setattr(cli_main, "Api", lambda config: HttpApi(config, transport=transport))
+        monkeypatch.setattr(cli_http, "Api", lambda config: HttpApi(config, transport=transport))
         result = CliRunner().invoke(cli, ["--url", "http://coordinator.test", *args])
         return result, recorder
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from fastapi import FastAPI
 
 from aitbc.cli import config as cli_config
-from aitbc.cli import main as cli_main
+from aitbc.cli import http as cli_http
 from aitbc.cli.http import Api as HttpApi
 from aitbc.cli.main import cli
 from tests.reviews.review_support import public_reviews
@@ -305,7 +305,7 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[Result, httpx.R
     def _invoke(status: int, body: Any, *args: str) -> tuple[Result, httpx.Request]:
         recorder = Recorder(status, body)
         transport = httpx.MockTransport(recorder)
-        monkeypatch.setattr(cli_main, "Api", lambda config: HttpApi(config, transport=transport))
+        monkeypatch.setattr(cli_http, "Api", lambda config: HttpApi(config, transport=transport))
         result = CliRunner().invoke(cli, ["--url", "http://coordinator.test", *args])
         assert result.exit_code == 0, result.output
         [request] = recorder.requests

@@ -12,7 +12,6 @@ from urllib.parse import quote as quote_path
 import click
 
 from aitbc.cli import numbers, reviews, views
-from aitbc.cli.chart import price_chart
 from aitbc.cli.context import api
 from aitbc.cli.gpu import gpu, rental, rental_options
 from aitbc.cli.output import console, emit, show
@@ -76,6 +75,8 @@ def pricing(model: str, history: bool, bucket: str) -> None:
     out = console()
     show(drawn(api().request("GET", path), views.PRICING, None, out.is_terminal))
     click.echo()
+    from aitbc.cli.chart import price_chart  # plotext only when a chart is drawn
+
     click.echo(price_chart(series, coloured=out.is_terminal, width=out.width))
 
 

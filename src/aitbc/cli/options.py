@@ -58,10 +58,13 @@ def _printing(group: click.Group) -> Iterable[click.Command]:
         yield command
 
 
-def attach_output_options(root: click.Group) -> None:
-    """Give every command that prints a result, and every group above one, the output options
-    after its name too."""
-    for command in _printing(root):
+def attach_output_options_to(top: click.Command) -> None:
+    """Give a command of the root, and every command under it that prints a result (and
+    every group above one), the output options after its name too."""
+    if top.name in NO_OUTPUT_COMMANDS:
+        return
+    below = list(_printing(top)) if isinstance(top, click.Group) else []
+    for command in [*below, top]:
         taken = {opt for param in command.params for opt in param.opts}
         command.params.extend(
             option for option in output_options() if not taken.intersection(option.opts)

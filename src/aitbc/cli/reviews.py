@@ -6,7 +6,6 @@ from __future__ import annotations
 import click
 
 from aitbc.cli import views
-from aitbc.cli.chart import rating_chart
 from aitbc.cli.context import api
 from aitbc.cli.http import ApiError
 from aitbc.cli.output import console, emit, show
@@ -113,6 +112,8 @@ def rating_history(gpu_id: str, bucket: str | None, since: str | None) -> None:
         emit(points, views.RATING_POINT)
         return
     out = console()
+    from aitbc.cli.chart import rating_chart  # plotext only when a chart is drawn
+
     click.echo(rating_chart(points, coloured=out.is_terminal, width=out.width))
     if points:
         show(rows_table(points, views.RATING_POINT, state.column_list(), out.is_terminal))
