@@ -4,15 +4,19 @@ and the release preview tells exactly what the release then does."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import threading
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from aitbc.cli.main import cli
+from aitbc.web.demo import keep_online, seed
 from aitbc.web.router import STATIC_DIR
 from tests.support.api import ADMIN_KEY, Api
+from tests.support.waiting import until
 from tests.web.web_support import client_with_money, make_market
 
 PAGE_ADDRESSES = ["/", "/?model=4090&sort=rating", "/gpus/gpu_x", "/account", "/provider"]
@@ -95,10 +99,47 @@ def test_the_release_preview_is_only_for_the_booking_client(api: Api) -> None:
 
 
 def test_aitbc_web_demo_fills_a_running_coordinator(live_server: str, api: Api) -> None:
-    result = CliRunner().invoke(
-        cli, ["web", "demo", "--url", live_server, "--admin-key", ADMIN_KEY]
-    )
+    # The coordinator and the key as every command takes them (the global options here).
+    result = CliRunner().invoke(cli, ["--url", live_server, "--api-key", ADMIN_KEY, "web", "demo"])
     assert result.exit_code == 0, result.output
     assert "client key (demo-alice): aitbc_" in result.output
+    assert "--keep-online" in result.stderr  # says plainly that the miners will go quiet
     listed = api.call("GET", "/v1/marketplace/gpu/list").json()
     assert len(listed) == 4
+
+
+def test_the_demo_keeps_its_miners_online_while_it_runs(live_server: str, api: Api) -> None:
+    keys = seed(live_server, ADMIN_KEY)
+    api.clock.advance(seconds=3600)  # long past the heartbeat timeout
+    statuses = {g["status"] for g in api.call("GET", "/v1/marketplace/gpu/list").json()}
+    assert statuses == {"offline"}
+    stop = threading.Event()
+    beating = threading.Thread(target=keep_online, args=(live_server, keys.miners, stop, 0.05))
+    beating.start()
+    try:
+        until(
+            lambda: (
+                "offline"
+                not in {g["status"] for g in api.call("GET", "/v1/marketplace/gpu/list").json()}
+            ),
+            10,
+            "the demo miners online again",
+        )
+    finally:
+        stop.set()
+        beating.join()
+
+
+def test_demo_and_screenshots_fail_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    away = CliRunner().invoke(
+        cli, ["--url", "http://127.0.0.1:9", "web", "demo", "--admin-key", "k"]
+    )
+    assert away.exit_code == 1 and "Traceback" not in away.output
+    assert "cannot reach the coordinator at http://127.0.0.1:9" in away.output
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "playwright" else found(name)
+    )
+    shots = CliRunner().invoke(cli, ["web", "screenshots", "/tmp/nowhere"])
+    assert shots.exit_code == 1 and "Traceback" not in shots.output
+    assert "Screenshots need Playwright" in shots.output

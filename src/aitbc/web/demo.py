@@ -4,6 +4,7 @@ with money, bookings, reviews and a flagged review."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,16 @@ class DemoKeys:
     other_client: str
     miner: str
     gpu_ids: list[str]
+    miners: dict[str, str]  # every demo miner's key, by its id
+
+
+def keep_online(base_url: str, miners: dict[str, str], stop: threading.Event, every: float) -> None:
+    """Heartbeat the demo miners every ``every`` seconds until ``stop`` is set: their GPUs
+    stay online while the demo runs."""
+    with httpx.Client(base_url=base_url, timeout=10) as http:
+        while not stop.wait(every):
+            for key in miners.values():
+                http.post("/v1/miners/heartbeat", json={}, headers={"X-Api-Key": key})
 
 
 class DemoError(RuntimeError):
@@ -124,4 +135,5 @@ def seed(base_url: str, admin_key: str) -> DemoKeys:
             other_client=other,
             miner=miner_keys["demo-miner-eu"],
             gpu_ids=gpu_ids,
+            miners=miner_keys,
         )
