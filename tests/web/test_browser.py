@@ -336,3 +336,42 @@ def test_rent_interruptibly_at_the_lowest_winning_bid_and_see_the_preemption_not
     expect(row).to_contain_text("preempted")
     expect(row).to_contain_text("Interruptible, bid 0.200000 AITBC per hour")
     expect(row.locator(".preempted")).to_contain_text("Outbid: the GPU is taken at")
+
+
+def test_a_one_point_chart_and_the_sort_choice_read_right(
+    page: Any, live_server: str, api: Api
+) -> None:
+    market = make_market(api)
+    renter = client_with_money(api, "renter")
+    booked = api.call(
+        "POST", f"/v1/marketplace/gpu/{market.gpu_4090}/book", renter, json={"duration_hours": 1}
+    )
+    assert booked.status_code == 201, booked.text
+    # A sweep records a price point (in a thread: Playwright's loop runs in this one).
+    sweeping = threading.Thread(target=api.client.app.state.sweeper.run_once)  # type: ignore[attr-defined]
+    sweeping.start()
+    sweeping.join()
+    history = api.call("GET", "/v1/marketplace/pricing/rtx4090/history").json()
+    assert len(history) == 1, history
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(live_server + "/")
+    sort = page.locator("#f-sort")
+    expect(sort).to_be_visible()
+    fits = sort.evaluate(
+        "e => { const c = document.createElement('canvas').getContext('2d');"
+        " c.font = getComputedStyle(e).font;"
+        " return c.measureText(e.options[e.selectedIndex].text).width + 24 <= e.clientWidth; }"
+    )
+    assert fits, "the sort's choice is clipped"
+    page.goto(f"{live_server}/gpus/{market.gpu_4090}")
+    chart = page.locator("figure.chart", has_text="Market price")
+    expect(chart).to_be_visible()
+    y_labels = chart.locator("text.y-label").all_text_contents()
+    x_labels = chart.locator("text.x-label").all_text_contents()
+    assert len(chart.locator("circle.dot").all()) == 1
+    # One label each way, at the point: no scale of ±1 around it.
+    assert len(y_labels) == 1 and len(x_labels) == 1, (y_labels, x_labels)
+    assert float(y_labels[0]) > 0
+    page.set_viewport_size({"width": 390, "height": 844})
+    size = chart.locator("text").first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+    assert size >= 18  # drawn 560 wide, shown 390: about 12 px on the phone

@@ -17,18 +17,31 @@ def _when(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def _time_form(seconds: float) -> str:
+    """How the dates along the bottom read, by the span they cover (labels that differ)."""
+    if seconds <= 3600:
+        return "%H:%M:%S"
+    return "%H:%M" if seconds <= 86_400 else "%Y-%m-%d"
+
+
 def line_chart(
     title: str, times: list[str], values: list[float], *, coloured: bool, width: int = WIDTH
 ) -> str:
-    """A line through the points, dates along the bottom, values up the side."""
+    """A line through the points, dates along the bottom, values up the side. A single
+    moment or a single value is said, not drawn: an axis around one point has no scale (it
+    read -0.60 to 1.40 for a price of 0.40, every date the same)."""
+    moments = [_when(t) for t in times]
+    if len(set(moments)) == 1:
+        return "(one point so far: a chart needs two moments)"
+    if len(set(values)) == 1:
+        return "(the same value throughout: nothing to chart)"
     figure = plotext.figure
     figure.clear()
     figure.plot_size(max(30, min(width, 120)), HEIGHT)
     figure.theme("default" if coloured else "colorless")
     figure.title(title)
-    moments = [_when(t) for t in times]
-    within_a_day = (max(moments) - min(moments)).total_seconds() <= 86_400
-    figure.date().activate(form="%H:%M" if within_a_day else "%Y-%m-%d")
+    span = (max(moments) - min(moments)).total_seconds()
+    figure.date().activate(form=_time_form(span))
     figure.draw(figure.signal(moments, values).lines())
     drawn: str = figure.build().string(colorless=not coloured)
     figure.clear()
@@ -36,7 +49,8 @@ def line_chart(
 
 
 def _span(points: list[dict[str, Any]], time_key: str) -> str:
-    return f"{cell_text(points[0][time_key])} .. {cell_text(points[-1][time_key])}"
+    first, last = cell_text(points[0][time_key]), cell_text(points[-1][time_key])
+    return first if first == last else f"{first} .. {last}"
 
 
 def price_chart(points: list[dict[str, Any]], *, coloured: bool = False, width: int = WIDTH) -> str:

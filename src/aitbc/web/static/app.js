@@ -420,7 +420,7 @@ async function browsePage() {
     { class: "filters panel", method: "get", action: "/", role: "search", "aria-label": "Filter GPUs" },
     fields,
     h("div", {}, h("label", { for: "f-status" }, "Status"), statusSelect),
-    h("div", {}, h("label", { for: "f-sort" }, "Sort by"), sortSelect),
+    h("div", { class: "wide" }, h("label", { for: "f-sort" }, "Sort by"), sortSelect),
     h("div", {}, h("label", { class: "inline" }, h("input", { type: "checkbox", name: "available", value: "true", checked: params.get("available") === "true" }), "Available now only")),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Search"), h("a", { href: "/" }, "Clear")),
   );
@@ -490,10 +490,16 @@ function lineChart(points, { label, yLabel }) {
   const values = points.map((p) => Number(p.y));
   let min = Math.min(...values);
   let max = Math.max(...values);
-  if (min === max) {
-    min -= 1;
-    max += 1;
+  // One value (a single point, or a flat line): a tenth of it either side, and one label
+  // at its height; not a scale of ±1 around it (a price of 0.40 read -0.60 to 1.40).
+  const flat = min === max;
+  if (flat) {
+    const margin = Math.abs(min) / 10 || 1;
+    min -= margin;
+    max += margin;
   }
+  const first = points[0].x;
+  const last = points[points.length - 1].x;
   const x = (i) => pad.left + (points.length === 1 ? (width - pad.left - pad.right) / 2 : (i * (width - pad.left - pad.right)) / (points.length - 1));
   const y = (v) => pad.top + ((max - v) * (height - pad.top - pad.bottom)) / (max - min);
   const path = values.map((v, i) => `${i ? "L" : "M"}${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
@@ -502,10 +508,18 @@ function lineChart(points, { label, yLabel }) {
     { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label },
     s("line", { class: "axis", x1: pad.left, y1: height - pad.bottom, x2: width - pad.right, y2: height - pad.bottom }),
     s("line", { class: "axis", x1: pad.left, y1: pad.top, x2: pad.left, y2: height - pad.bottom }),
-    s("text", { x: 4, y: pad.top + 8 }, points[values.indexOf(Math.max(...values))].y),
-    s("text", { x: 4, y: height - pad.bottom }, points[values.indexOf(Math.min(...values))].y),
-    s("text", { x: pad.left, y: height - 8 }, points[0].x),
-    s("text", { x: width - pad.right, y: height - 8, "text-anchor": "end" }, points[points.length - 1].x),
+    ...(flat
+      ? [s("text", { class: "y-label", x: 4, y: y(values[0]) + 4 }, points[0].y)]
+      : [
+          s("text", { class: "y-label", x: 4, y: pad.top + 8 }, points[values.indexOf(Math.max(...values))].y),
+          s("text", { class: "y-label", x: 4, y: height - pad.bottom }, points[values.indexOf(Math.min(...values))].y),
+        ]),
+    ...(first === last
+      ? [s("text", { class: "x-label", x: (pad.left + width - pad.right) / 2, y: height - 8, "text-anchor": "middle" }, first)]
+      : [
+          s("text", { class: "x-label", x: pad.left, y: height - 8 }, first),
+          s("text", { class: "x-label", x: width - pad.right, y: height - 8, "text-anchor": "end" }, last),
+        ]),
     s("path", { class: "line", d: path }),
     ...values.map((v, i) => s("circle", { class: "dot", cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: 3 }, s("title", {}, `${points[i].x}: ${points[i].y}`))),
   );
