@@ -133,6 +133,20 @@ def test_gpu_update_changes_price_mode_and_description(
     )
     assert (body["pricing_mode"], body["description"]) == ("dynamic", "fast")
     assert details(api, gpu)["pricing_mode"] == "dynamic"
+    # Under dynamic pricing the provider is told why the GPU is listed at its price.
+    said = run(market.miner_key, "marketplace", "gpu", "update", gpu, "--price-per-hour", "1.25")
+    shown = details(api, gpu)
+    assert said.exit_code == 0, said.output
+    assert (
+        f"listed at {shown['price_per_hour']} per hour: your base 1.250000 x the A100 demand "
+        "multiplier"
+    ) in said.stderr
+    assert "online GPUs booked, against a 70 % target" in said.stderr
+    assert "between 0.5 and 3" in said.stderr
+    looked = run(None, "marketplace", "gpu", "details", gpu)
+    assert "your base 1.250000" in looked.stderr
+    fixed = run(market.miner_key, "marketplace", "gpu", "update", gpu, "--pricing-mode", "fixed")
+    assert fixed.exit_code == 0 and "listed at" not in fixed.stderr
 
     usage_error(run(market.miner_key, "marketplace", "gpu", "update", gpu), "nothing to change")
     stranger = api.key("miner", "m-2")

@@ -182,6 +182,14 @@ def test_provider_changes_a_price_and_delists(page: Any, live_server: str, api: 
     expect(row).to_contain_text("0.750000 AITBC")
     gpu = api.call("GET", f"/v1/marketplace/gpu/{market.gpu_4090}").json()
     assert gpu["price_per_hour"] == "0.750000"
+    expect(row.locator(".price-why")).to_have_count(0)  # fixed: the price is the base
+
+    # Dynamic: the row says the base, the multiplier and the demand behind it.
+    row.locator("select").select_option("dynamic")
+    row.locator("text=Save price").click()
+    why = row.locator(".price-why")
+    expect(why).to_contain_text("Base 0.750000 AITBC \u00d7")
+    expect(why).to_contain_text("online RTX 4090 GPUs booked (the target is 70 %)")
 
     # A price the API refuses: its sentence, as it is.
     refused = api.call(

@@ -4,7 +4,9 @@ one), book, release, quote, change the price or pricing mode, delist, relist."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, TypeVar
+from urllib.parse import quote as quote_path
 
 import click
 
@@ -170,7 +172,9 @@ def gpu_details(gpu_id: str, watching: bool, interval: float, count: int | None)
     if watching:
         watch(fetch, views.GPU, interval, count)
     else:
-        emit(fetch(), views.GPU)
+        found = fetch()
+        say_price(found)
+        emit(found, views.GPU)
 
 
 @gpu.command("book")
@@ -298,7 +302,39 @@ def gpu_update(
             "nothing to change: give --price-per-hour, --pricing-mode, --description, "
             "--interruptible or --min-bid"
         )
-    emit(api().request("PATCH", f"/v1/marketplace/gpu/{gpu_id}", json=body), views.GPU)
+    changed = api().request("PATCH", f"/v1/marketplace/gpu/{gpu_id}", json=body)
+    say_price(changed)
+    emit(changed, views.GPU)
+
+
+def say_price(found: Any) -> None:
+    """Under dynamic pricing, say why the GPU is listed at its price (on stderr): its base
+    times its model's demand multiplier, and what set the multiplier."""
+    if not isinstance(found, dict) or found.get("pricing_mode") != "dynamic":
+        return
+    model = quote_path(str(found["model"]), safe="")
+    market = api().request("GET", f"/v1/marketplace/pricing/{model}")
+    click.echo(price_reason(found, market), err=True)
+
+
+def price_reason(gpu: dict[str, Any], market: dict[str, Any]) -> str:
+    from aitbc.pricing import engine  # the rule's figures (a module of constants)
+
+    def times(bp: int) -> str:
+        return f"{Decimal(bp) / engine.BP:g}"
+
+    demand = market["demand"]
+    booked = Decimal(str(demand["utilisation"])) * 100
+    return (
+        f"listed at {gpu['price_per_hour']} per hour: your base {gpu['base_price_per_hour']} "
+        f"x the {market['model']} demand multiplier {market['demand_multiplier']} "
+        f"({booked:.0f} % of its {demand['supply']} online GPUs booked, against a "
+        f"{engine.TARGET_UTILISATION_BP // 100} % target; {demand['recent_bookings']} "
+        f"booking(s) in the last {demand['window_minutes']} min). Dynamic pricing moves the "
+        f"multiplier by at most {times(engine.MAX_STEP_BP)} a recomputation, between "
+        f"{times(engine.MIN_MULTIPLIER_BP)} and {times(engine.MAX_MULTIPLIER_BP)}; "
+        "--pricing-mode fixed lists it at its base."
+    )
 
 
 @gpu.command("delist")

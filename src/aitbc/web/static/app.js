@@ -1039,6 +1039,17 @@ async function accountPage() {
 
 // ---------- a provider's GPUs ----------
 
+function priceWhy(gpu, market) {
+  // Dynamic pricing: the base, the model's demand multiplier, and what set it.
+  if (gpu.pricing_mode !== "dynamic" || !market) return "";
+  const booked = Math.round(Number(market.demand.utilisation) * 100);
+  return h(
+    "p",
+    { class: "muted price-why" },
+    `Base ${money(gpu.base_price_per_hour)} × ${market.demand_multiplier} for demand: ${booked} % of the ${market.demand.supply} online ${gpu.model} GPUs booked (the target is 70 %), ${market.demand.recent_bookings} booking(s) in the last ${market.demand.window_minutes} min.`,
+  );
+}
+
 function priceForm(gpu, after) {
   const id = `price-${gpu.gpu_id}`;
   const price = h("input", { id, type: "text", inputmode: "decimal", value: gpu.base_price_per_hour, size: 10 });
@@ -1068,6 +1079,11 @@ async function providerPage() {
 
   async function loadGpus() {
     const list = await api("GET", `/v1/marketplace/gpu/list?miner_id=${encodeURIComponent(me.owner_id)}&limit=100&sort=newest`);
+    // Why a dynamic GPU is listed at its price: its model's demand, read once per model.
+    const models = [...new Set(list.filter((g) => g.pricing_mode === "dynamic").map((g) => g.model))];
+    const markets = Object.fromEntries(
+      await Promise.all(models.map(async (m) => [m, await api("GET", `/v1/marketplace/pricing/${encodeURIComponent(m)}`)])),
+    );
     gpus.replaceChildren(
       list.length
         ? table(
@@ -1088,7 +1104,7 @@ async function providerPage() {
                 { "data-gpu": g.gpu_id },
                 h("td", {}, h("a", { href: `/gpus/${encodeURIComponent(g.gpu_id)}` }, `${g.model} · ${g.memory_gb} GB`)),
                 h("td", {}, gpuStatus(g)),
-                h("td", { class: "num" }, money(g.price_per_hour), h("br"), h("span", { class: "muted" }, g.pricing_mode)),
+                h("td", { class: "num" }, money(g.price_per_hour), h("br"), h("span", { class: "muted" }, g.pricing_mode), priceWhy(g, markets[g.model])),
                 h("td", {}, g.health?.utilization_pct === undefined ? "–" : `${g.health.utilization_pct} %`),
                 h("td", {}, `24 h: ${g.uptime_24h_pct} %`, h("br"), `7 d: ${g.uptime_7d_pct} %`),
                 h("td", { class: "num" }, String(g.total_bookings)),
