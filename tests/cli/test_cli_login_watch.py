@@ -167,7 +167,7 @@ def test_watch_bookings_jobs_and_a_gpu_for_a_count(
 
     listed = ok_text(run(key, "bookings", "list", "--watch", "--count", "3", "--interval", "0.2"))
     assert listed.count("every 0.2s, refresh ") == 3 and waits == [0.2, 0.2]
-    assert listed.splitlines()[1].split()[:4] == ["booking_id", "gpu_id", "rental_type", "status"]
+    assert listed.splitlines()[1].split()[:4] == ["booking_id", "gpu_id", "status", "start_time"]
 
     jobs = ok_text(run(key, "client", "jobs", "-w", "--count", "2"))
     assert jobs.count("refresh ") == 2 and job["job_id"] in jobs

@@ -21,7 +21,7 @@ from tests.support.gpus import list_gpus, register_miner
 from tests.support.market import Market
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-GPU_COLUMNS = ["gpu_id", "model", "memory_gb", "price_per_hour", "status", "average_rating"]
+GPU_COLUMNS = ["gpu_id", "model", "price_per_hour", "status", "memory_gb", "region"]
 
 
 @pytest.fixture(autouse=True)
@@ -70,8 +70,8 @@ def test_output_format_after_the_sub_command(run: Cli, gpus: list[str]) -> None:
 
 def test_gpu_table_has_the_chosen_columns_and_no_json(run: Cli, gpus: list[str]) -> None:
     lines = ok_text(run(None, "marketplace", "gpu", "list")).splitlines()
-    assert lines[0].split() == [*GPU_COLUMNS, "region"]
-    assert lines[2].split() == [gpus[0], "RTX", "3090", "24", "0.300000", "available", "eu-west"]
+    assert lines[0].split() == [*GPU_COLUMNS, "average_rating"]
+    assert lines[2].split() == [gpus[0], "RTX", "3090", "0.300000", "available", "24", "eu-west"]
 
     details = ok_text(run(None, "marketplace", "gpu", "details", gpus[0]))
     rows = dict(line.split(None, 1) for line in details.splitlines() if " " in line.strip())
@@ -157,7 +157,7 @@ def test_on_a_terminal_tables_are_coloured_and_fit_its_width(
     visible = ANSI.sub("", drawn).splitlines()
     assert max(len(li) for li in visible) <= 100
     header = next(li for li in visible if "gpu_id" in li)
-    assert header.split() == [*GPU_COLUMNS, "region"]
+    assert header.split() == [*GPU_COLUMNS, "average_rating"]
     assert any(gpus[0] in li and "RTX 3090" in li for li in visible)  # one row, one line
     squeezed = ANSI.sub("", ok_text(run(None, "marketplace", "gpu", "list", "--columns", "all")))
     assert max(len(li) for li in squeezed.splitlines()) <= 100

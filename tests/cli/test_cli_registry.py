@@ -207,15 +207,15 @@ def test_table_output_shows_the_chosen_gpu_columns(run: Run, api: Api, miner: st
     assert lines[0].split() == [
         "gpu_id",
         "model",
-        "memory_gb",
         "price_per_hour",
         "status",
-        "average_rating",
+        "memory_gb",
         "region",
+        "average_rating",
     ]
     assert set(lines[1].replace(" ", "")) == {"-"}
     assert len(lines) == 4
-    assert lines[2].split()[:5] == [first, "RTX", "3090", "24", "0.300000"]
+    assert lines[2].split()[:6] == [first, "RTX", "3090", "0.300000", "available", "24"]
     assert lines[3].split()[0] == second
     assert "{" not in result.stdout  # no JSON in cells
 

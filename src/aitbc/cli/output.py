@@ -81,6 +81,12 @@ def _styled(key: str, value: Any, styled: bool) -> Text:
     return Text(text)
 
 
+def _styled_text(key: str, value: Any, text: str) -> Text:
+    if key in ("status", "state", "gpu_status") and isinstance(value, str):
+        return Text(text, style=STATUS_STYLES.get(value, ""))
+    return Text(text)
+
+
 def _new_table(styled: bool, **kwargs: Any) -> Table:
     if styled:
         return Table(
@@ -123,21 +129,65 @@ def chosen_columns(
     return available
 
 
+# Free text, which may wrap at its spaces; every other column keeps each value on one line.
+PROSE = frozenset(
+    {"comment", "description", "note", "reason", "error", "flag_reasons", "notes", "wanted"}
+)
+PROSE_WIDTH = 24  # what a prose column is given before others are left out
+GAP = 2  # between columns
+
+
+def _compact_time(text: str) -> str:
+    """A terminal table's time: to the minute ("2030-01-01 04:43Z")."""
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\d \d\d:\d\d):\d\d(Z|[+-]\d\d:\d\d)", text)
+    return text if match is None else f"{match.group(1)}{match.group(2)}"
+
+
+def fitted(columns: list[str], cells: list[list[str]], width: int) -> list[str]:
+    """The columns a terminal ``width`` holds without breaking a value: the first ones in
+    their order (the view lists them by priority), each as wide as its widest value (a prose
+    column at most PROSE_WIDTH); at least the first."""
+    kept: list[str] = []
+    used = 0
+    for i, name in enumerate(columns):
+        natural = max([len(name), *(len(row[i]) for row in cells)])
+        if name in PROSE:
+            natural = min(natural, PROSE_WIDTH)
+        needed = natural + (GAP if kept else 0)
+        if kept and used + needed > width:
+            break
+        kept.append(name)
+        used += needed
+    return kept
+
+
 def table(
     rows: list[dict[str, Any]],
     view: View | None,
     requested: list[str] | None,
     styled: bool,
 ) -> RenderableType:
+    """Rows as a table. On a terminal (``styled``) it fits the terminal's width: times to the
+    minute, and the lowest-priority columns left out (unless --columns named them) rather
+    than a word or a number broken across lines."""
     if not rows:
         return Text("(no results)")
     columns = chosen_columns(rows, view, requested)
+    if styled:
+        cells = [[_compact_time(cell_text(row.get(c))) for c in columns] for row in rows]
+        if not requested:
+            kept = fitted(columns, cells, console().width)
+            at = [columns.index(c) for c in kept]
+            columns, cells = kept, [[row[i] for i in at] for row in cells]
     grid = _new_table(styled)
     for name in columns:
-        is_id = name == "id" or name.endswith("_id")
-        grid.add_column(name, overflow="fold", no_wrap=is_id)
-    for row in rows:
-        grid.add_row(*(_styled(name, row.get(name), styled) for name in columns))
+        wraps = name in PROSE
+        grid.add_column(name, no_wrap=not wraps, overflow="fold" if wraps else "ellipsis")
+    for n, row in enumerate(rows):
+        if styled:
+            grid.add_row(*(_styled_text(c, row.get(c), cells[n][i]) for i, c in enumerate(columns)))
+        else:
+            grid.add_row(*(_styled(name, row.get(name), styled) for name in columns))
     return grid
 
 

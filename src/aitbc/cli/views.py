@@ -14,13 +14,14 @@ class View:
     nested: dict[str, View] = field(default_factory=dict)
 
 
+# Each view's columns in priority order: a narrow terminal leaves out the last ones first.
 GPU = View(
     "gpu_id",
-    ("gpu_id", "model", "memory_gb", "price_per_hour", "status", "average_rating", "region"),
+    ("gpu_id", "model", "price_per_hour", "status", "memory_gb", "region", "average_rating"),
 )
 GPU_BY_BID = View(  # a list sorted or filtered by bid: what wins each now
     "gpu_id",
-    ("gpu_id", "model", "memory_gb", "price_per_hour", "lowest_winning_bid", "status", "region"),
+    ("gpu_id", "model", "lowest_winning_bid", "price_per_hour", "status", "memory_gb", "region"),
 )
 GPU_REGISTERED = View("gpu_id")
 BOOKING = View(
@@ -28,12 +29,12 @@ BOOKING = View(
     (
         "booking_id",
         "gpu_id",
-        "rental_type",
         "status",
         "start_time",
         "end_time",
-        "price_per_hour",
         "total_cost",
+        "rental_type",
+        "price_per_hour",
     ),
 )
 ORDER_EVENT = View("at", ("at", "status", "note"))
@@ -42,17 +43,17 @@ ORDER = View(
     (
         "order_id",
         "gpu_id",
-        "rental_type",
         "status",
-        "price_per_hour",
         "total_cost",
         "refund",
         "start_time",
+        "rental_type",
+        "price_per_hour",
     ),
     nested={"history": ORDER_EVENT},
 )
 JOB = View(
-    "job_id", ("job_id", "state", "gpu_id", "rental_type", "duration_hours", "cost", "created_at")
+    "job_id", ("job_id", "state", "gpu_id", "cost", "created_at", "duration_hours", "rental_type")
 )
 MINER_JOB = View("job_id", ("job_id", "state", "gpu_id", "created_at"))
 BID = View(  # tables show the id as bid_id (cli.marketplace._bid_shown)
@@ -76,7 +77,7 @@ RATING_POINT = View(
 PRICE_POINT = View(
     "at", ("at", "current_price", "base_price", "demand_multiplier", "utilisation", "supply")
 )
-API_KEY = View("key_id", ("key_id", "prefix", "role", "owner_id", "created_at", "revoked_at"))
+API_KEY = View("key_id", ("key_id", "role", "owner_id", "prefix", "created_at", "revoked_at"))
 LEDGER = View(
     "entry_id",
     ("entry_id", "transaction_id", "kind", "account", "amount", "booking_id", "created_at"),
