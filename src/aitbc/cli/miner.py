@@ -176,7 +176,15 @@ def deregister(agreed: bool) -> None:
     help="Price of each GPU found by nvidia-smi.",
 )
 @click.option("--region", default=None)
-@click.option("--heartbeat-seconds", type=FiniteFloat(0.1), default=15.0, show_default=True)
+@click.option(
+    "--heartbeat-seconds",
+    type=FiniteFloat(0.1),
+    default=15.0,
+    show_default=True,
+    envvar="AITBC_AGENT_HEARTBEAT_SECONDS",
+    help="How often the agent heartbeats (keep it well under the coordinator's "
+    "AITBC_HEARTBEAT_TIMEOUT_SECONDS, 90 by default).",
+)
 @click.option(
     "--poll-wait",
     type=FiniteFloat(0, 30),
