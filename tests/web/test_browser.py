@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -383,3 +384,39 @@ def test_a_one_point_chart_and_the_sort_choice_read_right(
     page.set_viewport_size({"width": 390, "height": 844})
     size = chart.locator("text").first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
     assert size >= 18  # drawn 560 wide, shown 390: about 12 px on the phone
+
+
+def test_a_provider_registers_a_gpu_and_reads_its_earnings_by_gpu_and_period(
+    page: Any, live_server: str, api: Api
+) -> None:
+    market = make_market(api)
+    sign_in(page, live_server, market.miner)
+    page.fill("#reg-model", "L40S")
+    page.fill("#reg-memory", "48")
+    page.fill("#reg-price", "1.1")
+    page.click("text=Register GPU")
+    row = page.locator("#my-gpus tr", has_text="L40S")
+    expect(row).to_contain_text("1.100000 AITBC")
+    [made] = [g for g in api.call("GET", "/v1/marketplace/gpu/list?model=L40S").json()]
+    assert (made["miner_id"], made["memory_gb"]) == ("miner-eu", 48)
+
+    # A booking of the 4090, released after half an hour: earnings by GPU, and as CSV.
+    renter = client_with_money(api, "renter")
+    booked = api.call(
+        "POST", f"/v1/marketplace/gpu/{market.gpu_4090}/book", renter, json={"duration_hours": 1}
+    )
+    assert booked.status_code == 201, booked.text
+    api.pass_time(1800, market.miner)  # its miner heartbeating all along
+    released = api.call("POST", f"/v1/marketplace/gpu/{market.gpu_4090}/release", renter)
+    assert released.status_code == 200, released.text
+    page.click("#earn-period >> text=Show")
+    line = page.locator(f"#earnings tr[data-earned='{market.gpu_4090}']")
+    expect(line).to_contain_text("0.250000 AITBC")
+    href = page.locator("#earnings-csv").get_attribute("href")
+    assert href is not None
+    csv_text = urllib.parse.unquote(href.split(",", 1)[1])
+    assert f'"{market.gpu_4090}","RTX 4090","0.250000","1","AITBC"' in csv_text
+    # A period before the payment: nothing paid in it.
+    page.fill("#earn-to", "2000-01-01")
+    page.click("#earn-period >> text=Show")
+    expect(page.locator("#earnings")).to_contain_text("Nothing paid in this period.")

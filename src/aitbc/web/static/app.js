@@ -1039,6 +1039,35 @@ async function accountPage() {
 
 // ---------- a provider's GPUs ----------
 
+function registerForm(me, after) {
+  // A GPU registered from the browser, as `aitbc marketplace gpu register` does.
+  const name = h("input", { id: "reg-model", type: "text", required: true, placeholder: "RTX 4090" });
+  const memory = h("input", { id: "reg-memory", type: "number", min: "1", required: true, value: "24" });
+  const price = h("input", { id: "reg-price", type: "text", inputmode: "decimal", required: true, placeholder: "0.50" });
+  const box = errorBox();
+  const button = h("button", { type: "submit", class: "primary" }, "Register GPU");
+  const form = h(
+    "form",
+    { class: "filters panel", id: "register-gpu", "aria-label": "Register a GPU" },
+    h("div", {}, h("label", { for: "reg-model" }, "Model"), name),
+    h("div", {}, h("label", { for: "reg-memory" }, "Memory (GB)"), memory),
+    h("div", {}, h("label", { for: "reg-price" }, "Price per hour"), price),
+    h("div", { class: "actions" }, button),
+    box,
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act(button, box, async () => {
+      const body = { gpu: { name: name.value.trim(), memory_gb: Number(memory.value), price_per_hour: price.value.trim() } };
+      const made = await api("POST", "/v1/marketplace/gpu/register", { body });
+      announce(`GPU registered: ${made.gpu_id}. It is online while your miner heartbeats.`);
+      form.reset();
+      await after();
+    });
+  });
+  return form;
+}
+
 function priceWhy(gpu, market) {
   // Dynamic pricing: the base, the model's demand multiplier, and what set it.
   if (gpu.pricing_mode !== "dynamic" || !market) return "";
@@ -1075,7 +1104,27 @@ async function providerPage() {
   const gpus = h("div", { id: "my-gpus" });
   const earnings = h("div", { id: "earnings" });
   const bookings = h("div", { id: "provider-bookings" });
-  setPage("My GPUs", box, h("section", {}, h("h2", {}, "Earnings"), earnings), h("section", {}, h("h2", {}, "GPUs"), gpus), h("section", {}, h("h2", {}, "Bookings on my GPUs"), bookings));
+  // Earnings in a period, by GPU, with a CSV of the lines.
+  const fromInput = h("input", { id: "earn-from", type: "date" });
+  const toInput = h("input", { id: "earn-to", type: "date" });
+  const periodForm = h(
+    "form",
+    { class: "filters", id: "earn-period" },
+    h("div", {}, h("label", { for: "earn-from" }, "From (UTC)"), fromInput),
+    h("div", {}, h("label", { for: "earn-to" }, "To, not including (UTC)"), toInput),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Show")),
+  );
+  periodForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    loadEarnings().catch((e) => showError(box, e));
+  });
+  setPage(
+    "My GPUs",
+    box,
+    h("section", {}, h("h2", {}, "Earnings"), periodForm, earnings),
+    h("section", {}, h("h2", {}, "GPUs"), registerForm(me, () => loadGpus()), gpus),
+    h("section", {}, h("h2", {}, "Bookings on my GPUs"), bookings),
+  );
 
   async function loadGpus() {
     const list = await api("GET", `/v1/marketplace/gpu/list?miner_id=${encodeURIComponent(me.owner_id)}&limit=100&sort=newest`);
@@ -1114,12 +1163,25 @@ async function providerPage() {
             }),
             "My GPUs",
           )
-        : h("p", {}, "No GPUs listed. Register them with the miner agent or `aitbc miner register`."),
+        : h("p", {}, "No GPUs listed yet: register one above, or run the miner agent (`aitbc miner run`) on the GPU host."),
     );
   }
   async function loadEarnings() {
-    const e = await api("GET", `/v1/miners/${encodeURIComponent(me.owner_id)}/earnings`);
-    earnings.replaceChildren(h("dl", { class: "specs" }, h("dt", {}, "Earned"), h("dd", {}, money(e.earned)), h("dt", {}, "Pending in open bookings"), h("dd", {}, money(e.pending)), h("dt", {}, "Bookings paid"), h("dd", {}, String(e.bookings_paid)), h("dt", {}, "Jobs completed"), h("dd", {}, String(e.jobs_completed))));
+    const range = new URLSearchParams();
+    if (fromInput.value) range.set("from_time", `${fromInput.value}T00:00:00Z`);
+    if (toInput.value) range.set("to_time", `${toInput.value}T00:00:00Z`);
+    const e = await api("GET", `/v1/miners/${encodeURIComponent(me.owner_id)}/earnings?${range}`);
+    const csv = [["gpu_id", "model", "earned", "bookings_paid", "currency"], ...e.by_gpu.map((g) => [g.gpu_id, g.model, g.earned, g.bookings_paid, e.currency])]
+      .map((row) => row.map((cell) => `"${String(cell).replaceAll('"', '""')}"`).join(","))
+      .join("\n");
+    const download = h("a", { id: "earnings-csv", href: `data:text/csv;charset=utf-8,${encodeURIComponent(csv + "\n")}`, download: `earnings-${me.owner_id}.csv` }, "Download CSV");
+    earnings.replaceChildren(
+      h("dl", { class: "specs" }, h("dt", {}, "Earned"), h("dd", {}, money(e.earned)), h("dt", {}, "Pending in open bookings"), h("dd", {}, money(e.pending)), h("dt", {}, "Bookings paid"), h("dd", {}, String(e.bookings_paid)), h("dt", {}, "Jobs completed"), h("dd", {}, String(e.jobs_completed))),
+      e.by_gpu.length
+        ? table(["GPU", "Model", { label: "Earned", num: true }, { label: "Bookings paid", num: true }], e.by_gpu.map((g) => h("tr", { "data-earned": g.gpu_id }, h("td", {}, h("a", { href: `/gpus/${encodeURIComponent(g.gpu_id)}` }, g.gpu_id)), h("td", {}, g.model), h("td", { class: "num" }, money(g.earned)), h("td", { class: "num" }, String(g.bookings_paid)))), "Earnings by GPU")
+        : h("p", { class: "muted" }, "Nothing paid in this period."),
+      h("p", {}, download),
+    );
   }
   async function loadBookings() {
     const list = await api("GET", "/v1/bookings?limit=50");
