@@ -121,6 +121,24 @@ def test_book_see_it_booked_release_with_the_refund_shown_first_and_review(
     released = api.call("GET", f"/v1/bookings/{booking['booking_id']}", key).json()
     assert (released["status"], released["refund"]) == ("released", "0.750000")
 
+    # In a renter's words: the GPU by model and region, hours as written, and a statement
+    # of money in and out without the escrow lines (the ledger one click away).
+    expect(row.locator("td").first).to_have_text("RTX 4090 · eu-west")
+    expect(row).to_contain_text("2")
+    assert "2.000000" not in row.inner_text()
+    order = page.locator("#orders tr", has_text=booking["order_id"])
+    expect(order).to_contain_text("RTX 4090 · eu-west")
+    statement = page.locator("#statement")
+    expect(statement).to_contain_text("Deposit")
+    expect(statement).to_contain_text("Booking on RTX 4090 · eu-west: its cost set aside")
+    expect(statement).to_contain_text(
+        "Refund of unused time: booking on RTX 4090 · eu-west released early"
+    )
+    assert "escrow" not in statement.inner_text().lower().replace("set aside", "")
+    expect(page.locator("#ledger")).to_be_hidden()
+    page.locator("#ledger-details summary").click()
+    expect(page.locator("#ledger")).to_contain_text("escrow")
+
     page.goto(f"{live_server}/gpus/{market.gpu_4090}")
     page.check("#review-form input[name=rating][value='4']")
     page.fill("#review-comment", "Solid card")

@@ -40,6 +40,27 @@ function s(tag, attrs, ...children) {
 const main = () => document.getElementById("main");
 const money = (amount) => (amount === null || amount === undefined ? "–" : `${amount} AITBC`);
 const dash = (value) => (value === null || value === undefined || value === "" ? "–" : String(value));
+// Hours as people write them: "3", "0.5" (the API's "3.000000" keeps its six places).
+const hoursText = (value) => (value === null || value === undefined ? "–" : String(Number(value)));
+
+// GPUs by what renters know them by: model and region, read once per GPU.
+const gpuNames = new Map();
+async function nameGpus(ids) {
+  const missing = [...new Set(ids)].filter((id) => id && !gpuNames.has(id));
+  await Promise.all(
+    missing.map(async (id) => {
+      try {
+        const gpu = await api("GET", `/v1/marketplace/gpu/${encodeURIComponent(id)}`);
+        gpuNames.set(id, [gpu.model, gpu.region].filter(Boolean).join(" · "));
+      } catch {
+        gpuNames.set(id, id);
+      }
+    }),
+  );
+}
+function gpuLink(id) {
+  return h("a", { href: `/gpus/${encodeURIComponent(id)}`, title: id }, gpuNames.get(id) ?? id);
+}
 
 function when(iso) {
   if (!iso) return "–";
@@ -898,7 +919,7 @@ function bookingRow(b, after, { client }) {
   return h(
     "tr",
     { "data-booking": b.booking_id },
-    h("td", {}, h("a", { href: `/gpus/${encodeURIComponent(b.gpu_id)}` }, b.gpu_id)),
+    h("td", {}, gpuLink(b.gpu_id)),
     h(
       "td",
       {},
@@ -913,7 +934,7 @@ function bookingRow(b, after, { client }) {
         : null,
     ),
     h("td", {}, timeEl(b.start_time), " – ", timeEl(b.end_time)),
-    h("td", { class: "num" }, b.duration_hours),
+    h("td", { class: "num" }, hoursText(b.duration_hours)),
     h("td", { class: "num" }, money(b.total_cost)),
     h("td", { class: "num" }, money(b.amount_charged)),
     h("td", { class: "num refund" }, money(b.refund)),
@@ -930,6 +951,20 @@ function bookingsTable(bookings, after, opts) {
   );
 }
 
+function movedWords(entry, bookedGpu) {
+  // A balance line as the renter would say it.
+  const gpuId = bookedGpu.get(entry.booking_id);
+  const on = gpuId ? ` on ${gpuNames.get(gpuId) ?? gpuId}` : entry.booking_id ? ` (booking ${entry.booking_id})` : "";
+  const ended = { booking_completed: "ran to its end", booking_released: "released early", booking_cancelled: "cancelled", booking_interrupted: "interrupted (its miner went silent)", booking_preempted: "outbid" };
+  if (entry.kind === "deposit") return "Deposit";
+  if (entry.kind === "booking_escrow") return `Booking${on}: its cost set aside`;
+  if (entry.kind === "booking_extension") return `Extension of the booking${on}`;
+  if (entry.kind === "booking_bid_raised") return `Raised bid on the booking${on}`;
+  if (entry.kind === "booking_outage_refund") return `Refund: the time the miner was silent, booking${on}`;
+  if (ended[entry.kind]) return `Refund of unused time: booking${on} ${ended[entry.kind]}`;
+  return `${entry.kind.replaceAll("_", " ")}${on}`;
+}
+
 async function accountPage() {
   if (!needRole("client")) return;
   const box = errorBox();
@@ -939,6 +974,8 @@ async function accountPage() {
   const jobs = h("div", { id: "jobs" });
   const bids = h("div", { id: "bids" });
   const ledger = h("div", { id: "ledger" });
+  const statement = h("div", { id: "statement" });
+  const bookedGpu = new Map(); // booking id -> GPU id, for the statement's words
   const lastRelease = h("div", { id: "last-release", "aria-live": "polite" });
   setPage(
     "My account",
@@ -947,7 +984,8 @@ async function accountPage() {
     h("section", {}, h("h2", {}, "Bookings"), lastRelease, bookings),
     h("section", {}, h("h2", {}, "Orders"), orders),
     h("div", { class: "grid" }, h("section", {}, h("h2", {}, "Jobs"), jobs), h("section", {}, h("h2", {}, "Bids"), bids)),
-    h("section", {}, h("h2", {}, "Ledger"), ledger),
+    h("section", {}, h("h2", {}, "Money in and out"), statement),
+    h("details", { id: "ledger-details" }, h("summary", {}, "The ledger (every double-entry line, escrow included)"), ledger),
   );
 
   async function loadBalance() {
@@ -960,14 +998,17 @@ async function accountPage() {
     if (released?.refund !== undefined) {
       lastRelease.replaceChildren(h("p", { class: "ok", role: "status" }, `Released booking on ${released.gpu_id}: charged ${money(released.amount_charged)}, refunded ${money(released.refund)}.`));
     }
-    await Promise.all([loadBookings(), loadBalance(), loadLedger(), loadOrders()]);
+    await Promise.all([loadBookings().then(loadLedger), loadBalance(), loadOrders()]);
   };
   async function loadBookings() {
     const list = await api("GET", "/v1/bookings?limit=50");
+    await nameGpus(list.map((b) => b.gpu_id));
+    list.forEach((b) => bookedGpu.set(b.booking_id, b.gpu_id));
     bookings.replaceChildren(bookingsTable(list, afterChange, { client: true }));
   }
   async function loadOrders() {
     const list = await api("GET", "/v1/marketplace/orders?limit=50");
+    await nameGpus(list.map((o) => o.gpu_id));
     orders.replaceChildren(
       list.length
         ? table(
@@ -990,7 +1031,7 @@ async function accountPage() {
                   button.textContent = "Hide";
                 }),
               );
-              return h("tr", {}, h("td", {}, o.order_id), h("td", {}, h("a", { href: `/gpus/${encodeURIComponent(o.gpu_id)}` }, o.gpu_id)), h("td", {}, statusEl(o.status)), h("td", { class: "num" }, money(o.total_cost)), h("td", { class: "num" }, money(o.amount_charged)), h("td", { class: "num" }, money(o.refund)), h("td", {}, button, holder, errBox));
+              return h("tr", {}, h("td", {}, o.order_id), h("td", {}, gpuLink(o.gpu_id)), h("td", {}, statusEl(o.status)), h("td", { class: "num" }, money(o.total_cost)), h("td", { class: "num" }, money(o.amount_charged)), h("td", { class: "num" }, money(o.refund)), h("td", {}, button, holder, errBox));
             }),
             "Orders",
           )
@@ -1025,11 +1066,27 @@ async function accountPage() {
   }
   async function loadLedger() {
     const list = await api("GET", "/v1/accounts/me/ledger?limit=50");
+    // The statement: what moved the balance, in a renter's words (escrow lines left out).
+    const moved = list.filter((l) => l.account === "main");
+    await nameGpus(moved.map((l) => bookedGpu.get(l.booking_id)).filter(Boolean));
+    statement.replaceChildren(
+      moved.length
+        ? table(
+            ["When", "What", { label: "In", num: true }, { label: "Out", num: true }],
+            moved.map((l) => {
+              const into = !String(l.amount).startsWith("-");
+              const amount = String(l.amount).replace(/^-/, "");
+              return h("tr", { "data-entry": l.entry_id }, h("td", {}, timeEl(l.created_at)), h("td", {}, movedWords(l, bookedGpu)), h("td", { class: "num" }, into ? money(amount) : ""), h("td", { class: "num" }, into ? "" : money(amount)));
+            }),
+            "Money in and out",
+          )
+        : h("p", {}, "No money moved yet."),
+    );
     ledger.replaceChildren(
       list.length ? table(["When", "Kind", "Account", { label: "Amount", num: true }, "Booking"], list.map((l) => h("tr", {}, h("td", {}, timeEl(l.created_at)), h("td", {}, l.kind), h("td", {}, l.account), h("td", { class: "num" }, money(l.amount)), h("td", {}, dash(l.booking_id)))), "Ledger") : h("p", {}, "No ledger entries yet."),
     );
   }
-  await Promise.all([loadBalance(), loadBookings(), loadOrders(), loadJobs(), loadBids(), loadLedger()].map((p) => p.catch((e) => showError(box, e))));
+  await Promise.all([loadBalance(), loadBookings().then(loadLedger), loadOrders(), loadJobs(), loadBids()].map((p) => p.catch((e) => showError(box, e))));
   // Statuses change without anyone clicking: a booking runs out, a job finishes.
   every(async () => {
     if (document.querySelector("dialog[open]") || main().contains(document.activeElement) && document.activeElement.tagName === "INPUT") return;
