@@ -121,3 +121,18 @@ def test_the_lists_fit_80_columns(
     for line in lines:  # a time is whole, to the minute, or not shown
         assert not re.search(r"\d\d:\d\d:\d\d", line), line
     assert all(TIME.fullmatch(t) for t in TIME.findall(shown))
+
+
+def test_plain_output_puts_a_rule_exactly_under_each_heading(
+    live_server: str, shop: dict[str, Any]
+) -> None:
+    shown = ok_text(Cli(live_server)(ADMIN_KEY, "admin", "keys", "list"))
+    header, rule, *rows = shown.splitlines()
+    for heading in re.finditer(r"\S+", header):  # each run of dashes starts under its heading
+        dashes = re.match(r"-+", rule[heading.start() :])
+        assert dashes is not None and dashes.end() >= len(heading.group()), (header, rule)
+    runs = [m.span() for m in re.finditer(r"-+", rule)]
+    assert [m.start() for m in re.finditer(r"\S+", header)] == [start for start, _ in runs]
+    for row in rows:  # no value reaches past its column's rule
+        for _start, end in runs:
+            assert row[end : end + 1] in ("", " "), (row, rule)

@@ -18,8 +18,6 @@ from rich.text import Text
 
 from aitbc.cli.views import View
 
-# Plain text: a header, a line of dashes under it, then the rows; no colour, no frame.
-PLAIN_BOX = box.Box("    \n    \n -  \n    \n    \n    \n    \n    \n", ascii=True)
 PLAIN_WIDTH = 100_000  # never wrap a plain row: scripts read one row per line
 
 STATUS_STYLES = {
@@ -81,23 +79,33 @@ def _styled(key: str, value: Any, styled: bool) -> Text:
     return Text(text)
 
 
+def _plain(columns: list[str], cells: list[list[str]]) -> Text:
+    """A plain table for scripts and pipes: a header, a rule of dashes exactly under each
+    heading's column, one row a line, columns two spaces apart."""
+    cells = [[value.replace("\n", " ") for value in row] for row in cells]
+    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return Text("\n".join([line(columns), rule, *(line(row) for row in cells)]))
+
+
 def _styled_text(key: str, value: Any, text: str) -> Text:
     if key in ("status", "state", "gpu_status") and isinstance(value, str):
         return Text(text, style=STATUS_STYLES.get(value, ""))
     return Text(text)
 
 
-def _new_table(styled: bool, **kwargs: Any) -> Table:
-    if styled:
-        return Table(
-            box=box.SIMPLE_HEAD,
-            header_style="bold cyan",
-            show_edge=False,
-            pad_edge=False,
-            collapse_padding=True,
-            **kwargs,
-        )
-    return Table(box=PLAIN_BOX, show_edge=False, pad_edge=False, header_style="", **kwargs)
+def _terminal_table() -> Table:
+    return Table(
+        box=box.SIMPLE_HEAD,
+        header_style="bold cyan",
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
 
 
 def _all_keys(rows: Iterable[dict[str, Any]]) -> list[str]:
@@ -173,21 +181,19 @@ def table(
     if not rows:
         return Text("(no results)")
     columns = chosen_columns(rows, view, requested)
-    if styled:
-        cells = [[_compact_time(cell_text(row.get(c))) for c in columns] for row in rows]
-        if not requested:
-            kept = fitted(columns, cells, console().width)
-            at = [columns.index(c) for c in kept]
-            columns, cells = kept, [[row[i] for i in at] for row in cells]
-    grid = _new_table(styled)
+    if not styled:
+        return _plain(columns, [[cell_text(row.get(c)) for c in columns] for row in rows])
+    cells = [[_compact_time(cell_text(row.get(c))) for c in columns] for row in rows]
+    if not requested:
+        kept = fitted(columns, cells, console().width)
+        at = [columns.index(c) for c in kept]
+        columns, cells = kept, [[row[i] for i in at] for row in cells]
+    grid = _terminal_table()
     for name in columns:
         wraps = name in PROSE
         grid.add_column(name, no_wrap=not wraps, overflow="fold" if wraps else "ellipsis")
     for n, row in enumerate(rows):
-        if styled:
-            grid.add_row(*(_styled_text(c, row.get(c), cells[n][i]) for i, c in enumerate(columns)))
-        else:
-            grid.add_row(*(_styled(name, row.get(name), styled) for name in columns))
+        grid.add_row(*(_styled_text(c, row.get(c), cells[n][i]) for i, c in enumerate(columns)))
     return grid
 
 
