@@ -467,3 +467,19 @@ def test_a_preemption_missed_in_the_events_is_heard_in_a_heartbeats_answer() -> 
     assert not working.is_alive() and executor.stopped.is_set()
     assert posted == []  # neither a result nor a failure: the coordinator requeued it
     assert agent.jobs_done == 1
+
+
+def test_a_job_cancelled_between_the_poll_and_its_confirmation_is_said_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/miners/poll":
+            return httpx.Response(200, json={"job_id": "job_1", "payload": {}})
+        refusal = {"error": "job_not_running", "detail": "This job is cancelled."}
+        return httpx.Response(409, json=refusal)  # the confirmation
+
+    client = httpx.Client(base_url="http://coordinator", transport=httpx.MockTransport(answer))
+    agent = Agent(client, _Stoppable(), AgentConfig(read_gpus=lambda: None))
+    with caplog.at_level(logging.INFO, logger="aitbc.agent"):
+        assert agent.poll(0) is None
+    assert "job job_1 was cancelled by its client before it began" in caplog.text

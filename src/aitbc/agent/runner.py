@@ -58,6 +58,14 @@ class _Backoff:
         self._wait = 1.0
 
 
+def _detail(response: httpx.Response) -> str:
+    """The coordinator's sentence for a refusal (or the body as it came)."""
+    try:
+        return str(response.json().get("detail", response.text))
+    except ValueError:
+        return response.text
+
+
 class _Interrupted(Exception):
     """A stop signal arrived while the agent only waited for a job."""
 
@@ -152,7 +160,11 @@ class Agent:
         # meanwhile went back to be polled for again.
         confirmed = self._call("POST", f"/v1/miners/jobs/{job['job_id']}/start")
         if confirmed.status_code in (404, 409):
-            log.warning("job %s went back before it was confirmed", job["job_id"])
+            said = _detail(confirmed)
+            if "cancelled" in said:  # its client cancelled it between the poll and now
+                log.info("job %s was cancelled by its client before it began", job["job_id"])
+            else:
+                log.warning("job %s went back before it was confirmed: %s", job["job_id"], said)
             return None
         confirmed.raise_for_status()
         return job
