@@ -312,19 +312,19 @@ class _Statement:
             ai_model_key=model_key(filters.ai_model) if filters.ai_model else None,
         )
         order = SORTS[self.sort]
-        winning = ""
+        after, order_by, shown, ranked = order.after, order.order, [], ""
         if self.bidding_shown:
             notice_end = bids.notice_end(self.now, self.bidding.notice_seconds)
             winning = bids.winning_sql("$1", params.add(notice_end), self.bidding.share)
-        if filters.bid_max_units is not None:
-            where.append(f"{winning} <= {params.add(filters.bid_max_units)}")
-        shown = [winning] if winning else []
-        winning = f"coalesce({winning}, {NO_BID_WINS})"
-        after, order_by = (t.replace("{winning}", winning) for t in (order.after, order.order))
+            if filters.bid_max_units is not None:
+                where.append(f"{winning} <= {params.add(filters.bid_max_units)}")
+            shown = [winning]  # the rows' last column: what the page shows
+            ranked = f"coalesce({winning}, {NO_BID_WINS})"
+            after, order_by = (t.replace("{winning}", ranked) for t in (after, order_by))
         if self.cursor is not None:
             names = [params.add(v) for v in decode_cursor(self.sort, self.cursor)]
             where.append(after.format(*names))
-        sort_keys = (winning if k == "winning" else f"g.{k}" for k in order.keys[:-1])
+        sort_keys = (ranked if k == "winning" else f"g.{k}" for k in order.keys[:-1])
         columns = ", ".join([live, *sort_keys, *shown])
         text = (
             f"SELECT {columns} {_FROM} WHERE {' AND '.join(where)} "

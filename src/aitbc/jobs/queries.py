@@ -94,7 +94,6 @@ QUEUED = Query(
     "SELECT id FROM jobs WHERE state = 'queued' AND expires_at > $1 "
     "ORDER BY created_at, id LIMIT $2"
 )
-# The miner's oldest assigned job whose booking still runs.
 # The miner's oldest assigned job whose booking has begun (one that preempted an
 # interruptible booking begins when the notice ends).
 NEXT_FOR_MINER = Query(
