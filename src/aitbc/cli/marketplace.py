@@ -4,7 +4,6 @@ offers, statistics and bids."""
 from __future__ import annotations
 
 import re
-import sys
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote as quote_path
@@ -12,7 +11,7 @@ from urllib.parse import quote as quote_path
 import click
 
 from aitbc.cli import numbers, reviews, views
-from aitbc.cli.context import api
+from aitbc.cli.context import api, ask
 from aitbc.cli.gpu import gpu, rental, rental_options
 from aitbc.cli.output import console, emit, show
 from aitbc.cli.output import renderable as drawn
@@ -176,9 +175,7 @@ def _agree_to_bid(
         "balance.",
         err=True,
     )
-    if not sys.stdin.isatty():
-        raise click.UsageError("nobody to ask here: add --yes to place the bid")
-    click.confirm("Place it?", abort=True, err=True)
+    ask("Place it?", doing="place the bid")
 
 
 def _bid_shown(found: Any) -> Any:

@@ -4,14 +4,13 @@ import csv
 import io
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from aitbc.cli import views
-from aitbc.cli.context import api
+from aitbc.cli.context import api, ask
 from aitbc.cli.numbers import PRICE_TEXT, FiniteFloat
 from aitbc.cli.output import emit
 
@@ -141,9 +140,7 @@ def deregister(agreed: bool) -> None:
     """Leave the marketplace: offline at once, your GPUs delisted (booked ones when their
     bookings end; the outage rules end what runs)."""
     if not agreed:
-        if not sys.stdin.isatty():
-            raise click.UsageError("nobody to ask here: add --yes to deregister")
-        click.confirm("Deregister this miner and delist its GPUs?", abort=True, err=True)
+        ask("Deregister this miner and delist its GPUs?", doing="deregister")
     emit(api().request("DELETE", "/v1/miners/me"), views.MINER)
 
 
