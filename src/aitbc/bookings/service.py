@@ -307,6 +307,7 @@ async def book(
                 code="price_above_limit",
             )
         end = start + timedelta(seconds=seconds)
+    emitted = len(conn.outbox or ())  # the displaced bookings' events follow
     try:
         window = await _claim_window(
             conn, request, claim, _Window(start, end), now, settings.platform_fee_bps,
@@ -353,7 +354,7 @@ async def book(
     )
     # A booking that begins at once is created active: booking.started is for reservations.
     created = announce.created(booking, now=now, policy=settings.outage_policy)
-    await _write(conn, booking, now, created, window.displaced)
+    await _write(conn, booking, now, created, window.displaced, emitted)
     if busy is not None:
         busy.add(request.gpu_id)
     if window.due:
@@ -415,36 +416,39 @@ async def try_book(
 
 
 async def _write(
-    conn: Conn, b: BookingRecord, now: datetime, created: Outgoing, displaced: list[Displaced]
+    conn: Conn,
+    b: BookingRecord,
+    now: datetime,
+    created: Outgoing,
+    displaced: list[Displaced],
+    emitted: int,
 ) -> None:
     """The booking, its order and its first event, the GPU's count, and the escrow posting,
     which refuses a booking the client's balance does not cover (the caller's transaction
-    rolls back). On PostgreSQL all of it is one statement, unless the booking displaced
-    others: their settlements are posted with its escrow, all accounts locked at once."""
+    rolls back); the settlements of the bookings it displaced are posted with its escrow,
+    all accounts locked at once. On PostgreSQL all of it is one statement, with the events
+    emitted since the outbox held ``emitted`` (the displaced bookings')."""
     booking = (
         b.id, b.gpu_id, b.client_id, b.miner_id, b.job_id, b.start_time, b.end_time,
         b.booked_seconds, b.price_units, b.total_units, b.created_at, b.rental_type,
     )  # fmt: skip
     order = (b.order_id, b.order_status, min(b.start_time, now))
     escrow = [Leg(b.client_id, MAIN, -b.total_units), Leg(b.client_id, ESCROW, b.total_units)]
-    along = None
+    postings = [Posting("booking_escrow", escrow, b.id), *(d.posting for d in displaced)]
+    if conn.dialect == "postgresql":  # the rows, the events and the postings: one statement
+        ctes = _PLACE_ALONG
+        args: tuple[object, ...] = (*booking, *order)
+        if displaced:
+            ctes, args = f"{ctes},{_NOTED_ALONG}", (*args, preemption.displacing_note(displaced))
+        pending = [*outbox.taken_since(conn, emitted), created]
+        events, columns = outbox.along(conn, pending, first=len(args) + 1)
+        await post_many(conn, postings, now=now, along=Along(f"{ctes},{events}", (*args, *columns)))
+        return
+    await _write_rows(conn, b, now, booking, order, created)
     if displaced:
         note = preemption.displacing_note(displaced)
-        if conn.dialect == "postgresql":  # the rows in one statement, the event with the rest
-            await conn.execute(_PLACE_PREEMPTING, *booking, *order, note)
-            conn.emit(created)
-        else:
-            await _write_rows(conn, b, now, booking, order, created)
-            await conn.execute(preemption.NOTED_EVENT, b.order_id, "preempting", now, note)
-        postings = [Posting("booking_escrow", escrow, b.id), *(d.posting for d in displaced)]
-        await post_many(conn, postings, now=now)
-        return
-    if conn.dialect == "postgresql":  # and the booking's events: one statement
-        events, columns = outbox.along(conn, [created], first=len(booking) + len(order) + 1)
-        along = Along(f"{_PLACE_ALONG},{events}", (*booking, *order, *columns))
-    else:
-        await _write_rows(conn, b, now, booking, order, created)
-    await post(conn, kind="booking_escrow", legs=escrow, now=now, booking_id=b.id, along=along)
+        await conn.execute(preemption.NOTED_EVENT, b.order_id, "preempting", now, note)
+    await post_many(conn, postings, now=now)
 
 
 async def _write_rows(
@@ -483,15 +487,11 @@ _PLACE_ALONG = """
     counted AS (UPDATE gpus SET total_bookings = total_bookings + 1 WHERE id = $2)"""
 
 
-# The same rows for a booking that displaced others, with its order history's note ($16)
-# after its first event (read from it, so numbered after it), whose escrow is posted with
-# their settlements (PostgreSQL).
-_PLACE_PREEMPTING = Query.postgresql_only(
-    f"""WITH {_PLACE_ALONG},
+# The order history's note of a booking that displaced others ($16), after its first event
+# (read from it, so numbered after it), for the same statement (PostgreSQL).
+_NOTED_ALONG = """
     noted AS (INSERT INTO order_events (order_id, status, at, note)
-              SELECT order_id, 'preempting', $11, $16 FROM event)
-    SELECT 1"""
-)
+              SELECT order_id, 'preempting', $11, $16 FROM event)"""
 
 
 # -- release and extend ------------------------------------------------------------------

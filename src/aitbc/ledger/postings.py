@@ -39,7 +39,7 @@ class Posting:
 
 @dataclass(frozen=True, slots=True)
 class Along:
-    """Rows a caller writes in the same PostgreSQL statement as its one posting: WITH
+    """Rows a caller writes in the same PostgreSQL statement as its postings: WITH
     clauses (``name AS (...)``, comma-separated) whose parameters are $1 to $len(args).
     They are written whatever the posting finds; a refused posting raises, and the
     caller's transaction rolls them back."""
@@ -144,8 +144,8 @@ async def post_many(
 ) -> list[str | None]:
     """Post balanced transactions together, all or none; their ids (None for a posting whose
     legs are all zero). A debit no balance covers raises ``insufficient_funds`` and the
-    caller's transaction must roll back. ``along``: rows for the same statement (PostgreSQL,
-    one posting)."""
+    caller's transaction must roll back. ``along``: rows for the same statement (PostgreSQL:
+    then the postings are chained, as one posting is; meant for a few)."""
     ids: list[str | None] = []
     entries: list[tuple[str, Leg]] = []
     transactions: list[tuple[str, str, str | None]] = []
@@ -168,10 +168,9 @@ async def post_many(
             await conn.execute(built(f"WITH {along.ctes} SELECT 1"), *along.args)
     else:
         batch = _Batch(sorted(deltas.items()), transactions, entries, now)
-        if conn.dialect == "postgresql" and len(transactions) == 1:
+        if conn.dialect == "postgresql" and (len(transactions) == 1 or along is not None):
             await _post_chained(conn, batch, along)
         elif conn.dialect == "postgresql":
-            assert along is None, "rows go along with one posting only"
             await _post_on_postgresql(conn, batch)
         else:
             assert along is None, "rows go along a posting on PostgreSQL only"
@@ -221,10 +220,10 @@ async def _post_on_postgresql(conn: Conn, batch: _Batch) -> None:
 
 
 async def _post_chained(conn: Conn, batch: _Batch, along: Along | None) -> None:
-    """One transaction (and the rows along with it) in one statement: a chain of WITH
+    """The transactions (and the rows along with them) in one statement: a chain of WITH
     clauses, one an account in locking order, each run only after the one before it
     succeeded (a credit creates its account, a debit updates only a covered balance), then
-    the transaction and its entries from the end of the chain."""
+    the transactions and their entries from the end of the chain."""
     touched, transactions, entries, now = batch
     params = Params(*(along.args if along else ()))
     clauses = [along.ctes] if along else []
@@ -248,17 +247,21 @@ async def _post_chained(conn: Conn, batch: _Batch, along: Along | None) -> None:
                 f"{after} RETURNING id)"
             )
     last = f"a{len(touched) - 1}"
-    transaction_id, kind, booking_id = transactions[0]
-    t = params.add(transaction_id)
+    at = params.add(now)
+    names = {transaction_id: params.add(transaction_id) for transaction_id, _, _ in transactions}
+    made = ", ".join(
+        f"({names[transaction_id]}::varchar, {params.add(kind)}::varchar, "
+        f"{params.add(booking_id)}::varchar, {at}::timestamp)"
+        for transaction_id, kind, booking_id in transactions
+    )
     clauses.append(
         "t AS (INSERT INTO ledger_transactions (id, kind, booking_id, created_at) "
-        f"SELECT {t}::varchar, {params.add(kind)}::varchar, {params.add(booking_id)}::varchar, "
-        f"{params.add(now)}::timestamp FROM {last})"
+        f"SELECT v.* FROM (VALUES {made}) AS v(id, kind, booking_id, created_at), {last})"
     )
     rows = " UNION ALL ".join(
-        f"SELECT {t}::varchar, x.id, {params.add(leg.amount_units)}::bigint "
+        f"SELECT {names[transaction_id]}::varchar, x.id, {params.add(leg.amount_units)}::bigint "
         f"FROM a{index[(leg.owner_id, leg.kind)]} x, {last}"
-        for _, leg in entries
+        for transaction_id, leg in entries
     )
     clauses.append(
         f"e AS (INSERT INTO ledger_entries (transaction_id, account_id, amount_units) {rows})"

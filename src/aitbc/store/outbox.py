@@ -101,6 +101,17 @@ def _columns(items: Sequence[Outgoing]) -> list[list[Any]]:
     ]
 
 
+def taken_since(conn: Conn, mark: int) -> list[Outgoing]:
+    """The events ``conn``'s transaction emitted since its outbox held ``mark`` of them,
+    taken out of it to be written ``along`` with a statement (a savepoint begun before
+    ``mark`` still undoes them with that statement)."""
+    if conn.outbox is None:
+        return []
+    taken = conn.outbox[mark:]
+    del conn.outbox[mark:]
+    return taken
+
+
 def along(conn: Conn, items: Sequence[Outgoing], *, first: int) -> tuple[str, list[Any]]:
     """``items`` as WITH clauses for a statement of the caller's in ``conn``'s transaction
     (PostgreSQL), their parameters from ``$first`` on: the hottest write (a booking) writes
