@@ -131,3 +131,17 @@ def test_client_submit_runs_a_job_interruptibly_at_a_bid(run: Cli, shop: dict[st
     usage_error(
         run(shop["client"], "client", "submit", "--hours", "1", "--bid", "0.4"), "--interruptible"
     )
+
+
+def test_gpu_list_by_clearing_price_shows_what_each_last_cleared_at(
+    run: Cli, shop: dict[str, str]
+) -> None:
+    book = ("marketplace", "gpu", "book", shop["gpu"], "--hours", "1")
+    run.json(shop["client"], *book, "--interruptible", "--bid", "0.4")
+    listed = run.json(shop["client"], "marketplace", "gpu", "list", "--sort", "cleared")
+    assert [(g["gpu_id"], g["last_clearing_price"]) for g in listed] == [
+        (shop["gpu"], "0.400000"),
+        (shop["big"], None),
+    ]
+    table = ok_text(run(shop["client"], "marketplace", "gpu", "list", "--cleared-max", "0.5"))
+    assert "last_clearing_price" in table and "0.400000" in table and shop["big"] not in table

@@ -15,7 +15,7 @@ from aitbc.cli.context import api
 from aitbc.cli.output import console, emit
 from aitbc.cli.watch import watch, watch_options
 
-SORTS = ("price", "memory", "rating", "newest", "uptime", "bid")
+SORTS = ("price", "memory", "rating", "newest", "uptime", "bid", "cleared")
 STATUSES = ("available", "booked", "offline", "delisted")
 NEXT_CURSOR = "X-Next-Cursor"
 Command_ = TypeVar("Command_", bound=Callable[..., Any])
@@ -104,6 +104,12 @@ def _pages(params: dict[str, Any], every: bool) -> tuple[list[Any], str | None]:
     default=None,
     help="Only GPUs an interruptible bid of at most this per hour wins now.",
 )
+@click.option(
+    "--cleared-max",
+    type=numbers.PRICE,
+    default=None,
+    help="Only GPUs whose last interruptible booking bid at most this per hour.",
+)
 @click.option("--region", default=None, help="Exact region, any case.")
 @click.option("--status", type=click.Choice(STATUSES), default=None)
 @click.option("--ai-model", default=None, help="Serves this AI model.")
@@ -112,8 +118,9 @@ def _pages(params: dict[str, Any], every: bool) -> tuple[list[Any], str | None]:
     "--sort",
     type=click.Choice(SORTS),
     default=None,
-    help="price (cheapest first, the default), memory, rating, newest, uptime (7 days) "
-    "or bid (the lowest bid that wins it now first).",
+    help="price (cheapest first, the default), memory, rating, newest, uptime (7 days), "
+    "bid (the lowest bid that wins it now first) or cleared (the price it last cleared "
+    "at, lowest first).",
 )
 @click.option("--limit", type=int, default=20, show_default=True, help="Page size.")
 @click.option("--offset", type=int, default=None, help="Rows to skip.")
@@ -125,6 +132,7 @@ def gpu_list(
     memory_min: int | None,
     price_max: float | None,
     bid_max: float | None,
+    cleared_max: float | None,
     region: str | None,
     status: str | None,
     ai_model: str | None,
@@ -145,6 +153,7 @@ def gpu_list(
         "memory_min": memory_min,
         "price_max": price_max,
         "bid_max": bid_max,
+        "cleared_max": cleared_max,
         "region": region,
         "status": status,
         "ai_model": ai_model,
@@ -154,7 +163,11 @@ def gpu_list(
         "cursor": cursor,
     }
     rows, next_cursor = _pages(params, every)
-    emit(rows, views.GPU_BY_BID if sort == "bid" or bid_max is not None else views.GPU)
+    asked = {
+        "lowest_winning_bid": sort == "bid" or bid_max is not None,
+        "last_clearing_price": sort == "cleared" or cleared_max is not None,
+    }
+    emit(rows, views.gpu_by([figure for figure, shown in asked.items() if shown]))
     if next_cursor:
         sorted_by = f"--sort {sort} " if sort else ""
         click.echo(f"more: {sorted_by}--cursor {next_cursor} (and the same filters)", err=True)

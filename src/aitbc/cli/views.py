@@ -3,6 +3,7 @@ that identifies a row (for ``--quiet``) and the lists nested in a single result.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -19,10 +20,17 @@ GPU = View(
     "gpu_id",
     ("gpu_id", "model", "price_per_hour", "status", "memory_gb", "region", "average_rating"),
 )
-GPU_BY_BID = View(  # a list sorted or filtered by bid: what wins each now
-    "gpu_id",
-    ("gpu_id", "model", "lowest_winning_bid", "price_per_hour", "status", "memory_gb", "region"),
-)
+
+
+def gpu_by(figures: Sequence[str]) -> View:
+    """The GPU list sorted or filtered by market figures (the lowest winning bid, the last
+    clearing price): each figure's column after the model."""
+    if not figures:
+        return GPU
+    rest = ("price_per_hour", "status", "memory_gb", "region")
+    return View("gpu_id", ("gpu_id", "model", *figures, *rest))
+
+
 GPU_REGISTERED = View("gpu_id")
 BOOKING = View(
     "booking_id",

@@ -104,15 +104,26 @@ SORTS = {
         ("created_at", "id"),
         "(g.created_at, g.id) < ({0}, {1})",
     ),
-    # The lowest winning bid (gpus.bids) is computed per GPU, not indexed: this sort reads
-    # every GPU the filters leave. GPUs no bid wins now come last.
+    # The lowest winning bid (gpus.bids) and the last clearing price are computed per GPU,
+    # not indexed: these sorts read every GPU the filters leave. GPUs without the figure (no
+    # bid wins now; never rented interruptibly) come last.
     "bid": Sort(
         "{winning}, g.effective_price_units, g.id",
         ("winning", "effective_price_units", "id"),
         "({winning}, g.effective_price_units, g.id) > ({0}, {1}, {2})",
     ),
+    "cleared": Sort(
+        "{cleared}, g.effective_price_units, g.id",
+        ("cleared", "effective_price_units", "id"),
+        "({cleared}, g.effective_price_units, g.id) > ({0}, {1}, {2})",
+    ),
 }
-NO_BID_WINS = 2**62  # the sort's stand-in for "no bid wins it now"
+NO_FIGURE = 2**62  # the sorts' stand-in for a GPU without the figure
+# The bid of the GPU's newest interruptible booking: the price it last cleared at.
+LAST_CLEARED = (
+    "(SELECT b.price_units FROM bookings b WHERE b.gpu_id = g.id "
+    "AND b.rental_type = 'interruptible' ORDER BY b.created_at DESC, b.id DESC LIMIT 1)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +137,7 @@ class GpuFilters:
     miner_id: str | None = None
     ai_model: str | None = None
     bid_max_units: int | None = None  # a bid of at most this wins it now
+    cleared_max_units: int | None = None  # it last cleared at most at this
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,14 +261,23 @@ async def list_page(
             rows = await statement.rows(conn, keys) if keys else []
     next_cursor = encode_cursor(sort, rows[-1]) if rows and len(rows) == limit else None
     gpus = await _rendered(conn, cards, rows)
-    if statement.bidding_shown:  # each GPU with its lowest winning bid (the rows' last column)
-        gpus = [_with_bid(gpu, row[-1]) for gpu, row in zip(gpus, rows, strict=True)]
+    shown = statement.figures_shown()
+    if shown:  # each GPU with its figures (the rows' last columns)
+        gpus = [_with(gpu, shown, row[-len(shown) :]) for gpu, row in zip(gpus, rows, strict=True)]
     return Page(b"[" + b",".join(gpus) + b"]", next_cursor)
 
 
-def _with_bid(gpu: bytes, winning: int | None) -> bytes:
-    shown = b"null" if winning is None else b'"%s"' % units_text(winning).encode()
-    return b'%s,"lowest_winning_bid":%s}' % (gpu[:-1], shown)
+# The figures a list may be sorted or filtered by, and their names in each GPU shown.
+_FIGURE_FIELDS = {"winning": b"lowest_winning_bid", "cleared": b"last_clearing_price"}
+
+
+def _with(gpu: bytes, shown: Sequence[str], values: Sequence[int | None]) -> bytes:
+    fields = b"".join(
+        b',"%s":%s'
+        % (_FIGURE_FIELDS[key], b"null" if v is None else b'"%s"' % units_text(v).encode())
+        for key, v in zip(shown, values, strict=True)
+    )
+    return b"%s%s}" % (gpu[:-1], fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,10 +291,21 @@ class _Statement:
     offset: int
     cursor: str | None
 
-    @property
-    def bidding_shown(self) -> bool:
-        """Listed by bid (sorted or filtered): each GPU shows its lowest winning bid."""
-        return self.filters.bid_max_units is not None or "winning" in SORTS[self.sort].keys
+    def figures_shown(self) -> list[str]:
+        """The figures the list is sorted or filtered by, which each GPU then shows: its
+        lowest winning bid ("winning"), the price it last cleared at ("cleared")."""
+        keys = SORTS[self.sort].keys
+        return [key for key, limit in self._limits().items() if limit is not None or key in keys]
+
+    def _limits(self) -> dict[str, int | None]:
+        """Each figure's filter: at most this."""
+        return {"winning": self.filters.bid_max_units, "cleared": self.filters.cleared_max_units}
+
+    def _figure_sql(self, key: str, params: Params) -> str:
+        if key == "cleared":
+            return LAST_CLEARED
+        notice_end = bids.notice_end(self.now, self.bidding.notice_seconds)
+        return bids.winning_sql("$1", params.add(notice_end), self.bidding.share)
 
     async def rows(
         self, conn: Conn, keys: Sequence[str] = (), keys_in_copy: int | None = None
@@ -312,19 +344,19 @@ class _Statement:
             ai_model_key=model_key(filters.ai_model) if filters.ai_model else None,
         )
         order = SORTS[self.sort]
-        after, order_by, shown, ranked = order.after, order.order, [], ""
-        if self.bidding_shown:
-            notice_end = bids.notice_end(self.now, self.bidding.notice_seconds)
-            winning = bids.winning_sql("$1", params.add(notice_end), self.bidding.share)
-            if filters.bid_max_units is not None:
-                where.append(f"{winning} <= {params.add(filters.bid_max_units)}")
-            shown = [winning]  # the rows' last column: what the page shows
-            ranked = f"coalesce({winning}, {NO_BID_WINS})"
-            after, order_by = (t.replace("{winning}", ranked) for t in (after, order_by))
+        after, order_by, shown, ranked = order.after, order.order, [], {}
+        limits = self._limits()
+        for key in self.figures_shown():
+            figure = self._figure_sql(key, params)
+            if limits[key] is not None:
+                where.append(f"{figure} <= {params.add(limits[key])}")
+            shown.append(figure)  # the rows' last columns: what the page shows
+            ranked[key] = f"coalesce({figure}, {NO_FIGURE})"
+            after, order_by = (t.replace(f"{{{key}}}", ranked[key]) for t in (after, order_by))
         if self.cursor is not None:
             names = [params.add(v) for v in decode_cursor(self.sort, self.cursor)]
             where.append(after.format(*names))
-        sort_keys = (ranked if k == "winning" else f"g.{k}" for k in order.keys[:-1])
+        sort_keys = (ranked.get(k, f"g.{k}") for k in order.keys[:-1])
         columns = ", ".join([live, *sort_keys, *shown])
         text = (
             f"SELECT {columns} {_FROM} WHERE {' AND '.join(where)} "

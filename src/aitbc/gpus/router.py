@@ -129,6 +129,7 @@ async def list_gpus(request: Request) -> Response:
         miner_id=params.miner_id,
         ai_model=params.ai_model,
         bid_max_units=None if params.bid_max is None else to_units(params.bid_max),
+        cleared_max_units=None if params.cleared_max is None else to_units(params.cleared_max),
     )
     settings = state.settings
     bidding = listing.Bidding(settings.min_bid_share, settings.preempt_notice_seconds)

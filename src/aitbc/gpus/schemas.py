@@ -13,7 +13,7 @@ from aitbc.miners.listings import Change, Listing
 
 GpuStatus = Literal["available", "booked", "offline", "delisted"]
 PricingMode = Literal["fixed", "dynamic"]
-SortKey = Literal["price", "memory", "rating", "newest", "uptime", "bid"]
+SortKey = Literal["price", "memory", "rating", "newest", "uptime", "bid", "cleared"]
 
 # Python's whitespace (what str.strip() removes), and NUL: a name needs one other character.
 _BLANK = (
@@ -166,6 +166,12 @@ class GpuPublic(BaseModel):
         description="Only in a list sorted or filtered by bid: the lowest interruptible bid "
         "that wins it now (null: none does; see a GPU's details, `market`)",
     )
+    last_clearing_price: MoneyOut | None = Field(
+        None,
+        description="Only in a list sorted or filtered by clearing price: the bid of its "
+        "newest interruptible booking (null: never rented interruptibly; see a GPU's "
+        "details, `market.recent_clearing_prices`)",
+    )
 
 
 class GpuListQuery(BaseModel):
@@ -188,11 +194,18 @@ class GpuListQuery(BaseModel):
         description="Only GPUs that an interruptible bid of at most this per hour wins now "
         "(their `market.lowest_winning_bid`, as a GPU's details show it)",
     )
+    cleared_max: PriceQuery | None = Field(
+        None,
+        description="Only GPUs whose newest interruptible booking bid at most this per hour "
+        "(the price they last cleared at: `market.recent_clearing_prices[0]` in a GPU's "
+        "details)",
+    )
     sort: SortKey = Field(
         "price",
         description="price (cheapest first), memory (largest first), rating (best first), "
-        "newest, uptime (most reliable over 7 days first), or bid (the lowest bid that wins "
-        "it now first; GPUs no bid wins now last)",
+        "newest, uptime (most reliable over 7 days first), bid (the lowest bid that wins "
+        "it now first; GPUs no bid wins now last), or cleared (the price it last cleared "
+        "at, lowest first; GPUs never rented interruptibly last)",
     )
     limit: int = Field(20, ge=1, le=500)
     offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aitbc.models.base import Base
@@ -37,6 +37,14 @@ class Booking(Base):
         Index("ix_bookings_gpu_window", "gpu_id", "status", "end_time", "start_time"),
         Index("ix_bookings_due", "status", "end_time"),
         Index("ix_bookings_client", "client_id", "created_at"),
+        # A GPU's interruptible bookings, newest first: the prices it cleared at.
+        Index(
+            "ix_bookings_gpu_cleared",
+            "gpu_id",
+            "created_at",
+            sqlite_where=text("rental_type = 'interruptible'"),
+            postgresql_where=text("rental_type = 'interruptible'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
