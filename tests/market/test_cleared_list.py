@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.bookings.booking_support import book, booked
-from tests.market.test_bid_list import listed
+from tests.market.test_bid_list import listed, paged
 from tests.support.api import Api
 from tests.support.gpus import details
 from tests.support.market import Market, release
@@ -47,14 +47,9 @@ def test_sorted_by_clearing_price_the_lowest_last_price_comes_first(
 ) -> None:
     key = market.client("c1")
     shown, _ = listed(api, key, sort="cleared")
-    names = {gpu_id: name for name, gpu_id in gpus.items()}
-    assert [names[g["gpu_id"]] for g in shown[:4]] == [
-        "cheap",
-        "lately_cheaper",
-        "lately_dearer",
-        "dear",
-    ]
-    assert {names[g["gpu_id"]] for g in shown[4:]} == {"on_demand_only", "never_booked"}
+    names = [{gpu_id: name for name, gpu_id in gpus.items()}[g["gpu_id"]] for g in shown]
+    assert names[:4] == ["cheap", "lately_cheaper", "lately_dearer", "dear"]
+    assert set(names[4:]) == {"on_demand_only", "never_booked"}
     assert [g["last_clearing_price"] for g in shown] == [
         "0.400000",
         "0.500000",
@@ -68,11 +63,7 @@ def test_sorted_by_clearing_price_the_lowest_last_price_comes_first(
         newest = cleared[0]["bid_per_hour"] if cleared else None
         assert gpu["last_clearing_price"] == newest
         assert "lowest_winning_bid" not in gpu
-    paged, cursor = listed(api, key, sort="cleared", limit=2)
-    while cursor:
-        more, cursor = listed(api, key, sort="cleared", limit=2, cursor=cursor)
-        paged += more
-    assert [g["gpu_id"] for g in paged] == [g["gpu_id"] for g in shown]
+    assert paged(api, key, sort="cleared") == [g["gpu_id"] for g in shown]  # page by page
 
 
 def test_cleared_max_lists_what_last_cleared_at_most_at_it(
