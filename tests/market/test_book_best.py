@@ -71,6 +71,21 @@ def test_the_cheapest_gpu_meeting_every_criterion_is_booked(shop: Shop) -> None:
     assert second["gpu_id"] == shop.ids["a100"]
 
 
+def test_a_model_pattern_naming_several_models_takes_the_cheapest_of_them(shop: Shop) -> None:
+    # "100" names the A100 and the H100; "*" every model; "a100" one model with a region.
+    assert shop.book(model="100").json()["gpu_id"] == shop.ids["a100"]
+    assert shop.book(model="100").json()["gpu_id"] == shop.ids["h100"]
+    assert shop.book(model="*").json()["gpu_id"] == shop.ids["flaky-4090"]
+    assert_error(shop.book(model="a100", region="us"), 409, "no_gpu_matches")
+    assert_error(shop.book(model="100"), 409, "no_gpu_matches")
+
+
+def test_a_model_registered_after_an_earlier_booking_is_found(shop: Shop) -> None:
+    assert_error(shop.book(model="l40s"), 409, "no_gpu_matches")
+    l40s = shop.gpu("l40s", name="L40S", memory_gb=48, price_per_hour="1", region="eu")
+    assert shop.book(model="l40s", region="EU").json()["gpu_id"] == l40s
+
+
 def test_equal_prices_go_to_uptime_then_rating(shop: Shop) -> None:
     twin = shop.gpu("twin-a100", 100, name="A100", memory_gb=80, price_per_hour="2", region="us")
     assert shop.book(model="a100").json()["gpu_id"] == twin

@@ -1,14 +1,16 @@
 """Booking by criteria: the best GPU that meets every criterion, booked in one transaction.
 
 The criteria are SQL conditions on a GPU (``g``, its miner ``m``) written once, in the order
-a refusal names them. Booking reads the best GPU that meets them all (cheapest, then the
-most uptime, then the best rated), locking it (on PostgreSQL one that another transaction
-holds is skipped: many requests with the same criteria spread over the GPUs instead of
-queueing for one), and books it through ``service.book`` in a savepoint; a GPU taken
-meanwhile, or whose price moved above the caller's cap, is passed over for the next, up to
-``TRIES``, never booked above the cap. When no GPU meets them, the same conditions are read
-as columns for the best ``SCANNED`` GPUs, and the refusal names the first criterion that
-left none of them; ``explain`` shows that reading without booking."""
+a refusal names them; a model is first matched against the registered model keys, and when
+it names one, the condition is that key, which an index walks by price. Booking reads the
+best GPU that meets them all (cheapest, then the most uptime, then the best rated), locking
+it (on PostgreSQL one that another transaction holds is skipped: many requests with the
+same criteria spread over the GPUs instead of queueing for one), and books it through
+``service.book`` in a savepoint; a GPU taken meanwhile, or whose price moved above the
+caller's cap, is passed over for the next, up to ``TRIES``, never booked above the cap.
+When no GPU meets them, the same conditions are read as columns for the best ``SCANNED``
+GPUs, and the refusal names the first criterion that left none of them; ``explain`` shows
+that reading without booking."""
 
 from __future__ import annotations
 
@@ -61,17 +63,22 @@ class Criterion:
     sql: str  # true when a GPU meets it
 
 
-def _criteria(c: Criteria, p: Params, window: tuple[str, str], share: Decimal) -> list[Criterion]:
+def _criteria(
+    c: Criteria, p: Params, window: tuple[str, str], share: Decimal, model_keys: Sequence[str]
+) -> list[Criterion]:
     """The criteria in the order a refusal names them, with their parameters added to ``p``
-    (which holds the heartbeat cutoff as $1)."""
+    (which holds the heartbeat cutoff as $1); ``model_keys``, those the model matches."""
     start, end = window
     found = [
         Criterion("listed", "listed", "g.delisted_at IS NULL"),
         Criterion("online", "its miner online", f"NOT {status.offline_sql('$1')}"),
     ]
     if c.model:
-        pattern = p.add(like_pattern(c.model))
-        found.append(Criterion("model", c.model, f"g.model_key LIKE {pattern} ESCAPE '\\'"))
+        if len(model_keys) == 1:  # the GPUs of one model, by price: an index walk
+            matched = f"g.model_key = {p.add(model_keys[0])}"
+        else:
+            matched = f"g.model_key LIKE {p.add(like_pattern(c.model))} ESCAPE '\\'"
+        found.append(Criterion("model", c.model, matched))
     if c.memory_min is not None:
         found.append(
             Criterion("memory_min", f"{c.memory_min} GB", f"g.memory_gb >= {p.add(c.memory_min)}")
@@ -146,6 +153,16 @@ def _rank_sql(c: Criteria, winning: str) -> str:
 
 
 _CUSTOM_PLANS = Query.postgresql_only("SET LOCAL plan_cache_mode = force_custom_plan")
+_MODEL_KEYS = Query("SELECT model_key FROM gpu_model_keys WHERE model_key LIKE $1 ESCAPE '\\'")
+
+
+async def _model_keys(conn: Conn, c: Criteria) -> list[str]:
+    """The registered model keys the request's model matches (none without a model)."""
+    if not c.model:
+        return []
+    return [row["model_key"] for row in await conn.fetch(_MODEL_KEYS, like_pattern(c.model))]
+
+
 _COLUMNS = (
     "g.id, g.model, g.memory_gb, g.region, g.effective_price_units, g.min_bid_units, "
     "g.interruptible, g.uptime_7d_bp, g.rating_sum, g.review_count"
@@ -166,6 +183,7 @@ async def _read(
     settings: Settings,
     every: bool,
     limit: int,
+    model_keys: Sequence[str],
     passed_over: Sequence[str] = (),
 ) -> Found:
     """The GPUs that meet every criterion, best first, but those ``passed_over``, each
@@ -176,7 +194,7 @@ async def _read(
     end = start + timedelta(seconds=c.seconds)
     p = Params(status.cutoff(now, settings.heartbeat_timeout_seconds))
     window = (p.add(start), p.add(end))
-    criteria = _criteria(c, p, window, settings.min_bid_share)
+    criteria = _criteria(c, p, window, settings.min_bid_share, model_keys)
     winning = winning_sql(*window, settings.min_bid_share)
     rank = _rank_sql(c, winning)
     if every:
@@ -226,11 +244,13 @@ async def book_best(
         # GPUs of the region or model by price and stops at the first free one, instead of
         # checking every GPU of the criteria for a booking before sorting them.
         await conn.execute(_CUSTOM_PLANS)
+    keys = await _model_keys(conn, c)
     tried: list[str] = []
     while len(tried) < TRIES:
         found = await _read(
-            conn, c, now=now, settings=settings, every=False, limit=1, passed_over=tried
-        )
+            conn, c, now=now, settings=settings, every=False, limit=1, model_keys=keys,
+            passed_over=tried,
+        )  # fmt: skip
         if not found.rows:
             break
         tried.append(found.rows[0]["id"])
@@ -251,7 +271,9 @@ async def book_best(
             "price moved above your cap, as you asked; try again.",
             code="gpu_taken",
         )
-    everything = await _read(conn, c, now=now, settings=settings, every=True, limit=SCANNED)
+    everything = await _read(
+        conn, c, now=now, settings=settings, every=True, limit=SCANNED, model_keys=keys
+    )
     raise _refusal(everything)
 
 
@@ -272,7 +294,10 @@ def _refusal(found: Found) -> Conflict:
 async def explain(conn: Conn, c: Criteria, *, now: datetime, settings: Settings) -> dict[str, Any]:
     """The criteria, how many GPUs each left, and the GPUs considered (best first) with
     whether each would be taken and why not; nothing is booked."""
-    found = await _read(conn, c, now=now, settings=settings, every=True, limit=SCANNED)
+    keys = await _model_keys(conn, c)
+    found = await _read(
+        conn, c, now=now, settings=settings, every=True, limit=SCANNED, model_keys=keys
+    )
     left = found.rows
     steps = []
     for n, criterion in enumerate(found.criteria):

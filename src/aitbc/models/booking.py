@@ -37,6 +37,16 @@ class Booking(Base):
         Index("ix_bookings_gpu_window", "gpu_id", "status", "end_time", "start_time"),
         Index("ix_bookings_due", "status", "end_time"),
         Index("ix_bookings_client", "client_id", "created_at"),
+        # A GPU's open bookings with what a window check reads: a look-up from the index
+        # alone (booking by criteria probes one GPU after another).
+        Index(
+            "ix_bookings_gpu_open",
+            "gpu_id",
+            "end_time",
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+            postgresql_include=["start_time", "rental_type", "price_units"],
+        ),
         # A GPU's interruptible bookings, newest first: the prices it cleared at.
         Index(
             "ix_bookings_gpu_cleared",

@@ -107,6 +107,14 @@ Index("ix_gpus_memory", Gpu.memory_gb.desc(), Gpu.effective_price_units, Gpu.id,
 Index("ix_gpus_newest", Gpu.created_at.desc(), Gpu.id.desc(), **LISTED)
 Index("ix_gpus_uptime", Gpu.uptime_7d_bp.desc(), Gpu.effective_price_units, Gpu.id, **LISTED)
 Index("ix_gpus_region_price", func.lower(Gpu.region), Gpu.effective_price_units, Gpu.id, **LISTED)
+Index(  # booking by criteria with a model (one key) and a region
+    "ix_gpus_model_region_price",
+    Gpu.model_key,
+    func.lower(Gpu.region),
+    Gpu.effective_price_units,
+    Gpu.id,
+    **LISTED,
+)
 
 
 class GpuModelKey(Base):
