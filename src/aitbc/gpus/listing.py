@@ -76,6 +76,13 @@ class Sort:
     after: str
 
 
+def _by_figure(key: str) -> Sort:
+    """A sort by a figure computed per GPU (``{key}`` in the text until the statement puts
+    its SQL there), then price and id."""
+    order = f"{{{key}}}, g.effective_price_units, g.id"
+    return Sort(order, (key, "effective_price_units", "id"), f"({order}) > ({{0}}, {{1}}, {{2}})")
+
+
 SORTS = {
     "price": Sort(
         "g.effective_price_units, g.id",
@@ -107,17 +114,10 @@ SORTS = {
     # The lowest winning bid (gpus.bids) and the last clearing price are computed per GPU,
     # not indexed: these sorts read every GPU the filters leave. GPUs without the figure (no
     # bid wins now; never rented interruptibly) come last.
-    "bid": Sort(
-        "{winning}, g.effective_price_units, g.id",
-        ("winning", "effective_price_units", "id"),
-        "({winning}, g.effective_price_units, g.id) > ({0}, {1}, {2})",
-    ),
-    "cleared": Sort(
-        "{cleared}, g.effective_price_units, g.id",
-        ("cleared", "effective_price_units", "id"),
-        "({cleared}, g.effective_price_units, g.id) > ({0}, {1}, {2})",
-    ),
+    "bid": _by_figure("winning"),
+    "cleared": _by_figure("cleared"),
 }
+
 NO_FIGURE = 2**62  # the sorts' stand-in for a GPU without the figure
 # The bid of the GPU's newest interruptible booking: the price it last cleared at.
 LAST_CLEARED = (
