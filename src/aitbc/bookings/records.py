@@ -19,7 +19,7 @@ COLUMNS = (
     "b.id, b.gpu_id, b.client_id, b.miner_id, b.job_id, b.status, b.start_time, b.end_time, "
     "b.booked_seconds, b.price_units, b.total_units, b.charged_units, b.refunded_units, "
     "b.outage_seconds, b.outage_refund_units, b.created_at, b.ended_at, b.rental_type, "
-    "b.fixed_seconds, b.fixed_units, "
+    "b.fixed_seconds, b.fixed_units, b.gang_id, "
     "o.id AS order_id, o.status AS order_status, m.last_heartbeat AS miner_heartbeat, "
     "m.reported_status AS miner_status"
 )
@@ -52,6 +52,7 @@ class BookingRecord:
     rental_type: str = "on_demand"  # or interruptible: price_units is its bid
     fixed_seconds: int = 0  # served before its bid last changed (bookings.lifecycle.split)
     fixed_units: int = 0
+    gang_id: str | None = None  # booked with a gang (bookings.gangs)
 
     @classmethod
     def from_row(cls, row: Row) -> BookingRecord:
@@ -80,6 +81,7 @@ class BookingRecord:
             rental_type=row["rental_type"],
             fixed_seconds=row["fixed_seconds"],
             fixed_units=row["fixed_units"],
+            gang_id=row["gang_id"],
         )
 
 
@@ -93,6 +95,7 @@ def public(booking: BookingRecord, now: datetime, policy: Policy) -> dict[str, A
         "client_id": booking.client_id,
         "miner_id": booking.miner_id,
         "job_id": booking.job_id,
+        "gang_id": booking.gang_id,
         "rental_type": booking.rental_type,
         "status": stands.status,
         "start_time": iso(booking.start_time),

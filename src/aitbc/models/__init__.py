@@ -7,6 +7,7 @@ from aitbc.models.bid import Bid
 from aitbc.models.booking import Booking
 from aitbc.models.chore import Chore
 from aitbc.models.event import Event, EventRecipient, EventWaiting
+from aitbc.models.gang import Gang
 from aitbc.models.gpu import Gpu, GpuAiModel, GpuModelKey
 from aitbc.models.idempotency import IdempotencyRecord
 from aitbc.models.job import Job
@@ -29,6 +30,7 @@ __all__ = [
     "Event",
     "EventRecipient",
     "EventWaiting",
+    "Gang",
     "Gpu",
     "GpuAiModel",
     "GpuModelKey",

@@ -55,6 +55,12 @@ class Booking(Base):
             sqlite_where=text("rental_type = 'interruptible'"),
             postgresql_where=text("rental_type = 'interruptible'"),
         ),
+        Index(
+            "ix_bookings_gang",
+            "gang_id",
+            sqlite_where=text("gang_id IS NOT NULL"),
+            postgresql_where=text("gang_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -87,3 +93,5 @@ class Booking(Base):
     # booking is charged pro rata at the new bid (bookings.lifecycle.split).
     fixed_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     fixed_units: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The gang it was booked with (models.gang), if any.
+    gang_id: Mapped[str | None] = mapped_column(ForeignKey("gangs.id"), default=None)

@@ -17,6 +17,9 @@ class OrderPublic(BaseModel):
     client_id: str
     miner_id: str
     job_id: str | None
+    gang_id: str | None = Field(
+        description="The gang whose line this order is (GET /v1/gangs/{gang_id}); null: alone"
+    )
     rental_type: RentalType
     status: BookingStatus
     price_per_hour: MoneyOut
@@ -38,6 +41,7 @@ class OrderPublic(BaseModel):
             client_id=b.client_id,
             miner_id=b.miner_id,
             job_id=b.job_id,
+            gang_id=b.gang_id,
             rental_type=b.rental_type,  # type: ignore[arg-type]
             status=order.status,  # type: ignore[arg-type]
             price_per_hour=from_units(b.price_units),
