@@ -21,6 +21,7 @@ from aitbc.auth.principal import Authenticator
 from aitbc.auth.router import router as auth_router
 from aitbc.bids.router import router as bids_router
 from aitbc.bookings.busy import BusyGpus
+from aitbc.bookings.router import gang_router
 from aitbc.bookings.router import gpu_router as booking_gpu_router
 from aitbc.bookings.router import market_router as booking_market_router
 from aitbc.bookings.router import router as bookings_router
@@ -211,6 +212,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         health_router,
         bookings_router,
         booking_market_router,
+        gang_router,
         auth_router,
         miners_router,
         orders_router,

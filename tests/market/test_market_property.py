@@ -9,7 +9,10 @@ bookings run out. Afterwards, read from the database:
 - every preemption gave its notice (the booking kept its GPU for the whole notice, or to
   its own end) and charged exactly the seconds to its moment;
 - nobody paid above their bid or cap: an interruptible booking pays the bid it was last
-  given, an on-demand booking with a cap a price within it."""
+  given, an on-demand booking with a cap a price within it;
+- a gang is whole: it has a booking for each of its GPUs, all with one window, one rental
+  type (and an interruptible gang one bid), and they ended together (the same way, at the
+  same moment)."""
 
 from __future__ import annotations
 
@@ -136,6 +139,13 @@ class Run:
                     body = {"duration_hours": long, "rental_type": "interruptible"}
                     body["bid_per_hour"] = winning
                 self.booked(rng, key, f"/v1/marketplace/gpu/{gpu}/book", body, mine)
+            elif roll < 0.56:  # a gang of two or three, on demand or interruptible
+                body = {"duration_hours": hours, "count": rng.choice([2, 3])}
+                body["placement"] = rng.choice(["same_miner", "same_region"])
+                if rng.random() < 0.6:
+                    body |= {"rental_type": "interruptible", "bid_per_hour": bid}
+                    body["duration_hours"] = long
+                self.booked(rng, key, "/v1/marketplace/book", body, mine)
             elif roll < 0.72:
                 body = {"duration_hours": hours, "region": rng.choice(["eu", "us"])}
                 if rng.random() < 0.5:
@@ -168,10 +178,12 @@ class Run:
     ) -> None:
         answer = self.call(rng, key, "POST", path, json=body)
         if answer.status_code == 201:
-            booking = answer.json()["booking_id"]
+            made = answer.json()
+            lines = made["lines"] if "gang_id" in made and "lines" in made else [made]
             with self.lock:
-                self.asked[booking] = dict(body)
-            mine.append(booking)
+                for line in lines:
+                    self.asked[line["booking_id"]] = dict(body)
+            mine.extend(line["booking_id"] for line in lines)
 
 
 def test_the_market_keeps_its_rules_across_processes(nodes: list[Node], database_url: str) -> None:
@@ -211,6 +223,7 @@ def _check_bookings(database_url: str, asked: dict[str, dict[str, Any]]) -> None
     try:
         with engine.connect() as conn:
             bookings = {r.id: r for r in conn.execute(text("SELECT * FROM bookings"))}
+            gangs = {r.id: r for r in conn.execute(text("SELECT * FROM gangs"))}
             notices = {
                 r.subject_id: json.loads(r.data)["preemption"]
                 for r in conn.execute(
@@ -220,6 +233,7 @@ def _check_bookings(database_url: str, asked: dict[str, dict[str, Any]]) -> None
     finally:
         engine.dispose()
     assert set(asked) == set(bookings)  # every booking made was answered
+    _check_gangs(bookings, gangs)
     statuses = {b.status for b in bookings.values()}
     assert {"preempted", "completed"} <= statuses, statuses
     preempted = [b for b in bookings.values() if b.status == "preempted"]
@@ -261,3 +275,24 @@ def _charged(b: Any, at: datetime) -> int:
         b.booked_seconds - b.fixed_seconds,
     )
     return min(int(b.fixed_units) + rest, int(held))
+
+
+def _check_gangs(bookings: dict[str, Any], gangs: dict[str, Any]) -> None:
+    assert len(gangs) >= 5, len(gangs)
+    lines: dict[str, list[Any]] = {gang_id: [] for gang_id in gangs}
+    for b in bookings.values():
+        if b.gang_id is not None:
+            lines[b.gang_id].append(b)
+    statuses = set()
+    for gang_id, gang in gangs.items():
+        mine = lines[gang_id]
+        assert len(mine) == gang.size, (gang, mine)
+        assert len({b.gpu_id for b in mine}) == gang.size
+        assert len({(b.start_time, b.end_time, b.rental_type) for b in mine}) == 1, mine
+        if mine[0].rental_type == "interruptible":  # one bid (on demand: each GPU's price)
+            assert len({b.price_units for b in mine}) == 1, mine
+        assert len({(b.status, b.ended_at) for b in mine}) == 1, mine  # ended together
+        statuses.add(mine[0].status)
+        if gang.placement == "same_miner":
+            assert len({b.miner_id for b in mine}) == 1, mine
+    assert "preempted" in statuses, statuses

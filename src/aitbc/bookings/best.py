@@ -35,6 +35,7 @@ from aitbc.store.query import Params, Query, built
 TRIES = 5  # GPUs tried in turn when one is taken meanwhile
 EXPLAINED = 50  # GPUs an explanation lists
 SCANNED = 5000  # GPUs read to name the criterion that left none
+GANG_RULE = "the cheapest group of GPUs placed as asked, each meeting every criterion"
 RULE = (
     "cheapest that meets every criterion (on demand: its price; interruptible: the lowest "
     "bid that wins it), then the most uptime over 7 days, then the best rated"
@@ -152,11 +153,11 @@ def _rank_sql(c: Criteria, winning: str) -> str:
     )
 
 
-_CUSTOM_PLANS = Query.postgresql_only("SET LOCAL plan_cache_mode = force_custom_plan")
+CUSTOM_PLANS = Query.postgresql_only("SET LOCAL plan_cache_mode = force_custom_plan")
 _MODEL_KEYS = Query("SELECT model_key FROM gpu_model_keys WHERE model_key LIKE $1 ESCAPE '\\'")
 
 
-async def _model_keys(conn: Conn, c: Criteria) -> list[str]:
+async def model_keys_of(conn: Conn, c: Criteria) -> list[str]:
     """The registered model keys the request's model matches (none without a model)."""
     if not c.model:
         return []
@@ -164,7 +165,7 @@ async def _model_keys(conn: Conn, c: Criteria) -> list[str]:
 
 
 _COLUMNS = (
-    "g.id, g.model, g.memory_gb, g.region, g.effective_price_units, g.min_bid_units, "
+    "g.id, g.miner_id, g.model, g.memory_gb, g.region, g.effective_price_units, g.min_bid_units, "
     "g.interruptible, g.uptime_7d_bp, g.rating_sum, g.review_count"
 )
 
@@ -175,7 +176,7 @@ class Found:
     criteria: list[Criterion]
 
 
-async def _read(
+async def read(
     conn: Conn,
     c: Criteria,
     *,
@@ -185,11 +186,12 @@ async def _read(
     limit: int,
     model_keys: Sequence[str],
     passed_over: Sequence[str] = (),
+    lock: bool = True,
 ) -> Found:
     """The GPUs that meet every criterion, best first, but those ``passed_over``, each
-    locked (on PostgreSQL: one that another transaction is locking, most likely booking
-    it, is skipped); or (``every``) all GPUs, best first, unlocked, with a column per
-    criterion (``ok_<n>``) saying whether they meet it."""
+    locked (``lock``; on PostgreSQL: one that another transaction is locking, most likely
+    booking it, is skipped); or (``every``) all GPUs, best first, unlocked, with a column
+    per criterion (``ok_<n>``) saying whether they meet it."""
     start = now if c.start is None else max(c.start.astimezone(UTC), now)
     end = start + timedelta(seconds=c.seconds)
     p = Params(status.cutoff(now, settings.heartbeat_timeout_seconds))
@@ -207,7 +209,9 @@ async def _read(
         where = " AND ".join(f"({k.sql})" for k in criteria)
         if passed_over:
             where += f" AND g.id NOT IN ({p.add_all(passed_over)})"
-    locking = " FOR UPDATE OF g SKIP LOCKED" if not every and conn.dialect == "postgresql" else ""
+    locking = ""
+    if lock and not every and conn.dialect == "postgresql":
+        locking = " FOR UPDATE OF g SKIP LOCKED"
     query = built(
         f"SELECT {_COLUMNS}, {winning} AS winning, {checks} "
         f"FROM gpus g JOIN miners m ON m.id = g.miner_id WHERE {where} "
@@ -243,11 +247,11 @@ async def book_best(
         # A plan for the criteria given (not a generic one for any values): it walks the
         # GPUs of the region or model by price and stops at the first free one, instead of
         # checking every GPU of the criteria for a booking before sorting them.
-        await conn.execute(_CUSTOM_PLANS)
-    keys = await _model_keys(conn, c)
+        await conn.execute(CUSTOM_PLANS)
+    keys = await model_keys_of(conn, c)
     tried: list[str] = []
     while len(tried) < TRIES:
-        found = await _read(
+        found = await read(
             conn, c, now=now, settings=settings, every=False, limit=1, model_keys=keys,
             passed_over=tried,
         )  # fmt: skip
@@ -271,13 +275,13 @@ async def book_best(
             "price moved above your cap, as you asked; try again.",
             code="gpu_taken",
         )
-    everything = await _read(
+    everything = await read(
         conn, c, now=now, settings=settings, every=True, limit=SCANNED, model_keys=keys
     )
-    raise _refusal(everything)
+    raise refusal(everything)
 
 
-def _refusal(found: Found) -> Conflict:
+def refusal(found: Found) -> Conflict:
     left = found.rows
     for n, criterion in enumerate(found.criteria):
         kept = [row for row in left if row[f"ok_{n}"]]
@@ -291,11 +295,42 @@ def _refusal(found: Found) -> Conflict:
     return Conflict("No GPU meets every criterion.", code="no_gpu_matches")
 
 
-async def explain(conn: Conn, c: Criteria, *, now: datetime, settings: Settings) -> dict[str, Any]:
+def groups(rows: Sequence[Row], *, count: int, placement: str, rental_type: str) -> list[list[Row]]:
+    """From GPUs best first, each miner's or region's (or, ``any``, the overall) best
+    ``count``, the cheapest group first (ties: the one whose best GPU ranks first). A GPU
+    without a region is in no region."""
+    by: dict[Any, list[Row]] = {}
+    for row in rows:
+        if placement == "same_miner":
+            key: Any = row["miner_id"]
+        elif placement == "same_region":
+            if not row["region"]:
+                continue
+            key = row["region"].lower()
+        else:
+            key = None
+        members = by.setdefault(key, [])
+        if len(members) < count:
+            members.append(row)
+    cost = "winning" if rental_type == INTERRUPTIBLE else "effective_price_units"
+    full = [(sum(r[cost] or 0 for r in g), n, g) for n, g in enumerate(by.values())]
+    return [g for _, _, g in sorted(full, key=lambda t: t[:2]) if len(g) == count]
+
+
+async def explain(
+    conn: Conn,
+    c: Criteria,
+    *,
+    now: datetime,
+    settings: Settings,
+    count: int = 1,
+    placement: str = "any",
+) -> dict[str, Any]:
     """The criteria, how many GPUs each left, and the GPUs considered (best first) with
-    whether each would be taken and why not; nothing is booked."""
-    keys = await _model_keys(conn, c)
-    found = await _read(
+    whether each would be taken and why not; for a gang (``count`` > 1), the GPUs it would
+    take (``chosen_gang``); nothing is booked."""
+    keys = await model_keys_of(conn, c)
+    found = await read(
         conn, c, now=now, settings=settings, every=True, limit=SCANNED, model_keys=keys
     )
     left = found.rows
@@ -306,17 +341,25 @@ async def explain(conn: Conn, c: Criteria, *, now: datetime, settings: Settings)
             {"criterion": criterion.name, "wanted": criterion.wanted, "gpus_left": len(left)}
         )
     chosen = left[0]["id"] if left else None
+    gang = None
+    if count > 1:
+        found_groups = groups(left, count=count, placement=placement, rental_type=c.rental_type)
+        gang = sorted(row["id"] for row in found_groups[0]) if found_groups else None
+        chosen = None if gang is None else min(gang, key=[r["id"] for r in left].index)
     candidates = []
     for row in found.rows[:EXPLAINED]:
         failed = [k for n, k in enumerate(found.criteria) if not row[f"ok_{n}"]]
         if failed:
             verdict, why = "excluded", f"{failed[0].name}: not {failed[0].wanted}"
-        elif row["id"] == chosen:
-            verdict, why = "chosen", RULE
+        elif row["id"] == chosen or (gang is not None and row["id"] in gang):
+            verdict, why = "chosen", RULE if gang is None else f"{GANG_RULE} ({placement})"
+        elif count > 1:
+            verdict, why = "ranked_lower", "meets every criterion; not in the cheapest gang"
         else:
             verdict, why = "ranked_lower", f"meets every criterion; {chosen} ranks first"
         candidates.append(_candidate(row, verdict, why))
-    return {"rule": RULE, "criteria": steps, "chosen": chosen, "candidates": candidates}
+    shown = {"rule": RULE, "criteria": steps, "chosen": chosen, "candidates": candidates}
+    return (shown | {"chosen_gang": gang}) if count > 1 else shown
 
 
 def _candidate(row: Row, verdict: str, why: str) -> dict[str, Any]:

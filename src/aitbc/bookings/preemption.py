@@ -8,7 +8,14 @@ booking's transaction: its unused escrow comes back at once, and the displacing 
 begins when the GPU is free (bookings.service shifts its window). The notice reaches the
 renter and the provider's agent as a ``booking.preempted`` event, and again in the answer to
 each of the miner's heartbeats until the notice ends (``in_notice``); a job on the booking
-goes back to the queue."""
+goes back to the queue.
+
+A gang (bookings.gangs) is preempted as a whole or not at all: displacing one of its
+bookings ends every open booking of the gang at the same moment, each given the notice on
+its own GPU. The displacing booking holds only its own GPU's lock, so it reads the
+bookings it beats without locks, adds their gangs' other bookings, and locks them all in
+id order (the order every transaction that locks several bookings takes), then takes only
+those still open."""
 
 from __future__ import annotations
 
@@ -76,11 +83,17 @@ class Claim:
         return f"a bid of {units_text(self.price_units)} per hour"
 
 
-_BEATEN = Query(
-    f"SELECT {COLUMNS} FROM {FROM} WHERE b.gpu_id = $1 AND b.status = 'open' "
-    "AND b.start_time < $2 AND b.end_time > $3 AND b.rental_type = 'interruptible' "
-    "AND b.price_units <= $4 ORDER BY b.start_time FOR UPDATE OF b"
+_BEATEN_WHERE = (
+    "WHERE b.gpu_id = $1 AND b.status = 'open' AND b.start_time < $2 AND b.end_time > $3 "
+    "AND b.rental_type = 'interruptible' AND b.price_units <= $4"
 )
+_BEATEN = Query(
+    f"SELECT {COLUMNS} FROM {FROM} {_BEATEN_WHERE} ORDER BY b.start_time FOR UPDATE OF b"
+)
+# With gangs among them: the beaten bookings unlocked, then each gang's open bookings.
+_BEATEN_UNLOCKED = Query(f"SELECT b.id, b.gang_id FROM bookings b {_BEATEN_WHERE}")
+_GANG_OPEN = Query("SELECT id FROM bookings WHERE gang_id = $1 AND status = 'open'")
+_LOCKED = Query(f"SELECT {COLUMNS} FROM {FROM} WHERE b.id = $1 FOR UPDATE OF b")
 _SETTLE = Query(
     "UPDATE bookings SET status = 'preempted', charged_units = $2, refunded_units = $3, "
     "ended_at = $4 WHERE id = $1 AND status = 'open'"
@@ -126,21 +139,22 @@ async def displace(
     now: datetime,
     notice_seconds: int,
     fee_bps: int,
+    gangs: bool = False,
 ) -> list[Displaced]:
     """End the interruptible bookings that ``claim`` outbids in the window [start, end) of
-    the GPU, whose lock the caller holds."""
+    the GPU, whose lock the caller holds; ``gangs``: some of them belong to a gang, whose
+    other bookings end with them."""
     notice_ends = now + timedelta(seconds=notice_seconds)
     displaced = []
-    for row in await conn.fetch(_BEATEN, gpu_id, end, start, claim.outbids):
-        booking = BookingRecord.from_row(row)
+    for booking, with_gang in await _beaten(conn, gpu_id, start, end, claim, gangs):
         cut = min(booking.end_time, max(start, notice_ends))
         begun = booking.start_time <= now
         ended = cut if begun and cut > booking.start_time else now  # one not begun: at once
         money = lifecycle.split(booking, ended, fee_bps)
-        note = (
-            f"Outbid by {claim.describe()} over yours of {units_text(booking.price_units)}: "
-            f"notice given at {iso(now)}, the GPU taken at {iso(ended)}."
-        )
+        outbid = f"{claim.describe()} over yours of {units_text(booking.price_units)}"
+        if with_gang:  # its gang fell on another of its GPUs
+            outbid = f"{outbid} on another GPU of its gang {booking.gang_id}"
+        note = f"Outbid by {outbid}: notice given at {iso(now)}, the GPU taken at {iso(ended)}."
         began = ended > booking.start_time and booking.order_status == "pending"
         if not await _end(conn, booking, money, ended, note, began):
             continue
@@ -156,6 +170,32 @@ async def displace(
         )
         displaced.append(Displaced(record, posting, booking.price_units, ended))
     return displaced
+
+
+async def _beaten(
+    conn: Conn, gpu_id: str, start: datetime, end: datetime, claim: Claim, gangs: bool
+) -> list[tuple[BookingRecord, bool]]:
+    """The bookings to end, locked, each with whether it ends only with its gang (it is
+    not itself beaten here)."""
+    args = (gpu_id, end, start, claim.outbids)
+    if not gangs:
+        return [(BookingRecord.from_row(row), False) for row in await conn.fetch(_BEATEN, *args)]
+    here = await conn.fetch(_BEATEN_UNLOCKED, *args)
+    beaten_here = {row["id"] for row in here}
+    ids = set(beaten_here)
+    for gang_id in sorted({row["gang_id"] for row in here if row["gang_id"] is not None}):
+        ids |= {row["id"] for row in await conn.fetch(_GANG_OPEN, gang_id)}
+    found = []
+    for booking_id in sorted(ids):
+        row = await conn.fetchrow(_LOCKED, booking_id)
+        if row is not None and row["status"] == "open":
+            found.append(BookingRecord.from_row(row))
+    # A gang one of whose bookings is no longer beaten here (it ended meanwhile) is left
+    # whole: it falls only by a booking it still holds the GPU against.
+    still = {b.gang_id for b in found if b.id in beaten_here and b.gang_id is not None}
+    kept = [b for b in found if b.gang_id is None or b.gang_id in still]
+    kept.sort(key=lambda b: (b.gpu_id != gpu_id, b.start_time, b.id))
+    return [(b, b.id not in beaten_here) for b in kept]
 
 
 async def _end(

@@ -11,7 +11,7 @@ from math import ceil
 import orjson
 from fastapi import Request, Response
 
-from aitbc.bookings import best, records, service
+from aitbc.bookings import best, gangs, records, service
 from aitbc.bookings.schemas import (
     BidChange,
     BookBestRequest,
@@ -20,6 +20,7 @@ from aitbc.bookings.schemas import (
     BookRequest,
     Explanation,
     ExtendRequest,
+    GangPublic,
     ReleaseResult,
 )
 from aitbc.errors import Invalid
@@ -36,6 +37,7 @@ from aitbc.store.conn import Conn
 gpu_router = APIRouter(prefix="/v1/marketplace/gpu", tags=["bookings"])
 market_router = APIRouter(prefix="/v1/marketplace", tags=["bookings"])
 router = APIRouter(prefix="/v1/bookings", tags=["bookings"])
+gang_router = APIRouter(prefix="/v1/gangs", tags=["bookings"])
 
 _WRITE_HEADERS = (API_KEY_PARAMETER, idempotency.PARAMETER)
 _JSON = "application/json"
@@ -168,7 +170,8 @@ async def get_booking(booking_id: str, request: Request) -> Response:
     response_model=BookingPublic,
     responses=error_responses(401, 402, 403, 404, 409, 422),
     openapi_extra=documented(headers=_WRITE_HEADERS),
-    summary="Add time to a booking; the extra cost moves into escrow",
+    summary="Add time to a booking (one of a gang: every booking of the gang); the extra "
+    "cost moves into escrow",
 )
 async def extend_booking(booking_id: str, body: ExtendRequest, request: Request) -> Response:
     principal = await caller_with_role(request, "client", "admin")
@@ -178,7 +181,7 @@ async def extend_booking(booking_id: str, body: ExtendRequest, request: Request)
     max_seconds = seconds_from_hours(settings.max_booking_hours, settings.max_booking_hours)
 
     async def action(conn: Conn) -> bytes:
-        extended = await service.extend(
+        extended = await gangs.extend_booking(
             conn,
             booking_id=booking_id,
             seconds=seconds,
@@ -200,10 +203,11 @@ async def extend_booking(booking_id: str, body: ExtendRequest, request: Request)
     response_model=ReleaseResult,
     responses=error_responses(401, 403, 404, 409),
     openapi_extra=documented(headers=_WRITE_HEADERS),
-    summary="End a booking early, or cancel a reservation that has not started",
+    summary="End a booking early, or cancel a reservation that has not started (one of a "
+    "gang: the whole gang)",
 )
 async def release_booking(booking_id: str, request: Request) -> Response:
-    return await _release(request, service.release_booking, booking_id=booking_id)
+    return await _release(request, gangs.release_booking, booking_id=booking_id)
 
 
 @router.post(
@@ -237,13 +241,14 @@ async def change_bid(booking_id: str, body: BidChange, request: Request) -> Resp
 @market_router.post(
     "/book",
     status_code=201,
-    response_model=BookingPublic,
+    response_model=BookingPublic | GangPublic,
     responses={
         200: {"model": Explanation, "description": "With explain=true: nothing is booked"},
         **error_responses(401, 402, 403, 409, 422),
     },
     openapi_extra=documented(headers=_WRITE_HEADERS),
-    summary="Book the best GPU that meets every criterion, or be told which left none",
+    summary="Book the best GPU (or, with count, a gang of GPUs) that meets every criterion, "
+    "or be told which left none",
 )
 async def book_best(body: BookBestRequest, request: Request, explain: bool = False) -> Response:
     principal = await caller_with_role(request, "client")
@@ -271,10 +276,20 @@ async def book_best(body: BookBestRequest, request: Request, explain: bool = Fal
             "An interruptible booking pays its bid: give bid_per_hour, not max_price_per_hour.",
             code="cap_with_bid",
         )
+    count, placement = body.count, body.placement
     if explain:
         async with state.store.read() as conn:
-            shown = await best.explain(conn, criteria, now=now, settings=settings)
+            shown = await best.explain(
+                conn, criteria, now=now, settings=settings, count=count, placement=placement
+            )
         return Response(orjson.dumps(shown), media_type=_JSON)
+
+    async def gang(conn: Conn) -> bytes:
+        done = await gangs.book_gang(
+            conn, criteria, count=count, placement=placement, client_id=principal.owner_id,
+            now=now, settings=settings,
+        )  # fmt: skip
+        return orjson.dumps(gangs.public(done.gang, now, settings.outage_policy))
 
     async def action(conn: Conn) -> bytes:
         done = await best.book_best(
@@ -288,5 +303,71 @@ async def book_best(body: BookBestRequest, request: Request, explain: bool = Fal
         return done.shown.encode()
 
     return await idempotency.write_once(
-        request, state.store, principal.owner_id, body, now, action, 201
+        request, state.store, principal.owner_id, body, now, action if count == 1 else gang, 201
+    )
+
+
+@gang_router.get(
+    "/{gang_id}",
+    response_model=GangPublic,
+    responses=error_responses(401, 404),
+    openapi_extra=documented(headers=(API_KEY_PARAMETER,)),
+    summary="One gang: its order, with its bookings as the lines",
+)
+async def get_gang(gang_id: str, request: Request) -> Response:
+    principal = await caller_with_role(request, "client", "admin")
+    state = request.app.state
+    async with state.store.read() as conn:
+        found = await gangs.get_gang(conn, gang_id=gang_id, principal=principal)
+    body = gangs.public(found, state.clock.now(), state.settings.outage_policy)
+    return Response(orjson.dumps(body), media_type=_JSON)
+
+
+@gang_router.post(
+    "/{gang_id}/release",
+    response_model=GangPublic,
+    responses=error_responses(401, 403, 404, 409),
+    openapi_extra=documented(headers=_WRITE_HEADERS),
+    summary="End every booking of a gang early (or cancel them): used time charged, the "
+    "rest refunded",
+)
+async def release_gang(gang_id: str, request: Request) -> Response:
+    principal = await caller_with_role(request, "client", "admin")
+    state = request.app.state
+    now, settings = state.clock.now(), state.settings
+
+    async def action(conn: Conn) -> bytes:
+        done, _ = await gangs.release_gang(
+            conn, gang_id=gang_id, principal=principal, now=now,
+            fee_bps=settings.platform_fee_bps, policy=settings.outage_policy,
+        )  # fmt: skip
+        return orjson.dumps(gangs.public(done, now, settings.outage_policy))
+
+    return await idempotency.write_once(request, state.store, principal.owner_id, None, now, action)
+
+
+@gang_router.post(
+    "/{gang_id}/extend",
+    response_model=GangPublic,
+    responses=error_responses(401, 402, 403, 404, 409, 422),
+    openapi_extra=documented(headers=_WRITE_HEADERS),
+    summary="Add time to every booking of a gang, or to none; the extra cost moves into escrow",
+)
+async def extend_gang(gang_id: str, body: ExtendRequest, request: Request) -> Response:
+    principal = await caller_with_role(request, "client", "admin")
+    state = request.app.state
+    settings, now = state.settings, state.clock.now()
+    seconds = seconds_from_hours(body.hours, settings.max_booking_hours)
+    max_seconds = seconds_from_hours(settings.max_booking_hours, settings.max_booking_hours)
+
+    async def action(conn: Conn) -> bytes:
+        done = await gangs.extend_gang(
+            conn, gang_id=gang_id, seconds=seconds, max_seconds=max_seconds,
+            principal=principal, now=now, fee_bps=settings.platform_fee_bps,
+            policy=settings.outage_policy,
+        )  # fmt: skip
+        return orjson.dumps(gangs.public(done, now, settings.outage_policy))
+
+    return await idempotency.write_once(
+        request, state.store, principal.owner_id, body, now, action, 200
     )

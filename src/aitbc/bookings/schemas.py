@@ -15,6 +15,8 @@ BookingStatus = Literal[
     "pending", "active", "completed", "released", "cancelled", "interrupted", "preempted"
 ]
 RentalType = Literal["on_demand", "interruptible"]
+Placement = Literal["same_miner", "same_region", "any"]
+MAX_GANG = 16
 RENTAL_TYPE_DOC = (
     "`on_demand` (the default): the GPU is yours for the window at its price. "
     "`interruptible`: you pay your bid per hour, and a booking that pays more (on-demand, "
@@ -75,6 +77,18 @@ class BookBestRequest(BaseModel):
         description="On demand: refuse any GPU whose price (dynamic prices included) is "
         "above this.",
     )
+    count: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_GANG,
+        description="GPUs to book together, all or nothing (a gang: one booking per GPU, "
+        "one window, released, extended and preempted as a whole); above 1 the answer is "
+        "the gang.",
+    )
+    placement: Placement = Field(
+        default="any",
+        description="Where a gang's GPUs are: `same_miner`, `same_region` or `any`.",
+    )
 
 
 class CriterionStep(BaseModel):
@@ -101,6 +115,11 @@ class Explanation(BaseModel):
     criteria: list[CriterionStep]
     chosen: str | None = Field(description="The GPU that would be booked now; null: none")
     candidates: list[Candidate] = Field(description="The first 50 GPUs considered, best first")
+    chosen_gang: list[str] | None = Field(
+        default=None,
+        description="With count above 1: the GPUs the gang would take; null: no group of "
+        "them (absent for a single GPU).",
+    )
 
 
 class BidChange(BaseModel):
@@ -124,6 +143,10 @@ class BookingPublic(BaseModel):
     client_id: str
     miner_id: str
     job_id: str | None
+    gang_id: str | None = Field(
+        description="The gang it was booked with (all or nothing, with its other lines); "
+        "null: booked alone."
+    )
     rental_type: RentalType
     status: BookingStatus
     start_time: datetime
@@ -149,3 +172,25 @@ class BookingListQuery(BaseModel):
 
     limit: int = Field(50, ge=1, le=500, description="Rows to return")
     offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip")
+
+
+class GangPublic(BaseModel):
+    """A gang as its order: what it costs in all, and its bookings as the lines."""
+
+    gang_id: str
+    client_id: str
+    placement: Placement
+    size: int = Field(description="GPUs in the gang")
+    rental_type: RentalType
+    status: BookingStatus | Literal["mixed"] = Field(
+        description="The lines' status when they share one (they do, but for a miner's "
+        "outage, which ends only its own GPUs' bookings); otherwise `mixed`."
+    )
+    start_time: datetime
+    end_time: datetime
+    price_per_hour: MoneyOut = Field(description="Of all its GPUs together")
+    total_cost: MoneyOut
+    amount_charged: MoneyOut
+    refund: MoneyOut
+    created_at: datetime
+    lines: list[BookingPublic] = Field(description="One booking per GPU, by GPU id")

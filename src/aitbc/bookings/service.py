@@ -56,6 +56,7 @@ class BookingRequest:
     max_cost_units: int | None = None
     rental_type: str = ON_DEMAND  # or INTERRUPTIBLE, paying ``bid_units`` per hour
     bid_units: int | None = None
+    gang_id: str | None = None  # one of a gang's bookings (bookings.gangs)
 
     @property
     def outbids(self) -> int:
@@ -94,8 +95,10 @@ _LOCK_GPU = Query(
     """
 )
 # The first open booking overlapping the window ($2 its end, $3 its start), one this booking
-# cannot displace before any it can (an interruptible one bidding at most $5), and whether
-# one has run out ($4 now) and waits to be settled: one statement, at most three rows.
+# cannot displace before any it can (an interruptible one bidding at most $5), whether one
+# it can displace belongs to a gang (which falls as a whole: bookings.preemption), and
+# whether one has run out ($4 now) and waits to be settled: one statement, at most four
+# rows. Under the GPU's lock the open bookings of the GPU can only end, never begin.
 _CHECK_WINDOW = Query(
     """
     SELECT * FROM (SELECT CASE WHEN rental_type = 'interruptible' AND price_units <= $5
@@ -105,6 +108,12 @@ _CHECK_WINDOW = Query(
                    WHERE gpu_id = $1 AND status = 'open' AND start_time < $2 AND end_time > $3
                    ORDER BY rental_type = 'interruptible' AND price_units <= $5, start_time
                    LIMIT 1) overlapping
+    UNION ALL
+    SELECT * FROM (SELECT 'gang' AS found, start_time, end_time, created_at, rental_type,
+                          price_units FROM bookings
+                   WHERE gpu_id = $1 AND status = 'open' AND start_time < $2 AND end_time > $3
+                     AND rental_type = 'interruptible' AND price_units <= $5
+                     AND gang_id IS NOT NULL LIMIT 1) in_gang
     UNION ALL
     SELECT * FROM (SELECT 'due' AS found, start_time, end_time, created_at, rental_type,
                           price_units FROM bookings
@@ -142,8 +151,8 @@ _SPEND_QUOTE = Query("UPDATE quotes SET used_at = $2 WHERE id = $1 AND used_at I
 _INSERT_BOOKING = Query(
     "INSERT INTO bookings (id, gpu_id, client_id, miner_id, job_id, status, start_time, "
     "end_time, booked_seconds, price_units, total_units, charged_units, refunded_units, "
-    "created_at, rental_type) "
-    "VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, 0, 0, $11, $12)"
+    "created_at, rental_type, gang_id) "
+    "VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, 0, 0, $11, $12, $13)"
 )
 _INSERT_ORDER = Query(
     "INSERT INTO orders (id, booking_id, client_id, miner_id, gpu_id, job_id, status, "
@@ -213,10 +222,11 @@ async def _claim_window(
         if "outbid" in found:
             displaced = await preemption.displace(
                 conn, gpu_id=request.gpu_id, start=window.start, end=window.end, claim=claim,
-                now=now, notice_seconds=notice, fee_bps=fee,
+                now=now, notice_seconds=notice, fee_bps=fee, gangs="gang" in found,
             )  # fmt: skip
             window.displaced += displaced
-            free = max((d.gpu_free_at for d in displaced), default=window.start)
+            here = [d.gpu_free_at for d in displaced if d.booking.gpu_id == request.gpu_id]
+            free = max(here, default=window.start)
             if free > window.start:  # it begins when the notice ends
                 shift = free - window.start
                 window.start, window.end = window.start + shift, window.end + shift
@@ -282,11 +292,13 @@ async def book(
     now: datetime,
     settings: Settings,
     busy: BusyGpus | None = None,
+    locked: GpuLock | None = None,
 ) -> Booked:
     """Book the GPU for the request's window; the cost moves from the client's balance into
-    escrow. ``busy``: this process's hint of booked GPUs, kept up to date here. A booking
-    of the GPU whose time ran out is settled, and a stale model price recomputed, once this
-    commits (bookings.follow_up)."""
+    escrow. ``busy``: this process's hint of booked GPUs, kept up to date here; ``locked``:
+    the GPU as the caller read it with its row lock (a gang locks all its GPUs first). A
+    booking of the GPU whose time ran out is settled, and a stale model price recomputed,
+    once this commits (bookings.follow_up)."""
     heartbeat_timeout = settings.heartbeat_timeout_seconds
     start, end = _window(request, now)
     if request.job_id is not None:
@@ -295,7 +307,9 @@ async def book(
             raise NotFound(f"No job {request.job_id!r}.", code="job_not_found")
     if busy is not None and request.gpu_id in busy:
         await _refuse_if_covered(conn, request, start, now, heartbeat_timeout)
-    gpu = await lock_gpu(conn, request.gpu_id, now=now, heartbeat_timeout=heartbeat_timeout)
+    gpu = locked or await lock_gpu(
+        conn, request.gpu_id, now=now, heartbeat_timeout=heartbeat_timeout
+    )
     claim = _claim(request, gpu, settings)
     seconds = request.seconds
     if request.max_cost_units is not None and claim.price_units > 0:
@@ -351,6 +365,7 @@ async def book(
         miner_heartbeat=gpu.heartbeat,
         miner_status="online",  # lock_gpu refused it otherwise
         rental_type=claim.rental_type,
+        gang_id=request.gang_id,
     )
     # A booking that begins at once is created active: booking.started is for reservations.
     created = announce.created(booking, now=now, policy=settings.outage_policy)
@@ -430,7 +445,7 @@ async def _write(
     emitted since the outbox held ``emitted`` (the displaced bookings')."""
     booking = (
         b.id, b.gpu_id, b.client_id, b.miner_id, b.job_id, b.start_time, b.end_time,
-        b.booked_seconds, b.price_units, b.total_units, b.created_at, b.rental_type,
+        b.booked_seconds, b.price_units, b.total_units, b.created_at, b.rental_type, b.gang_id,
     )  # fmt: skip
     order = (b.order_id, b.order_status, min(b.start_time, now))
     escrow = [Leg(b.client_id, MAIN, -b.total_units), Leg(b.client_id, ESCROW, b.total_units)]
@@ -474,24 +489,24 @@ _PLACE_ALONG = """
     booking AS (
         INSERT INTO bookings (id, gpu_id, client_id, miner_id, job_id, status, start_time,
             end_time, booked_seconds, price_units, total_units, charged_units, refunded_units,
-            created_at, rental_type)
-        VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, 0, 0, $11, $12)
+            created_at, rental_type, gang_id)
+        VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, 0, 0, $11, $12, $13)
         RETURNING id),
     placed AS (
         INSERT INTO orders (id, booking_id, client_id, miner_id, gpu_id, job_id, status,
             created_at)
-        SELECT $13, id, $3, $4, $2, $5, $14, $11 FROM booking RETURNING id),
+        SELECT $14, id, $3, $4, $2, $5, $15, $11 FROM booking RETURNING id),
     event AS (
-        INSERT INTO order_events (order_id, status, at) SELECT id, $14, $15 FROM placed
+        INSERT INTO order_events (order_id, status, at) SELECT id, $15, $16 FROM placed
         RETURNING order_id),
     counted AS (UPDATE gpus SET total_bookings = total_bookings + 1 WHERE id = $2)"""
 
 
-# The order history's note of a booking that displaced others ($16), after its first event
+# The order history's note of a booking that displaced others ($17), after its first event
 # (read from it, so numbered after it), for the same statement (PostgreSQL).
 _NOTED_ALONG = """
     noted AS (INSERT INTO order_events (order_id, status, at, note)
-              SELECT order_id, 'preempting', $11, $16 FROM event)"""
+              SELECT order_id, 'preempting', $11, $17 FROM event)"""
 
 
 # -- release and extend ------------------------------------------------------------------
@@ -521,12 +536,12 @@ class Released:
     used_seconds: int
 
 
-async def _lock_gpu_row(conn: Conn, gpu_id: str) -> None:
+async def lock_gpu_row(conn: Conn, gpu_id: str) -> None:
     if await conn.fetchrow(_LOCK_GPU_ROW, gpu_id) is None:
         raise NotFound(f"No GPU {gpu_id!r}.", code="gpu_not_found")
 
 
-async def _release(
+async def release_locked(
     conn: Conn, booking: BookingRecord, *, now: datetime, fee_bps: int, policy: Policy
 ) -> Released:
     # While the miner is offline the clock stands at its last heartbeat.
@@ -553,7 +568,7 @@ async def release_gpu(
 ) -> Released:
     """End the caller's running booking on the GPU, or else cancel their earliest
     reservation (an admin: the earliest of anyone's)."""
-    await _lock_gpu_row(conn, gpu_id)
+    await lock_gpu_row(conn, gpu_id)
     open_bookings = [BookingRecord.from_row(r) for r in await conn.fetch(_OPEN_ON_GPU, gpu_id, now)]
     if not open_bookings:
         raise Conflict("This GPU has no booking to release.", code="nothing_to_release")
@@ -561,7 +576,20 @@ async def release_gpu(
         open_bookings = [b for b in open_bookings if b.client_id == principal.owner_id]
         if not open_bookings:  # another client's booking is not the caller's to see
             raise Conflict("You have no booking on this GPU to release.", code="nothing_to_release")
-    return await _release(conn, open_bookings[0], now=now, fee_bps=fee_bps, policy=policy)
+    first = open_bookings[0]
+    if first.gang_id is not None:
+        raise gang_member(first)
+    return await release_locked(conn, first, now=now, fee_bps=fee_bps, policy=policy)
+
+
+def gang_member(booking: BookingRecord) -> Conflict:
+    """The refusal to end or change one booking of a gang on its own."""
+    return Conflict(
+        f"This booking is one of gang {booking.gang_id}'s, which is released, extended and "
+        f"preempted as a whole: release it by the booking (POST /v1/bookings/{booking.id}"
+        f"/release) or the gang (POST /v1/gangs/{booking.gang_id}/release).",
+        code="gang_member",
+    )
 
 
 async def _owned_booking_locked(conn: Conn, booking_id: str, principal: Principal) -> BookingRecord:
@@ -570,7 +598,7 @@ async def _owned_booking_locked(conn: Conn, booking_id: str, principal: Principa
     gpu_id = await conn.fetchval(_BOOKING_GPU, booking_id)
     if gpu_id is None:
         raise NotFound(f"No booking {booking_id!r}.", code="booking_not_found")
-    await _lock_gpu_row(conn, gpu_id)
+    await lock_gpu_row(conn, gpu_id)
     row = await conn.fetchrow(_BOOKING_LOCKED, booking_id)
     assert row is not None
     booking = BookingRecord.from_row(row)
@@ -592,7 +620,7 @@ async def release_booking(
     booking = await _owned_booking_locked(conn, booking_id, principal)
     if lifecycle.effective_status(booking, now) not in ("pending", "active"):
         raise Conflict("This booking has already ended.", code="nothing_to_release")
-    return await _release(conn, booking, now=now, fee_bps=fee_bps, policy=policy)
+    return await release_locked(conn, booking, now=now, fee_bps=fee_bps, policy=policy)
 
 
 async def end_booking(
@@ -611,7 +639,7 @@ async def end_booking(
     gpu_id = await conn.fetchval(_BOOKING_GPU, booking_id)
     if gpu_id is None:
         return None
-    await _lock_gpu_row(conn, gpu_id)
+    await lock_gpu_row(conn, gpu_id)
     row = await conn.fetchrow(_BOOKING_LOCKED, booking_id)
     assert row is not None
     booking = BookingRecord.from_row(row)
@@ -649,6 +677,23 @@ async def extend(
     """Add ``seconds`` to a booking that has not ended (a due booking on the GPU is settled
     once this commits)."""
     booking = await _owned_booking_locked(conn, booking_id, principal)
+    return await extend_locked(
+        conn, booking, seconds=seconds, max_seconds=max_seconds, now=now, fee_bps=fee_bps,
+        policy=policy,
+    )  # fmt: skip
+
+
+async def extend_locked(
+    conn: Conn,
+    booking: BookingRecord,
+    *,
+    seconds: int,
+    max_seconds: int,
+    now: datetime,
+    fee_bps: int,
+    policy: Policy,
+) -> BookingRecord:
+    """``extend`` for a booking whose GPU and row the caller has locked."""
     if lifecycle.effective_status(booking, now) not in ("pending", "active"):
         raise Conflict("Only a booking that has not ended can be extended.", code="booking_ended")
     silent = lifecycle.current(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
@@ -701,6 +746,12 @@ async def change_bid(
     """Raise an interruptible booking's bid: the seconds served so far keep their price,
     the rest is paid at the new bid (the difference moves into escrow)."""
     booking = await _owned_booking_locked(conn, booking_id, principal)
+    if booking.gang_id is not None:
+        raise Conflict(
+            f"This booking is one of gang {booking.gang_id}'s, whose bid is the same on every "
+            "GPU and stays as it was booked.",
+            code="gang_member",
+        )
     if booking.rental_type != INTERRUPTIBLE:
         raise Conflict("Only an interruptible booking has a bid.", code="not_interruptible")
     if lifecycle.effective_status(booking, now) not in ("pending", "active"):
