@@ -145,3 +145,26 @@ def test_gpu_list_by_clearing_price_shows_what_each_last_cleared_at(
     ]
     table = ok_text(run(shop["client"], "marketplace", "gpu", "list", "--cleared-max", "0.5"))
     assert "last_clearing_price" in table and "0.400000" in table and shop["big"] not in table
+
+
+def test_book_a_gang_show_extend_and_release_it(run: Cli, market: Market) -> None:
+    for price in ("1", "1.2", "5"):
+        market.gpu(name="RTX 4090", price_per_hour=price, region="eu")
+    market.beat()
+    client = market.client("c1", "50")
+    args = ("marketplace", "book-best", "--hours", "1", "--model", "4090", "--count", "2")
+    shown = run.json(client, *args, "--same-miner", "--explain")
+    assert len(shown["chosen_gang"]) == 2
+    made = run.json(client, *args, "--same-region")
+    assert (made["size"], made["placement"], made["total_cost"]) == (2, "same_region", "2.200000")
+    assert [line["gang_id"] for line in made["lines"]] == [made["gang_id"]] * 2
+    table = ok_text(run(client, "bookings", "gang", "show", made["gang_id"]))
+    assert made["gang_id"] in table and made["lines"][1]["booking_id"] in table
+    longer = run.json(client, "bookings", "gang", "extend", made["gang_id"], "--hours", "1")
+    assert longer["total_cost"] == "4.400000"
+    # one GPU is left: no gang of three
+    refused = run(client, *args, "--count", "3", "--same-miner")
+    assert "no 3 of them on one miner" in api_error(refused, "no_gang_matches", 409)
+    ended = run.json(client, "bookings", "gang", "release", made["gang_id"])
+    assert ended["status"] == "cancelled"  # released before the clock moved: nothing used
+    assert {line["status"] for line in ended["lines"]} == {ended["status"]}

@@ -365,6 +365,20 @@ def test_rent_interruptibly_at_the_lowest_winning_bid_and_see_the_preemption_not
     expect(row.locator(".preempted")).to_contain_text("Outbid: the GPU is taken at")
 
 
+def test_a_gangs_bookings_say_they_go_together(page: Any, live_server: str, api: Api) -> None:
+    make_market(api)
+    key = client_with_money(api, "gus")
+    body = {"duration_hours": 1, "count": 2, "placement": "same_miner"}
+    made = api.call("POST", "/v1/marketplace/book", key, json=body)
+    assert made.status_code == 201, made.text
+    gang = made.json()
+    sign_in(page, live_server, key)
+    page.goto(live_server + "/account")
+    for line in gang["lines"]:
+        row = page.locator(f"tr[data-booking='{line['booking_id']}']")
+        expect(row.locator(".gang")).to_contain_text(f"One of gang {gang['gang_id']}")
+
+
 def test_a_one_point_chart_and_the_sort_choice_read_right(
     page: Any, live_server: str, api: Api
 ) -> None:

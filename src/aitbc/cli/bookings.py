@@ -75,3 +75,31 @@ def change_bid(booking_id: str, bid: str) -> None:
 def release(booking_id: str) -> None:
     """End a booking early or cancel a reservation."""
     emit(api().request("POST", f"/v1/bookings/{booking_id}/release"), views.BOOKING)
+
+
+@bookings.group("gang")
+def gang() -> None:
+    """Gangs: GPUs booked together (`aitbc marketplace book-best --count N`), released and
+    extended as a whole."""
+
+
+@gang.command("show")
+@click.argument("gang_id")
+def gang_show(gang_id: str) -> None:
+    """Show a gang: its totals, and one line per GPU."""
+    emit(api().request("GET", f"/v1/gangs/{gang_id}"), views.GANG)
+
+
+@gang.command("release")
+@click.argument("gang_id")
+def gang_release(gang_id: str) -> None:
+    """End every booking of a gang early (unused time refunded)."""
+    emit(api().request("POST", f"/v1/gangs/{gang_id}/release"), views.GANG)
+
+
+@gang.command("extend")
+@click.argument("gang_id")
+@click.option("--hours", type=numbers.HOURS, required=True)
+def gang_extend(gang_id: str, hours: float) -> None:
+    """Add time to every booking of a gang (or to none, when one GPU is not free)."""
+    emit(api().request("POST", f"/v1/gangs/{gang_id}/extend", json={"hours": hours}), views.GANG)

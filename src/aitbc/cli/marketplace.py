@@ -198,6 +198,13 @@ def _bid_shown(found: Any) -> Any:
 @click.option("--min-uptime", type=numbers.PRICE, default=None, help="Percent, 7 days.")
 @click.option("--max-price", type=numbers.PRICE_TEXT, default=None, help="On demand: the cap.")
 @rental_options("Rent it interruptibly at --bid per hour.")
+@click.option("--count", type=click.IntRange(1, 16), default=1, help="GPUs at once: a gang.")
+@click.option(
+    "--same-miner", "placement", flag_value="same_miner", help="A gang's GPUs on one miner."
+)
+@click.option(
+    "--same-region", "placement", flag_value="same_region", help="A gang's GPUs in one region."
+)
 @click.option("--explain", is_flag=True, default=False, help="Show the choice; book nothing.")
 def book_best(
     hours: float,
@@ -211,10 +218,13 @@ def book_best(
     max_price: str | None,
     interruptible: bool,
     bid: str | None,
+    count: int,
+    placement: str | None,
     explain: bool,
 ) -> None:
     """Book the best GPU that meets every criterion (cheapest, then uptime, then rating);
-    a refusal says which criterion left none."""
+    a refusal says which criterion left none. With --count, a gang: that many GPUs at once,
+    all or nothing (see `aitbc bookings gang`)."""
     criteria = {
         "duration_hours": hours,
         "start_time": start_time,
@@ -225,13 +235,16 @@ def book_best(
         "miner_id": miner_id,
         "min_uptime_pct": min_uptime,
         "max_price_per_hour": max_price,
+        "count": count if count > 1 else None,
+        "placement": placement,
     }
     body = {k: v for k, v in criteria.items() if v is not None} | rental(interruptible, bid)
     if explain:
         shown = api().request("POST", "/v1/marketplace/book", json=body, params={"explain": "true"})
         emit(shown, views.EXPLANATION)
         return
-    emit(api().request("POST", "/v1/marketplace/book", json=body, expect=(201,)), views.BOOKING)
+    made = api().request("POST", "/v1/marketplace/book", json=body, expect=(201,))
+    emit(made, views.GANG if count > 1 else views.BOOKING)
 
 
 @marketplace.command("bids")

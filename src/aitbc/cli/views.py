@@ -45,6 +45,7 @@ BOOKING = View(
         "price_per_hour",
     ),
 )
+GANG = View("gang_id", nested={"lines": BOOKING})
 ORDER_EVENT = View("at", ("at", "status", "note"))
 ORDER = View(
     "order_id",

@@ -929,6 +929,7 @@ function bookingRow(b, after, { client }) {
         ? h("p", { class: "warn", role: "status" }, "Its miner has been silent since ", timeEl(b.miner_offline_since), ": the clock stopped then, and that time is not charged.")
         : null,
       b.rental_type === "interruptible" ? h("p", { class: "muted" }, `Interruptible, bid ${money(b.bid_per_hour)} per hour`) : null,
+      b.gang_id ? h("p", { class: "muted gang" }, `One of gang ${b.gang_id}: released, extended and preempted together with its other GPUs.`) : null,
       b.status === "preempted"
         ? h("p", { class: "warn preempted", role: "status" }, "Outbid: the GPU is taken at ", timeEl(b.ended_at), `; billing stops then, and the unused ${money(b.refund)} came back at once.`)
         : null,
