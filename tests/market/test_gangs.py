@@ -259,3 +259,22 @@ def test_explain_shows_the_gang_it_would_take_and_books_nothing(g: Gangs) -> Non
 def test_bad_gang_requests_are_refused(g: Gangs, body: dict[str, Any], status: int) -> None:
     assert_error(g.book(**body), status, None)
     assert_error(g.shown("gng-nope"), 404, "gang_not_found")
+
+
+def test_a_gang_falls_whole_beside_a_single_booking_it_is_displaced_with(g: Gangs) -> None:
+    # A is held now by a single interruptible booking; the gang reserves A and B after it
+    single = book(g.api, g.other, g.ids["A"], 1, rental_type="interruptible", bid_per_hour="0.4")
+    assert single.status_code == 201, single.text
+    later = parse_time(single.json()["end_time"])
+    gang = g.gang(
+        placement="same_miner", rental_type="interruptible", bid_per_hour="0.5",
+        start_time=later.isoformat(),
+    )  # fmt: skip
+    assert sorted(g.on(gang)) == ["A", "B"]
+    taker = g.market.client("c3", "100")
+    taking = book(g.api, taker, g.ids["A"], 3)  # on demand over both windows on A
+    assert taking.status_code == 201, taking.text
+    assert get_booking(g.api, g.other, single.json()["booking_id"])["status"] == "preempted"
+    shown = g.shown(gang["gang_id"]).json()
+    assert [line["status"] for line in shown["lines"]] == ["preempted", "preempted"]
+    assert shown["amount_charged"] == "0.000000"  # a reservation that never began

@@ -85,8 +85,6 @@ async def book_gang(
     settings: Settings,
 ) -> BookedGang:
     """Book ``count`` GPUs that meet every criterion, placed as asked, all or nothing."""
-    if conn.dialect == "postgresql":
-        await conn.execute(best.CUSTOM_PLANS)
     keys = await best.model_keys_of(conn, c)
     found = await best.read(
         conn, c, now=now, settings=settings, every=False, limit=SCANNED, model_keys=keys,

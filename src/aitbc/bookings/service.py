@@ -85,42 +85,41 @@ class Booked:
     displaced: tuple[Displaced, ...] = ()  # the interruptible bookings it preempted
 
 
+# When the price of the GPU ``g``'s model was last computed (dynamic pricing).
+PRICE_UPDATED_AT = (
+    "(SELECT p.updated_at FROM model_prices p WHERE p.kind = 'gpu' AND p.model_key = g.model_key)"
+)
 _LOCK_GPU = Query(
-    """
+    f"""
     SELECT g.miner_id, g.effective_price_units, g.delisted_at, g.model_key,
            g.interruptible, g.min_bid_units, m.last_heartbeat, m.reported_status,
-           (SELECT p.updated_at FROM model_prices p
-            WHERE p.kind = 'gpu' AND p.model_key = g.model_key) AS price_updated_at
+           {PRICE_UPDATED_AT} AS price_updated_at
     FROM gpus g JOIN miners m ON m.id = g.miner_id WHERE g.id = $1 FOR UPDATE OF g
     """
 )
 # The first open booking overlapping the window ($2 its end, $3 its start), one this booking
-# cannot displace before any it can (an interruptible one bidding at most $5), whether one
-# it can displace belongs to a gang (which falls as a whole: bookings.preemption), and
-# whether one has run out ($4 now) and waits to be settled: one statement, at most four
-# rows. Under the GPU's lock the open bookings of the GPU can only end, never begin.
+# cannot displace before any it can (an interruptible one bidding at most $5), and of those
+# it can, one of a gang first (a gang falls as a whole: bookings.preemption), so that its
+# gang_id says whether any belongs to one; and whether one has run out ($4 now) and waits
+# to be settled: one statement, at most three rows. Under the GPU's lock the open bookings
+# of the GPU can only end, never begin.
 _CHECK_WINDOW = Query(
     """
     SELECT * FROM (SELECT CASE WHEN rental_type = 'interruptible' AND price_units <= $5
                           THEN 'outbid' ELSE 'overlap' END AS found,
-                          start_time, end_time, created_at, rental_type, price_units
+                          start_time, end_time, created_at, rental_type, price_units, gang_id
                    FROM bookings
                    WHERE gpu_id = $1 AND status = 'open' AND start_time < $2 AND end_time > $3
-                   ORDER BY rental_type = 'interruptible' AND price_units <= $5, start_time
+                   ORDER BY rental_type = 'interruptible' AND price_units <= $5,
+                            gang_id IS NULL, start_time
                    LIMIT 1) overlapping
     UNION ALL
-    SELECT * FROM (SELECT 'gang' AS found, start_time, end_time, created_at, rental_type,
-                          price_units FROM bookings
-                   WHERE gpu_id = $1 AND status = 'open' AND start_time < $2 AND end_time > $3
-                     AND rental_type = 'interruptible' AND price_units <= $5
-                     AND gang_id IS NOT NULL LIMIT 1) in_gang
-    UNION ALL
     SELECT * FROM (SELECT 'due' AS found, start_time, end_time, created_at, rental_type,
-                          price_units FROM bookings
+                          price_units, gang_id FROM bookings
                    WHERE gpu_id = $1 AND status = 'open' AND end_time <= $4 LIMIT 1) run_out
     UNION ALL
     SELECT * FROM (SELECT 'let_go' AS found, start_time, ended_at, created_at, rental_type,
-                          price_units FROM bookings
+                          price_units, gang_id FROM bookings
                    WHERE gpu_id = $1
                      AND status IN ('released', 'interrupted', 'completed', 'preempted')
                      AND end_time > $3 AND ended_at > $3
@@ -172,8 +171,16 @@ async def lock_gpu(conn: Conn, gpu_id: str, *, now: datetime, heartbeat_timeout:
     heartbeat = as_time(row["last_heartbeat"])
     if rule.is_offline(heartbeat, row["reported_status"], rule.cutoff(now, heartbeat_timeout)):
         raise Conflict("This GPU's miner is offline.", code="gpu_offline")
+    return gpu_lock_of(row)
+
+
+def gpu_lock_of(row: Row) -> GpuLock:
+    """The GPU as a row read with its lock has it, found listed and online: ``g``'s
+    miner_id, effective_price_units, model_key, interruptible and min_bid_units, its
+    miner's last_heartbeat, and ``PRICE_UPDATED_AT`` as price_updated_at (booking by
+    criteria reads them with the lock it takes)."""
     return GpuLock(
-        heartbeat=heartbeat,
+        heartbeat=as_time(row["last_heartbeat"]),
         miner_id=row["miner_id"],
         price_units=row["effective_price_units"],
         model_key=row["model_key"],
@@ -220,9 +227,10 @@ async def _claim_window(
             raise _overlap(other, now, claim)
         window.due = window.due or "due" in found
         if "outbid" in found:
+            gangs = found["outbid"]["gang_id"] is not None  # one of a gang sorts first
             displaced = await preemption.displace(
                 conn, gpu_id=request.gpu_id, start=window.start, end=window.end, claim=claim,
-                now=now, notice_seconds=notice, fee_bps=fee, gangs="gang" in found,
+                now=now, notice_seconds=notice, fee_bps=fee, gangs=gangs,
             )  # fmt: skip
             window.displaced += displaced
             here = [d.gpu_free_at for d in displaced if d.booking.gpu_id == request.gpu_id]
@@ -305,7 +313,7 @@ async def book(
         owner = await conn.fetchval(_JOB_OWNER, request.job_id)
         if owner != request.client_id:  # another client's job is one this client cannot see
             raise NotFound(f"No job {request.job_id!r}.", code="job_not_found")
-    if busy is not None and request.gpu_id in busy:
+    if busy is not None and request.gpu_id in busy and locked is None:
         await _refuse_if_covered(conn, request, start, now, heartbeat_timeout)
     gpu = locked or await lock_gpu(
         conn, request.gpu_id, now=now, heartbeat_timeout=heartbeat_timeout
