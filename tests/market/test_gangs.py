@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from aitbc.bookings import best
 from tests.bookings.booking_support import (
     book,
     booked,
@@ -278,3 +279,35 @@ def test_a_gang_falls_whole_beside_a_single_booking_it_is_displaced_with(g: Gang
     shown = g.shown(gang["gang_id"]).json()
     assert [line["status"] for line in shown["lines"]] == ["preempted", "preempted"]
     assert shown["amount_charged"] == "0.000000"  # a reservation that never began
+
+
+def _row(gpu: str, miner: str, region: str | None, price: int, winning: int | None = None) -> Any:
+    return {
+        "id": gpu, "miner_id": miner, "region": region, "effective_price_units": price,
+        "winning": winning,
+    }  # fmt: skip
+
+
+def _ids(rows: list[Any], placement: str, rental_type: str = "on_demand") -> list[list[str]]:
+    found = best.groups(rows, count=2, placement=placement, rental_type=rental_type)
+    return [[row["id"] for row in group] for group in found]
+
+
+def test_groups_take_each_places_best_and_order_by_total_then_rank() -> None:
+    # rows best first, as the read ranks them
+    rows = [
+        _row("a", "m1", "EU", 5, 9),
+        _row("b", "m2", "us", 6, 9),
+        _row("c", "m1", "eu", 7, 3),
+        _row("d", "m2", None, 6, 1),
+        _row("e", "m1", "eu", 8, 1),
+        _row("f", "m3", "us", 1, 1),
+    ]
+    # each miner's best two (m1: a, c = 12; m2: b, d = 12; m3 has one): a tie, m1 ranks first
+    assert _ids(rows, "same_miner") == [["a", "c"], ["b", "d"]]
+    # regions match in any case; a GPU without one is in none: us (b, f) 7, eu (a, c) 12
+    assert _ids(rows, "same_region") == [["b", "f"], ["a", "c"]]
+    assert _ids(rows, "any") == [["a", "b"]]
+    # interruptibly, the cost is the lowest winning bid: m2's b, d (10) before m1's a, c (12)
+    assert _ids(rows, "same_miner", "interruptible") == [["b", "d"], ["a", "c"]]
+    assert best.groups(rows, count=4, placement="same_miner", rental_type="on_demand") == []

@@ -211,10 +211,10 @@ async def read(
         where = "true"
     else:
         checks = "1 AS ok"
-        # what booking the GPU reads with its lock (service.gpu_lock_of): read with it here
-        columns += (
-            f", g.model_key, m.last_heartbeat, {service.PRICE_UPDATED_AT} AS price_updated_at"
-        )
+        if lock:  # what booking the GPU reads with its lock (service.gpu_lock_of), read here
+            columns += (
+                f", g.model_key, m.last_heartbeat, {service.PRICE_UPDATED_AT} AS price_updated_at"
+            )
         where = " AND ".join(f"({k.sql})" for k in criteria)
         if passed_over:
             where += f" AND g.id NOT IN ({p.add_all(passed_over)})"
