@@ -249,11 +249,11 @@ async def book_best(
 ) -> service.Booked:
     """Book the best GPU that meets every criterion, or refuse naming the criterion that
     left none."""
-    # PostgreSQL may plan the read once for any values (a generic plan): with the model
-    # matched to its key first and the window's look-up kept off the GiST index, that plan
-    # walks the GPUs of the model and region by price as a plan for the values would, and
-    # spares the planning (0.4 to 0.7 ms a booking; measured in stop 26 on the criteria of
-    # eight shapes, the generic plan as fast or faster in each).
+    # The read runs on the plan made once for any values (the store's connections use
+    # generic plans): with the model matched to its key first and the window's look-up
+    # kept off the GiST index, it walks the GPUs of the model and region by price as a plan
+    # for the values would, without the planning (0.4 to 0.7 ms a booking; measured in
+    # stop 26 on eight shapes of criteria, the generic plan as fast or faster in each).
     keys = await model_keys_of(conn, c)
     tried: list[str] = []
     while len(tried) < TRIES:
