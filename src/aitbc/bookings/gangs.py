@@ -48,7 +48,6 @@ _INSERT = Query(
 _GANG = Query("SELECT id, client_id, placement, size, created_at FROM gangs WHERE id = $1")
 _LINES = Query(f"SELECT {COLUMNS} FROM {FROM} WHERE b.gang_id = $1 ORDER BY b.gpu_id")
 _LINE_LOCKED = Query(f"SELECT {COLUMNS} FROM {FROM} WHERE b.id = $1 FOR UPDATE OF b")
-_GANG_OF = Query("SELECT gang_id FROM bookings WHERE id = $1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,39 +186,29 @@ async def _book_lines(
     return booked
 
 
-async def _gang(conn: Conn, gang_id: str, principal: Principal) -> Row:
+async def get_gang(conn: Conn, *, gang_id: str, principal: Principal) -> Gang:
     row = await conn.fetchrow(_GANG, gang_id)
     if row is None or (principal.role != "admin" and row["client_id"] != principal.owner_id):
         raise NotFound(f"No gang {gang_id!r}.", code="gang_not_found")
-    return row
-
-
-def _made(row: Row, lines: list[BookingRecord]) -> Gang:
+    lines = [BookingRecord.from_row(r) for r in await conn.fetch(_LINES, gang_id)]
     return Gang(
         row["id"], row["client_id"], row["placement"], row["size"], as_time(row["created_at"]),
         lines,
     )  # fmt: skip
 
 
-async def get_gang(conn: Conn, *, gang_id: str, principal: Principal) -> Gang:
-    row = await _gang(conn, gang_id, principal)
-    lines = [BookingRecord.from_row(r) for r in await conn.fetch(_LINES, gang_id)]
-    return _made(row, lines)
-
-
 async def _lock(conn: Conn, gang_id: str, principal: Principal) -> Gang:
     """The gang with every GPU's lock (by GPU id) and every booking's (by booking id): the
     order of any transaction that locks several bookings (bookings.preemption)."""
-    row = await _gang(conn, gang_id, principal)
-    lines = [BookingRecord.from_row(r) for r in await conn.fetch(_LINES, gang_id)]
-    for gpu_id in sorted({line.gpu_id for line in lines}):
+    gang = await get_gang(conn, gang_id=gang_id, principal=principal)
+    for gpu_id in sorted({line.gpu_id for line in gang.lines}):
         await service.lock_gpu_row(conn, gpu_id)
     fresh = {}
-    for booking_id in sorted(line.id for line in lines):
+    for booking_id in sorted(line.id for line in gang.lines):
         found = await conn.fetchrow(_LINE_LOCKED, booking_id)
         assert found is not None  # a booking is never deleted
         fresh[booking_id] = BookingRecord.from_row(found)
-    return _made(row, [fresh[line.id] for line in lines])
+    return replace(gang, lines=[fresh[line.id] for line in gang.lines])
 
 
 def _going(gang: Gang, now: datetime) -> list[BookingRecord]:
@@ -269,26 +258,25 @@ async def extend_gang(
     return replace(gang, lines=lines)
 
 
-async def gang_of(conn: Conn, booking_id: str) -> str | None:
-    """The gang a booking was booked with, if any (a booking never changes gang)."""
-    gang_id: str | None = await conn.fetchval(_GANG_OF, booking_id)
-    return gang_id
-
-
 async def release_booking(
     conn: Conn, *, booking_id: str, principal: Principal, now: datetime, fee_bps: int,
     policy: Policy,
 ) -> service.Released:  # fmt: skip
     """Release a booking; one of a gang releases the whole gang."""
-    gang_id = await gang_of(conn, booking_id)
-    if gang_id is None:
+    place = await service.place_of(conn, booking_id)
+    if place.gang_id is None:
         return await service.release_booking(
             conn, booking_id=booking_id, principal=principal, now=now, fee_bps=fee_bps,
-            policy=policy,
+            policy=policy, place=place,
         )  # fmt: skip
     try:
         _, done = await release_gang(
-            conn, gang_id=gang_id, principal=principal, now=now, fee_bps=fee_bps, policy=policy
+            conn,
+            gang_id=place.gang_id,
+            principal=principal,
+            now=now,
+            fee_bps=fee_bps,
+            policy=policy,
         )
     except NotFound:  # another client's booking is not the caller's to see
         raise NotFound(f"No booking {booking_id!r}.", code="booking_not_found") from None
@@ -302,15 +290,15 @@ async def extend_booking(
     now: datetime, fee_bps: int, policy: Policy,
 ) -> BookingRecord:  # fmt: skip
     """Extend a booking; one of a gang extends the whole gang."""
-    gang_id = await gang_of(conn, booking_id)
-    if gang_id is None:
+    place = await service.place_of(conn, booking_id)
+    if place.gang_id is None:
         return await service.extend(
             conn, booking_id=booking_id, seconds=seconds, max_seconds=max_seconds,
-            principal=principal, now=now, fee_bps=fee_bps, policy=policy,
+            principal=principal, now=now, fee_bps=fee_bps, policy=policy, place=place,
         )  # fmt: skip
     try:
         gang = await extend_gang(
-            conn, gang_id=gang_id, seconds=seconds, max_seconds=max_seconds,
+            conn, gang_id=place.gang_id, seconds=seconds, max_seconds=max_seconds,
             principal=principal, now=now, fee_bps=fee_bps, policy=policy,
         )  # fmt: skip
     except NotFound:

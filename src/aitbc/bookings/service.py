@@ -526,6 +526,7 @@ _OPEN_ON_GPU = Query(
     "ORDER BY b.start_time FOR UPDATE OF b"
 )
 _BOOKING_GPU = Query("SELECT gpu_id FROM bookings WHERE id = $1")
+_BOOKING_PLACE = Query("SELECT gpu_id, gang_id FROM bookings WHERE id = $1")
 _BOOKING = Query(f"SELECT {COLUMNS} FROM {FROM} WHERE b.id = $1")
 _BOOKING_LOCKED = Query(f"SELECT {COLUMNS} FROM {FROM} WHERE b.id = $1 FOR UPDATE OF b")
 _EXTEND = Query(
@@ -600,13 +601,28 @@ def gang_member(booking: BookingRecord) -> Conflict:
     )
 
 
-async def _owned_booking_locked(conn: Conn, booking_id: str, principal: Principal) -> BookingRecord:
-    """The booking with its GPU's lock and its own, in that order (the project's lock
-    order)."""
-    gpu_id = await conn.fetchval(_BOOKING_GPU, booking_id)
-    if gpu_id is None:
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a booking is: its GPU and its gang (read without locks: neither changes)."""
+
+    gpu_id: str
+    gang_id: str | None
+
+
+async def place_of(conn: Conn, booking_id: str) -> Place:
+    row = await conn.fetchrow(_BOOKING_PLACE, booking_id)
+    if row is None:
         raise NotFound(f"No booking {booking_id!r}.", code="booking_not_found")
-    await lock_gpu_row(conn, gpu_id)
+    return Place(row["gpu_id"], row["gang_id"])
+
+
+async def _owned_booking_locked(
+    conn: Conn, booking_id: str, principal: Principal, place: Place | None = None
+) -> BookingRecord:
+    """The booking with its GPU's lock and its own, in that order (the project's lock
+    order); ``place``: where it is, if the caller has read it."""
+    place = place or await place_of(conn, booking_id)
+    await lock_gpu_row(conn, place.gpu_id)
     row = await conn.fetchrow(_BOOKING_LOCKED, booking_id)
     assert row is not None
     booking = BookingRecord.from_row(row)
@@ -624,8 +640,9 @@ async def release_booking(
     now: datetime,
     fee_bps: int,
     policy: Policy,
+    place: Place | None = None,
 ) -> Released:
-    booking = await _owned_booking_locked(conn, booking_id, principal)
+    booking = await _owned_booking_locked(conn, booking_id, principal, place)
     if lifecycle.effective_status(booking, now) not in ("pending", "active"):
         raise Conflict("This booking has already ended.", code="nothing_to_release")
     return await release_locked(conn, booking, now=now, fee_bps=fee_bps, policy=policy)
@@ -681,10 +698,11 @@ async def extend(
     now: datetime,
     fee_bps: int,
     policy: Policy,
+    place: Place | None = None,
 ) -> BookingRecord:
     """Add ``seconds`` to a booking that has not ended (a due booking on the GPU is settled
     once this commits)."""
-    booking = await _owned_booking_locked(conn, booking_id, principal)
+    booking = await _owned_booking_locked(conn, booking_id, principal, place)
     return await extend_locked(
         conn, booking, seconds=seconds, max_seconds=max_seconds, now=now, fee_bps=fee_bps,
         policy=policy,
