@@ -20,6 +20,7 @@ from aitbc.accounts.router import router as accounts_router
 from aitbc.auth.principal import Authenticator
 from aitbc.auth.router import router as auth_router
 from aitbc.bids.router import router as bids_router
+from aitbc.bookings import riders
 from aitbc.bookings.busy import BusyGpus
 from aitbc.bookings.router import gang_router
 from aitbc.bookings.router import gpu_router as booking_gpu_router
@@ -43,6 +44,7 @@ from aitbc.http.health import router as health_router
 from aitbc.http.metrics import MetricsMiddleware
 from aitbc.http.routing import include_flat
 from aitbc.jobs import wakeup
+from aitbc.jobs.riders import JobsOnBookings
 from aitbc.jobs.router import router as jobs_router
 from aitbc.kit import tasks
 from aitbc.kit.clock import Clock, DatabaseClock, SystemClock
@@ -102,6 +104,7 @@ def _drain_on_signals(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
+    riders.serve(JobsOnBookings())  # what becomes of a job whose booking ends early
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -401,6 +401,44 @@ def test_a_job_whose_ttl_outlives_its_booking_is_refunded_when_it_expires_unstar
     assert balance(api, world.client) == ("100.000000", "0.000000")
 
 
+def test_a_booking_that_ran_out_before_its_miner_took_the_job_is_refunded_and_the_job_waits_again(
+    api: Api, world: World
+) -> None:
+    """The miner never polls during the job's booked quarter hour: the booking served
+    nothing, so it ends refunded in full, and the job, with time to live left, goes back to
+    the queue for another booking."""
+    created = submitted(
+        api,
+        world.client,
+        duration_hours="0.25",
+        ttl_seconds=3600,
+        constraints={"gpu_model": "RTX 4090"},
+    )
+    advance(api, 901, world.miner)
+    sweep(api)
+
+    first = booking(api, world.client, created["booking_id"])
+    assert (first["status"], first["amount_charged"]) == ("cancelled", "0.000000")
+    again = job(api, world.client, created["job_id"])
+    assert again["state"] in ("queued", "assigned")
+    assert again["booking_id"] != created["booking_id"]
+
+
+def test_a_running_job_whose_gpu_is_lost_after_its_time_to_live_fails(
+    api: Api, world: World
+) -> None:
+    """Its miner goes silent past the timeout and the grace; the job may no longer wait for
+    another GPU, so it fails, saying why."""
+    created = _running_job(api, world, ttl_seconds=600)
+    api.clock.advance(seconds=90 + 600 + 1)
+    sweep(api)
+
+    lost = job(api, world.client, created["job_id"])
+    assert (lost["state"], lost["booking_id"]) == ("failed", created["booking_id"])
+    assert "went offline" in lost["error"]
+    assert booking(api, world.client, created["booking_id"])["status"] == "interrupted"
+
+
 def test_poll_never_hands_out_a_job_whose_booking_has_ended(api: Api, world: World) -> None:
     """The miner polls only after the job's booked quarter hour has run out. Handing the job
     over now would have the miner run it on a GPU nobody pays for any more (and that another

@@ -89,34 +89,6 @@ def ended(conn: Conn, record: BookingRecord, *, now: datetime) -> None:
         refunded(conn, record, units=record.refunded_units, reason=record.status, now=now)
 
 
-def job_lost(
-    conn: Conn,
-    job_id: str,
-    state: str,
-    record: BookingRecord,
-    *,
-    now: datetime,
-    error: str | None = None,
-) -> None:
-    """The booking's job lost its GPU: ``job.requeued`` (it waits for another) or
-    ``job.failed`` (its time-to-live has run out)."""
-    emit(
-        conn,
-        f"job.{state}",
-        subject_id=job_id,
-        data={
-            "job_id": job_id,
-            "state": "queued" if state == "requeued" else "failed",
-            "client_id": record.client_id,
-            "lost_gpu_id": record.gpu_id,
-            "lost_booking_id": record.id,
-            "error": error,
-        },
-        owners=(record.client_id, record.miner_id),
-        at=now,
-    )
-
-
 _ENDING = Query(
     f"SELECT {COLUMNS} FROM {FROM} WHERE b.status = 'open' AND b.end_time > $1 "
     "AND b.end_time <= $2 AND b.start_time <= $1 AND b.ending_notice_at IS NULL "

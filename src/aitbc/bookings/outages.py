@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aitbc.bookings import announce, lifecycle, settlement
+from aitbc.bookings import announce, lifecycle, riders, settlement
 from aitbc.bookings.lifecycle import offline_seconds, outage
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.config import Policy
@@ -60,7 +60,7 @@ async def resolve(
             continue
         if silence.interrupted(back):
             end = settlement.outcome(booking, at=back, fee_bps=fee_bps, silence=silence)
-            ended.append(settlement.Ended(booking, end, await settlement.job_on(conn, booking)))
+            ended.append(settlement.Ended(booking, end, await riders.hold(conn, booking)))
             continue
         if booking.end_time <= back:
             # Its time ran out during the silence: it ends now, charged to the last

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from aitbc.bookings import announce, lifecycle, settlement
+from aitbc.bookings import announce, lifecycle, riders, settlement
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.gpus.bids import BID_STEP_UNITS
 from aitbc.kit.money import units_text
@@ -35,7 +35,6 @@ ON_DEMAND = "on_demand"
 INTERRUPTIBLE = "interruptible"
 # What an on-demand booking outbids: every bid.
 _ANY_BID = 2**62
-PREEMPTED_JOB = "The job's interruptible booking was preempted."
 # A miner's bookings preempted and still in their notice ($1 the miner, $2 now): by its
 # GPUs' booking windows (a preempted booking's end_time is at least its ended_at).
 _IN_NOTICE = Query(
@@ -160,10 +159,9 @@ async def displace(
             continue
         outcome = settlement.Outcome("preempted", ended, money)
         record = settlement.ended_record(booking, outcome)
-        if booking.job_id is not None:
-            job = await settlement.job_on(conn, booking)
-            if job is not None:
-                await settlement.job_lost(conn, job, booking, now, error=PREEMPTED_JOB)
+        await riders.ended(
+            conn, await riders.hold(conn, booking), booking, status=outcome.status, now=now
+        )
         announce.preempted(conn, record, by=claim.rental_type, notice_ends=notice_ends, now=now)
         posting = Posting(
             "booking_preempted", settlement.legs(booking, outcome), booking_id=booking.id

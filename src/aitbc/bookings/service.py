@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from aitbc.auth.principal import Principal
-from aitbc.bookings import announce, follow_up, lifecycle, preemption, settlement
+from aitbc.bookings import announce, follow_up, lifecycle, preemption, riders, settlement
 from aitbc.bookings.busy import BusyGpus
 from aitbc.bookings.preemption import INTERRUPTIBLE, ON_DEMAND, Claim, Displaced
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
@@ -144,7 +144,6 @@ _COVERING_START = Query(
 _HAS_DUE = Query(
     "SELECT 1 FROM bookings WHERE gpu_id = $1 AND status = 'open' AND end_time <= $2 LIMIT 1"
 )
-_JOB_OWNER = Query("SELECT client_id FROM jobs WHERE id = $1")
 _QUOTE = Query("SELECT gpu_id, client_id, price_units, expires_at FROM quotes WHERE id = $1")
 _SPEND_QUOTE = Query("UPDATE quotes SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
 _INSERT_BOOKING = Query(
@@ -309,10 +308,10 @@ async def book(
     once this commits (bookings.follow_up)."""
     heartbeat_timeout = settings.heartbeat_timeout_seconds
     start, end = _window(request, now)
-    if request.job_id is not None:
-        owner = await conn.fetchval(_JOB_OWNER, request.job_id)
-        if owner != request.client_id:  # another client's job is one this client cannot see
-            raise NotFound(f"No job {request.job_id!r}.", code="job_not_found")
+    job_id = request.job_id
+    if job_id is not None and await riders.client_of(conn, job_id) != request.client_id:
+        # Another client's job is one this client cannot see.
+        raise NotFound(f"No job {job_id!r}.", code="job_not_found")
     if busy is not None and request.gpu_id in busy and locked is None:
         await _refuse_if_covered(conn, request, start, now, heartbeat_timeout)
     gpu = locked or await lock_gpu(

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from aitbc.bookings import announce, lifecycle
+from aitbc.bookings import announce, lifecycle, riders
 from aitbc.bookings.lifecycle import Outage, outage
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.config import Policy
@@ -47,7 +47,6 @@ _EVENT = Query(
     arrays="INSERT INTO order_events (order_id, status, at) "
     "SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::timestamp[])",
 )
-GPU_LOST = "The GPU went offline during the job and did not come back in time."
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,51 +102,6 @@ def legs(booking: BookingRecord, end: Outcome) -> list[Leg]:
     ]
 
 
-# -- jobs on a booking that ended early ------------------------------------------------------
-
-_TAKE_JOB = Query(
-    "SELECT id, state, expires_at FROM jobs WHERE booking_id = $1 "
-    "AND state IN ('assigned', 'running') FOR UPDATE SKIP LOCKED"
-)
-# A job back in the queue: it waits for another GPU (until its time-to-live).
-_REQUEUE_JOB = Query(
-    "UPDATE jobs SET state = 'queued', gpu_id = NULL, miner_id = NULL, booking_id = NULL, "
-    "assigned_at = NULL, started_at = NULL WHERE id = $1"
-)
-_FAIL_JOB = Query("UPDATE jobs SET state = 'failed', error = $2, finished_at = $3 WHERE id = $1")
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    id: str
-    state: str
-    expires_at: datetime
-
-
-async def job_on(conn: Conn, booking: BookingRecord) -> _Job | None:
-    """The booking's live job, locked; None without one, or when another transaction holds
-    it (a poll, a result: that transaction sees to it)."""
-    row = await conn.fetchrow(_TAKE_JOB, booking.id)
-    return None if row is None else _Job(row["id"], row["state"], as_time(row["expires_at"]))
-
-
-async def job_lost(
-    conn: Conn, job: _Job, booking: BookingRecord, now: datetime, *, error: str = GPU_LOST
-) -> None:
-    """A job whose GPU was lost: back to the queue while its time-to-live allows, else
-    failed with ``error``."""
-    if now < job.expires_at:
-        await _requeue(conn, job.id, booking, now)
-    else:
-        await conn.execute(_FAIL_JOB, job.id, error, now)
-        announce.job_lost(conn, job.id, "failed", booking, now=now, error=error)
-
-
-async def _requeue(conn: Conn, job_id: str, booking: BookingRecord, now: datetime) -> None:
-    await conn.execute(_REQUEUE_JOB, job_id)
-    announce.job_lost(conn, job_id, "requeued", booking, now=now)
-
-
 async def _record_order_end(conn: Conn, booking: BookingRecord, end: Outcome) -> None:
     if end.ended > booking.start_time and await conn.execute(_START_ORDER, booking.order_id):
         await conn.execute(_EVENT, booking.order_id, "active", booking.start_time)
@@ -185,9 +139,9 @@ async def close(
     )
     await _record_order_end(conn, booking, end)
     if end.status == "interrupted":
-        job = await job_on(conn, booking)
-        if job is not None:
-            await job_lost(conn, job, booking, now)
+        await riders.ended(
+            conn, await riders.hold(conn, booking), booking, status=end.status, now=now
+        )
     record = ended_record(booking, end)
     announce.ended(conn, record, now=now)
     return record
@@ -206,17 +160,14 @@ def ended_record(booking: BookingRecord, end: Outcome) -> BookingRecord:
 
 # -- many at once --------------------------------------------------------------------------
 
-# With the booking's live job, if any (its id; the job itself is locked only when needed).
 _DUE = f"""
-SELECT {COLUMNS}, j.id AS job_id FROM {FROM}
-LEFT JOIN jobs j ON j.booking_id = b.id AND j.state IN ('assigned', 'running')
+SELECT {COLUMNS} FROM {FROM}
 WHERE b.status = 'open' AND b.end_time <= $1 {{gpu}}
 ORDER BY b.end_time, b.id LIMIT $2 FOR UPDATE OF b SKIP LOCKED
 """
 # Bookings that have begun on GPUs of miners silent for at least timeout and grace ($3).
 _SILENT = f"""
-SELECT {COLUMNS}, j.id AS job_id FROM {FROM}
-LEFT JOIN jobs j ON j.booking_id = b.id AND j.state IN ('assigned', 'running')
+SELECT {COLUMNS} FROM {FROM}
 WHERE m.last_heartbeat <= $3 AND b.status = 'open' AND b.start_time <= $1 {{gpu}}
 ORDER BY b.id LIMIT $2 FOR UPDATE OF b SKIP LOCKED
 """
@@ -249,18 +200,17 @@ _ACTIVATE = Query(
 class Ended:
     booking: BookingRecord
     outcome: Outcome
-    job: _Job | None = None  # its live job, locked by this transaction
+    job: riders.Held | None = None  # its live job, if this transaction holds it
 
 
 async def end_many(
     conn: Conn, ended: Sequence[Ended], now: datetime, *, postings: Sequence[Posting] = ()
 ) -> None:
     """Record the ends of bookings whose rows this transaction holds, with ``postings`` of
-    its own, all posted at once: a job on an interrupted booking goes back to the queue (or
-    fails), then the money moves, then the bookings and their orders change."""
+    its own, all posted at once: the jobs domain sees to their jobs (bookings.riders), then
+    the money moves, then the bookings and their orders change."""
     for item in ended:
-        if item.job is not None and item.outcome.status == "interrupted":
-            await job_lost(conn, item.job, item.booking, now)
+        await riders.ended(conn, item.job, item.booking, status=item.outcome.status, now=now)
     closing = [
         Posting(f"booking_{e.outcome.status}", legs(e.booking, e.outcome), e.booking.id)
         for e in ended
@@ -337,17 +287,13 @@ async def settle_due(
         booking = BookingRecord.from_row(row)
         if ending_now(booking, unserved=False, now=now, fee_bps=fee_bps, policy=policy) is None:
             continue  # not over yet, or its miner may still come back
-        job = None
-        if row["job_id"] is not None:
-            job = await job_on(conn, booking)
-            if job is None:
-                continue  # a poll or a result holds the job: the next sweep ends it
+        job = await riders.hold(conn, booking)
+        if job is not None and not job.locked:
+            continue  # a poll or a result holds the job: the next sweep ends it
         # A job booking that ran out before the miner took the job was not served.
-        unserved = job is not None and job.state == "assigned"
+        unserved = job is not None and job.waiting
         end = ending_now(booking, unserved=unserved, now=now, fee_bps=fee_bps, policy=policy)
         assert end is not None
-        if job is not None and unserved and end.status != "interrupted":
-            await _requeue(conn, job.id, booking, now)
         ended.append(Ended(booking, end, job))
     await end_many(conn, ended, now)
     if gpu_id is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from aitbc.bookings.records import BookingRecord
 from aitbc.events.log import emit
 from aitbc.jobs.queries import JobRecord
 from aitbc.store.conn import Conn
@@ -39,6 +40,34 @@ def job(conn: Conn, kind: str, record: JobRecord, *, now: datetime) -> None:
         f"job.{kind}",
         subject_id=record.id,
         data=view(record),
+        owners=(record.client_id, record.miner_id),
+        at=now,
+    )
+
+
+def lost(
+    conn: Conn,
+    job_id: str,
+    state: str,
+    record: BookingRecord,
+    *,
+    now: datetime,
+    error: str | None = None,
+) -> None:
+    """The job lost its booking's GPU (jobs.riders): ``job.requeued`` (it waits for another)
+    or ``job.failed`` (its time-to-live has run out), to its client and that GPU's miner."""
+    emit(
+        conn,
+        f"job.{state}",
+        subject_id=job_id,
+        data={
+            "job_id": job_id,
+            "state": "queued" if state == "requeued" else "failed",
+            "client_id": record.client_id,
+            "lost_gpu_id": record.gpu_id,
+            "lost_booking_id": record.id,
+            "error": error,
+        },
         owners=(record.client_id, record.miner_id),
         at=now,
     )
