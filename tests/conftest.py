@@ -11,7 +11,6 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,7 @@ from aitbc.config import Settings
 from aitbc.kit.clock import ManualClock
 from aitbc.migrate import upgrade
 from aitbc.models import Base
-from tests.support.api import ADMIN_KEY, PG_URL, Api
+from tests.support.api import ADMIN_KEY, PG_URL, Api, settings_for
 from tests.support.market import Market
 
 # In CI the property-based tests replay the same examples every run, so a result can be
@@ -103,15 +102,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        admin_key=ADMIN_KEY,
-        sweep_interval_seconds=0,
-        environment="test",
-        # The billing arithmetic is tested down to a micro-unit per hour; the default
-        # minimum (0.01) has its own test (tests/gpus/test_minimum_price.py).
-        min_price_per_hour=Decimal("0.000001"),
-    )
+    return settings_for(database_url)
 
 
 @pytest.fixture

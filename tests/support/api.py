@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from aitbc.config import Settings
 from aitbc.kit.clock import ManualClock
 
 ADMIN_KEY = "test-admin-key-0123456789abcdef0123456789"
 PG_URL = os.environ.get("AITBC_TEST_DATABASE_URL", "")
+
+
+def settings_for(database_url: str) -> Settings:
+    """The settings every test's app runs with."""
+    return Settings(
+        database_url=database_url,
+        admin_key=ADMIN_KEY,
+        sweep_interval_seconds=0,
+        environment="test",
+        # The billing arithmetic is tested down to a micro-unit per hour; the default
+        # minimum (0.01) has its own test (tests/gpus/test_minimum_price.py).
+        min_price_per_hour=Decimal("0.000001"),
+    )
 
 
 @dataclass
