@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fastapi
 from fastapi import APIRouter
+from starlette.routing import BaseRoute
 
 __all__ = ["APIRouter", "include_flat"]
 
@@ -43,12 +44,35 @@ def include_flat(
     for route in router.routes:
         if not isinstance(route, fastapi.routing.APIRoute):
             raise TypeError(f"only API routes can be included flat, not {route!r}")
-        if not prefix and include_in_schema:
-            app.router.routes.append(route)
-            continue
-        app.router.add_api_route(
+    if not prefix and include_in_schema:
+        app.router.routes.extend(router.routes)
+    else:
+        app.router.routes.extend(_moved(router, prefix, include_in_schema))
+
+
+# By the router's identity (routers compare by their routes and cannot be hashed); the
+# router is kept with its copies, so its identity is never reused.
+_MOVED: dict[tuple[int, str, bool], tuple[fastapi.APIRouter, list[BaseRoute]]] = {}
+
+
+def _moved(router: fastapi.APIRouter, prefix: str, include_in_schema: bool) -> list[BaseRoute]:
+    """The router's routes under ``prefix``, built once a process: a route holds nothing of
+    the application it serves, and building one (its parameters' validators) costs about a
+    millisecond, which every application made in a test run would pay again."""
+    key = (id(router), prefix, include_in_schema)
+    if key not in _MOVED:
+        _MOVED[key] = (router, _copied(router, prefix, include_in_schema))
+    return _MOVED[key][1]
+
+
+def _copied(router: fastapi.APIRouter, prefix: str, include_in_schema: bool) -> list[BaseRoute]:
+    moved = fastapi.APIRouter()
+    for route in router.routes:
+        assert isinstance(route, fastapi.routing.APIRoute)
+        moved.add_api_route(
             prefix + route.path,
             route.endpoint,
             include_in_schema=include_in_schema and route.include_in_schema,
             **{name: getattr(route, name) for name in _COPIED},
         )
+    return moved.routes
