@@ -103,6 +103,12 @@ def test_bad_feed_requests_are_refused_with_a_code(api: Api, market: Market) -> 
     assert api.call("GET", "/v1/events", "").status_code == 401
     negative = api.call("GET", "/v1/events", renter, params={"after": "-1"})
     assert negative.status_code == 422
+    # Past the largest id an event can have (a 64-bit integer): refused, not a 500.
+    for beyond in (2**63, 135636134802939845804032):
+        too_far = api.call("GET", "/v1/events", renter, params={"after": beyond, "wait": 0})
+        assert too_far.status_code == 422 and too_far.json()["error"] == "validation_error"
+    last = api.call("GET", "/v1/events", renter, params={"after": 2**63 - 1})
+    assert last.status_code == 200 and last.json()["events"] == []
     admin = api.call("GET", "/v1/events", ADMIN_KEY, params={"owner": "c1"})
     assert admin.status_code == 200 and types(admin.json()) == ["account.deposit"]
 

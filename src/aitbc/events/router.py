@@ -20,6 +20,7 @@ from aitbc.store.signals import events_key
 
 router = APIRouter(prefix="/v1", tags=["events"])
 MAX_WAIT_SECONDS = 60.0
+MAX_EVENT_ID = 2**63 - 1  # a 64-bit integer, on either database
 
 
 @router.get(
@@ -36,7 +37,7 @@ async def list_events(
     request: Request,
     ctx: ContextDep,
     principal: AnyKeyDep,
-    after: Annotated[int, Query(ge=0, description="Events after this id")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_EVENT_ID, description="Events after this id")] = 0,
     types: Annotated[
         str | None,
         Query(
