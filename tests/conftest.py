@@ -9,25 +9,24 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from aitbc.app import create_app, drain
+from aitbc.app import create_app
 from aitbc.config import Settings
 from aitbc.kit.clock import ManualClock
 from aitbc.migrate import upgrade
 from aitbc.models import Base
 from tests.support.api import ADMIN_KEY, PG_URL, Api, settings_for
 from tests.support.market import Market
+from tests.support.served import postgres_database, serve
 
 # In CI the property-based tests replay the same examples every run, so a result can be
 # reproduced; locally they keep exploring new ones.
@@ -36,24 +35,11 @@ if os.environ.get("CI") == "true":
     hypothesis_settings.load_profile("ci")
 
 
-def _admin_url(url: str) -> str:
-    return make_url(url).set(database="postgres").render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if PG_URL:
-        name = f"aitbc_test_{os.getpid()}"
-        admin = create_engine(_admin_url(PG_URL), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-        upgrade(url)
-        yield url
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        with postgres_database(PG_URL, "test") as url:
+            yield url
     else:
         path = tmp_path_factory.mktemp("template") / "template.db"
         url = f"sqlite:///{path}"
@@ -124,19 +110,8 @@ def admin_key() -> str:
 @pytest.fixture
 def live_server(app: FastAPI) -> Iterator[str]:
     """The same app served over real HTTP on a free port, for the CLI."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("test server failed to start")
-        threading.Event().wait(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    drain(app)  # as SIGTERM would: long polls (a page's event feed) answer now
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(app) as url:
+        yield url
 
 
 @pytest.fixture
