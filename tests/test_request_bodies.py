@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from aitbc.config import Settings
-from tests.support.api import ADMIN_KEY, Api
+from tests.support.api import ADMIN_KEY, Api, settings_for
 from tests.support.responses import assert_error
 
 
@@ -159,13 +159,7 @@ def test_a_wrong_method_names_every_method_the_path_serves(api: Api) -> None:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        admin_key=ADMIN_KEY,
-        sweep_interval_seconds=0,
-        environment="test",
-        body_timeout_seconds=1,
-    )
+    return settings_for(database_url, body_timeout_seconds=1)
 
 
 def test_a_body_sent_too_slowly_is_cut_off_with_408(live_server: str) -> None:

@@ -18,7 +18,7 @@ from tests.bookings.booking_support import (
     release_booking,
     release_gpu,
 )
-from tests.support.api import ADMIN_KEY, Api
+from tests.support.api import Api, settings_for
 from tests.support.market import advance, booked
 from tests.support.money import money, seconds_of, split, units
 
@@ -27,13 +27,7 @@ FEE_BPS = 250  # 2.5 %
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        admin_key=ADMIN_KEY,
-        sweep_interval_seconds=0,
-        environment="test",
-        platform_fee_bps=FEE_BPS,
-    )
+    return settings_for(database_url, platform_fee_bps=FEE_BPS)
 
 
 @pytest.fixture(autouse=True)

@@ -16,17 +16,18 @@ ADMIN_KEY = "test-admin-key-0123456789abcdef0123456789"
 PG_URL = os.environ.get("AITBC_TEST_DATABASE_URL", "")
 
 
-def settings_for(database_url: str) -> Settings:
-    """The settings every test's app runs with."""
-    return Settings(
-        database_url=database_url,
-        admin_key=ADMIN_KEY,
-        sweep_interval_seconds=0,
-        environment="test",
+def settings_for(database_url: str, **changed: Any) -> Settings:
+    """The settings every test's app runs with, with ``changed`` ones of a test's own."""
+    common: dict[str, Any] = {
+        "database_url": database_url,
+        "admin_key": ADMIN_KEY,
+        "sweep_interval_seconds": 0,
+        "environment": "test",
         # The billing arithmetic is tested down to a micro-unit per hour; the default
         # minimum (0.01) has its own test (tests/gpus/test_minimum_price.py).
-        min_price_per_hour=Decimal("0.000001"),
-    )
+        "min_price_per_hour": Decimal("0.000001"),
+    }
+    return Settings(**(common | changed))
 
 
 @dataclass
