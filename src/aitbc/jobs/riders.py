@@ -18,8 +18,10 @@ PREEMPTED = "The job's interruptible booking was preempted."
 _LOST = {"interrupted": GPU_LOST, "preempted": PREEMPTED}
 
 _OWNER = Query("SELECT client_id FROM jobs WHERE id = $1")
-_LIVE = "SELECT id, state, expires_at FROM jobs WHERE id = $1 AND booking_id = $2 " + (
-    "AND state IN ('assigned', 'running')"
+# The booking's job, while it is assigned to the booking's GPU or running there.
+_LIVE = (
+    "SELECT id, state, expires_at FROM jobs "
+    "WHERE id = $1 AND booking_id = $2 AND state IN ('assigned', 'running')"
 )
 _HOLD = Query(f"{_LIVE} FOR UPDATE SKIP LOCKED")
 _SEE = Query(_LIVE)
