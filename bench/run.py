@@ -420,6 +420,7 @@ async def _book_all(url: str, gpu_ids: list[str], now: datetime) -> None:
     store = Store(url, pool_size=8)
     await store.open()
     pending = list(gpu_ids)
+    settings = Settings(database_url=url, heartbeat_timeout_seconds=86400)
 
     async def worker(i: int) -> None:
         while pending:
@@ -429,7 +430,7 @@ async def _book_all(url: str, gpu_ids: list[str], now: datetime) -> None:
             )
 
             async def work(conn: bookings.Conn, wanted: bookings.BookingRequest = wanted) -> None:
-                await bookings.book(conn, wanted, now=now, heartbeat_timeout=86400)
+                await bookings.book(conn, wanted, now=now, settings=settings)
 
             await store.write(work)
 
