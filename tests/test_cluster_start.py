@@ -4,7 +4,6 @@ that is already at the schema this version needs."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -14,11 +13,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from aitbc.cli.main import cli
 from aitbc.migrate import SchemaBehind, require_current, upgrade
 from tests.support.api import PG_URL
+from tests.support.served import postgres_database
 
 # Each process imports, then waits for the same moment, so that the three reach the
 # migrations together (as three nodes started at once by an orchestrator do).
@@ -36,15 +35,8 @@ print(bootstrap_admin_key(url, configured_admin_key=None) or "")
 def empty_postgres() -> Iterator[str]:
     if not PG_URL:
         pytest.skip("the race of several nodes is a PostgreSQL matter (SQLite is one host)")
-    name = f"aitbc_start_{os.getpid()}"
-    admin = create_engine(make_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with postgres_database(PG_URL, "start", migrated=False) as url:
+        yield url
 
 
 def test_three_nodes_starting_at_once_on_an_empty_database_migrate_it_once(

@@ -6,7 +6,6 @@ database (created next to ``AITBC_TEST_DATABASE_URL``'s and dropped afterwards).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect
-from sqlalchemy.engine import make_url
 
 from aitbc.app import create_app
 from aitbc.cli.main import cli
@@ -27,6 +25,7 @@ from aitbc.kit.clock import ManualClock
 from aitbc.migrate import alembic_config, upgrade
 from aitbc.models import Base
 from tests.support.api import ADMIN_KEY, PG_URL, Api
+from tests.support.served import postgres_database
 
 
 @pytest.fixture
@@ -34,16 +33,8 @@ def empty_database(tmp_path: Path) -> Iterator[str]:
     if not PG_URL:
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    name = f"aitbc_migrations_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(make_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with postgres_database(PG_URL, "migrations", migrated=False) as url:
+        yield url
 
 
 def _tables(url: str) -> set[str]:

@@ -22,11 +22,11 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from tests.accounts.ledger_invariants import assert_ledger_invariants
 from tests.support.api import ADMIN_KEY, PG_URL
 from tests.support.money import money, units
+from tests.support.served import postgres_database
 from tests.support.together import all_at_once
 from tests.support.waiting import free_port
 
@@ -85,67 +85,56 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    name = f"aitbc_race_{os.getpid()}"
-    admin = create_engine(
-        make_url(PG_URL).set(database="postgres").render_as_string(hide_password=False),
-        isolation_level="AUTOCOMMIT",
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    database_url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("race") / "server.log"
-    env = os.environ | {
-        "AITBC_ADMIN_KEY": ADMIN_KEY,
-        "AITBC_SWEEP_INTERVAL_SECONDS": "0.2",
-        "AITBC_ENVIRONMENT": "test",
-    }
-    env.pop("AITBC_DATABASE_URL", None)
-    command = [
-        str(Path(sys.executable).with_name("aitbc")),
-        "serve",
-        "--port",
-        str(port),
-        "--workers",
-        str(WORKERS),
-        "--database-url",
-        database_url,
-    ]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    with postgres_database(PG_URL, "race", migrated=False) as database_url:
+        port = free_port()
+        log_path = tmp_path_factory.mktemp("race") / "server.log"
+        env = os.environ | {
+            "AITBC_ADMIN_KEY": ADMIN_KEY,
+            "AITBC_SWEEP_INTERVAL_SECONDS": "0.2",
+            "AITBC_ENVIRONMENT": "test",
+        }
+        env.pop("AITBC_DATABASE_URL", None)
+        command = [
+            str(Path(sys.executable).with_name("aitbc")),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(WORKERS),
+            "--database-url",
+            database_url,
+        ]
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        url = f"http://127.0.0.1:{port}"
+        http = httpx.Client(
+            base_url=url, timeout=60, limits=httpx.Limits(max_connections=2 * CONCURRENCY)
         )
-    url = f"http://127.0.0.1:{port}"
-    http = httpx.Client(
-        base_url=url, timeout=60, limits=httpx.Limits(max_connections=2 * CONCURRENCY)
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"aitbc serve exited: {log_path.read_text()}")
-            try:
-                if http.get("/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"aitbc serve did not come up: {log_path.read_text()}")
-            time.sleep(0.1)
-        yield Server(url=url, database_url=database_url, http=http)
-    finally:
-        http.close()
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if process.poll() is not None:
+                    pytest.fail(f"aitbc serve exited: {log_path.read_text()}")
+                try:
+                    if http.get("/health").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"aitbc serve did not come up: {log_path.read_text()}")
+                time.sleep(0.1)
+            yield Server(url=url, database_url=database_url, http=http)
+        finally:
+            http.close()
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -21,10 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from tests.support.api import PG_URL
+from tests.support.served import postgres_database
 from tests.support.waiting import free_port
 
 AITBC = str(Path(sys.executable).parent / "aitbc")
@@ -45,17 +43,8 @@ def database_url_e2e(tmp_path: Path) -> Iterator[str]:
     if not PG_URL:
         yield f"sqlite:///{tmp_path / 'e2e.db'}"
         return
-    name = f"aitbc_e2e_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin_url = make_url(PG_URL).set(database="postgres").render_as_string(hide_password=False)
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database(PG_URL, "e2e", migrated=False) as url:
+        yield url
 
 
 @pytest.fixture

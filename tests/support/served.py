@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -38,19 +39,20 @@ def serve(app: FastAPI) -> Iterator[str]:
 
 
 @contextmanager
-def postgres_database(server_url: str, purpose: str) -> Iterator[str]:
-    """A new database on the PostgreSQL server of ``server_url``, migrated; dropped after."""
-    name = f"aitbc_{purpose}_{os.getpid()}"
+def postgres_database(server_url: str, purpose: str, *, migrated: bool = True) -> Iterator[str]:
+    """A new database on the PostgreSQL server of ``server_url`` (migrated, or empty for a
+    test that migrates it itself); dropped after."""
+    name = f"aitbc_{purpose}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(
         make_url(server_url).set(database="postgres").render_as_string(hide_password=False),
         isolation_level="AUTOCOMMIT",
     )
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     try:
-        upgrade(url)
+        if migrated:
+            upgrade(url)
         yield url
     finally:
         with admin.connect() as conn:
