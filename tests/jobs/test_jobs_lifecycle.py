@@ -6,6 +6,7 @@ Prices are 3.6 per hour, so one second costs 0.001 and the arithmetic is visible
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -585,6 +586,57 @@ def test_cancelling_a_job_that_waited_assigned_but_never_started_costs_nothing(
     assert balance(api, world.client) == ("100.000000", "0.000000")
     ended = booking(api, world.client, created["booking_id"])
     assert (ended["amount_charged"], ended["refund"]) == ("0.000000", ended["total_cost"])
+
+
+RELEASES = {
+    "by booking": lambda created: f"/v1/bookings/{created['booking_id']}/release",
+    "by gpu": lambda created: f"/v1/marketplace/gpu/{created['gpu_id']}/release",
+}
+
+
+@pytest.mark.parametrize("path", RELEASES.values(), ids=RELEASES.keys())
+def test_releasing_a_running_jobs_booking_cancels_the_job_and_charges_the_used_time(
+    api: Api, world: World, path: Callable[[dict[str, Any]], str]
+) -> None:
+    """Its client gave the GPU up: the job must not run on as if it still had it (the GPU is
+    another client's to book), so it ends with its booking, as a cancelled job does."""
+    created = _running_job(api, world)
+    advance(api, 900, world.miner)
+
+    released = ok(api.call("POST", path(created), world.client))
+
+    assert (released["status"], released["amount_charged"], released["refund"]) == (
+        "released",
+        "0.900000",
+        "2.700000",
+    )
+    ended = job(api, world.client, created["job_id"])
+    assert (ended["state"], ended["finished_at"]) == ("cancelled", "2030-01-01T00:15:00Z")
+    assert balance(api, world.client) == ("99.100000", "0.000000")
+    assert balance(api, world.miner) == ("0.900000", "0.000000")
+    assert_error(report_result(api, world.miner, created["job_id"]), 409, "job_not_running")
+    told = ok(api.call("GET", "/v1/events", world.client, params={"types": "job.cancelled"}))
+    assert [e["object_id"] for e in told["events"]] == [created["job_id"]]
+    again = submitted(api, world.other, constraints={"gpu_model": "RTX 4090"})
+    assert (again["state"], again["gpu_id"]) == ("assigned", world.gpu)
+
+
+@pytest.mark.parametrize("path", RELEASES.values(), ids=RELEASES.keys())
+def test_releasing_the_booking_of_a_job_its_miner_has_not_taken_cancels_it_for_nothing(
+    api: Api, world: World, path: Callable[[dict[str, Any]], str]
+) -> None:
+    """As cancelling the job would: nothing ran on the GPU, so nothing is charged."""
+    created = submitted(api, world.client, constraints={"gpu_model": "RTX 4090"})
+    advance(api, 600, world.miner)
+
+    released = ok(api.call("POST", path(created), world.client))
+
+    assert (released["status"], released["amount_charged"]) == ("cancelled", "0.000000")
+    assert released["refund"] == released["total_cost"] == "3.600000"
+    assert job(api, world.client, created["job_id"])["state"] == "cancelled"
+    assert balance(api, world.client) == ("100.000000", "0.000000")
+    assert balance(api, world.miner) == ("0.000000", "0.000000")
+    assert poll(api, world.miner).status_code == 204
 
 
 def test_who_may_cancel(api: Api, world: World) -> None:

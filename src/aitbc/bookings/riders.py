@@ -2,8 +2,8 @@
 
 A job's assignment books its GPU, so the jobs domain sits above the bookings and the
 bookings never import it. When a booking ends early (released, preempted, its miner gone
-for good) or runs out before its miner took the job, its job must be requeued or failed in
-the same transaction, under the job's row lock; that is the jobs domain's rule, reached
+for good) or runs out before its miner took the job, its job must be requeued, failed or
+cancelled in the same transaction, under the job's row lock; that is the jobs domain's rule, reached
 through this port. The app wires the one implementation (``aitbc.jobs.riders``) at start;
 every call runs in the caller's transaction."""
 
@@ -43,6 +43,13 @@ class Riders(Protocol):
         """The booking carrying the held (and locked) job ended as ``status`` at ``now``."""
         ...
 
+    async def booking_released(
+        self, conn: Conn, held: Held, booking: BookingRecord, *, now: datetime
+    ) -> None:
+        """The booking carrying the held (and locked) job was released by its client or an
+        admin at ``now``."""
+        ...
+
 
 _riders: Riders | None = None
 
@@ -75,3 +82,10 @@ async def ended(
     holds."""
     if held is not None and held.locked:
         await riders().booking_ended(conn, held, booking, status=status, now=now)
+
+
+async def released(conn: Conn, held: Held | None, booking: BookingRecord, *, now: datetime) -> None:
+    """Tell the jobs domain that the booking was released, when it carried a job this
+    transaction holds."""
+    if held is not None and held.locked:
+        await riders().booking_released(conn, held, booking, now=now)

@@ -95,6 +95,12 @@ def rental_bid(rental_type: str, bid: Decimal | None, quote_id: str | None = Non
     return None if bid is None else to_units(bid)
 
 
+_JOB_ENDS_TOO = (
+    "A booking made for a job ends the job with it, as cancelling the job does: the job is "
+    "cancelled, and nothing is charged when its miner had not taken it yet."
+)
+
+
 async def _release(
     request: Request, release: Callable[..., Awaitable[service.Released]], **target: str
 ) -> Response:
@@ -124,6 +130,7 @@ async def _release(
     responses=error_responses(401, 403, 404, 409),
     openapi_extra=documented(headers=_WRITE_HEADERS),
     summary="End your booking on this GPU early: used time charged, the rest refunded",
+    description=_JOB_ENDS_TOO,
 )
 async def release_gpu(gpu_id: str, request: Request) -> Response:
     return await _release(request, service.release_gpu, gpu_id=gpu_id)
@@ -205,6 +212,7 @@ async def extend_booking(booking_id: str, body: ExtendRequest, request: Request)
     openapi_extra=documented(headers=_WRITE_HEADERS),
     summary="End a booking early, or cancel a reservation that has not started (one of a "
     "gang: the whole gang)",
+    description=_JOB_ENDS_TOO,
 )
 async def release_booking(booking_id: str, request: Request) -> Response:
     return await _release(request, gangs.release_booking, booking_id=booking_id)

@@ -552,17 +552,28 @@ async def lock_gpu_row(conn: Conn, gpu_id: str) -> None:
 async def release_locked(
     conn: Conn, booking: BookingRecord, *, now: datetime, fee_bps: int, policy: Policy
 ) -> Released:
+    # A job's booking ends with its job (the jobs domain's rule, through riders): a job its
+    # miner never took costs nothing, as when the job is cancelled.
+    job = await riders.hold(conn, booking)
+    if job is not None and not job.locked:
+        raise Conflict(
+            "This booking's job is being handed to its miner or reported on; try again.",
+            code="conflict",
+        )
+    unserved = job is not None and job.waiting
     # While the miner is offline the clock stands at its last heartbeat.
     silence = lifecycle.current(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
     closed = await settlement.close(
-        conn, booking, at=now, now=now, fee_bps=fee_bps, silence=silence
+        conn, booking, at=now, now=now, fee_bps=fee_bps, full_refund=unserved, silence=silence
     )
     if closed is None:
         raise Conflict("This booking has already ended.", code="nothing_to_release")
+    if closed.status != "interrupted":  # an interruption close has told the jobs of itself
+        await riders.released(conn, job, booking, now=now)
     if await conn.fetchrow(_HAS_DUE, booking.gpu_id, now) is not None:
         follow_up.settle_due(conn, gpu_id=booking.gpu_id, now=now, fee_bps=fee_bps, policy=policy)
     clock = now if silence is None else min(now, silence.stop)
-    return Released(closed, lifecycle.served_seconds(booking, clock))
+    return Released(closed, 0 if unserved else lifecycle.served_seconds(booking, clock))
 
 
 async def release_gpu(

@@ -76,9 +76,9 @@ class JobRecord:
 
 
 JOB_FIELDS = tuple(f.name for f in fields(JobRecord))
-_JOB_COLUMNS = ", ".join(JOB_FIELDS)
+JOB_COLUMNS = ", ".join(JOB_FIELDS)
 _INSERT = insert_into("jobs", JOB_FIELDS)
-SELECT_JOBS = f"SELECT {_JOB_COLUMNS} FROM jobs"
+SELECT_JOBS = f"SELECT {JOB_COLUMNS} FROM jobs"
 JOB = Query(f"{SELECT_JOBS} WHERE id = $1")
 JOB_GPU = Query("SELECT gpu_id FROM jobs WHERE id = $1")
 JOB_LOCKED = Query(f"{SELECT_JOBS} WHERE id = $1 FOR UPDATE")

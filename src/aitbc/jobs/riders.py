@@ -8,6 +8,7 @@ from datetime import datetime
 from aitbc.bookings.records import BookingRecord
 from aitbc.bookings.riders import Held
 from aitbc.jobs import announce
+from aitbc.jobs.queries import JOB_COLUMNS, JobRecord
 from aitbc.store.conn import Conn
 from aitbc.store.query import Query
 from aitbc.store.values import as_time
@@ -31,6 +32,9 @@ _REQUEUE = Query(
     "assigned_at = NULL, started_at = NULL WHERE id = $1"
 )
 _FAIL = Query("UPDATE jobs SET state = 'failed', error = $2, finished_at = $3 WHERE id = $1")
+_CANCEL = Query(
+    f"UPDATE jobs SET state = 'cancelled', finished_at = $2 WHERE id = $1 RETURNING {JOB_COLUMNS}"
+)
 
 
 class JobsOnBookings:
@@ -67,3 +71,13 @@ class JobsOnBookings:
         elif error is not None or held.waiting:
             await conn.execute(_REQUEUE, held.job_id)
             announce.lost(conn, held.job_id, "requeued", booking, now=now)
+
+    async def booking_released(
+        self, conn: Conn, held: Held, booking: BookingRecord, *, now: datetime
+    ) -> None:
+        """Its client gave the GPU up: the job ends with its booking, as if cancelled (the
+        booking was charged the used time, or nothing when the miner had not taken the
+        job)."""
+        row = await conn.fetchrow(_CANCEL, held.job_id, now)
+        assert row is not None  # held: locked and live
+        announce.job(conn, "cancelled", JobRecord.from_row(row), now=now)
