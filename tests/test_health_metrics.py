@@ -76,7 +76,13 @@ def silent_database() -> Iterator[str]:
 def test_a_hung_database_is_reported_within_the_health_timeout(
     settings: Settings, clock: ManualClock, silent_database: str
 ) -> None:
-    hung = settings.model_copy(update={"database_url": silent_database, "db_timeout_seconds": 30.0})
+    hung = settings.model_copy(
+        update={
+            "database_url": silent_database,
+            "db_timeout_seconds": 30.0,
+            "health_timeout_seconds": 0.5,
+        }
+    )
     with TestClient(create_app(hung, clock=clock), raise_server_exceptions=False) as client:
         for path in ("/health", "/health/ready", "/v1/health"):
             started = time.monotonic()
@@ -99,7 +105,7 @@ def test_a_hung_database_is_reported_within_the_health_timeout(
 def test_a_hung_database_fails_a_request_after_the_database_timeout(
     settings: Settings, clock: ManualClock, silent_database: str, path: str
 ) -> None:
-    hung = settings.model_copy(update={"database_url": silent_database, "db_timeout_seconds": 1})
+    hung = settings.model_copy(update={"database_url": silent_database, "db_timeout_seconds": 0.3})
     with TestClient(create_app(hung, clock=clock), raise_server_exceptions=False) as client:
         started = time.monotonic()
         response = client.get(path)

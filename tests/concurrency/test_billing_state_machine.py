@@ -12,17 +12,19 @@ bookings that have run out (unless their miner may still come back) or whose min
 away past the grace, and that nothing else ended yet.
 
 Each example gets its own app and database (a copy of the migrated SQLite template, or the
-PostgreSQL test database truncated), because pytest fixtures are per test, not per example."""
+PostgreSQL test database emptied), because pytest fixtures are per test, not per example."""
 
 from __future__ import annotations
 
 import itertools
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
@@ -33,7 +35,6 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from aitbc.app import create_app
@@ -528,25 +529,16 @@ class BillingMachine(RuleBasedStateMachine):
         self.check_over_http(OWNERS[self.step % len(OWNERS)])
 
 
-def _fresh_databases(template_db: str, directory: Path) -> Any:
-    """A factory of clean databases, one per Hypothesis example."""
+def _fresh_databases(
+    template_db: str, directory: Path, request: pytest.FixtureRequest
+) -> Callable[[], str]:
+    """A factory of clean databases, one per Hypothesis example: a copy of the SQLite
+    template, or the PostgreSQL one emptied as before every test (tests/conftest.py)."""
     counter = itertools.count()
 
     def fresh() -> str:
         if PG_URL:
-            engine = create_engine(template_db)
-            try:
-                with engine.begin() as conn:
-                    tables = conn.scalars(
-                        text(
-                            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                            "AND tablename <> 'alembic_version'"
-                        )
-                    ).all()
-                    names = ", ".join(f'"{t}"' for t in tables)
-                    conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            finally:
-                engine.dispose()
+            request.getfixturevalue("_emptied")()
             return template_db
         target = directory / f"example-{next(counter)}.db"
         shutil.copyfile(make_url(template_db).database or "", target)
@@ -555,8 +547,10 @@ def _fresh_databases(template_db: str, directory: Path) -> Any:
     return fresh
 
 
-def test_random_sequences_keep_the_books_straight(template_db: str, tmp_path: Path) -> None:
-    fresh = _fresh_databases(template_db, tmp_path)
+def test_random_sequences_keep_the_books_straight(
+    template_db: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    fresh = _fresh_databases(template_db, tmp_path, request)
     run_state_machine_as_test(
         # Hypothesis calls the factory for each run; its stubs ask for a class.
         lambda: BillingMachine(fresh()),  # type: ignore[arg-type]
