@@ -26,7 +26,7 @@ from aitbc.bookings.preemption import INTERRUPTIBLE, ON_DEMAND, Claim
 from aitbc.config import Settings
 from aitbc.errors import AppError, Conflict, PaymentRequired
 from aitbc.gpus import status
-from aitbc.gpus.bids import OPEN_STATUS, least_sql, winning_sql
+from aitbc.gpus.bids import least_sql, winning_sql
 from aitbc.gpus.naming import like_pattern
 from aitbc.kit.money import units_text
 from aitbc.store.conn import Conn, Row
@@ -134,10 +134,10 @@ def _criteria(
             "free for the window (or held only by lower interruptible bids)",
             # LIMIT/OFFSET keeps PostgreSQL from turning this into an anti-join over every
             # open booking (which stale statistics make it choose): it stays a look-up by
-            # the GPU's index for each candidate (a btree one: see OPEN_STATUS), paid for
+            # the GPU's index for each candidate (a btree one: see status.OPEN_STATUS), paid for
             # every booked GPU the walk by price passes.
             "NOT EXISTS (SELECT 1 FROM bookings b WHERE b.gpu_id = g.id "
-            f"AND b.status = {OPEN_STATUS} "
+            f"AND b.status = {status.OPEN_STATUS} "
             f"AND b.start_time < {end} AND b.end_time > {start} AND NOT "
             f"(b.rental_type = 'interruptible' AND b.price_units <= {outbids}) "
             "LIMIT 1 OFFSET 0)",

@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any
 
 from aitbc.gpus.bids import least_sql, notice_end, winning_sql
+from aitbc.gpus.status import OPEN_STATUS
 from aitbc.kit.money import units_text
 from aitbc.store.conn import Conn
 from aitbc.store.query import Params, Query, built
@@ -20,7 +21,7 @@ from aitbc.store.values import as_time, iso
 RECENT_CLEARING = 10
 # $1 now, $2 the end of a notice given now (gpus.bids.notice_end).
 _HOLDER = (
-    "SELECT {what} FROM bookings b WHERE b.gpu_id = g.id AND b.status = 'open' "
+    f"SELECT {{what}} FROM bookings b WHERE b.gpu_id = g.id AND b.status = {OPEN_STATUS} "
     "AND b.start_time < $2 AND b.end_time > $1 ORDER BY b.start_time LIMIT 1"
 )
 

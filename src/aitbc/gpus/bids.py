@@ -14,13 +14,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from aitbc.gpus.status import OPEN_STATUS
+
 BID_STEP_UNITS = 10_000  # 0.01 AITBC: how much more it takes to outbid a bid
-# 'open', for a look-up of one GPU's open bookings: a sub-select, so that the planner cannot
-# prove from it that the exclusion constraint's partial GiST index covers the look-up. At
-# an estimate equal to a btree's it takes that index otherwise, at ten times the btree's
-# cost a look-up (0.044 ms against 0.004, measured in stop 26), paid once for every GPU a
-# list or a booking by criteria looks at.
-OPEN_STATUS = "(SELECT 'open')"
 
 
 def share_points(share: Decimal) -> int:

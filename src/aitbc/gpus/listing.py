@@ -35,8 +35,8 @@ from aitbc.store.values import as_time, iso
 # $1 is now, $2 the heartbeat cutoff; filters number their parameters from $3.
 _CURRENT_BOOKING = rule.current_booking_sql("$1")
 _NEXT_RESERVATION = (
-    "SELECT min(b.start_time) FROM bookings b WHERE b.gpu_id = g.id AND b.status = 'open' "
-    "AND b.start_time > $1"
+    "SELECT min(b.start_time) FROM bookings b WHERE b.gpu_id = g.id "
+    f"AND b.status = {rule.OPEN_STATUS} AND b.start_time > $1"
 )
 _OFFLINE = rule.offline_sql("$2")
 

@@ -10,6 +10,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 OPEN = "open"
+# 'open', for a look-up of one GPU's open bookings: a sub-select, so that the planner cannot
+# prove from it that the exclusion constraint's partial GiST index covers the look-up. At
+# an estimate equal to a btree's it takes that index otherwise, at five to ten times the
+# btree's cost a look-up (0.044 ms against 0.004 in stop 26; 0.020 against 0.003 for a
+# list's status in stop 28), paid once for every GPU a list, a GPU's details or a booking
+# by criteria looks at.
+OPEN_STATUS = "(SELECT 'open')"
 
 
 def cutoff(now: datetime, heartbeat_timeout: int) -> datetime:
@@ -28,7 +35,7 @@ def offline_sql(cutoff: str) -> str:
 def current_booking_sql(now: str) -> str:
     """The end of the open booking of ``g`` that covers now (a subquery)."""
     return (
-        "SELECT b.end_time FROM bookings b WHERE b.gpu_id = g.id AND b.status = 'open' "
+        f"SELECT b.end_time FROM bookings b WHERE b.gpu_id = g.id AND b.status = {OPEN_STATUS} "
         f"AND b.start_time <= {now} AND b.end_time > {now}"
     )
 
