@@ -85,6 +85,21 @@ def test_the_release_preview_is_what_the_release_then_does(api: Api) -> None:
     }
 
 
+def test_the_release_preview_of_a_job_its_miner_has_not_taken_charges_nothing(api: Api) -> None:
+    """Releasing the booking cancels the job, which never ran: the preview says so too."""
+    market = make_market(api)
+    key = client_with_money(api, "alice")
+    job = {"payload": {}, "constraints": {"gpu_model": "A100"}, "duration_hours": "2"}
+    submitted = api.call("POST", "/v1/jobs", key, json=job).json()
+    api.pass_time(600, market.other_miner)
+    preview = _preview(api, key, submitted["booking_id"])
+    assert preview.status_code == 200, preview.text
+    released = api.call("POST", f"/v1/bookings/{submitted['booking_id']}/release", key).json()
+    assert (preview.json()["charged"], preview.json()["refund"]) == ("0.000000", "3.800000")
+    assert (released["amount_charged"], released["refund"]) == ("0.000000", "3.800000")
+    assert preview.json()["status"] == released["status"] == "cancelled"
+
+
 def test_the_release_preview_is_only_for_the_booking_client(api: Api) -> None:
     market = make_market(api)
     key = client_with_money(api, "alice")

@@ -37,6 +37,10 @@ class Riders(Protocol):
         when the booking serves no live job."""
         ...
 
+    async def see(self, conn: Conn, booking: BookingRecord) -> Held | None:
+        """The booking's live job as it stands, without a lock (``locked`` False)."""
+        ...
+
     async def booking_ended(
         self, conn: Conn, held: Held, booking: BookingRecord, *, status: str, now: datetime
     ) -> None:
@@ -73,6 +77,11 @@ async def client_of(conn: Conn, job_id: str) -> str | None:
 async def hold(conn: Conn, booking: BookingRecord) -> Held | None:
     """The booking's live job (see Riders.hold), without a query for a booking of no job."""
     return None if booking.job_id is None else await riders().hold(conn, booking)
+
+
+async def see(conn: Conn, booking: BookingRecord) -> Held | None:
+    """The booking's live job, read without a lock (what a release would find)."""
+    return None if booking.job_id is None else await riders().see(conn, booking)
 
 
 async def ended(

@@ -539,6 +539,23 @@ _OVERLAP_OTHERS = Query(
 
 
 @dataclass(frozen=True, slots=True)
+class ReleaseTerms:
+    """What a release now hands settlement: ``full_refund`` when the booking's job had not
+    been taken by its miner (nothing ran: as when the job is cancelled), and the miner's
+    current ``silence`` (the booking's clock stands at its last heartbeat)."""
+
+    full_refund: bool
+    silence: lifecycle.Outage | None
+
+
+def release_terms(
+    booking: BookingRecord, job: riders.Held | None, *, now: datetime, policy: Policy
+) -> ReleaseTerms:
+    silence = lifecycle.current(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
+    return ReleaseTerms(full_refund=job is not None and job.waiting, silence=silence)
+
+
+@dataclass(frozen=True, slots=True)
 class Released:
     booking: BookingRecord
     used_seconds: int
@@ -552,19 +569,22 @@ async def lock_gpu_row(conn: Conn, gpu_id: str) -> None:
 async def release_locked(
     conn: Conn, booking: BookingRecord, *, now: datetime, fee_bps: int, policy: Policy
 ) -> Released:
-    # A job's booking ends with its job (the jobs domain's rule, through riders): a job its
-    # miner never took costs nothing, as when the job is cancelled.
+    # A job's booking ends with its job (the jobs domain's rule, through riders).
     job = await riders.hold(conn, booking)
     if job is not None and not job.locked:
         raise Conflict(
             "This booking's job is being handed to its miner or reported on; try again.",
             code="conflict",
         )
-    unserved = job is not None and job.waiting
-    # While the miner is offline the clock stands at its last heartbeat.
-    silence = lifecycle.current(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
+    terms = release_terms(booking, job, now=now, policy=policy)
     closed = await settlement.close(
-        conn, booking, at=now, now=now, fee_bps=fee_bps, full_refund=unserved, silence=silence
+        conn,
+        booking,
+        at=now,
+        now=now,
+        fee_bps=fee_bps,
+        full_refund=terms.full_refund,
+        silence=terms.silence,
     )
     if closed is None:
         raise Conflict("This booking has already ended.", code="nothing_to_release")
@@ -572,8 +592,8 @@ async def release_locked(
         await riders.released(conn, job, booking, now=now)
     if await conn.fetchrow(_HAS_DUE, booking.gpu_id, now) is not None:
         follow_up.settle_due(conn, gpu_id=booking.gpu_id, now=now, fee_bps=fee_bps, policy=policy)
-    clock = now if silence is None else min(now, silence.stop)
-    return Released(closed, 0 if unserved else lifecycle.served_seconds(booking, clock))
+    clock = now if terms.silence is None else min(now, terms.silence.stop)
+    return Released(closed, 0 if terms.full_refund else lifecycle.served_seconds(booking, clock))
 
 
 async def release_gpu(

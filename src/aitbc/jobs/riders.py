@@ -9,7 +9,7 @@ from aitbc.bookings.records import BookingRecord
 from aitbc.bookings.riders import Held
 from aitbc.jobs import announce
 from aitbc.jobs.queries import JOB_COLUMNS, JobRecord
-from aitbc.store.conn import Conn
+from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query
 from aitbc.store.values import as_time
 
@@ -37,6 +37,15 @@ _CANCEL = Query(
 )
 
 
+def _held(row: Row, *, locked: bool) -> Held:
+    return Held(
+        row["id"],
+        waiting=row["state"] == "assigned",
+        locked=locked,
+        expires_at=as_time(row["expires_at"]),
+    )
+
+
 class JobsOnBookings:
     """bookings.riders.Riders, served by the jobs table."""
 
@@ -46,17 +55,11 @@ class JobsOnBookings:
 
     async def hold(self, conn: Conn, booking: BookingRecord) -> Held | None:
         row = await conn.fetchrow(_HOLD, booking.job_id, booking.id)
-        locked = row is not None
-        if row is None:
-            row = await conn.fetchrow(_SEE, booking.job_id, booking.id)
-            if row is None:
-                return None
-        return Held(
-            row["id"],
-            waiting=row["state"] == "assigned",
-            locked=locked,
-            expires_at=as_time(row["expires_at"]),
-        )
+        return await self.see(conn, booking) if row is None else _held(row, locked=True)
+
+    async def see(self, conn: Conn, booking: BookingRecord) -> Held | None:
+        row = await conn.fetchrow(_SEE, booking.job_id, booking.id)
+        return None if row is None else _held(row, locked=False)
 
     async def booking_ended(
         self, conn: Conn, held: Held, booking: BookingRecord, *, status: str, now: datetime

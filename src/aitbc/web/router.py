@@ -13,7 +13,7 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from aitbc.bookings import lifecycle, service, settlement
+from aitbc.bookings import lifecycle, riders, service, settlement
 from aitbc.errors import Conflict
 from aitbc.http.deps import caller_with_role
 from aitbc.http.routing import APIRouter
@@ -48,14 +48,19 @@ async def release_preview(booking_id: str, request: Request) -> Response:
     now, policy = state.clock.now(), state.settings.outage_policy
     async with state.store.read() as conn:
         booking = await service.get_booking(conn, booking_id=booking_id, principal=principal)
+        job = await riders.see(conn, booking)
     if booking.status != "open" or lifecycle.effective_status(booking, now) not in (
         "pending",
         "active",
     ):
         raise Conflict("This booking has already ended.", code="nothing_to_release")
-    silence = lifecycle.current(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
+    terms = service.release_terms(booking, job, now=now, policy=policy)
     end = settlement.outcome(
-        booking, at=now, fee_bps=state.settings.platform_fee_bps, silence=silence
+        booking,
+        at=now,
+        fee_bps=state.settings.platform_fee_bps,
+        full_refund=terms.full_refund,
+        silence=terms.silence,
     )
     body = {
         "booking_id": booking.id,
