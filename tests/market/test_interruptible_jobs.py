@@ -12,7 +12,16 @@ from typing import Any
 from fastapi import FastAPI
 
 from tests.bookings.booking_support import book, booked, parse_time
-from tests.jobs.slice_support import booking, job, poll, polled, submit, submitted, sweep
+from tests.jobs.slice_support import (
+    balance,
+    booking,
+    job,
+    poll,
+    polled,
+    submit,
+    submitted,
+    sweep,
+)
 from tests.jobs.test_wakeup_lost import _poll as long_poll
 from tests.support.api import Api
 from tests.support.market import Market, advance
@@ -78,6 +87,23 @@ def test_a_preempted_job_goes_back_to_the_queue_and_its_miner_hears_of_it(
     assert (notice["booking_id"], notice["job_id"]) == (made["booking_id"], made["job_id"])
     assert job(api, client, str(made["job_id"]))["state"] == "queued"
     assert booking(api, client, str(made["booking_id"]))["status"] == "preempted"
+
+
+def test_a_preempted_job_its_miner_had_not_taken_costs_nothing(api: Api, market: Market) -> None:
+    """Nothing ran on the GPU: as a job cancelled, or a booking run out, before its miner
+    took the job, the preempted booking is refunded whole (not charged to the notice)."""
+    gpu = market.gpu(price_per_hour="2")
+    market.beat()
+    client = market.client("c1", "100")
+    made = interruptible_job(api, client, "0.8")  # assigned; its miner does not poll
+    advance(api, 600, market.miner_key)
+    booked(api, market.client("c2", "100"), gpu, 1)  # on demand: preempts it
+
+    ended = booking(api, client, str(made["booking_id"]))
+    assert (ended["status"], ended["amount_charged"]) == ("preempted", "0.000000")
+    assert ended["refund"] == ended["total_cost"] == "0.800000"
+    assert job(api, client, str(made["job_id"]))["state"] == "queued"
+    assert balance(api, client) == ("100.000000", "0.000000")
 
 
 def test_a_job_that_preempts_is_handed_over_only_when_its_booking_begins(

@@ -76,6 +76,12 @@ class Split:
         return self.charged - self.fee
 
 
+def nothing_served(booking: BookingLike) -> Split:
+    """All that escrow still holds back to the client: the booking served nothing (its
+    provider failed it, or its job's miner never took the job)."""
+    return Split(charged=0, refunded=booking.total_units - booking.outage_refund_units, fee=0)
+
+
 def split(booking: BookingLike, at: datetime, fee_bps: int) -> Split:
     """What ending the booking at ``at`` charges and refunds of what is still in escrow:
     the seconds served (used, less the offline seconds already refunded), pro rata."""

@@ -149,7 +149,12 @@ async def displace(
         cut = min(booking.end_time, max(start, notice_ends))
         begun = booking.start_time <= now
         ended = cut if begun and cut > booking.start_time else now  # one not begun: at once
-        money = lifecycle.split(booking, ended, fee_bps)
+        job = await riders.hold(conn, booking)
+        # A job its miner had not taken yet never ran on the GPU: nothing is charged.
+        if job is not None and job.locked and job.waiting:
+            money = lifecycle.nothing_served(booking)
+        else:
+            money = lifecycle.split(booking, ended, fee_bps)
         outbid = f"{claim.describe()} over yours of {units_text(booking.price_units)}"
         if with_gang:  # its gang fell on another of its GPUs
             outbid = f"{outbid} on another GPU of its gang {booking.gang_id}"
@@ -159,9 +164,7 @@ async def displace(
             continue
         outcome = settlement.Outcome("preempted", ended, money)
         record = settlement.ended_record(booking, outcome)
-        await riders.ended(
-            conn, await riders.hold(conn, booking), booking, status=outcome.status, now=now
-        )
+        await riders.ended(conn, job, booking, status=outcome.status, now=now)
         announce.preempted(conn, record, by=claim.rental_type, notice_ends=notice_ends, now=now)
         posting = Posting(
             "booking_preempted", settlement.legs(booking, outcome), booking_id=booking.id

@@ -77,10 +77,8 @@ def outcome(
     for the provider's failure: nothing is charged. During its miner's ``silence`` the
     booking's clock has stopped; once the silence outlasted the grace, it ends there as
     ``interrupted``."""
-    remaining = booking.total_units - booking.outage_refund_units
     if full_refund:
-        money = lifecycle.Split(charged=0, refunded=remaining, fee=0)
-        return Outcome("cancelled", min(at, booking.end_time), money)
+        return Outcome("cancelled", min(at, booking.end_time), lifecycle.nothing_served(booking))
     if silence is not None and silence.interrupted(at):
         money = lifecycle.split(booking, silence.stop, fee_bps)
         return Outcome("interrupted", silence.stop, money, noticed=silence.deadline)
