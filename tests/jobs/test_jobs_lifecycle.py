@@ -440,6 +440,47 @@ def test_a_running_job_whose_gpu_is_lost_after_its_time_to_live_fails(
     assert booking(api, world.client, created["booking_id"])["status"] == "interrupted"
 
 
+@pytest.mark.parametrize("noticed_by", ["the sweep", "its return"])
+def test_a_job_whose_miner_went_silent_before_taking_it_costs_nothing(
+    api: Api, world: World, noticed_by: str
+) -> None:
+    """The miner heartbeats for ten minutes without taking the job, then goes silent past
+    the timeout and the grace: the booking is interrupted, and as nothing ran on it, nothing
+    is charged for those ten minutes; the job waits for another GPU."""
+    created = submitted(api, world.client, constraints={"gpu_model": "RTX 4090"})
+    advance(api, 600, world.miner)  # online, but it never polls
+    api.clock.advance(seconds=90 + 300 + 1)
+    if noticed_by == "the sweep":
+        sweep(api)
+    else:  # no sweep ran meanwhile: its heartbeat settles the silence
+        advance(api, 0, world.miner)
+
+    ended = booking(api, world.client, created["booking_id"])
+    assert (ended["status"], ended["amount_charged"]) == ("interrupted", "0.000000")
+    assert ended["refund"] == ended["total_cost"] == "3.600000"
+    assert job(api, world.client, created["job_id"])["state"] == "queued"
+    assert balance(api, world.client) == ("100.000000", "0.000000")
+
+
+def test_a_job_booking_that_ran_out_unserved_while_its_miner_was_away_is_refunded(
+    api: Api, world: World
+) -> None:
+    """The quarter hour ends while the miner is silent, within the grace; its return settles
+    the booking as a sweep would have: the job never ran, so it is refunded whole and the
+    job waits again."""
+    created = submitted(
+        api, world.client, duration_hours="0.25", constraints={"gpu_model": "RTX 4090"}
+    )
+    advance(api, 600, world.miner)  # online, but it never polls
+    api.clock.advance(seconds=350)  # past the timeout and the booking's end, within the grace
+    advance(api, 0, world.miner)  # back
+
+    ended = booking(api, world.client, created["booking_id"])
+    assert (ended["status"], ended["amount_charged"]) == ("cancelled", "0.000000")
+    assert job(api, world.client, created["job_id"])["state"] == "queued"
+    assert balance(api, world.client) == ("100.000000", "0.000000")
+
+
 def test_poll_never_hands_out_a_job_whose_booking_has_ended(api: Api, world: World) -> None:
     """The miner polls only after the job's booked quarter hour has run out. Handing the job
     over now would have the miner run it on a GPU nobody pays for any more (and that another

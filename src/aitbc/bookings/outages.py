@@ -58,15 +58,21 @@ async def resolve(
         silence = outage(booking, heartbeat=silent_from, policy=policy)
         if silence is None:
             continue
-        if silence.interrupted(back):
-            end = settlement.outcome(booking, at=back, fee_bps=fee_bps, silence=silence)
-            ended.append(settlement.Ended(booking, end, await riders.hold(conn, booking)))
-            continue
-        if booking.end_time <= back:
-            # Its time ran out during the silence: it ends now, charged to the last
-            # heartbeat, as it read while the miner was away (lifecycle.standing).
-            end = settlement.outcome(booking, at=back, fee_bps=fee_bps, silence=silence)
-            ended.append(settlement.Ended(booking, end))
+        if silence.interrupted(back) or booking.end_time <= back:
+            # Interrupted; or its time ran out during the silence: it ends now, charged to
+            # the last heartbeat, as it read while the miner was away (lifecycle.standing).
+            # Either way a job its miner never took was not served (as in a sweep).
+            job = await riders.hold(conn, booking)
+            unserved = job is not None and job.locked and job.waiting
+            end = settlement.outcome(
+                booking,
+                at=back,
+                fee_bps=fee_bps,
+                full_refund=unserved and not silence.interrupted(back),
+                unserved=unserved,
+                silence=silence,
+            )
+            ended.append(settlement.Ended(booking, end, job))
             continue
         refund = await _refund(conn, booking, silent_from, back, "booking_outage_refund")
         if refund is None:

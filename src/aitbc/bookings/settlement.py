@@ -71,19 +71,23 @@ def outcome(
     at: datetime,
     fee_bps: int,
     full_refund: bool = False,
+    unserved: bool = False,
     silence: Outage | None = None,
 ) -> Outcome:
     """How a booking ends at ``at`` (its end time once the time is up). ``full_refund`` is
-    for the provider's failure: nothing is charged. During its miner's ``silence`` the
-    booking's clock has stopped; once the silence outlasted the grace, it ends there as
-    ``interrupted``."""
+    for the provider's failure: nothing is charged, and it ends ``cancelled``; ``unserved``
+    for a job's booking whose miner never took the job: nothing is charged, however it
+    ends. During its miner's ``silence`` the booking's clock has stopped; once the silence
+    outlasted the grace, it ends there as ``interrupted``."""
     if full_refund:
         return Outcome("cancelled", min(at, booking.end_time), lifecycle.nothing_served(booking))
-    if silence is not None and silence.interrupted(at):
-        money = lifecycle.split(booking, silence.stop, fee_bps)
-        return Outcome("interrupted", silence.stop, money, noticed=silence.deadline)
     clocked = at if silence is None else min(at, silence.stop)
-    money = lifecycle.split(booking, clocked, fee_bps)
+    if unserved:
+        money = lifecycle.nothing_served(booking)
+    else:
+        money = lifecycle.split(booking, clocked, fee_bps)
+    if silence is not None and silence.interrupted(at):
+        return Outcome("interrupted", silence.stop, money, noticed=silence.deadline)
     if at >= booking.end_time:
         return Outcome("completed", booking.end_time, money)
     if at <= booking.start_time:
@@ -245,14 +249,14 @@ def ending_now(
     booking: BookingRecord, *, unserved: bool, now: datetime, fee_bps: int, policy: Policy
 ) -> Outcome | None:
     """How a sweep at ``now`` ends the open booking, or None when it leaves it open: one
-    whose time is up ends completed (refunded in full when its job was ``unserved``), one
-    whose miner stayed away past the grace ends interrupted, one whose miner may still come
-    back waits."""
+    whose time is up ends completed (cancelled, refunded in full, when its job was
+    ``unserved``), one whose miner stayed away past the grace ends interrupted (charged
+    nothing when ``unserved``), one whose miner may still come back waits."""
     silence = outage(booking, heartbeat=booking.miner_heartbeat, policy=policy)
     if silence is not None:
         if not silence.interrupted(now):
             return None
-        return outcome(booking, at=now, fee_bps=fee_bps, silence=silence)
+        return outcome(booking, at=now, fee_bps=fee_bps, unserved=unserved, silence=silence)
     if booking.end_time > now:
         return None
     return outcome(booking, at=booking.end_time, fee_bps=fee_bps, full_refund=unserved)
