@@ -681,6 +681,45 @@ def test_releasing_the_booking_of_a_job_its_miner_has_not_taken_cancels_it_for_n
     assert poll(api, world.miner).status_code == 204
 
 
+def test_releasing_a_running_jobs_booking_after_its_miner_left_cancels_the_job(
+    api: Api, world: World
+) -> None:
+    """The miner stayed away past the grace, and no sweep has ended the booking yet: the
+    release ends it interrupted (charged to the last heartbeat), and the job is cancelled,
+    not put back in the queue to be booked again on the client's money."""
+    created = _running_job(api, world, ttl_seconds=7200)
+    advance(api, 300, world.miner)
+    api.clock.advance(seconds=90 + 300 + 1)
+    spare = api.register_gpu(api.key("miner", "m3"), name="RTX 4090", price_per_hour=PRICE)
+
+    released = ok(api.call("POST", f"/v1/bookings/{created['booking_id']}/release", world.client))
+    sweep(api)
+
+    assert (released["status"], released["amount_charged"]) == ("interrupted", "0.300000")
+    ended = job(api, world.client, created["job_id"])
+    assert (ended["state"], ended["booking_id"]) == ("cancelled", created["booking_id"])
+    assert balance(api, world.client) == ("99.700000", "0.000000")
+    assert details(api, spare)["status"] == "available"
+
+
+def test_cancelling_a_running_job_after_its_miner_left_does_not_requeue_it_first(
+    api: Api, world: World
+) -> None:
+    """The cancel ends the booking interrupted; the job is cancelled and told once, keeping
+    the booking it ran on."""
+    created = _running_job(api, world, ttl_seconds=7200)
+    advance(api, 300, world.miner)
+    api.clock.advance(seconds=90 + 300 + 1)
+
+    cancelled = ok(cancel_job(api, world.client, created["job_id"]))
+
+    assert (cancelled["state"], cancelled["booking_id"]) == ("cancelled", created["booking_id"])
+    assert booking(api, world.client, created["booking_id"])["status"] == "interrupted"
+    told = ok(api.call("GET", "/v1/events", world.client, params={"types": "job.*"}))
+    mine = [e["type"] for e in told["events"] if e["object_id"] == created["job_id"]]
+    assert mine == ["job.queued", "job.assigned", "job.cancelled"], mine
+
+
 def test_who_may_cancel(api: Api, world: World) -> None:
     created = submitted(api, world.client, constraints={"gpu_model": "RTX 4090"})
     job_id = created["job_id"]

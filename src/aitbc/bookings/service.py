@@ -588,8 +588,7 @@ async def release_locked(
     )
     if closed is None:
         raise Conflict("This booking has already ended.", code="nothing_to_release")
-    if closed.status != "interrupted":  # an interruption close has told the jobs of itself
-        await riders.released(conn, job, booking, now=now)
+    await riders.released(conn, job, booking, now=now)
     if await conn.fetchrow(_HAS_DUE, booking.gpu_id, now) is not None:
         follow_up.settle_due(conn, gpu_id=booking.gpu_id, now=now, fee_bps=fee_bps, policy=policy)
     clock = now if terms.silence is None else min(now, terms.silence.stop)

@@ -122,7 +122,8 @@ async def close(
     silence: Outage | None = None,
 ) -> BookingRecord | None:
     """End ``booking`` as of ``at``; the ended record, or None when another transaction
-    ended (or extended) it first."""
+    ended (or extended) it first. Its job, if it has one, is the caller's to see to (a
+    release cancels it through bookings.riders; the jobs domain ends its own)."""
     end = outcome(booking, at=at, fee_bps=fee_bps, full_refund=full_refund, silence=silence)
     money = end.money
     matched = await conn.execute(
@@ -140,10 +141,6 @@ async def close(
         conn, kind=f"booking_{end.status}", legs=legs(booking, end), now=now, booking_id=booking.id
     )
     await _record_order_end(conn, booking, end)
-    if end.status == "interrupted":
-        await riders.ended(
-            conn, await riders.hold(conn, booking), booking, status=end.status, now=now
-        )
     record = ended_record(booking, end)
     announce.ended(conn, record, now=now)
     return record
