@@ -201,6 +201,27 @@ def test_a_result_after_the_booked_time_pays_the_whole_booking(api: Api, world: 
     assert booking(api, world.client, created["booking_id"])["status"] == "completed"
 
 
+def test_the_miner_hears_that_a_running_jobs_booking_ran_out_and_its_failure_is_taken(
+    api: Api, world: World
+) -> None:
+    """The sweep completes the booking under the running job: the miner is told (its agent
+    stops the job, tests/miners/test_agent.py) and reports it failed; the booking was served
+    to its end and stays paid in full."""
+    created = _running_job(api, world, duration_hours="0.5", ttl_seconds=7200)
+    advance(api, 1800, world.miner)
+    sweep(api)
+
+    told = ok(api.call("GET", "/v1/events", world.miner, params={"types": "booking.completed"}))
+    [ran_out] = told["events"]
+    assert ran_out["data"]["job_id"] == created["job_id"]
+    body = {"error_code": "booking_ended", "error_message": "its booked time ran out"}
+    path = f"/v1/miners/{created['job_id']}/fail"
+    failed = ok(api.call("POST", path, world.miner, json=body))
+    assert failed["state"] == "failed" and "booking_ended" in failed["error"], failed
+    assert balance(api, world.client) == ("98.200000", "0.000000")
+    assert balance(api, world.miner) == ("1.800000", "0.000000")
+
+
 def test_a_result_is_accepted_before_the_poll(api: Api, world: World) -> None:
     created = submitted(api, world.client, constraints={"gpu_model": "RTX 4090"})
     api.clock.advance(seconds=60)

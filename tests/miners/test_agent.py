@@ -443,6 +443,39 @@ def test_a_preempted_booking_stops_its_job_within_the_notice_and_is_not_a_failur
     agent.heard({"type": "booking.preempted", "object_id": "bkg_2", "data": {"job_id": "x"}})
 
 
+def test_a_job_whose_booking_ran_out_is_stopped_and_reported_failed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Its booked time is over and the GPU is the next renter's: the agent stops the job at
+    once and says why, rather than run it on a GPU nobody pays it for."""
+    posted: list[tuple[str, Any]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        posted.append((f"{request.method} {request.url.path}", json.loads(request.content)))
+        return httpx.Response(200, json={})
+
+    client = httpx.Client(base_url="http://coordinator", transport=httpx.MockTransport(answer))
+    executor = _Stoppable()
+    agent = Agent(client, executor, AgentConfig())
+    agent.heard({"type": "booking.completed", "object_id": "bkg_0", "data": {"job_id": "job_1"}})
+    working = threading.Thread(target=agent.work, args=({"job_id": "job_1", "payload": {}},))
+    with caplog.at_level(logging.INFO, logger="aitbc.agent"):
+        working.start()
+        assert executor.started.wait(5)
+        assert not executor.stopped.is_set()  # heard before it ran: nothing was stopped
+        other = {"booking_id": "bkg_2", "gpu_id": "gpu_1", "job_id": None, "status": "completed"}
+        agent.heard({"type": "booking.completed", "object_id": "bkg_2", "data": other})
+        assert not executor.stopped.is_set()  # another booking of the GPU ended
+        ended = {"booking_id": "bkg_1", "gpu_id": "gpu_1", "job_id": "job_1", "status": "completed"}
+        agent.heard({"type": "booking.completed", "object_id": "bkg_1", "data": ended})
+        working.join(5)
+    assert not working.is_alive() and executor.stopped.is_set()
+    [(path, body)] = posted
+    assert path == "POST /v1/miners/job_1/fail"
+    assert body["error_code"] == "booking_ended"
+    assert "job job_1: its booking bkg_1 ran out; stopping it" in caplog.text
+
+
 def test_a_preemption_missed_in_the_events_is_heard_in_a_heartbeats_answer() -> None:
     posted: list[str] = []
     notice = {"booking_id": "bkg_1", "gpu_id": "gpu_1", "job_id": "job_1"}

@@ -3,8 +3,9 @@ long-poll for jobs, run each through the executor, post the result or the failur
 on errors; on SIGTERM finish the running job (or fail it when the grace runs out), report
 the host offline and stop. Beside them it follows the miner's events (the coordinator's
 feed): a job cancelled by its client is stopped at once, one whose booking was preempted
-(heard there or in a heartbeat's answer) within the notice, and bookings of its GPUs
-beginning and ending are logged."""
+(heard there or in a heartbeat's answer) within the notice, one whose booking ran out
+(completed: the GPU is free for the next renter) at once, reported failed as
+``booking_ended``; bookings of its GPUs beginning and ending are logged."""
 
 from __future__ import annotations
 
@@ -28,7 +29,12 @@ MAX_BACKOFF_SECONDS = 60.0
 # What the agent listens for in its events (docs/events.md).
 HEARD = (
     "job.cancelled,booking.created,booking.started,booking.ending_soon,booking.released,"
-    "booking.cancelled,booking.preempted"
+    "booking.cancelled,booking.preempted,booking.completed"
+)
+RAN_OUT = Outcome(
+    False,
+    error_code="booking_ended",
+    error_message="The job's booked time ran out before it finished; it was stopped.",
 )
 
 
@@ -83,6 +89,7 @@ class Agent:
         self._running: str | None = None  # the job being run
         self._cancelled: dict[str, None] = {}  # jobs heard cancelled, oldest first
         self._preempted: str | None = None  # the running job, its booking heard preempted
+        self._ran_out: str | None = None  # the running job, its booking heard completed
         self.jobs_done = 0
 
     def on_signal(self, signum: int, frame: object) -> None:
@@ -224,7 +231,10 @@ class Agent:
             log.info("job %s was preempted and stopped (not a failure)", job_id)
             self.jobs_done += 1
             return
-        if not outcome.ok and self.stopping.is_set() and outcome.error_code.startswith("exit_"):
+        if self._ran_out == job_id:  # stopped: its booked time is over, the GPU another's
+            self._ran_out = None
+            outcome = RAN_OUT
+        elif not outcome.ok and self.stopping.is_set() and outcome.error_code.startswith("exit_"):
             outcome = Outcome(
                 False, error_code="agent_stopped", error_message="the miner agent was stopped"
             )
@@ -306,6 +316,12 @@ class Agent:
             taken = (data.get("preemption") or {}).get("gpu_taken_at")
             log.info("booking %s of GPU %s was outbid; the GPU is taken at %s", booking, gpu, taken)
             self._preempt(data.get("job_id"))
+            return
+        running = self._running
+        if kind == "booking.completed" and running is not None and data.get("job_id") == running:
+            log.info("job %s: its booking %s ran out; stopping it", running, booking)
+            self._ran_out = running
+            threading.Thread(target=self._stop_job, args=(running,), daemon=True).start()
             return
         if kind == "booking.ending_soon":
             minutes = int(data.get("ends_in_seconds") or 0) // 60
