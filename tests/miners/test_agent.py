@@ -476,6 +476,29 @@ def test_a_job_whose_booking_ran_out_is_stopped_and_reported_failed(
     assert "job job_1: its booking bkg_1 ran out; stopping it" in caplog.text
 
 
+def test_a_job_that_finished_as_its_booking_ran_out_reports_its_result() -> None:
+    posted: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        posted.append(f"{request.method} {request.url.path}")
+        return httpx.Response(200, json={})
+
+    client = httpx.Client(base_url="http://coordinator", transport=httpx.MockTransport(answer))
+
+    class FinishesAsItIsHeard:
+        def run(self, job_id: str, payload: dict[str, Any]) -> Outcome:
+            ended = {"booking_id": "bkg_1", "job_id": job_id, "status": "completed"}
+            agent.heard({"type": "booking.completed", "object_id": "bkg_1", "data": ended})
+            return Outcome(True, result={"done": True})
+
+        def stop(self) -> None:
+            pass
+
+    agent = Agent(client, FinishesAsItIsHeard(), AgentConfig())
+    agent.work({"job_id": "job_1", "payload": {}})
+    assert posted == ["POST /v1/miners/job_1/result"]
+
+
 def test_a_preemption_missed_in_the_events_is_heard_in_a_heartbeats_answer() -> None:
     posted: list[str] = []
     notice = {"booking_id": "bkg_1", "gpu_id": "gpu_1", "job_id": "job_1"}

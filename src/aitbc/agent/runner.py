@@ -231,9 +231,9 @@ class Agent:
             log.info("job %s was preempted and stopped (not a failure)", job_id)
             self.jobs_done += 1
             return
-        if self._ran_out == job_id:  # stopped: its booked time is over, the GPU another's
-            self._ran_out = None
-            outcome = RAN_OUT
+        ran_out, self._ran_out = self._ran_out == job_id, None
+        if ran_out and not outcome.ok:  # stopped: its booked time is over, the GPU another's
+            outcome = RAN_OUT  # (one that finished as it was heard reports its result)
         elif not outcome.ok and self.stopping.is_set() and outcome.error_code.startswith("exit_"):
             outcome = Outcome(
                 False, error_code="agent_stopped", error_message="the miner agent was stopped"
