@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import text
 
-from aitbc.agent.executors import Outcome
+from aitbc.agent.executors import HttpExecutor, Outcome
 from aitbc.agent.gpus import parse_smi
 from aitbc.agent.runner import Agent, AgentConfig
 from aitbc.cli import config as cli_config
@@ -188,6 +188,20 @@ def test_an_http_executor_gets_the_payload_and_its_answer_is_the_result(
     assert received == [(job_id, {"prompt": "a cat"})]
     result = api.call("GET", f"/v1/jobs/{job_id}/result", client_key)
     assert result.json()["result"] == {"echo": {"prompt": "a cat"}}, result.text
+
+
+def test_an_http_executor_runs_the_next_job_after_one_was_stopped(
+    model_server: tuple[str, list[Any]],
+) -> None:
+    """A stop (the job cancelled, preempted or its booking run out) ends that job only: the
+    host goes on serving jobs."""
+    url, received = model_server
+    executor = HttpExecutor(url, timeout=5)
+    assert executor.run("job_1", {"n": 1}).ok
+    executor.stop()
+    second = executor.run("job_2", {"n": 2})
+    assert second.ok, second
+    assert [job for job, _ in received] == ["job_1", "job_2"]
 
 
 SMI_OUTPUT = """0, NVIDIA GeForce RTX 4090, 24564, 37, 2048, 61

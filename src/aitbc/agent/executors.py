@@ -80,15 +80,18 @@ class HttpExecutor:
 
     def __init__(self, url: str, *, timeout: float | None = None) -> None:
         self._url = url
-        self._client = httpx.Client(timeout=timeout)
+        self._timeout = timeout
+        self._client: httpx.Client | None = None  # the job's, while it runs
 
     def run(self, job_id: str, payload: dict[str, Any]) -> Outcome:
+        client = self._client = httpx.Client(timeout=self._timeout)
         try:
-            response = self._client.post(
-                self._url, json=payload, headers={"X-Aitbc-Job-Id": job_id}
-            )
+            response = client.post(self._url, json=payload, headers={"X-Aitbc-Job-Id": job_id})
         except httpx.HTTPError as exc:
             return Outcome(False, error_code="executor_unreachable", error_message=str(exc))
+        finally:
+            self._client = None
+            client.close()
         if not response.is_success:
             return Outcome(
                 False,
@@ -98,4 +101,7 @@ class HttpExecutor:
         return Outcome(True, result=_parsed(response.text))
 
     def stop(self) -> None:
-        self._client.close()
+        """Abandon the running job's request (the next job gets a client of its own)."""
+        client = self._client
+        if client is not None:
+            client.close()
