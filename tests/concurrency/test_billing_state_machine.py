@@ -11,38 +11,32 @@ the model's effective balance, escrow and unsettled figures. The sweep must end 
 bookings that have run out (unless their miner may still come back) or whose miner stayed
 away past the grace, and that nothing else ended yet.
 
-Each example gets its own app and database (a copy of the migrated SQLite template, or the
-PostgreSQL test database emptied), because pytest fixtures are per test, not per example."""
+Each example gets its own app and database (tests/support/machines.py)."""
 
 from __future__ import annotations
 
-import itertools
-import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, event, settings
+from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     invariant,
     precondition,
     rule,
-    run_state_machine_as_test,
 )
-from sqlalchemy.engine import make_url
 
 from aitbc.app import create_app
 from aitbc.config import Settings
 from aitbc.kit.clock import ManualClock
 from tests.accounts.ledger_invariants import LedgerChecker
 from tests.bookings.booking_support import parse_time
-from tests.support.api import ADMIN_KEY, PG_URL, Api
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.machines import run_machine
 from tests.support.money import cost_units, half_up, money, seconds_of, units, used_seconds
 
 FEE_BPS = 100
@@ -529,36 +523,5 @@ class BillingMachine(RuleBasedStateMachine):
         self.check_over_http(OWNERS[self.step % len(OWNERS)])
 
 
-def _fresh_databases(
-    template_db: str, directory: Path, request: pytest.FixtureRequest
-) -> Callable[[], str]:
-    """A factory of clean databases, one per Hypothesis example: a copy of the SQLite
-    template, or the PostgreSQL one emptied as before every test (tests/conftest.py)."""
-    counter = itertools.count()
-
-    def fresh() -> str:
-        if PG_URL:
-            request.getfixturevalue("_emptied")()
-            return template_db
-        target = directory / f"example-{next(counter)}.db"
-        shutil.copyfile(make_url(template_db).database or "", target)
-        return f"sqlite:///{target}"
-
-    return fresh
-
-
-def test_random_sequences_keep_the_books_straight(
-    template_db: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    fresh = _fresh_databases(template_db, tmp_path, request)
-    run_state_machine_as_test(
-        # Hypothesis calls the factory for each run; its stubs ask for a class.
-        lambda: BillingMachine(fresh()),  # type: ignore[arg-type]
-        settings=settings(
-            max_examples=25,
-            stateful_step_count=30,
-            deadline=None,
-            database=None,
-            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-        ),
-    )
+def test_random_sequences_keep_the_books_straight(request: pytest.FixtureRequest) -> None:
+    run_machine(BillingMachine, request, examples=25, steps=30)

@@ -16,23 +16,21 @@ was charged nothing, however it ended (preempted, interrupted by the miner's sil
 out, cancelled or released).
 
 No model of the money: only what the test saw handed over is recorded. Each example gets its
-own app and database, as in tests/concurrency/test_billing_state_machine.py."""
+own app and database (tests/support/machines.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, event, settings
+from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     invariant,
     precondition,
     rule,
-    run_state_machine_as_test,
 )
 from sqlalchemy import select
 
@@ -40,7 +38,6 @@ from aitbc.app import create_app
 from aitbc.kit.clock import ManualClock
 from aitbc.models import Booking, Job
 from tests.accounts.ledger_invariants import LedgerChecker
-from tests.concurrency.test_billing_state_machine import _fresh_databases
 from tests.jobs.slice_support import (
     cancel_job,
     poll,
@@ -50,6 +47,7 @@ from tests.jobs.slice_support import (
     sweep,
 )
 from tests.support.api import ADMIN_KEY, Api, settings_for
+from tests.support.machines import run_machine
 from tests.support.money import units
 
 CLIENTS = ("c1", "c2")
@@ -219,17 +217,5 @@ class JobsAndBookings(RuleBasedStateMachine):
                 assert b.charged_units == 0, ("charged for a job never taken", b, job)
 
 
-def test_jobs_and_their_bookings_stay_consistent(
-    template_db: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    fresh = _fresh_databases(template_db, tmp_path, request)
-    run_state_machine_as_test(
-        lambda: JobsAndBookings(fresh()),  # type: ignore[arg-type]
-        settings=settings(
-            max_examples=10,
-            stateful_step_count=25,
-            deadline=None,
-            database=None,
-            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-        ),
-    )
+def test_jobs_and_their_bookings_stay_consistent(request: pytest.FixtureRequest) -> None:
+    run_machine(JobsAndBookings, request, examples=10, steps=25)
