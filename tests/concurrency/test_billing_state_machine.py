@@ -20,23 +20,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     invariant,
     precondition,
     rule,
 )
 
-from aitbc.app import create_app
 from aitbc.config import Settings
-from aitbc.kit.clock import ManualClock
-from tests.accounts.ledger_invariants import LedgerChecker
 from tests.bookings.booking_support import parse_time
-from tests.support.api import ADMIN_KEY, Api
-from tests.support.machines import run_machine
+from tests.support.api import ADMIN_KEY
+from tests.support.machines import AppMachine, run_machine
 from tests.support.money import cost_units, half_up, money, seconds_of, units, used_seconds
 
 FEE_BPS = 100
@@ -81,24 +76,19 @@ class ModelBooking:
         return self.start < end and start < self.end
 
 
-class BillingMachine(RuleBasedStateMachine):
+class BillingMachine(AppMachine):
     def __init__(self, database_url: str) -> None:
-        super().__init__()
-        self.clock = ManualClock()
+        super().__init__(
+            Settings(
+                database_url=database_url,
+                admin_key=ADMIN_KEY,
+                sweep_interval_seconds=0,
+                environment="test",
+                platform_fee_bps=FEE_BPS,
+            )
+        )
         self.base = self.clock.now()
         self.now = 0
-        app_settings = Settings(
-            database_url=database_url,
-            admin_key=ADMIN_KEY,
-            sweep_interval_seconds=0,
-            environment="test",
-            platform_fee_bps=FEE_BPS,
-        )
-        self.app = create_app(app_settings, clock=self.clock)
-        self.http = TestClient(self.app, raise_server_exceptions=False)
-        self.http.__enter__()
-        self.api = Api(client=self.http, clock=self.clock)
-        self.checker = LedgerChecker(database_url)
         self.keys = {owner: self.api.key("client", owner) for owner in CLIENTS}
         self.keys |= {owner: self.api.key("miner", owner) for owner in MINERS}
         self.gpu_ids: list[str] = []
@@ -117,10 +107,6 @@ class BillingMachine(RuleBasedStateMachine):
         self.step = 0
         for owner in CLIENTS:
             self._deposit(owner, "5")
-
-    def teardown(self) -> None:
-        self.http.__exit__(None, None, None)
-        self.checker.close()
 
     # The model.
 

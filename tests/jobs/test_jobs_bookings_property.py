@@ -23,21 +23,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     invariant,
     precondition,
     rule,
 )
 from sqlalchemy import select
 
-from aitbc.app import create_app
-from aitbc.kit.clock import ManualClock
 from aitbc.models import Booking, Job
-from tests.accounts.ledger_invariants import LedgerChecker
 from tests.jobs.slice_support import (
     cancel_job,
     poll,
@@ -46,8 +41,8 @@ from tests.jobs.slice_support import (
     submit,
     sweep,
 )
-from tests.support.api import ADMIN_KEY, Api, settings_for
-from tests.support.machines import run_machine
+from tests.support.api import ADMIN_KEY, settings_for
+from tests.support.machines import AppMachine, run_machine
 from tests.support.money import units
 
 CLIENTS = ("c1", "c2")
@@ -66,15 +61,9 @@ ENDED = ("completed", "failed", "cancelled", "expired")
 WORKING = ("assigned", "running")
 
 
-class JobsAndBookings(RuleBasedStateMachine):
+class JobsAndBookings(AppMachine):
     def __init__(self, database_url: str) -> None:
-        super().__init__()
-        self.clock = ManualClock()
-        self.app = create_app(settings_for(database_url), clock=self.clock)
-        self.http = TestClient(self.app, raise_server_exceptions=False)
-        self.http.__enter__()
-        self.api = Api(client=self.http, clock=self.clock)
-        self.checker = LedgerChecker(database_url)
+        super().__init__(settings_for(database_url))
         self.keys = {owner: self.api.key("client", owner) for owner in CLIENTS}
         self.keys |= {owner: self.api.key("miner", owner) for owner in MINERS}
         self.gpu_ids = [
@@ -90,10 +79,6 @@ class JobsAndBookings(RuleBasedStateMachine):
         self.jobs: list[tuple[str, str]] = []  # (job id, client)
         self.held: list[tuple[str, str]] = []  # (job id, miner) handed over by a poll
         self.taken: set[str] = set()  # bookings on which a poll handed their job over
-
-    def teardown(self) -> None:
-        self.http.__exit__(None, None, None)
-        self.checker.close()
 
     def call(self, method: str, path: str, owner: str | None, **kwargs: Any) -> Any:
         key = ADMIN_KEY if owner is None else self.keys[owner]

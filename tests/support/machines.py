@@ -9,11 +9,34 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 from sqlalchemy.engine import make_url
 
-from tests.support.api import PG_URL
+from aitbc.app import create_app
+from aitbc.config import Settings
+from aitbc.kit.clock import ManualClock
+from tests.accounts.ledger_invariants import LedgerChecker
+from tests.support.api import PG_URL, Api
+
+
+class AppMachine(RuleBasedStateMachine):
+    """A state machine with an app of its own on a manual clock (``api``), and a checker of
+    the ledger's invariants on its database; both closed at the example's end."""
+
+    def __init__(self, app_settings: Settings) -> None:
+        super().__init__()
+        self.clock = ManualClock()
+        self.app = create_app(app_settings, clock=self.clock)
+        self.http = TestClient(self.app, raise_server_exceptions=False)
+        self.http.__enter__()
+        self.api = Api(client=self.http, clock=self.clock)
+        self.checker = LedgerChecker(app_settings.database_url)
+
+    def teardown(self) -> None:
+        self.http.__exit__(None, None, None)
+        self.checker.close()
 
 
 def fresh_databases(
