@@ -1,23 +1,14 @@
-"""registry: api keys, miners, gpus
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-27 11:05:40.048660
-"""
+"""registry: api keys, miners, gpus"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 import aitbc.models.types
 
-revision: str = "0001"
-down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0001"
+down_revision = None
 
 
 def upgrade() -> None:

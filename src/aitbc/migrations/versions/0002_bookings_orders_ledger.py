@@ -1,23 +1,14 @@
-"""bookings orders ledger
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-27 11:09:35.075451
-"""
+"""bookings orders ledger"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 import aitbc.models.types
 
-revision: str = "0002"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0002"
+down_revision = "0001"
 
 
 def upgrade() -> None:

@@ -1,23 +1,14 @@
-"""reviews
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-27 11:12:54.920468
-"""
+"""reviews"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 import aitbc.models.types
 
-revision: str = "0003"
-down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0003"
+down_revision = "0002"
 
 
 def upgrade() -> None:

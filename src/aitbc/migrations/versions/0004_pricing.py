@@ -1,23 +1,14 @@
-"""pricing
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-27 11:14:51.643623
-"""
+"""pricing"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 import aitbc.models.types
 
-revision: str = "0004"
-down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0004"
+down_revision = "0003"
 
 
 def upgrade() -> None:

@@ -1,23 +1,14 @@
-"""offers bids jobs
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-11-27 11:17:34.830914
-"""
+"""offers bids jobs"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 import aitbc.models.types
 
-revision: str = "0005"
-down_revision: str | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0005"
+down_revision = "0004"
 
 
 def upgrade() -> None:

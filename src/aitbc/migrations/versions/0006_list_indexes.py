@@ -1,22 +1,13 @@
 """list indexes: a computed rating rank, partial indexes per sort and leading filter, the
-registered model keys, a row revision moved by every update; the indexes settlement reads by
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-11-30 20:30:00
-"""
+registered model keys, a row revision moved by every update; the indexes settlement reads by"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | None = "0005"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0006"
+down_revision = "0005"
 
 RATING_RANK = "CASE WHEN review_count > 0 THEN rating_sum * 1000000 / review_count ELSE -1 END"
 LISTED = "delisted_at IS NULL"

@@ -1,24 +1,15 @@
 """miners in the field: presence stretches, deregistration, outage refunds and interrupted
-bookings, uptime, the field protocol's job fields
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-11-30 23:30:00
-"""
+bookings, uptime, the field protocol's job fields"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 import aitbc.models.types
 
-revision: str = "0007"
-down_revision: str | None = "0006"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0007"
+down_revision = "0006"
 
 BOOKING_STATUSES = "'open', 'completed', 'released', 'cancelled'"
 ORDER_STATUSES = "'pending', 'active', 'completed', 'released', 'cancelled'"

@@ -1,24 +1,15 @@
 """job claims: a job handed to a poll that asked for a claim waits for the miner to confirm
-it has the job
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-12-05 08:20:00
-"""
+it has the job"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 import aitbc.models.types
 
-revision: str = "0008"
-down_revision: str | None = "0007"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0008"
+down_revision = "0007"
 
 
 def upgrade() -> None:

@@ -1,23 +1,14 @@
-"""chores: the sweepers' periodic chores done once per interval by the whole cluster
-
-Revision ID: 0009
-Revises: 0008
-Create Date: 2026-12-05 13:40:00
-"""
+"""chores: the sweepers' periodic chores done once per interval by the whole cluster"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 import aitbc.models.types
 
-revision: str = "0009"
-down_revision: str | None = "0008"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0009"
+down_revision = "0008"
 
 
 def upgrade() -> None:

@@ -1,25 +1,16 @@
 """events: the event log (a transactional outbox), the committed events waiting for their
 numbers, who may see each event by number, webhooks and their delivery log; the markers
-that send "ending soon" and "offline" events once
-
-Revision ID: 0010
-Revises: 0009
-Create Date: 2026-12-05 15:30:00
-"""
+that send "ending soon" and "offline" events once"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 import aitbc.models.types
 
-revision: str = "0010"
-down_revision: str | None = "0009"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0010"
+down_revision = "0009"
 
 
 def upgrade() -> None:

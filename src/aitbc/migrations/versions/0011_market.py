@@ -1,23 +1,14 @@
 """market: interruptible rentals (a GPU's provider allows them, with a minimum bid), the
 rental type and the bid changes of a booking, preempted bookings and orders, notes in an
-order's history; on PostgreSQL a preempted booking keeps its GPU until its notice ends
-
-Revision ID: 0011
-Revises: 0010
-Create Date: 2026-12-05 18:10:00
-"""
+order's history; on PostgreSQL a preempted booking keeps its GPU until its notice ends"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011"
-down_revision: str | None = "0010"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0011"
+down_revision = "0010"
 
 BOOKING_STATUSES = "'open', 'completed', 'released', 'cancelled', 'interrupted'"
 ORDER_STATUSES = "'pending', 'active', 'completed', 'released', 'cancelled', 'interrupted'"

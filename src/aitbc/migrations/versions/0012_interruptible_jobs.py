@@ -1,21 +1,12 @@
-"""interruptible jobs: a job may name a bid, and then runs on an interruptible booking
-
-Revision ID: 0012
-Revises: 0011
-Create Date: 2026-12-05 21:40:00
-"""
+"""interruptible jobs: a job may name a bid, and then runs on an interruptible booking"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012"
-down_revision: str | None = "0011"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0012"
+down_revision = "0011"
 
 
 def upgrade() -> None:

@@ -1,23 +1,14 @@
 """market indexes: each GPU's interruptible bookings newest first (the list by clearing
 price), the open bookings of a GPU with what a window check reads (an index-only look-up),
-and listed GPUs by model, region and price (booking by criteria)
-
-Revision ID: 0013
-Revises: 0012
-Create Date: 2026-12-06 00:20:00
-"""
+and listed GPUs by model, region and price (booking by criteria)"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | None = "0012"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0013"
+down_revision = "0012"
 
 INTERRUPTIBLE = sa.text("rental_type = 'interruptible'")
 OPEN = sa.text("status = 'open'")

@@ -1,23 +1,14 @@
-"""gangs: several GPUs booked all or nothing, one booking per GPU, the gang their order
-
-Revision ID: 0014
-Revises: 0013
-Create Date: 2026-12-06 02:30:00
-"""
+"""gangs: several GPUs booked all or nothing, one booking per GPU, the gang their order"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 import aitbc.models.types
 
-revision: str = "0014"
-down_revision: str | None = "0013"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0014"
+down_revision = "0013"
 
 IN_GANG = sa.text("gang_id IS NOT NULL")
 
