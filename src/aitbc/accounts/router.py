@@ -67,7 +67,6 @@ async def deposit(
 
 @router.get(
     "/accounts/me",
-    response_model=AccountPublic,
     responses=error_responses(401),
     summary="Your balance and escrow",
 )
@@ -80,7 +79,6 @@ async def my_account(ctx: ContextDep, principal: AnyKeyDep) -> AccountPublic:
 
 @router.get(
     "/accounts/me/ledger",
-    response_model=list[LedgerLine],
     responses=error_responses(401, 422),
     summary="Your ledger entries, newest first",
 )
@@ -98,7 +96,6 @@ async def my_ledger(
 
 @router.get(
     "/accounts/me/low-balance-alert",
-    response_model=LowBalanceAlert,
     responses=error_responses(401),
     summary="The balance below which you get an account.low_balance event",
 )
@@ -109,7 +106,6 @@ async def my_alert(ctx: ContextDep, principal: AnyKeyDep) -> LowBalanceAlert:
 
 @router.put(
     "/accounts/me/low-balance-alert",
-    response_model=LowBalanceAlert,
     responses=error_responses(401),
     summary="Be told (an account.low_balance event) when your balance falls below an amount",
     description="Once, when the balance is first below `below` (checked by the sweeper), "

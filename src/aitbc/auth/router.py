@@ -30,7 +30,6 @@ def _public(key: ApiKey) -> ApiKeyPublic:
 @router.post(
     "/admin/api-keys",
     status_code=201,
-    response_model=ApiKeyCreated,
     responses=error_responses(401, 403, 409, 422),
     summary="Create an API key (admin); an owner id has one role",
 )
@@ -43,7 +42,6 @@ async def create_api_key(body: ApiKeyCreate, ctx: ContextDep, _: AdminDep) -> Ap
 
 @router.get(
     "/admin/api-keys",
-    response_model=list[ApiKeyPublic],
     responses=error_responses(401, 403, 422),
     summary="List API keys without their secrets (admin)",
 )
@@ -64,7 +62,6 @@ async def list_api_keys(
 
 @router.delete(
     "/admin/api-keys/{key_id}",
-    response_model=ApiKeyPublic,
     responses=error_responses(401, 403, 404),
     summary="Revoke an API key (admin); effective on the next request",
 )
@@ -77,6 +74,6 @@ async def revoke_api_key(
     return _public(revoked)
 
 
-@router.get("/me", response_model=Me, responses=error_responses(401), summary="Who am I")
+@router.get("/me", responses=error_responses(401), summary="Who am I")
 async def me(principal: AnyKeyDep) -> Me:
     return Me(owner_id=principal.owner_id, role=principal.role, key_id=principal.key_id)  # type: ignore[arg-type]

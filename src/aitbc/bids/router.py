@@ -59,7 +59,6 @@ async def create_bid(
 
 @router.get(
     "/marketplace/bids",
-    response_model=list[BidPublic],
     responses=error_responses(401, 422),
     summary="Your bids (an admin: all)",
 )
@@ -76,7 +75,6 @@ async def list_bids(
 
 @router.post(
     "/marketplace/bids/{bid_id}/cancel",
-    response_model=BidPublic,
     responses=error_responses(401, 403, 404, 409),
     summary="Cancel an open bid (bookings it already made stand)",
 )

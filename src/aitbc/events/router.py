@@ -25,7 +25,6 @@ MAX_EVENT_ID = 2**63 - 1  # a 64-bit integer, on either database
 
 @router.get(
     "/events",
-    response_model=EventPage,
     responses=error_responses(401, 403),
     summary="Your events, oldest first, after a cursor (long poll with `wait`)",
     description="Everything that happened to your bookings, GPUs, jobs, bids, account, "

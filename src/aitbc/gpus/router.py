@@ -68,7 +68,6 @@ async def _changed(
 @router.post(
     "/register",
     status_code=201,
-    response_model=GpuRegistered,
     responses=error_responses(401, 403, 422),
     summary="Register one GPU for a miner (the CLI's `marketplace gpu register`)",
 )

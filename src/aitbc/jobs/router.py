@@ -81,7 +81,6 @@ async def submit_job(
 
 @router.get(
     "/jobs",
-    response_model=list[JobPublic],
     responses=error_responses(401, 422),
     summary="Your jobs (a miner: jobs on its GPUs; an admin: all)",
 )
@@ -97,7 +96,6 @@ async def list_jobs(
 
 @router.get(
     "/jobs/history",
-    response_model=list[JobPublic],
     responses=error_responses(401, 422),
     summary="Your jobs, filtered by state, payload type and submission time",
 )
@@ -124,7 +122,6 @@ async def job_history(
 
 @router.get(
     "/jobs/{job_id}",
-    response_model=JobPublic,
     responses=error_responses(401, 404),
     summary="One job",
 )
@@ -134,7 +131,6 @@ async def get_job(job_id: str, ctx: ContextDep, principal: AnyKeyDep) -> JobPubl
 
 @router.get(
     "/jobs/{job_id}/result",
-    response_model=JobOutcome,
     responses=error_responses(401, 404, 425),
     summary="The job's result once it has ended; 425 (too early) until then",
 )
@@ -146,7 +142,6 @@ async def job_outcome(job_id: str, ctx: ContextDep, principal: AnyKeyDep) -> Job
 
 @router.get(
     "/jobs/{job_id}/receipt",
-    response_model=Receipt,
     responses=error_responses(401, 404),
     summary="What ran, on which GPU, for how long, at what cost",
 )
@@ -157,7 +152,6 @@ async def job_receipt(job_id: str, ctx: ContextDep, principal: AnyKeyDep) -> Rec
 
 @router.get(
     "/explorer/receipts",
-    response_model=list[Receipt],
     responses=error_responses(401, 422),
     dependencies=[CheckKey],
     summary="Receipts of ended jobs, newest first (public: no payloads or results)",
@@ -175,7 +169,6 @@ async def explorer_receipts(
 
 @router.post(
     "/jobs/{job_id}/cancel",
-    response_model=JobPublic,
     responses=error_responses(401, 403, 404, 409),
     summary="Cancel a job; a running one is charged for the time used",
 )
@@ -341,7 +334,6 @@ for _path in ("/miners/jobs/{job_id}", "/miners/{job_id}"):
 
 @router.post(
     "/miners/jobs/{job_id}/start",
-    response_model=JobPublic,
     responses=error_responses(401, 403, 404, 409),
     summary="Confirm a claimed job has reached you (before its claim runs out)",
 )

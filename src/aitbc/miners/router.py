@@ -86,7 +86,6 @@ def _acting(principal: Principal, named: str) -> str:
 
 @router.post(
     "/register",
-    response_model=MinerPublic,
     responses=error_responses(401, 403, 422),
     summary="Register (or re-register) the calling miner and its GPUs",
 )
@@ -105,7 +104,6 @@ async def register_miner(
 
 @router.post(
     "/heartbeat",
-    response_model=MinerPublic,
     responses=error_responses(401, 403, 404, 422),
     summary="Report liveness, in-flight work and GPU health (the body may be left out)",
 )
@@ -128,7 +126,6 @@ async def miner_heartbeat(
 
 @router.put(
     "/{miner_id:miner}/capabilities",
-    response_model=MinerPublic,
     responses=error_responses(401, 403, 404, 422),
     summary="Replace the miner's capabilities; the GPUs in them are registered as described",
 )
@@ -148,7 +145,6 @@ async def update_capabilities(
 
 @router.delete(
     "/{miner_id:miner}",
-    response_model=MinerPublic,
     responses=error_responses(401, 403, 404),
     summary="Deregister: offline at once, GPUs delisted (booked ones once their bookings end)",
 )
@@ -164,7 +160,6 @@ async def deregister(miner_id: str, ctx: ContextDep, principal: MinerOrAdminDep)
 
 @router.get(
     "/{miner_id:miner}/earnings",
-    response_model=MinerEarnings,
     responses=error_responses(401, 403, 404, 422),
     summary="What the miner has been paid (in a time range), and what its open bookings hold",
 )
@@ -187,7 +182,6 @@ async def earnings(
 
 @router.get(
     "/{miner_id:miner}/jobs",
-    response_model=list[JobPublic],
     responses=error_responses(401, 403, 422),
     summary="Jobs run on the miner's GPUs, newest first",
 )

@@ -35,7 +35,6 @@ async def _offers(
 
 @router.get(
     "/marketplace/offers",
-    response_model=list[OfferPublic],
     responses=error_responses(401, 422),
     summary="Marketplace offers with their GPUs' live state",
 )
@@ -50,7 +49,6 @@ async def list_offers(
 
 @router.get(
     "/marketplace/miner-offers",
-    response_model=list[OfferPublic],
     responses=error_responses(401, 422),
     summary="Offers made from miners' GPUs by offer sync",
 )
@@ -66,7 +64,6 @@ async def miner_offers(
 
 @router.get(
     "/marketplace/stats",
-    response_model=MarketplaceStats,
     responses=error_responses(401),
     summary="Offers not closed, the capacity open now, their average price and active bids",
 )
@@ -79,7 +76,6 @@ async def stats(ctx: ContextDep) -> MarketplaceStats:
 
 @router.post(
     "/marketplace/sync-offers",
-    response_model=SyncResult,
     responses=error_responses(401, 403),
     summary="Create or refresh one offer per GPU of every online miner; close the rest (admin)",
     description="Offers follow the registry by themselves (registration, heartbeats, price "

@@ -14,7 +14,6 @@ router = APIRouter(prefix="/v1/marketplace/orders", tags=["orders"])
 
 @router.get(
     "",
-    response_model=list[OrderPublic],
     responses=error_responses(401, 422),
     summary="Your orders as a bare array (a miner: orders on its GPUs; an admin: all)",
 )
@@ -39,7 +38,6 @@ async def list_orders(
 
 @router.get(
     "/{order_id}",
-    response_model=OrderDetail,
     responses=error_responses(401, 404),
     summary="One order with its amounts and status history",
 )

@@ -19,7 +19,6 @@ router = APIRouter(prefix="/v1/marketplace", tags=["pricing"], dependencies=[Che
 
 @router.get(
     "/pricing/{model}",
-    response_model=ModelPricing,
     responses=error_responses(401, 404),
     summary="Market price of a GPU model or an AI model, with recommendations",
 )
@@ -38,7 +37,6 @@ async def model_pricing(model: str, ctx: ContextDep) -> ModelPricing:
 
 @router.get(
     "/pricing/{model}/history",
-    response_model=list[PricePoint],
     responses=error_responses(401, 404, 422),
     summary="The stored price series of a model, for charts",
 )
@@ -56,7 +54,6 @@ async def pricing_history(
 @router.post(
     "/gpu/{gpu_id}/quote",
     status_code=201,
-    response_model=QuotePublic,
     responses=error_responses(401, 403, 404, 422),
     summary="What booking this GPU would cost now; book with the quote_id to keep the price",
 )

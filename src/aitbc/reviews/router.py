@@ -27,7 +27,6 @@ router = APIRouter(prefix="/v1", tags=["reviews"], dependencies=[CheckKey])
 @router.post(
     "/marketplace/gpu/{gpu_id}/reviews",
     status_code=201,
-    response_model=ReviewSaved,
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Review a GPU you have booked (one review per client and GPU)",
 )
@@ -47,7 +46,6 @@ async def add_review(
 
 @router.get(
     "/marketplace/gpu/{gpu_id}/reviews",
-    response_model=GpuReviews,
     responses=error_responses(401, 404, 422),
     summary="A GPU's rating, star distribution and visible reviews",
 )
@@ -64,7 +62,6 @@ async def gpu_reviews(
 
 @router.get(
     "/marketplace/gpu/{gpu_id}/rating-history",
-    response_model=list[RatingPoint],
     responses=error_responses(401, 404, 422),
     summary="The GPU's average rating over time, by day or week",
 )
@@ -80,7 +77,6 @@ async def rating_history(
 
 @router.put(
     "/marketplace/reviews/{review_id}",
-    response_model=ReviewSaved,
     responses=error_responses(401, 403, 404, 422),
     summary="Edit your review",
 )
@@ -101,7 +97,6 @@ async def edit_review(
 @router.post(
     "/marketplace/reviews/{review_id}/flag",
     status_code=201,
-    response_model=ReviewPublic,
     responses=error_responses(401, 404, 409, 422),
     summary="Flag a review for moderation",
 )
@@ -116,7 +111,6 @@ async def flag_review(
 
 @router.get(
     "/admin/reviews/flagged",
-    response_model=list[ReviewAdmin],
     responses=error_responses(401, 403, 422),
     summary="Flagged reviews, most flagged first (admin)",
 )
@@ -135,7 +129,6 @@ async def flagged_reviews(
 
 @router.post(
     "/admin/reviews/{review_id}/hide",
-    response_model=ReviewAdmin,
     responses=error_responses(401, 403, 404),
     summary="Hide a review from the public list and the aggregates (admin)",
 )
@@ -145,7 +138,6 @@ async def hide_review(review_id: str, ctx: ContextDep, principal: AdminDep) -> R
 
 @router.post(
     "/admin/reviews/{review_id}/restore",
-    response_model=ReviewAdmin,
     responses=error_responses(401, 403, 404),
     summary="Bring a hidden review back (admin)",
 )

@@ -29,7 +29,6 @@ WebhookId = Annotated[str, Path(max_length=40)]
 @router.post(
     "",
     status_code=201,
-    response_model=WebhookCreated,
     responses=error_responses(401, 409),
     summary="Have your events posted to a URL",
     description="Your events from now on (all, or the `types` named) are posted to `url` "
@@ -54,7 +53,6 @@ async def create_webhook(
 
 @router.get(
     "",
-    response_model=list[WebhookPublic],
     responses=error_responses(401),
     summary="Your webhooks",
 )
@@ -65,7 +63,6 @@ async def list_webhooks(ctx: ContextDep, principal: AnyKeyDep) -> list[WebhookPu
 
 @router.get(
     "/{webhook_id}",
-    response_model=WebhookPublic,
     responses=error_responses(401, 404),
     summary="One of your webhooks, with how its deliveries go",
 )
@@ -78,7 +75,6 @@ async def show_webhook(
 
 @router.patch(
     "/{webhook_id}",
-    response_model=WebhookPublic,
     responses=error_responses(401, 404),
     summary="Pause a webhook, or turn it on again where it stopped",
 )
@@ -108,7 +104,6 @@ async def delete_webhook(webhook_id: WebhookId, ctx: ContextDep, principal: AnyK
 
 @router.post(
     "/{webhook_id}/test",
-    response_model=DeliveryPublic,
     responses=error_responses(401, 404),
     summary="Post a signed `webhook.test` event now, and say how it went",
 )
@@ -121,7 +116,6 @@ async def test_webhook(
 
 @router.get(
     "/{webhook_id}/deliveries",
-    response_model=list[DeliveryPublic],
     responses=error_responses(401, 404),
     summary="A webhook's delivery attempts, newest first",
 )
