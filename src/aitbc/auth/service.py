@@ -12,7 +12,7 @@ from aitbc.errors import Conflict, NotFound
 from aitbc.kit.ids import new_id
 from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query, built
-from aitbc.store.values import as_time, maybe_time
+from aitbc.store.records import record
 
 KEY_PREFIX = "aitbc_"
 _COLUMNS = "id, prefix, role, owner_id, created_at, revoked_at"
@@ -42,13 +42,7 @@ class ApiKey:
 
     @classmethod
     def from_row(cls, row: Row) -> ApiKey:
-        return cls(
-            **{
-                **row,
-                "created_at": as_time(row["created_at"]),
-                "revoked_at": maybe_time(row["revoked_at"]),
-            }
-        )
+        return record(cls, row)
 
 
 async def create_key(conn: Conn, *, role: str, owner_id: str, now: datetime) -> tuple[ApiKey, str]:

@@ -17,7 +17,8 @@ from aitbc.kit.ids import new_id
 from aitbc.kit.money import units_text
 from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query, insert_into
-from aitbc.store.values import as_json, as_time, iso, maybe_time
+from aitbc.store.records import record
+from aitbc.store.values import iso
 
 _COLUMNS = (
     "id, client_id, provider, gpu_model_key, capacity, filled, price_units, duration_seconds, "
@@ -62,15 +63,7 @@ class Bid:
 
     @classmethod
     def from_row(cls, row: Row) -> Bid:
-        return cls(
-            **{
-                **row,
-                "booking_ids": list(as_json(row["booking_ids"]) or []),
-                "created_at": as_time(row["created_at"]),
-                "expires_at": as_time(row["expires_at"]),
-                "closed_at": maybe_time(row["closed_at"]),
-            }
-        )
+        return record(cls, row)
 
     async def save(self, conn: Conn) -> None:
         await conn.execute(

@@ -12,7 +12,8 @@ from aitbc.config import Policy
 from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.money import units_text
 from aitbc.store.conn import Row
-from aitbc.store.values import as_time, iso, maybe_time
+from aitbc.store.records import record
+from aitbc.store.values import iso
 
 # Every query that reads bookings for a record selects these, from FROM.
 COLUMNS = (
@@ -56,33 +57,7 @@ class BookingRecord:
 
     @classmethod
     def from_row(cls, row: Row) -> BookingRecord:
-        return cls(
-            id=row["id"],
-            gpu_id=row["gpu_id"],
-            client_id=row["client_id"],
-            miner_id=row["miner_id"],
-            job_id=row["job_id"],
-            status=row["status"],
-            start_time=as_time(row["start_time"]),
-            end_time=as_time(row["end_time"]),
-            booked_seconds=row["booked_seconds"],
-            price_units=row["price_units"],
-            total_units=row["total_units"],
-            charged_units=row["charged_units"],
-            refunded_units=row["refunded_units"],
-            outage_seconds=row["outage_seconds"],
-            outage_refund_units=row["outage_refund_units"],
-            created_at=as_time(row["created_at"]),
-            ended_at=maybe_time(row["ended_at"]),
-            order_id=row["order_id"],
-            order_status=row["order_status"],
-            miner_heartbeat=as_time(row["miner_heartbeat"]),
-            miner_status=row["miner_status"],
-            rental_type=row["rental_type"],
-            fixed_seconds=row["fixed_seconds"],
-            fixed_units=row["fixed_units"],
-            gang_id=row["gang_id"],
-        )
+        return record(cls, row)
 
 
 def public(booking: BookingRecord, now: datetime, policy: Policy) -> dict[str, Any]:

@@ -11,15 +11,13 @@ from typing import Any, ClassVar
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query, built, insert_into, update_by_id
-from aitbc.store.values import as_json, as_time, maybe_time
+from aitbc.store.records import record
+from aitbc.store.values import as_json
 
 
 @dataclass(slots=True)
 class JobRecord:
     JSON: ClassVar[frozenset[str]] = frozenset({"payload", "result", "metrics"})
-    TIMES: ClassVar[frozenset[str]] = frozenset(
-        {"assigned_at", "started_at", "finished_at", "claim_expires_at"}
-    )
 
     id: str
     client_id: str
@@ -50,14 +48,7 @@ class JobRecord:
 
     @classmethod
     def from_row(cls, row: Row) -> JobRecord:
-        values = {name: row[name] for name in JOB_FIELDS}
-        for name in cls.JSON:
-            values[name] = as_json(values[name])
-        for name in ("created_at", "expires_at"):
-            values[name] = as_time(values[name])
-        for name in cls.TIMES:
-            values[name] = maybe_time(values[name])
-        return cls(**values)
+        return record(cls, row, result=as_json(row["result"]))
 
     def _value(self, name: str) -> Any:
         value = getattr(self, name)

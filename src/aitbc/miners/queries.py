@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query, insert_into, update_by_id
-from aitbc.store.values import as_json, as_time, maybe_time
+from aitbc.store.records import record
 
 
 @dataclass(slots=True)
@@ -28,18 +28,7 @@ class MinerRecord:
 
     @classmethod
     def from_row(cls, row: Row) -> MinerRecord:
-        return cls(
-            id=row["id"],
-            region=row["region"],
-            concurrency=row["concurrency"],
-            inflight=row["inflight"],
-            reported_status=row["reported_status"],
-            capabilities=dict(as_json(row["capabilities"]) or {}),
-            last_heartbeat=as_time(row["last_heartbeat"]),
-            created_at=as_time(row["created_at"]),
-            updated_at=as_time(row["updated_at"]),
-            deregistered_at=maybe_time(row["deregistered_at"]),
-        )
+        return record(cls, row)
 
     async def save(self, conn: Conn) -> None:
         """Write back what a miner's calls change."""
@@ -111,17 +100,7 @@ class GpuRecord:
 
     @classmethod
     def from_row(cls, row: Row) -> GpuRecord:
-        values = {name: row[name] for name in GPU_FIELDS}
-        for name in cls.JSON:
-            values[name] = as_json(values[name])
-        values["ai_models"] = list(values["ai_models"] or [])
-        values["health"] = dict(values["health"] or {})
-        for name in ("created_at", "updated_at"):
-            values[name] = as_time(values[name])
-        for name in ("health_at", "delisted_at"):
-            values[name] = maybe_time(values[name])
-        values["interruptible"] = bool(values["interruptible"])
-        return cls(**values)
+        return record(cls, row)
 
     def _value(self, name: str) -> Any:
         value = getattr(self, name)

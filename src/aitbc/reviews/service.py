@@ -14,7 +14,8 @@ from aitbc.events.log import emit
 from aitbc.kit.ids import new_id
 from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query, built
-from aitbc.store.values import as_time, iso, maybe_time
+from aitbc.store.records import record
+from aitbc.store.values import as_time, iso
 
 _COLUMNS = (
     "id, gpu_id, client_id, rating, comment, verified, flag_count, created_at, updated_at, "
@@ -75,18 +76,7 @@ class Review:
 
     @classmethod
     def from_row(cls, row: Row) -> Review:
-        return cls(
-            id=row["id"],
-            gpu_id=row["gpu_id"],
-            client_id=row["client_id"],
-            rating=row["rating"],
-            comment=row["comment"],
-            verified=bool(row["verified"]),
-            flag_count=row["flag_count"],
-            created_at=as_time(row["created_at"]),
-            updated_at=as_time(row["updated_at"]),
-            hidden_at=maybe_time(row["hidden_at"]),
-        )
+        return record(cls, row, flag_reasons=[])
 
 
 @dataclass(frozen=True, slots=True)

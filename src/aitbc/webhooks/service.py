@@ -7,7 +7,6 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from aitbc.errors import Conflict, NotFound
 from aitbc.events import feed
@@ -15,7 +14,7 @@ from aitbc.events.feed import parse_types
 from aitbc.kit.ids import new_id
 from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query
-from aitbc.store.values import as_time, maybe_time
+from aitbc.store.records import record
 
 MAX_PER_OWNER = 10
 COLUMNS = (
@@ -68,16 +67,7 @@ class Webhook:
 
     @classmethod
     def from_row(cls, row: Row) -> Webhook:
-        return cls(
-            **{
-                **row,
-                "types": tuple(t for t in row["types"].split(",") if t),
-                "enabled": bool(row["enabled"]),
-                "created_at": as_time(row["created_at"]),
-                "next_attempt_at": as_time(row["next_attempt_at"]),
-                "failing_since": maybe_time(row["failing_since"]),
-            }
-        )
+        return record(cls, row, types=tuple(t for t in row["types"].split(",") if t))
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +85,7 @@ class Attempt:
 
     @classmethod
     def from_row(cls, row: Row) -> Attempt:
-        values: dict[str, Any] = {k: row[k] for k in cls.__slots__}
-        values["at"] = as_time(row["at"])
-        values["ok"] = bool(row["ok"])
-        return cls(**values)
+        return record(cls, row)
 
     def row(self, webhook_id: str) -> tuple[object, ...]:
         return (
