@@ -10,9 +10,9 @@ from typing import Any
 from aitbc.auth.principal import BOOTSTRAP_ADMIN_OWNER, hash_key
 from aitbc.errors import Conflict, NotFound
 from aitbc.kit.ids import new_id
-from aitbc.store.conn import Conn, Row
+from aitbc.store.conn import Conn
 from aitbc.store.query import Query, built
-from aitbc.store.records import record
+from aitbc.store.records import FromRow
 
 KEY_PREFIX = "aitbc_"
 _COLUMNS = "id, prefix, role, owner_id, created_at, revoked_at"
@@ -30,7 +30,7 @@ _AN_ADMIN_KEY = Query("SELECT id FROM api_keys WHERE role = 'admin' AND revoked_
 
 
 @dataclass(frozen=True, slots=True)
-class ApiKey:
+class ApiKey(FromRow):
     """A key as it is shown: never its secret."""
 
     id: str
@@ -39,10 +39,6 @@ class ApiKey:
     owner_id: str
     created_at: datetime
     revoked_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: Row) -> ApiKey:
-        return record(cls, row)
 
 
 async def create_key(conn: Conn, *, role: str, owner_id: str, now: datetime) -> tuple[ApiKey, str]:

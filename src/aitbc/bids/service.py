@@ -15,9 +15,9 @@ from aitbc.gpus.matching import Constraints, candidates
 from aitbc.gpus.naming import model_key
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import units_text
-from aitbc.store.conn import Conn, Row
+from aitbc.store.conn import Conn
 from aitbc.store.query import Query, insert_into
-from aitbc.store.records import record
+from aitbc.store.records import FromRow
 from aitbc.store.values import iso
 
 _COLUMNS = (
@@ -45,7 +45,7 @@ _CLIENTS = Query(
 
 
 @dataclass(slots=True)
-class Bid:
+class Bid(FromRow):
     id: str
     client_id: str
     provider: str | None
@@ -60,10 +60,6 @@ class Bid:
     created_at: datetime
     expires_at: datetime
     closed_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: Row) -> Bid:
-        return record(cls, row)
 
     async def save(self, conn: Conn) -> None:
         await conn.execute(

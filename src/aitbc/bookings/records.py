@@ -11,8 +11,7 @@ from aitbc.bookings import lifecycle
 from aitbc.config import Policy
 from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.money import units_text
-from aitbc.store.conn import Row
-from aitbc.store.records import record
+from aitbc.store.records import FromRow
 from aitbc.store.values import iso
 
 # Every query that reads bookings for a record selects these, from FROM.
@@ -28,7 +27,7 @@ FROM = "bookings b JOIN orders o ON o.booking_id = b.id JOIN miners m ON m.id = 
 
 
 @dataclass(slots=True)
-class BookingRecord:
+class BookingRecord(FromRow):
     id: str
     gpu_id: str
     client_id: str
@@ -54,10 +53,6 @@ class BookingRecord:
     fixed_seconds: int = 0  # served before its bid last changed (bookings.lifecycle.split)
     fixed_units: int = 0
     gang_id: str | None = None  # booked with a gang (bookings.gangs)
-
-    @classmethod
-    def from_row(cls, row: Row) -> BookingRecord:
-        return record(cls, row)
 
 
 def public(booking: BookingRecord, now: datetime, policy: Policy) -> dict[str, Any]:

@@ -8,13 +8,13 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, ClassVar
 
-from aitbc.store.conn import Conn, Row
+from aitbc.store.conn import Conn
 from aitbc.store.query import Query, insert_into, update_by_id
-from aitbc.store.records import record
+from aitbc.store.records import FromRow
 
 
 @dataclass(slots=True)
-class MinerRecord:
+class MinerRecord(FromRow):
     id: str
     region: str | None
     concurrency: int
@@ -25,10 +25,6 @@ class MinerRecord:
     created_at: datetime
     updated_at: datetime
     deregistered_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: Row) -> MinerRecord:
-        return record(cls, row)
 
     async def save(self, conn: Conn) -> None:
         """Write back what a miner's calls change."""
@@ -65,7 +61,7 @@ _SAVE_MINER = Query(
 
 
 @dataclass(slots=True)
-class GpuRecord:
+class GpuRecord(FromRow):
     """A GPU's registry row (its rendered form is ``gpus.listing``'s)."""
 
     JSON: ClassVar[frozenset[str]] = frozenset({"ai_models", "health"})
@@ -97,10 +93,6 @@ class GpuRecord:
     delisted_at: datetime | None
     interruptible: bool = True  # interruptible rentals allowed (docs/market.md)
     min_bid_units: int | None = None  # the least bid; None: the setting's share of the price
-
-    @classmethod
-    def from_row(cls, row: Row) -> GpuRecord:
-        return record(cls, row)
 
     def _value(self, name: str) -> Any:
         value = getattr(self, name)

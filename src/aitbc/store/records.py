@@ -13,7 +13,7 @@ import types
 import typing
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from aitbc.store.conn import Row
 from aitbc.store.values import as_json, as_time, maybe_time
@@ -71,3 +71,13 @@ def _reader(hint: Any) -> Reader:
     if any(typing.get_origin(arm) in (list, dict) for arm in arms):
         return as_json  # NULL stays None
     return None
+
+
+class FromRow:
+    """The base of a record that is read from a row by ``record``."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        return record(cls, row)

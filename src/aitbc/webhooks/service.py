@@ -14,7 +14,7 @@ from aitbc.events.feed import parse_types
 from aitbc.kit.ids import new_id
 from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query
-from aitbc.store.records import record
+from aitbc.store.records import FromRow, record
 
 MAX_PER_OWNER = 10
 COLUMNS = (
@@ -71,7 +71,7 @@ class Webhook:
 
 
 @dataclass(frozen=True, slots=True)
-class Attempt:
+class Attempt(FromRow):
     """One post of an event (``event_id`` None: a test) to a webhook, as logged."""
 
     event_id: int | None
@@ -82,10 +82,6 @@ class Attempt:
     status_code: int | None
     error: str | None
     duration_ms: int
-
-    @classmethod
-    def from_row(cls, row: Row) -> Attempt:
-        return record(cls, row)
 
     def row(self, webhook_id: str) -> tuple[object, ...]:
         return (
