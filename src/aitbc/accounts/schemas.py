@@ -5,7 +5,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from aitbc.accounts.service import Balances, LedgerEntry
-from aitbc.kit.money import AmountIn, MoneyOut, from_units
+from aitbc.kit.copying import copied
+from aitbc.kit.money import AmountIn, MoneyOut
 
 
 class DepositRequest(BaseModel):
@@ -26,12 +27,7 @@ class AccountPublic(BaseModel):
 
     @classmethod
     def of(cls, balances: Balances) -> AccountPublic:
-        return cls(
-            owner_id=balances.owner_id,
-            balance=from_units(balances.balance_units),
-            escrow=from_units(balances.escrow_units),
-            unsettled=from_units(balances.unsettled_units),
-        )
+        return copied(cls, balances)
 
 
 class DepositResult(BaseModel):
@@ -51,15 +47,7 @@ class LedgerLine(BaseModel):
 
     @classmethod
     def of(cls, entry: LedgerEntry) -> LedgerLine:
-        return cls(
-            entry_id=entry.entry_id,
-            transaction_id=entry.transaction_id,
-            kind=entry.kind,
-            account=entry.account,
-            amount=from_units(entry.amount_units),
-            booking_id=entry.booking_id,
-            created_at=entry.created_at,
-        )
+        return copied(cls, entry)
 
 
 class LowBalanceAlertIn(BaseModel):

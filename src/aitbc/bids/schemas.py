@@ -8,8 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aitbc.bids.service import Bid, effective_status
 from aitbc.kit.clock import hours_from_seconds
+from aitbc.kit.copying import copied
 from aitbc.kit.hours import HoursIn
-from aitbc.kit.money import MoneyOut, PositivePriceIn, from_units
+from aitbc.kit.money import MoneyOut, PositivePriceIn
 from aitbc.kit.types import JsonInt
 
 BidStatus = Literal["open", "filled", "cancelled", "expired"]
@@ -45,19 +46,10 @@ class BidPublic(BaseModel):
 
     @classmethod
     def of(cls, bid: Bid, now: datetime) -> BidPublic:
-        return cls(
-            id=bid.id,
-            client_id=bid.client_id,
-            provider=bid.provider,
+        return copied(
+            cls,
+            bid,
             gpu_model=bid.gpu_model_key,
-            capacity=bid.capacity,
-            filled=bid.filled,
-            price=from_units(bid.price_units),
             duration_hours=hours_from_seconds(bid.duration_seconds),
-            notes=bid.notes,
-            status=effective_status(bid, now),  # type: ignore[arg-type]
-            booking_ids=list(bid.booking_ids),
-            created_at=bid.created_at,
-            expires_at=bid.expires_at,
-            closed_at=bid.closed_at,
+            status=effective_status(bid, now),
         )

@@ -10,6 +10,7 @@ from aitbc.bookings.schemas import RentalType
 from aitbc.jobs.queries import JobRecord
 from aitbc.jobs.service import Handed, Job, cost_units, effective_state, seconds_charged
 from aitbc.kit.clock import hours_from_seconds
+from aitbc.kit.copying import copied
 from aitbc.kit.hours import HoursIn
 from aitbc.kit.money import AmountIn, MoneyOut, PositivePriceIn, PriceIn, from_units
 from aitbc.kit.types import JSON_INTEGER, JsonInt
@@ -65,11 +66,11 @@ class JobConstraintsPublic(BaseModel):
     @classmethod
     def of(cls, job: JobRecord) -> JobConstraintsPublic:
         price = job.max_price_units
-        return cls(
+        return copied(
+            cls,
+            job,
             gpu_model=job.gpu_model_key,
-            memory_min_gb=job.memory_min_gb,
             ai_model=job.ai_model_key,
-            region=job.region,
             max_price_per_hour=None if price is None else from_units(price),
             cuda=job.cuda_min,
         )
@@ -183,27 +184,17 @@ class JobPublic(BaseModel):
     @classmethod
     def of(cls, found: Job, now: datetime) -> JobPublic:
         job = found.job
-        return cls(
+        return copied(
+            cls,
+            job,
             job_id=job.id,
-            state=effective_state(job, now),  # type: ignore[arg-type]
+            state=effective_state(job, now),
             type=job.job_type,
-            client_id=job.client_id,
             constraints=JobConstraintsPublic.of(job),
             duration_hours=hours_from_seconds(job.duration_seconds),
-            gpu_id=job.gpu_id,
-            miner_id=job.miner_id,
             assigned_miner_id=job.miner_id,
-            booking_id=job.booking_id,
             cost=from_units(cost_units(found.booking, now)),
-            result=job.result,
-            metrics=job.metrics,
-            error=job.error,
-            created_at=job.created_at,
             requested_at=job.created_at,
-            expires_at=job.expires_at,
-            assigned_at=job.assigned_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
             rental_type="on_demand" if job.bid_units is None else "interruptible",
             bid_per_hour=None if job.bid_units is None else from_units(job.bid_units),
         )
@@ -219,11 +210,11 @@ class JobOutcome(BaseModel):
     @classmethod
     def of(cls, job: JobRecord, now: datetime) -> JobOutcome:
         state = effective_state(job, now)
-        return cls(
+        return copied(
+            cls,
+            job,
             job_id=job.id,
-            state=state,  # type: ignore[arg-type]
-            result=job.result,
-            error=job.error,
+            state=state,
             finished_at=job.finished_at or (job.expires_at if state == "expired" else None),
         )
 
@@ -248,16 +239,13 @@ class Receipt(BaseModel):
     @classmethod
     def of(cls, found: Job, now: datetime) -> Receipt:
         job, booking = found.job, found.booking
-        return cls(
+        return copied(
+            cls,
+            job,
             job_id=job.id,
-            state=effective_state(job, now),  # type: ignore[arg-type]
+            state=effective_state(job, now),
             type=job.job_type,
-            gpu_id=job.gpu_id,
             gpu_model=found.gpu_model,
-            miner_id=job.miner_id,
-            booking_id=job.booking_id,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
             seconds_charged=seconds_charged(booking, now),
             price_per_hour=None if booking is None else from_units(booking.price_units),
             cost=from_units(cost_units(booking, now)),
@@ -284,15 +272,11 @@ class MinerJob(BaseModel):
     @classmethod
     def of(cls, handed: Handed) -> MinerJob:
         job = handed.job
-        assert job.gpu_id is not None and job.booking_id is not None
-        return cls(
+        return copied(
+            cls,
+            job,
             job_id=job.id,
-            gpu_id=job.gpu_id,
-            booking_id=job.booking_id,
-            payload=job.payload,
             constraints=JobConstraintsPublic.of(job),
             duration_hours=hours_from_seconds(job.duration_seconds),
-            expires_at=job.expires_at,
             booking_ends_at=handed.booking_ends_at,
-            claim_expires_at=job.claim_expires_at,
         )

@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aitbc.gpus.schemas import AiModelList, ModelName, PricingMode
-from aitbc.kit.money import MoneyOut, PriceIn, from_units
+from aitbc.kit.copying import copied
+from aitbc.kit.money import MoneyOut, PriceIn
 from aitbc.kit.types import JSON_INTEGER, JsonInt
 from aitbc.miners.service import Earnings
 
@@ -157,21 +158,10 @@ class MinerEarnings(BaseModel):
 
     @classmethod
     def of(cls, found: Earnings) -> MinerEarnings:
-        return cls(
-            miner_id=found.miner_id,
+        return copied(
+            cls,
+            found,
             from_time=found.since,
             to_time=found.until,
-            earned=from_units(found.earned_units),
-            bookings_paid=found.bookings_paid,
-            jobs_completed=found.jobs_completed,
-            pending=from_units(found.pending_units),
-            by_gpu=[
-                GpuEarnings(
-                    gpu_id=g.gpu_id,
-                    model=g.model,
-                    earned=from_units(g.earned_units),
-                    bookings_paid=g.bookings_paid,
-                )
-                for g in found.by_gpu
-            ],
+            by_gpu=[copied(GpuEarnings, g) for g in found.by_gpu],
         )

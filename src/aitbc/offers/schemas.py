@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aitbc.gpus.schemas import GpuStatus
+from aitbc.kit.copying import copied
 from aitbc.kit.money import MoneyOut, from_units
 from aitbc.offers.service import Offer, Stats, Synced
 
@@ -31,24 +32,7 @@ class OfferPublic(BaseModel):
 
     @classmethod
     def of(cls, offer: Offer) -> OfferPublic:
-        return cls(
-            id=offer.id,
-            provider=offer.provider,
-            capacity=offer.capacity,
-            price=from_units(offer.price_units),
-            sla=offer.sla,
-            status=offer.status,  # type: ignore[arg-type]
-            gpu_id=offer.gpu_id,
-            gpu_model=offer.gpu_model,
-            gpu_memory=offer.gpu_memory,
-            gpu_status=offer.gpu_status,  # type: ignore[arg-type]
-            booking_expires=offer.booking_expires,
-            total_bookings=offer.total_bookings,
-            average_rating=offer.average_rating,
-            attributes=offer.attributes,
-            created_at=offer.created_at,
-            updated_at=offer.updated_at,
-        )
+        return copied(cls, offer)
 
 
 class MarketplaceStats(BaseModel):
@@ -77,9 +61,4 @@ class SyncResult(BaseModel):
 
     @classmethod
     def of(cls, synced: Synced) -> SyncResult:
-        return cls(
-            created=synced.created,
-            updated=synced.updated,
-            closed=synced.closed,
-            unchanged=synced.unchanged,
-        )
+        return copied(cls, synced)

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from aitbc.bookings.schemas import BookingStatus, RentalType
+from aitbc.kit.copying import copied
 from aitbc.kit.money import MoneyOut, from_units
 from aitbc.orders.service import Order
 
@@ -34,22 +35,15 @@ class OrderPublic(BaseModel):
     @classmethod
     def of(cls, order: Order) -> OrderPublic:
         b = order.booking
-        return cls(
-            order_id=b.order_id,
+        return copied(
+            cls,
+            b,
             booking_id=b.id,
-            gpu_id=b.gpu_id,
-            client_id=b.client_id,
-            miner_id=b.miner_id,
-            job_id=b.job_id,
-            gang_id=b.gang_id,
-            rental_type=b.rental_type,  # type: ignore[arg-type]
-            status=order.status,  # type: ignore[arg-type]
+            status=order.status,
             price_per_hour=from_units(b.price_units),
             total_cost=from_units(b.total_units),
             amount_charged=from_units(order.charged_units),
             refund=from_units(b.refunded_units),
-            start_time=b.start_time,
-            end_time=b.end_time,
             created_at=order.created_at,
             closed_at=order.closed_at,
         )

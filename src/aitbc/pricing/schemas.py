@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aitbc.gpus.query import average_rating
 from aitbc.kit.clock import hours_from_seconds
+from aitbc.kit.copying import copied
 from aitbc.kit.hours import HoursIn
 from aitbc.kit.money import MoneyOut, divide_units, from_units
 from aitbc.pricing import engine, market
@@ -52,13 +53,11 @@ class RecommendedGpu(BaseModel):
 
     @classmethod
     def of(cls, best: Recommended) -> RecommendedGpu:
-        return cls(
-            gpu_id=best.gpu_id,
-            model=best.model,
+        return copied(
+            cls,
+            best,
             price_per_hour=from_units(best.price_units),
             average_rating=average_rating(best.rating_sum, best.review_count),
-            review_count=best.review_count,
-            region=best.region,
         )
 
 
@@ -119,11 +118,9 @@ class ModelPricing(BaseModel):
     @classmethod
     def of(cls, view: MarketView, interruptible: dict[str, Any]) -> ModelPricing:
         prices, free, f = view.prices, view.free_prices, view.figures
-        return cls(
-            model=view.model,
-            matched=view.matched,
-            gpus_total=view.gpus_total,
-            gpus_available=view.gpus_available,
+        return copied(
+            cls,
+            view,
             price_min=from_units(prices[0]) if prices else None,
             price_max=from_units(prices[-1]) if prices else None,
             price_average=None if view.average_units is None else from_units(view.average_units),
@@ -161,14 +158,13 @@ class PricePoint(BaseModel):
     @classmethod
     def of(cls, f: Figures) -> PricePoint:
         assert f.at is not None  # a stored point
-        return cls(
-            at=f.at,
+        return copied(
+            cls,
+            f,
             base_price=from_units(f.base_units),
             current_price=from_units(f.current_units),
             demand_multiplier=ratio(f.multiplier_bp),
             utilisation=ratio(f.utilisation_bp),
-            recent_bookings=f.recent_bookings,
-            supply=f.supply,
         )
 
 
@@ -192,11 +188,11 @@ class QuotePublic(BaseModel):
 
     @classmethod
     def of(cls, quote: Quote) -> QuotePublic:
-        return cls(
+        return copied(
+            cls,
+            quote,
             quote_id=quote.id,
-            gpu_id=quote.gpu_id,
             price_per_hour=from_units(quote.price_units),
             duration_hours=hours_from_seconds(quote.seconds),
             total_cost=from_units(divide_units(quote.price_units * quote.seconds, 3600)),
-            expires_at=quote.expires_at,
         )

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from aitbc.gpus.query import average_rating
+from aitbc.kit.copying import copied
 from aitbc.kit.types import JsonInt
 from aitbc.reviews.service import GpuRating, Rated, RatingPeriod, Review
 
@@ -39,20 +39,7 @@ class ReviewPublic(BaseModel):
 
     @classmethod
     def of(cls, review: Review) -> ReviewPublic:
-        return ReviewPublic(**_fields(review))
-
-
-def _fields(review: Review) -> dict[str, Any]:
-    return {
-        "review_id": review.id,
-        "gpu_id": review.gpu_id,
-        "rating": review.rating,
-        "comment": review.comment,
-        "reviewer_id": review.client_id,
-        "verified": review.verified,
-        "created_at": review.created_at,
-        "updated_at": review.updated_at,
-    }
+        return copied(cls, review, review_id=review.id, reviewer_id=review.client_id)
 
 
 class ReviewAdmin(ReviewPublic):
@@ -62,11 +49,12 @@ class ReviewAdmin(ReviewPublic):
 
     @classmethod
     def of(cls, review: Review) -> ReviewAdmin:
-        return cls(
-            **_fields(review),
+        return copied(
+            cls,
+            review,
+            review_id=review.id,
+            reviewer_id=review.client_id,
             hidden=review.hidden_at is not None,
-            flag_count=review.flag_count,
-            flag_reasons=review.flag_reasons,
         )
 
 
@@ -76,8 +64,12 @@ class ReviewSaved(ReviewPublic):
 
     @classmethod
     def of(cls, rated: Rated) -> ReviewSaved:  # type: ignore[override]
-        return cls(
-            **_fields(rated.review),
+        review = rated.review
+        return copied(
+            cls,
+            review,
+            review_id=review.id,
+            reviewer_id=review.client_id,
             average_rating=average_rating(rated.rating_sum, rated.review_count),
             review_count=rated.review_count,
         )

@@ -48,7 +48,7 @@ async def create_webhook(
     hook = await ctx.write(
         service.create, owner_id=principal.owner_id, url=body.url, types=body.types, now=ctx.now()
     )
-    return WebhookCreated(**WebhookPublic.of(hook).model_dump(), secret=hook.secret)
+    return WebhookCreated.of(hook)
 
 
 @router.get(

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aitbc.kit.copying import copied
 from aitbc.webhooks.service import Webhook
 from aitbc.webhooks.targets import MAX_URL
 
@@ -43,20 +44,14 @@ class WebhookPublic(BaseModel):
     last_error: str | None
 
     @classmethod
-    def of(cls, hook: Webhook) -> WebhookPublic:
-        return cls(
+    def of(cls, hook: Webhook) -> Self:
+        return copied(
+            cls,
+            hook,
             webhook_id=hook.id,
-            url=hook.url,
             types=list(hook.types),
-            enabled=hook.enabled,
-            disabled_reason=hook.disabled_reason,
-            created_at=hook.created_at,
-            delivered=hook.delivered,
             last_event_id=hook.cursor,
-            failures=hook.failures,
-            failing_since=hook.failing_since,
             next_attempt_at=hook.next_attempt_at if hook.failures else None,
-            last_error=hook.last_error,
         )
 
 

@@ -1,0 +1,33 @@
+"""A public schema from a domain value: the fields both name alike are copied, the rest given.
+
+A schema's ``of`` then says only what differs from its domain value (a field under another
+name, a figure worked out), and a field added to both is shown without another line. Money
+follows the house rule: a schema's ``price`` is the value's ``price_units`` in tokens. A
+field the value does not have keeps the schema's default; validation refuses a required one
+that is missing."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from aitbc.kit.money import from_units
+
+M = TypeVar("M", bound=BaseModel)
+_NOTHING = object()
+
+
+def copied(cls: type[M], source: object, **given: Any) -> M:
+    values: dict[str, Any] = {}
+    for name in cls.model_fields:
+        if name in given:
+            continue
+        value = getattr(source, name, _NOTHING)
+        if value is _NOTHING:
+            units: Any = getattr(source, name + "_units", _NOTHING)
+            if units is _NOTHING:
+                continue
+            value = None if units is None else from_units(units)
+        values[name] = value
+    return cls(**values, **given)
