@@ -5,12 +5,15 @@ work (bookings.follow_up), and the store runs it before the response is sent."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from decimal import Decimal
 from math import ceil
 
 import orjson
 from fastapi import Request, Response
+from pydantic import BaseModel
 
+from aitbc.auth.principal import Principal
 from aitbc.bookings import best, gangs, records, service
 from aitbc.bookings.schemas import (
     BidChange,
@@ -23,6 +26,7 @@ from aitbc.bookings.schemas import (
     GangPublic,
     ReleaseResult,
 )
+from aitbc.config import Settings
 from aitbc.errors import Invalid
 from aitbc.gpus.naming import model_key
 from aitbc.http import idempotency
@@ -101,27 +105,50 @@ _JOB_ENDS_TOO = (
 )
 
 
+Change = Callable[[Conn, Principal, datetime, Settings], Awaitable[bytes]]
+
+
+async def _change(
+    request: Request, body: BaseModel | None, change: Change, status_code: int = 200
+) -> Response:
+    """A client's (or an admin's) change to bookings: one write transaction, once per
+    Idempotency-Key, in which ``change`` makes it and gives the answer's body."""
+    principal = await caller_with_role(request, "client", "admin")
+    state = request.app.state
+    settings, now = state.settings, state.clock.now()
+
+    async def action(conn: Conn) -> bytes:
+        return await change(conn, principal, now, settings)
+
+    return await idempotency.write_once(
+        request, state.store, principal.owner_id, body, now, action, status_code
+    )
+
+
+def _added_seconds(hours: Decimal, settings: Settings) -> dict[str, int]:
+    """An extension's time, and the longest a booking may then last."""
+    most = settings.max_booking_hours
+    return {
+        "seconds": seconds_from_hours(hours, most),
+        "max_seconds": seconds_from_hours(most, most),
+    }
+
+
 async def _release(
     request: Request, release: Callable[..., Awaitable[service.Released]], **target: str
 ) -> Response:
-    """End a booking by ``release`` (the booking named by ``target``): one write,
-    once per Idempotency-Key."""
-    principal = await caller_with_role(request, "client", "admin")
-    state = request.app.state
-    now, fee, policy = (
-        state.clock.now(),
-        state.settings.platform_fee_bps,
-        state.settings.outage_policy,
-    )
+    """End a booking by ``release`` (the booking named by ``target``)."""
 
-    async def action(conn: Conn) -> bytes:
+    async def change(conn: Conn, principal: Principal, now: datetime, settings: Settings) -> bytes:
+        policy = settings.outage_policy
         done = await release(
-            conn, **target, principal=principal, now=now, fee_bps=fee, policy=policy
-        )
+            conn, **target, principal=principal, now=now, fee_bps=settings.platform_fee_bps,
+            policy=policy,
+        )  # fmt: skip
         used = {"used_seconds": done.used_seconds}
         return orjson.dumps(records.public(done.booking, now, policy) | used)
 
-    return await idempotency.write_once(request, state.store, principal.owner_id, None, now, action)
+    return await _change(request, None, change)
 
 
 @gpu_router.post(
@@ -181,28 +208,15 @@ async def get_booking(booking_id: str, request: Request) -> Response:
     "cost moves into escrow",
 )
 async def extend_booking(booking_id: str, body: ExtendRequest, request: Request) -> Response:
-    principal = await caller_with_role(request, "client", "admin")
-    state = request.app.state
-    settings, now = state.settings, state.clock.now()
-    seconds = seconds_from_hours(body.hours, settings.max_booking_hours)
-    max_seconds = seconds_from_hours(settings.max_booking_hours, settings.max_booking_hours)
-
-    async def action(conn: Conn) -> bytes:
+    async def change(conn: Conn, principal: Principal, now: datetime, settings: Settings) -> bytes:
         extended = await gangs.extend_booking(
-            conn,
-            booking_id=booking_id,
-            seconds=seconds,
-            max_seconds=max_seconds,
-            principal=principal,
-            now=now,
-            fee_bps=settings.platform_fee_bps,
+            conn, booking_id=booking_id, **_added_seconds(body.hours, settings),
+            principal=principal, now=now, fee_bps=settings.platform_fee_bps,
             policy=settings.outage_policy,
-        )
+        )  # fmt: skip
         return orjson.dumps(records.public(extended, now, settings.outage_policy))
 
-    return await idempotency.write_once(
-        request, state.store, principal.owner_id, body, now, action, 200
-    )
+    return await _change(request, body, change)
 
 
 @router.post(
@@ -226,24 +240,15 @@ async def release_booking(booking_id: str, request: Request) -> Response:
     summary="Raise an interruptible booking's bid; the rest of its time is paid at the new bid",
 )
 async def change_bid(booking_id: str, body: BidChange, request: Request) -> Response:
-    principal = await caller_with_role(request, "client", "admin")
-    state = request.app.state
-    settings, now = state.settings, state.clock.now()
-
-    async def action(conn: Conn) -> bytes:
+    async def change(conn: Conn, principal: Principal, now: datetime, settings: Settings) -> bytes:
+        policy = settings.outage_policy
         changed = await service.change_bid(
-            conn,
-            booking_id=booking_id,
-            bid_units=to_units(body.bid_per_hour),
-            principal=principal,
-            now=now,
-            policy=settings.outage_policy,
-        )
-        return orjson.dumps(records.public(changed, now, settings.outage_policy))
+            conn, booking_id=booking_id, bid_units=to_units(body.bid_per_hour),
+            principal=principal, now=now, policy=policy,
+        )  # fmt: skip
+        return orjson.dumps(records.public(changed, now, policy))
 
-    return await idempotency.write_once(
-        request, state.store, principal.owner_id, body, now, action, 200
-    )
+    return await _change(request, body, change)
 
 
 @market_router.post(
@@ -340,18 +345,14 @@ async def get_gang(gang_id: str, request: Request) -> Response:
     "rest refunded",
 )
 async def release_gang(gang_id: str, request: Request) -> Response:
-    principal = await caller_with_role(request, "client", "admin")
-    state = request.app.state
-    now, settings = state.clock.now(), state.settings
-
-    async def action(conn: Conn) -> bytes:
+    async def change(conn: Conn, principal: Principal, now: datetime, settings: Settings) -> bytes:
         done, _ = await gangs.release_gang(
             conn, gang_id=gang_id, principal=principal, now=now,
             fee_bps=settings.platform_fee_bps, policy=settings.outage_policy,
         )  # fmt: skip
         return orjson.dumps(gangs.public(done, now, settings.outage_policy))
 
-    return await idempotency.write_once(request, state.store, principal.owner_id, None, now, action)
+    return await _change(request, None, change)
 
 
 @gang_router.post(
@@ -362,20 +363,12 @@ async def release_gang(gang_id: str, request: Request) -> Response:
     summary="Add time to every booking of a gang, or to none; the extra cost moves into escrow",
 )
 async def extend_gang(gang_id: str, body: ExtendRequest, request: Request) -> Response:
-    principal = await caller_with_role(request, "client", "admin")
-    state = request.app.state
-    settings, now = state.settings, state.clock.now()
-    seconds = seconds_from_hours(body.hours, settings.max_booking_hours)
-    max_seconds = seconds_from_hours(settings.max_booking_hours, settings.max_booking_hours)
-
-    async def action(conn: Conn) -> bytes:
+    async def change(conn: Conn, principal: Principal, now: datetime, settings: Settings) -> bytes:
         done = await gangs.extend_gang(
-            conn, gang_id=gang_id, seconds=seconds, max_seconds=max_seconds,
+            conn, gang_id=gang_id, **_added_seconds(body.hours, settings),
             principal=principal, now=now, fee_bps=settings.platform_fee_bps,
             policy=settings.outage_policy,
         )  # fmt: skip
         return orjson.dumps(gangs.public(done, now, settings.outage_policy))
 
-    return await idempotency.write_once(
-        request, state.store, principal.owner_id, body, now, action, 200
-    )
+    return await _change(request, body, change)
