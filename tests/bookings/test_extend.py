@@ -158,3 +158,27 @@ def test_extension_beyond_the_maximum_duration_is_422(api: Api) -> None:
     body = booked(api, m.client, m.gpu, 700)
     assert_error(extend(api, m.client, body["booking_id"], "20.000278"), 422, "duration_too_long")
     assert extend(api, m.client, body["booking_id"], 20).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/v1/bookings/{id}/extend", "/v1/gangs/{id}/extend"])
+def test_an_extension_is_checked_before_its_idempotency_key(api: Api, path: str) -> None:
+    """The caller first, then the hours, then the key: a key of the wrong form, or one used
+    for another request, does not hide what is wrong with the hours."""
+    m = market(api)
+    target = path.format(id=booked(api, m.client, m.gpu, 1)["booking_id"])
+    too_long = {"hours": 721}
+    assert_error(api.call("POST", target, None, json=too_long), 401, "authentication_required")
+    odd_key = {"Idempotency-Key": "k" * 300}
+    assert_error(
+        api.call("POST", target, m.client, json=too_long, headers=odd_key),
+        422,
+        "duration_too_long",
+    )
+    used = {"Idempotency-Key": "extend-once"}
+    assert api.call("POST", target, m.client, json={"hours": 1}, headers=used).status_code in (
+        200,
+        404,  # a booking's id is no gang's
+    )
+    assert_error(
+        api.call("POST", target, m.client, json=too_long, headers=used), 422, "duration_too_long"
+    )

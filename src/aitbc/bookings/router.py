@@ -105,28 +105,31 @@ _JOB_ENDS_TOO = (
 )
 
 
-Change = Callable[[Conn, Principal, datetime, Settings], Awaitable[bytes]]
+Change = Callable[[Conn, datetime, Settings], Awaitable[bytes]]
+
+
+async def _owner(request: Request) -> Principal:
+    """Who may change bookings: their client, or an admin."""
+    return await caller_with_role(request, "client", "admin")
 
 
 async def _change(
-    request: Request, body: BaseModel | None, change: Change, status_code: int = 200
+    request: Request, principal: Principal, body: BaseModel | None, change: Change
 ) -> Response:
-    """A client's (or an admin's) change to bookings: one write transaction, once per
-    Idempotency-Key, in which ``change`` makes it and gives the answer's body."""
-    principal = await caller_with_role(request, "client", "admin")
+    """A change to bookings: one write transaction, once per Idempotency-Key, in which
+    ``change`` makes it and gives the answer's body."""
     state = request.app.state
     settings, now = state.settings, state.clock.now()
 
     async def action(conn: Conn) -> bytes:
-        return await change(conn, principal, now, settings)
+        return await change(conn, now, settings)
 
-    return await idempotency.write_once(
-        request, state.store, principal.owner_id, body, now, action, status_code
-    )
+    return await idempotency.write_once(request, state.store, principal.owner_id, body, now, action)
 
 
 def _added_seconds(hours: Decimal, settings: Settings) -> dict[str, int]:
-    """An extension's time, and the longest a booking may then last."""
+    """An extension's time, and the longest a booking may then last; checked before the
+    write and its Idempotency-Key, as a booking's own time is."""
     most = settings.max_booking_hours
     return {
         "seconds": seconds_from_hours(hours, most),
@@ -138,8 +141,9 @@ async def _release(
     request: Request, release: Callable[..., Awaitable[service.Released]], **target: str
 ) -> Response:
     """End a booking by ``release`` (the booking named by ``target``)."""
+    principal = await _owner(request)
 
-    async def change(conn: Conn, principal: Principal, now: datetime, settings: Settings) -> bytes:
+    async def change(conn: Conn, now: datetime, settings: Settings) -> bytes:
         policy = settings.outage_policy
         done = await release(
             conn, **target, principal=principal, now=now, fee_bps=settings.platform_fee_bps,
@@ -148,7 +152,7 @@ async def _release(
         used = {"used_seconds": done.used_seconds}
         return orjson.dumps(records.public(done.booking, now, policy) | used)
 
-    return await _change(request, None, change)
+    return await _change(request, principal, None, change)
 
 
 @gpu_router.post(
@@ -208,15 +212,18 @@ async def get_booking(booking_id: str, request: Request) -> Response:
     "cost moves into escrow",
 )
 async def extend_booking(booking_id: str, body: ExtendRequest, request: Request) -> Response:
-    async def change(conn: Conn, principal: Principal, now: datetime, settings: Settings) -> bytes:
+    principal = await _owner(request)
+    added = _added_seconds(body.hours, request.app.state.settings)
+
+    async def change(conn: Conn, now: datetime, settings: Settings) -> bytes:
         extended = await gangs.extend_booking(
-            conn, booking_id=booking_id, **_added_seconds(body.hours, settings),
+            conn, booking_id=booking_id, **added,
             principal=principal, now=now, fee_bps=settings.platform_fee_bps,
             policy=settings.outage_policy,
         )  # fmt: skip
         return orjson.dumps(records.public(extended, now, settings.outage_policy))
 
-    return await _change(request, body, change)
+    return await _change(request, principal, body, change)
 
 
 @router.post(
@@ -240,7 +247,9 @@ async def release_booking(booking_id: str, request: Request) -> Response:
     summary="Raise an interruptible booking's bid; the rest of its time is paid at the new bid",
 )
 async def change_bid(booking_id: str, body: BidChange, request: Request) -> Response:
-    async def change(conn: Conn, principal: Principal, now: datetime, settings: Settings) -> bytes:
+    principal = await _owner(request)
+
+    async def change(conn: Conn, now: datetime, settings: Settings) -> bytes:
         policy = settings.outage_policy
         changed = await service.change_bid(
             conn, booking_id=booking_id, bid_units=to_units(body.bid_per_hour),
@@ -248,7 +257,7 @@ async def change_bid(booking_id: str, body: BidChange, request: Request) -> Resp
         )  # fmt: skip
         return orjson.dumps(records.public(changed, now, policy))
 
-    return await _change(request, body, change)
+    return await _change(request, principal, body, change)
 
 
 @market_router.post(
@@ -345,14 +354,16 @@ async def get_gang(gang_id: str, request: Request) -> Response:
     "rest refunded",
 )
 async def release_gang(gang_id: str, request: Request) -> Response:
-    async def change(conn: Conn, principal: Principal, now: datetime, settings: Settings) -> bytes:
+    principal = await _owner(request)
+
+    async def change(conn: Conn, now: datetime, settings: Settings) -> bytes:
         done, _ = await gangs.release_gang(
             conn, gang_id=gang_id, principal=principal, now=now,
             fee_bps=settings.platform_fee_bps, policy=settings.outage_policy,
         )  # fmt: skip
         return orjson.dumps(gangs.public(done, now, settings.outage_policy))
 
-    return await _change(request, None, change)
+    return await _change(request, principal, None, change)
 
 
 @gang_router.post(
@@ -363,12 +374,15 @@ async def release_gang(gang_id: str, request: Request) -> Response:
     summary="Add time to every booking of a gang, or to none; the extra cost moves into escrow",
 )
 async def extend_gang(gang_id: str, body: ExtendRequest, request: Request) -> Response:
-    async def change(conn: Conn, principal: Principal, now: datetime, settings: Settings) -> bytes:
+    principal = await _owner(request)
+    added = _added_seconds(body.hours, request.app.state.settings)
+
+    async def change(conn: Conn, now: datetime, settings: Settings) -> bytes:
         done = await gangs.extend_gang(
-            conn, gang_id=gang_id, **_added_seconds(body.hours, settings),
+            conn, gang_id=gang_id, **added,
             principal=principal, now=now, fee_bps=settings.platform_fee_bps,
             policy=settings.outage_policy,
         )  # fmt: skip
         return orjson.dumps(gangs.public(done, now, settings.outage_policy))
 
-    return await _change(request, body, change)
+    return await _change(request, principal, body, change)
