@@ -1,4 +1,5 @@
-"""${message}"""
+"""${message}
+"""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ ${imports if imports else ""}
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
+% if branch_labels:
+branch_labels = ${repr(branch_labels)}
+% endif
+% if depends_on:
+depends_on = ${repr(depends_on)}
+% endif
 
 
 def upgrade() -> None:
