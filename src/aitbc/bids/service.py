@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aitbc.auth.principal import Principal
@@ -11,7 +11,7 @@ from aitbc.bookings import service as bookings
 from aitbc.config import Settings
 from aitbc.errors import Conflict, NotFound
 from aitbc.events.log import emit
-from aitbc.gpus.matching import Constraints, candidates
+from aitbc.gpus.matching import Constraints
 from aitbc.gpus.naming import model_key
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import units_text
@@ -103,27 +103,16 @@ async def try_fill(conn: Conn, bid: Bid, *, now: datetime, settings: Settings) -
     )
     tried: set[str] = set()
     while bid.filled < bid.capacity:
-        found = await candidates(
-            conn,
-            constraints=constraints,
-            now=now,
-            heartbeat_timeout=settings.heartbeat_timeout_seconds,
-            exclude=tried,
-            limit=1,
-        )
-        if not found:
-            break
-        gpu_id = found[0]
-        tried.add(gpu_id)
         try:
-            booked = await bookings.try_book(
-                conn, replace(wanted, gpu_id=gpu_id), now=now, settings=settings
+            booked = await bookings.book_first(
+                conn, constraints, wanted, now=now, settings=settings, tried=tried
             )
         except bookings.OutOfFunds:
             break
-        if booked is not None:
-            bid.filled += 1
-            bid.booking_ids = [*bid.booking_ids, booked.booking.id]
+        if booked is None:
+            break
+        bid.filled += 1
+        bid.booking_ids = [*bid.booking_ids, booked.booking.id]
     if bid.filled == bid.capacity:
         bid.status, bid.closed_at = "filled", now
         _announce(conn, "filled", bid, now)

@@ -10,7 +10,8 @@ own escrow by one ``post_many``, which locks every account of both in one order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -23,6 +24,7 @@ from aitbc.config import Policy, Settings
 from aitbc.errors import AppError, Conflict, Invalid, NotFound, PaymentRequired
 from aitbc.gpus import status as rule
 from aitbc.gpus.bids import least_bid, winning_bid
+from aitbc.gpus.matching import Constraints, candidates
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import divide_units, units_text
 from aitbc.ledger.postings import Along, Leg, Posting, post, post_many
@@ -435,6 +437,45 @@ async def try_book(
         raise OutOfFunds(exc.detail) from exc
     except AppError:
         return None
+
+
+Fits = Callable[[Conn, list[str]], Awaitable[list[str]]]
+
+
+async def book_first(
+    conn: Conn,
+    constraints: Constraints,
+    wanted: BookingRequest,
+    *,
+    now: datetime,
+    settings: Settings,
+    tried: set[str],
+    fits: Fits | None = None,
+) -> Booked | None:
+    """Book for ``wanted`` the first GPU, in ``gpus.matching``'s order, that meets the
+    constraints (and ``fits``, which keeps those of a list it accepts) and that ``try_book``
+    takes. Every GPU looked at goes into ``tried`` and is not looked at again; lack of funds
+    raises ``OutOfFunds``."""
+    while found := await candidates(
+        conn,
+        constraints=constraints,
+        now=now,
+        heartbeat_timeout=settings.heartbeat_timeout_seconds,
+        min_bid_share=settings.min_bid_share,
+        exclude=tried,
+    ):
+        if fits is not None:
+            kept = await fits(conn, found)
+            tried.update(found)
+            found = kept
+        for gpu_id in found:
+            tried.add(gpu_id)
+            booked = await try_book(
+                conn, replace(wanted, gpu_id=gpu_id), now=now, settings=settings
+            )
+            if booked is not None:
+                return booked
+    return None
 
 
 async def _write(

@@ -15,7 +15,7 @@ from aitbc.bookings.preemption import INTERRUPTIBLE, ON_DEMAND
 from aitbc.bookings.records import BookingRecord
 from aitbc.config import Settings
 from aitbc.errors import Conflict, NotFound, PaymentRequired, TooEarly
-from aitbc.gpus.matching import Constraints, candidates
+from aitbc.gpus.matching import Constraints
 from aitbc.gpus.naming import model_key
 from aitbc.jobs import announce, wakeup
 from aitbc.jobs import queries as q
@@ -121,35 +121,28 @@ async def try_assign(
         rental_type=ON_DEMAND if job.bid_units is None else INTERRUPTIBLE,
         bid_units=job.bid_units,
     )
-    tried: set[str] = set()
-    while found := await candidates(
-        conn,
-        constraints=constraints,
-        now=now,
-        heartbeat_timeout=settings.heartbeat_timeout_seconds,
-        min_bid_share=settings.min_bid_share,
-        exclude=tried,
-    ):
-        if job.cuda_min is not None:
-            marks = ", ".join(f"${i}" for i in range(1, len(found) + 1))
-            rows = await conn.fetch_values(built(q.CUDA_VERSIONS.format(marks)), *found)
-            versions = {gpu_id: version for gpu_id, version in rows}
-            tried.update(g for g in found if not _cuda_at_least(versions.get(g), job.cuda_min))
-            found = [g for g in found if g not in tried]
-        for gpu_id in found:
-            tried.add(gpu_id)
-            booked = await bookings.try_book(
-                conn, replace(wanted, gpu_id=gpu_id), now=now, settings=settings
-            )
-            if booked is not None:
-                job.state, job.assigned_at = "assigned", now
-                job.gpu_id, job.miner_id = gpu_id, booked.booking.miner_id
-                job.booking_id = booked.booking.id
-                await job.save(conn, "state", "assigned_at", "gpu_id", "miner_id", "booking_id")
-                await wakeup.job_assigned(conn, booked.booking.miner_id)
-                announce.job(conn, "assigned", job, now=now)
-                return True
-    return False
+    cuda_min = job.cuda_min
+
+    async def cuda_fits(conn: Conn, found: list[str]) -> list[str]:
+        assert cuda_min is not None
+        marks = ", ".join(f"${i}" for i in range(1, len(found) + 1))
+        rows = await conn.fetch_values(built(q.CUDA_VERSIONS.format(marks)), *found)
+        versions = {gpu_id: version for gpu_id, version in rows}
+        return [g for g in found if _cuda_at_least(versions.get(g), cuda_min)]
+
+    booked = await bookings.book_first(
+        conn, constraints, wanted, now=now, settings=settings, tried=set(),
+        fits=None if cuda_min is None else cuda_fits,
+    )  # fmt: skip
+    if booked is None:
+        return False
+    b = booked.booking
+    job.state, job.assigned_at = "assigned", now
+    job.gpu_id, job.miner_id, job.booking_id = b.gpu_id, b.miner_id, b.id
+    await job.save(conn, "state", "assigned_at", "gpu_id", "miner_id", "booking_id")
+    await wakeup.job_assigned(conn, b.miner_id)
+    announce.job(conn, "assigned", job, now=now)
+    return True
 
 
 async def submit(conn: Conn, asked: JobRequest, *, now: datetime, settings: Settings) -> Job:
