@@ -21,6 +21,7 @@ from tests.bookings.booking_support import (
     release_booking,
     release_gpu,
 )
+from tests.jobs.slice_support import sweep
 from tests.support.api import Api
 from tests.support.market import Market, advance, heartbeat
 from tests.support.money import cost_units, money, split, units
@@ -311,3 +312,37 @@ def test_groups_take_each_places_best_and_order_by_total_then_rank() -> None:
     # interruptibly, the cost is the lowest winning bid: m2's b, d (10) before m1's a, c (12)
     assert _ids(rows, "same_miner", "interruptible") == [["b", "d"], ["a", "c"]]
     assert best.groups(rows, count=4, placement="same_miner", rental_type="on_demand") == []
+
+
+def test_a_gang_line_whose_miner_is_silent_is_charged_up_to_the_silence(g: Gangs) -> None:
+    """The gang falls on m1's GPU while m2 has been silent from the start: D's clock
+    stopped at m2's last heartbeat, so D is charged nothing, as a release would charge."""
+    gang = g.gang(rental_type="interruptible", bid_per_hour="0.5")
+    assert sorted(g.on(gang))[1] == "D"
+    d_line = next(line for line in gang["lines"] if g.label[line["gpu_id"]] == "D")
+    m1_line = next(line for line in gang["lines"] if g.label[line["gpu_id"]] != "D")
+    g.api.pass_time(600, g.m1)  # m2 silent past its timeout and grace
+    assert get_booking(g.api, g.client, d_line["booking_id"])["amount_charged"] == "0.000000"
+    booked(g.api, g.other, m1_line["gpu_id"], 1)  # on demand: the whole gang falls
+    d_ended = get_booking(g.api, g.client, d_line["booking_id"])
+    assert d_ended["status"] == "preempted"
+    assert (d_ended["amount_charged"], d_ended["refund"]) == ("0.000000", d_line["total_cost"])
+    m1_charged = split(cost_units("0.5", 3600), 3600, 600 + NOTICE).charged
+    m1_ended = get_booking(g.api, g.client, m1_line["booking_id"])
+    assert m1_ended["amount_charged"] == money(m1_charged)
+    assert figures(g.api, g.client) == (money(units("100") - m1_charged), "0.000000")
+
+
+def test_releasing_a_gang_by_a_line_that_already_ended_releases_the_rest(g: Gangs) -> None:
+    gang = g.gang()  # on demand: D on m2, A or B on m1
+    d_line = next(line for line in gang["lines"] if g.label[line["gpu_id"]] == "D")
+    other = next(line for line in gang["lines"] if g.label[line["gpu_id"]] != "D")
+    g.api.pass_time(600, g.m1)  # m2 silent past its timeout and grace
+    sweep(g.api)
+    assert get_booking(g.api, g.client, d_line["booking_id"])["status"] == "interrupted"
+    answer = release_booking(g.api, g.client, d_line["booking_id"])
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "interrupted"  # the named booking, as it ended
+    assert get_booking(g.api, g.client, other["booking_id"])["status"] == "released"
+    assert g.shown(gang["gang_id"]).json()["status"] != "active"
+    assert_error(release_booking(g.api, g.client, d_line["booking_id"]), 409, "nothing_to_release")

@@ -270,7 +270,7 @@ async def release_booking(
             policy=policy, place=place,
         )  # fmt: skip
     try:
-        _, done = await release_gang(
+        gang, done = await release_gang(
             conn,
             gang_id=place.gang_id,
             principal=principal,
@@ -280,9 +280,12 @@ async def release_booking(
         )
     except NotFound:  # another client's booking is not the caller's to see
         raise NotFound(f"No booking {booking_id!r}.", code="booking_not_found") from None
-    if booking_id not in done:
-        raise Conflict("This booking has already ended.", code="nothing_to_release")
-    return done[booking_id]
+    if booking_id in done:
+        return done[booking_id]
+    # It had ended already (its miner went away): the rest of its gang was released.
+    line = next(line for line in gang.lines if line.id == booking_id)
+    ended = lifecycle.ended_at(line, now) or now
+    return service.Released(line, lifecycle.served_seconds(line, ended))
 
 
 async def extend_booking(

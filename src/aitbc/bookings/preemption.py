@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 from aitbc.bookings import announce, lifecycle, riders, settlement
 from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
+from aitbc.config import Policy
 from aitbc.gpus.bids import BID_STEP_UNITS
 from aitbc.kit.money import units_text
 from aitbc.ledger.postings import Posting
@@ -138,11 +139,13 @@ async def displace(
     now: datetime,
     notice_seconds: int,
     fee_bps: int,
+    policy: Policy,
     gangs: bool = False,
 ) -> list[Displaced]:
     """End the interruptible bookings that ``claim`` outbids in the window [start, end) of
     the GPU, whose lock the caller holds; ``gangs``: some of them belong to a gang, whose
-    other bookings end with them."""
+    other bookings end with them. A booking whose miner is silent is charged up to the
+    silence, as a release would be (one of a gang can fall while its own GPU is away)."""
     notice_ends = now + timedelta(seconds=notice_seconds)
     displaced = []
     for booking, with_gang in await _beaten(conn, gpu_id, start, end, claim, gangs):
@@ -154,7 +157,11 @@ async def displace(
         if job is not None and job.locked and job.waiting:
             money = lifecycle.nothing_served(booking)
         else:
-            money = lifecycle.split(booking, ended, fee_bps)
+            silence = lifecycle.current(
+                booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy
+            )
+            clocked = ended if silence is None else min(ended, silence.stop)
+            money = lifecycle.split(booking, clocked, fee_bps)
         outbid = f"{claim.describe()} over yours of {units_text(booking.price_units)}"
         if with_gang:  # its gang fell on another of its GPUs
             outbid = f"{outbid} on another GPU of its gang {booking.gang_id}"

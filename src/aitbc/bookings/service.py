@@ -210,8 +210,8 @@ class _Window:
 
 
 async def _claim_window(
-    conn: Conn, request: BookingRequest, claim: Claim, window: _Window, now: datetime, fee: int,
-    notice: int,
+    conn: Conn, request: BookingRequest, claim: Claim, window: _Window, now: datetime,
+    settings: Settings,
 ) -> _Window:  # fmt: skip
     """Refuse a window that overlaps an open booking this one cannot displace; displace the
     interruptible bookings it outbids (bookings.preemption). A window that would begin
@@ -231,7 +231,8 @@ async def _claim_window(
             gangs = found["outbid"]["gang_id"] is not None  # one of a gang sorts first
             displaced = await preemption.displace(
                 conn, gpu_id=request.gpu_id, start=window.start, end=window.end, claim=claim,
-                now=now, notice_seconds=notice, fee_bps=fee, gangs=gangs,
+                now=now, notice_seconds=settings.preempt_notice_seconds,
+                fee_bps=settings.platform_fee_bps, policy=settings.outage_policy, gangs=gangs,
             )  # fmt: skip
             window.displaced += displaced
             here = [d.gpu_free_at for d in displaced if d.booking.gpu_id == request.gpu_id]
@@ -332,10 +333,7 @@ async def book(
         end = start + timedelta(seconds=seconds)
     emitted = len(conn.outbox or ())  # the displaced bookings' events follow
     try:
-        window = await _claim_window(
-            conn, request, claim, _Window(start, end), now, settings.platform_fee_bps,
-            settings.preempt_notice_seconds,
-        )  # fmt: skip
+        window = await _claim_window(conn, request, claim, _Window(start, end), now, settings)
     except Conflict:
         if busy is not None:
             busy.add(request.gpu_id)
