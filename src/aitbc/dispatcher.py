@@ -48,20 +48,23 @@ class Dispatcher:
         # A lease outlives one post (each post renews it) with room to spare.
         self._lease = timedelta(seconds=2 * self._timeout + 5)
         self._give_up = timedelta(hours=settings.webhook_give_up_hours)
-        self._client: httpx.AsyncClient | None = None
+        # One client (its pool of connections) per TLS name: a connection is reused by its
+        # address alone, and one checked for one name must not carry another's posts.
+        self._clients: dict[str, httpx.AsyncClient] = {}
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
+    def _http(self, tls_name: str = "") -> httpx.AsyncClient:
+        client = self._clients.get(tls_name)
+        if client is None:
+            client = self._clients[tls_name] = httpx.AsyncClient(
                 timeout=self._timeout,
                 follow_redirects=False,
                 headers={"User-Agent": USER_AGENT},
                 trust_env=False,
             )
-        return self._client
+        return client
 
     # -- one post -------------------------------------------------------------------------
 
@@ -78,14 +81,23 @@ class Dispatcher:
         }
         started, status, error = time.monotonic(), None, None
         try:
-            await targets.check(hook.url, allow_private=self._settings.webhook_allow_private)
-            response = await self._http().post(hook.url, content=content, headers=headers)
+            # The whole post within the timeout (httpx's bounds each read and write alone):
+            # the webhook's lease must outlive it.
+            async with asyncio.timeout(self._timeout):
+                allow = self._settings.webhook_allow_private
+                addresses = await targets.check(hook.url, allow_private=allow)
+                url, extra, extensions = targets.pinned(hook.url, addresses)
+                response = await self._http(extensions.get("sni_hostname", "")).post(
+                    url, content=content, headers=headers | extra, extensions=extensions
+                )
             status = response.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}: {response.text[:200]}"
         except targets.TargetRefused as exc:
             error = exc.detail
-        except httpx.HTTPError as exc:
+        except TimeoutError:
+            error = f"No answer within {self._timeout:g} s"
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
         return Attempt(
             event_id=event_id if isinstance(event_id, int) else None,
@@ -243,9 +255,9 @@ class Dispatcher:
                 log.exception("delivering webhooks failed")
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
 
     async def stop(self) -> None:
         await tasks.cancel(self._task)

@@ -4,7 +4,9 @@ admin endpoints on localhost, a cloud's metadata service at 169.254.169.254, dat
 dashboards on the private network). So a URL must be http(s) and every address its host
 resolves to must be a public one, checked when the webhook is made and again before each
 delivery (the name may resolve elsewhere later), unless the operator allows private
-addresses (``AITBC_WEBHOOK_ALLOW_PRIVATE``: a closed network, tests)."""
+addresses (``AITBC_WEBHOOK_ALLOW_PRIVATE``: a closed network, tests). A delivery goes to
+an address the check passed, not to a second look-up's answer (``pinned``): a name that
+answers a public address to the check and a private one right after reaches nothing."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 from urllib.parse import urlsplit
+
+import httpx
 
 from aitbc.errors import Invalid
 
@@ -28,16 +32,22 @@ def parse(url: str) -> tuple[str, int]:
     """The URL's host and port, or ``TargetRefused``."""
     if len(url) > MAX_URL:
         raise TargetRefused(f"A webhook URL is at most {MAX_URL} characters.")
+    if any(c <= " " or c == "\x7f" for c in url):
+        raise TargetRefused("A webhook URL has no spaces or control characters.")
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
+        host = parts.hostname
+        if host:
+            host.encode("idna")  # every label 1 to 63 characters
+            httpx.URL(url)  # what the delivery sends must parse there too
+    except (ValueError, httpx.InvalidURL) as exc:  # UnicodeError is a ValueError
         raise TargetRefused(f"Not a URL: {exc}.") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not host:
         raise TargetRefused("A webhook URL is http:// or https:// with a host name.")
     if parts.username or parts.password:
         raise TargetRefused("A webhook URL carries no user name or password.")
-    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
+    return host, port or (443 if parts.scheme == "https" else 80)
 
 
 def _public(address: str) -> bool:
@@ -47,22 +57,47 @@ def _public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-async def check(url: str, *, allow_private: bool, own: Iterable[tuple[str, int]] = ()) -> None:
+async def check(url: str, *, allow_private: bool, own: Iterable[tuple[str, int]] = ()) -> list[str]:
     """Refuse a URL that is not a public http(s) address, or names this coordinator (one
-    of ``own``: host and port)."""
+    of ``own``: host and port). The addresses its host resolved to, all public (none
+    looked up when private addresses are allowed)."""
     host, port = parse(url)
     if (host.lower(), port) in {(h.lower(), p) for h, p in own}:
         raise TargetRefused("A webhook cannot post to the coordinator itself.")
     if allow_private:
-        return
+        return []
     try:
         found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:
         raise TargetRefused(f"The host {host!r} does not resolve ({exc}).") from exc
-    addresses = {str(info[4][0]) for info in found}
-    private = sorted(a for a in addresses if not _public(a))
+    addresses = sorted({str(info[4][0]) for info in found})
+    private = [a for a in addresses if not _public(a)]
     if private:
         raise TargetRefused(
             f"{host!r} resolves to {', '.join(private)}: not a public address. Webhooks post "
             "only to public addresses unless the operator sets AITBC_WEBHOOK_ALLOW_PRIVATE."
         )
+    return addresses
+
+
+def pinned(url: str, addresses: list[str]) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The URL to post to, with its extra headers and request extensions: on the first
+    of ``addresses`` that the check passed, the host name kept for the Host header and,
+    over https, for TLS (the name sent and the certificate checked against)."""
+    if not addresses:
+        return url, {}, {}
+    parsed = httpx.URL(url)
+    host = parsed.host
+    if _is_address(host):  # the URL names its address itself
+        return url, {}, {}
+    header = host if parsed.port is None else f"{host}:{parsed.port}"
+    extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
+    return str(parsed.copy_with(host=addresses[0])), {"Host": header}, extensions
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
