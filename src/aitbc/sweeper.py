@@ -65,6 +65,7 @@ class Sweeper:
         self._settings = settings
         self._interval = settings.sweep_interval_seconds
         self._next_due: dict[str, datetime] = {}
+        self._open_bids = bids.OpenBids()
         self._task: asyncio.Task[None] | None = None
 
     async def _each(self, find: Find[T], act: Act[T]) -> int:
@@ -132,7 +133,7 @@ class Sweeper:
         )
         await self._each(once, lambda c, _, now: bids.expire_old(c, now=now))
         await self._each(
-            lambda c, now: bids.open_bids(c, now=now),
+            lambda c, now: self._open_bids(c, now=now),
             lambda c, bid_id, now: bids.fill_one(c, bid_id=bid_id, now=now, settings=settings),
         )
         if await self._store.write(

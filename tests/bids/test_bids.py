@@ -247,6 +247,24 @@ def test_the_oldest_open_bid_is_filled_first(api: Api, miner: str, client: str) 
     assert bookings(api, client) == []
 
 
+def test_bids_no_gpu_can_fill_do_not_keep_a_newer_one_from_being_filled(
+    api: Api, miner: str, client: str
+) -> None:
+    """A sweep tries the open bids a page of 50 at a time, going on where the last sweep
+    stopped: the 51st bid is reached although the 50 before it never fill."""
+    cheap = api.key("client", "c-cheap")
+    deposit(api, "c-cheap", "100")
+    for _ in range(50):
+        bid(api, cheap, capacity=1, price="0.01")  # below any GPU's price
+    advance(api, 1)
+    placed = bid(api, client, capacity=1, price="1")
+    api.register_gpu(miner, price_per_hour="0.5")
+    sweep(api)
+    sweep(api)
+    assert bid_of(api, client, placed["id"])["status"] == "filled"
+    assert len(bookings(api, client)) == 1
+
+
 def test_the_provider_restricts_matching(api: Api, miner: str, client: str) -> None:
     m2 = api.key("miner", "m2")
     api.register_gpu(m2, price_per_hour="0.2")  # cheaper, but not m1's
