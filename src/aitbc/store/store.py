@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import sqlite3
 import threading
 from collections.abc import Callable, Coroutine, Sequence
@@ -21,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy.engine import URL, make_url
 
 from aitbc.store import outbox
@@ -30,6 +32,8 @@ from aitbc.store.query import Query
 from aitbc.store.write_gate import SQLITE_BUSY_TIMEOUT_MS, WriteGate, gate_for
 
 log = logging.getLogger("aitbc.store")
+# How often a write PostgreSQL ends to break a deadlock is run in all.
+DEADLOCK_ATTEMPTS = 3
 T = TypeVar("T")
 Work = Callable[[Conn], Coroutine[Any, Any, T]]
 
@@ -239,19 +243,34 @@ class Store:
             loop = asyncio.get_running_loop()
             result, followers = await loop.run_in_executor(self._writer, self._write_sqlite, work)
         else:
-            assert self._pool is not None
-            async with self._pool.acquire() as raw, raw.transaction():
-                conn = PgConn(raw, writing=True)
-                result = await work(conn)
-                if conn.outbox or conn.wrote_events:
-                    await outbox.flush(conn, conn.outbox or [], self.numbering)
-            followers = conn.followers or []
+            result, followers = await self._write_pg(work)
         for follow in followers:
             try:
                 await follow(self)
             except Exception:  # the commit stands; the sweeper does the same work later
                 log.exception("work after a commit failed")
         return result
+
+    async def _write_pg(self, work: Work[T]) -> tuple[T, list[AfterCommit]]:
+        """The transaction, run again when PostgreSQL ended it to break a deadlock: two
+        writes that lock the same rows in different orders (a bid filling GPUs cheapest
+        first, a gang locking them by id) are both answered. Nothing of an attempt that
+        rolled back is kept: its events and after-commit work belong to its connection."""
+        assert self._pool is not None
+        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+            try:
+                async with self._pool.acquire() as raw, raw.transaction():
+                    conn = PgConn(raw, writing=True)
+                    result = await work(conn)
+                    if conn.outbox or conn.wrote_events:
+                        await outbox.flush(conn, conn.outbox or [], self.numbering)
+                return result, conn.followers or []
+            except asyncpg.DeadlockDetectedError:
+                if attempt == DEADLOCK_ATTEMPTS:
+                    raise
+                log.info("a write ended to break a deadlock; running it again")
+                await asyncio.sleep(random.uniform(0.001, 0.02))
+        raise AssertionError("unreachable")
 
     def _write_sqlite(self, work: Work[T]) -> tuple[T, list[AfterCommit]]:
         if self._writer_conn is None:
