@@ -20,6 +20,11 @@ REFUSED = [
     "http://169.254.169.254/latest/meta-data/",  # a cloud's metadata service
     "http://[::1]/hook",
     "http://[::ffff:127.0.0.1]/hook",
+    "http://[::127.0.0.1]/hook",  # IPv4-compatible
+    "http://[::ffff:0:7f00:1]/hook",  # translated (SIIT)
+    "http://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 of the metadata service
+    "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+    "http://[fec0::1]/hook",  # site-local
     "http://0.0.0.0/hook",
     "http://100.64.0.1/hook",  # carrier-grade NAT
     "ftp://93.184.216.34/hook",

@@ -50,11 +50,28 @@ def parse(url: str) -> tuple[str, int]:
     return host, port or (443 if parts.scheme == "https" else 80)
 
 
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
 def _public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local or not all(_public(str(v4)) for v4 in _embedded(ip)):
+            return False
+        if ip.ipv4_mapped is not None:
+            return True  # the IPv4 address it stands for is public
     return ip.is_global and not ip.is_multicast
+
+
+def _embedded(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries, which a gateway or the host's own stack
+    may reach in its place: mapped (::ffff:a.b.c.d), compatible (::a.b.c.d), translated
+    (::ffff:0:a.b.c.d), NAT64 (64:ff9b::/96) and 6to4 (2002::/16)."""
+    value, low = int(ip), ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    found = [v4 for v4 in (ip.ipv4_mapped, ip.sixtofour) if v4 is not None]
+    if value >> 32 in (0, 0xFFFF0000) or any(ip in net for net in _NAT64):
+        found.append(low)
+    return found
 
 
 async def check(url: str, *, allow_private: bool, own: Iterable[tuple[str, int]] = ()) -> list[str]:
