@@ -12,7 +12,7 @@ from aitbc.config import Settings
 from aitbc.errors import Conflict, NotFound
 from aitbc.events.log import emit
 from aitbc.gpus.matching import Constraints
-from aitbc.gpus.naming import model_key
+from aitbc.gpus.naming import wanted_key
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import units_text
 from aitbc.store.conn import Conn
@@ -126,7 +126,7 @@ async def create(conn: Conn, asked: BidRequest, *, now: datetime, settings: Sett
         id=new_id("bid"),
         client_id=asked.client_id,
         provider=asked.provider,
-        gpu_model_key=model_key(asked.gpu_model) if asked.gpu_model else None,
+        gpu_model_key=wanted_key(asked.gpu_model),
         capacity=asked.capacity,
         filled=0,
         price_units=asked.price_units,

@@ -28,7 +28,7 @@ from aitbc.bookings.schemas import (
 )
 from aitbc.config import Settings
 from aitbc.errors import Invalid
-from aitbc.gpus.naming import model_key
+from aitbc.gpus.naming import wanted_key
 from aitbc.http import idempotency
 from aitbc.http.deps import API_KEY_PARAMETER, caller_with_role
 from aitbc.http.errors import error_responses
@@ -279,10 +279,10 @@ async def book_best(body: BookBestRequest, request: Request, explain: bool = Fal
     criteria = best.Criteria(
         seconds=seconds_from_hours(body.duration_hours, settings.max_booking_hours),
         start=body.start_time,
-        model=body.model,
+        model=body.model if wanted_key(body.model) else None,
         memory_min=body.memory_min,
         region=body.region,
-        ai_model_key=None if body.ai_model is None else model_key(body.ai_model),
+        ai_model_key=wanted_key(body.ai_model),
         miner_id=body.miner_id,
         min_uptime_bp=None
         if body.min_uptime_pct is None

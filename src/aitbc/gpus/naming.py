@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import re
 
+from aitbc.errors import Invalid
+
 _IGNORED = re.compile(r"[\s_-]+")
 
 
 def model_key(name: str) -> str:
     return _IGNORED.sub("", name).lower()
+
+
+def wanted_key(name: str | None) -> str | None:
+    """The key of a model a client asks for (None: any). A name of nothing but spaces,
+    dashes and underscores names no model; taken as any, it would match every GPU."""
+    if not name:
+        return None
+    key = model_key(name)
+    if not key:
+        raise Invalid(f"{name!r} names no model.", code="invalid_model")
+    return key
 
 
 def like_pattern(user_pattern: str) -> str:

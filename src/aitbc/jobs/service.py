@@ -16,7 +16,7 @@ from aitbc.bookings.records import BookingRecord
 from aitbc.config import Settings
 from aitbc.errors import Conflict, NotFound, PaymentRequired, TooEarly
 from aitbc.gpus.matching import Constraints
-from aitbc.gpus.naming import model_key
+from aitbc.gpus.naming import wanted_key
 from aitbc.jobs import announce, wakeup
 from aitbc.jobs import queries as q
 from aitbc.jobs.queries import JobRecord
@@ -151,9 +151,9 @@ async def submit(conn: Conn, asked: JobRequest, *, now: datetime, settings: Sett
         id=new_id("job"),
         client_id=asked.client_id,
         payload=asked.payload,
-        gpu_model_key=model_key(asked.gpu_model) if asked.gpu_model else None,
+        gpu_model_key=wanted_key(asked.gpu_model),
         memory_min_gb=asked.memory_min_gb,
-        ai_model_key=model_key(asked.ai_model) if asked.ai_model else None,
+        ai_model_key=wanted_key(asked.ai_model),
         region=asked.region,
         max_price_units=asked.max_price_units,
         duration_seconds=asked.seconds,
