@@ -298,6 +298,7 @@ async def book_best(body: BookBestRequest, request: Request, explain: bool = Fal
             "An interruptible booking pays its bid: give bid_per_hour, not max_price_per_hour.",
             code="cap_with_bid",
         )
+    service.check_start(body.start_time, now)  # not "no GPU", whichever it looks at
     count, placement = body.count, body.placement
     if explain:
         async with state.store.read() as conn:

@@ -191,13 +191,18 @@ def gpu_lock_of(row: Row) -> GpuLock:
     )
 
 
-def _window(request: BookingRequest, now: datetime) -> tuple[datetime, datetime]:
-    start = now if request.start is None else request.start
+def check_start(start: datetime | None, now: datetime) -> datetime:
+    """When a booking asked to start at ``start`` (None: now) begins, or 422."""
+    start = now if start is None else start
     if start < now - START_TOLERANCE:
         raise Invalid("The start time is in the past.", code="start_in_past")
     if start > now + MAX_RESERVATION_AHEAD:
         raise Invalid("The start time is more than 90 days ahead.", code="start_too_far")
-    start = max(start, now).astimezone(UTC)
+    return max(start, now).astimezone(UTC)
+
+
+def _window(request: BookingRequest, now: datetime) -> tuple[datetime, datetime]:
+    start = check_start(request.start, now)
     return start, start + timedelta(seconds=request.seconds)
 
 

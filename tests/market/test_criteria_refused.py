@@ -1,8 +1,10 @@
-"""A model name of nothing but spaces, dashes and underscores names no model: asked for
-by a bid, a job or a booking by criteria it is refused, rather than matching every GPU."""
+"""What a bid, a job or a booking by criteria asks for is refused for what is wrong with it:
+a model name of nothing but spaces, dashes and underscores names no model (it would match
+every GPU), and a start out of range is not "no GPU meets the criteria"."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -41,3 +43,16 @@ def test_a_job_for_no_model_is_refused(api: Api, renter: str, field: str) -> Non
 def test_booking_no_model_by_criteria_is_refused(api: Api, renter: str, field: str) -> None:
     _refused(api, renter, "/v1/marketplace/book", {"duration_hours": 1, field: " - "})
     assert api.call("GET", "/v1/bookings", renter).json() == []
+
+
+@pytest.mark.parametrize(
+    ("minutes", "code"), [(-10, "start_in_past"), (91 * 24 * 60, "start_too_far")]
+)
+@pytest.mark.parametrize("count", [1, 2])
+def test_booking_by_criteria_with_a_start_out_of_range_is_refused_as_such(
+    api: Api, renter: str, minutes: int, code: str, count: int
+) -> None:
+    """Not `no GPU meets the criteria`, which is what every GPU's refusal used to add up to."""
+    start = (api.clock.now() + timedelta(minutes=minutes)).isoformat()
+    body = {"duration_hours": 1, "start_time": start, "count": count}
+    assert_error(api.call("POST", "/v1/marketplace/book", renter, json=body), 422, code)
