@@ -163,3 +163,29 @@ def test_an_on_demand_job_takes_a_free_gpu_before_preempting_anyone(
     made = submitted(api, market.client("c1", "100"), payload={})
     assert made["gpu_id"] == free
     assert booking(api, holder, taken.json()["booking_id"])["status"] == "active"
+
+
+def test_a_claim_does_not_outlive_its_hand_over(api: Api, market: Market) -> None:
+    """A job claimed by one miner, preempted back to the queue, then handed without a claim
+    to another: no claim left from the first hand-over takes it back from the second."""
+    gpu = market.gpu(price_per_hour="2")
+    market.beat()
+    client = market.client("c1", "100")
+    made = api.call(
+        "POST", "/v1/jobs", client,
+        json={"payload": {}, "rental_type": "interruptible", "bid_per_hour": "0.8"},
+    ).json()  # fmt: skip
+    first = api.call("POST", "/v1/miners/poll", market.miner_key, json={"claim": True})
+    assert first.status_code == 200 and first.json()["job_id"] == made["job_id"]
+    booked(api, market.client("c2", "100"), gpu, 1)  # on demand: the job goes back
+    assert job(api, client, made["job_id"])["state"] == "queued"
+    m2 = market.miner("m2")
+    api.register_gpu(m2, name="RTX 4090", price_per_hour="2")
+    second = api.call("POST", "/v1/miners/poll", m2, json={})
+    assert second.status_code == 200 and second.json()["job_id"] == made["job_id"]
+    assert second.json()["claim_expires_at"] is None
+    api.clock.advance(seconds=31)
+    api.call("POST", "/v1/miners/heartbeat", m2, json={})
+    sweep(api)
+    assert job(api, client, made["job_id"])["state"] == "running"
+    assert api.call("POST", "/v1/miners/poll", m2, json={}).status_code == 204

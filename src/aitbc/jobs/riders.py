@@ -29,7 +29,7 @@ _SEE = Query(_LIVE)
 # A job back in the queue: it waits for another GPU (until its time-to-live).
 _REQUEUE = Query(
     "UPDATE jobs SET state = 'queued', gpu_id = NULL, miner_id = NULL, booking_id = NULL, "
-    "assigned_at = NULL, started_at = NULL WHERE id = $1"
+    "assigned_at = NULL, started_at = NULL, claim_expires_at = NULL WHERE id = $1"
 )
 _FAIL = Query("UPDATE jobs SET state = 'failed', error = $2, finished_at = $3 WHERE id = $1")
 _CANCEL = Query(

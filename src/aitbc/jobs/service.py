@@ -285,8 +285,9 @@ async def poll(
         return None
     job = JobRecord.from_row(row)
     job.state, job.started_at = "running", now
-    if claim:
-        job.claim_expires_at = now + timedelta(seconds=settings.job_claim_seconds)
+    # A claim is this hand-over's alone: one left from an earlier one must not take the job
+    # back from a miner that asked for none.
+    job.claim_expires_at = now + timedelta(seconds=settings.job_claim_seconds) if claim else None
     await job.save(conn, "state", "started_at", "claim_expires_at")
     return Handed(job, as_time(row["booking_ends_at"]))
 
