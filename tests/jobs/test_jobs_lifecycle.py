@@ -346,7 +346,6 @@ def test_a_result_after_a_failure_is_409(api: Api, world: World) -> None:
         ("result", {"result": {}, "extra": 1}),
         ("fail", {}),
         ("fail", {"error": ""}),
-        ("fail", {"error": "x" * 2001}),
     ],
 )
 def test_bad_reports_are_422(api: Api, world: World, suffix: str, body: object) -> None:
@@ -358,6 +357,26 @@ def test_bad_reports_are_422(api: Api, world: World, suffix: str, body: object) 
 
     assert_error(response, 422)
     assert job(api, world.client, created["job_id"])["state"] == "running"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": "Traceback ...\n" + "x" * 3000},
+        {"error_code": "c" * 200, "error_message": "Traceback ...\n" + "x" * 3000},
+    ],
+)
+def test_a_long_failure_report_is_taken_cut_to_its_limit(
+    api: Api, world: World, body: dict[str, str]
+) -> None:
+    """A daemon's traceback fails its job (refused, the job ran on at the client's cost)."""
+    created = _running_job(api, world)
+    path = f"/v1/miners/jobs/{created['job_id']}/fail"
+    ok(api.call("POST", path, world.miner, json=body))
+    failed = job(api, world.client, created["job_id"])
+    assert failed["state"] == "failed"
+    assert failed["error"].startswith(("Traceback", "c" * 128 + ": Traceback"))
+    assert len(failed["error"]) <= 128 + 2 + 2000
 
 
 # --- expiry --------------------------------------------------------------------------------

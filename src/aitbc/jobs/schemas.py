@@ -4,7 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from aitbc.bookings.schemas import RentalType
 from aitbc.jobs.queries import JobRecord
@@ -112,6 +112,16 @@ class JobResult(BaseModel):
     success: bool = True
 
 
+def _clip(most: int) -> BeforeValidator:
+    """A report's text cut to ``most`` characters: a daemon's traceback is taken, not
+    refused (a refused failure leaves its job running on the client's money)."""
+    return BeforeValidator(lambda v: v[:most] if isinstance(v, str) else v)
+
+
+ReportText = Annotated[str | None, _clip(2000)]
+ReportCode = Annotated[str | None, _clip(128)]
+
+
 class JobFailure(BaseModel):
     """Our ``error``, or the deployed daemons' ``error_code`` and ``error_message``."""
 
@@ -126,9 +136,9 @@ class JobFailure(BaseModel):
         },
     )
 
-    error: str | None = Field(default=None, min_length=1, max_length=2000)
-    error_code: str | None = Field(default=None, max_length=128)
-    error_message: str | None = Field(default=None, max_length=2000)
+    error: ReportText = Field(default=None, min_length=1, description="Cut to 2000 characters")
+    error_code: ReportCode = Field(default=None, description="Cut to 128 characters")
+    error_message: ReportText = Field(default=None, description="Cut to 2000 characters")
     metrics: dict[str, Any] | None = None
 
     @model_validator(mode="after")
