@@ -36,7 +36,10 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                length = int(self.headers.get("Content-Length", 0))
+                raw = self.rfile.read(length)
+                if len(raw) < length:  # the sender gave up mid-body: no request, as for
+                    return  # any HTTP server (a post cut at its timeout is sent again)
                 receiver.got.append(Received(dict(self.headers.items()), raw))
                 self.send_response(receiver.answer)
                 self.send_header("Content-Length", "0")
