@@ -222,3 +222,16 @@ def test_the_bootstrap_admins_owner_id_is_an_admins(api: Api) -> None:
         "POST", "/v1/admin/api-keys", ADMIN_KEY, json={"role": "client", "owner_id": "admin"}
     )
     assert_error(taken, 409, "owner_role_taken")
+
+
+@pytest.mark.parametrize("owner_id", ["platform", "world"])
+@pytest.mark.parametrize("role", ["client", "miner"])
+def test_the_platforms_own_accounts_take_only_admin_keys(
+    api: Api, owner_id: str, role: str
+) -> None:
+    """A client key for the platform's owner id would spend its fees."""
+    refused = api.call(
+        "POST", "/v1/admin/api-keys", ADMIN_KEY, json={"role": role, "owner_id": owner_id}
+    )
+    assert_error(refused, 409, "owner_role_taken")
+    api.key("admin", owner_id)  # an admin reads its balance

@@ -10,6 +10,7 @@ from typing import Any
 from aitbc.auth.principal import BOOTSTRAP_ADMIN_OWNER, hash_key
 from aitbc.errors import Conflict, NotFound
 from aitbc.kit.ids import new_id
+from aitbc.models.account import PLATFORM_OWNER, WORLD_OWNER
 from aitbc.store.conn import Conn
 from aitbc.store.query import Query, built
 from aitbc.store.records import FromRow
@@ -26,6 +27,9 @@ _INSERT = Query(
 )
 _KEY = Query(f"SELECT {_COLUMNS} FROM api_keys WHERE id = $1")
 _REVOKE = Query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+# Owner ids only admins' keys may take: the first admin's, and the platform's own accounts
+# (its fees, the outside world deposits come from).
+_ADMINS_ONLY = frozenset({BOOTSTRAP_ADMIN_OWNER, PLATFORM_OWNER, WORLD_OWNER})
 _AN_ADMIN_KEY = Query("SELECT id FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1")
 
 
@@ -47,8 +51,8 @@ async def create_key(conn: Conn, *, role: str, owner_id: str, now: datetime) -> 
     if conn.dialect == "postgresql":  # SQLite's writers take turns
         await conn.execute(_OWNER_LOCK, owner_id)
     held = await conn.fetchval(_ROLE_HELD, owner_id)
-    if owner_id == BOOTSTRAP_ADMIN_OWNER and role != "admin":
-        held = "admin"
+    if owner_id in _ADMINS_ONLY and role != "admin":
+        held = "admin"  # an admin may read the platform's fees; a client would spend them
     if held is not None and held != role:
         raise Conflict(
             f"{owner_id!r} is already a {held}; an owner has one role. Choose another owner id.",
