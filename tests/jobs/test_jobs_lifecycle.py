@@ -379,6 +379,24 @@ def test_a_long_failure_report_is_taken_cut_to_its_limit(
     assert len(failed["error"]) <= 128 + 2 + 2000
 
 
+def test_history_takes_the_state_words_of_the_deployed_clients(api: Api, world: World) -> None:
+    """The old server's states were upper case, and it spelt CANCELED; an empty filter is
+    none (a client that fills in every parameter)."""
+    done = _running_job(api, world)
+    ok(report_result(api, world.miner, done["job_id"]))
+    gone = submitted(api, world.client, constraints={"gpu_model": "A100"})
+    ok(cancel_job(api, world.client, gone["job_id"]))
+
+    def history(status: str) -> list[str]:
+        found = ok(api.call("GET", "/v1/jobs/history", world.client, params={"status": status}))
+        return sorted(j["job_id"] for j in found)
+
+    assert history("COMPLETED") == history("completed") == [done["job_id"]]
+    assert history("CANCELED") == history("cancelled") == [gone["job_id"]]
+    assert history("") == sorted([done["job_id"], gone["job_id"]])
+    assert_error(api.call("GET", "/v1/jobs/history", world.client, params={"status": "x"}), 422)
+
+
 # --- expiry --------------------------------------------------------------------------------
 
 

@@ -25,10 +25,10 @@ from aitbc.jobs.schemas import (
     JobOutcome,
     JobPublic,
     JobResult,
-    JobState,
     MinerJob,
     MinerPoll,
     Receipt,
+    StateFilter,
 )
 from aitbc.kit.hours import seconds_from_hours
 from aitbc.kit.money import to_units
@@ -103,7 +103,7 @@ async def job_history(
     ctx: ContextDep,
     principal: AnyKeyDep,
     limit: Limit = 50,
-    status: JobState | None = None,
+    status: StateFilter = None,
     type: Annotated[str | None, Query(max_length=64, description="The payload's type")] = None,
     from_time: Moment | None = None,
     to_time: Moment | None = None,
@@ -160,7 +160,7 @@ async def explorer_receipts(
     ctx: ContextDep,
     limit: Limit = 50,
     job_id: Annotated[str | None, Query(max_length=64)] = None,
-    status: JobState | None = None,
+    status: StateFilter = None,
 ) -> list[Receipt]:
     found = await ctx.read(service.receipts, limit=limit, job_id=job_id, state=status)
     now = ctx.now()

@@ -18,6 +18,19 @@ from aitbc.kit.types import JSON_INTEGER, JsonInt
 JobState = Literal["queued", "assigned", "running", "completed", "failed", "expired", "cancelled"]
 
 
+def _state_word(value: object) -> object:
+    """A state as the deployed clients name it too: the old server's upper case
+    (``COMPLETED``), its spelling ``CANCELED``, or nothing (``status=``: any)."""
+    if not isinstance(value, str):
+        return value
+    word = value.strip().lower()
+    return None if not word else "cancelled" if word == "canceled" else word
+
+
+# A filter by state (a query parameter's type).
+StateFilter = Annotated[JobState | None, BeforeValidator(_state_word)]
+
+
 class JobConstraints(BaseModel):
     """What the GPU must offer. Our names, or the deployed clients' (``gpu``,
     ``min_vram_gb``, ``models``, ``cuda``, ``max_price``): both are accepted."""

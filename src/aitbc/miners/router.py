@@ -19,7 +19,7 @@ from aitbc.http.errors import error_responses
 from aitbc.http.pagination import Limit
 from aitbc.http.routing import APIRouter
 from aitbc.jobs import service as jobs
-from aitbc.jobs.schemas import JobPublic, JobState
+from aitbc.jobs.schemas import JobPublic, StateFilter
 from aitbc.kit.money import MoneyQuery, to_units
 from aitbc.kit.types import Moment
 from aitbc.miners import protocol, service
@@ -190,7 +190,7 @@ async def miner_jobs(
     ctx: ContextDep,
     principal: MinerOrAdminDep,
     limit: Limit = 50,
-    status: Annotated[JobState | None, Query(description="The job's state")] = None,
+    status: Annotated[StateFilter, Query(description="The job's state")] = None,
     type: Annotated[str | None, Query(max_length=64, description="The payload's type")] = None,
     min_reward: Annotated[
         MoneyQuery | None, Query(description="Only jobs that paid at least this much")
