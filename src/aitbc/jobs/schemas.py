@@ -2,9 +2,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from aitbc.bookings.schemas import RentalType
 from aitbc.jobs.queries import JobRecord
@@ -18,17 +25,23 @@ from aitbc.kit.types import JSON_INTEGER, JsonInt
 JobState = Literal["queued", "assigned", "running", "completed", "failed", "expired", "cancelled"]
 
 
+_STATES: tuple[str, ...] = get_args(JobState)
+# The deployed clients' words for a state: the old server's upper case, its CANCELED, and
+# nothing at all (``status=``: any state).
+_OLD_WORDS: dict[str, str | None] = {s.upper(): s for s in _STATES}
+_OLD_WORDS |= {"CANCELED": "cancelled", "": None}
+
+
 def _state_word(value: object) -> object:
-    """A state as the deployed clients name it too: the old server's upper case
-    (``COMPLETED``), its spelling ``CANCELED``, or nothing (``status=``: any)."""
-    if not isinstance(value, str):
-        return value
-    word = value.strip().lower()
-    return None if not word else "cancelled" if word == "canceled" else word
+    return _OLD_WORDS.get(value, value) if isinstance(value, str) else value
 
 
-# A filter by state (a query parameter's type).
-StateFilter = Annotated[JobState | None, BeforeValidator(_state_word)]
+# A filter by state (a query parameter's type), in our words or the deployed clients'.
+StateFilter = Annotated[
+    JobState | None,
+    BeforeValidator(_state_word),
+    WithJsonSchema({"type": "string", "enum": [*_STATES, *_OLD_WORDS]}),
+]
 
 
 class JobConstraints(BaseModel):
