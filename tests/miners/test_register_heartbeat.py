@@ -388,3 +388,23 @@ def test_a_card_registered_alone_then_with_its_machine_is_one_gpu(api: Api, mine
     machine = register_miner(api, miner, [RIG[0], RIG[2]])["gpus"]
     assert machine[0] == {"slot": "0", "gpu_id": alone}
     assert sorted(listed_ids(api)) == sorted(g["gpu_id"] for g in machine)
+
+
+def test_a_daemons_registration_again_keeps_what_the_owner_set(api: Api) -> None:
+    """A daemon describes its hardware; the listing (price, pricing mode, description) is
+    its owner's, and a restart of the daemon must not reset it."""
+    miner = api.key("miner", "m1")
+    caps = {"gpu": {"model": "RTX 4090", "memory_gb": 24, "cuda_version": "12.4"}}
+    first = api.call("POST", "/v1/miners/register", miner, json={"capabilities": caps})
+    gpu_id = first.json()["gpus"][0]["gpu_id"]
+    listing = {"price_per_hour": "1.5", "pricing_mode": "dynamic", "description": "my box"}
+    patched = api.call("PATCH", f"/v1/marketplace/gpu/{gpu_id}", miner, json=listing)
+    assert patched.status_code == 200, patched.text
+    before = api.call("GET", f"/v1/marketplace/gpu/{gpu_id}").json()
+    caps["gpu"]["cuda_version"] = "12.6"  # the host's driver was updated
+    again = api.call("POST", "/v1/miners/register", miner, json={"capabilities": caps})
+    assert again.status_code == 200 and again.json()["gpus"][0]["gpu_id"] == gpu_id
+    after = api.call("GET", f"/v1/marketplace/gpu/{gpu_id}").json()
+    for name in ("price_per_hour", "pricing_mode", "description"):
+        assert after[name] == before[name], name
+    assert after["cuda_version"] == "12.6"

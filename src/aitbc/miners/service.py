@@ -14,7 +14,7 @@ from aitbc.errors import NotFound
 from aitbc.gpus.naming import model_key
 from aitbc.gpus.prices import check_price
 from aitbc.kit.ids import new_id
-from aitbc.kit.money import from_units, to_units
+from aitbc.kit.money import to_units
 from aitbc.miners import announce, presence
 from aitbc.miners import queries as q
 from aitbc.miners.queries import GpuRecord, MinerRecord
@@ -169,23 +169,28 @@ async def set_ai_model_keys(conn: Conn, gpu: GpuRecord, keys: list[str]) -> None
 def _apply_spec(
     gpu: GpuRecord, spec: GpuDescription, region: str | None, now: datetime, settings: Settings
 ) -> None:
-    price = spec.price
-    if price is None:  # a daemon's GPU: its price stays as it was set
-        price = settings.default_price if gpu.price_units < 0 else from_units(gpu.price_units)
-    else:
-        check_price(price, settings)
+    if spec.price is not None:  # our own shape: the whole listing as described
+        check_price(spec.price, settings)
+        _list(gpu, spec.price, spec)
+    elif gpu.price_units < 0:  # a daemon's new GPU: the default price
+        _list(gpu, settings.default_price, spec)
+    # A daemon's GPU it listed before keeps what its owner set (the price, its pricing
+    # mode, the description): a daemon describes the hardware only.
     gpu.model = spec.model.strip()
     gpu.model_key = model_key(spec.model)
     gpu.memory_gb = spec.memory_gb
     gpu.cuda_version = spec.cuda_version
     gpu.compute_capability = spec.compute_capability
     gpu.cuda_cores = spec.cuda_cores
+    gpu.region = region
+    gpu.updated_at = now
+
+
+def _list(gpu: GpuRecord, price: Decimal, spec: GpuDescription) -> None:
     gpu.price_units = to_units(price)
     gpu.effective_price_units = gpu.price_units
     gpu.pricing_mode = spec.pricing_mode
     gpu.description = spec.description
-    gpu.region = region
-    gpu.updated_at = now
 
 
 async def register(
