@@ -93,6 +93,13 @@ class Settings(BaseSettings):
         description="How long an offline miner has to come back before its bookings end as "
         "interrupted (its offline time is refunded either way).",
     )
+    job_result_grace_seconds: int = Field(
+        default=3600,
+        ge=60,
+        le=7 * 86_400,
+        description="A running job whose booking ended this long ago without a result or a "
+        "failure from its miner is failed (no_result); the booking stays paid.",
+    )
     job_claim_seconds: int = Field(
         default=30,
         ge=1,

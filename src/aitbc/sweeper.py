@@ -124,6 +124,12 @@ class Sweeper:
             lambda c, job_id, now: jobs.expire_one(c, job_id=job_id, now=now, settings=settings),
         )
         await self._each(
+            lambda c, now: jobs.unreported_jobs(c, now=now, settings=settings),
+            lambda c, job_id, now: jobs.fail_unreported(
+                c, job_id=job_id, now=now, settings=settings
+            ),
+        )
+        await self._each(
             lambda c, now: jobs.expired_claims(c, now=now),
             lambda c, job_id, now: jobs.release_claim(c, job_id=job_id, now=now),
         )

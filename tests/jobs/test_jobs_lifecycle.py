@@ -201,6 +201,29 @@ def test_a_result_after_the_booked_time_pays_the_whole_booking(api: Api, world: 
     assert booking(api, world.client, created["booking_id"])["status"] == "completed"
 
 
+def test_a_job_never_reported_on_fails_an_hour_after_its_booking_ended(
+    api: Api, world: World
+) -> None:
+    """A miner that lost its job (or an agent too old to stop it at the booking's end)
+    leaves it running: an hour after the booking's end the sweep fails it, so its client
+    is not left waiting; the booking, served to its end, stays paid."""
+    created = _running_job(api, world, duration_hours="0.5", ttl_seconds=7200)
+    advance(api, 1800 + 3600 - 60, world.miner)  # the grace not yet over
+    sweep(api)
+    assert job(api, world.client, created["job_id"])["state"] == "running"
+    advance(api, 60, world.miner)
+    sweep(api)
+    failed = job(api, world.client, created["job_id"])
+    assert failed["state"] == "failed" and failed["error"].startswith("no_result")
+    outcome = ok(api.call("GET", f"/v1/jobs/{created['job_id']}/result", world.client))
+    assert outcome["state"] == "failed"  # its result call answers now, no longer 425
+    assert balance(api, world.client) == ("98.200000", "0.000000")
+    assert balance(api, world.miner) == ("1.800000", "0.000000")
+    assert_error(report_result(api, world.miner, created["job_id"]), 409, "job_not_running")
+    told = ok(api.call("GET", "/v1/events", world.client, params={"types": "job.failed"}))
+    assert [e["data"]["job_id"] for e in told["events"]] == [created["job_id"]]
+
+
 def test_the_miner_hears_that_a_running_jobs_booking_ran_out_and_its_failure_is_taken(
     api: Api, world: World
 ) -> None:

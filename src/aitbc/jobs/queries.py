@@ -94,6 +94,12 @@ NEXT_FOR_MINER = Query(
     "AND b.status = 'open' AND b.end_time > $2 AND b.start_time <= $2 "
     "ORDER BY j.assigned_at, j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED"
 )
+# Running jobs whose booking ended by $1 (now less the grace for a result).
+UNREPORTED = Query(
+    "SELECT j.id FROM jobs j JOIN bookings b ON b.id = j.booking_id "
+    "WHERE j.state = 'running' AND b.end_time <= $1 ORDER BY b.end_time LIMIT $2"
+)
+BOOKING_END = Query("SELECT end_time FROM bookings WHERE id = $1")
 EXPIRED_CLAIMS = Query(
     "SELECT id FROM jobs WHERE state = 'running' AND claim_expires_at <= $1 "
     "ORDER BY claim_expires_at LIMIT $2"

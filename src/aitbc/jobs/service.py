@@ -250,6 +250,32 @@ async def expire_one(conn: Conn, *, job_id: str, now: datetime, settings: Settin
     announce.job(conn, "expired", job, now=now)
 
 
+async def unreported_jobs(
+    conn: Conn, *, now: datetime, settings: Settings, limit: int = 200
+) -> list[str]:
+    """Running jobs whose booking ended more than the grace for a result ago."""
+    cutoff = now - timedelta(seconds=settings.job_result_grace_seconds)
+    return [row[0] for row in await conn.fetch_values(q.UNREPORTED, cutoff, limit)]
+
+
+async def fail_unreported(conn: Conn, *, job_id: str, now: datetime, settings: Settings) -> None:
+    """A job its miner never reported on, though its booking ended the grace ago: failed,
+    so its client is not left waiting (a miner that lost it, an agent too old to stop it at
+    the booking's end). The booking stays paid, as for a failure reported after its end."""
+    job = await _locked_job(conn, job_id, skip_locked=True)
+    if job is None or job.state != "running" or job.booking_id is None:
+        return
+    grace = settings.job_result_grace_seconds
+    end = await conn.fetchval(q.BOOKING_END, job.booking_id)
+    if end is None or as_time(end) + timedelta(seconds=grace) > now:
+        return
+    await _end_booking(conn, job, now=now, settings=settings, refund=True, refund_after_end=False)
+    job.state, job.finished_at = "failed", now
+    job.error = f"no_result: its miner reported nothing within {grace} s of the booking's end"
+    await job.save(conn, "state", "error", "finished_at")
+    announce.job(conn, "failed", job, now=now)
+
+
 async def queued_jobs(conn: Conn, *, now: datetime, limit: int = 50) -> list[str]:
     return [row[0] for row in await conn.fetch_values(q.QUEUED, now, limit)]
 
