@@ -269,11 +269,8 @@ async def fail_unreported(conn: Conn, *, job_id: str, now: datetime, settings: S
     end = await conn.fetchval(q.BOOKING_END, job.booking_id)
     if end is None or as_time(end) + timedelta(seconds=grace) > now:
         return
-    await _end_booking(conn, job, now=now, settings=settings, refund=True, refund_after_end=False)
-    job.state, job.finished_at = "failed", now
-    job.error = f"no_result: its miner reported nothing within {grace} s of the booking's end"
-    await job.save(conn, "state", "error", "finished_at")
-    announce.job(conn, "failed", job, now=now)
+    error = f"no_result: its miner reported nothing within {grace} s of the booking's end"
+    await _failed(conn, job, error=error, metrics=job.metrics, now=now, settings=settings)
 
 
 async def queued_jobs(conn: Conn, *, now: datetime, limit: int = 50) -> list[str]:
@@ -406,7 +403,21 @@ async def fail(
     metrics: dict[str, Any] | None = None,
 ) -> Job:
     job = await _miners_running_job(conn, job_id, miner_id, now)
-    # The provider failed it; a job that had started and outlived its booking was served.
+    await _failed(conn, job, error=error, metrics=metrics, now=now, settings=settings)
+    return await _with_booking(conn, job)
+
+
+async def _failed(
+    conn: Conn,
+    job: JobRecord,
+    *,
+    error: str,
+    metrics: dict[str, Any] | None,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """The job failed by its provider: the rest of its booking refunded (a job that had
+    started and outlived its booking was served, and that stays paid)."""
     started = job.state == "running"
     await _end_booking(
         conn, job, now=now, settings=settings, refund=True, refund_after_end=not started
@@ -415,7 +426,6 @@ async def fail(
     job.metrics = metrics
     await job.save(conn, "state", "error", "finished_at", "metrics")
     announce.job(conn, "failed", job, now=now)
-    return await _with_booking(conn, job)
 
 
 async def cancel(
