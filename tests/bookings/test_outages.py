@@ -18,6 +18,7 @@ from tests.bookings.booking_support import (
     get_booking,
     get_order,
     market,
+    orders,
     parse_time,
     release_booking,
 )
@@ -127,6 +128,50 @@ def test_interrupted_orders_can_be_listed_by_their_status(api: Api, m: Trio) -> 
     listed = api.call("GET", "/v1/marketplace/orders", m.client, params={"status": "interrupted"})
     assert listed.status_code == 200, listed.text
     assert [o["order_id"] for o in listed.json()] == [booking["order_id"]]
+
+
+STATUSES = ("pending", "active", "completed", "released", "cancelled", "interrupted", "preempted")
+
+
+def views(api: Api, m: Trio, booking: dict[str, Any]) -> tuple[Any, ...]:
+    """What the client reads of the booking: the booking, its order, and which status
+    filters list the order."""
+    listed = {
+        status: [o["order_id"] for o in orders(api, m.client, status=status)] for status in STATUSES
+    }
+    return (
+        get_booking(api, m.client, booking["booking_id"]),
+        get_order(api, m.client, booking["order_id"]),
+        listed,
+    )
+
+
+@pytest.mark.parametrize(
+    ("heard_for", "silent_for", "reads"),
+    [
+        (613, 200, "active"),  # offline within the grace
+        (613, 90 + 300 + 1, "interrupted"),  # the grace ran out mid-window
+        (3400, 600, "interrupted"),  # offline before the end, the grace ran out after it
+        (3550, 400, "completed"),  # offline only at 3,640 s: it was online at its end
+        (3400, 300, "completed"),  # past its end, its miner still within the grace
+    ],
+)
+def test_a_silent_miners_booking_reads_and_lists_before_the_sweep_as_it_settles(
+    api: Api, m: Trio, heard_for: int, silent_for: int, reads: str
+) -> None:
+    """The booking, its order (amounts, history) and the order list's status filters read
+    the same before the sweep settles a silent miner's booking as after."""
+    booking = booked(api, m.client, m.gpu, hours=1)
+    advance(api, heard_for, m.miner)
+    api.clock.advance(seconds=silent_for)
+    before = views(api, m, booking)
+    assert before[0]["status"] == before[1]["status"] == reads, before
+    assert before[2][reads] == [booking["order_id"]]
+    assert [i for ids in before[2].values() for i in ids] == [booking["order_id"]]  # once
+    sweep(api)
+    after = views(api, m, booking)
+    for read_before, read_after in zip(before, after, strict=True):
+        assert read_after == read_before
 
 
 def test_a_reservation_spent_wholly_offline_is_refunded_whole_when_its_miner_returns(

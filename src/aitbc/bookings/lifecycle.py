@@ -21,6 +21,7 @@ class BookingLike(Protocol):
     booked_seconds: int
     total_units: int
     charged_units: int
+    refunded_units: int
     ended_at: datetime | None
     outage_seconds: int
     outage_refund_units: int
@@ -152,6 +153,7 @@ class Standing:
 
     status: str
     charged: int
+    refunded: int  # of what escrow held, once it has ended (0 while it runs)
     ended: datetime | None
     silence: Outage | None  # its miner's silence, while that matters to it
 
@@ -166,12 +168,18 @@ def standing(
     if booking.status == OPEN:
         silence = current(booking, heartbeat=heartbeat, now=now, policy=policy)
     if silence is not None and silence.interrupted(now):
-        charged = split(booking, silence.stop, 0).charged
-        return Standing("interrupted", charged, silence.stop, silence)
+        money = split(booking, silence.stop, 0)
+        return Standing("interrupted", money.charged, money.refunded, silence.stop, silence)
     if silence is not None and now >= booking.end_time:
-        return Standing(
-            "completed", split(booking, silence.stop, 0).charged, booking.end_time, silence
-        )
+        money = split(booking, silence.stop, 0)
+        return Standing("completed", money.charged, money.refunded, booking.end_time, silence)
+    if booking.status == OPEN and now >= booking.end_time:
+        money = split(booking, booking.end_time, 0)
+        return Standing("completed", money.charged, money.refunded, booking.end_time, silence)
     return Standing(
-        effective_status(booking, now), charged_units(booking, now), ended_at(booking, now), silence
+        effective_status(booking, now),
+        booking.charged_units,
+        booking.refunded_units,
+        booking.ended_at,
+        silence,
     )

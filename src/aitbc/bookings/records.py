@@ -77,10 +77,13 @@ def public(booking: BookingRecord, now: datetime, policy: Policy) -> dict[str, A
         else None,
         "total_cost": units_text(booking.total_units),
         "amount_charged": units_text(stands.charged),
-        "refund": units_text(booking.refunded_units),
+        "refund": units_text(stands.refunded),
         "offline_seconds_refunded": booking.outage_seconds,
         "offline_refund": units_text(booking.outage_refund_units),
-        "miner_offline_since": None if stands.silence is None else iso(stands.silence.stop),
+        # While the silence may yet end (an interrupted booking has ended at its start).
+        "miner_offline_since": None
+        if stands.silence is None or stands.status == "interrupted"
+        else iso(stands.silence.stop),
         "created_at": iso(booking.created_at),
         "ended_at": iso(stands.ended),
     }

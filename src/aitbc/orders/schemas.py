@@ -43,7 +43,7 @@ class OrderPublic(BaseModel):
             price_per_hour=from_units(b.price_units),
             total_cost=from_units(b.total_units),
             amount_charged=from_units(order.charged_units),
-            refund=from_units(b.refunded_units),
+            refund=from_units(order.refunded_units),
             created_at=order.created_at,
             closed_at=order.closed_at,
         )

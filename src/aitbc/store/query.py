@@ -49,15 +49,15 @@ class Query:
         return f"Query({self.postgresql!r})"
 
 
-_BUILT: LRU[str, Query] = LRU(512)
+_BUILT: LRU[tuple[str, str | None], Query] = LRU(512)
 
 
-def built(text: str) -> Query:
+def built(text: str, *, postgresql: str | None = None) -> Query:
     """The Query for text assembled at run time (a filter combination, a list of n values),
     kept so each distinct text is translated once."""
-    query = _BUILT.get(text)
+    query = _BUILT.get((text, postgresql))
     if query is None:
-        query = _BUILT[text] = Query(text)
+        query = _BUILT[text, postgresql] = Query(text, postgresql=postgresql)
     return query
 
 

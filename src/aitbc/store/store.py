@@ -29,6 +29,7 @@ from aitbc.store import outbox
 from aitbc.store.conn import AfterCommit, Conn, PgConn, Row, SqliteConn, drive
 from aitbc.store.pgpool import PgPool
 from aitbc.store.query import Query
+from aitbc.store.values import shifted
 from aitbc.store.write_gate import SQLITE_BUSY_TIMEOUT_MS, WriteGate, gate_for
 
 log = logging.getLogger("aitbc.store")
@@ -50,6 +51,7 @@ def sqlite_connect(path: str) -> sqlite3.Connection:
     raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     raw.execute("PRAGMA synchronous=NORMAL")
     raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    raw.create_function("shifted", 2, shifted, deterministic=True)
     return raw
 
 

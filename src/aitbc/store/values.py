@@ -7,7 +7,7 @@ with a ``Z``, microseconds only when there are any."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -20,6 +20,12 @@ def naive_utc(moment: datetime) -> datetime:
 def sqlite_time(moment: datetime) -> str:
     text = naive_utc(moment).isoformat(" ")
     return text if len(text) > 19 else text + ".000000"  # isoformat omits zero microseconds
+
+
+def shifted(stored: str | None, seconds: float) -> str | None:
+    """SQLite's ``shifted(time, seconds)``: a stored time moved by ``seconds``, in the stored
+    form (PostgreSQL writes ``time + make_interval(secs => seconds)``)."""
+    return None if stored is None else sqlite_time(as_time(stored) + timedelta(seconds=seconds))
 
 
 def as_time(value: str | datetime) -> datetime:
