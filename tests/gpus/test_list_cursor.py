@@ -5,6 +5,8 @@ a GPU's JSON following every change to its row at once."""
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import pytest
@@ -108,6 +110,26 @@ def test_a_cursor_this_list_did_not_give_out_is_422(api: Api, gpus: list[str], c
         return
     # Longer than the document's maxLength is a shape error; the rest is this list's rule.
     assert_error(response, 422, "validation_error" if len(cursor) > 512 else "invalid_cursor")
+
+
+def _cursor(*values: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("sort", "values"),
+    [
+        ("price", ["price", 2**63, "gpu_x"]),  # past a 64-bit column
+        ("memory", ["memory", -(2**63) - 1, 1, "gpu_x"]),
+        ("newest", ["newest", "9999-12-31T23:59:59-23:59", "gpu_x"]),  # past year 9999 in UTC
+        ("newest", ["newest", "0001-01-01T00:00:00+23:59", "gpu_x"]),  # before year 1
+    ],
+)
+def test_a_cursor_with_values_out_of_range_is_422(
+    api: Api, gpus: list[str], sort: str, values: list[object]
+) -> None:
+    response = api.call("GET", GPU_LIST, params={"cursor": _cursor(*values), "sort": sort})
+    assert_error(response, 422, "invalid_cursor")
 
 
 def test_a_cursor_from_another_sort_is_422(api: Api, gpus: list[str]) -> None:

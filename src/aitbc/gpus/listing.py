@@ -216,9 +216,11 @@ def decode_cursor(sort: str, cursor: str) -> list[Any]:
         expected = str if key in ("id", "created_at") else int
         if not isinstance(value, expected) or isinstance(value, bool):
             raise invalid
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:  # a 64-bit column's
+            raise invalid
     try:
         return [as_time(v) if k == "created_at" else v for k, v in zip(keys, values, strict=True)]
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise invalid from exc
 
 
