@@ -208,6 +208,23 @@ def test_cancelled_reservation_does_not_verify(api: Api, market: Market, gpu: st
     assert_error(post_review(api, key, gpu, 5), 403, "review_not_verified")
 
 
+def test_a_reservation_preempted_before_it_began_does_not_verify(
+    api: Api, market: Market, gpu: str
+) -> None:
+    """It ended, charged nothing, before its window opened: its client never used the GPU,
+    however long ago that window began."""
+    key = market.client("c-1")
+    start = api.clock.now() + timedelta(hours=1)
+    window = {"start_time": start.isoformat()}
+    held = market.book("c-1", gpu, "1", rental_type="interruptible", bid_per_hour="0.4", **window)
+    market.client("c-2")
+    market.book("c-2", gpu, "3")  # on demand over its whole window: it ends at once
+    ended = ok(api.call("GET", f"/v1/bookings/{held['booking_id']}", key))
+    assert (ended["status"], ended["amount_charged"]) == ("preempted", "0.000000")
+    api.pass_time(2 * 3600, market.miner_key)  # its window has begun and ended
+    assert_error(post_review(api, key, gpu, 1, "never used it"), 403, "review_not_verified")
+
+
 def test_started_booking_verifies_while_running_released_or_completed(
     api: Api, market: Market, gpu: str
 ) -> None:

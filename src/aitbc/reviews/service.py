@@ -31,9 +31,11 @@ _GPU = Query("SELECT rating_sum, review_count, miner_id FROM gpus WHERE id = $1"
 _ADJUST = Query(
     "UPDATE gpus SET rating_sum = rating_sum + $2, review_count = review_count + $3 WHERE id = $1"
 )
+# A booking of the client's that ran on the GPU: begun, and not ended at or before its start
+# (cancelled, or preempted or interrupted before its window opened).
 _STARTED_BOOKING = Query(
     "SELECT 1 FROM bookings WHERE gpu_id = $1 AND client_id = $2 AND start_time <= $3 "
-    "AND status <> 'cancelled' LIMIT 1"
+    "AND status <> 'cancelled' AND (ended_at IS NULL OR ended_at > start_time) LIMIT 1"
 )
 _ALREADY = Query("SELECT id FROM reviews WHERE gpu_id = $1 AND client_id = $2")
 _INSERT = Query(
