@@ -3,7 +3,7 @@ list and details and ``sort=rating``; the rating history by day and week."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -281,6 +281,11 @@ def test_rating_history_since_keeps_earlier_reviews_in_the_running_average(
     weekly = _points(_history(api, gpu, bucket="week", since=_at(3).isoformat()))
     assert [p[0] for p in weekly] == [datetime(2029, 12, 31, tzinfo=UTC), _at(7)]
     assert _history(api, gpu, since=_at(20).isoformat()) == []
+    # The same moment written in another zone: its day in UTC, not in that zone.
+    for zone in (5, -5):
+        there = timezone(timedelta(hours=zone))
+        written = _at(2, 18).astimezone(there)
+        assert _history(api, gpu, since=written.isoformat()) == mid_day
 
 
 def test_rating_history_leaves_out_hidden_reviews(

@@ -5,7 +5,7 @@ visible reviews, however many are written at once."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from aitbc.auth.principal import Principal
@@ -283,7 +283,7 @@ async def rating_history(
     for start, ratings in periods.items():
         total += sum(ratings)
         count += len(ratings)
-        if since is not None and start < _period_start(since, bucket):
+        if since is not None and start < _period_start(since.astimezone(UTC), bucket):
             continue
         points.append(RatingPeriod(start, total, count, sum(ratings), len(ratings)))
     return points
