@@ -4,6 +4,7 @@ never writes."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -144,6 +145,29 @@ def test_booked_and_offline_gpus_count_in_total_but_not_available(
     assert Decimal(body["demand"]["utilisation"]) == Decimal("0.25")
     llama = pricing(api, "llama2-7b")
     assert llama["gpus_total"] == 2 and llama["gpus_available"] == 1
+
+
+def test_recent_bookings_leave_out_free_ones_and_gpus_out_of_supply(
+    api: Api, app: FastAPI, market: Market, fleet: dict[str, str]
+) -> None:
+    """Reservations cancelled before they began cost nothing: made and taken back, they
+    would raise anyone's price. Bookings on GPUs delisted or offline since are not demand
+    on the model's supply either."""
+    other = Market(api, miner_id="m-2")
+    gone = other.gpu(name="RTX 4090", price_per_hour="0.6")
+    market.book("c-1", fleet["g1"], "2")  # real demand
+    c2 = market.client("c-2")
+    for hour in range(5):  # reservations a day ahead, each cancelled at once
+        start = api.clock.now() + timedelta(days=1, hours=2 * hour)
+        made = market.book("c-2", fleet["g2"], "1", start_time=start.isoformat())
+        released = api.call("POST", f"/v1/bookings/{made['booking_id']}/release", c2)
+        assert ok(released)["status"] == "cancelled"
+    start = api.clock.now() + timedelta(days=2)
+    market.book("c-2", fleet["g3"], "1", start_time=start.isoformat())  # held, so counted
+    other.book("c-3", gone, "1")
+    api.pass_time(120, market.miner_key)  # m-2 falls silent: its GPU is offline
+    app.state.sweeper.run_once()
+    assert pricing(api, "rtx4090")["demand"]["recent_bookings"] == 2
 
 
 def test_before_any_recomputation_the_figures_are_a_preview(

@@ -83,10 +83,16 @@ _MEDIAN = _per_kind(
         "AND g.delisted_at IS NULL ORDER BY g.price_units LIMIT 1 OFFSET $2"
     )
 )
+# Bookings made lately on the listed and online GPUs, but for those that ended charging
+# nothing (a reservation cancelled before it began): demand that costs nothing to make and
+# take back would let anyone raise a model's price.
 _RECENT = _per_kind(
     lambda kind: (
         "SELECT count(*) FROM bookings b JOIN gpus g ON g.id = b.gpu_id "
-        f"WHERE {_scope(kind, '$1')} AND b.created_at > $2"
+        "JOIN miners m ON m.id = g.miner_id "
+        f"WHERE {_scope(kind, '$1')} AND b.created_at > $2 "
+        "AND (b.status = 'open' OR b.charged_units > 0) "
+        f"AND g.delisted_at IS NULL AND NOT {status.offline_sql('$3')}"
     )
 )
 _STORED_COLUMNS = (
@@ -159,7 +165,7 @@ async def gather(conn: Conn, kind: str, key: str, now: datetime, heartbeat_timeo
     median = None
     if counts["listed"]:
         median = await conn.fetchval(_MEDIAN[kind], key, (counts["listed"] - 1) // 2)
-    recent = await conn.fetchval(_RECENT[kind], key, now - RECENT_WINDOW)
+    recent = await conn.fetchval(_RECENT[kind], key, now - RECENT_WINDOW, cutoff)
     return Inputs(
         supply=counts["online"],
         busy=busy or 0,
