@@ -1,6 +1,7 @@
 """What a bid, a job or a booking by criteria asks for is refused for what is wrong with it:
 a model name of nothing but spaces, dashes and underscores names no model (it would match
-every GPU), and a start out of range is not "no GPU meets the criteria"."""
+every GPU), and a start out of range is not "no GPU meets the criteria". A GPU is not listed
+as such a model, nor is one priced."""
 
 from __future__ import annotations
 
@@ -56,3 +57,24 @@ def test_booking_by_criteria_with_a_start_out_of_range_is_refused_as_such(
     start = (api.clock.now() + timedelta(minutes=minutes)).isoformat()
     body = {"duration_hours": 1, "start_time": start, "count": count}
     assert_error(api.call("POST", "/v1/marketplace/book", renter, json=body), 422, code)
+
+
+@pytest.mark.parametrize("name", NAMES_NOTHING)
+def test_a_gpu_is_not_listed_as_no_model(api: Api, market: Market, name: str) -> None:
+    before = api.call("GET", "/v1/marketplace/gpu/list").json()
+    gpu = {"name": name, "memory_gb": 24, "price_per_hour": "0.5"}
+    registered = api.call(
+        "POST", "/v1/marketplace/gpu/register", market.miner_key, json={"gpu": gpu}
+    )
+    assert_error(registered, 422, "invalid_model")
+    caps = {"gpu": {"model": name, "memory_gb": 24}}
+    by_daemon = api.call(
+        "POST", "/v1/miners/register", market.miner_key, json={"capabilities": caps}
+    )
+    assert_error(by_daemon, 422, "invalid_model")
+    assert api.call("GET", "/v1/marketplace/gpu/list").json() == before
+
+
+@pytest.mark.parametrize("name", ["%20", "-", "_%20_"])
+def test_no_model_is_priced(api: Api, renter: str, name: str) -> None:
+    assert_error(api.call("GET", f"/v1/marketplace/pricing/{name}"), 422, "invalid_model")

@@ -13,15 +13,19 @@ def model_key(name: str) -> str:
     return _IGNORED.sub("", name).lower()
 
 
-def wanted_key(name: str | None) -> str | None:
-    """The key of a model a client asks for (None: any). A name of nothing but spaces,
-    dashes and underscores names no model; taken as any, it would match every GPU."""
-    if not name:
-        return None
+def named_key(name: str) -> str:
+    """The key of a model named to list a GPU as, or to price. A name of nothing but
+    spaces, dashes and underscores names no model (422 ``invalid_model``)."""
     key = model_key(name)
     if not key:
         raise Invalid(f"{name!r} names no model.", code="invalid_model")
     return key
+
+
+def wanted_key(name: str | None) -> str | None:
+    """The key of a model a client asks for (None: any). A name that names no model is
+    refused: taken as any, it would match every GPU."""
+    return named_key(name) if name else None
 
 
 def like_pattern(user_pattern: str) -> str:

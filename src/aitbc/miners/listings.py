@@ -11,7 +11,7 @@ from aitbc.auth.principal import Principal
 from aitbc.bookings.settlement import settle_due
 from aitbc.config import Settings
 from aitbc.errors import Conflict, Forbidden, Invalid, NotFound
-from aitbc.gpus.naming import model_key
+from aitbc.gpus.naming import named_key
 from aitbc.gpus.prices import check_price
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import to_units
@@ -95,7 +95,7 @@ async def register_gpu(
         uptime=await initial_uptime(conn, miner.id),
     )
     gpu.model = spec.name.strip()
-    gpu.model_key = model_key(spec.name)
+    gpu.model_key = named_key(spec.name)
     gpu.memory_gb = spec.memory_gb or 0
     gpu.cuda_cores = spec.cuda_cores
     gpu.compute_capability = spec.compute_capability

@@ -11,7 +11,7 @@ from typing import Any
 from aitbc.bookings.preemption import Notice, in_notice
 from aitbc.config import Settings
 from aitbc.errors import NotFound
-from aitbc.gpus.naming import model_key
+from aitbc.gpus.naming import model_key, named_key
 from aitbc.gpus.prices import check_price
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import to_units
@@ -177,7 +177,7 @@ def _apply_spec(
     # A daemon's GPU it listed before keeps what its owner set (the price, its pricing
     # mode, the description): a daemon describes the hardware only.
     gpu.model = spec.model.strip()
-    gpu.model_key = model_key(spec.model)
+    gpu.model_key = named_key(spec.model)
     gpu.memory_gb = spec.memory_gb
     gpu.cuda_version = spec.cuda_version
     gpu.compute_capability = spec.compute_capability

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from aitbc.config import Settings
 from aitbc.errors import NotFound
-from aitbc.gpus.naming import model_key
+from aitbc.gpus.naming import named_key
 from aitbc.gpus.query import average_rating
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import divide_units
@@ -97,7 +97,7 @@ _IS_AI_MODEL = Query(
 
 
 async def _match(conn: Conn, model: str) -> tuple[str, str, MatchKind]:
-    key = model_key(model)
+    key = named_key(model)
     if await conn.fetchval(_IS_GPU_MODEL, key) is not None:
         return "gpu", key, "gpu_model"
     if await conn.fetchval(_IS_AI_MODEL, key) is not None:
