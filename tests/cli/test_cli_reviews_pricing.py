@@ -163,6 +163,13 @@ def test_pricing_of_a_gpu_model_and_an_ai_model(run: Run, market: Market, gpu: s
     assert llama["matched"] == "ai_model" and llama["gpus_total"] == 1
 
 
+def test_pricing_of_an_ai_model_named_with_a_slash(run: Run, market: Market) -> None:
+    market.gpu(name="H100", price_per_hour="2.0", ai_models=["meta-llama/Llama-2-7b"])
+    body = _json(run(None, "marketplace", "pricing", "meta-llama/Llama-2-7b"))
+    assert (body["matched"], body["gpus_total"]) == ("ai_model", 1)
+    assert _json(run(None, "marketplace", "pricing", "meta-llama/Llama-2-7b", "--history")) == []
+
+
 def test_pricing_json_output_is_pure_json(live_server: str, gpu: str) -> None:
     result = CliRunner().invoke(
         cli, ["--url", live_server, "--output", "json", "marketplace", "pricing", "RTX 4090"]

@@ -60,6 +60,18 @@ def test_url_encoded_model_as_the_cli_sends_it(api: Api, fleet: dict[str, str]) 
     assert body == pricing(api, "rtx4090") | {"model": "RTX 4090"}
 
 
+def test_an_ai_model_named_with_a_slash(api: Api, market: Market) -> None:
+    """Hugging Face names hold a slash (org/model): sent encoded, as the CLI does, or not."""
+    market.gpu(name="H100", price_per_hour="2.0", ai_models=["meta-llama/Llama-2-7b"])
+    for sent in ("meta-llama%2FLlama-2-7b", "meta-llama/Llama-2-7b"):
+        body = ok(api.call("GET", f"{PRICING}/{sent}"))
+        assert (body["model"], body["matched"]) == ("meta-llama/Llama-2-7b", "ai_model")
+        assert body["gpus_total"] == 1
+        assert ok(api.call("GET", f"{PRICING}/{sent}/history")) == []
+    unknown = api.call("GET", f"{PRICING}/meta-llama%2FLlama-3")
+    assert_error(unknown, 404, "model_not_found")
+
+
 @pytest.mark.parametrize("spelling", ["llama2-7b", "LLAMA2-7B", "llama2 7b", "llama27b"])
 def test_ai_model_served_by_gpus(api: Api, fleet: dict[str, str], spelling: str) -> None:
     body = pricing(api, spelling)

@@ -17,9 +17,27 @@ from aitbc.pricing.schemas import ModelPricing, PricePoint, QuotePublic, QuoteRe
 router = APIRouter(prefix="/v1/marketplace", tags=["pricing"], dependencies=[CheckKey])
 
 
+# An AI model's name may hold a slash (org/model): the model is the rest of the path,
+# its history first.
 @router.get(
-    "/pricing/{model}",
-    responses=error_responses(401, 404),
+    "/pricing/{model:path}/history",
+    responses=error_responses(401, 404, 422),
+    summary="The stored price series of a model, for charts",
+)
+async def pricing_history(
+    model: str,
+    ctx: ContextDep,
+    since: Moment | None = None,
+    bucket: Literal["raw", "hour", "day"] = "raw",
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[PricePoint]:
+    points = await ctx.read(service.history, model=model, since=since, bucket=bucket, limit=limit)
+    return [PricePoint.of(point) for point in points]
+
+
+@router.get(
+    "/pricing/{model:path}",
+    responses=error_responses(401, 404, 422),
     summary="Market price of a GPU model or an AI model, with recommendations",
 )
 async def model_pricing(model: str, ctx: ContextDep) -> ModelPricing:
@@ -33,22 +51,6 @@ async def model_pricing(model: str, ctx: ContextDep) -> ModelPricing:
         notice_seconds=ctx.settings.preempt_notice_seconds,
     )
     return ModelPricing.of(view, bids.public())
-
-
-@router.get(
-    "/pricing/{model}/history",
-    responses=error_responses(401, 404, 422),
-    summary="The stored price series of a model, for charts",
-)
-async def pricing_history(
-    model: str,
-    ctx: ContextDep,
-    since: Moment | None = None,
-    bucket: Literal["raw", "hour", "day"] = "raw",
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-) -> list[PricePoint]:
-    points = await ctx.read(service.history, model=model, since=since, bucket=bucket, limit=limit)
-    return [PricePoint.of(point) for point in points]
 
 
 @router.post(
