@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from click.testing import CliRunner
 
 from aitbc.cli import config as cli_config
+from aitbc.cli import http as cli_http
 from aitbc.cli.config import DEFAULT_URL, load
+from aitbc.cli.http import Api as HttpApi
 from aitbc.cli.main import cli
 from tests.support.api import Api
 
@@ -190,3 +193,26 @@ def test_no_key_anywhere_means_anonymous(api: Api, live_server: str) -> None:
     assert [g["gpu_id"] for g in json.loads(listed.stdout)] == [gpu_id]
     assert register.exit_code != 0
     assert "authentication_required" in register.output
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--url", "http://[::1"], "is not a URL"),
+        (["--url", "http://127.0.0.1:8x"], "is not a URL"),
+        (["--url", "http://127.0.0.1:1", "--api-key", "kéy"], "not ASCII"),
+    ],
+)
+def test_a_bad_url_or_key_is_a_clean_cli_error(flags: list[str], said: str) -> None:
+    result = CliRunner().invoke(cli, [*flags, "marketplace", "gpu", "list"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert said in result.output, result.output
+
+
+def test_an_answer_that_is_not_json_is_a_clean_cli_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A --url that points at some other web server (a proxy's page, a web site)."""
+    page = httpx.MockTransport(lambda request: httpx.Response(200, text="<html>hi</html>"))
+    monkeypatch.setattr(cli_http, "Api", lambda config: HttpApi(config, transport=page))
+    result = CliRunner().invoke(cli, ["--url", "http://c.test", "marketplace", "gpu", "list"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert "http://c.test answered HTTP 200 with something other than JSON" in result.output

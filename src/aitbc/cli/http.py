@@ -32,12 +32,24 @@ class ApiError(click.ClickException):
 
 class Api:
     def __init__(self, config: CliConfig, transport: httpx.BaseTransport | None = None) -> None:
-        self._client = httpx.Client(
-            base_url=config.coordinator_url,
-            timeout=TIMEOUT_SECONDS,
-            headers={"X-Api-Key": config.api_key},
-            transport=transport,
-        )
+        if not config.api_key.isascii():
+            raise click.ClickException(
+                "The API key holds characters that are not ASCII: no key does (check "
+                "--api-key, AITBC_API_KEY or the config file)."
+            )
+        self._url = config.coordinator_url
+        try:
+            self._client = httpx.Client(
+                base_url=config.coordinator_url,
+                timeout=TIMEOUT_SECONDS,
+                headers={"X-Api-Key": config.api_key},
+                transport=transport,
+            )
+        except httpx.InvalidURL as exc:
+            raise click.ClickException(
+                f"The coordinator's URL {config.coordinator_url!r} is not a URL ({exc}): "
+                "check --url, AITBC_URL or the config file."
+            ) from exc
 
     def request(self, method: str, path: str, **options: Unpack[Options]) -> Any:
         return self.exchange(method, path, **options)[0]
@@ -59,7 +71,7 @@ class Api:
             response = self._client.request(
                 method, path, json=json, params=clean_params, headers=headers, timeout=timeout
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise click.ClickException(f"cannot reach the coordinator: {exc}") from exc
         if response.status_code not in expect:
             try:
@@ -70,7 +82,13 @@ class Api:
             raise ApiError(response.status_code, code, in_cli_words(detail))
         if response.status_code == 204 or not response.content:
             return None, response.headers
-        return response.json(), response.headers
+        try:
+            return response.json(), response.headers
+        except ValueError as exc:
+            raise click.ClickException(
+                f"{self._url} answered HTTP {response.status_code} with something other than "
+                "JSON: is it the coordinator's URL?"
+            ) from exc
 
 
 _QUERY_FIELD = re.compile(r"\bquery\.([a-z_]+)")
