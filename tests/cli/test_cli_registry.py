@@ -146,6 +146,14 @@ def test_list_with_every_filter(run: Run, api: Api, miner: str) -> None:
     assert [g["gpu_id"] for g in listed] == [wanted]
 
 
+@pytest.mark.parametrize("typed", ["0.00001", "1e-5", "0.000010"])
+def test_list_below_a_small_price(run: Run, api: Api, miner: str, typed: str) -> None:
+    cheap = api.register_gpu(miner, price_per_hour="0.000005")
+    api.register_gpu(miner, price_per_hour="0.5")
+    listed = _ok(run(None, "marketplace", "gpu", "list", "--price-max", typed))
+    assert [g["gpu_id"] for g in listed] == [cheap]
+
+
 def test_list_model_wildcard_and_limit(run: Run, api: Api, miner: str) -> None:
     for _ in range(3):
         api.register_gpu(miner, name="RTX 4090")
@@ -517,6 +525,19 @@ def test_wire_list_sends_the_filters_given(wire: Any) -> None:
         "memory_min": "16",
         "price_max": "1.5",
     }
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent"), [("1e-5", "0.00001"), ("2.50", "2.50"), ("1e3", "1000")]
+)
+def test_wire_list_sends_the_price_in_plain_digits(wire: Any, typed: str, sent: str) -> None:
+    result, rec = wire(
+        {("GET", "/v1/marketplace/gpu/list"): httpx.Response(200, json=[])},
+        *("marketplace", "gpu", "list", "--price-max", typed, "--bid-max", typed),
+    )
+    assert result.exit_code == 0, result.output
+    [request] = rec.requests
+    assert (request.url.params["price_max"], request.url.params["bid_max"]) == (sent, sent)
 
 
 def test_wire_details_path(wire: Any) -> None:

@@ -179,6 +179,21 @@ def test_price_max_filter(api: Api, fleet: Fleet, price_max: str, expected: set[
     assert _names(api, fleet, price_max=price_max) == expected
 
 
+@pytest.mark.parametrize("price", ["0.00005", "0.000015", "0.000001"])
+def test_price_max_as_the_deployed_cli_writes_a_small_float(api: Api, price: str) -> None:
+    """The deployed CLI sends ``str(float)``: below 0.0001 that is ``5e-05``."""
+    miner = api.key("miner", "m-tiny")
+    cheap = api.register_gpu(miner, price_per_hour=price)
+    api.register_gpu(miner, price_per_hour="0.0001")
+    listed = list_gpus(api, price_max=str(float(price)))
+    assert [g["gpu_id"] for g in listed] == [cheap]
+
+
+@pytest.mark.parametrize("written", ["1e-07", "1.25e-05", "1E-05", "1e-5", "5e+01", "1e05"])
+def test_price_max_in_other_exponent_forms_is_422(api: Api, written: str) -> None:
+    assert_error(api.call("GET", GPU_LIST, params={"price_max": written}), 422, "validation_error")
+
+
 @pytest.mark.parametrize(
     ("region", "expected"),
     [

@@ -97,16 +97,16 @@ def _pages(params: dict[str, Any], every: bool) -> tuple[list[Any], str | None]:
 @click.option("--available", is_flag=True, default=False, help="Only GPUs bookable now.")
 @click.option("--model", default=None, help="Model substring; * matches anything.")
 @click.option("--memory-min", type=int, default=None)
-@click.option("--price-max", type=numbers.PRICE, default=None)
+@click.option("--price-max", type=numbers.PRICE_TEXT, default=None)
 @click.option(
     "--bid-max",
-    type=numbers.PRICE,
+    type=numbers.PRICE_TEXT,
     default=None,
     help="Only GPUs an interruptible bid of at most this per hour wins now.",
 )
 @click.option(
     "--cleared-max",
-    type=numbers.PRICE,
+    type=numbers.PRICE_TEXT,
     default=None,
     help="Only GPUs whose last interruptible booking bid at most this per hour.",
 )
@@ -130,9 +130,9 @@ def gpu_list(
     available: bool,
     model: str | None,
     memory_min: int | None,
-    price_max: float | None,
-    bid_max: float | None,
-    cleared_max: float | None,
+    price_max: str | None,
+    bid_max: str | None,
+    cleared_max: str | None,
     region: str | None,
     status: str | None,
     ai_model: str | None,

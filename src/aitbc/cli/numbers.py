@@ -48,7 +48,8 @@ class FiniteFloat(click.ParamType[Any, Any]):
 
 
 class DecimalText(click.ParamType[Any, Any]):
-    """An exact decimal amount, checked here and sent as the text the user typed."""
+    """An exact decimal amount, checked here and sent as the user typed it, written out in
+    plain digits (``1e-5`` as ``0.00001``: the server takes no exponents)."""
 
     name = "amount"
 
@@ -60,7 +61,7 @@ class DecimalText(click.ParamType[Any, Any]):
             self.fail(f"{value!r} is not a decimal number", param, ctx)
         if not number.is_finite():
             self.fail(f"{value!r} is not a finite number", param, ctx)
-        return text
+        return format(number, "f")
 
 
 # Values the server judges (its ranges can change with its settings) are only checked to be

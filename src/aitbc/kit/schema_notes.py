@@ -26,6 +26,29 @@ def _decimal_text(value: Any) -> Any:
 _PLAIN_DECIMAL = re.compile(r"\+?[0-9]+(\.[0-9]+)?")
 
 
+def float_forms(places: int) -> list[str]:
+    """How Python writes a float below 0.0001 that has at most ``places`` decimals
+    (``1e-05``, ``1.5e-05``): the deployed CLI sends query amounts as ``str(float)``."""
+    return [
+        rf"[1-9](?:\.[0-9]{{1,{places - exponent}}})?e-0{exponent}"
+        if places > exponent
+        else rf"[1-9]e-0{exponent}"
+        for exponent in range(5, min(places, 9) + 1)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _QueryText:
+    """A query's amount: plain decimal text, or a small float as Python writes it."""
+
+    float_text: re.Pattern[str]
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, str) and self.float_text.fullmatch(value):
+            return value
+        return _decimal_text(value)
+
+
 def _digits_below(limit: Decimal) -> int:
     """k for a limit of 10**k: the digits a whole part below it may have."""
     exponent = limit.normalize().as_tuple()
@@ -34,10 +57,13 @@ def _digits_below(limit: Decimal) -> int:
     return exponent.exponent
 
 
-def decimal_pattern(places: int, *, positive: bool, below: int, top: bool) -> str:
+def decimal_pattern(
+    places: int, *, positive: bool, below: int, top: bool, floats: bool = False
+) -> str:
     """A regular expression for decimal text with at most ``places`` decimals, greater than
     zero (``positive``) or at least zero, whose whole part has at most ``below`` significant
-    digits, or (``top``) exactly 10**below."""
+    digits, or (``top``) exactly 10**below; with ``floats``, small floats as Python writes
+    them too (``float_forms``)."""
     fraction = rf"[0-9]{{1,{places}}}"
     nonzero_fraction = "|".join(
         "0" * zeros + rf"[1-9][0-9]{{0,{places - 1 - zeros}}}" for zeros in range(places)
@@ -47,6 +73,8 @@ def decimal_pattern(places: int, *, positive: bool, below: int, top: bool) -> st
     choices = [whole, small]
     if top:
         choices.append(rf"0*1{'0' * below}(\.0{{1,{places}}})?")
+    if floats:
+        choices += float_forms(places)
     return rf"^\+?(?:{'|'.join(choices)})$"
 
 
@@ -62,7 +90,11 @@ class DecimalPlaces:
     text_only: bool = False  # a query parameter: text on the wire, so text in the document
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
-        return core_schema.no_info_before_validator_function(_decimal_text, handler(source))
+        check = _decimal_text
+        if self.text_only:
+            floats = "|".join(float_forms(self.places))
+            check = _QueryText(re.compile(rf"\+?(?:{floats})")) if floats else check
+        return core_schema.no_info_before_validator_function(check, handler(source))
 
     def __get_pydantic_json_schema__(
         self, schema_: CoreSchema, handler: GetJsonSchemaHandler
@@ -79,7 +111,9 @@ class DecimalPlaces:
         positive = number.get("exclusiveMinimum") == 0
         if not positive and number.get("minimum") != 0:
             raise ValueError("a decimal's lower bound must be > 0 or >= 0 to be a pattern")
-        pattern = decimal_pattern(self.places, positive=positive, below=below, top=top)
+        pattern = decimal_pattern(
+            self.places, positive=positive, below=below, top=top, floats=self.text_only
+        )
         if self.text_only:
             return {"type": "string", "pattern": pattern}
         for branch in branches:
