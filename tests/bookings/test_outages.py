@@ -74,6 +74,22 @@ def test_a_miner_back_within_the_grace_has_the_offline_seconds_refunded(api: Api
     assert balance(api, m.miner) == TOTAL - refund
 
 
+def test_the_order_shows_the_offline_refund_and_its_amounts_add_up(api: Api, m: Trio) -> None:
+    booking = start(api, m)
+    api.clock.advance(seconds=247)  # silent past the timeout, within the grace
+    heartbeat(api, m.miner)  # back: 247 s refunded
+    advance(api, 3600, m.miner)
+    sweep(api)
+    order = get_order(api, m.client, booking["order_id"])
+    ended = get_booking(api, m.client, booking["booking_id"])
+    offline = cost_units(PRICE, 247)
+    assert (order["offline_seconds_refunded"], order["offline_refund"]) == (247, money(offline))
+    for shown in (order, ended):
+        parts = (shown["amount_charged"], shown["refund"], shown["offline_refund"])
+        assert sum(units(part) for part in parts) == units(shown["total_cost"]), shown
+    assert balance(api, m.client) == units(FUNDS) - units(order["amount_charged"])
+
+
 @pytest.mark.parametrize("noticed_by", ["sweeper", "late return"])
 def test_a_miner_gone_past_the_grace_interrupts_the_booking_at_its_last_heartbeat(
     api: Api, m: Trio, noticed_by: str

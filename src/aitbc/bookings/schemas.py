@@ -158,7 +158,19 @@ class BookingPublic(BaseModel):
     )
     total_cost: MoneyOut
     amount_charged: MoneyOut
-    refund: MoneyOut
+    refund: MoneyOut = Field(
+        description="What its end gave back of what escrow held (0 until it ends); the time "
+        "its miner was offline is refunded apart, in offline_refund"
+    )
+    offline_seconds_refunded: int = Field(
+        description="Seconds of its window its miner was offline and came back within the "
+        "grace: refunded when the miner returned (docs/outages.md)"
+    )
+    offline_refund: MoneyOut = Field(description="What those seconds gave back")
+    miner_offline_since: datetime | None = Field(
+        description="Its miner's last heartbeat, while its miner is silent and may still "
+        "come back: its clock stopped then; null otherwise"
+    )
     created_at: datetime
     ended_at: datetime | None
 

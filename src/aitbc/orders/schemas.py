@@ -26,7 +26,14 @@ class OrderPublic(BaseModel):
     price_per_hour: MoneyOut
     total_cost: MoneyOut
     amount_charged: MoneyOut
-    refund: MoneyOut
+    refund: MoneyOut = Field(
+        description="What its end gave back of what escrow held (0 until it ends); the time "
+        "its miner was offline is refunded apart, in offline_refund"
+    )
+    offline_seconds_refunded: int = Field(
+        description="Seconds its miner was offline and came back within the grace"
+    )
+    offline_refund: MoneyOut = Field(description="What those seconds gave back")
     start_time: datetime
     end_time: datetime
     created_at: datetime
@@ -44,6 +51,8 @@ class OrderPublic(BaseModel):
             total_cost=from_units(b.total_units),
             amount_charged=from_units(order.charged_units),
             refund=from_units(order.refunded_units),
+            offline_seconds_refunded=b.outage_seconds,
+            offline_refund=from_units(b.outage_refund_units),
             created_at=order.created_at,
             closed_at=order.closed_at,
         )
