@@ -117,6 +117,22 @@ class Trio:
     gpu: str
 
 
+STATUSES = ("pending", "active", "completed", "released", "cancelled", "interrupted", "preempted")
+
+
+def views(api: Api, key: str, booking: dict[str, Any]) -> tuple[Any, ...]:
+    """What the client reads of a booking: the booking, its order, and which status filters
+    list the order."""
+    listed = {
+        status: [o["order_id"] for o in orders(api, key, status=status)] for status in STATUSES
+    }
+    return (
+        get_booking(api, key, booking["booking_id"]),
+        get_order(api, key, booking["order_id"]),
+        listed,
+    )
+
+
 def market(api: Api, price: str = "3.6", funds: str = "100") -> Trio:
     """A miner m1 with one GPU at ``price`` and two clients c1 and c2, each with ``funds``."""
     shop = Market(api, miner_id="m1")

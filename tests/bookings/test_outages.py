@@ -18,11 +18,11 @@ from tests.bookings.booking_support import (
     get_booking,
     get_order,
     market,
-    orders,
     parse_time,
     release_booking,
+    views,
 )
-from tests.jobs.slice_support import sweep
+from tests.jobs.slice_support import submitted, sweep
 from tests.support.api import Api
 from tests.support.market import advance, booked, heartbeat
 from tests.support.money import cost_units, money, units
@@ -146,22 +146,6 @@ def test_interrupted_orders_can_be_listed_by_their_status(api: Api, m: Trio) -> 
     assert [o["order_id"] for o in listed.json()] == [booking["order_id"]]
 
 
-STATUSES = ("pending", "active", "completed", "released", "cancelled", "interrupted", "preempted")
-
-
-def views(api: Api, m: Trio, booking: dict[str, Any]) -> tuple[Any, ...]:
-    """What the client reads of the booking: the booking, its order, and which status
-    filters list the order."""
-    listed = {
-        status: [o["order_id"] for o in orders(api, m.client, status=status)] for status in STATUSES
-    }
-    return (
-        get_booking(api, m.client, booking["booking_id"]),
-        get_order(api, m.client, booking["order_id"]),
-        listed,
-    )
-
-
 @pytest.mark.parametrize(
     ("heard_for", "silent_for", "reads"),
     [
@@ -180,14 +164,44 @@ def test_a_silent_miners_booking_reads_and_lists_before_the_sweep_as_it_settles(
     booking = booked(api, m.client, m.gpu, hours=1)
     advance(api, heard_for, m.miner)
     api.clock.advance(seconds=silent_for)
-    before = views(api, m, booking)
+    before = views(api, m.client, booking)
     assert before[0]["status"] == before[1]["status"] == reads, before
     assert before[2][reads] == [booking["order_id"]]
     assert [i for ids in before[2].values() for i in ids] == [booking["order_id"]]  # once
     sweep(api)
-    after = views(api, m, booking)
+    after = views(api, m.client, booking)
     for read_before, read_after in zip(before, after, strict=True):
         assert read_after == read_before
+
+
+@pytest.mark.parametrize(
+    ("heard_for", "silent_for", "reads"),
+    [
+        (901, 0, "cancelled"),  # its time ran out
+        (100, 90 + 300 + 1, "interrupted"),  # its miner went away past the grace
+    ],
+)
+def test_a_job_booking_whose_miner_never_took_the_job_reads_as_it_settles(
+    api: Api, m: Trio, heard_for: int, silent_for: int, reads: str
+) -> None:
+    """It served nothing: before the sweep it reads what the sweep makes of it, charged
+    nothing, and lists under that status."""
+    made = submitted(
+        api, m.client, duration_hours="0.25", ttl_seconds=60, constraints={"gpu_model": "RTX 4090"}
+    )
+    booking = get_booking(api, m.client, made["booking_id"])
+    advance(api, heard_for, m.miner)  # online, never polling: the job is never taken
+    api.clock.advance(seconds=silent_for)
+    before = views(api, m.client, booking)
+    assert (before[1]["status"], before[1]["amount_charged"]) == (reads, "0.000000"), before[1]
+    assert before[1]["refund"] == before[1]["total_cost"]
+    assert before[2][reads] == [booking["order_id"]]
+    assert figures(api, m.client) == (FUNDS + ".000000", "0.000000")  # all of it back
+    sweep(api)
+    after = views(api, m.client, booking)
+    for read_before, read_after in zip(before, after, strict=True):
+        assert read_after == read_before
+    assert figures(api, m.client) == (FUNDS + ".000000", "0.000000")
 
 
 def test_a_reservation_spent_wholly_offline_is_refunded_whole_when_its_miner_returns(

@@ -63,8 +63,7 @@ async def _stored(conn: Conn, owner_id: str) -> dict[str, int]:
 
 _ENDING = Query(
     f"""
-    SELECT {COLUMNS}, j.state AS job_state FROM {FROM}
-    LEFT JOIN jobs j ON j.booking_id = b.id AND j.state IN ('assigned', 'running')
+    SELECT {COLUMNS} FROM {FROM}
     WHERE b.status = 'open'
       AND (b.end_time <= $1 OR (m.last_heartbeat <= $2 AND b.start_time <= $1))
       AND (b.client_id = $3 OR b.miner_id = $3 OR $3 = $4)
@@ -82,8 +81,9 @@ async def view(conn: Conn, *, owner_id: str, now: datetime, settings: Settings) 
     main_change = escrow_change = unsettled = 0
     for row in rows:
         booking = BookingRecord.from_row(row)
-        unserved = row["job_state"] == "assigned"
-        end = ending_now(booking, unserved=unserved, now=now, fee_bps=fee_bps, policy=policy)
+        end = ending_now(
+            booking, unserved=booking.job_waiting, now=now, fee_bps=fee_bps, policy=policy
+        )
         if end is None:
             continue
         for leg in legs(booking, end):

@@ -159,22 +159,30 @@ class Standing:
 
 
 def standing(
-    booking: BookingLike, *, heartbeat: datetime, now: datetime, policy: Policy
+    booking: BookingLike,
+    *,
+    heartbeat: datetime,
+    now: datetime,
+    policy: Policy,
+    unserved: bool = False,
 ) -> Standing:
-    """The booking as it reads now. An open booking whose miner is silent shows what it
-    will settle at: its clock stopped at the last heartbeat, whether the miner comes back
-    within the grace (``completed``, once its time is up) or not (``interrupted``)."""
+    """The booking as it reads now, as it will settle (``settlement.ending_now``). An open
+    booking whose miner is silent shows what it will settle at: its clock stopped at the
+    last heartbeat, whether the miner comes back within the grace (``completed``, once its
+    time is up) or not (``interrupted``). One whose job its miner has not taken
+    (``unserved``) has served nothing: it ends charging nothing, ``cancelled`` once its time
+    is up (as its miner's return settles it, when the miner is away)."""
     silence = None
     if booking.status == OPEN:
         silence = current(booking, heartbeat=heartbeat, now=now, policy=policy)
     if silence is not None and silence.interrupted(now):
-        money = split(booking, silence.stop, 0)
+        money = nothing_served(booking) if unserved else split(booking, silence.stop, 0)
         return Standing("interrupted", money.charged, money.refunded, silence.stop, silence)
-    if silence is not None and now >= booking.end_time:
-        money = split(booking, silence.stop, 0)
-        return Standing("completed", money.charged, money.refunded, booking.end_time, silence)
     if booking.status == OPEN and now >= booking.end_time:
-        money = split(booking, booking.end_time, 0)
+        if unserved:
+            money = nothing_served(booking)
+            return Standing("cancelled", 0, money.refunded, booking.end_time, silence)
+        money = split(booking, booking.end_time if silence is None else silence.stop, 0)
         return Standing("completed", money.charged, money.refunded, booking.end_time, silence)
     return Standing(
         effective_status(booking, now),

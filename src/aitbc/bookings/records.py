@@ -14,6 +14,11 @@ from aitbc.kit.money import units_text
 from aitbc.store.records import FromRow
 from aitbc.store.values import iso
 
+# 1 when the booking's job waits for its miner to take it: the booking has served nothing.
+JOB_WAITING = (
+    "(CASE WHEN b.job_id IS NULL THEN 0 ELSE (SELECT count(*) FROM jobs w "
+    "WHERE w.id = b.job_id AND w.booking_id = b.id AND w.state = 'assigned') END)"
+)
 # Every query that reads bookings for a record selects these, from FROM.
 COLUMNS = (
     "b.id, b.gpu_id, b.client_id, b.miner_id, b.job_id, b.status, b.start_time, b.end_time, "
@@ -21,7 +26,7 @@ COLUMNS = (
     "b.outage_seconds, b.outage_refund_units, b.created_at, b.ended_at, b.rental_type, "
     "b.fixed_seconds, b.fixed_units, b.gang_id, "
     "o.id AS order_id, o.status AS order_status, m.last_heartbeat AS miner_heartbeat, "
-    "m.reported_status AS miner_status"
+    f"m.reported_status AS miner_status, {JOB_WAITING} AS job_waiting"
 )
 FROM = "bookings b JOIN orders o ON o.booking_id = b.id JOIN miners m ON m.id = b.miner_id"
 
@@ -53,11 +58,18 @@ class BookingRecord(FromRow):
     fixed_seconds: int = 0  # served before its bid last changed (bookings.lifecycle.split)
     fixed_units: int = 0
     gang_id: str | None = None  # booked with a gang (bookings.gangs)
+    job_waiting: bool = False  # its job's miner has not taken the job (nothing served yet)
 
 
 def public(booking: BookingRecord, now: datetime, policy: Policy) -> dict[str, Any]:
     """The ``BookingPublic`` shape, as the booking stands now (``lifecycle.standing``)."""
-    stands = lifecycle.standing(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
+    stands = lifecycle.standing(
+        booking,
+        heartbeat=booking.miner_heartbeat,
+        now=now,
+        policy=policy,
+        unserved=booking.job_waiting,
+    )
     return {
         "booking_id": booking.id,
         "order_id": booking.order_id,

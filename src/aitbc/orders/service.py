@@ -10,7 +10,7 @@ from typing import Any
 
 from aitbc.auth.principal import Principal
 from aitbc.bookings.lifecycle import standing
-from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
+from aitbc.bookings.records import COLUMNS, FROM, JOB_WAITING, BookingRecord
 from aitbc.config import Policy
 from aitbc.errors import NotFound
 from aitbc.store.conn import Conn, Row
@@ -19,14 +19,16 @@ from aitbc.store.values import as_time
 
 _SELECT = f"SELECT {COLUMNS}, o.created_at AS order_created_at FROM {FROM}"
 _EVENTS = Query("SELECT status, at, note FROM order_events WHERE order_id = $1 ORDER BY id")
-# {now} stands for the parameter that holds now, {silent} for _SILENT.
+# {now} stands for the parameter that holds now, {silent} for _SILENT. An open booking whose
+# time is up reads ``cancelled`` when its job's miner never took the job, else ``completed``.
 _STATUS_CONDITIONS = {
     "pending": "b.status = 'open' AND b.start_time > {now}",
     "active": "b.status = 'open' AND b.start_time <= {now} AND b.end_time > {now} AND NOT {silent}",
     "completed": "(b.status = 'completed' "
-    "OR (b.status = 'open' AND b.end_time <= {now} AND NOT {silent}))",
+    f"OR (b.status = 'open' AND b.end_time <= {{now}} AND NOT {{silent}} AND {JOB_WAITING} = 0))",
     "released": "b.status = 'released'",
-    "cancelled": "b.status = 'cancelled'",
+    "cancelled": "(b.status = 'cancelled' "
+    f"OR (b.status = 'open' AND b.end_time <= {{now}} AND NOT {{silent}} AND {JOB_WAITING} = 1))",
     "interrupted": "(b.status = 'interrupted' OR {silent})",
     "preempted": "b.status = 'preempted'",
 }
@@ -71,7 +73,13 @@ def _visible(principal: Principal, where: list[str], args: list[Any]) -> None:
 
 def _order(row: Row, now: datetime, policy: Policy) -> Order:
     booking = BookingRecord.from_row(row)
-    stands = standing(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
+    stands = standing(
+        booking,
+        heartbeat=booking.miner_heartbeat,
+        now=now,
+        policy=policy,
+        unserved=booking.job_waiting,
+    )
     return Order(
         booking=booking,
         status=stands.status,
@@ -133,7 +141,13 @@ async def _history(
     events = [(e["status"], as_time(e["at"]), e["note"]) for e in rows]
     if booking.status != "open":
         return tuple(events)
-    stands = standing(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
+    stands = standing(
+        booking,
+        heartbeat=booking.miner_heartbeat,
+        now=now,
+        policy=policy,
+        unserved=booking.job_waiting,
+    )
     # It began: it has started, and ran a while before it ended (unless its miner was
     # silent from its start).
     began = now >= booking.start_time if stands.ended is None else stands.ended > booking.start_time
@@ -142,8 +156,8 @@ async def _history(
     if stands.status == "interrupted" and stands.silence is not None:
         events.append(("offline", stands.silence.stop, None))
         events.append(("interrupted", stands.silence.deadline, None))
-    elif stands.status == "completed":
-        events.append(("completed", booking.end_time, None))
+    elif stands.status in ("completed", "cancelled"):  # its time is up
+        events.append((stands.status, booking.end_time, None))
     return tuple(events)
 
 
