@@ -13,6 +13,7 @@ from aitbc.bookings.settlement import ending_now, legs
 from aitbc.config import Settings
 from aitbc.errors import NotFound
 from aitbc.events.log import emit
+from aitbc.jobs.riders import WAITING
 from aitbc.kit.money import units_text
 from aitbc.ledger import postings
 from aitbc.models.account import ESCROW, MAIN, PLATFORM_OWNER
@@ -63,7 +64,7 @@ async def _stored(conn: Conn, owner_id: str) -> dict[str, int]:
 
 _ENDING = Query(
     f"""
-    SELECT {COLUMNS} FROM {FROM}
+    SELECT {COLUMNS}, {WAITING} AS job_waiting FROM {FROM}
     WHERE b.status = 'open'
       AND (b.end_time <= $1 OR (m.last_heartbeat <= $2 AND b.start_time <= $1))
       AND (b.client_id = $3 OR b.miner_id = $3 OR $3 = $4)
@@ -82,7 +83,7 @@ async def view(conn: Conn, *, owner_id: str, now: datetime, settings: Settings) 
     for row in rows:
         booking = BookingRecord.from_row(row)
         end = ending_now(
-            booking, unserved=booking.job_waiting, now=now, fee_bps=fee_bps, policy=policy
+            booking, unserved=bool(row["job_waiting"]), now=now, fee_bps=fee_bps, policy=policy
         )
         if end is None:
             continue

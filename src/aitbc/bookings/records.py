@@ -3,7 +3,7 @@ column list, shown in one JSON shape (``BookingPublic``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,11 +14,6 @@ from aitbc.kit.money import units_text
 from aitbc.store.records import FromRow
 from aitbc.store.values import iso
 
-# 1 when the booking's job waits for its miner to take it: the booking has served nothing.
-JOB_WAITING = (
-    "(CASE WHEN b.job_id IS NULL THEN 0 ELSE (SELECT count(*) FROM jobs w "
-    "WHERE w.id = b.job_id AND w.booking_id = b.id AND w.state = 'assigned') END)"
-)
 # Every query that reads bookings for a record selects these, from FROM.
 COLUMNS = (
     "b.id, b.gpu_id, b.client_id, b.miner_id, b.job_id, b.status, b.start_time, b.end_time, "
@@ -26,7 +21,7 @@ COLUMNS = (
     "b.outage_seconds, b.outage_refund_units, b.created_at, b.ended_at, b.rental_type, "
     "b.fixed_seconds, b.fixed_units, b.gang_id, "
     "o.id AS order_id, o.status AS order_status, m.last_heartbeat AS miner_heartbeat, "
-    f"m.reported_status AS miner_status, {JOB_WAITING} AS job_waiting"
+    "m.reported_status AS miner_status"
 )
 FROM = "bookings b JOIN orders o ON o.booking_id = b.id JOIN miners m ON m.id = b.miner_id"
 
@@ -58,7 +53,9 @@ class BookingRecord(FromRow):
     fixed_seconds: int = 0  # served before its bid last changed (bookings.lifecycle.split)
     fixed_units: int = 0
     gang_id: str | None = None  # booked with a gang (bookings.gangs)
-    job_waiting: bool = False  # its job's miner has not taken the job (nothing served yet)
+    # Its job waits for its miner to take it: it has served nothing. Set by the views that
+    # show it (riders.mark_waiting, or a query selecting jobs.riders.WAITING).
+    job_waiting: bool = field(default=False, init=False)
 
 
 def public(booking: BookingRecord, now: datetime, policy: Policy) -> dict[str, Any]:

@@ -9,11 +9,15 @@ every call runs in the caller's transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from aitbc.bookings import lifecycle
 from aitbc.bookings.records import BookingRecord
+from aitbc.config import Policy
+from aitbc.models.booking import OPEN
 from aitbc.store.conn import Conn
 
 
@@ -82,6 +86,23 @@ async def hold(conn: Conn, booking: BookingRecord) -> Held | None:
 async def see(conn: Conn, booking: BookingRecord) -> Held | None:
     """The booking's live job, read without a lock (what a release would find)."""
     return None if booking.job_id is None else await riders().see(conn, booking)
+
+
+async def mark_waiting(
+    conn: Conn, bookings: Iterable[BookingRecord], *, now: datetime, policy: Policy
+) -> None:
+    """Mark the bookings that read differently when their job still waits for its miner
+    (``lifecycle.standing``'s unserved): open job bookings whose time is up or whose miner
+    is silent. One look-up each, for those only."""
+    for booking in bookings:
+        if booking.status != OPEN or booking.job_id is None:
+            continue
+        silent = lifecycle.current(
+            booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy
+        )
+        if now >= booking.end_time or silent is not None:
+            held = await see(conn, booking)
+            booking.job_waiting = held is not None and held.waiting
 
 
 async def ended(

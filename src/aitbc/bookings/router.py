@@ -178,12 +178,16 @@ async def list_bookings(request: Request) -> Response:
     principal = await caller_with_role(request, "client", "miner", "admin")
     params = parse_query(BookingListQuery, request)
     state = request.app.state
-    now = state.clock.now()
+    now, policy = state.clock.now(), state.settings.outage_policy
     async with state.store.read() as conn:
         found = await service.list_bookings(
-            conn, principal=principal, limit=params.limit, offset=params.offset
+            conn,
+            principal=principal,
+            limit=params.limit,
+            offset=params.offset,
+            now=now,
+            policy=policy,
         )
-    policy = state.settings.outage_policy
     return Response(orjson.dumps([records.public(b, now, policy) for b in found]), media_type=_JSON)
 
 
@@ -197,9 +201,12 @@ async def list_bookings(request: Request) -> Response:
 async def get_booking(booking_id: str, request: Request) -> Response:
     principal = await caller_with_role(request, "client", "miner", "admin")
     state = request.app.state
+    now, policy = state.clock.now(), state.settings.outage_policy
     async with state.store.read() as conn:
-        booking = await service.get_booking(conn, booking_id=booking_id, principal=principal)
-    body = records.public(booking, state.clock.now(), state.settings.outage_policy)
+        booking = await service.get_booking(
+            conn, booking_id=booking_id, principal=principal, now=now, policy=policy
+        )
+    body = records.public(booking, now, policy)
     return Response(orjson.dumps(body), media_type=_JSON)
 
 

@@ -902,7 +902,10 @@ _LISTS = {
 }
 
 
-async def get_booking(conn: Conn, *, booking_id: str, principal: Principal) -> BookingRecord:
+async def get_booking(
+    conn: Conn, *, booking_id: str, principal: Principal, now: datetime, policy: Policy
+) -> BookingRecord:
+    """The booking, as shown (marked when its job still waits for its miner)."""
     row = await conn.fetchrow(_BOOKING, booking_id)
     booking = None if row is None else BookingRecord.from_row(row)
     visible = booking is not None and (
@@ -910,11 +913,15 @@ async def get_booking(conn: Conn, *, booking_id: str, principal: Principal) -> B
     )
     if booking is None or not visible:
         raise NotFound(f"No booking {booking_id!r}.", code="booking_not_found")
+    await riders.mark_waiting(conn, [booking], now=now, policy=policy)
     return booking
 
 
 async def list_bookings(
-    conn: Conn, *, principal: Principal, limit: int, offset: int
+    conn: Conn, *, principal: Principal, limit: int, offset: int, now: datetime, policy: Policy
 ) -> list[BookingRecord]:
+    """The bookings the principal may see, as shown (see get_booking)."""
     rows = await conn.fetch(_LISTS[principal.role], principal.owner_id, limit, offset)
-    return [BookingRecord.from_row(row) for row in rows]
+    found = [BookingRecord.from_row(row) for row in rows]
+    await riders.mark_waiting(conn, found, now=now, policy=policy)
+    return found

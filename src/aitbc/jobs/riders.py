@@ -37,6 +37,13 @@ _CANCEL = Query(
 )
 
 
+# SQL: 1 when booking ``b``'s job waits for its miner to take it (``Held.waiting``), else 0.
+WAITING = (
+    "(CASE WHEN b.job_id IS NULL THEN 0 ELSE (SELECT count(*) FROM jobs w "
+    "WHERE w.id = b.job_id AND w.booking_id = b.id AND w.state = 'assigned') END)"
+)
+
+
 def _held(row: Row, *, locked: bool) -> Held:
     return Held(
         row["id"],

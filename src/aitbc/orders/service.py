@@ -10,14 +10,17 @@ from typing import Any
 
 from aitbc.auth.principal import Principal
 from aitbc.bookings.lifecycle import standing
-from aitbc.bookings.records import COLUMNS, FROM, JOB_WAITING, BookingRecord
+from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
 from aitbc.config import Policy
 from aitbc.errors import NotFound
+from aitbc.jobs.riders import WAITING
 from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Params, Query, built
 from aitbc.store.values import as_time
 
-_SELECT = f"SELECT {COLUMNS}, o.created_at AS order_created_at FROM {FROM}"
+_SELECT = (
+    f"SELECT {COLUMNS}, {WAITING} AS job_waiting, o.created_at AS order_created_at FROM {FROM}"
+)
 _EVENTS = Query("SELECT status, at, note FROM order_events WHERE order_id = $1 ORDER BY id")
 # {now} stands for the parameter that holds now, {silent} for _SILENT. An open booking whose
 # time is up reads ``cancelled`` when its job's miner never took the job, else ``completed``.
@@ -25,10 +28,10 @@ _STATUS_CONDITIONS = {
     "pending": "b.status = 'open' AND b.start_time > {now}",
     "active": "b.status = 'open' AND b.start_time <= {now} AND b.end_time > {now} AND NOT {silent}",
     "completed": "(b.status = 'completed' "
-    f"OR (b.status = 'open' AND b.end_time <= {{now}} AND NOT {{silent}} AND {JOB_WAITING} = 0))",
+    f"OR (b.status = 'open' AND b.end_time <= {{now}} AND NOT {{silent}} AND {WAITING} = 0))",
     "released": "b.status = 'released'",
     "cancelled": "(b.status = 'cancelled' "
-    f"OR (b.status = 'open' AND b.end_time <= {{now}} AND NOT {{silent}} AND {JOB_WAITING} = 1))",
+    f"OR (b.status = 'open' AND b.end_time <= {{now}} AND NOT {{silent}} AND {WAITING} = 1))",
     "interrupted": "(b.status = 'interrupted' OR {silent})",
     "preempted": "b.status = 'preempted'",
 }
@@ -73,6 +76,7 @@ def _visible(principal: Principal, where: list[str], args: list[Any]) -> None:
 
 def _order(row: Row, now: datetime, policy: Policy) -> Order:
     booking = BookingRecord.from_row(row)
+    booking.job_waiting = bool(row["job_waiting"])
     stands = standing(
         booking,
         heartbeat=booking.miner_heartbeat,

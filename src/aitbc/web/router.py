@@ -47,7 +47,9 @@ async def release_preview(booking_id: str, request: Request) -> Response:
     state = request.app.state
     now, policy = state.clock.now(), state.settings.outage_policy
     async with state.store.read() as conn:
-        booking = await service.get_booking(conn, booking_id=booking_id, principal=principal)
+        booking = await service.get_booking(
+            conn, booking_id=booking_id, principal=principal, now=now, policy=policy
+        )
         job = await riders.see(conn, booking)
     if booking.status != "open" or lifecycle.effective_status(booking, now) not in (
         "pending",
