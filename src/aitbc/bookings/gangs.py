@@ -333,4 +333,4 @@ def public(gang: Gang, now: datetime, policy: Policy) -> dict[str, Any]:
 
 
 def _charged(line: BookingRecord, now: datetime, policy: Policy) -> int:
-    return lifecycle.standing(line, heartbeat=line.miner_heartbeat, now=now, policy=policy).charged
+    return records.standing(line, now, policy).charged

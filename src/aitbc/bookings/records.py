@@ -58,15 +58,21 @@ class BookingRecord(FromRow):
     job_waiting: bool = field(default=False, init=False)
 
 
-def public(booking: BookingRecord, now: datetime, policy: Policy) -> dict[str, Any]:
-    """The ``BookingPublic`` shape, as the booking stands now (``lifecycle.standing``)."""
-    stands = lifecycle.standing(
+def standing(booking: BookingRecord, now: datetime, policy: Policy) -> lifecycle.Standing:
+    """How the booking reads now (``lifecycle.standing``), by its miner's last heartbeat and
+    whether its job still waits for that miner."""
+    return lifecycle.standing(
         booking,
         heartbeat=booking.miner_heartbeat,
         now=now,
         policy=policy,
         unserved=booking.job_waiting,
     )
+
+
+def public(booking: BookingRecord, now: datetime, policy: Policy) -> dict[str, Any]:
+    """The ``BookingPublic`` shape, as the booking stands now."""
+    stands = standing(booking, now, policy)
     return {
         "booking_id": booking.id,
         "order_id": booking.order_id,

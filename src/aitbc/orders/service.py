@@ -9,8 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aitbc.auth.principal import Principal
-from aitbc.bookings.lifecycle import standing
-from aitbc.bookings.records import COLUMNS, FROM, BookingRecord
+from aitbc.bookings.records import COLUMNS, FROM, BookingRecord, standing
 from aitbc.config import Policy
 from aitbc.errors import NotFound
 from aitbc.jobs.riders import WAITING
@@ -77,13 +76,7 @@ def _visible(principal: Principal, where: list[str], args: list[Any]) -> None:
 def _order(row: Row, now: datetime, policy: Policy) -> Order:
     booking = BookingRecord.from_row(row)
     booking.job_waiting = bool(row["job_waiting"])
-    stands = standing(
-        booking,
-        heartbeat=booking.miner_heartbeat,
-        now=now,
-        policy=policy,
-        unserved=booking.job_waiting,
-    )
+    stands = standing(booking, now, policy)
     return Order(
         booking=booking,
         status=stands.status,
@@ -145,13 +138,7 @@ async def _history(
     events = [(e["status"], as_time(e["at"]), e["note"]) for e in rows]
     if booking.status != "open":
         return tuple(events)
-    stands = standing(
-        booking,
-        heartbeat=booking.miner_heartbeat,
-        now=now,
-        policy=policy,
-        unserved=booking.job_waiting,
-    )
+    stands = standing(booking, now, policy)
     # It began: it has started, and ran a while before it ended (unless its miner was
     # silent from its start).
     began = now >= booking.start_time if stands.ended is None else stands.ended > booking.start_time
