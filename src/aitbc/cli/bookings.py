@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from aitbc.cli import numbers, views
 from aitbc.cli.context import api
 from aitbc.cli.output import emit
-from aitbc.cli.watch import watch, watch_options
+from aitbc.cli.watch import Watching, watch_options
 
 
 @click.group()
@@ -19,33 +17,18 @@ def bookings() -> None:
 @click.option("--limit", type=int, default=50, show_default=True)
 @click.option("--offset", type=int, default=None, help="Bookings to skip.")
 @watch_options
-def list_bookings(
-    limit: int, offset: int | None, watching: bool, interval: float, count: int | None
-) -> None:
+def list_bookings(limit: int, offset: int | None, watching: Watching) -> None:
     """List bookings, newest first (or --watch them)."""
-
-    def fetch() -> Any:
-        return api().request("GET", "/v1/bookings", params={"limit": limit, "offset": offset})
-
-    if watching:
-        watch(fetch, views.BOOKING, interval, count)
-    else:
-        emit(fetch(), views.BOOKING)
+    params = {"limit": limit, "offset": offset}
+    watching.show(lambda: api().request("GET", "/v1/bookings", params=params), views.BOOKING)
 
 
 @bookings.command("show")
 @click.argument("booking_id")
 @watch_options
-def show(booking_id: str, watching: bool, interval: float, count: int | None) -> None:
+def show(booking_id: str, watching: Watching) -> None:
     """Show one booking (or --watch it)."""
-
-    def fetch() -> Any:
-        return api().request("GET", f"/v1/bookings/{booking_id}")
-
-    if watching:
-        watch(fetch, views.BOOKING, interval, count)
-    else:
-        emit(fetch(), views.BOOKING)
+    watching.show(lambda: api().request("GET", f"/v1/bookings/{booking_id}"), views.BOOKING)
 
 
 @bookings.command("extend")

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from aitbc.cli import numbers, views
@@ -9,7 +7,7 @@ from aitbc.cli.context import api
 from aitbc.cli.gpu import rental, rental_options
 from aitbc.cli.miner import load_json
 from aitbc.cli.output import emit
-from aitbc.cli.watch import watch, watch_options
+from aitbc.cli.watch import Watching, watch_options
 
 
 @click.group()
@@ -70,34 +68,19 @@ def submit(
 @client.command("status")
 @click.argument("job_id")
 @watch_options
-def status(job_id: str, watching: bool, interval: float, count: int | None) -> None:
+def status(job_id: str, watching: Watching) -> None:
     """Show one job (or --watch it)."""
-
-    def fetch() -> Any:
-        return api().request("GET", f"/v1/jobs/{job_id}")
-
-    if watching:
-        watch(fetch, views.JOB, interval, count)
-    else:
-        emit(fetch(), views.JOB)
+    watching.show(lambda: api().request("GET", f"/v1/jobs/{job_id}"), views.JOB)
 
 
 @client.command("jobs")
 @click.option("--limit", type=int, default=50, show_default=True)
 @click.option("--offset", type=int, default=None, help="Jobs to skip.")
 @watch_options
-def jobs(
-    limit: int, offset: int | None, watching: bool, interval: float, count: int | None
-) -> None:
+def jobs(limit: int, offset: int | None, watching: Watching) -> None:
     """Your jobs (or --watch them)."""
-
-    def fetch() -> Any:
-        return api().request("GET", "/v1/jobs", params={"limit": limit, "offset": offset})
-
-    if watching:
-        watch(fetch, views.JOB, interval, count)
-    else:
-        emit(fetch(), views.JOB)
+    params = {"limit": limit, "offset": offset}
+    watching.show(lambda: api().request("GET", "/v1/jobs", params=params), views.JOB)
 
 
 @client.command("cancel")

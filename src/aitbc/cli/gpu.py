@@ -13,7 +13,7 @@ import click
 from aitbc.cli import numbers, views
 from aitbc.cli.context import api
 from aitbc.cli.output import console, emit
-from aitbc.cli.watch import watch, watch_options
+from aitbc.cli.watch import Watching, watch_options
 
 SORTS = ("price", "memory", "rating", "newest", "uptime", "bid", "cleared")
 STATUSES = ("available", "booked", "offline", "delisted")
@@ -176,18 +176,10 @@ def gpu_list(
 @gpu.command("details")
 @click.argument("gpu_id")
 @watch_options
-def gpu_details(gpu_id: str, watching: bool, interval: float, count: int | None) -> None:
+def gpu_details(gpu_id: str, watching: Watching) -> None:
     """Show one GPU (or --watch it)."""
-
-    def fetch() -> Any:
-        return api().request("GET", f"/v1/marketplace/gpu/{gpu_id}")
-
-    if watching:
-        watch(fetch, views.GPU, interval, count)
-    else:
-        found = fetch()
-        say_price(found)
-        emit(found, views.GPU)
+    path = f"/v1/marketplace/gpu/{gpu_id}"
+    watching.show(lambda: api().request("GET", path), views.GPU, first=say_price)
 
 
 @gpu.command("book")

@@ -3,8 +3,10 @@ Ctrl-C; when stdout is not a terminal each refresh is printed after the last."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +16,7 @@ from rich.live import Live
 from rich.text import Text
 
 from aitbc.cli.numbers import FiniteFloat
-from aitbc.cli.output import console, plain_text, renderable
+from aitbc.cli.output import console, emit, plain_text, renderable
 from aitbc.cli.views import View
 
 
@@ -22,28 +24,66 @@ def pause(seconds: float) -> None:
     time.sleep(seconds)
 
 
+@dataclass(frozen=True, slots=True)
+class Watching:
+    """What ``--watch``, ``--interval`` and ``--count`` asked for."""
+
+    on: bool
+    interval: float
+    count: int | None
+
+    def show(
+        self,
+        fetch: Callable[[], Any],
+        view: View | None,
+        *,
+        first: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Draw what ``fetch`` answers: again and again in place when watching, else once
+        (after ``first`` has seen it)."""
+        if self.on:
+            watch(fetch, view, self.interval, self.count)
+            return
+        found = fetch()
+        if first is not None:
+            first(found)
+        emit(found, view)
+
+
 def watch_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    command = click.option(
-        "--count",
-        type=click.IntRange(min=1),
-        default=None,
-        help="With --watch: stop after this many refreshes.",
-    )(command)
-    command = click.option(
-        "--interval",
-        type=FiniteFloat(0.1),
-        default=2.0,
-        show_default=True,
-        help="With --watch: seconds between refreshes.",
-    )(command)
-    return click.option(
-        "--watch",
-        "-w",
-        "watching",
-        is_flag=True,
-        default=False,
-        help="Refresh in place until Ctrl-C.",
-    )(command)
+    """``--watch``, ``--interval`` and ``--count``, handed to the command as one
+    ``watching: Watching``."""
+
+    @functools.wraps(command)
+    def bundled(*args: Any, watching: bool, interval: float, count: int | None, **kw: Any) -> Any:
+        return command(*args, watching=Watching(watching, interval, count), **kw)
+
+    options = [
+        click.option(
+            "--count",
+            type=click.IntRange(min=1),
+            default=None,
+            help="With --watch: stop after this many refreshes.",
+        ),
+        click.option(
+            "--interval",
+            type=FiniteFloat(0.1),
+            default=2.0,
+            show_default=True,
+            help="With --watch: seconds between refreshes.",
+        ),
+        click.option(
+            "--watch",
+            "-w",
+            "watching",
+            is_flag=True,
+            default=False,
+            help="Refresh in place until Ctrl-C.",
+        ),
+    ]
+    for option in options:
+        bundled = option(bundled)
+    return bundled
 
 
 def _heading(interval: float, number: int) -> Text:
