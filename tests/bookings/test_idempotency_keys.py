@@ -5,6 +5,7 @@ different request is assert_error with 422 ``idempotency_key_reused``."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -74,6 +75,25 @@ def test_the_replay_is_the_first_response_even_after_things_changed(
     assert again.status_code == 201 and again.headers[REPLAYED] == "true"
     assert again.json() == first.json()  # status "active", as first answered
     assert assert_ledger_invariants(database_url).transactions["booking_escrow"] == 1
+
+
+@pytest.mark.parametrize(("path", "count"), [("gpu", 1), ("best", 1), ("best", 2)])
+def test_a_reservation_retried_after_its_start_is_the_replay(
+    api: Api, m: Trio, path: str, count: int
+) -> None:
+    """The retry's answer is the first one's, whatever the clock now says of its start."""
+    api.register_gpu(m.miner, price_per_hour="3.6")  # a second GPU, for the gang
+    start = (api.clock.now() + timedelta(minutes=10)).isoformat()
+    body: dict[str, Any] = {"duration_hours": "1", "start_time": start}
+    url = f"/v1/marketplace/gpu/{m.gpu}/book" if path == "gpu" else "/v1/marketplace/book"
+    if count > 1:
+        body["count"] = count
+    first = api.call("POST", url, m.client, json=body, **key("resv-1"))
+    assert first.status_code == 201, first.text
+    advance(api, 3600, m.miner)  # the client retries an hour later
+    again = api.call("POST", url, m.client, json=body, **key("resv-1"))
+    assert (again.status_code, again.headers.get(REPLAYED)) == (201, "true"), again.text
+    assert again.json() == first.json()
 
 
 def test_same_key_with_a_different_request_is_422(api: Api, m: Trio, database_url: str) -> None:

@@ -305,9 +305,9 @@ async def book_best(body: BookBestRequest, request: Request, explain: bool = Fal
             "An interruptible booking pays its bid: give bid_per_hour, not max_price_per_hour.",
             code="cap_with_bid",
         )
-    service.check_start(body.start_time, now)  # not "no GPU", whichever it looks at
     count, placement = body.count, body.placement
     if explain:
+        service.check_start(body.start_time, now)  # not "no GPU", whichever it looks at
         async with state.store.read() as conn:
             shown = await best.explain(
                 conn, criteria, now=now, settings=settings, count=count, placement=placement
@@ -315,6 +315,7 @@ async def book_best(body: BookBestRequest, request: Request, explain: bool = Fal
         return Response(orjson.dumps(shown), media_type=_JSON)
 
     async def gang(conn: Conn) -> bytes:
+        service.check_start(body.start_time, now)  # past the key: a retry is its replay
         done = await gangs.book_gang(
             conn, criteria, count=count, placement=placement, client_id=principal.owner_id,
             now=now, settings=settings,
@@ -322,6 +323,7 @@ async def book_best(body: BookBestRequest, request: Request, explain: bool = Fal
         return orjson.dumps(gangs.public(done.gang, now, settings.outage_policy))
 
     async def action(conn: Conn) -> bytes:
+        service.check_start(body.start_time, now)
         done = await best.book_best(
             conn,
             criteria,
