@@ -149,6 +149,17 @@ def test_request_counter_is_labelled_by_route_template(api: Api) -> None:
     assert not any(gpu_id in str(s.labels) or "gpu_missing" in str(s.labels) for s in requests)
 
 
+def test_a_method_of_the_clients_making_is_counted_as_other(api: Api) -> None:
+    """Each label value is a series kept for good: a client must not make them at will."""
+    counter = "aitbc_http_requests_total"
+    before = _value(_samples(api), counter, method="other")
+    for number in range(30):
+        api.client.request(f"MADEUP{number}", "/nowhere")
+    after = _samples(api)
+    assert _value(after, counter, method="other") - before == 30
+    assert not any("MADEUP" in str(s.labels) for s in after)
+
+
 def test_latency_histogram_is_labelled_by_route_template(api: Api) -> None:
     name = "aitbc_http_request_duration_seconds_count"
     labels = {"method": "GET", "route": "/v1/marketplace/gpu/list"}

@@ -40,8 +40,11 @@ LATENCY = Histogram(
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
+# A request's method as a label: the client chooses it, and every label value is a series
+# kept for good, so a method of no route of ours counts as "other".
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # The labelled counter and histogram of each (method, route, status) seen, so a request does
-# not look its labels up again (a method is the client's to choose: the map is bounded).
+# not look its labels up again.
 _LABELLED: LRU[tuple[str, str, int], tuple[Any, Any]] = LRU(1024)
 
 
@@ -81,7 +84,7 @@ class MetricsMiddleware:
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
             took = time.perf_counter() - started
-            _count(method, template, status, took)
+            _count(method if method in _METHODS else "other", template, status, took)
             logs.request_done(method, scope.get("path", ""), status, took)
 
 
