@@ -333,6 +333,20 @@ def test_a_gang_line_whose_miner_is_silent_is_charged_up_to_the_silence(g: Gangs
     assert figures(g.api, g.client) == (money(units("100") - m1_charged), "0.000000")
 
 
+def test_a_gang_reads_as_its_lines_before_the_sweep(g: Gangs) -> None:
+    """A line whose miner went away past the grace reads interrupted before the sweep: the
+    gang's figures are its lines' as they read, and add up to its total either way."""
+    gang = g.gang()  # on demand: D on m2, A or B on m1
+    g.api.pass_time(600, g.m1)  # m2 silent past its timeout and grace
+    before = g.shown(gang["gang_id"]).json()
+    sweep(g.api)
+    after = g.shown(gang["gang_id"]).json()
+    assert before == after
+    for field in ("amount_charged", "refund"):
+        assert units(after[field]) == sum(units(line[field]) for line in after["lines"])
+    assert units(after["refund"]) > 0  # the interrupted line's unserved time
+
+
 def test_releasing_a_gang_by_a_line_that_already_ended_releases_the_rest(g: Gangs) -> None:
     gang = g.gang()  # on demand: D on m2, A or B on m1
     d_line = next(line for line in gang["lines"] if g.label[line["gpu_id"]] == "D")

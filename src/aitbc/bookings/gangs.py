@@ -312,6 +312,7 @@ async def extend_booking(
 def public(gang: Gang, now: datetime, policy: Policy) -> dict[str, Any]:
     """The ``GangPublic`` shape: the gang as its order, its bookings as the lines."""
     lines = [records.public(line, now, policy) for line in gang.lines]
+    standings = [records.standing(line, now, policy) for line in gang.lines]
     statuses = {line["status"] for line in lines}
     first = gang.lines[0]
     return {
@@ -325,12 +326,8 @@ def public(gang: Gang, now: datetime, policy: Policy) -> dict[str, Any]:
         "end_time": iso(first.end_time),
         "price_per_hour": units_text(sum(line.price_units for line in gang.lines)),
         "total_cost": units_text(sum(line.total_units for line in gang.lines)),
-        "amount_charged": units_text(sum(_charged(line, now, policy) for line in gang.lines)),
-        "refund": units_text(sum(line.refunded_units for line in gang.lines)),
+        "amount_charged": units_text(sum(stands.charged for stands in standings)),
+        "refund": units_text(sum(stands.refunded for stands in standings)),
         "created_at": iso(gang.created_at),
         "lines": lines,
     }
-
-
-def _charged(line: BookingRecord, now: datetime, policy: Policy) -> int:
-    return records.standing(line, now, policy).charged
