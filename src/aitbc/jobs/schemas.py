@@ -128,12 +128,12 @@ class JobCreate(BaseModel):
 
 
 class JobResult(BaseModel):
-    """A miner's result: any JSON value (an object, or the plain string some clients send),
-    with optional metrics; ``success: false`` reports a failure instead."""
+    """A miner's result: any JSON value (an object, a list, the plain string some clients
+    send...), with optional metrics; ``success: false`` reports a failure instead."""
 
     model_config = ConfigDict(extra="forbid")
 
-    result: dict[str, Any] | str = Field(default_factory=dict)
+    result: Any = Field(default_factory=dict, description="Any JSON value")
     metrics: dict[str, Any] | None = None
     success: bool = True
 
