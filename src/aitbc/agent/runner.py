@@ -26,6 +26,11 @@ from aitbc.agent.executors import Executor, HttpExecutor, Outcome, ShellExecutor
 log = logging.getLogger("aitbc.agent")
 CANCELLED_KEPT = 100
 MAX_BACKOFF_SECONDS = 60.0
+# Stopping, a finished job's report is still tried this long (a coordinator restarting).
+STOPPING_REPORT_SECONDS = 60.0
+# A poll that comes back sooner than this without a job (a draining coordinator answers at
+# once; so does a poll that asks not to wait) is followed by a pause of the rest.
+MIN_POLL_SECONDS = 1.0
 # What the agent listens for in its events (docs/events.md).
 HEARD = (
     "job.cancelled,booking.created,booking.started,booking.ending_soon,booking.released,"
@@ -47,6 +52,8 @@ class AgentConfig:
     poll_wait_seconds: float = 20.0
     stop_grace_seconds: float = 30.0
     read_gpus: Callable[[], list[gpus.Reading] | None] = gpus.read_smi
+    # A wait that a stop must not cut short (reporting a finished job while stopping).
+    sleep: Callable[[float], None] = time.sleep
 
 
 class _Backoff:
@@ -67,9 +74,10 @@ class _Backoff:
 def _detail(response: httpx.Response) -> str:
     """The coordinator's sentence for a refusal (or the body as it came)."""
     try:
-        return str(response.json().get("detail", response.text))
+        answer = response.json()
     except ValueError:
         return response.text
+    return str(answer.get("detail", response.text)) if isinstance(answer, dict) else response.text
 
 
 class _Interrupted(Exception):
@@ -143,11 +151,13 @@ class Agent:
         response = self._call("POST", "/v1/miners/heartbeat", body)
         response.raise_for_status()
         try:  # the bookings in a preemption notice: how the agent hears one it missed
-            notices = response.json().get("preemptions") or []
+            answer = response.json()
         except ValueError:
-            notices = []
-        for notice in notices:
-            self._preempt(notice.get("job_id"))
+            answer = None
+        notices = answer.get("preemptions") if isinstance(answer, dict) else None
+        for notice in notices if isinstance(notices, list) else []:
+            if isinstance(notice, dict):
+                self._preempt(notice.get("job_id"))
 
     def poll(self, wait: float) -> dict[str, Any] | None:
         self._polling = True
@@ -177,26 +187,45 @@ class Agent:
         return job
 
     def _report(self, job_id: str, outcome: Outcome) -> None:
-        if outcome.ok:
-            path, body = f"/v1/miners/{job_id}/result", {"result": outcome.result}
-        else:
-            path = f"/v1/miners/{job_id}/fail"
-            body = {"error_code": outcome.error_code, "error_message": outcome.error_message}
-        backoff = _Backoff()
+        """Tell the coordinator how the job ended. Tried again while the coordinator cannot
+        answer (no connection, 429, 5xx); done when it says the job is no longer this
+        miner's to report on (404, 409). A result it refuses is reported as a failure
+        (``result_refused``), so that the job ends. Stopping, it is still tried for
+        STOPPING_REPORT_SECONDS."""
+        backoff, waited = _Backoff(), 0.0
         while True:
+            if outcome.ok:
+                path, body = f"/v1/miners/{job_id}/result", {"result": outcome.result}
+            else:
+                path = f"/v1/miners/{job_id}/fail"
+                body = {"error_code": outcome.error_code, "error_message": outcome.error_message}
             try:
                 response = self._call("POST", path, body)
-                if response.status_code == 409:  # the job ended meanwhile (expired, cancelled)
-                    log.warning("job %s was no longer running: %s", job_id, response.text)
-                    return
-                response.raise_for_status()
-                return
             except httpx.HTTPError as exc:
-                wait = backoff.next()
-                log.warning("reporting job %s failed (%s); retrying in %.0f s", job_id, exc, wait)
-                # Stopping, it still tries until the waits reach their longest.
-                if self.stopping.wait(wait) and wait >= MAX_BACKOFF_SECONDS:
+                trouble = str(exc)
+            else:
+                if response.status_code < 400:
                     return
+                said = _detail(response)
+                if response.status_code in (404, 409):  # ended meanwhile, or back in the queue
+                    log.warning("job %s was no longer this miner's to report on: %s", job_id, said)
+                    return
+                if not outcome.ok:
+                    log.error("the coordinator refused job %s's failure: %s", job_id, said)
+                    return
+                log.error("the coordinator refused job %s's result (%s): failing it", job_id, said)
+                outcome = Outcome(False, error_code="result_refused", error_message=said[:2000])
+                continue
+            wait = backoff.next()
+            log.warning("reporting job %s failed (%s); retrying in %.0f s", job_id, trouble, wait)
+            if not self.stopping.is_set():
+                self.stopping.wait(wait)
+                continue
+            if waited >= STOPPING_REPORT_SECONDS:
+                log.error("job %s's report was given up: the agent is stopping", job_id)
+                return
+            self._config.sleep(wait)  # the stop no longer waits
+            waited += wait
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -286,15 +315,21 @@ class Agent:
                     cursor = int(self._events({"latest": "true", "limit": 1})["next_after"])
                     continue
                 page = self._events({"after": cursor, "wait": self._config.poll_wait_seconds})
+                events, after = page["events"], int(page["next_after"])
+                if not isinstance(events, list):
+                    raise TypeError(f"events of another shape: {events!r:.80}")
                 backoff.reset()
-            except (httpx.HTTPError, ValueError, KeyError) as exc:
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
                 wait = backoff.next()
                 log.warning("following events failed (%s); retrying in %.0f s", exc, wait)
                 self.stopping.wait(wait)
                 continue
-            for event in page["events"]:
-                self.heard(event)
-            cursor = int(page["next_after"])
+            for event in events:
+                try:
+                    self.heard(event)
+                except Exception:  # one odd event must not end the hearing
+                    log.exception("an event could not be read: %r", event)
+            cursor = after
 
     def heard(self, event: dict[str, Any]) -> None:
         """Act on one event of this miner's."""
@@ -355,6 +390,8 @@ class Agent:
                 self.heartbeat()
             except httpx.HTTPError as exc:
                 log.warning("heartbeat failed: %s", exc)
+            except Exception:  # whatever it was, the next heartbeat is due all the same
+                log.exception("heartbeat failed")
 
     def run(self, *, once: bool = False) -> int:
         """Serve until stopped (or one cycle with ``once``); returns the jobs run."""
@@ -370,12 +407,13 @@ class Agent:
             self._hearing.start()
         backoff = _Backoff()
         while not self.stopping.is_set():
+            asked = time.monotonic()
             try:
                 job = self.poll(0 if once else self._config.poll_wait_seconds)
                 backoff.reset()
             except _Interrupted:
                 break
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:  # or no job in it
                 wait = backoff.next()
                 log.warning("polling failed (%s); retrying in %.0f s", exc, wait)
                 self.stopping.wait(wait)
@@ -384,6 +422,8 @@ class Agent:
                 continue
             if job is not None:
                 self.work(job)
+            elif not once:
+                self.stopping.wait(max(0.0, MIN_POLL_SECONDS - (time.monotonic() - asked)))
             if once:
                 break
         self.stopping.set()
