@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from aitbc.agent.executors import Outcome
+from aitbc.agent.gpus import Reading
 from aitbc.agent.runner import MAX_BACKOFF_SECONDS, STOPPING_REPORT_SECONDS, Agent, AgentConfig
 
 Answer = Callable[[httpx.Request], httpx.Response]
@@ -186,3 +187,31 @@ def test_polls_answered_at_once_are_not_asked_again_at_once() -> None:
     running.join(10)
     assert not running.is_alive()
     assert 1 <= len(polls) <= 3
+
+
+def test_a_gpu_the_coordinator_does_not_know_is_registered_on_the_next_heartbeat() -> None:
+    """nvidia-smi failed when the agent registered (it registered its configured GPU), and
+    sees two GPUs now: the coordinator refuses health for the unknown one (404), so the
+    agent registers what it sees and beats again, rather than fall silent for good."""
+    two = [
+        Reading("0", "RTX 4090", 24564, 10.0, 100, 50.0),
+        Reading("1", "RTX 4090", 24564, 0, 0, 40),
+    ]
+    calls: list[str] = []
+    known = {"0"}
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        body = json.loads(request.content)
+        if request.url.path == "/v1/miners/register":
+            known.update(str(gpu.get("slot", index)) for index, gpu in enumerate(body["gpus"]))
+            return httpx.Response(201, json={"gpus": body["gpus"]})
+        if any(report["slot"] not in known for report in body["gpus"]):
+            return httpx.Response(404, json={"error": "gpu_not_found", "detail": "no slot 1"})
+        return httpx.Response(200, json={})
+
+    client = httpx.Client(base_url="http://coordinator", transport=httpx.MockTransport(reply))
+    agent = Agent(client, _Done(Outcome(True)), AgentConfig(read_gpus=lambda: two))
+    agent.heartbeat()
+    assert calls == ["/v1/miners/heartbeat", "/v1/miners/register", "/v1/miners/heartbeat"]
+    assert known == {"0", "1"}

@@ -149,6 +149,13 @@ class Agent:
             "gpus": gpus.health_reports(readings) if readings else [],
         }
         response = self._call("POST", "/v1/miners/heartbeat", body)
+        if response.status_code == 404 and readings:
+            # A GPU the coordinator does not know (nvidia-smi sees one it did not when the
+            # agent registered): register what it sees now, then beat again.
+            said = _detail(response)
+            log.warning("the coordinator does not know a GPU here (%s): registering again", said)
+            self.register()
+            response = self._call("POST", "/v1/miners/heartbeat", body)
         response.raise_for_status()
         try:  # the bookings in a preemption notice: how the agent hears one it missed
             answer = response.json()
