@@ -193,6 +193,24 @@ def test_heartbeat_from_an_unregistered_miner_is_404(api: Api, miner: str) -> No
     assert list_gpus(api) == []
 
 
+@pytest.mark.parametrize(
+    "slots",
+    [("x", "x"), ("0", "0"), ("1", None)],  # None: its index in the list, 1
+    ids=["named twice", "zero twice", "a name and an index"],
+)
+def test_two_gpus_in_one_slot_is_422_and_changes_nothing(
+    api: Api, miner: str, slots: tuple[str, str | None]
+) -> None:
+    """A mistake in the request, not a race: answered 422, not 409 (which says retry)."""
+    before = state(api)
+    gpus = [
+        dict(spec, slot=slot) if slot else dict(spec)
+        for spec, slot in zip(RIG[:2], slots, strict=True)
+    ]
+    assert_error(api.call("POST", REGISTER, miner, json={"gpus": gpus}), 422, "duplicate_slot")
+    assert state(api) == before
+
+
 def test_heartbeat_naming_an_unknown_slot_is_404_and_changes_nothing(api: Api, miner: str) -> None:
     register_miner(api, miner, RIG[:1])
     api.clock.advance(seconds=60)

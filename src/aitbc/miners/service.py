@@ -10,7 +10,7 @@ from typing import Any
 
 from aitbc.bookings.preemption import Notice, in_notice
 from aitbc.config import Settings
-from aitbc.errors import NotFound
+from aitbc.errors import Invalid, NotFound
 from aitbc.gpus.naming import model_key, named_key
 from aitbc.gpus.prices import check_price
 from aitbc.kit.ids import new_id
@@ -250,9 +250,13 @@ async def _register_gpus(
     existing = {g.slot: g for g in map(GpuRecord.from_row, rows)}
     unslotted = [g for slot, g in existing.items() if slot == g.id]
     uptime = await initial_uptime(conn, miner.id)
-    gpus = []
+    gpus: list[GpuRecord] = []
     for index, spec in enumerate(specs):
         slot = spec.slot or str(index)
+        if any(gpu.slot == slot for gpu in gpus):
+            raise Invalid(
+                f"Two GPUs are in slot {slot!r}: name each its own.", code="duplicate_slot"
+            )
         gpu = existing.get(slot)
         if gpu is None:
             gpu = _same_card(unslotted, spec)
