@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from aitbc.db import create_db_engine
+from aitbc.ledger import postings
 from tests.accounts.ledger_invariants import assert_ledger_invariants, snapshot
 from tests.bookings.booking_support import account, ledger_lines, market, parse_time, release_gpu
 from tests.support.api import ADMIN_KEY, Api
@@ -86,6 +87,21 @@ def test_bad_deposit_amount_is_422(api: Api, database_url: str, amount: object) 
 
 def test_largest_deposit_is_allowed(api: Api) -> None:
     assert deposit(api, "c1", "1000000000")["account"]["balance"] == "1000000000.000000"
+
+
+def test_deposits_stop_at_the_most_the_ledger_holds(
+    api: Api, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past 2**63 micro-tokens a balance would no longer fit its column (and answered 500):
+    deposits in all stop at postings.MOST_UNITS, here made 100 tokens."""
+    monkeypatch.setattr(postings, "MOST_UNITS", 100_000_000)
+    deposit(api, "c1", "60")
+    assert deposit(api, "c2", "40")["account"]["balance"] == "40.000000"  # exactly the most
+    before = snapshot(database_url)
+    path = "/v1/admin/accounts/c1/deposit"
+    refused = api.call("POST", path, ADMIN_KEY, json={"amount": "0.000001"})
+    assert_error(refused, 422, "deposits_too_large")
+    assert snapshot(database_url) == before
 
 
 def test_deposit_needs_an_admin_and_a_sane_owner_id(api: Api, database_url: str) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from aitbc.errors import PaymentRequired
+from aitbc.errors import Invalid, PaymentRequired
 from aitbc.kit.ids import new_id
 from aitbc.kit.money import units_text
 from aitbc.models.account import EXTERNAL, WORLD_OWNER
@@ -281,7 +281,20 @@ async def _shortfall(conn: Conn, touched: list[tuple[Account, int]]) -> PaymentR
     raise AssertionError(f"no debit short of funds among {touched}")
 
 
+# All the money deposited, at most (a trillion tokens): every balance, the sum of the
+# outside world's, then fits the 64-bit columns with room to spare.
+MOST_UNITS = 10**18
+_DEPOSITED = Query("SELECT -balance_units FROM accounts WHERE owner_id = $1 AND kind = $2")
+
+
 async def deposit(conn: Conn, *, owner_id: str, amount_units: int, now: datetime) -> str:
+    deposited = await conn.fetchval(_DEPOSITED, WORLD_OWNER, EXTERNAL) or 0
+    if deposited + amount_units > MOST_UNITS:
+        raise Invalid(
+            f"The deposits in all would pass {units_text(MOST_UNITS)} tokens, the most the "
+            "ledger holds.",
+            code="deposits_too_large",
+        )
     transaction_id = await post(
         conn,
         kind="deposit",
