@@ -20,9 +20,10 @@ from tests.bookings.booking_support import (
     parse_time,
     release_booking,
 )
+from tests.jobs.slice_support import sweep
 from tests.support.api import Api
 from tests.support.gpus import details
-from tests.support.market import Market, advance
+from tests.support.market import Market, advance, heartbeat
 from tests.support.money import cost_units, money, split, units
 from tests.support.responses import assert_error
 
@@ -209,6 +210,34 @@ def test_a_raised_bid_is_paid_from_then_on(api: Api, m: Trio) -> None:
     assert figures(api, m.client) == (money(units("100") - charged), "0.000000")
     history = get_order(api, m.client, made["order_id"])["history"]
     assert [h["status"] for h in history] == ["active", "bid_raised", "released"]
+
+
+@pytest.mark.parametrize("then", ["the miner is back", "the miner never returns"])
+def test_a_bid_raised_while_the_miner_is_quiet_prices_only_the_heard_seconds_at_the_old_bid(
+    api: Api, m: Trio, then: str
+) -> None:
+    """Raised 60 s after the last heartbeat (not yet offline): those 60 s are served only if
+    the miner is heard again, so they are not fixed at the old bid: the offline time is
+    refunded at the bid it was priced at, and an interruption charges up to the heartbeat."""
+    made = interruptible(api, m.client, m.gpu, "1.2", 1).json()
+    advance(api, 600, m.miner)  # the last heartbeat
+    api.clock.advance(seconds=60)
+    path = f"/v1/bookings/{made['booking_id']}/bid"
+    raised = api.call("POST", path, m.client, json={"bid_per_hour": "2.4"})
+    assert raised.status_code == 200, raised.text
+    if then == "the miner is back":
+        api.clock.advance(seconds=140)
+        heartbeat(api, m.miner)  # back within the grace, 200 s after the last heartbeat
+        advance(api, 3600, m.miner)
+        paid = cost_units("1.2", 600) + cost_units("2.4", 3600 - 600 - 200)
+    else:
+        api.clock.advance(seconds=600)
+        sweep(api)
+        ended = get_booking(api, m.client, made["booking_id"])
+        assert ended["status"] == "interrupted"
+        paid = cost_units("1.2", 600)
+        assert ended["amount_charged"] == money(paid)
+    assert figures(api, m.client) == (money(units("100") - paid), "0.000000")
 
 
 def test_a_bid_is_only_raised_on_an_interruptible_booking(api: Api, m: Trio) -> None:

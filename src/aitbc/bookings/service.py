@@ -870,8 +870,11 @@ async def change_bid(
             f"{units_text(on_demand)} per hour.",
             code="bid_not_below_on_demand",
         )
-    served = lifecycle.served_seconds(booking, now)
-    fixed_units = lifecycle.split(booking, now, 0).charged
+    # The seconds served at the old bid are those up to the miner's last heartbeat: the
+    # ones since are served only if it is heard again (bookings.outages), at the new bid.
+    heard = min(now, max(booking.start_time, booking.miner_heartbeat))
+    served = lifecycle.served_seconds(booking, heard)
+    fixed_units = lifecycle.split(booking, heard, 0).charged
     total = fixed_units + cost_units(bid_units, booking.booked_seconds - served)
     await _into_escrow(
         conn, booking, total - booking.total_units, kind="booking_bid_raised", now=now
