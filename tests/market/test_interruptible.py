@@ -189,6 +189,26 @@ def test_a_reservation_outbid_before_it_begins_is_refunded_in_full(api: Api, m: 
     assert figures(api, m.client) == ("100.000000", "0.000000")
 
 
+def test_a_booking_displaced_by_a_later_reservation_keeps_the_gpu_for_the_notice_only(
+    api: Api, m: Trio
+) -> None:
+    """Its agent stops its job within the notice: it is charged to the notice's end, not to
+    the reservation's start half an hour later (it was, settled at once, and could not be
+    released nor its miner's silence refunded)."""
+    held = interruptible(api, m.client, m.gpu, "1.2", 2).json()
+    advance(api, 600, m.miner)
+    noticed = api.clock.now()
+    later = noticed + timedelta(minutes=30)
+    reserved = booked(api, m.other, m.gpu, 1, start_time=later.isoformat())
+    assert parse_time(reserved["start_time"]) == later
+    ended = get_booking(api, m.client, held["booking_id"])
+    assert ended["status"] == "preempted"
+    assert parse_time(ended["ended_at"]) == noticed + timedelta(seconds=NOTICE)
+    expected = split(cost_units("1.2", 7200), 7200, 600 + NOTICE)
+    assert ended["amount_charged"] == money(expected.charged)
+    assert figures(api, m.client) == (money(units("100") - expected.charged), "0.000000")
+
+
 def test_a_raised_bid_is_paid_from_then_on(api: Api, m: Trio) -> None:
     made = interruptible(api, m.client, m.gpu, "1.2", 1).json()
     advance(api, 1200, m.miner)

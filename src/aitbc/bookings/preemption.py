@@ -149,7 +149,9 @@ async def displace(
     notice_ends = now + timedelta(seconds=notice_seconds)
     displaced = []
     for booking, with_gang in await _beaten(conn, gpu_id, start, end, claim, gangs):
-        cut = min(booking.end_time, max(start, notice_ends))
+        # It keeps the GPU for the notice only, as its agent is told (it stops the job within
+        # the notice), even when the window that displaces it begins later.
+        cut = min(booking.end_time, notice_ends)
         begun = booking.start_time <= now
         ended = cut if begun and cut > booking.start_time else now  # one not begun: at once
         job = await riders.hold(conn, booking)
