@@ -328,6 +328,9 @@ def test_a_signed_in_page_shows_new_events_and_refreshes_what_they_changed(
     expect(page.locator(f"tr[data-booking='{booking_id}']")).to_contain_text(
         "active", timeout=5_000
     )
+    # and so are its order and the money it moved, on the same page
+    expect(page.locator("#orders")).to_contain_text(booked.json()["order_id"], timeout=5_000)
+    expect(page.locator("#statement")).to_contain_text("its cost set aside", timeout=5_000)
     page.click("#notices summary")
     expect(page.locator("#notice-count")).to_have_text("")
 

@@ -1091,7 +1091,7 @@ async function accountPage() {
   // Statuses change without anyone clicking: a booking runs out, a job finishes.
   every(async () => {
     if (document.querySelector("dialog[open]") || main().contains(document.activeElement) && document.activeElement.tagName === "INPUT") return;
-    await Promise.all([loadBookings(), loadBalance(), loadJobs()]);
+    await Promise.all([loadBookings().then(loadLedger), loadBalance(), loadOrders(), loadJobs()]);
   });
 }
 
