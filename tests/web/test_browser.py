@@ -421,6 +421,22 @@ def test_a_one_point_chart_and_the_sort_choice_read_right(
     assert size >= 18  # drawn 560 wide, shown 390: about 12 px on the phone
 
 
+def test_a_long_model_name_needs_no_sideways_scrolling_on_a_phone(
+    page: Any, live_server: str, api: Api
+) -> None:
+    market = make_market(api)
+    long_name = "NVIDIA-H100-SXM5-80GB-HBM3-" + "X" * 60  # 128 characters are allowed
+    gpu = api.register_gpu(market.miner, name=long_name, memory_gb=80, price_per_hour="2")
+    page.set_viewport_size({"width": 390, "height": 844})
+    wide = "() => document.documentElement.scrollWidth > document.documentElement.clientWidth"
+    page.goto(live_server + "/")
+    expect(page.locator("#results")).to_contain_text(long_name[:20])
+    assert not page.evaluate(wide)
+    page.goto(f"{live_server}/gpus/{gpu}")
+    expect(page.locator("h1")).to_contain_text(long_name)
+    assert not page.evaluate(wide)
+
+
 def test_a_provider_registers_a_gpu_and_reads_its_earnings_by_gpu_and_period(
     page: Any, live_server: str, api: Api
 ) -> None:
