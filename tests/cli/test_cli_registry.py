@@ -303,6 +303,22 @@ def test_admin_keys_create_list_revoke(run: Run, api: Api) -> None:
     assert "invalid_api_key" in failing.output
 
 
+def test_admin_keys_create_quiet_prints_the_secret_shown_this_once(run: Run, api: Api) -> None:
+    creating = run(
+        ADMIN_KEY, "-q", "admin", "keys", "create", "--role", "client", "--owner-id", "z"
+    )
+    assert creating.exit_code == 0, creating.output
+    secret = creating.stdout.strip()
+    assert api.call("GET", "/v1/me", secret).json()["owner_id"] == "z"
+
+
+def test_account_alert_refuses_below_and_off_together(run: Run, api: Api) -> None:
+    client = api.key("client", "c-1")
+    result = run(client, "account", "alert", "--below", "5", "--off")
+    assert result.exit_code == 2 and "not both" in result.output
+    assert api.call("GET", "/v1/accounts/me/low-balance-alert", client).json()["below"] is None
+
+
 def test_admin_keys_need_an_admin_key(run: Run, miner: str) -> None:
     result = run(miner, "admin", "keys", "create", "--role", "admin", "--owner-id", "me")
 

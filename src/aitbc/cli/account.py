@@ -34,6 +34,8 @@ def alert(below: str | None, off: bool) -> None:
     """Show or set your low-balance alert: an account.low_balance event (aitbc events, your
     webhooks) once your balance falls below it."""
     path = "/v1/accounts/me/low-balance-alert"
+    if off and below is not None:
+        raise click.UsageError("give --below or --off, not both")
     if off or below is not None:
         emit(api().request("PUT", path, json={"below": None if off else below}), views.ALERT)
     else:

@@ -26,7 +26,7 @@ def keys_create(role: str, owner_id: str) -> None:
         "POST", "/v1/admin/api-keys", json={"role": role, "owner_id": owner_id}, expect=(201,)
     )
     click.echo("The key is shown only now: store it (the server keeps only its hash).", err=True)
-    emit(made, views.API_KEY)
+    emit(made, views.API_KEY_MADE)
 
 
 @keys.command("list")

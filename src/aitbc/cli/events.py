@@ -88,7 +88,7 @@ def webhooks() -> None:
 def create(url: str, types: str | None) -> None:
     """Make a webhook; its signing secret is shown this once."""
     made = api().request("POST", "/v1/webhooks", json={"url": url, "types": types}, expect=(201,))
-    emit(made, views.WEBHOOK)
+    emit(made, views.WEBHOOK_MADE)
     click.echo("The secret is shown only now: keep it to check signatures.", err=True)
 
 

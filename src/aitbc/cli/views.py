@@ -87,6 +87,8 @@ PRICE_POINT = View(
     "at", ("at", "current_price", "base_price", "demand_multiplier", "utilisation", "supply")
 )
 API_KEY = View("key_id", ("key_id", "role", "owner_id", "prefix", "created_at", "revoked_at"))
+# A key as made: --quiet prints its secret, shown this once (its id would be of no use).
+API_KEY_MADE = View("key", API_KEY.columns)
 LEDGER = View(
     "entry_id",
     ("entry_id", "transaction_id", "kind", "account", "amount", "booking_id", "created_at"),
@@ -118,6 +120,7 @@ WEBHOOK = View(
     "webhook_id",
     ("webhook_id", "url", "types", "enabled", "delivered", "failures", "last_error"),
 )
+WEBHOOK_MADE = View("secret", WEBHOOK.columns)  # likewise: --quiet prints its secret
 DELIVERY = View(
     "at", ("at", "event_id", "event_type", "attempt", "ok", "status_code", "duration_ms", "error")
 )
