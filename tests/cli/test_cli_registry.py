@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -554,6 +555,21 @@ def test_wire_list_sends_the_price_in_plain_digits(wire: Any, typed: str, sent: 
     assert result.exit_code == 0, result.output
     [request] = rec.requests
     assert (request.url.params["price_max"], request.url.params["bid_max"]) == (sent, sent)
+
+
+@pytest.mark.parametrize("given", ["x/../../accounts/me", "a b/c", "%2e%2e"])
+def test_an_id_is_one_segment_of_the_path(wire: Any, given: str) -> None:
+    """An id is sent escaped: one holding ``/`` or ``..`` reaches no other route."""
+    result, rec = wire(
+        {("GET", "/v1/marketplace/gpu/" + given): httpx.Response(200, json={})},  # decoded
+        "marketplace",
+        "gpu",
+        "details",
+        given,
+    )
+    assert result.exit_code == 0, result.output
+    [request] = rec.requests
+    assert request.url.raw_path.decode() == "/v1/marketplace/gpu/" + quote(given, safe="")
 
 
 def test_wire_details_path(wire: Any) -> None:

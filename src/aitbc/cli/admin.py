@@ -4,6 +4,7 @@ import click
 
 from aitbc.cli import numbers, views
 from aitbc.cli.context import api
+from aitbc.cli.http import segment
 from aitbc.cli.output import emit
 
 
@@ -47,7 +48,7 @@ def keys_list(role: str | None, owner_id: str | None, limit: int) -> None:
 @click.argument("key_id")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key; effective on its next request."""
-    emit(api().request("DELETE", f"/v1/admin/api-keys/{key_id}"), views.API_KEY)
+    emit(api().request("DELETE", f"/v1/admin/api-keys/{segment(key_id)}"), views.API_KEY)
 
 
 @admin.command("deposit")
@@ -66,7 +67,7 @@ def deposit(owner_id: str, amount: str, idempotency_key: str | None, create: boo
     emit(
         api().request(
             "POST",
-            f"/v1/admin/accounts/{owner_id}/deposit",
+            f"/v1/admin/accounts/{segment(owner_id)}/deposit",
             json={"amount": amount},
             params={"create": "true" if create else None},
             headers=headers,
@@ -93,14 +94,16 @@ def reviews_flagged(include_hidden: bool) -> None:
 @click.argument("review_id")
 def reviews_hide(review_id: str) -> None:
     """Hide a review from the public list and the aggregates."""
-    emit(api().request("POST", f"/v1/admin/reviews/{review_id}/hide"), views.REVIEW_ADMIN)
+    emit(api().request("POST", f"/v1/admin/reviews/{segment(review_id)}/hide"), views.REVIEW_ADMIN)
 
 
 @admin_reviews.command("restore")
 @click.argument("review_id")
 def reviews_restore(review_id: str) -> None:
     """Bring a hidden review back."""
-    emit(api().request("POST", f"/v1/admin/reviews/{review_id}/restore"), views.REVIEW_ADMIN)
+    emit(
+        api().request("POST", f"/v1/admin/reviews/{segment(review_id)}/restore"), views.REVIEW_ADMIN
+    )
 
 
 @admin.command("sync-offers")

@@ -4,6 +4,7 @@ import click
 
 from aitbc.cli import numbers, views
 from aitbc.cli.context import api
+from aitbc.cli.http import segment
 from aitbc.cli.output import emit
 from aitbc.cli.watch import Watching, watch_options
 
@@ -28,7 +29,9 @@ def list_bookings(limit: int, offset: int | None, watching: Watching) -> None:
 @watch_options
 def show(booking_id: str, watching: Watching) -> None:
     """Show one booking (or --watch it)."""
-    watching.show(lambda: api().request("GET", f"/v1/bookings/{booking_id}"), views.BOOKING)
+    watching.show(
+        lambda: api().request("GET", f"/v1/bookings/{segment(booking_id)}"), views.BOOKING
+    )
 
 
 @bookings.command("extend")
@@ -37,7 +40,7 @@ def show(booking_id: str, watching: Watching) -> None:
 def extend(booking_id: str, hours: float) -> None:
     """Add time to a booking."""
     emit(
-        api().request("POST", f"/v1/bookings/{booking_id}/extend", json={"hours": hours}),
+        api().request("POST", f"/v1/bookings/{segment(booking_id)}/extend", json={"hours": hours}),
         views.BOOKING,
     )
 
@@ -48,7 +51,9 @@ def extend(booking_id: str, hours: float) -> None:
 def change_bid(booking_id: str, bid: str) -> None:
     """Raise an interruptible booking's bid (the rest of its time is paid at it)."""
     emit(
-        api().request("POST", f"/v1/bookings/{booking_id}/bid", json={"bid_per_hour": bid}),
+        api().request(
+            "POST", f"/v1/bookings/{segment(booking_id)}/bid", json={"bid_per_hour": bid}
+        ),
         views.BOOKING,
     )
 
@@ -57,7 +62,7 @@ def change_bid(booking_id: str, bid: str) -> None:
 @click.argument("booking_id")
 def release(booking_id: str) -> None:
     """End a booking early or cancel a reservation."""
-    emit(api().request("POST", f"/v1/bookings/{booking_id}/release"), views.BOOKING)
+    emit(api().request("POST", f"/v1/bookings/{segment(booking_id)}/release"), views.BOOKING)
 
 
 @bookings.group("gang")
@@ -70,14 +75,14 @@ def gang() -> None:
 @click.argument("gang_id")
 def gang_show(gang_id: str) -> None:
     """Show a gang: its totals, and one line per GPU."""
-    emit(api().request("GET", f"/v1/gangs/{gang_id}"), views.GANG)
+    emit(api().request("GET", f"/v1/gangs/{segment(gang_id)}"), views.GANG)
 
 
 @gang.command("release")
 @click.argument("gang_id")
 def gang_release(gang_id: str) -> None:
     """End every booking of a gang early (unused time refunded)."""
-    emit(api().request("POST", f"/v1/gangs/{gang_id}/release"), views.GANG)
+    emit(api().request("POST", f"/v1/gangs/{segment(gang_id)}/release"), views.GANG)
 
 
 @gang.command("extend")
@@ -85,4 +90,7 @@ def gang_release(gang_id: str) -> None:
 @click.option("--hours", type=numbers.HOURS, required=True)
 def gang_extend(gang_id: str, hours: float) -> None:
     """Add time to every booking of a gang (or to none, when one GPU is not free)."""
-    emit(api().request("POST", f"/v1/gangs/{gang_id}/extend", json={"hours": hours}), views.GANG)
+    emit(
+        api().request("POST", f"/v1/gangs/{segment(gang_id)}/extend", json={"hours": hours}),
+        views.GANG,
+    )

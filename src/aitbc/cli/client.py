@@ -5,6 +5,7 @@ import click
 from aitbc.cli import numbers, views
 from aitbc.cli.context import api
 from aitbc.cli.gpu import rental, rental_options
+from aitbc.cli.http import segment
 from aitbc.cli.miner import load_json
 from aitbc.cli.output import emit
 from aitbc.cli.watch import Watching, watch_options
@@ -70,7 +71,7 @@ def submit(
 @watch_options
 def status(job_id: str, watching: Watching) -> None:
     """Show one job (or --watch it)."""
-    watching.show(lambda: api().request("GET", f"/v1/jobs/{job_id}"), views.JOB)
+    watching.show(lambda: api().request("GET", f"/v1/jobs/{segment(job_id)}"), views.JOB)
 
 
 @client.command("jobs")
@@ -87,4 +88,4 @@ def jobs(limit: int, offset: int | None, watching: Watching) -> None:
 @click.argument("job_id")
 def cancel(job_id: str) -> None:
     """Cancel a job (a running one is charged for the time used)."""
-    emit(api().request("POST", f"/v1/jobs/{job_id}/cancel"), views.JOB)
+    emit(api().request("POST", f"/v1/jobs/{segment(job_id)}/cancel"), views.JOB)

@@ -9,6 +9,7 @@ import click
 
 from aitbc.cli import views
 from aitbc.cli.context import api
+from aitbc.cli.http import segment
 from aitbc.cli.output import emit
 
 FOLLOW_WAIT_SECONDS = 30
@@ -101,14 +102,14 @@ def list_webhooks() -> None:
 @webhooks.command("show")
 @click.argument("webhook_id")
 def show(webhook_id: str) -> None:
-    emit(api().request("GET", f"/v1/webhooks/{webhook_id}"), views.WEBHOOK)
+    emit(api().request("GET", f"/v1/webhooks/{segment(webhook_id)}"), views.WEBHOOK)
 
 
 @webhooks.command("test")
 @click.argument("webhook_id")
 def test(webhook_id: str) -> None:
     """Post a signed webhook.test event now and say how it went."""
-    emit(api().request("POST", f"/v1/webhooks/{webhook_id}/test"), views.DELIVERY)
+    emit(api().request("POST", f"/v1/webhooks/{segment(webhook_id)}/test"), views.DELIVERY)
 
 
 @webhooks.command("deliveries")
@@ -116,12 +117,16 @@ def test(webhook_id: str) -> None:
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
 def deliveries(webhook_id: str, limit: int) -> None:
     """The webhook's delivery attempts, newest first."""
-    found = api().request("GET", f"/v1/webhooks/{webhook_id}/deliveries", params={"limit": limit})
+    found = api().request(
+        "GET", f"/v1/webhooks/{segment(webhook_id)}/deliveries", params={"limit": limit}
+    )
     emit(found, views.DELIVERY)
 
 
 def _set_enabled(webhook_id: str, enabled: bool) -> None:
-    changed = api().request("PATCH", f"/v1/webhooks/{webhook_id}", json={"enabled": enabled})
+    changed = api().request(
+        "PATCH", f"/v1/webhooks/{segment(webhook_id)}", json={"enabled": enabled}
+    )
     emit(changed, views.WEBHOOK)
 
 
@@ -142,5 +147,5 @@ def disable(webhook_id: str) -> None:
 @webhooks.command("delete")
 @click.argument("webhook_id")
 def delete(webhook_id: str) -> None:
-    api().request("DELETE", f"/v1/webhooks/{webhook_id}", expect=(204,))
+    api().request("DELETE", f"/v1/webhooks/{segment(webhook_id)}", expect=(204,))
     click.echo(f"Deleted webhook {webhook_id}.")

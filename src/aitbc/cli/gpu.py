@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
-from urllib.parse import quote as quote_path
 
 import click
 
 from aitbc.cli import numbers, views
 from aitbc.cli.context import api
+from aitbc.cli.http import segment
 from aitbc.cli.output import console, emit
 from aitbc.cli.watch import Watching, watch_options
 
@@ -178,7 +178,7 @@ def gpu_list(
 @watch_options
 def gpu_details(gpu_id: str, watching: Watching) -> None:
     """Show one GPU (or --watch it)."""
-    path = f"/v1/marketplace/gpu/{gpu_id}"
+    path = f"/v1/marketplace/gpu/{segment(gpu_id)}"
     watching.show(lambda: api().request("GET", path), views.GPU, first=say_price)
 
 
@@ -221,7 +221,11 @@ def gpu_book(
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
     emit(
         api().request(
-            "POST", f"/v1/marketplace/gpu/{gpu_id}/book", json=body, headers=headers, expect=(201,)
+            "POST",
+            f"/v1/marketplace/gpu/{segment(gpu_id)}/book",
+            json=body,
+            headers=headers,
+            expect=(201,),
         ),
         views.BOOKING,
     )
@@ -241,7 +245,7 @@ def rental(interruptible: bool, bid: str | None) -> dict[str, object]:
 @click.argument("gpu_id")
 def gpu_release(gpu_id: str) -> None:
     """Release your booking on a GPU (unused time refunded)."""
-    emit(api().request("POST", f"/v1/marketplace/gpu/{gpu_id}/release"), views.BOOKING)
+    emit(api().request("POST", f"/v1/marketplace/gpu/{segment(gpu_id)}/release"), views.BOOKING)
 
 
 @gpu.command("quote")
@@ -252,7 +256,7 @@ def gpu_quote(gpu_id: str, hours: float) -> None:
     emit(
         api().request(
             "POST",
-            f"/v1/marketplace/gpu/{gpu_id}/quote",
+            f"/v1/marketplace/gpu/{segment(gpu_id)}/quote",
             json={"duration_hours": hours},
             expect=(201,),
         ),
@@ -307,7 +311,7 @@ def gpu_update(
             "nothing to change: give --price-per-hour, --pricing-mode, --description, "
             "--interruptible or --min-bid"
         )
-    changed = api().request("PATCH", f"/v1/marketplace/gpu/{gpu_id}", json=body)
+    changed = api().request("PATCH", f"/v1/marketplace/gpu/{segment(gpu_id)}", json=body)
     say_price(changed)
     emit(changed, views.GPU)
 
@@ -317,8 +321,8 @@ def say_price(found: Any) -> None:
     times its model's demand multiplier, and what set the multiplier."""
     if not isinstance(found, dict) or found.get("pricing_mode") != "dynamic":
         return
-    model = quote_path(str(found["model"]), safe="")
-    market = api().request("GET", f"/v1/marketplace/pricing/{model}")
+    model = str(found["model"])
+    market = api().request("GET", f"/v1/marketplace/pricing/{segment(model)}")
     click.echo(price_reason(found, market), err=True)
 
 
@@ -346,7 +350,7 @@ def price_reason(gpu: dict[str, Any], market: dict[str, Any]) -> str:
 @click.argument("gpu_id")
 def gpu_delist(gpu_id: str) -> None:
     """Take a GPU off the market (its miner or an admin); refused while it is booked."""
-    emit(api().request("DELETE", f"/v1/marketplace/gpu/{gpu_id}"), views.GPU)
+    emit(api().request("DELETE", f"/v1/marketplace/gpu/{segment(gpu_id)}"), views.GPU)
 
 
 @gpu.command("relist")
@@ -354,4 +358,4 @@ def gpu_delist(gpu_id: str) -> None:
 def gpu_relist(gpu_id: str) -> None:
     """Put a delisted GPU back on the market (its miner or an admin); registering again
     does not."""
-    emit(api().request("POST", f"/v1/marketplace/gpu/{gpu_id}/relist"), views.GPU)
+    emit(api().request("POST", f"/v1/marketplace/gpu/{segment(gpu_id)}/relist"), views.GPU)

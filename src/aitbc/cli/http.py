@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, TypedDict, Unpack
+from urllib.parse import quote
 
 import click
 import httpx
@@ -12,6 +13,12 @@ import httpx
 from aitbc.cli.config import CliConfig
 
 TIMEOUT_SECONDS = 5.0
+
+
+def segment(value: object) -> str:
+    """A value as one segment of a request's path: an id holding ``/`` or ``..`` names no
+    other route."""
+    return quote(str(value), safe="")
 
 
 class Options(TypedDict, total=False):

@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote as quote_path
 
 import click
 
 from aitbc.cli import numbers, reviews, views
 from aitbc.cli.context import api, ask
 from aitbc.cli.gpu import gpu, rental, rental_options
+from aitbc.cli.http import segment
 from aitbc.cli.output import console, emit, show
 from aitbc.cli.output import renderable as drawn
 
@@ -51,7 +51,7 @@ def orders(status: str | None, limit: int, offset: int | None) -> None:
 @click.argument("order_id")
 def order(order_id: str) -> None:
     """Show one order with its amounts and status history."""
-    emit(api().request("GET", f"/v1/marketplace/orders/{order_id}"), views.ORDER)
+    emit(api().request("GET", f"/v1/marketplace/orders/{segment(order_id)}"), views.ORDER)
 
 
 @marketplace.command("pricing")
@@ -60,7 +60,7 @@ def order(order_id: str) -> None:
 @click.option("--bucket", type=click.Choice(["raw", "hour", "day"]), default="hour")
 def pricing(model: str, history: bool, bucket: str) -> None:
     """Market price of a GPU model ('RTX 4090') or of an AI model it serves (llama2-7b)."""
-    path = f"/v1/marketplace/pricing/{quote_path(model, safe='')}"
+    path = f"/v1/marketplace/pricing/{segment(model)}"
     if not history:
         found = api().request("GET", path)
         emit(found, views.PRICING)
@@ -261,5 +261,5 @@ def bids(limit: int, offset: int | None) -> None:
 @click.argument("bid_id")
 def cancel_bid(bid_id: str) -> None:
     """Cancel an open bid (bookings it already made stand)."""
-    cancelled = api().request("POST", f"/v1/marketplace/bids/{bid_id}/cancel")
+    cancelled = api().request("POST", f"/v1/marketplace/bids/{segment(bid_id)}/cancel")
     emit(cancelled, views.BID, shown=_bid_shown(cancelled))

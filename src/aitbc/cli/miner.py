@@ -11,6 +11,7 @@ import click
 
 from aitbc.cli import views
 from aitbc.cli.context import api, ask
+from aitbc.cli.http import segment
 from aitbc.cli.numbers import PRICE_TEXT, FiniteFloat
 from aitbc.cli.output import emit
 
@@ -88,7 +89,7 @@ def poll() -> None:
     client = api()
     job = client.request("POST", "/v1/miners/poll", json={"claim": True}, expect=(200, 204))
     if job is not None:
-        client.request("POST", f"/v1/miners/jobs/{job['job_id']}/start")
+        client.request("POST", f"/v1/miners/jobs/{segment(job['job_id'])}/start")
         emit(job, views.MINER_JOB)
 
 
@@ -98,7 +99,7 @@ def poll() -> None:
 def result(job_id: str, result_json: str) -> None:
     """Report a job's result."""
     body = {"result": load_json(result_json)}
-    emit(api().request("POST", f"/v1/miners/jobs/{job_id}/result", json=body))
+    emit(api().request("POST", f"/v1/miners/jobs/{segment(job_id)}/result", json=body))
 
 
 @miner.command("fail")
@@ -106,7 +107,7 @@ def result(job_id: str, result_json: str) -> None:
 @click.option("--error", required=True)
 def fail(job_id: str, error: str) -> None:
     """Report a job's failure (the client is refunded in full)."""
-    emit(api().request("POST", f"/v1/miners/jobs/{job_id}/fail", json={"error": error}))
+    emit(api().request("POST", f"/v1/miners/jobs/{segment(job_id)}/fail", json={"error": error}))
 
 
 @miner.command("earnings")
@@ -120,7 +121,7 @@ def earnings(
     """What your bookings paid you (less the platform fee), in all and by GPU; what open
     bookings still hold."""
     params = {"from_time": from_time, "to_time": to_time}
-    found = api().request("GET", f"/v1/miners/{miner_id or 'me'}/earnings", params=params)
+    found = api().request("GET", f"/v1/miners/{segment(miner_id or 'me')}/earnings", params=params)
     if not as_csv:
         emit(found, views.EARNINGS)
         return

@@ -7,7 +7,7 @@ import click
 
 from aitbc.cli import views
 from aitbc.cli.context import api
-from aitbc.cli.http import ApiError
+from aitbc.cli.http import ApiError, segment
 from aitbc.cli.output import console, emit, show
 from aitbc.cli.output import table as rows_table
 
@@ -21,7 +21,9 @@ def _own_review_id(gpu_id: str) -> str | None:
     owner = api().request("GET", "/v1/me")["owner_id"]
     for page in range(MAX_PAGES):
         params = {"limit": PAGE, "offset": page * PAGE, "sort": "oldest"}
-        found = api().request("GET", f"/v1/marketplace/gpu/{gpu_id}/reviews", params=params)
+        found = api().request(
+            "GET", f"/v1/marketplace/gpu/{segment(gpu_id)}/reviews", params=params
+        )
         for item in found["reviews"]:
             if item["reviewer_id"] == owner:
                 return str(item["review_id"])
@@ -39,7 +41,7 @@ def reviews(gpu_id: str, limit: int, offset: int | None, sort: str | None) -> No
     """A GPU's rating, star distribution and reviews."""
     params = {"limit": limit, "offset": offset, "sort": sort}
     emit(
-        api().request("GET", f"/v1/marketplace/gpu/{gpu_id}/reviews", params=params),
+        api().request("GET", f"/v1/marketplace/gpu/{segment(gpu_id)}/reviews", params=params),
         views.GPU_REVIEWS,
     )
 
@@ -53,7 +55,7 @@ def review(gpu_id: str, rating: int, comment: str | None) -> None:
     try:
         saved = api().request(
             "POST",
-            f"/v1/marketplace/gpu/{gpu_id}/reviews",
+            f"/v1/marketplace/gpu/{segment(gpu_id)}/reviews",
             json={"rating": rating, "comment": comment},
             expect=(201,),
         )
@@ -77,7 +79,7 @@ def edit_review(review_id: str, rating: int, comment: str | None) -> None:
     emit(
         api().request(
             "PUT",
-            f"/v1/marketplace/reviews/{review_id}",
+            f"/v1/marketplace/reviews/{segment(review_id)}",
             json={"rating": rating, "comment": comment},
         ),
         views.REVIEW,
@@ -90,7 +92,10 @@ def edit_review(review_id: str, rating: int, comment: str | None) -> None:
 def flag_review(review_id: str, reason: str) -> None:
     """Flag someone's review for moderation."""
     flagged = api().request(
-        "POST", f"/v1/marketplace/reviews/{review_id}/flag", json={"reason": reason}, expect=(201,)
+        "POST",
+        f"/v1/marketplace/reviews/{segment(review_id)}/flag",
+        json={"reason": reason},
+        expect=(201,),
     )
     click.echo(f"flagged review {review_id} for moderation: an admin will look at it", err=True)
     emit(flagged, views.REVIEW)
@@ -104,7 +109,7 @@ def rating_history(gpu_id: str, bucket: str | None, since: str | None) -> None:
     """A GPU's average rating over time: a chart and the figures per day or week."""
     points = api().request(
         "GET",
-        f"/v1/marketplace/gpu/{gpu_id}/rating-history",
+        f"/v1/marketplace/gpu/{segment(gpu_id)}/rating-history",
         params={"bucket": bucket, "since": since},
     )
     state = click.get_current_context().find_root().obj
