@@ -114,6 +114,12 @@ class Sweeper:
         event log. Returns how many bookings it settled."""
         settings = self._settings
         timeout = settings.heartbeat_timeout_seconds
+        # Claims that ran out unconfirmed first: their jobs go back to waiting, and a booking
+        # that ran out meanwhile then ends as unserved rather than as having run its job.
+        await self._each(
+            lambda c, now: jobs.expired_claims(c, now=now),
+            lambda c, job_id, now: jobs.release_claim(c, job_id=job_id, now=now),
+        )
         settled = await self._settle()
 
         async def once(_conn: Conn, _now: datetime) -> list[str]:
@@ -128,10 +134,6 @@ class Sweeper:
             lambda c, job_id, now: jobs.fail_unreported(
                 c, job_id=job_id, now=now, settings=settings
             ),
-        )
-        await self._each(
-            lambda c, now: jobs.expired_claims(c, now=now),
-            lambda c, job_id, now: jobs.release_claim(c, job_id=job_id, now=now),
         )
         await self._each(
             lambda c, now: jobs.queued_jobs(c, now=now),

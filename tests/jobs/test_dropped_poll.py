@@ -115,6 +115,31 @@ def test_a_claimed_job_left_unconfirmed_goes_back_and_its_time_is_not_charged(
     assert done["amount_charged"] == "0.060000"  # the 60 s it ran, not the 31 s before
 
 
+def test_a_claim_that_runs_out_after_its_booking_ended_charges_nothing_and_runs_again(
+    api: Api,
+) -> None:
+    """The lost claim's booking runs out before the claim does: the sweep takes the job
+    back first, so the booking ends unserved (refunded whole) and the job goes round again,
+    instead of the booking charged in full and the job stuck on it."""
+    miner = api.key("miner", "m1")
+    client = api.key("client", "c1")
+    deposit(api, "c1", "100")
+    api.register_gpu(miner, name="RTX 4090", price_per_hour="3.6")
+    created = submitted(
+        api, client, duration_hours="0.1", ttl_seconds=7200, constraints={"gpu_model": "RTX 4090"}
+    )  # a booking of 360 s
+    api.pass_time(350, miner)
+    assert _claimed(api, miner)["job_id"] == created["job_id"]  # the answer is lost
+    api.pass_time(50, miner)  # the booking ended at 360 s, the claim ran out at 380 s
+    sweep(api)
+    first = api.call("GET", f"/v1/bookings/{created['booking_id']}", client).json()
+    assert (first["status"], first["amount_charged"]) == ("cancelled", "0.000000")
+    now = job(api, client, created["job_id"])
+    assert now["state"] == "assigned" and now["booking_id"] != created["booking_id"]
+    again = _claimed(api, miner)  # the miner's next poll takes it
+    assert again["job_id"] == created["job_id"]
+
+
 def test_a_claim_confirmed_too_late_is_refused(api: Api) -> None:
     miner = api.key("miner", "m1")
     client = api.key("client", "c1")
