@@ -291,7 +291,28 @@ def test_a_failure_refunds_the_client_in_full(api: Api, world: World) -> None:
         "0.000000",
         "3.600000",
     )
+    receipt = ok(api.call("GET", f"/v1/jobs/{created['job_id']}/receipt", world.client))
+    assert (receipt["seconds_charged"], receipt["cost"]) == (0, "0.000000")  # it paid nothing
     _gpu_is_free_again(api, world)
+
+
+def test_a_job_its_miner_never_took_costs_nothing_even_once_its_booking_ran_out(
+    api: Api, world: World
+) -> None:
+    """Its booking will end refunded whole: the job reads so before the sweep as after."""
+    created = submitted(
+        api, world.client, duration_hours="0.1", ttl_seconds=7200,
+        constraints={"gpu_model": "RTX 4090"},
+    )  # fmt: skip
+    advance(api, 400, world.miner)  # the booking of 360 s ran out; the miner never polled
+    shown = job(api, world.client, created["job_id"])
+    assert (shown["state"], shown["cost"]) == ("assigned", "0.000000")
+    receipt = ok(api.call("GET", f"/v1/jobs/{created['job_id']}/receipt", world.client))
+    assert (receipt["seconds_charged"], receipt["cost"]) == (0, "0.000000")
+    sweep(api)
+    first = booking(api, world.client, created["booking_id"])
+    assert (first["status"], first["amount_charged"]) == ("cancelled", "0.000000")
+    assert job(api, world.client, created["job_id"])["cost"] == "0.000000"
 
 
 # --- who may report ------------------------------------------------------------------------

@@ -229,7 +229,7 @@ class JobPublic(BaseModel):
             constraints=JobConstraintsPublic.of(job),
             duration_hours=hours_from_seconds(job.duration_seconds),
             assigned_miner_id=job.miner_id,
-            cost=from_units(cost_units(found.booking, now)),
+            cost=from_units(cost_units(job, found.booking, now)),
             requested_at=job.created_at,
             rental_type="on_demand" if job.bid_units is None else "interruptible",
             bid_per_hour=None if job.bid_units is None else from_units(job.bid_units),
@@ -282,9 +282,9 @@ class Receipt(BaseModel):
             state=effective_state(job, now),
             type=job.job_type,
             gpu_model=found.gpu_model,
-            seconds_charged=seconds_charged(booking, now),
+            seconds_charged=seconds_charged(job, booking, now),
             price_per_hour=None if booking is None else from_units(booking.price_units),
-            cost=from_units(cost_units(booking, now)),
+            cost=from_units(cost_units(job, booking, now)),
             refunded=from_units(
                 0 if booking is None else booking.refunded_units + booking.outage_refund_units
             ),

@@ -38,17 +38,29 @@ def effective_state(job: JobRecord, now: datetime) -> str:
     return job.state
 
 
-def cost_units(booking: BookingRecord | None, now: datetime) -> int:
+def _served(job: JobRecord, booking: BookingRecord | None) -> BookingRecord | None:
+    """The job's booking, unless it has served the job nothing: the job still waits for its
+    miner (the booking will end refunded whole), or it ended charging nothing."""
+    if booking is None or job.state == "assigned":
+        return None
+    if booking.status != "open" and booking.charged_units == 0:
+        return None
+    return booking
+
+
+def cost_units(job: JobRecord, booking: BookingRecord | None, now: datetime) -> int:
     """Charged for the job so far."""
-    return 0 if booking is None else lifecycle.charged_units(booking, now)
+    served = _served(job, booking)
+    return 0 if served is None else lifecycle.charged_units(served, now)
 
 
-def seconds_charged(booking: BookingRecord | None, now: datetime) -> int:
+def seconds_charged(job: JobRecord, booking: BookingRecord | None, now: datetime) -> int:
     """Seconds of GPU time paid for (offline time refunded is not)."""
-    if booking is None:
+    served = _served(job, booking)
+    if served is None:
         return 0
-    ended = lifecycle.ended_at(booking, now) or now
-    return max(0, lifecycle.used_seconds(booking, ended) - booking.outage_seconds)
+    ended = lifecycle.ended_at(served, now) or now
+    return max(0, lifecycle.used_seconds(served, ended) - served.outage_seconds)
 
 
 @dataclass(frozen=True, slots=True)
