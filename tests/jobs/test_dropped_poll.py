@@ -140,6 +140,21 @@ def test_a_claim_that_runs_out_after_its_booking_ended_charges_nothing_and_runs_
     assert again["job_id"] == created["job_id"]
 
 
+def test_cancelling_a_job_whose_claim_ran_out_unconfirmed_charges_nothing(api: Api) -> None:
+    """Before a sweep or after, the job never reached its miner: its cancel costs nothing."""
+    miner = api.key("miner", "m1")
+    client = api.key("client", "c1")
+    deposit(api, "c1", "100")
+    api.register_gpu(miner, name="RTX 4090", price_per_hour="3.6")
+    created = submitted(api, client, constraints={"gpu_model": "RTX 4090"})
+    assert _claimed(api, miner)["job_id"] == created["job_id"]  # the answer is lost
+    api.pass_time(120, miner)  # the claim ran out at 30 s; no sweep since
+    cancelled = api.call("POST", f"/v1/jobs/{created['job_id']}/cancel", client)
+    assert cancelled.status_code == 200, cancelled.text
+    account = api.call("GET", "/v1/accounts/me", client).json()
+    assert (account["balance"], account["escrow"]) == ("100.000000", "0.000000")
+
+
 def test_a_claim_confirmed_too_late_is_refused(api: Api) -> None:
     miner = api.key("miner", "m1")
     client = api.key("client", "c1")

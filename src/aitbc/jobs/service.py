@@ -449,6 +449,8 @@ async def cancel(
     state = effective_state(job, now)
     if state not in LIVE:
         raise Conflict(f"This job is {state}.", code="job_finished")
+    if job.state == "running" and job.claim_expires_at is not None and job.claim_expires_at <= now:
+        await _hand_back(conn, job, now=now)  # its claim ran out unconfirmed: it never ran
     # Used time is paid for a job that started; one that never did costs nothing.
     unserved = job.state == "assigned"
     await _end_booking(
