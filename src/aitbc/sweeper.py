@@ -65,7 +65,8 @@ class Sweeper:
         self._settings = settings
         self._interval = settings.sweep_interval_seconds
         self._next_due: dict[str, datetime] = {}
-        self._open_bids = bids.OpenBids()
+        self._open_bids = bids.open_bids()
+        self._queued_jobs = jobs.queued_rounds()
         self._task: asyncio.Task[None] | None = None
 
     async def _each(self, find: Find[T], act: Act[T]) -> int:
@@ -136,7 +137,7 @@ class Sweeper:
             ),
         )
         await self._each(
-            lambda c, now: jobs.queued_jobs(c, now=now),
+            lambda c, now: self._queued_jobs(c, now=now),
             lambda c, job_id, now: jobs.assign_one(c, job_id=job_id, now=now, settings=settings),
         )
         await self._each(once, lambda c, _, now: bids.expire_old(c, now=now))

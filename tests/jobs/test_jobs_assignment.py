@@ -346,6 +346,30 @@ def test_queued_jobs_are_served_oldest_first(api: Api, miner: str, client: str) 
     assert job(api, client, second["job_id"])["state"] == "queued"
 
 
+@pytest.mark.parametrize("by", ["sweeps", "the poll"])
+def test_jobs_no_gpu_can_serve_never_keep_a_servable_one_waiting(
+    api: Api, miner: str, client: str, by: str
+) -> None:
+    """Fifty older jobs for a model nobody lists (more than a sweep's page, and than a
+    poll looks at) do not keep a job for a free GPU in the queue."""
+    for _ in range(50):
+        submitted(api, client, constraints={"gpu_model": "H100"})
+        api.clock.advance(seconds=1)
+    gpu = api.register_gpu(miner, name="RTX 4090", price_per_hour="0.5")
+    other = api.key("client", "c2")
+    deposit(api, "c2", "100")
+    booked(api, other, gpu, 2)
+    late = submitted(api, client, constraints={"gpu_model": "RTX 4090"})
+    advance(api, 60, miner)
+    release(api, other, gpu)
+    if by == "sweeps":
+        sweep(api)  # the oldest page: nothing it can serve
+        sweep(api)  # the next page
+        assert job(api, client, late["job_id"])["state"] == "assigned"
+    else:
+        assert polled(api, miner)["job_id"] == late["job_id"]
+
+
 def _reserve(api: Api, client_key: str, gpu_id: str, start: str) -> None:
     response = api.call(
         "POST",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from aitbc.auth.principal import Principal
 from aitbc.bookings import service as bookings
@@ -18,7 +18,8 @@ from aitbc.kit.money import units_text
 from aitbc.store.conn import Conn
 from aitbc.store.query import Query, insert_into
 from aitbc.store.records import FromRow
-from aitbc.store.values import as_time, iso
+from aitbc.store.rounds import Rounds
+from aitbc.store.values import iso
 
 _COLUMNS = (
     "id, client_id, provider, gpu_model_key, capacity, filled, price_units, duration_seconds, "
@@ -36,7 +37,6 @@ _OPEN = Query(
     "SELECT id, created_at FROM bids WHERE status = 'open' AND expires_at > $1 "
     "AND (created_at, id) > ($2, $3) ORDER BY created_at, id LIMIT $4"
 )
-_BEFORE_ALL = (datetime(1970, 1, 1, tzinfo=UTC), "")
 _LOCKED = Query(f"SELECT {_COLUMNS} FROM bids WHERE id = $1 FOR UPDATE SKIP LOCKED")
 _LOCKED_WAITING = Query(f"SELECT {_COLUMNS} FROM bids WHERE id = $1 FOR UPDATE")
 _ALL = Query(f"SELECT {_COLUMNS} FROM bids ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2")
@@ -171,20 +171,10 @@ def _announce(conn: Conn, kind: str, bid: Bid, now: datetime) -> None:
     )
 
 
-class OpenBids:
-    """The open bids a sweep tries: a page at a time, oldest first, each sweep going on
-    where the last one stopped and starting over after the newest. Bids that no GPU can
-    fill then never keep the others from being tried."""
-
-    def __init__(self, page: int = 50) -> None:
-        self._page = page
-        self._after: tuple[datetime, str] = _BEFORE_ALL
-
-    async def __call__(self, conn: Conn, *, now: datetime) -> list[str]:
-        rows = await conn.fetch_values(_OPEN, now, *self._after, self._page)
-        full = len(rows) == self._page
-        self._after = (as_time(rows[-1][1]), rows[-1][0]) if full else _BEFORE_ALL
-        return [row[0] for row in rows]
+def open_bids() -> Rounds:
+    """The open bids a sweep tries, a page at a time (``Rounds``): bids that no GPU can fill
+    never keep the others from being tried."""
+    return Rounds(_OPEN)
 
 
 async def fill_one(conn: Conn, *, bid_id: str, now: datetime, settings: Settings) -> None:

@@ -81,9 +81,18 @@ TO_EXPIRE = Query(
     "SELECT id FROM jobs WHERE state IN ('queued', 'assigned') AND expires_at <= $1 "
     "ORDER BY expires_at LIMIT $2"
 )
-QUEUED = Query(
-    "SELECT id FROM jobs WHERE state = 'queued' AND expires_at > $1 "
-    "ORDER BY created_at, id LIMIT $2"
+# The oldest queued jobs a miner's GPUs may serve (by model: jobs for models it has none of
+# would keep the others from its poll).
+QUEUED_FOR_MINER = Query(
+    "SELECT j.id FROM jobs j WHERE j.state = 'queued' AND j.expires_at > $1 "
+    "AND (j.gpu_model_key IS NULL OR EXISTS (SELECT 1 FROM gpus g WHERE g.miner_id = $3 "
+    "AND g.model_key = j.gpu_model_key AND g.delisted_at IS NULL)) "
+    "ORDER BY j.created_at, j.id LIMIT $2"
+)
+# The sweeper's walk through the queue (store.rounds.Rounds).
+QUEUED_AFTER = Query(
+    "SELECT id, created_at FROM jobs WHERE state = 'queued' AND expires_at > $1 "
+    "AND (created_at, id) > ($2, $3) ORDER BY created_at, id LIMIT $4"
 )
 # The miner's oldest assigned job whose booking has begun (one that preempted an
 # interruptible booking begins when the notice ends).

@@ -23,6 +23,7 @@ from aitbc.jobs.queries import JobRecord
 from aitbc.kit.ids import new_id
 from aitbc.store.conn import Conn
 from aitbc.store.query import built
+from aitbc.store.rounds import Rounds
 from aitbc.store.values import as_time
 
 ENDED = ("completed", "failed", "expired", "cancelled")
@@ -285,8 +286,10 @@ async def fail_unreported(conn: Conn, *, job_id: str, now: datetime, settings: S
     await _failed(conn, job, error=error, metrics=job.metrics, now=now, settings=settings)
 
 
-async def queued_jobs(conn: Conn, *, now: datetime, limit: int = 50) -> list[str]:
-    return [row[0] for row in await conn.fetch_values(q.QUEUED, now, limit)]
+def queued_rounds() -> Rounds:
+    """The queued jobs a sweep tries to assign, a page at a time (``Rounds``): jobs that no
+    GPU can serve never keep the others from being tried."""
+    return Rounds(q.QUEUED_AFTER)
 
 
 async def assign_one(
@@ -313,7 +316,7 @@ async def poll(
 ) -> Handed | None:
     """Hand the miner its oldest assigned job (assigning queued ones first). With ``claim``
     the hand-over holds only once the miner confirms it (``confirm``)."""
-    for job_id in await queued_jobs(conn, now=now, limit=10):
+    for (job_id,) in await conn.fetch_values(q.QUEUED_FOR_MINER, now, 10, miner_id):
         await assign_one(conn, job_id=job_id, now=now, settings=settings, miner_id=miner_id)
     row = await conn.fetchrow(q.NEXT_FOR_MINER, miner_id, now)
     if row is None:
