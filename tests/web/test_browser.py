@@ -421,6 +421,28 @@ def test_a_one_point_chart_and_the_sort_choice_read_right(
     assert size >= 18  # drawn 560 wide, shown 390: about 12 px on the phone
 
 
+def test_releasing_a_gangs_booking_shows_and_gives_the_whole_gangs_refund(
+    page: Any, live_server: str, api: Api
+) -> None:
+    market = make_market(api)
+    key = client_with_money(api, "gus")
+    body = {"duration_hours": 1, "count": 2, "placement": "same_miner"}
+    made = api.call("POST", "/v1/marketplace/book", key, json=body)
+    assert made.status_code == 201, made.text
+    first = made.json()["lines"][0]["booking_id"]
+    api.pass_time(1800, market.miner)
+    sign_in(page, live_server, key)
+    page.goto(live_server + "/account")
+    page.locator(f"tr[data-booking='{first}']").locator("text=Release…").click()
+    expect(page.locator("dialog[open]")).to_contain_text("Release its gang's 2 bookings?")
+    preview = api.call("GET", f"/web/bookings/{first}/release-preview", key).json()
+    expect(page.locator("#preview-refund")).to_have_text(f"{preview['refund']} AITBC")
+    page.click("#confirm-ok")
+    expect(page.locator("#last-release")).to_contain_text(f"refunded {preview['refund']} AITBC")
+    gang = api.call("GET", f"/v1/gangs/{made.json()['gang_id']}", key).json()
+    assert (gang["status"], gang["refund"]) == ("released", preview["refund"])
+
+
 def test_a_long_model_name_needs_no_sideways_scrolling_on_a_phone(
     page: Any, live_server: str, api: Api
 ) -> None:

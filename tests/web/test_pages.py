@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import threading
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -98,6 +99,27 @@ def test_the_release_preview_of_a_job_its_miner_has_not_taken_charges_nothing(ap
     assert (preview.json()["charged"], preview.json()["refund"]) == ("0.000000", "3.800000")
     assert (released["amount_charged"], released["refund"]) == ("0.000000", "3.800000")
     assert preview.json()["status"] == released["status"] == "cancelled"
+
+
+def test_the_release_preview_of_a_gangs_booking_is_the_whole_gangs(api: Api) -> None:
+    """Releasing one booking of a gang releases the gang: the preview says what all of it
+    gives back, which is what the balance then shows."""
+    market = make_market(api)
+    key = client_with_money(api, "gus")
+    body = {"duration_hours": 1, "count": 2, "placement": "same_miner"}
+    made = api.call("POST", "/v1/marketplace/book", key, json=body)
+    assert made.status_code == 201, made.text
+    first = made.json()["lines"][0]["booking_id"]
+    api.pass_time(1800, market.miner)
+    balance = Decimal(api.call("GET", "/v1/accounts/me", key).json()["balance"])
+    preview = _preview(api, key, first).json()
+    assert (preview["gang_id"], preview["bookings"]) == (made.json()["gang_id"], 2)
+    assert preview["paid"] == made.json()["total_cost"]
+    assert api.call("POST", f"/v1/bookings/{first}/release", key).status_code == 200
+    after = Decimal(api.call("GET", "/v1/accounts/me", key).json()["balance"])
+    assert after - balance == Decimal(preview["refund"])
+    gang = api.call("GET", f"/v1/gangs/{made.json()['gang_id']}", key).json()
+    assert (gang["amount_charged"], gang["refund"]) == (preview["charged"], preview["refund"])
 
 
 def test_the_release_preview_is_only_for_the_booking_client(api: Api) -> None:

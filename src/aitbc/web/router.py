@@ -7,13 +7,18 @@ in the ``X-Api-Key`` header of the script's requests, never in an address."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from importlib import resources
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from aitbc.bookings import lifecycle, riders, service, settlement
+from aitbc.bookings import gangs, lifecycle, riders, service, settlement
+from aitbc.bookings.records import BookingRecord
+from aitbc.bookings.riders import Held
+from aitbc.config import Policy
 from aitbc.errors import Conflict
 from aitbc.http.deps import caller_with_role
 from aitbc.http.routing import APIRouter
@@ -42,7 +47,9 @@ for _path in PAGES:
 @router.get("/web/bookings/{booking_id}/release-preview")
 async def release_preview(booking_id: str, request: Request) -> Response:
     """What releasing the booking now would charge and refund, by the same functions the
-    release runs; the release itself may differ by the seconds that pass before it."""
+    release runs; the release itself may differ by the seconds that pass before it. One of
+    a gang releases the whole gang: the figures are then the gang's (``bookings``: how many
+    it releases)."""
     principal = await caller_with_role(request, "client", "admin")
     state = request.app.state
     now, policy = state.clock.now(), state.settings.outage_policy
@@ -50,28 +57,42 @@ async def release_preview(booking_id: str, request: Request) -> Response:
         booking = await service.get_booking(
             conn, booking_id=booking_id, principal=principal, now=now, policy=policy
         )
-        job = await riders.see(conn, booking)
-    if booking.status != "open" or lifecycle.effective_status(booking, now) not in (
-        "pending",
-        "active",
-    ):
+        lines = [booking] if _releasable(booking, now) else []
+        if booking.gang_id is not None:
+            gang = await gangs.get_gang(conn, gang_id=booking.gang_id, principal=principal)
+            lines = [line for line in gang.lines if _releasable(line, now)]
+        jobs = [await riders.see(conn, line) for line in lines]
+    if not lines:
         raise Conflict("This booking has already ended.", code="nothing_to_release")
-    terms = service.release_terms(booking, job, now=now, policy=policy)
-    end = settlement.outcome(
-        booking,
-        at=now,
-        fee_bps=state.settings.platform_fee_bps,
-        full_refund=terms.full_refund,
-        silence=terms.silence,
-    )
+    fee_bps = state.settings.platform_fee_bps
+    ends = {
+        line.id: settlement.outcome(line, at=now, fee_bps=fee_bps, **_terms(line, job, now, policy))
+        for line, job in zip(lines, jobs, strict=True)
+    }
+    named = ends.get(booking.id)
     body = {
         "booking_id": booking.id,
+        "gang_id": booking.gang_id,
+        "bookings": len(lines),
         "at": now.isoformat().replace("+00:00", "Z"),
-        "status": end.status,
-        "charged": units_text(end.money.charged),
-        "refund": units_text(end.money.refunded),
+        "status": booking.status if named is None else named.status,
+        "paid": units_text(sum(line.total_units - line.outage_refund_units for line in lines)),
+        "charged": units_text(sum(end.money.charged for end in ends.values())),
+        "refund": units_text(sum(end.money.refunded for end in ends.values())),
     }
     return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _terms(booking: BookingRecord, job: Held | None, now: datetime, policy: Policy) -> Any:
+    terms = service.release_terms(booking, job, now=now, policy=policy)
+    return {"full_refund": terms.full_refund, "silence": terms.silence}
+
+
+def _releasable(booking: BookingRecord, now: datetime) -> bool:
+    return booking.status == "open" and lifecycle.effective_status(booking, now) in (
+        "pending",
+        "active",
+    )
 
 
 def mount(app: FastAPI) -> None:

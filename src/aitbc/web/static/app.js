@@ -876,15 +876,21 @@ async function releaseFlow(booking, button, box, after) {
       "dl",
       { class: "specs" },
       h("dt", {}, "Paid into escrow"),
-      h("dd", {}, money(booking.total_cost)),
+      h("dd", {}, money(preview.paid)),
       h("dt", {}, "Charged if released now"),
       h("dd", {}, money(preview.charged)),
       h("dt", {}, "Refund if released now"),
       h("dd", { id: "preview-refund" }, money(preview.refund)),
     );
-    const ok = await confirmDialog("Release this booking?", h("div", {}, body, h("p", { class: "muted" }, "The figures are the server's as of now; the seconds until you confirm are charged too.")), "Release");
+    // One booking of a gang releases the whole gang: the figures are the gang's.
+    const title = preview.gang_id ? `Release its gang's ${preview.bookings} bookings?` : "Release this booking?";
+    const ok = await confirmDialog(title, h("div", {}, body, h("p", { class: "muted" }, "The figures are the server's as of now; the seconds until you confirm are charged too.")), "Release");
     if (!ok) return;
-    const done = await api("POST", `/v1/bookings/${encodeURIComponent(booking.booking_id)}/release`, { idempotent: true });
+    let done = await api("POST", `/v1/bookings/${encodeURIComponent(booking.booking_id)}/release`, { idempotent: true });
+    if (preview.gang_id) {
+      const gang = await api("GET", `/v1/gangs/${encodeURIComponent(preview.gang_id)}`);
+      done = { ...done, gpu_id: `${gang.size} GPUs (gang ${gang.gang_id})`, amount_charged: gang.amount_charged, refund: gang.refund };
+    }
     announce(`Released. Refund ${money(done.refund)}.`);
     await after(done);
   });
