@@ -18,6 +18,7 @@ from tests.web.web_support import (
     browser,
     client_with_money,
     clock,
+    half_used_gang,
     make_market,
     page,
     playwright_expect,
@@ -426,11 +427,8 @@ def test_releasing_a_gangs_booking_shows_and_gives_the_whole_gangs_refund(
 ) -> None:
     market = make_market(api)
     key = client_with_money(api, "gus")
-    body = {"duration_hours": 1, "count": 2, "placement": "same_miner"}
-    made = api.call("POST", "/v1/marketplace/book", key, json=body)
-    assert made.status_code == 201, made.text
-    first = made.json()["lines"][0]["booking_id"]
-    api.pass_time(1800, market.miner)
+    made = half_used_gang(api, market, key)
+    first = made["lines"][0]["booking_id"]
     sign_in(page, live_server, key)
     page.goto(live_server + "/account")
     page.locator(f"tr[data-booking='{first}']").locator("text=Release…").click()
@@ -439,7 +437,7 @@ def test_releasing_a_gangs_booking_shows_and_gives_the_whole_gangs_refund(
     expect(page.locator("#preview-refund")).to_have_text(f"{preview['refund']} AITBC")
     page.click("#confirm-ok")
     expect(page.locator("#last-release")).to_contain_text(f"refunded {preview['refund']} AITBC")
-    gang = api.call("GET", f"/v1/gangs/{made.json()['gang_id']}", key).json()
+    gang = api.call("GET", f"/v1/gangs/{made['gang_id']}", key).json()
     assert (gang["status"], gang["refund"]) == ("released", preview["refund"])
 
 

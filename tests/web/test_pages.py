@@ -18,7 +18,7 @@ from aitbc.web.demo import keep_online, seed
 from aitbc.web.router import STATIC_DIR
 from tests.support.api import ADMIN_KEY, Api
 from tests.support.waiting import until
-from tests.web.web_support import client_with_money, make_market
+from tests.web.web_support import client_with_money, half_used_gang, make_market
 
 PAGE_ADDRESSES = ["/", "/?model=4090&sort=rating", "/gpus/gpu_x", "/account", "/provider"]
 PAGE_ADDRESSES += ["/admin", "/signin"]
@@ -106,19 +106,16 @@ def test_the_release_preview_of_a_gangs_booking_is_the_whole_gangs(api: Api) -> 
     gives back, which is what the balance then shows."""
     market = make_market(api)
     key = client_with_money(api, "gus")
-    body = {"duration_hours": 1, "count": 2, "placement": "same_miner"}
-    made = api.call("POST", "/v1/marketplace/book", key, json=body)
-    assert made.status_code == 201, made.text
-    first = made.json()["lines"][0]["booking_id"]
-    api.pass_time(1800, market.miner)
+    made = half_used_gang(api, market, key)
+    first = made["lines"][0]["booking_id"]
     balance = Decimal(api.call("GET", "/v1/accounts/me", key).json()["balance"])
     preview = _preview(api, key, first).json()
-    assert (preview["gang_id"], preview["bookings"]) == (made.json()["gang_id"], 2)
-    assert preview["paid"] == made.json()["total_cost"]
+    assert (preview["gang_id"], preview["bookings"]) == (made["gang_id"], 2)
+    assert preview["paid"] == made["total_cost"]
     assert api.call("POST", f"/v1/bookings/{first}/release", key).status_code == 200
     after = Decimal(api.call("GET", "/v1/accounts/me", key).json()["balance"])
     assert after - balance == Decimal(preview["refund"])
-    gang = api.call("GET", f"/v1/gangs/{made.json()['gang_id']}", key).json()
+    gang = api.call("GET", f"/v1/gangs/{made['gang_id']}", key).json()
     assert (gang["amount_charged"], gang["refund"]) == (preview["charged"], preview["refund"])
 
 

@@ -115,6 +115,16 @@ def client_with_money(api: Api, owner: str, amount: str = "100") -> str:
     return key
 
 
+def half_used_gang(api: Api, market: WebMarket, key: str) -> dict[str, Any]:
+    """A gang of two of the market's GPUs booked by ``key`` for an hour, half an hour ago."""
+    body = {"duration_hours": 1, "count": 2, "placement": "same_miner"}
+    made = api.call("POST", "/v1/marketplace/book", key, json=body)
+    assert made.status_code == 201, made.text
+    api.pass_time(1800, market.miner)
+    gang: dict[str, Any] = made.json()
+    return gang
+
+
 def sign_in(page: Any, base: str, key: str) -> None:
     page.goto(base + "/signin")
     page.fill("#api-key", key)
