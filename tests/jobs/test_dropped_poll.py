@@ -52,10 +52,7 @@ def _until(condition: Callable[[], bool], seconds: float) -> bool:
 def test_a_poll_whose_miner_hung_up_takes_no_job(
     api: Api, app: FastAPI, live_server: str, method: str
 ) -> None:
-    miner = api.key("miner", "m1")
-    client = api.key("client", "c1")
-    deposit(api, "c1", "100")
-    api.register_gpu(miner, name="RTX 4090", price_per_hour="3.6")
+    miner, client = _rig(api)
     waiting = app.state.signals._waiting
 
     sock = _open_poll(live_server, miner, method)
@@ -77,6 +74,14 @@ def test_a_poll_whose_miner_hung_up_takes_no_job(
     assert finished["state"] == "completed"
 
 
+def _rig(api: Api, price: str = "3.6") -> tuple[str, str]:
+    """Miner m1 with an RTX 4090 at ``price`` an hour, and client c1 with 100: their keys."""
+    miner, client = api.key("miner", "m1"), api.key("client", "c1")
+    deposit(api, "c1", "100")
+    api.register_gpu(miner, name="RTX 4090", price_per_hour=price)
+    return miner, client
+
+
 def _claimed(api: Api, key: str) -> dict[str, Any]:
     body: dict[str, Any] = ok(api.call("POST", POLL, key, json={"claim": True}))
     return body
@@ -88,10 +93,7 @@ def test_a_claimed_job_left_unconfirmed_goes_back_and_its_time_is_not_charged(
     """The answer to the poll that took the job never reached the miner (here: the test
     drops it). The poll asked for a claim, which runs out unconfirmed: the job goes back for
     the miner's next poll, and the seconds in between are refunded, not charged."""
-    miner = api.key("miner", "m1")
-    client = api.key("client", "c1")
-    deposit(api, "c1", "100")
-    api.register_gpu(miner, name="RTX 4090", price_per_hour="3.6")  # 0.001 a second
+    miner, client = _rig(api)  # 0.001 a second
     created = submitted(api, client, constraints={"gpu_model": "RTX 4090"})
     lost = _claimed(api, miner)
     assert lost["job_id"] == created["job_id"]
@@ -121,10 +123,7 @@ def test_a_claim_that_runs_out_after_its_booking_ended_charges_nothing_and_runs_
     """The lost claim's booking runs out before the claim does: the sweep takes the job
     back first, so the booking ends unserved (refunded whole) and the job goes round again,
     instead of the booking charged in full and the job stuck on it."""
-    miner = api.key("miner", "m1")
-    client = api.key("client", "c1")
-    deposit(api, "c1", "100")
-    api.register_gpu(miner, name="RTX 4090", price_per_hour="3.6")
+    miner, client = _rig(api)
     created = submitted(
         api, client, duration_hours="0.1", ttl_seconds=7200, constraints={"gpu_model": "RTX 4090"}
     )  # a booking of 360 s
@@ -142,10 +141,7 @@ def test_a_claim_that_runs_out_after_its_booking_ended_charges_nothing_and_runs_
 
 def test_cancelling_a_job_whose_claim_ran_out_unconfirmed_charges_nothing(api: Api) -> None:
     """Before a sweep or after, the job never reached its miner: its cancel costs nothing."""
-    miner = api.key("miner", "m1")
-    client = api.key("client", "c1")
-    deposit(api, "c1", "100")
-    api.register_gpu(miner, name="RTX 4090", price_per_hour="3.6")
+    miner, client = _rig(api)
     created = submitted(api, client, constraints={"gpu_model": "RTX 4090"})
     assert _claimed(api, miner)["job_id"] == created["job_id"]  # the answer is lost
     api.pass_time(120, miner)  # the claim ran out at 30 s; no sweep since
@@ -156,10 +152,7 @@ def test_cancelling_a_job_whose_claim_ran_out_unconfirmed_charges_nothing(api: A
 
 
 def test_a_claim_confirmed_too_late_is_refused(api: Api) -> None:
-    miner = api.key("miner", "m1")
-    client = api.key("client", "c1")
-    deposit(api, "c1", "100")
-    api.register_gpu(miner, name="RTX 4090", price_per_hour="1")
+    miner, client = _rig(api, price="1")
     created = submitted(api, client, constraints={"gpu_model": "RTX 4090"})
     _claimed(api, miner)
     api.pass_time(31, miner)
