@@ -95,7 +95,8 @@ def public(booking: BookingRecord, now: datetime, policy: Policy) -> dict[str, A
         "refund": units_text(stands.refunded),
         "offline_seconds_refunded": booking.outage_seconds,
         "offline_refund": units_text(booking.outage_refund_units),
-        # While the silence may yet end (an interrupted booking has ended at its start).
+        # While the miner may yet come back: an interrupted booking ended where the silence
+        # began, and its ended_at says so.
         "miner_offline_since": None
         if stands.silence is None or stands.status == "interrupted"
         else iso(stands.silence.stop),
