@@ -212,11 +212,7 @@ async def _lock(conn: Conn, gang_id: str, principal: Principal) -> Gang:
 
 
 def _going(gang: Gang, now: datetime) -> list[BookingRecord]:
-    return [
-        line
-        for line in gang.lines
-        if lifecycle.effective_status(line, now) in ("pending", "active")
-    ]
+    return [line for line in gang.lines if lifecycle.live(line, now)]
 
 
 async def release_gang(

@@ -40,6 +40,11 @@ def effective_status(booking: BookingLike, now: datetime) -> str:
     return "pending"
 
 
+def live(booking: BookingLike, now: datetime) -> bool:
+    """Still to begin or running: what a release, an extension or a new bid can change."""
+    return effective_status(booking, now) in ("pending", "active")
+
+
 def charged_units(booking: BookingLike, now: datetime) -> int:
     """Charged so far: the whole (less refunded offline time) once the time is up, settled
     or not."""

@@ -716,7 +716,7 @@ async def release_booking(
     place: Place | None = None,
 ) -> Released:
     booking = await _owned_booking_locked(conn, booking_id, principal, place)
-    if lifecycle.effective_status(booking, now) not in ("pending", "active"):
+    if not lifecycle.live(booking, now):
         raise Conflict("This booking has already ended.", code="nothing_to_release")
     return await release_locked(conn, booking, now=now, fee_bps=fee_bps, policy=policy)
 
@@ -793,7 +793,7 @@ async def extend_locked(
     policy: Policy,
 ) -> BookingRecord:
     """``extend`` for a booking whose GPU and row the caller has locked."""
-    if lifecycle.effective_status(booking, now) not in ("pending", "active"):
+    if not lifecycle.live(booking, now):
         raise Conflict("Only a booking that has not ended can be extended.", code="booking_ended")
     silent = lifecycle.current(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
     if silent is not None or booking.miner_status == "offline":
@@ -853,7 +853,7 @@ async def change_bid(
         )
     if booking.rental_type != INTERRUPTIBLE:
         raise Conflict("Only an interruptible booking has a bid.", code="not_interruptible")
-    if lifecycle.effective_status(booking, now) not in ("pending", "active"):
+    if not lifecycle.live(booking, now):
         raise Conflict("This booking has ended.", code="booking_ended")
     silent = lifecycle.current(booking, heartbeat=booking.miner_heartbeat, now=now, policy=policy)
     if silent is not None or booking.miner_status == "offline":

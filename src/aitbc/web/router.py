@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from importlib import resources
-from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request, Response
@@ -57,16 +56,16 @@ async def release_preview(booking_id: str, request: Request) -> Response:
         booking = await service.get_booking(
             conn, booking_id=booking_id, principal=principal, now=now, policy=policy
         )
-        lines = [booking] if _releasable(booking, now) else []
+        lines = [booking] if lifecycle.live(booking, now) else []
         if booking.gang_id is not None:
             gang = await gangs.get_gang(conn, gang_id=booking.gang_id, principal=principal)
-            lines = [line for line in gang.lines if _releasable(line, now)]
+            lines = [line for line in gang.lines if lifecycle.live(line, now)]
         jobs = [await riders.see(conn, line) for line in lines]
     if not lines:
         raise Conflict("This booking has already ended.", code="nothing_to_release")
     fee_bps = state.settings.platform_fee_bps
     ends = {
-        line.id: settlement.outcome(line, at=now, fee_bps=fee_bps, **_terms(line, job, now, policy))
+        line.id: _ending(line, job, now, policy, fee_bps)
         for line, job in zip(lines, jobs, strict=True)
     }
     named = ends.get(booking.id)
@@ -83,15 +82,13 @@ async def release_preview(booking_id: str, request: Request) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-def _terms(booking: BookingRecord, job: Held | None, now: datetime, policy: Policy) -> Any:
+def _ending(
+    booking: BookingRecord, job: Held | None, now: datetime, policy: Policy, fee_bps: int
+) -> settlement.Outcome:
+    """How releasing the booking now would end it (as ``service.release_booking`` does)."""
     terms = service.release_terms(booking, job, now=now, policy=policy)
-    return {"full_refund": terms.full_refund, "silence": terms.silence}
-
-
-def _releasable(booking: BookingRecord, now: datetime) -> bool:
-    return booking.status == "open" and lifecycle.effective_status(booking, now) in (
-        "pending",
-        "active",
+    return settlement.outcome(
+        booking, at=now, fee_bps=fee_bps, full_refund=terms.full_refund, silence=terms.silence
     )
 
 
