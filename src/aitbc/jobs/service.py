@@ -369,13 +369,15 @@ async def release_claim(conn: Conn, *, job_id: str, now: datetime) -> None:
     """The sweeper's part: a claim that ran out unconfirmed gives its job back. Checked under
     the job's lock, so a confirmation that committed first keeps the job with its miner."""
     job = await _locked_job(conn, job_id, skip_locked=True)
-    if (
-        job is not None
-        and job.state == "running"
-        and job.claim_expires_at is not None
-        and job.claim_expires_at <= now
-    ):
+    if job is not None and _claim_ran_out(job, now):
         await _hand_back(conn, job, now=now)
+
+
+def _claim_ran_out(job: JobRecord, now: datetime) -> bool:
+    """The job was handed over on a claim its miner did not confirm in time: it never ran."""
+    return (
+        job.state == "running" and job.claim_expires_at is not None and job.claim_expires_at <= now
+    )
 
 
 async def _miners_running_job(conn: Conn, job_id: str, miner_id: str, now: datetime) -> JobRecord:
@@ -452,8 +454,8 @@ async def cancel(
     state = effective_state(job, now)
     if state not in LIVE:
         raise Conflict(f"This job is {state}.", code="job_finished")
-    if job.state == "running" and job.claim_expires_at is not None and job.claim_expires_at <= now:
-        await _hand_back(conn, job, now=now)  # its claim ran out unconfirmed: it never ran
+    if _claim_ran_out(job, now):
+        await _hand_back(conn, job, now=now)
     # Used time is paid for a job that started; one that never did costs nothing.
     unserved = job.state == "assigned"
     await _end_booking(
