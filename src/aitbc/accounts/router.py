@@ -31,7 +31,6 @@ router = APIRouter(prefix="/v1", tags=["accounts"])
     status_code=201,
     response_model=DepositResult,
     responses=error_responses(401, 403, 404, 422),
-    summary="Credit an owner's account (admin)",
     description="The owner must hold an API key or an account already (a typing mistake "
     "must not open an account nobody can use); `create=true` opens one for a new owner.",
 )
@@ -46,6 +45,7 @@ async def deposit(
         bool, Query(description="Open an account for an owner not seen before")
     ] = False,
 ) -> Response:
+    """Credit an owner's account (admin)"""
     now, settings = ctx.now(), ctx.settings
 
     async def make(conn: Conn) -> DepositResult:
@@ -65,41 +65,32 @@ async def deposit(
     )
 
 
-@router.get(
-    "/accounts/me",
-    responses=error_responses(401),
-    summary="Your balance and escrow",
-)
+@router.get("/accounts/me", responses=error_responses(401))
 async def my_account(ctx: ContextDep, principal: AnyKeyDep) -> AccountPublic:
+    """Your balance and escrow"""
     balances = await ctx.read(
         service.view, owner_id=principal.owner_id, now=ctx.now(), settings=ctx.settings
     )
     return AccountPublic.of(balances)
 
 
-@router.get(
-    "/accounts/me/ledger",
-    responses=error_responses(401, 422),
-    summary="Your ledger entries, newest first",
-)
+@router.get("/accounts/me/ledger", responses=error_responses(401, 422))
 async def my_ledger(
     ctx: ContextDep,
     principal: AnyKeyDep,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[LedgerLine]:
+    """Your ledger entries, newest first"""
     entries = await ctx.read(
         service.ledger, owner_id=principal.owner_id, limit=limit, offset=offset
     )
     return [LedgerLine.of(entry) for entry in entries]
 
 
-@router.get(
-    "/accounts/me/low-balance-alert",
-    responses=error_responses(401),
-    summary="The balance below which you get an account.low_balance event",
-)
+@router.get("/accounts/me/low-balance-alert", responses=error_responses(401))
 async def my_alert(ctx: ContextDep, principal: AnyKeyDep) -> LowBalanceAlert:
+    """The balance below which you get an account.low_balance event"""
     below = await ctx.read(alerts.alert_of, owner_id=principal.owner_id)
     return LowBalanceAlert(below=None if below is None else from_units(below))
 
@@ -107,13 +98,13 @@ async def my_alert(ctx: ContextDep, principal: AnyKeyDep) -> LowBalanceAlert:
 @router.put(
     "/accounts/me/low-balance-alert",
     responses=error_responses(401),
-    summary="Be told (an account.low_balance event) when your balance falls below an amount",
     description="Once, when the balance is first below `below` (checked by the sweeper), "
     "and again only after it has been back at or above it. `below: null` removes the alert.",
 )
 async def set_my_alert(
     body: LowBalanceAlertIn, ctx: ContextDep, principal: AnyKeyDep
 ) -> LowBalanceAlert:
+    """Be told (an account.low_balance event) when your balance falls below an amount"""
     units = None if body.below is None else to_units(body.below)
     await ctx.write(alerts.set_alert, owner_id=principal.owner_id, below_units=units)
     return LowBalanceAlert(below=None if units is None else from_units(units))

@@ -27,24 +27,16 @@ def _public(key: ApiKey) -> ApiKeyPublic:
     )
 
 
-@router.post(
-    "/admin/api-keys",
-    status_code=201,
-    responses=error_responses(401, 403, 409, 422),
-    summary="Create an API key (admin); an owner id has one role",
-)
+@router.post("/admin/api-keys", status_code=201, responses=error_responses(401, 403, 409, 422))
 async def create_api_key(body: ApiKeyCreate, ctx: ContextDep, _: AdminDep) -> ApiKeyCreated:
+    """Create an API key (admin); an owner id has one role"""
     key, secret = await ctx.write(
         service.create_key, role=body.role, owner_id=body.owner_id, now=ctx.now()
     )
     return ApiKeyCreated(key=secret, key_id=key.id, role=body.role, owner_id=key.owner_id)
 
 
-@router.get(
-    "/admin/api-keys",
-    responses=error_responses(401, 403, 422),
-    summary="List API keys without their secrets (admin)",
-)
+@router.get("/admin/api-keys", responses=error_responses(401, 403, 422))
 async def list_api_keys(
     ctx: ContextDep,
     _: AdminDep,
@@ -53,6 +45,7 @@ async def list_api_keys(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[ApiKeyPublic]:
+    """List API keys without their secrets (admin)"""
     async with ctx.store.read() as conn:
         keys = await service.list_keys(
             conn, role=role, owner_id=owner_id, limit=limit, offset=offset
@@ -60,20 +53,18 @@ async def list_api_keys(
     return [_public(k) for k in keys]
 
 
-@router.delete(
-    "/admin/api-keys/{key_id}",
-    responses=error_responses(401, 403, 404),
-    summary="Revoke an API key (admin); effective on the next request",
-)
+@router.delete("/admin/api-keys/{key_id}", responses=error_responses(401, 403, 404))
 async def revoke_api_key(
     key_id: str, request: Request, ctx: ContextDep, _: AdminDep
 ) -> ApiKeyPublic:
+    """Revoke an API key (admin); effective on the next request"""
     revoked = await ctx.write(service.revoke_key, key_id=key_id, now=ctx.now())
     # Other processes stop accepting the key when their short-lived lookups run out.
     request.app.state.authenticator.forget()
     return _public(revoked)
 
 
-@router.get("/me", responses=error_responses(401), summary="Who am I")
+@router.get("/me", responses=error_responses(401))
 async def me(principal: AnyKeyDep) -> Me:
+    """Who am I"""
     return Me(owner_id=principal.owner_id, role=principal.role, key_id=principal.key_id)  # type: ignore[arg-type]

@@ -28,7 +28,6 @@ router = APIRouter(tags=["offers"], dependencies=[CheckKey])
     status_code=202,
     response_model=BidPublic,
     responses=error_responses(401, 403, 422),
-    summary="A standing request for GPUs at a maximum price; filled by bookings when it can",
 )
 async def create_bid(
     body: BidCreate,
@@ -37,6 +36,7 @@ async def create_bid(
     principal: ClientDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    """A standing request for GPUs at a maximum price; filled by bookings when it can"""
     now, settings = ctx.now(), ctx.settings
     asked = bids.BidRequest(
         client_id=principal.owner_id,
@@ -57,28 +57,22 @@ async def create_bid(
     )
 
 
-@router.get(
-    "/marketplace/bids",
-    responses=error_responses(401, 422),
-    summary="Your bids (an admin: all)",
-)
+@router.get("/marketplace/bids", responses=error_responses(401, 422))
 async def list_bids(
     ctx: ContextDep,
     principal: AnyKeyDep,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[BidPublic]:
+    """Your bids (an admin: all)"""
     found = await ctx.read(bids.list_bids, principal=principal, limit=limit, offset=offset)
     now = ctx.now()
     return [BidPublic.of(bid, now) for bid in found]
 
 
-@router.post(
-    "/marketplace/bids/{bid_id}/cancel",
-    responses=error_responses(401, 403, 404, 409),
-    summary="Cancel an open bid (bookings it already made stand)",
-)
+@router.post("/marketplace/bids/{bid_id}/cancel", responses=error_responses(401, 403, 404, 409))
 async def cancel_bid(bid_id: str, ctx: ContextDep, principal: ClientOrAdminDep) -> BidPublic:
+    """Cancel an open bid (bookings it already made stand)"""
     now = ctx.now()
     return BidPublic.of(
         await ctx.write(bids.cancel, bid_id=bid_id, principal=principal, now=now), now

@@ -53,9 +53,9 @@ _JSON = "application/json"
     response_model=BookingPublic,
     responses=error_responses(401, 402, 403, 404, 409, 422),
     openapi_extra=documented(headers=_WRITE_HEADERS),
-    summary="Book a GPU now or reserve it for later; the cost moves into escrow",
 )
 async def book_gpu(gpu_id: str, body: BookRequest, request: Request) -> Response:
+    """Book a GPU now or reserve it for later; the cost moves into escrow"""
     principal = await caller_with_role(request, "client")
     state = request.app.state
     settings, now = state.settings, state.clock.now()
@@ -160,10 +160,10 @@ async def _release(
     response_model=ReleaseResult,
     responses=error_responses(401, 403, 404, 409),
     openapi_extra=documented(headers=_WRITE_HEADERS),
-    summary="End your booking on this GPU early: used time charged, the rest refunded",
     description=_JOB_ENDS_TOO,
 )
 async def release_gpu(gpu_id: str, request: Request) -> Response:
+    """End your booking on this GPU early: used time charged, the rest refunded"""
     return await _release(request, service.release_gpu, gpu_id=gpu_id)
 
 
@@ -172,9 +172,9 @@ async def release_gpu(gpu_id: str, request: Request) -> Response:
     response_model=list[BookingPublic],
     responses=error_responses(401, 422),
     openapi_extra=documented(BookingListQuery, headers=(API_KEY_PARAMETER,)),
-    summary="Your bookings (a miner: bookings on its GPUs; an admin: all)",
 )
 async def list_bookings(request: Request) -> Response:
+    """Your bookings (a miner: bookings on its GPUs; an admin: all)"""
     principal = await caller_with_role(request, "client", "miner", "admin")
     params = parse_query(BookingListQuery, request)
     state = request.app.state
@@ -196,9 +196,9 @@ async def list_bookings(request: Request) -> Response:
     response_model=BookingPublic,
     responses=error_responses(401, 404),
     openapi_extra=documented(headers=(API_KEY_PARAMETER,)),
-    summary="One booking",
 )
 async def get_booking(booking_id: str, request: Request) -> Response:
+    """One booking"""
     principal = await caller_with_role(request, "client", "miner", "admin")
     state = request.app.state
     now, policy = state.clock.now(), state.settings.outage_policy
@@ -215,10 +215,10 @@ async def get_booking(booking_id: str, request: Request) -> Response:
     response_model=BookingPublic,
     responses=error_responses(401, 402, 403, 404, 409, 422),
     openapi_extra=documented(headers=_WRITE_HEADERS),
-    summary="Add time to a booking (one of a gang: every booking of the gang); the extra "
-    "cost moves into escrow",
 )
 async def extend_booking(booking_id: str, body: ExtendRequest, request: Request) -> Response:
+    """Add time to a booking (one of a gang: every booking of the gang); the extra cost moves into
+    escrow"""
     principal = await _owner(request)
     added = _added_seconds(body.hours, request.app.state.settings)
 
@@ -238,11 +238,11 @@ async def extend_booking(booking_id: str, body: ExtendRequest, request: Request)
     response_model=ReleaseResult,
     responses=error_responses(401, 403, 404, 409),
     openapi_extra=documented(headers=_WRITE_HEADERS),
-    summary="End a booking early, or cancel a reservation that has not started (one of a "
-    "gang: the whole gang)",
     description=_JOB_ENDS_TOO,
 )
 async def release_booking(booking_id: str, request: Request) -> Response:
+    """End a booking early, or cancel a reservation that has not started (one of a gang: the whole
+    gang)"""
     return await _release(request, gangs.release_booking, booking_id=booking_id)
 
 
@@ -251,9 +251,9 @@ async def release_booking(booking_id: str, request: Request) -> Response:
     response_model=BookingPublic,
     responses=error_responses(401, 402, 403, 404, 409, 422),
     openapi_extra=documented(headers=_WRITE_HEADERS),
-    summary="Raise an interruptible booking's bid; the rest of its time is paid at the new bid",
 )
 async def change_bid(booking_id: str, body: BidChange, request: Request) -> Response:
+    """Raise an interruptible booking's bid; the rest of its time is paid at the new bid"""
     principal = await _owner(request)
 
     async def change(conn: Conn, now: datetime, settings: Settings) -> bytes:
@@ -276,10 +276,10 @@ async def change_bid(booking_id: str, body: BidChange, request: Request) -> Resp
         **error_responses(401, 402, 403, 409, 422),
     },
     openapi_extra=documented(headers=_WRITE_HEADERS),
-    summary="Book the best GPU (or, with count, a gang of GPUs) that meets every criterion, "
-    "or be told which left none",
 )
 async def book_best(body: BookBestRequest, request: Request, explain: bool = False) -> Response:
+    """Book the best GPU (or, with count, a gang of GPUs) that meets every criterion, or be told
+    which left none"""
     principal = await caller_with_role(request, "client")
     state = request.app.state
     settings, now = state.settings, state.clock.now()
@@ -344,9 +344,9 @@ async def book_best(body: BookBestRequest, request: Request, explain: bool = Fal
     response_model=GangPublic,
     responses=error_responses(401, 404),
     openapi_extra=documented(headers=(API_KEY_PARAMETER,)),
-    summary="One gang: its order, with its bookings as the lines",
 )
 async def get_gang(gang_id: str, request: Request) -> Response:
+    """One gang: its order, with its bookings as the lines"""
     principal = await caller_with_role(request, "client", "admin")
     state = request.app.state
     async with state.store.read() as conn:
@@ -360,10 +360,9 @@ async def get_gang(gang_id: str, request: Request) -> Response:
     response_model=GangPublic,
     responses=error_responses(401, 403, 404, 409),
     openapi_extra=documented(headers=_WRITE_HEADERS),
-    summary="End every booking of a gang early (or cancel them): used time charged, the "
-    "rest refunded",
 )
 async def release_gang(gang_id: str, request: Request) -> Response:
+    """End every booking of a gang early (or cancel them): used time charged, the rest refunded"""
     principal = await _owner(request)
 
     async def change(conn: Conn, now: datetime, settings: Settings) -> bytes:
@@ -381,9 +380,9 @@ async def release_gang(gang_id: str, request: Request) -> Response:
     response_model=GangPublic,
     responses=error_responses(401, 402, 403, 404, 409, 422),
     openapi_extra=documented(headers=_WRITE_HEADERS),
-    summary="Add time to every booking of a gang, or to none; the extra cost moves into escrow",
 )
 async def extend_gang(gang_id: str, body: ExtendRequest, request: Request) -> Response:
+    """Add time to every booking of a gang, or to none; the extra cost moves into escrow"""
     principal = await _owner(request)
     added = _added_seconds(body.hours, request.app.state.settings)
 

@@ -26,7 +26,6 @@ MAX_EVENT_ID = 2**63 - 1  # a 64-bit integer, on either database
 @router.get(
     "/events",
     responses=error_responses(401, 403),
-    summary="Your events, oldest first, after a cursor (long poll with `wait`)",
     description="Everything that happened to your bookings, GPUs, jobs, bids, account, "
     "reviews and webhooks (docs/events.md lists the types). Page with `after=<next_after>`. "
     "With `wait`, an empty page waits up to that many seconds for the next event. With "
@@ -53,6 +52,7 @@ async def list_events(
         str | None, Query(max_length=128, description="Another owner's events (admin)")
     ] = None,
 ) -> EventPage:
+    """Your events, oldest first, after a cursor (long poll with `wait`)"""
     wanted = feed.parse_types(types)
     owner_id = principal.owner_id
     if owner is not None and owner != owner_id:

@@ -65,12 +65,7 @@ async def _changed(
     return _gpu_response(await ctx.store.write(work), gpu_id)
 
 
-@router.post(
-    "/register",
-    status_code=201,
-    responses=error_responses(401, 403, 422),
-    summary="Register one GPU for a miner (the CLI's `marketplace gpu register`)",
-)
+@router.post("/register", status_code=201, responses=error_responses(401, 403, 422))
 async def register_gpu(
     body: GpuRegister,
     ctx: ContextDep,
@@ -85,6 +80,7 @@ async def register_gpu(
         ),
     ] = None,
 ) -> GpuRegistered:
+    """Register one GPU for a miner (the CLI's `marketplace gpu register`)"""
     miner_id = listings.resolve_miner_id(principal, x_miner_id)
     gpu = await ctx.write(
         listings.register_gpu,
@@ -112,9 +108,9 @@ async def register_gpu(
         **error_responses(401, 422),
     },
     openapi_extra=documented(GpuListQuery, headers=(API_KEY_PARAMETER,)),
-    summary="List GPUs (a bare JSON array), filtered, sorted and paginated",
 )
 async def list_gpus(request: Request) -> Response:
+    """List GPUs (a bare JSON array), filtered, sorted and paginated"""
     await caller(request)
     params = parse_query(GpuListQuery, request)
     state = request.app.state
@@ -155,9 +151,9 @@ async def list_gpus(request: Request) -> Response:
     response_model=GpuDetail,
     responses=error_responses(401, 404),
     openapi_extra=documented(path=("gpu_id",), headers=(API_KEY_PARAMETER,)),
-    summary="One GPU with status, health, rating and booking state",
 )
 async def gpu_details(request: Request) -> Response:
+    """One GPU with status, health, rating and booking state"""
     await caller(request)
     state = request.app.state
     gpu_id = request.path_params["gpu_id"]
@@ -183,39 +179,27 @@ async def gpu_details(request: Request) -> Response:
     return _gpu_response(gpu, gpu_id)
 
 
-@router.patch(
-    "/{gpu_id}",
-    response_model=GpuPublic,
-    responses=error_responses(401, 403, 404, 422),
-    summary="Change a GPU's price, pricing mode or description (its miner or an admin)",
-)
+@router.patch("/{gpu_id}", response_model=GpuPublic, responses=error_responses(401, 403, 404, 422))
 async def update_gpu(
     gpu_id: str, request: Request, body: GpuUpdate, ctx: ContextDep, principal: MinerOrAdminDep
 ) -> Response:
+    """Change a GPU's price, pricing mode or description (its miner or an admin)"""
     return await _changed(
         request, ctx, gpu_id, principal, listings.update_gpu, change=body.change()
     )
 
 
-@router.delete(
-    "/{gpu_id}",
-    response_model=GpuPublic,
-    responses=error_responses(401, 403, 404, 409),
-    summary="Delist a GPU (its miner or an admin); refused while it is booked",
-)
+@router.delete("/{gpu_id}", response_model=GpuPublic, responses=error_responses(401, 403, 404, 409))
 async def delist_gpu(
     gpu_id: str, request: Request, ctx: ContextDep, principal: MinerOrAdminDep
 ) -> Response:
+    """Delist a GPU (its miner or an admin); refused while it is booked"""
     return await _changed(request, ctx, gpu_id, principal, listings.delist_gpu)
 
 
-@router.post(
-    "/{gpu_id}/relist",
-    response_model=GpuPublic,
-    responses=error_responses(401, 403, 404),
-    summary="List a delisted GPU again (its miner or an admin); registering does not",
-)
+@router.post("/{gpu_id}/relist", response_model=GpuPublic, responses=error_responses(401, 403, 404))
 async def relist_gpu(
     gpu_id: str, request: Request, ctx: ContextDep, principal: MinerOrAdminDep
 ) -> Response:
+    """List a delisted GPU again (its miner or an admin); registering does not"""
     return await _changed(request, ctx, gpu_id, principal, listings.relist_gpu)

@@ -1,13 +1,42 @@
-"""Routing helpers: every endpoint is ``async`` (its database work is the store's), so the
-router is FastAPI's own; ``include_flat`` adds a router's routes without nesting."""
+"""Routing helpers: every endpoint is ``async`` (its database work is the store's), and its
+docstring is its OpenAPI text; ``include_flat`` adds a router's routes without nesting."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+from typing import Any
+
 import fastapi
-from fastapi import APIRouter
+from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 __all__ = ["APIRouter", "include_flat"]
+
+
+class DocumentedRoute(APIRoute):
+    """A route whose endpoint's docstring gives its OpenAPI summary (the first paragraph, on
+    one line) and description (the rest, if any). A route given a summary takes the whole
+    docstring as its description; one given a description (even empty) keeps it."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        described = kwargs.get("description")
+        first, _, rest = inspect.cleandoc(endpoint.__doc__ or "").partition("\n\n")
+        if kwargs.get("summary") is None:
+            kwargs["summary"] = " ".join(first.split()) or None
+        else:
+            rest = inspect.cleandoc(endpoint.__doc__ or "")
+        super().__init__(path, endpoint, **kwargs)
+        self.description = rest if described is None else described
+
+
+class APIRouter(fastapi.APIRouter):
+    """FastAPI's router, with routes documented by their endpoints' docstrings."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("route_class", DocumentedRoute)
+        super().__init__(**kwargs)
+
 
 _COPIED = (
     "response_model",
@@ -66,7 +95,7 @@ def _moved(router: fastapi.APIRouter, prefix: str, include_in_schema: bool) -> l
 
 
 def _copied(router: fastapi.APIRouter, prefix: str, include_in_schema: bool) -> list[BaseRoute]:
-    moved = fastapi.APIRouter()
+    moved = APIRouter()
     for route in router.routes:
         assert isinstance(route, fastapi.routing.APIRoute)
         moved.add_api_route(

@@ -44,7 +44,6 @@ MAX_POLL_WAIT_SECONDS = 30.0
     status_code=201,
     response_model=JobPublic,
     responses=error_responses(401, 402, 403, 422),
-    summary="Submit a job; it books the best matching GPU now or waits in the queue",
 )
 async def submit_job(
     body: JobCreate,
@@ -53,6 +52,7 @@ async def submit_job(
     principal: ClientDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    """Submit a job; it books the best matching GPU now or waits in the queue"""
     now, settings = ctx.now(), ctx.settings
     c = body.constraints
     hours = body.duration_hours if body.duration_hours is not None else settings.job_default_hours
@@ -79,14 +79,11 @@ async def submit_job(
     )
 
 
-@router.get(
-    "/jobs",
-    responses=error_responses(401, 422),
-    summary="Your jobs (a miner: jobs on its GPUs; an admin: all)",
-)
+@router.get("/jobs", responses=error_responses(401, 422))
 async def list_jobs(
     ctx: ContextDep, principal: AnyKeyDep, limit: Limit = 50, offset: Offset = 0
 ) -> list[JobPublic]:
+    """Your jobs (a miner: jobs on its GPUs; an admin: all)"""
     now = ctx.now()
     found = await ctx.read(
         service.list_jobs, principal=principal, now=now, limit=limit, offset=offset
@@ -94,11 +91,7 @@ async def list_jobs(
     return [JobPublic.of(job, now) for job in found]
 
 
-@router.get(
-    "/jobs/history",
-    responses=error_responses(401, 422),
-    summary="Your jobs, filtered by state, payload type and submission time",
-)
+@router.get("/jobs/history", responses=error_responses(401, 422))
 async def job_history(
     ctx: ContextDep,
     principal: AnyKeyDep,
@@ -108,6 +101,7 @@ async def job_history(
     from_time: Moment | None = None,
     to_time: Moment | None = None,
 ) -> list[JobPublic]:
+    """Your jobs, filtered by state, payload type and submission time"""
     now = ctx.now()
     found = await ctx.read(
         service.list_jobs,
@@ -120,59 +114,43 @@ async def job_history(
     return [JobPublic.of(job, now) for job in found]
 
 
-@router.get(
-    "/jobs/{job_id}",
-    responses=error_responses(401, 404),
-    summary="One job",
-)
+@router.get("/jobs/{job_id}", responses=error_responses(401, 404))
 async def get_job(job_id: str, ctx: ContextDep, principal: AnyKeyDep) -> JobPublic:
+    """One job"""
     return JobPublic.of(await ctx.read(service.get, job_id=job_id, principal=principal), ctx.now())
 
 
-@router.get(
-    "/jobs/{job_id}/result",
-    responses=error_responses(401, 404, 425),
-    summary="The job's result once it has ended; 425 (too early) until then",
-)
+@router.get("/jobs/{job_id}/result", responses=error_responses(401, 404, 425))
 async def job_outcome(job_id: str, ctx: ContextDep, principal: AnyKeyDep) -> JobOutcome:
+    """The job's result once it has ended; 425 (too early) until then"""
     now = ctx.now()
     job = await ctx.read(service.outcome, job_id=job_id, principal=principal, now=now)
     return JobOutcome.of(job, now)
 
 
-@router.get(
-    "/jobs/{job_id}/receipt",
-    responses=error_responses(401, 404),
-    summary="What ran, on which GPU, for how long, at what cost",
-)
+@router.get("/jobs/{job_id}/receipt", responses=error_responses(401, 404))
 async def job_receipt(job_id: str, ctx: ContextDep, principal: AnyKeyDep) -> Receipt:
+    """What ran, on which GPU, for how long, at what cost"""
     found = await ctx.read(service.job_receipt, job_id=job_id, principal=principal)
     return Receipt.of(found, ctx.now())
 
 
-@router.get(
-    "/explorer/receipts",
-    responses=error_responses(401, 422),
-    dependencies=[CheckKey],
-    summary="Receipts of ended jobs, newest first (public: no payloads or results)",
-)
+@router.get("/explorer/receipts", responses=error_responses(401, 422), dependencies=[CheckKey])
 async def explorer_receipts(
     ctx: ContextDep,
     limit: Limit = 50,
     job_id: Annotated[str | None, Query(max_length=64)] = None,
     status: StateFilter = None,
 ) -> list[Receipt]:
+    """Receipts of ended jobs, newest first (public: no payloads or results)"""
     found = await ctx.read(service.receipts, limit=limit, job_id=job_id, state=status)
     now = ctx.now()
     return [Receipt.of(job, now) for job in found]
 
 
-@router.post(
-    "/jobs/{job_id}/cancel",
-    responses=error_responses(401, 403, 404, 409),
-    summary="Cancel a job; a running one is charged for the time used",
-)
+@router.post("/jobs/{job_id}/cancel", responses=error_responses(401, 403, 404, 409))
 async def cancel_job(job_id: str, ctx: ContextDep, principal: ClientOrAdminDep) -> JobPublic:
+    """Cancel a job; a running one is charged for the time used"""
     now = ctx.now()
     cancelled = await ctx.write(
         service.cancel, job_id=job_id, principal=principal, now=now, settings=ctx.settings
@@ -242,31 +220,25 @@ _POLL = {
 }
 
 
-@router.post(
-    "/miners/poll",
-    summary="Take the next job assigned to your GPUs, waiting up to max_wait_seconds",
-    **_POLL,  # type: ignore[arg-type]
-)
+@router.post("/miners/poll", **_POLL)  # type: ignore[arg-type]
 async def poll(
     request: Request,
     principal: MinerDep,
     body: Annotated[MinerPoll, Body()] = None,  # type: ignore[assignment]
 ) -> MinerJob | Response:
+    """Take the next job assigned to your GPUs, waiting up to max_wait_seconds"""
     asked = body or MinerPoll()
     return await _long_poll(request, principal.owner_id, asked.max_wait_seconds, asked.claim)
 
 
-@router.get(
-    "/miners/poll",
-    summary="The same as POST, for clients that poll by GET",
-    **_POLL,  # type: ignore[arg-type]
-)
+@router.get("/miners/poll", **_POLL)  # type: ignore[arg-type]
 async def poll_by_get(
     request: Request,
     principal: MinerDep,
     max_wait_seconds: Annotated[float, Query(ge=0)] = 0,
     claim: Annotated[bool, Query(description="As the POST's claim")] = False,
 ) -> MinerJob | Response:
+    """The same as POST, for clients that poll by GET"""
     return await _long_poll(request, principal.owner_id, max_wait_seconds, claim)
 
 
@@ -332,12 +304,9 @@ for _path in ("/miners/jobs/{job_id}", "/miners/{job_id}"):
     )
 
 
-@router.post(
-    "/miners/jobs/{job_id}/start",
-    responses=error_responses(401, 403, 404, 409),
-    summary="Confirm a claimed job has reached you (before its claim runs out)",
-)
+@router.post("/miners/jobs/{job_id}/start", responses=error_responses(401, 403, 404, 409))
 async def confirm_job(job_id: str, ctx: ContextDep, principal: MinerDep) -> JobPublic:
+    """Confirm a claimed job has reached you (before its claim runs out)"""
     now = ctx.now()
     confirmed = await ctx.write(
         service.confirm, job_id=job_id, miner_id=principal.owner_id, now=now

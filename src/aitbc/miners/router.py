@@ -84,14 +84,11 @@ def _acting(principal: Principal, named: str) -> str:
     return named if principal.role == "admin" else principal.owner_id
 
 
-@router.post(
-    "/register",
-    responses=error_responses(401, 403, 422),
-    summary="Register (or re-register) the calling miner and its GPUs",
-)
+@router.post("/register", responses=error_responses(401, 403, 422))
 async def register_miner(
     body: MinerRegister, ctx: ContextDep, principal: MinerDep, miner_id: MinerName = None
 ) -> MinerPublic:
+    """Register (or re-register) the calling miner and its GPUs"""
     miner, gpus = await ctx.write(
         service.register,
         miner_id=principal.owner_id,
@@ -102,11 +99,7 @@ async def register_miner(
     return _public(miner, gpus)
 
 
-@router.post(
-    "/heartbeat",
-    responses=error_responses(401, 403, 404, 422),
-    summary="Report liveness, in-flight work and GPU health (the body may be left out)",
-)
+@router.post("/heartbeat", responses=error_responses(401, 403, 404, 422))
 async def miner_heartbeat(
     ctx: ContextDep,
     principal: MinerDep,
@@ -114,6 +107,7 @@ async def miner_heartbeat(
     body: Annotated[MinerHeartbeat, Body()] = None,  # type: ignore[assignment]
     miner_id: MinerName = None,
 ) -> MinerPublic:
+    """Report liveness, in-flight work and GPU health (the body may be left out)"""
     miner, gpus, notices = await ctx.write(
         service.heartbeat,
         miner_id=principal.owner_id,
@@ -124,14 +118,11 @@ async def miner_heartbeat(
     return _public(miner, gpus, notices)
 
 
-@router.put(
-    "/{miner_id:miner}/capabilities",
-    responses=error_responses(401, 403, 404, 422),
-    summary="Replace the miner's capabilities; the GPUs in them are registered as described",
-)
+@router.put("/{miner_id:miner}/capabilities", responses=error_responses(401, 403, 404, 422))
 async def update_capabilities(
     miner_id: str, body: CapabilitiesUpdate, ctx: ContextDep, principal: MinerOrAdminDep
 ) -> MinerPublic:
+    """Replace the miner's capabilities; the GPUs in them are registered as described"""
     miner, gpus = await ctx.write(
         service.update_capabilities,
         miner_id=_acting(principal, miner_id),
@@ -143,12 +134,9 @@ async def update_capabilities(
     return _public(miner, gpus)
 
 
-@router.delete(
-    "/{miner_id:miner}",
-    responses=error_responses(401, 403, 404),
-    summary="Deregister: offline at once, GPUs delisted (booked ones once their bookings end)",
-)
+@router.delete("/{miner_id:miner}", responses=error_responses(401, 403, 404))
 async def deregister(miner_id: str, ctx: ContextDep, principal: MinerOrAdminDep) -> MinerPublic:
+    """Deregister: offline at once, GPUs delisted (booked ones once their bookings end)"""
     miner, gpus = await ctx.write(
         service.deregister,
         miner_id=_acting(principal, miner_id),
@@ -158,11 +146,7 @@ async def deregister(miner_id: str, ctx: ContextDep, principal: MinerOrAdminDep)
     return _public(miner, gpus)
 
 
-@router.get(
-    "/{miner_id:miner}/earnings",
-    responses=error_responses(401, 403, 404, 422),
-    summary="What the miner has been paid (in a time range), and what its open bookings hold",
-)
+@router.get("/{miner_id:miner}/earnings", responses=error_responses(401, 403, 404, 422))
 async def earnings(
     miner_id: str,
     ctx: ContextDep,
@@ -170,6 +154,7 @@ async def earnings(
     from_time: Moment | None = None,
     to_time: Moment | None = None,
 ) -> MinerEarnings:
+    """What the miner has been paid (in a time range), and what its open bookings hold"""
     found = await ctx.read(
         service.earnings,
         miner_id=_acting(principal, miner_id),
@@ -180,11 +165,7 @@ async def earnings(
     return MinerEarnings.of(found)
 
 
-@router.get(
-    "/{miner_id:miner}/jobs",
-    responses=error_responses(401, 403, 422),
-    summary="Jobs run on the miner's GPUs, newest first",
-)
+@router.get("/{miner_id:miner}/jobs", responses=error_responses(401, 403, 422))
 async def miner_jobs(
     miner_id: str,
     ctx: ContextDep,
@@ -196,6 +177,7 @@ async def miner_jobs(
         MoneyQuery | None, Query(description="Only jobs that paid at least this much")
     ] = None,
 ) -> list[JobPublic]:
+    """Jobs run on the miner's GPUs, newest first"""
     now = ctx.now()
     found = await ctx.read(
         jobs.list_jobs,

@@ -33,25 +33,18 @@ async def _offers(
     return [OfferPublic.of(offer) for offer in offers]
 
 
-@router.get(
-    "/marketplace/offers",
-    responses=error_responses(401, 422),
-    summary="Marketplace offers with their GPUs' live state",
-)
+@router.get("/marketplace/offers", responses=error_responses(401, 422))
 async def list_offers(
     ctx: ContextDep,
     status: Literal["open", "booked", "closed"] | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[OfferPublic]:
+    """Marketplace offers with their GPUs' live state"""
     return await _offers(ctx, status=status, provider=None, limit=limit, offset=offset)
 
 
-@router.get(
-    "/marketplace/miner-offers",
-    responses=error_responses(401, 422),
-    summary="Offers made from miners' GPUs by offer sync",
-)
+@router.get("/marketplace/miner-offers", responses=error_responses(401, 422))
 async def miner_offers(
     ctx: ContextDep,
     provider: str | None = Query(None, max_length=128),
@@ -59,15 +52,13 @@ async def miner_offers(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[OfferPublic]:
+    """Offers made from miners' GPUs by offer sync"""
     return await _offers(ctx, status=status, provider=provider, limit=limit, offset=offset)
 
 
-@router.get(
-    "/marketplace/stats",
-    responses=error_responses(401),
-    summary="Offers not closed, the capacity open now, their average price and active bids",
-)
+@router.get("/marketplace/stats", responses=error_responses(401))
 async def stats(ctx: ContextDep) -> MarketplaceStats:
+    """Offers not closed, the capacity open now, their average price and active bids"""
     timeout = ctx.settings.heartbeat_timeout_seconds
     return MarketplaceStats.of(
         await ctx.read(service.stats, now=ctx.now(), heartbeat_timeout=timeout)
@@ -77,11 +68,11 @@ async def stats(ctx: ContextDep) -> MarketplaceStats:
 @router.post(
     "/marketplace/sync-offers",
     responses=error_responses(401, 403),
-    summary="Create or refresh one offer per GPU of every online miner; close the rest (admin)",
     description="Offers follow the registry by themselves (registration, heartbeats, price "
     "and pricing-mode changes, delisting; the sweeper closes those of silent miners), so "
     "this finds nothing to do unless something was missed. Kept for compatibility.",
 )
 async def sync_offers(ctx: ContextDep, _: AdminDep) -> SyncResult:
+    """Create or refresh one offer per GPU of every online miner; close the rest (admin)"""
     timeout = ctx.settings.heartbeat_timeout_seconds
     return SyncResult.of(await ctx.write(service.sync, now=ctx.now(), heartbeat_timeout=timeout))

@@ -12,11 +12,7 @@ from aitbc.orders.schemas import OrderDetail, OrderPublic
 router = APIRouter(prefix="/v1/marketplace/orders", tags=["orders"])
 
 
-@router.get(
-    "",
-    responses=error_responses(401, 422),
-    summary="Your orders as a bare array (a miner: orders on its GPUs; an admin: all)",
-)
+@router.get("", responses=error_responses(401, 422))
 async def list_orders(
     ctx: ContextDep,
     principal: AnyKeyDep,
@@ -24,6 +20,7 @@ async def list_orders(
     limit: Limit = 10,
     offset: Offset = 0,
 ) -> list[OrderPublic]:
+    """Your orders as a bare array (a miner: orders on its GPUs; an admin: all)"""
     orders = await ctx.read(
         service.list_orders,
         principal=principal,
@@ -36,12 +33,9 @@ async def list_orders(
     return [OrderPublic.of(order) for order in orders]
 
 
-@router.get(
-    "/{order_id}",
-    responses=error_responses(401, 404),
-    summary="One order with its amounts and status history",
-)
+@router.get("/{order_id}", responses=error_responses(401, 404))
 async def get_order(order_id: str, ctx: ContextDep, principal: AnyKeyDep) -> OrderDetail:
+    """One order with its amounts and status history"""
     order = await ctx.read(
         service.get_order,
         order_id=order_id,

@@ -19,11 +19,7 @@ router = APIRouter(prefix="/v1/marketplace", tags=["pricing"], dependencies=[Che
 
 # An AI model's name may hold a slash (org/model): the model is the rest of the path,
 # its history first.
-@router.get(
-    "/pricing/{model:path}/history",
-    responses=error_responses(401, 404, 422),
-    summary="The stored price series of a model, for charts",
-)
+@router.get("/pricing/{model:path}/history", responses=error_responses(401, 404, 422))
 async def pricing_history(
     model: str,
     ctx: ContextDep,
@@ -31,16 +27,14 @@ async def pricing_history(
     bucket: Literal["raw", "hour", "day"] = "raw",
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[PricePoint]:
+    """The stored price series of a model, for charts"""
     points = await ctx.read(service.history, model=model, since=since, bucket=bucket, limit=limit)
     return [PricePoint.of(point) for point in points]
 
 
-@router.get(
-    "/pricing/{model:path}",
-    responses=error_responses(401, 404, 422),
-    summary="Market price of a GPU model or an AI model, with recommendations",
-)
+@router.get("/pricing/{model:path}", responses=error_responses(401, 404, 422))
 async def model_pricing(model: str, ctx: ContextDep) -> ModelPricing:
+    """Market price of a GPU model or an AI model, with recommendations"""
     now = ctx.now()
     view = await ctx.read(service.market_view, model=model, now=now, settings=ctx.settings)
     bids = await ctx.read(
@@ -53,15 +47,11 @@ async def model_pricing(model: str, ctx: ContextDep) -> ModelPricing:
     return ModelPricing.of(view, bids.public())
 
 
-@router.post(
-    "/gpu/{gpu_id}/quote",
-    status_code=201,
-    responses=error_responses(401, 403, 404, 422),
-    summary="What booking this GPU would cost now; book with the quote_id to keep the price",
-)
+@router.post("/gpu/{gpu_id}/quote", status_code=201, responses=error_responses(401, 403, 404, 422))
 async def quote(
     gpu_id: str, body: QuoteRequest, ctx: ContextDep, principal: ClientDep
 ) -> QuotePublic:
+    """What booking this GPU would cost now; book with the quote_id to keep the price"""
     settings = ctx.settings
     made = await ctx.write(
         service.create_quote,

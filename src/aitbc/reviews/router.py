@@ -28,11 +28,11 @@ router = APIRouter(prefix="/v1", tags=["reviews"], dependencies=[CheckKey])
     "/marketplace/gpu/{gpu_id}/reviews",
     status_code=201,
     responses=error_responses(401, 403, 404, 409, 422),
-    summary="Review a GPU you have booked (one review per client and GPU)",
 )
 async def add_review(
     gpu_id: str, body: ReviewCreate, ctx: ContextDep, principal: ClientDep
 ) -> ReviewSaved:
+    """Review a GPU you have booked (one review per client and GPU)"""
     rated = await ctx.write(
         service.create,
         gpu_id=gpu_id,
@@ -44,11 +44,7 @@ async def add_review(
     return ReviewSaved.of(rated)
 
 
-@router.get(
-    "/marketplace/gpu/{gpu_id}/reviews",
-    responses=error_responses(401, 404, 422),
-    summary="A GPU's rating, star distribution and visible reviews",
-)
+@router.get("/marketplace/gpu/{gpu_id}/reviews", responses=error_responses(401, 404, 422))
 async def gpu_reviews(
     gpu_id: str,
     ctx: ContextDep,
@@ -56,33 +52,28 @@ async def gpu_reviews(
     limit: Limit = 10,
     offset: Offset = 0,
 ) -> GpuReviews:
+    """A GPU's rating, star distribution and visible reviews"""
     found = await ctx.read(service.for_gpu, gpu_id=gpu_id, sort=sort, limit=limit, offset=offset)
     return GpuReviews.of(found)
 
 
-@router.get(
-    "/marketplace/gpu/{gpu_id}/rating-history",
-    responses=error_responses(401, 404, 422),
-    summary="The GPU's average rating over time, by day or week",
-)
+@router.get("/marketplace/gpu/{gpu_id}/rating-history", responses=error_responses(401, 404, 422))
 async def rating_history(
     gpu_id: str,
     ctx: ContextDep,
     bucket: Literal["day", "week"] = "day",
     since: Moment | None = None,
 ) -> list[RatingPoint]:
+    """The GPU's average rating over time, by day or week"""
     periods = await ctx.read(service.rating_history, gpu_id=gpu_id, bucket=bucket, since=since)
     return [RatingPoint.of(period) for period in periods]
 
 
-@router.put(
-    "/marketplace/reviews/{review_id}",
-    responses=error_responses(401, 403, 404, 422),
-    summary="Edit your review",
-)
+@router.put("/marketplace/reviews/{review_id}", responses=error_responses(401, 403, 404, 422))
 async def edit_review(
     review_id: str, body: ReviewCreate, ctx: ContextDep, principal: ClientDep
 ) -> ReviewSaved:
+    """Edit your review"""
     rated = await ctx.write(
         service.edit,
         review_id=review_id,
@@ -98,22 +89,18 @@ async def edit_review(
     "/marketplace/reviews/{review_id}/flag",
     status_code=201,
     responses=error_responses(401, 404, 409, 422),
-    summary="Flag a review for moderation",
 )
 async def flag_review(
     review_id: str, body: ReviewFlagCreate, ctx: ContextDep, principal: AnyKeyDep
 ) -> ReviewPublic:
+    """Flag a review for moderation"""
     flagged = await ctx.write(
         service.flag, review_id=review_id, principal=principal, reason=body.reason, now=ctx.now()
     )
     return ReviewPublic.of(flagged)
 
 
-@router.get(
-    "/admin/reviews/flagged",
-    responses=error_responses(401, 403, 422),
-    summary="Flagged reviews, most flagged first (admin)",
-)
+@router.get("/admin/reviews/flagged", responses=error_responses(401, 403, 422))
 async def flagged_reviews(
     ctx: ContextDep,
     _: AdminDep,
@@ -121,27 +108,22 @@ async def flagged_reviews(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[ReviewAdmin]:
+    """Flagged reviews, most flagged first (admin)"""
     found = await ctx.read(
         service.flagged, include_hidden=include_hidden, limit=limit, offset=offset
     )
     return [ReviewAdmin.of(review) for review in found]
 
 
-@router.post(
-    "/admin/reviews/{review_id}/hide",
-    responses=error_responses(401, 403, 404),
-    summary="Hide a review from the public list and the aggregates (admin)",
-)
+@router.post("/admin/reviews/{review_id}/hide", responses=error_responses(401, 403, 404))
 async def hide_review(review_id: str, ctx: ContextDep, principal: AdminDep) -> ReviewAdmin:
+    """Hide a review from the public list and the aggregates (admin)"""
     return await _moderate(ctx, review_id, principal, hidden=True)
 
 
-@router.post(
-    "/admin/reviews/{review_id}/restore",
-    responses=error_responses(401, 403, 404),
-    summary="Bring a hidden review back (admin)",
-)
+@router.post("/admin/reviews/{review_id}/restore", responses=error_responses(401, 403, 404))
 async def restore_review(review_id: str, ctx: ContextDep, principal: AdminDep) -> ReviewAdmin:
+    """Bring a hidden review back (admin)"""
     return await _moderate(ctx, review_id, principal, hidden=False)
 
 

@@ -30,7 +30,6 @@ WebhookId = Annotated[str, Path(max_length=40)]
     "",
     status_code=201,
     responses=error_responses(401, 409),
-    summary="Have your events posted to a URL",
     description="Your events from now on (all, or the `types` named) are posted to `url` "
     "as JSON (the `aitbc-event` webhook of this document), signed with the `secret` "
     "this answer shows once. "
@@ -42,6 +41,7 @@ WebhookId = Annotated[str, Path(max_length=40)]
 async def create_webhook(
     body: WebhookCreate, request: Request, ctx: ContextDep, principal: AnyKeyDep
 ) -> WebhookCreated:
+    """Have your events posted to a URL"""
     port = request.url.port or (443 if request.url.scheme == "https" else 80)
     own = [(request.url.hostname or "", port), (socket.gethostname(), port)]
     await targets.check(body.url, allow_private=ctx.settings.webhook_allow_private, own=own)
@@ -51,36 +51,27 @@ async def create_webhook(
     return WebhookCreated.of(hook)
 
 
-@router.get(
-    "",
-    responses=error_responses(401),
-    summary="Your webhooks",
-)
+@router.get("", responses=error_responses(401))
 async def list_webhooks(ctx: ContextDep, principal: AnyKeyDep) -> list[WebhookPublic]:
+    """Your webhooks"""
     hooks = await ctx.read(service.mine, owner_id=principal.owner_id)
     return [WebhookPublic.of(hook) for hook in hooks]
 
 
-@router.get(
-    "/{webhook_id}",
-    responses=error_responses(401, 404),
-    summary="One of your webhooks, with how its deliveries go",
-)
+@router.get("/{webhook_id}", responses=error_responses(401, 404))
 async def show_webhook(
     webhook_id: WebhookId, ctx: ContextDep, principal: AnyKeyDep
 ) -> WebhookPublic:
+    """One of your webhooks, with how its deliveries go"""
     hook = await ctx.read(service.get, webhook_id=webhook_id, owner_id=principal.owner_id)
     return WebhookPublic.of(hook)
 
 
-@router.patch(
-    "/{webhook_id}",
-    responses=error_responses(401, 404),
-    summary="Pause a webhook, or turn it on again where it stopped",
-)
+@router.patch("/{webhook_id}", responses=error_responses(401, 404))
 async def change_webhook(
     webhook_id: WebhookId, body: WebhookChange, ctx: ContextDep, principal: AnyKeyDep
 ) -> WebhookPublic:
+    """Pause a webhook, or turn it on again where it stopped"""
     hook = await ctx.write(
         service.set_enabled,
         webhook_id=webhook_id,
@@ -91,37 +82,27 @@ async def change_webhook(
     return WebhookPublic.of(hook)
 
 
-@router.delete(
-    "/{webhook_id}",
-    status_code=204,
-    responses=error_responses(401, 404),
-    summary="Delete a webhook and its delivery log",
-)
+@router.delete("/{webhook_id}", status_code=204, responses=error_responses(401, 404))
 async def delete_webhook(webhook_id: WebhookId, ctx: ContextDep, principal: AnyKeyDep) -> Response:
+    """Delete a webhook and its delivery log"""
     await ctx.write(service.delete, webhook_id=webhook_id, owner_id=principal.owner_id)
     return Response(status_code=204)
 
 
-@router.post(
-    "/{webhook_id}/test",
-    responses=error_responses(401, 404),
-    summary="Post a signed `webhook.test` event now, and say how it went",
-)
+@router.post("/{webhook_id}/test", responses=error_responses(401, 404))
 async def test_webhook(
     webhook_id: WebhookId, ctx: ContextDep, principal: AnyKeyDep
 ) -> DeliveryPublic:
+    """Post a signed `webhook.test` event now, and say how it went"""
     hook = await ctx.read(service.get, webhook_id=webhook_id, owner_id=principal.owner_id)
     return DeliveryPublic.model_validate(await ctx.dispatcher.send_test(hook))
 
 
-@router.get(
-    "/{webhook_id}/deliveries",
-    responses=error_responses(401, 404),
-    summary="A webhook's delivery attempts, newest first",
-)
+@router.get("/{webhook_id}/deliveries", responses=error_responses(401, 404))
 async def webhook_deliveries(
     webhook_id: WebhookId, ctx: ContextDep, principal: AnyKeyDep, limit: Limit = 50
 ) -> list[DeliveryPublic]:
+    """A webhook's delivery attempts, newest first"""
     attempts = await ctx.read(
         service.log, webhook_id=webhook_id, owner_id=principal.owner_id, limit=limit
     )
