@@ -5,15 +5,15 @@ make a request fail; an admin key acts on the miner the path names."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
 
 from fastapi import Body, Query
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from aitbc.auth.principal import Principal
 from aitbc.bookings.preemption import Notice
-from aitbc.http.context import ContextDep
+from aitbc.http.context import Context, ContextDep
 from aitbc.http.deps import MinerDep, MinerOrAdminDep
 from aitbc.http.errors import error_responses
 from aitbc.http.pagination import Limit
@@ -84,19 +84,20 @@ def _acting(principal: Principal, named: str) -> str:
     return named if principal.role == "admin" else principal.owner_id
 
 
+async def _changed(ctx: Context, change: Callable[..., Any], **asked: Any) -> MinerPublic:
+    """The miner as one of its changes left it: every change is given the time and the
+    settings, and answers the miner, its GPUs and (a heartbeat) its preemption notices."""
+    miner, gpus, *notices = await ctx.write(change, now=ctx.now(), settings=ctx.settings, **asked)
+    return _public(miner, gpus, *notices)
+
+
 @router.post("/register", responses=error_responses(401, 403, 422))
 async def register_miner(
     body: MinerRegister, ctx: ContextDep, principal: MinerDep, miner_id: MinerName = None
 ) -> MinerPublic:
     """Register (or re-register) the calling miner and its GPUs"""
-    miner, gpus = await ctx.write(
-        service.register,
-        miner_id=principal.owner_id,
-        asked=protocol.registration(body),
-        now=ctx.now(),
-        settings=ctx.settings,
-    )
-    return _public(miner, gpus)
+    asked = protocol.registration(body)
+    return await _changed(ctx, service.register, miner_id=principal.owner_id, asked=asked)
 
 
 @router.post("/heartbeat", responses=error_responses(401, 403, 404, 422))
@@ -108,14 +109,8 @@ async def miner_heartbeat(
     miner_id: MinerName = None,
 ) -> MinerPublic:
     """Report liveness, in-flight work and GPU health (the body may be left out)"""
-    miner, gpus, notices = await ctx.write(
-        service.heartbeat,
-        miner_id=principal.owner_id,
-        beat=protocol.beat(body or MinerHeartbeat()),
-        now=ctx.now(),
-        settings=ctx.settings,
-    )
-    return _public(miner, gpus, notices)
+    beat = protocol.beat(body or MinerHeartbeat())
+    return await _changed(ctx, service.heartbeat, miner_id=principal.owner_id, beat=beat)
 
 
 @router.put("/{miner_id:miner}/capabilities", responses=error_responses(401, 403, 404, 422))
@@ -123,27 +118,19 @@ async def update_capabilities(
     miner_id: str, body: CapabilitiesUpdate, ctx: ContextDep, principal: MinerOrAdminDep
 ) -> MinerPublic:
     """Replace the miner's capabilities; the GPUs in them are registered as described"""
-    miner, gpus = await ctx.write(
+    return await _changed(
+        ctx,
         service.update_capabilities,
         miner_id=_acting(principal, miner_id),
         capabilities=body.capabilities,
         gpus=protocol.daemon_gpus(body.capabilities),
-        now=ctx.now(),
-        settings=ctx.settings,
     )
-    return _public(miner, gpus)
 
 
 @router.delete("/{miner_id:miner}", responses=error_responses(401, 403, 404))
 async def deregister(miner_id: str, ctx: ContextDep, principal: MinerOrAdminDep) -> MinerPublic:
     """Deregister: offline at once, GPUs delisted (booked ones once their bookings end)"""
-    miner, gpus = await ctx.write(
-        service.deregister,
-        miner_id=_acting(principal, miner_id),
-        now=ctx.now(),
-        settings=ctx.settings,
-    )
-    return _public(miner, gpus)
+    return await _changed(ctx, service.deregister, miner_id=_acting(principal, miner_id))
 
 
 @router.get("/{miner_id:miner}/earnings", responses=error_responses(401, 403, 404, 422))
