@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from math import ceil
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request, Response
@@ -26,7 +28,7 @@ from aitbc.bookings.schemas import (
     GangPublic,
     ReleaseResult,
 )
-from aitbc.config import Settings
+from aitbc.config import Policy, Settings
 from aitbc.errors import Invalid
 from aitbc.gpus.naming import wanted_key
 from aitbc.http import idempotency
@@ -45,6 +47,7 @@ gang_router = APIRouter(prefix="/v1/gangs", tags=["bookings"])
 
 _WRITE_HEADERS = (API_KEY_PARAMETER, idempotency.PARAMETER)
 _JSON = "application/json"
+T = TypeVar("T")
 
 
 @gpu_router.post(
@@ -127,14 +130,27 @@ async def _change(
     return await idempotency.write_once(request, state.store, principal.owner_id, body, now, action)
 
 
-def _added_seconds(hours: Decimal, settings: Settings) -> dict[str, int]:
-    """An extension's time, and the longest a booking may then last; checked before the
-    write and its Idempotency-Key, as a booking's own time is."""
-    most = settings.max_booking_hours
-    return {
-        "seconds": seconds_from_hours(hours, most),
-        "max_seconds": seconds_from_hours(most, most),
-    }
+async def _extend(
+    request: Request,
+    body: ExtendRequest,
+    extend: Callable[..., Awaitable[T]],
+    public: Callable[[T, datetime, Policy], dict[str, Any]],
+) -> Response:
+    """Add time by ``extend`` (to a booking or a gang), answered in the ``public`` shape. The
+    time, and the longest a booking may then last, are checked before the write and its
+    Idempotency-Key, as a booking's own time is."""
+    principal = await _owner(request)
+    most = request.app.state.settings.max_booking_hours
+    seconds, max_seconds = seconds_from_hours(body.hours, most), seconds_from_hours(most, most)
+
+    async def change(conn: Conn, now: datetime, settings: Settings) -> bytes:
+        extended = await extend(
+            conn, seconds=seconds, max_seconds=max_seconds, principal=principal, now=now,
+            fee_bps=settings.platform_fee_bps, policy=settings.outage_policy,
+        )  # fmt: skip
+        return orjson.dumps(public(extended, now, settings.outage_policy))
+
+    return await _change(request, principal, body, change)
 
 
 async def _release(
@@ -219,18 +235,8 @@ async def get_booking(booking_id: str, request: Request) -> Response:
 async def extend_booking(booking_id: str, body: ExtendRequest, request: Request) -> Response:
     """Add time to a booking (one of a gang: every booking of the gang); the extra cost moves into
     escrow"""
-    principal = await _owner(request)
-    added = _added_seconds(body.hours, request.app.state.settings)
-
-    async def change(conn: Conn, now: datetime, settings: Settings) -> bytes:
-        extended = await gangs.extend_booking(
-            conn, booking_id=booking_id, **added,
-            principal=principal, now=now, fee_bps=settings.platform_fee_bps,
-            policy=settings.outage_policy,
-        )  # fmt: skip
-        return orjson.dumps(records.public(extended, now, settings.outage_policy))
-
-    return await _change(request, principal, body, change)
+    extend = partial(gangs.extend_booking, booking_id=booking_id)
+    return await _extend(request, body, extend, records.public)
 
 
 @router.post(
@@ -383,15 +389,4 @@ async def release_gang(gang_id: str, request: Request) -> Response:
 )
 async def extend_gang(gang_id: str, body: ExtendRequest, request: Request) -> Response:
     """Add time to every booking of a gang, or to none; the extra cost moves into escrow"""
-    principal = await _owner(request)
-    added = _added_seconds(body.hours, request.app.state.settings)
-
-    async def change(conn: Conn, now: datetime, settings: Settings) -> bytes:
-        done = await gangs.extend_gang(
-            conn, gang_id=gang_id, **added,
-            principal=principal, now=now, fee_bps=settings.platform_fee_bps,
-            policy=settings.outage_policy,
-        )  # fmt: skip
-        return orjson.dumps(gangs.public(done, now, settings.outage_policy))
-
-    return await _change(request, principal, body, change)
+    return await _extend(request, body, partial(gangs.extend_gang, gang_id=gang_id), gangs.public)
