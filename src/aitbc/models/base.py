@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from typing import Any
+
+from sqlalchemy import MetaData, text
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -14,3 +16,8 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def partial(where: str) -> dict[str, Any]:
+    """An index's ``WHERE``, on both databases: ``Index(name, *columns, **partial(where))``."""
+    return {"sqlite_where": text(where), "postgresql_where": text(where)}

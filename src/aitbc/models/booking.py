@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from aitbc.models.base import Base
+from aitbc.models.base import Base, partial
 from aitbc.models.types import UTCDateTime
 
 OPEN = "open"
@@ -43,8 +43,7 @@ class Booking(Base):
             "ix_bookings_gpu_open",
             "gpu_id",
             "end_time",
-            sqlite_where=text("status = 'open'"),
-            postgresql_where=text("status = 'open'"),
+            **partial("status = 'open'"),
             postgresql_include=["start_time", "rental_type", "price_units"],
         ),
         # A GPU's interruptible bookings, newest first: the prices it cleared at.
@@ -52,15 +51,9 @@ class Booking(Base):
             "ix_bookings_gpu_cleared",
             "gpu_id",
             "created_at",
-            sqlite_where=text("rental_type = 'interruptible'"),
-            postgresql_where=text("rental_type = 'interruptible'"),
+            **partial("rental_type = 'interruptible'"),
         ),
-        Index(
-            "ix_bookings_gang",
-            "gang_id",
-            sqlite_where=text("gang_id IS NOT NULL"),
-            postgresql_where=text("gang_id IS NOT NULL"),
-        ),
+        Index("ix_bookings_gang", "gang_id", **partial("gang_id IS NOT NULL")),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

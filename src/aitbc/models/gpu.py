@@ -16,20 +16,16 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
-    text,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from aitbc.models.base import Base
+from aitbc.models.base import Base, partial
 from aitbc.models.types import UTCDateTime
 
 RATING_RANK = "CASE WHEN review_count > 0 THEN rating_sum * 1000000 / review_count ELSE -1 END"
 LISTED_WHERE = "delisted_at IS NULL"
-LISTED: dict[str, Any] = {
-    "sqlite_where": text(LISTED_WHERE),
-    "postgresql_where": text(LISTED_WHERE),
-}
+LISTED = partial(LISTED_WHERE)
 
 
 class Gpu(Base):
@@ -83,7 +79,7 @@ class Gpu(Base):
     uptime_7d_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # Moved by a trigger on every UPDATE of the row (migration 0006), so a rendering of the
+    # Moved by the trigger gpus_revision on every UPDATE of the row, so a rendering of the
     # row can be kept until the row changes (gpus.cards).
     revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     delisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

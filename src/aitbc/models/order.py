@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from aitbc.models.base import Base
+from aitbc.models.base import Base, partial
 from aitbc.models.types import UTCDateTime
 
 ORDER_STATUSES = (
@@ -32,12 +32,7 @@ class Order(Base):
         Index("ix_orders_client", "client_id", "created_at"),
         Index("ix_orders_miner", "miner_id", "created_at"),
         # Reservations whose start the sweeper has yet to record (bookings.settlement).
-        Index(
-            "ix_orders_pending",
-            "booking_id",
-            sqlite_where=text("status = 'pending'"),
-            postgresql_where=text("status = 'pending'"),
-        ),
+        Index("ix_orders_pending", "booking_id", **partial("status = 'pending'")),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -9,9 +9,21 @@ from aitbc.models.base import Base
 from aitbc.models.types import UTCDateTime
 
 
-class ModelPrice(Base):
-    """The market price of one GPU model (``kind='gpu'``) or AI model (``kind='ai'``).
-    Multipliers and utilisation are integers in basis points (10,000 = 1.0)."""
+class PriceFigures:
+    """What one computation of a model's price found: its base and current price, the
+    multiplier and utilisation (basis points, 10,000 = 1.0), and the demand and supply
+    behind them."""
+
+    base_price_units: Mapped[int] = mapped_column(BigInteger)
+    current_price_units: Mapped[int] = mapped_column(BigInteger)
+    multiplier_bp: Mapped[int] = mapped_column(Integer)
+    utilisation_bp: Mapped[int] = mapped_column(Integer)
+    recent_bookings: Mapped[int] = mapped_column(Integer)
+    supply: Mapped[int] = mapped_column(Integer)
+
+
+class ModelPrice(PriceFigures, Base):
+    """The market price of one GPU model (``kind='gpu'``) or AI model (``kind='ai'``)."""
 
     __tablename__ = "model_prices"
     __table_args__ = (
@@ -23,16 +35,10 @@ class ModelPrice(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(8))
     model_key: Mapped[str] = mapped_column(String(128))
-    base_price_units: Mapped[int] = mapped_column(BigInteger)
-    current_price_units: Mapped[int] = mapped_column(BigInteger)
-    multiplier_bp: Mapped[int] = mapped_column(Integer)
-    utilisation_bp: Mapped[int] = mapped_column(Integer)
-    recent_bookings: Mapped[int] = mapped_column(Integer)
-    supply: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class PriceHistory(Base):
+class PriceHistory(PriceFigures, Base):
     """Every recomputation of a model price, for charts."""
 
     __tablename__ = "price_history"
@@ -42,12 +48,6 @@ class PriceHistory(Base):
     kind: Mapped[str] = mapped_column(String(8))
     model_key: Mapped[str] = mapped_column(String(128))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
-    base_price_units: Mapped[int] = mapped_column(BigInteger)
-    current_price_units: Mapped[int] = mapped_column(BigInteger)
-    multiplier_bp: Mapped[int] = mapped_column(Integer)
-    utilisation_bp: Mapped[int] = mapped_column(Integer)
-    recent_bookings: Mapped[int] = mapped_column(Integer)
-    supply: Mapped[int] = mapped_column(Integer)
 
 
 class Quote(Base):
