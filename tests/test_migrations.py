@@ -16,13 +16,13 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from aitbc.app import create_app
 from aitbc.cli.main import cli
 from aitbc.config import Settings
 from aitbc.kit.clock import ManualClock
-from aitbc.migrate import alembic_config, upgrade
+from aitbc.migrate import DatabaseUnavailable, alembic_config, require_current, upgrade
 from aitbc.models import Base
 from tests.support.api import ADMIN_KEY, PG_URL, Api
 from tests.support.served import postgres_database
@@ -131,3 +131,47 @@ def test_cli_db_upgrade_migrates_an_empty_database(empty_database: str) -> None:
     assert second.exit_code == 0, second.output
     assert "head" in first.stdout
     assert _tables(empty_database) == set(Base.metadata.tables)
+
+
+def _stamp(url: str, revision: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+    finally:
+        engine.dispose()
+
+
+# What a database left at a revision folded into the baseline 0014 is told.
+FOLDED_AWAY = (
+    "The database is at revision 0012, from before the migrations were folded into 0014: "
+    "bring it to 0014 with an aitbc from before the squash (commit 295b343) and then run "
+    "`aitbc db upgrade`, or start afresh with an empty database."
+)
+
+
+def test_a_database_at_a_folded_revision_is_told_what_to_do(empty_database: str) -> None:
+    upgrade(empty_database)
+    _stamp(empty_database, "0012")
+
+    with pytest.raises(DatabaseUnavailable) as upgrading:
+        upgrade(empty_database)
+    with pytest.raises(DatabaseUnavailable) as checking:
+        require_current(empty_database)
+
+    assert str(upgrading.value) == FOLDED_AWAY
+    assert str(checking.value) == FOLDED_AWAY
+    assert _current_revision(empty_database) == "0012"
+
+
+def test_cli_db_upgrade_of_a_database_at_a_folded_revision_is_one_line(
+    empty_database: str,
+) -> None:
+    upgrade(empty_database)
+    _stamp(empty_database, "0012")
+
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--database-url", empty_database])
+
+    assert result.exit_code != 0
+    assert result.output.splitlines() == [f"Error: {FOLDED_AWAY}"]
+    assert "Traceback" not in result.output

@@ -79,13 +79,6 @@ def _is_postgres(url: str) -> bool:
     return make_url(url).get_backend_name().startswith("postgresql")
 
 
-def check_reachable(url: str) -> None:
-    """Connect once (PostgreSQL), so that what is missing is said plainly."""
-    if _is_postgres(url):
-        with _connected(url):
-            pass
-
-
 def create_database(url: str) -> bool:
     """Create the URL's PostgreSQL database; False when it exists already."""
     parsed = make_url(url)
@@ -106,8 +99,36 @@ def create_database(url: str) -> bool:
         admin.dispose()
 
 
+# The revisions folded into the baseline 0014 before the first release, and the last commit
+# whose migrations still lead up to it one by one.
+FOLDED = frozenset(f"{number:04d}" for number in range(1, 14))
+BEFORE_THE_SQUASH = "295b343"
+
+
+def _current(url: str) -> tuple[set[str], set[str]]:
+    """The revisions the database is at and the heads of this version's migrations; a
+    revision these migrations do not know is said plainly, not as Alembic's traceback."""
+    scripts = ScriptDirectory.from_config(alembic_config(url))
+    with _connected(url) as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    known = {script.revision for script in scripts.walk_revisions()}
+    for revision in sorted(current - known):
+        if revision in FOLDED:
+            raise DatabaseUnavailable(
+                f"The database is at revision {revision}, from before the migrations were "
+                "folded into 0014: bring it to 0014 with an aitbc from before the squash "
+                f"(commit {BEFORE_THE_SQUASH}) and then run `aitbc db upgrade`, or start "
+                "afresh with an empty database."
+            )
+        raise DatabaseUnavailable(
+            f"The database is at revision {revision}, which this version's migrations do not "
+            "know: run the (later?) version of aitbc that migrated it."
+        )
+    return current, set(scripts.get_heads())
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    check_reachable(url)
+    _current(url)
     with warnings.catch_warnings():
         # SQLite's batch migrations reflect tables, and reflection warns that it skips
         # expression indexes; the indexes themselves stay in place.
@@ -118,9 +139,7 @@ def upgrade(url: str, revision: str = "head") -> None:
 def require_current(url: str) -> None:
     """Refuse a database whose schema is not the one this version's migrations end at (for
     ``aitbc serve --no-migrate``, where migrating is a deployment step of its own)."""
-    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
-    with _connected(url) as conn:
-        current = set(MigrationContext.configure(conn).get_current_heads())
+    current, heads = _current(url)
     if current != heads:
         at = ", ".join(sorted(current)) or "no schema"
         raise SchemaBehind(

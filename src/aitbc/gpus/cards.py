@@ -3,7 +3,7 @@
 A listed GPU is its stored row (model, memory, prices, rating, health...) plus what the
 clock decides (status, the current booking's end, the miner's last heartbeat). The stored
 part changes only when the row does, and every UPDATE of a GPU row moves its ``revision``
-(a trigger, see migration 0006). So a page reads ids, revisions and the clock-dependent
+(the trigger ``gpus_revision``). So a page reads ids, revisions and the clock-dependent
 columns, takes each GPU's rendered card from here when its revision matches, and reads the
 full rows only of the GPUs it has not seen at their current revision. The output is exactly
 what rendering every row afresh would give."""
