@@ -19,12 +19,12 @@ from aitbc.ledger import postings
 from aitbc.models.account import ESCROW, MAIN, PLATFORM_OWNER
 from aitbc.store.conn import Conn
 from aitbc.store.query import Query
-from aitbc.store.values import as_time
+from aitbc.store.records import record
 
 _BALANCES = Query("SELECT kind, balance_units FROM accounts WHERE owner_id = $1")
 _LEDGER = Query(
     """
-    SELECT e.id, t.id AS transaction_id, t.kind, a.kind AS account, e.amount_units,
+    SELECT e.id AS entry_id, t.id AS transaction_id, t.kind, a.kind AS account, e.amount_units,
            t.booking_id, t.created_at
     FROM ledger_entries e
     JOIN ledger_transactions t ON t.id = e.transaction_id
@@ -106,18 +106,7 @@ async def view(conn: Conn, *, owner_id: str, now: datetime, settings: Settings) 
 
 
 async def ledger(conn: Conn, *, owner_id: str, limit: int, offset: int) -> list[LedgerEntry]:
-    return [
-        LedgerEntry(
-            entry_id=row["id"],
-            transaction_id=row["transaction_id"],
-            kind=row["kind"],
-            account=row["account"],
-            amount_units=row["amount_units"],
-            booking_id=row["booking_id"],
-            created_at=as_time(row["created_at"]),
-        )
-        for row in await conn.fetch(_LEDGER, owner_id, limit, offset)
-    ]
+    return [record(LedgerEntry, row) for row in await conn.fetch(_LEDGER, owner_id, limit, offset)]
 
 
 async def require_known_owner(conn: Conn, owner_id: str) -> None:

@@ -16,6 +16,7 @@ from aitbc.kit.money import divide_units
 from aitbc.pricing import engine, market
 from aitbc.store.conn import Conn, Row
 from aitbc.store.query import Query
+from aitbc.store.records import record
 from aitbc.store.values import as_time, maybe_time
 
 WELL_RATED = Decimal("4.00")
@@ -125,14 +126,7 @@ def _recommend(rows: list[Row]) -> Recommended | None:
         pool,
         key=lambda g: (g["effective_price_units"], -rating(g), -g["review_count"], g["id"]),
     )
-    return Recommended(
-        gpu_id=best["id"],
-        model=best["model"],
-        price_units=best["effective_price_units"],
-        rating_sum=best["rating_sum"],
-        review_count=best["review_count"],
-        region=best["region"],
-    )
+    return record(Recommended, best, gpu_id=best["id"], price_units=best["effective_price_units"])
 
 
 async def market_view(conn: Conn, *, model: str, now: datetime, settings: Settings) -> MarketView:
