@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request, Response
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel
 
 from aitbc.auth.principal import Principal
@@ -46,17 +47,28 @@ router = APIRouter(prefix="/v1/bookings", tags=["bookings"])
 gang_router = APIRouter(prefix="/v1/gangs", tags=["bookings"])
 
 _WRITE_HEADERS = (API_KEY_PARAMETER, idempotency.PARAMETER)
+
+
+def _write(
+    on: APIRouter, path: str, answer: Any, *errors: int, **more: Any
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """A route that changes bookings: a POST answered in ``answer``'s shape, whose endpoint
+    reads its API key and Idempotency-Key headers itself (so they are documented here), and
+    may answer ``errors``."""
+    return on.post(
+        path,
+        response_model=answer,
+        responses=error_responses(*errors),
+        openapi_extra=documented(headers=_WRITE_HEADERS),
+        **more,
+    )
+
+
 _JSON = "application/json"
 T = TypeVar("T")
 
 
-@gpu_router.post(
-    "/{gpu_id}/book",
-    status_code=201,
-    response_model=BookingPublic,
-    responses=error_responses(401, 402, 403, 404, 409, 422),
-    openapi_extra=documented(headers=_WRITE_HEADERS),
-)
+@_write(gpu_router, "/{gpu_id}/book", BookingPublic, 401, 402, 403, 404, 409, 422, status_code=201)
 async def book_gpu(gpu_id: str, body: BookRequest, request: Request) -> Response:
     """Book a GPU now or reserve it for later; the cost moves into escrow"""
     principal = await caller_with_role(request, "client")
@@ -171,12 +183,8 @@ async def _release(
     return await _change(request, principal, None, change)
 
 
-@gpu_router.post(
-    "/{gpu_id}/release",
-    response_model=ReleaseResult,
-    responses=error_responses(401, 403, 404, 409),
-    openapi_extra=documented(headers=_WRITE_HEADERS),
-    description=_JOB_ENDS_TOO,
+@_write(
+    gpu_router, "/{gpu_id}/release", ReleaseResult, 401, 403, 404, 409, description=_JOB_ENDS_TOO
 )
 async def release_gpu(gpu_id: str, request: Request) -> Response:
     """End your booking on this GPU early: used time charged, the rest refunded"""
@@ -226,12 +234,7 @@ async def get_booking(booking_id: str, request: Request) -> Response:
     return Response(orjson.dumps(body), media_type=_JSON)
 
 
-@router.post(
-    "/{booking_id}/extend",
-    response_model=BookingPublic,
-    responses=error_responses(401, 402, 403, 404, 409, 422),
-    openapi_extra=documented(headers=_WRITE_HEADERS),
-)
+@_write(router, "/{booking_id}/extend", BookingPublic, 401, 402, 403, 404, 409, 422)
 async def extend_booking(booking_id: str, body: ExtendRequest, request: Request) -> Response:
     """Add time to a booking (one of a gang: every booking of the gang); the extra cost moves into
     escrow"""
@@ -239,12 +242,8 @@ async def extend_booking(booking_id: str, body: ExtendRequest, request: Request)
     return await _extend(request, body, extend, records.public)
 
 
-@router.post(
-    "/{booking_id}/release",
-    response_model=ReleaseResult,
-    responses=error_responses(401, 403, 404, 409),
-    openapi_extra=documented(headers=_WRITE_HEADERS),
-    description=_JOB_ENDS_TOO,
+@_write(
+    router, "/{booking_id}/release", ReleaseResult, 401, 403, 404, 409, description=_JOB_ENDS_TOO
 )
 async def release_booking(booking_id: str, request: Request) -> Response:
     """End a booking early, or cancel a reservation that has not started (one of a gang: the whole
@@ -252,12 +251,7 @@ async def release_booking(booking_id: str, request: Request) -> Response:
     return await _release(request, gangs.release_booking, booking_id=booking_id)
 
 
-@router.post(
-    "/{booking_id}/bid",
-    response_model=BookingPublic,
-    responses=error_responses(401, 402, 403, 404, 409, 422),
-    openapi_extra=documented(headers=_WRITE_HEADERS),
-)
+@_write(router, "/{booking_id}/bid", BookingPublic, 401, 402, 403, 404, 409, 422)
 async def change_bid(booking_id: str, body: BidChange, request: Request) -> Response:
     """Raise an interruptible booking's bid; the rest of its time is paid at the new bid"""
     principal = await _owner(request)
@@ -361,12 +355,7 @@ async def get_gang(gang_id: str, request: Request) -> Response:
     return Response(orjson.dumps(body), media_type=_JSON)
 
 
-@gang_router.post(
-    "/{gang_id}/release",
-    response_model=GangPublic,
-    responses=error_responses(401, 403, 404, 409),
-    openapi_extra=documented(headers=_WRITE_HEADERS),
-)
+@_write(gang_router, "/{gang_id}/release", GangPublic, 401, 403, 404, 409)
 async def release_gang(gang_id: str, request: Request) -> Response:
     """End every booking of a gang early (or cancel them): used time charged, the rest refunded"""
     principal = await _owner(request)
@@ -381,12 +370,7 @@ async def release_gang(gang_id: str, request: Request) -> Response:
     return await _change(request, principal, None, change)
 
 
-@gang_router.post(
-    "/{gang_id}/extend",
-    response_model=GangPublic,
-    responses=error_responses(401, 402, 403, 404, 409, 422),
-    openapi_extra=documented(headers=_WRITE_HEADERS),
-)
+@_write(gang_router, "/{gang_id}/extend", GangPublic, 401, 402, 403, 404, 409, 422)
 async def extend_gang(gang_id: str, body: ExtendRequest, request: Request) -> Response:
     """Add time to every booking of a gang, or to none; the extra cost moves into escrow"""
     return await _extend(request, body, partial(gangs.extend_gang, gang_id=gang_id), gangs.public)
