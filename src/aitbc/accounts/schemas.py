@@ -2,16 +2,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from aitbc.accounts.service import Balances, LedgerEntry
 from aitbc.kit.copying import copied
 from aitbc.kit.money import AmountIn, MoneyOut
+from aitbc.kit.types import RequestModel
 
 
-class DepositRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DepositRequest(RequestModel):
     amount: AmountIn
 
 
@@ -50,9 +49,7 @@ class LedgerLine(BaseModel):
         return copied(cls, entry)
 
 
-class LowBalanceAlertIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LowBalanceAlertIn(RequestModel):
     below: AmountIn | None = Field(
         description="An account.low_balance event once the balance is below this (null: none)"
     )

@@ -4,21 +4,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from aitbc.bids.service import Bid, effective_status
 from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.copying import copied
 from aitbc.kit.hours import HoursIn
 from aitbc.kit.money import MoneyOut, PositivePriceIn
-from aitbc.kit.types import JsonInt
+from aitbc.kit.types import JsonInt, RequestModel
 
 BidStatus = Literal["open", "filled", "cancelled", "expired"]
 
 
-class BidCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class BidCreate(RequestModel):
     provider: str | None = Field(default=None, max_length=128, description="Only this miner")
     capacity: JsonInt = Field(ge=1, le=64, description="How many GPUs")
     price: PositivePriceIn = Field(description="Max price per hour")

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from aitbc.kit.hours import HoursIn
 from aitbc.kit.money import MoneyIn, MoneyOut, PositivePriceIn
 from aitbc.kit.paging import MAX_OFFSET
-from aitbc.kit.types import Moment
+from aitbc.kit.types import Moment, RequestModel
 
 BookingStatus = Literal[
     "pending", "active", "completed", "released", "cancelled", "interrupted", "preempted"
@@ -23,10 +23,19 @@ RENTAL_TYPE_DOC = (
     "or a higher bid) may preempt yours after a notice (docs/market.md)."
 )
 
+# What a booking gave back, the same in the booking and in its order: at its end, and for
+# its miner's outages (OfflineRefund follows the field counting those seconds).
+Refund = Annotated[
+    MoneyOut,
+    Field(
+        description="What its end gave back of what escrow held (0 until it ends); the time "
+        "its miner was offline is refunded apart, in offline_refund"
+    ),
+]
+OfflineRefund = Annotated[MoneyOut, Field(description="What those seconds gave back")]
 
-class BookRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
+class BookRequest(RequestModel):
     gpu_id: str | None = Field(default=None, description="If given, must equal the path's id.")
     duration_hours: HoursIn
     job_id: str | None = Field(default=None, max_length=128)
@@ -48,11 +57,9 @@ class BookRequest(BaseModel):
     )
 
 
-class BookBestRequest(BaseModel):
+class BookBestRequest(RequestModel):
     """What the GPU must be and how to rent it; the best that meets every criterion is
     booked (docs/market.md)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     duration_hours: HoursIn
     start_time: Moment | None = Field(
@@ -122,17 +129,13 @@ class Explanation(BaseModel):
     )
 
 
-class BidChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class BidChange(RequestModel):
     bid_per_hour: PositivePriceIn = Field(
         description="The new bid, higher than the booking's; it is paid from now on."
     )
 
 
-class ExtendRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ExtendRequest(RequestModel):
     hours: HoursIn
 
 
@@ -158,15 +161,12 @@ class BookingPublic(BaseModel):
     )
     total_cost: MoneyOut
     amount_charged: MoneyOut
-    refund: MoneyOut = Field(
-        description="What its end gave back of what escrow held (0 until it ends); the time "
-        "its miner was offline is refunded apart, in offline_refund"
-    )
+    refund: Refund
     offline_seconds_refunded: int = Field(
         description="Seconds of its window its miner was offline and came back within the "
         "grace: refunded when the miner returned (docs/outages.md)"
     )
-    offline_refund: MoneyOut = Field(description="What those seconds gave back")
+    offline_refund: OfflineRefund
     miner_offline_since: datetime | None = Field(
         description="Its miner's last heartbeat, while its miner is silent and may still "
         "come back: its clock stopped then; null otherwise"

@@ -6,9 +6,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from aitbc.kit.copying import copied
 from aitbc.kit.money import MoneyOut, PositivePriceIn, PriceIn, PriceQuery
 from aitbc.kit.paging import MAX_OFFSET
-from aitbc.kit.types import JSON_INTEGER
+from aitbc.kit.types import JSON_INTEGER, RequestModel
 from aitbc.miners.listings import Change, Listing
 
 GpuStatus = Literal["available", "booked", "offline", "delisted"]
@@ -28,10 +29,8 @@ ModelName = Annotated[
 AiModelList: Any = Field(default_factory=list, max_length=64)
 
 
-class GpuSpec(BaseModel):
+class GpuSpec(RequestModel):
     """What the CLI sends as ``{"gpu": {...}}``; ``name`` is the GPU model."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: ModelName
     memory_gb: Annotated[int, Field(ge=0, le=4096), JSON_INTEGER] | None = None
@@ -45,23 +44,10 @@ class GpuSpec(BaseModel):
     pricing_mode: PricingMode = "fixed"
 
     def listing(self) -> Listing:
-        return Listing(
-            name=self.name,
-            memory_gb=self.memory_gb,
-            cuda_cores=self.cuda_cores,
-            compute_capability=self.compute_capability,
-            cuda_version=self.cuda_version,
-            region=self.region,
-            price=self.price_per_hour,
-            pricing_mode=self.pricing_mode,
-            description=self.description,
-            ai_models=list(self.ai_models),
-        )
+        return copied(Listing, self, price=self.price_per_hour, ai_models=list(self.ai_models))
 
 
-class GpuRegister(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GpuRegister(RequestModel):
     gpu: GpuSpec
 
 
@@ -71,9 +57,7 @@ class GpuRegistered(BaseModel):
     status: GpuStatus
 
 
-class GpuUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GpuUpdate(RequestModel):
     price_per_hour: PriceIn | None = None
     description: str | None = Field(default=None, max_length=2000)
     pricing_mode: PricingMode | None = None

@@ -20,7 +20,7 @@ from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.copying import copied
 from aitbc.kit.hours import HoursIn
 from aitbc.kit.money import AmountIn, MoneyOut, PositivePriceIn, PriceIn, from_units
-from aitbc.kit.types import JSON_INTEGER, JsonInt
+from aitbc.kit.types import JSON_INTEGER, JsonInt, RequestModel
 
 JobState = Literal["queued", "assigned", "running", "completed", "failed", "expired", "cancelled"]
 
@@ -44,11 +44,9 @@ StateFilter = Annotated[
 ]
 
 
-class JobConstraints(BaseModel):
+class JobConstraints(RequestModel):
     """What the GPU must offer. Our names, or the deployed clients' (``gpu``,
     ``min_vram_gb``, ``models``, ``cuda``, ``max_price``): both are accepted."""
-
-    model_config = ConfigDict(extra="forbid")
 
     gpu_model: str | None = Field(default=None, max_length=128)
     memory_min_gb: Annotated[int, Field(ge=0, le=4096), JSON_INTEGER] | None = None
@@ -102,12 +100,19 @@ class JobConstraintsPublic(BaseModel):
         )
 
 
-class JobCreate(BaseModel):
+def _terms(job: JobRecord) -> dict[str, Any]:
+    """A job's id and what it asks for, as its client and its miner see them."""
+    return {
+        "job_id": job.id,
+        "constraints": JobConstraintsPublic.of(job),
+        "duration_hours": hours_from_seconds(job.duration_seconds),
+    }
+
+
+class JobCreate(RequestModel):
     """Our shape, or the deployed clients' (no duration: the booking is sized by
     ``AITBC_JOB_DEFAULT_HOURS`` and the client pays only for the time the job runs;
     ``payment_amount`` caps what it may cost)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     payload: dict[str, Any] = Field(default_factory=dict)
     constraints: JobConstraints = Field(default_factory=JobConstraints)
@@ -127,11 +132,9 @@ class JobCreate(BaseModel):
     )
 
 
-class JobResult(BaseModel):
+class JobResult(RequestModel):
     """A miner's result: any JSON value (an object, a list, the plain string some clients
     send...), with optional metrics; ``success: false`` reports a failure instead."""
-
-    model_config = ConfigDict(extra="forbid")
 
     result: Any = Field(default_factory=dict, description="Any JSON value")
     metrics: dict[str, Any] | None = None
@@ -148,11 +151,10 @@ ReportText = Annotated[str | None, _clip(2000)]
 ReportCode = Annotated[str | None, _clip(128)]
 
 
-class JobFailure(BaseModel):
+class JobFailure(RequestModel):
     """Our ``error``, or the deployed daemons' ``error_code`` and ``error_message``."""
 
     model_config = ConfigDict(
-        extra="forbid",
         # What _something_said asks, in the document's words.
         json_schema_extra={
             "anyOf": [
@@ -223,11 +225,9 @@ class JobPublic(BaseModel):
         return copied(
             cls,
             job,
-            job_id=job.id,
+            **_terms(job),
             state=effective_state(job, now),
             type=job.job_type,
-            constraints=JobConstraintsPublic.of(job),
-            duration_hours=hours_from_seconds(job.duration_seconds),
             assigned_miner_id=job.miner_id,
             cost=from_units(cost_units(job, found.booking, now)),
             requested_at=job.created_at,
@@ -308,11 +308,4 @@ class MinerJob(BaseModel):
     @classmethod
     def of(cls, handed: Handed) -> MinerJob:
         job = handed.job
-        return copied(
-            cls,
-            job,
-            job_id=job.id,
-            constraints=JobConstraintsPublic.of(job),
-            duration_hours=hours_from_seconds(job.duration_seconds),
-            booking_ends_at=handed.booking_ends_at,
-        )
+        return copied(cls, job, **_terms(job), booking_ends_at=handed.booking_ends_at)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict
 
 from aitbc.kit.schema_notes import Note
 
@@ -47,3 +47,10 @@ def _json_integer(value: Any) -> Any:
 # the document loses them.
 JSON_INTEGER = BeforeValidator(_json_integer)
 JsonInt = Annotated[int, JSON_INTEGER]
+
+
+class RequestModel(BaseModel):
+    """What a client sends, a request body or a part of one: a field it does not name is
+    refused (422), so a misspelt option is an error, never a default silently kept."""
+
+    model_config = ConfigDict(extra="forbid")

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from aitbc.errors import InvalidFields
 from aitbc.gpus.schemas import ModelName
+from aitbc.kit.copying import copied
 from aitbc.kit.money import PriceIn
 from aitbc.kit.types import JSON_INTEGER
 from aitbc.miners.schemas import (
@@ -127,18 +128,7 @@ def host_health(body: MinerHeartbeat) -> dict[str, Any]:
 
 
 def describe(spec: MinerGpuSpec) -> GpuDescription:
-    return GpuDescription(
-        model=spec.model,
-        memory_gb=spec.memory_gb,
-        price=spec.price_per_hour,
-        slot=spec.slot,
-        cuda_version=spec.cuda_version,
-        compute_capability=spec.compute_capability,
-        cuda_cores=spec.cuda_cores,
-        ai_models=list(spec.ai_models),
-        pricing_mode=spec.pricing_mode,
-        description=spec.description,
-    )
+    return copied(GpuDescription, spec, price=spec.price_per_hour, ai_models=list(spec.ai_models))
 
 
 def daemon_gpus(capabilities: dict[str, Any]) -> list[GpuDescription]:

@@ -8,15 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from aitbc.gpus.schemas import AiModelList, ModelName, PricingMode
 from aitbc.kit.copying import copied
 from aitbc.kit.money import MoneyOut, PriceIn
-from aitbc.kit.types import JSON_INTEGER, JsonInt
+from aitbc.kit.types import JSON_INTEGER, JsonInt, RequestModel
 from aitbc.miners.service import Earnings
 
 MinerStatus = Literal["online", "draining", "offline"]
 
 
-class MinerGpuSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MinerGpuSpec(RequestModel):
     slot: str | None = Field(
         default=None,
         max_length=128,
@@ -40,11 +38,9 @@ class DaemonGpuSpec(MinerGpuSpec):
     price_per_hour: PriceIn | None = None  # type: ignore[assignment]
 
 
-class MinerRegister(BaseModel):
+class MinerRegister(RequestModel):
     """Our own shape (``gpus``), or the deployed daemons' (``capabilities`` describing the
     GPU: ``{"gpu": {...}}``, ``{"gpus": [...]}``, or no GPU at all); see miners.protocol."""
-
-    model_config = ConfigDict(extra="forbid")
 
     gpus: list[MinerGpuSpec] = Field(default_factory=list, max_length=64)
     concurrency: JsonInt = Field(default=1, ge=1, le=1024)
@@ -80,9 +76,7 @@ class CapabilitiesUpdate(BaseModel):
     capabilities: dict[str, Any]
 
 
-class GpuHealth(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GpuHealth(RequestModel):
     slot: str = Field(max_length=128)
     temperature_c: float | None = Field(default=None, ge=-50, le=200)
     utilization_pct: float | None = Field(default=None, ge=0, le=100)

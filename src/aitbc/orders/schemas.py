@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from aitbc.bookings.schemas import BookingStatus, RentalType
+from aitbc.bookings.schemas import BookingStatus, OfflineRefund, Refund, RentalType
 from aitbc.kit.copying import copied
 from aitbc.kit.money import MoneyOut, from_units
 from aitbc.orders.service import Order
@@ -26,14 +26,11 @@ class OrderPublic(BaseModel):
     price_per_hour: MoneyOut
     total_cost: MoneyOut
     amount_charged: MoneyOut
-    refund: MoneyOut = Field(
-        description="What its end gave back of what escrow held (0 until it ends); the time "
-        "its miner was offline is refunded apart, in offline_refund"
-    )
+    refund: Refund
     offline_seconds_refunded: int = Field(
         description="Seconds its miner was offline and came back within the grace"
     )
-    offline_refund: MoneyOut = Field(description="What those seconds gave back")
+    offline_refund: OfflineRefund
     start_time: datetime
     end_time: datetime
     created_at: datetime

@@ -4,13 +4,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from aitbc.gpus.query import average_rating
 from aitbc.kit.clock import hours_from_seconds
 from aitbc.kit.copying import copied
 from aitbc.kit.hours import HoursIn
 from aitbc.kit.money import MoneyOut, divide_units, from_units
+from aitbc.kit.types import RequestModel
 from aitbc.pricing import engine, market
 from aitbc.pricing.service import (
     PROVIDER_RULE,
@@ -168,9 +169,7 @@ class PricePoint(BaseModel):
         )
 
 
-class QuoteRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class QuoteRequest(RequestModel):
     duration_hours: HoursIn
 
 

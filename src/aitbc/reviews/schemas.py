@@ -2,28 +2,31 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from aitbc.gpus.query import average_rating
 from aitbc.kit.copying import copied
-from aitbc.kit.types import JsonInt
+from aitbc.kit.types import JsonInt, RequestModel
 from aitbc.reviews.service import GpuRating, Rated, RatingPeriod, Review
 
 MAX_COMMENT = 2000
 Rating = Field(ge=1, le=5)
 
 
-class ReviewCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _rating(total: int, count: int) -> dict[str, Any]:
+    """A GPU's rating as the schemas show it: the mean of its ``count`` visible reviews,
+    whose stars sum to ``total``, and that count."""
+    return {"average_rating": average_rating(total, count), "review_count": count}
 
+
+class ReviewCreate(RequestModel):
     rating: JsonInt = Rating
     comment: str | None = Field(default=None, max_length=MAX_COMMENT)
 
 
-class ReviewFlagCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReviewFlagCreate(RequestModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -38,8 +41,14 @@ class ReviewPublic(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, review: Review) -> ReviewPublic:
-        return copied(cls, review, review_id=review.id, reviewer_id=review.client_id)
+    def of(cls, review: Review) -> Self:
+        return cls._shown(review)
+
+    @classmethod
+    def _shown(cls, review: Review, **given: Any) -> Self:
+        """The review under the API's names (its id, its client as the reviewer), with what
+        this schema adds ``given``."""
+        return copied(cls, review, review_id=review.id, reviewer_id=review.client_id, **given)
 
 
 class ReviewAdmin(ReviewPublic):
@@ -48,14 +57,8 @@ class ReviewAdmin(ReviewPublic):
     flag_reasons: list[str]
 
     @classmethod
-    def of(cls, review: Review) -> ReviewAdmin:
-        return copied(
-            cls,
-            review,
-            review_id=review.id,
-            reviewer_id=review.client_id,
-            hidden=review.hidden_at is not None,
-        )
+    def of(cls, review: Review) -> Self:
+        return cls._shown(review, hidden=review.hidden_at is not None)
 
 
 class ReviewSaved(ReviewPublic):
@@ -63,16 +66,8 @@ class ReviewSaved(ReviewPublic):
     review_count: int
 
     @classmethod
-    def of(cls, rated: Rated) -> ReviewSaved:  # type: ignore[override]
-        review = rated.review
-        return copied(
-            cls,
-            review,
-            review_id=review.id,
-            reviewer_id=review.client_id,
-            average_rating=average_rating(rated.rating_sum, rated.review_count),
-            review_count=rated.review_count,
-        )
+    def of(cls, rated: Rated) -> Self:  # type: ignore[override]
+        return cls._shown(rated.review, **_rating(rated.rating_sum, rated.review_count))
 
 
 class GpuReviews(BaseModel):
@@ -86,8 +81,7 @@ class GpuReviews(BaseModel):
     def of(cls, rating: GpuRating) -> GpuReviews:
         return cls(
             gpu_id=rating.gpu_id,
-            average_rating=average_rating(rating.rating_sum, rating.review_count),
-            review_count=rating.review_count,
+            **_rating(rating.rating_sum, rating.review_count),
             distribution={str(star): rating.stars.get(star, 0) for star in range(1, 6)},
             reviews=[ReviewPublic.of(r) for r in rating.reviews],
         )
@@ -104,8 +98,7 @@ class RatingPoint(BaseModel):
     def of(cls, period: RatingPeriod) -> RatingPoint:
         return cls(
             period_start=period.start,
-            average_rating=average_rating(period.total, period.count),
-            review_count=period.count,
+            **_rating(period.total, period.count),
             new_reviews=period.new_count,
             period_average=average_rating(period.new_total, period.new_count),
         )

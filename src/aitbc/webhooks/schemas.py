@@ -6,13 +6,12 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field
 
 from aitbc.kit.copying import copied
+from aitbc.kit.types import RequestModel
 from aitbc.webhooks.service import Webhook
 from aitbc.webhooks.targets import MAX_URL
 
 
-class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WebhookCreate(RequestModel):
     url: str = Field(max_length=MAX_URL, examples=["https://example.com/aitbc/events"])
     types: str | None = Field(
         default=None,
@@ -21,9 +20,7 @@ class WebhookCreate(BaseModel):
     )
 
 
-class WebhookChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WebhookChange(RequestModel):
     enabled: bool = Field(
         description="true: deliver again, from the event it stopped at; false: pause"
     )
