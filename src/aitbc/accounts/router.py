@@ -20,7 +20,7 @@ from aitbc.http.errors import error_responses
 from aitbc.http.idempotency import IdempotencyKey
 from aitbc.http.pagination import Limit, Offset
 from aitbc.http.routing import APIRouter
-from aitbc.kit.money import from_units, to_units
+from aitbc.kit.money import from_units, maybe_units, to_units
 from aitbc.store.conn import Conn
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -105,6 +105,6 @@ async def set_my_alert(
     body: LowBalanceAlertIn, ctx: ContextDep, principal: AnyKeyDep
 ) -> LowBalanceAlert:
     """Be told (an account.low_balance event) when your balance falls below an amount"""
-    units = None if body.below is None else to_units(body.below)
+    units = maybe_units(body.below)
     await ctx.write(alerts.set_alert, owner_id=principal.owner_id, below_units=units)
     return LowBalanceAlert(below=None if units is None else from_units(units))

@@ -38,7 +38,7 @@ from aitbc.http.errors import error_responses
 from aitbc.http.params import documented, parse_query
 from aitbc.http.routing import APIRouter
 from aitbc.kit.hours import seconds_from_hours
-from aitbc.kit.money import to_units
+from aitbc.kit.money import maybe_units, to_units
 from aitbc.store.conn import Conn
 
 gpu_router = APIRouter(prefix="/v1/marketplace/gpu", tags=["bookings"])
@@ -111,7 +111,7 @@ def rental_bid(rental_type: str, bid: Decimal | None, quote_id: str | None = Non
         )
     if bid is not None and quote_id is not None:
         raise Invalid("A quote is an on-demand price; bid without one.", code="quote_with_bid")
-    return None if bid is None else to_units(bid)
+    return maybe_units(bid)
 
 
 _JOB_ENDS_TOO = (

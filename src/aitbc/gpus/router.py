@@ -23,7 +23,7 @@ from aitbc.http.deps import API_KEY_PARAMETER, MinerOrAdminDep, caller
 from aitbc.http.errors import error_responses
 from aitbc.http.params import documented, parse_query
 from aitbc.http.routing import APIRouter
-from aitbc.kit.money import to_units
+from aitbc.kit.money import maybe_units
 from aitbc.miners import listings
 from aitbc.store.conn import Conn
 
@@ -118,13 +118,13 @@ async def list_gpus(request: Request) -> Response:
         available=params.available,
         model=params.model,
         memory_min=params.memory_min,
-        price_max_units=None if params.price_max is None else to_units(params.price_max),
+        price_max_units=maybe_units(params.price_max),
         region=params.region,
         status=params.status,
         miner_id=params.miner_id,
         ai_model=params.ai_model,
-        bid_max_units=None if params.bid_max is None else to_units(params.bid_max),
-        cleared_max_units=None if params.cleared_max is None else to_units(params.cleared_max),
+        bid_max_units=maybe_units(params.bid_max),
+        cleared_max_units=maybe_units(params.cleared_max),
     )
     settings = state.settings
     bidding = listing.Bidding(settings.min_bid_share, settings.preempt_notice_seconds)

@@ -31,7 +31,7 @@ from aitbc.jobs.schemas import (
     StateFilter,
 )
 from aitbc.kit.hours import seconds_from_hours
-from aitbc.kit.money import to_units
+from aitbc.kit.money import maybe_units
 from aitbc.kit.types import Moment
 from aitbc.store.conn import Conn
 
@@ -65,8 +65,8 @@ async def submit_job(
         memory_min_gb=c.memory_min_gb,
         ai_model=c.ai_model,
         region=c.region,
-        max_price_units=None if c.max_price_per_hour is None else to_units(c.max_price_per_hour),
-        payment_cap_units=None if body.payment_amount is None else to_units(body.payment_amount),
+        max_price_units=maybe_units(c.max_price_per_hour),
+        payment_cap_units=maybe_units(body.payment_amount),
         cuda_min=c.cuda,
         bid_units=rental_bid(body.rental_type, body.bid_per_hour),
     )

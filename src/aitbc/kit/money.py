@@ -24,6 +24,11 @@ def to_units(amount: Decimal) -> int:
     return int(units)
 
 
+def maybe_units(amount: Decimal | None) -> int | None:
+    """``to_units`` of an amount that may be left out (None stays None)."""
+    return None if amount is None else to_units(amount)
+
+
 def from_units(units: int) -> Decimal:
     amount: Decimal = (Decimal(units) / UNITS_PER_TOKEN).quantize(QUANTUM)
     return amount

@@ -14,7 +14,7 @@ from aitbc.errors import Conflict, Forbidden, Invalid, NotFound
 from aitbc.gpus.naming import named_key
 from aitbc.gpus.prices import check_price
 from aitbc.kit.ids import new_id
-from aitbc.kit.money import to_units
+from aitbc.kit.money import maybe_units, to_units
 from aitbc.miners import queries as q
 from aitbc.miners.queries import GpuRecord
 from aitbc.miners.service import (
@@ -135,7 +135,7 @@ async def update_gpu(
     if change.interruptible is not None:
         gpu.interruptible = change.interruptible
     if change.set_min_bid:
-        gpu.min_bid_units = None if change.min_bid is None else to_units(change.min_bid)
+        gpu.min_bid_units = maybe_units(change.min_bid)
     await refresh_effective_price(conn, gpu)
     gpu.updated_at = now
     await gpu.save(

@@ -20,7 +20,7 @@ from aitbc.http.pagination import Limit
 from aitbc.http.routing import APIRouter
 from aitbc.jobs import service as jobs
 from aitbc.jobs.schemas import JobPublic, StateFilter
-from aitbc.kit.money import MoneyQuery, to_units
+from aitbc.kit.money import MoneyQuery, maybe_units
 from aitbc.kit.types import Moment
 from aitbc.miners import protocol, service
 from aitbc.miners.queries import GpuRecord, MinerRecord
@@ -175,7 +175,7 @@ async def miner_jobs(
         filters=jobs.JobFilters(
             state=status,
             job_type=type,
-            min_cost_units=None if min_reward is None else to_units(min_reward),
+            min_cost_units=maybe_units(min_reward),
         ),
     )
     return [JobPublic.of(job, now) for job in found]
