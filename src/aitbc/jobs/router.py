@@ -245,6 +245,7 @@ async def poll_by_get(
 async def _report_result(
     job_id: str, body: JobResult, ctx: ContextDep, principal: MinerDep
 ) -> JobPublic:
+    """Report a job's result (any JSON value): the GPU is released, used time paid"""
     if not body.success:
         error = body.result if isinstance(body.result, str) and body.result else None
         return await _fail(ctx, job_id, principal.owner_id, error, body.metrics)
@@ -280,28 +281,21 @@ async def _fail(
 async def _report_failure(
     job_id: str, body: JobFailure, ctx: ContextDep, principal: MinerDep
 ) -> JobPublic:
+    """Report a job's failure: the client is refunded in full"""
     return await _fail(ctx, job_id, principal.owner_id, body.text(), body.metrics)
 
 
+# A report is taken at the miner protocol's /miners/{job_id}/... and at /miners/jobs/{job_id}/...
 for _path in ("/miners/jobs/{job_id}", "/miners/{job_id}"):
-    router.add_api_route(
-        f"{_path}/result",
-        _report_result,
-        methods=["POST"],
-        response_model=JobPublic,
-        responses=error_responses(401, 403, 404, 409, 422),
-        summary="Report a job's result (any JSON value): the GPU is released, used time paid",
-        name=f"job_result{_path.count('jobs')}",
-    )
-    router.add_api_route(
-        f"{_path}/fail",
-        _report_failure,
-        methods=["POST"],
-        response_model=JobPublic,
-        responses=error_responses(401, 403, 404, 409, 422),
-        summary="Report a job's failure: the client is refunded in full",
-        name=f"job_fail{_path.count('jobs')}",
-    )
+    for _action, _report in (("result", _report_result), ("fail", _report_failure)):
+        router.add_api_route(
+            f"{_path}/{_action}",
+            _report,
+            methods=["POST"],
+            response_model=JobPublic,
+            responses=error_responses(401, 403, 404, 409, 422),
+            name=f"job_{_action}{_path.count('jobs')}",
+        )
 
 
 @router.post("/miners/jobs/{job_id}/start", responses=error_responses(401, 403, 404, 409))
