@@ -4,6 +4,7 @@ import click
 
 from aitbc.cli import numbers, views
 from aitbc.cli.context import api
+from aitbc.cli.one_request import paging_options
 from aitbc.cli.output import emit
 
 
@@ -19,8 +20,7 @@ def balance() -> None:
 
 
 @account.command("ledger")
-@click.option("--limit", type=int, default=50, show_default=True)
-@click.option("--offset", type=int, default=None, help="Entries to skip.")
+@paging_options(limit=50, skipped="Entries")
 def ledger(limit: int, offset: int | None) -> None:
     """Ledger entries, newest first."""
     params = {"limit": limit, "offset": offset}

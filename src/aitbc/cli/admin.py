@@ -5,6 +5,7 @@ import click
 from aitbc.cli import numbers, views
 from aitbc.cli.context import api
 from aitbc.cli.http import segment
+from aitbc.cli.one_request import on_id
 from aitbc.cli.output import emit
 
 
@@ -44,11 +45,14 @@ def keys_list(role: str | None, owner_id: str | None, limit: int) -> None:
     )
 
 
-@keys.command("revoke")
-@click.argument("key_id")
-def keys_revoke(key_id: str) -> None:
-    """Revoke a key; effective on its next request."""
-    emit(api().request("DELETE", f"/v1/admin/api-keys/{segment(key_id)}"), views.API_KEY)
+keys.add_command(
+    on_id(
+        "revoke",
+        "DELETE /v1/admin/api-keys/{key_id}",
+        views.API_KEY,
+        "Revoke a key; effective on its next request.",
+    )
+)
 
 
 @admin.command("deposit")
@@ -90,20 +94,21 @@ def reviews_flagged(include_hidden: bool) -> None:
     emit(api().request("GET", "/v1/admin/reviews/flagged", params=params), views.REVIEW_ADMIN)
 
 
-@admin_reviews.command("hide")
-@click.argument("review_id")
-def reviews_hide(review_id: str) -> None:
-    """Hide a review from the public list and the aggregates."""
-    emit(api().request("POST", f"/v1/admin/reviews/{segment(review_id)}/hide"), views.REVIEW_ADMIN)
-
-
-@admin_reviews.command("restore")
-@click.argument("review_id")
-def reviews_restore(review_id: str) -> None:
-    """Bring a hidden review back."""
-    emit(
-        api().request("POST", f"/v1/admin/reviews/{segment(review_id)}/restore"), views.REVIEW_ADMIN
-    )
+for command in (
+    on_id(
+        "hide",
+        "POST /v1/admin/reviews/{review_id}/hide",
+        views.REVIEW_ADMIN,
+        "Hide a review from the public list and the aggregates.",
+    ),
+    on_id(
+        "restore",
+        "POST /v1/admin/reviews/{review_id}/restore",
+        views.REVIEW_ADMIN,
+        "Bring a hidden review back.",
+    ),
+):
+    admin_reviews.add_command(command)
 
 
 @admin.command("sync-offers")

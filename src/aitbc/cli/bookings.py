@@ -5,8 +5,14 @@ import click
 from aitbc.cli import numbers, views
 from aitbc.cli.context import api
 from aitbc.cli.http import segment
+from aitbc.cli.one_request import on_id, watchable_list
 from aitbc.cli.output import emit
 from aitbc.cli.watch import Watching, watch_options
+
+
+def _hours() -> click.Option:
+    """What ``extend`` adds, sent as ``{"hours": H}``."""
+    return click.Option(["--hours"], type=numbers.HOURS, required=True)
 
 
 @click.group()
@@ -14,14 +20,29 @@ def bookings() -> None:
     """Your bookings."""
 
 
-@bookings.command("list")
-@click.option("--limit", type=int, default=50, show_default=True)
-@click.option("--offset", type=int, default=None, help="Bookings to skip.")
-@watch_options
-def list_bookings(limit: int, offset: int | None, watching: Watching) -> None:
-    """List bookings, newest first (or --watch them)."""
-    params = {"limit": limit, "offset": offset}
-    watching.show(lambda: api().request("GET", "/v1/bookings", params=params), views.BOOKING)
+for command in (
+    watchable_list(
+        "list",
+        "/v1/bookings",
+        views.BOOKING,
+        skipped="Bookings",
+        help="List bookings, newest first (or --watch them).",
+    ),
+    on_id(
+        "extend",
+        "POST /v1/bookings/{booking_id}/extend",
+        views.BOOKING,
+        "Add time to a booking.",
+        _hours(),
+    ),
+    on_id(
+        "release",
+        "POST /v1/bookings/{booking_id}/release",
+        views.BOOKING,
+        "End a booking early or cancel a reservation.",
+    ),
+):
+    bookings.add_command(command)
 
 
 @bookings.command("show")
@@ -31,17 +52,6 @@ def show(booking_id: str, watching: Watching) -> None:
     """Show one booking (or --watch it)."""
     watching.show(
         lambda: api().request("GET", f"/v1/bookings/{segment(booking_id)}"), views.BOOKING
-    )
-
-
-@bookings.command("extend")
-@click.argument("booking_id")
-@click.option("--hours", type=numbers.HOURS, required=True)
-def extend(booking_id: str, hours: float) -> None:
-    """Add time to a booking."""
-    emit(
-        api().request("POST", f"/v1/bookings/{segment(booking_id)}/extend", json={"hours": hours}),
-        views.BOOKING,
     )
 
 
@@ -58,39 +68,31 @@ def change_bid(booking_id: str, bid: str) -> None:
     )
 
 
-@bookings.command("release")
-@click.argument("booking_id")
-def release(booking_id: str) -> None:
-    """End a booking early or cancel a reservation."""
-    emit(api().request("POST", f"/v1/bookings/{segment(booking_id)}/release"), views.BOOKING)
-
-
 @bookings.group("gang")
 def gang() -> None:
     """Gangs: GPUs booked together (`aitbc marketplace book-best --count N`), released and
     extended as a whole."""
 
 
-@gang.command("show")
-@click.argument("gang_id")
-def gang_show(gang_id: str) -> None:
-    """Show a gang: its totals, and one line per GPU."""
-    emit(api().request("GET", f"/v1/gangs/{segment(gang_id)}"), views.GANG)
-
-
-@gang.command("release")
-@click.argument("gang_id")
-def gang_release(gang_id: str) -> None:
-    """End every booking of a gang early (unused time refunded)."""
-    emit(api().request("POST", f"/v1/gangs/{segment(gang_id)}/release"), views.GANG)
-
-
-@gang.command("extend")
-@click.argument("gang_id")
-@click.option("--hours", type=numbers.HOURS, required=True)
-def gang_extend(gang_id: str, hours: float) -> None:
-    """Add time to every booking of a gang (or to none, when one GPU is not free)."""
-    emit(
-        api().request("POST", f"/v1/gangs/{segment(gang_id)}/extend", json={"hours": hours}),
+for command in (
+    on_id(
+        "show",
+        "GET /v1/gangs/{gang_id}",
         views.GANG,
-    )
+        "Show a gang: its totals, and one line per GPU.",
+    ),
+    on_id(
+        "release",
+        "POST /v1/gangs/{gang_id}/release",
+        views.GANG,
+        "End every booking of a gang early (unused time refunded).",
+    ),
+    on_id(
+        "extend",
+        "POST /v1/gangs/{gang_id}/extend",
+        views.GANG,
+        "Add time to every booking of a gang (or to none, when one GPU is not free).",
+        _hours(),
+    ),
+):
+    gang.add_command(command)

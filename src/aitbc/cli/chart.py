@@ -3,6 +3,7 @@ history of a GPU. Colour only on a terminal."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -53,22 +54,44 @@ def _span(points: list[dict[str, Any]], time_key: str) -> str:
     return first if first == last else f"{first} .. {last}"
 
 
+@dataclass(frozen=True)
+class Series:
+    """One kind of chart: the points' time field and its words for the value drawn."""
+
+    time_key: str
+    what: str  # the caption's name for the value
+    title: str
+
+
+PRICE = Series("at", "current price", "current price per hour")
+RATING = Series("period_start", "average rating", "average rating (1-5)")
+
+
+def _captioned(
+    series: Series,
+    points: list[dict[str, Any]],
+    values: list[Any],
+    summary: str,
+    *,
+    coloured: bool,
+    width: int,
+) -> str:
+    """The line through each point's value (``values``, in the points' order) under a
+    caption: what it shows, over which span, and ``summary``."""
+    caption = f"{series.what}, {_span(points, series.time_key)}: {summary}"
+    times = [p[series.time_key] for p in points]
+    chart = line_chart(
+        series.title, times, [float(v) for v in values], coloured=coloured, width=width
+    )
+    return f"{caption}\n{chart}"
+
+
 def price_chart(points: list[dict[str, Any]], *, coloured: bool = False, width: int = WIDTH) -> str:
     if not points:
         return "(no price history yet)"
     prices = [p["current_price"] for p in points]
-    caption = (
-        f"current price, {_span(points, 'at')}: "
-        f"low {min(prices, key=float)}, high {max(prices, key=float)}, last {prices[-1]}"
-    )
-    chart = line_chart(
-        "current price per hour",
-        [p["at"] for p in points],
-        [float(p) for p in prices],
-        coloured=coloured,
-        width=width,
-    )
-    return f"{caption}\n{chart}"
+    summary = f"low {min(prices, key=float)}, high {max(prices, key=float)}, last {prices[-1]}"
+    return _captioned(PRICE, points, prices, summary, coloured=coloured, width=width)
 
 
 def rating_chart(
@@ -78,15 +101,5 @@ def rating_chart(
     if not rated:
         return "(no ratings yet)"
     ratings = [p["average_rating"] for p in rated]
-    caption = (
-        f"average rating, {_span(rated, 'period_start')}: "
-        f"from {ratings[0]} to {ratings[-1]} over {rated[-1]['review_count']} reviews"
-    )
-    chart = line_chart(
-        "average rating (1-5)",
-        [p["period_start"] for p in rated],
-        [float(r) for r in ratings],
-        coloured=coloured,
-        width=width,
-    )
-    return f"{caption}\n{chart}"
+    summary = f"from {ratings[0]} to {ratings[-1]} over {rated[-1]['review_count']} reviews"
+    return _captioned(RATING, rated, ratings, summary, coloured=coloured, width=width)

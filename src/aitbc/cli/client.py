@@ -7,6 +7,7 @@ from aitbc.cli.context import api
 from aitbc.cli.gpu import rental, rental_options
 from aitbc.cli.http import segment
 from aitbc.cli.miner import load_json
+from aitbc.cli.one_request import on_id, watchable_list
 from aitbc.cli.output import emit
 from aitbc.cli.watch import Watching, watch_options
 
@@ -74,18 +75,15 @@ def status(job_id: str, watching: Watching) -> None:
     watching.show(lambda: api().request("GET", f"/v1/jobs/{segment(job_id)}"), views.JOB)
 
 
-@client.command("jobs")
-@click.option("--limit", type=int, default=50, show_default=True)
-@click.option("--offset", type=int, default=None, help="Jobs to skip.")
-@watch_options
-def jobs(limit: int, offset: int | None, watching: Watching) -> None:
-    """Your jobs (or --watch them)."""
-    params = {"limit": limit, "offset": offset}
-    watching.show(lambda: api().request("GET", "/v1/jobs", params=params), views.JOB)
-
-
-@client.command("cancel")
-@click.argument("job_id")
-def cancel(job_id: str) -> None:
-    """Cancel a job (a running one is charged for the time used)."""
-    emit(api().request("POST", f"/v1/jobs/{segment(job_id)}/cancel"), views.JOB)
+for command in (
+    watchable_list(
+        "jobs", "/v1/jobs", views.JOB, skipped="Jobs", help="Your jobs (or --watch them)."
+    ),
+    on_id(
+        "cancel",
+        "POST /v1/jobs/{job_id}/cancel",
+        views.JOB,
+        "Cancel a job (a running one is charged for the time used).",
+    ),
+):
+    client.add_command(command)

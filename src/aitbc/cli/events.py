@@ -10,6 +10,7 @@ import click
 from aitbc.cli import views
 from aitbc.cli.context import api
 from aitbc.cli.http import segment
+from aitbc.cli.one_request import on_id
 from aitbc.cli.output import emit
 
 FOLLOW_WAIT_SECONDS = 30
@@ -99,17 +100,16 @@ def list_webhooks() -> None:
     emit(api().request("GET", "/v1/webhooks"), views.WEBHOOK)
 
 
-@webhooks.command("show")
-@click.argument("webhook_id")
-def show(webhook_id: str) -> None:
-    emit(api().request("GET", f"/v1/webhooks/{segment(webhook_id)}"), views.WEBHOOK)
-
-
-@webhooks.command("test")
-@click.argument("webhook_id")
-def test(webhook_id: str) -> None:
-    """Post a signed webhook.test event now and say how it went."""
-    emit(api().request("POST", f"/v1/webhooks/{segment(webhook_id)}/test"), views.DELIVERY)
+for command in (
+    on_id("show", "GET /v1/webhooks/{webhook_id}", views.WEBHOOK, None),
+    on_id(
+        "test",
+        "POST /v1/webhooks/{webhook_id}/test",
+        views.DELIVERY,
+        "Post a signed webhook.test event now and say how it went.",
+    ),
+):
+    webhooks.add_command(command)
 
 
 @webhooks.command("deliveries")

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from aitbc.cli import numbers, views
 from aitbc.cli.context import api
 from aitbc.cli.http import segment
+from aitbc.cli.one_request import Command_, on_id
 from aitbc.cli.output import console, emit
 from aitbc.cli.watch import Watching, watch_options
 
 SORTS = ("price", "memory", "rating", "newest", "uptime", "bid", "cleared")
 STATUSES = ("available", "booked", "offline", "delisted")
 NEXT_CURSOR = "X-Next-Cursor"
-Command_ = TypeVar("Command_", bound=Callable[..., Any])
 
 
 def rental_options(interruptible_help: str) -> Callable[[Command_], Command_]:
@@ -241,13 +241,6 @@ def rental(interruptible: bool, bid: str | None) -> dict[str, object]:
     return {"rental_type": "interruptible", "bid_per_hour": bid} if interruptible else {}
 
 
-@gpu.command("release")
-@click.argument("gpu_id")
-def gpu_release(gpu_id: str) -> None:
-    """Release your booking on a GPU (unused time refunded)."""
-    emit(api().request("POST", f"/v1/marketplace/gpu/{segment(gpu_id)}/release"), views.BOOKING)
-
-
 @gpu.command("quote")
 @click.argument("gpu_id")
 @click.option("--hours", type=numbers.HOURS, required=True)
@@ -346,16 +339,25 @@ def price_reason(gpu: dict[str, Any], market: dict[str, Any]) -> str:
     )
 
 
-@gpu.command("delist")
-@click.argument("gpu_id")
-def gpu_delist(gpu_id: str) -> None:
-    """Take a GPU off the market (its miner or an admin); refused while it is booked."""
-    emit(api().request("DELETE", f"/v1/marketplace/gpu/{segment(gpu_id)}"), views.GPU)
-
-
-@gpu.command("relist")
-@click.argument("gpu_id")
-def gpu_relist(gpu_id: str) -> None:
-    """Put a delisted GPU back on the market (its miner or an admin); registering again
-    does not."""
-    emit(api().request("POST", f"/v1/marketplace/gpu/{segment(gpu_id)}/relist"), views.GPU)
+for command in (
+    on_id(
+        "release",
+        "POST /v1/marketplace/gpu/{gpu_id}/release",
+        views.BOOKING,
+        "Release your booking on a GPU (unused time refunded).",
+    ),
+    on_id(
+        "delist",
+        "DELETE /v1/marketplace/gpu/{gpu_id}",
+        views.GPU,
+        "Take a GPU off the market (its miner or an admin); refused while it is booked.",
+    ),
+    on_id(
+        "relist",
+        "POST /v1/marketplace/gpu/{gpu_id}/relist",
+        views.GPU,
+        "Put a delisted GPU back on the market (its miner or an admin); registering again "
+        "does not.",
+    ),
+):
+    gpu.add_command(command)

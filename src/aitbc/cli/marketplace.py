@@ -13,6 +13,7 @@ from aitbc.cli import numbers, reviews, views
 from aitbc.cli.context import api, ask
 from aitbc.cli.gpu import gpu, rental, rental_options
 from aitbc.cli.http import segment
+from aitbc.cli.one_request import on_id, paging_options
 from aitbc.cli.output import console, emit, show
 from aitbc.cli.output import renderable as drawn
 
@@ -39,19 +40,21 @@ for command in (
     type=click.Choice(["pending", "active", "completed", "released", "cancelled"]),
     default=None,
 )
-@click.option("--limit", type=int, default=10, show_default=True)
-@click.option("--offset", type=int, default=None, help="Orders to skip.")
+@paging_options(limit=10, skipped="Orders")
 def orders(status: str | None, limit: int, offset: int | None) -> None:
     """List your orders."""
     params = {"limit": limit, "status": status, "offset": offset}
     emit(api().request("GET", "/v1/marketplace/orders", params=params), views.ORDER)
 
 
-@marketplace.command("order")
-@click.argument("order_id")
-def order(order_id: str) -> None:
-    """Show one order with its amounts and status history."""
-    emit(api().request("GET", f"/v1/marketplace/orders/{segment(order_id)}"), views.ORDER)
+marketplace.add_command(
+    on_id(
+        "order",
+        "GET /v1/marketplace/orders/{order_id}",
+        views.ORDER,
+        "Show one order with its amounts and status history.",
+    )
+)
 
 
 @marketplace.command("pricing")
@@ -96,8 +99,7 @@ def _say_what_a_booking_costs(found: dict[str, Any]) -> None:
 
 @marketplace.command("offers")
 @click.option("--status", type=click.Choice(["open", "closed"]), default=None)
-@click.option("--limit", type=int, default=50, show_default=True)
-@click.option("--offset", type=int, default=None, help="Offers to skip.")
+@paging_options(limit=50, skipped="Offers")
 def offers(status: str | None, limit: int, offset: int | None) -> None:
     """Marketplace offers."""
     params = {"status": status, "limit": limit, "offset": offset}
@@ -248,8 +250,7 @@ def book_best(
 
 
 @marketplace.command("bids")
-@click.option("--limit", type=int, default=50, show_default=True)
-@click.option("--offset", type=int, default=None, help="Bids to skip.")
+@paging_options(limit=50, skipped="Bids")
 def bids(limit: int, offset: int | None) -> None:
     """Your bids."""
     params = {"limit": limit, "offset": offset}

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from aitbc.cli import views
 from aitbc.cli.context import api, ask
 from aitbc.cli.http import segment
 from aitbc.cli.numbers import PRICE_TEXT, FiniteFloat
+from aitbc.cli.one_request import Command_, on_id
 from aitbc.cli.output import emit
 
 
@@ -102,12 +104,15 @@ def result(job_id: str, result_json: str) -> None:
     emit(api().request("POST", f"/v1/miners/jobs/{segment(job_id)}/result", json=body))
 
 
-@miner.command("fail")
-@click.argument("job_id")
-@click.option("--error", required=True)
-def fail(job_id: str, error: str) -> None:
-    """Report a job's failure (the client is refunded in full)."""
-    emit(api().request("POST", f"/v1/miners/jobs/{segment(job_id)}/fail", json={"error": error}))
+miner.add_command(
+    on_id(
+        "fail",
+        "POST /v1/miners/jobs/{job_id}/fail",
+        None,
+        "Report a job's failure (the client is refunded in full).",
+        click.Option(["--error"], required=True),
+    )
+)
 
 
 @miner.command("earnings")
@@ -145,6 +150,27 @@ def deregister(agreed: bool) -> None:
     emit(api().request("DELETE", "/v1/miners/me"), views.MINER)
 
 
+def _seconds(
+    flag: str,
+    *,
+    at_least: float,
+    at_most: float | None = None,
+    default: float | None,
+    help: str,
+    envvar: str | None = None,
+) -> Callable[[Command_], Command_]:
+    """One of the agent's durations: seconds, a finite number within its bounds (its
+    default, if any, shown)."""
+    return click.option(
+        flag,
+        type=FiniteFloat(at_least, at_most),
+        default=default,
+        show_default=default is not None,
+        envvar=envvar,
+        help=help,
+    )
+
+
 @miner.command("run")
 @click.option(
     "--exec",
@@ -174,32 +200,30 @@ def deregister(agreed: bool) -> None:
     help="Price of each GPU found by nvidia-smi.",
 )
 @click.option("--region", default=None)
-@click.option(
+@_seconds(
     "--heartbeat-seconds",
-    type=FiniteFloat(0.1),
+    at_least=0.1,
     default=15.0,
-    show_default=True,
     envvar="AITBC_AGENT_HEARTBEAT_SECONDS",
     help="How often the agent heartbeats (keep it well under the coordinator's "
     "AITBC_HEARTBEAT_TIMEOUT_SECONDS, 90 by default).",
 )
-@click.option(
+@_seconds(
     "--poll-wait",
-    type=FiniteFloat(0, 30),
+    at_least=0,
+    at_most=30,
     default=20.0,
-    show_default=True,
     help="Seconds each long poll may wait for a job.",
 )
-@click.option(
+@_seconds(
     "--stop-grace",
-    type=FiniteFloat(0),
+    at_least=0,
     default=30.0,
-    show_default=True,
     help="On SIGTERM, seconds the running job may take before it is stopped.",
 )
-@click.option(
+@_seconds(
     "--job-timeout",
-    type=FiniteFloat(0.1),
+    at_least=0.1,
     default=None,
     help="Fail a job that runs longer than this many seconds.",
 )

@@ -8,6 +8,7 @@ import click
 from aitbc.cli import views
 from aitbc.cli.context import api
 from aitbc.cli.http import ApiError, segment
+from aitbc.cli.one_request import on_id, paging_options
 from aitbc.cli.output import console, emit, show
 from aitbc.cli.output import table as rows_table
 
@@ -34,8 +35,7 @@ def _own_review_id(gpu_id: str) -> str | None:
 
 @click.command("reviews")
 @click.argument("gpu_id")
-@click.option("--limit", type=int, default=10, show_default=True)
-@click.option("--offset", type=int, default=None, help="Reviews to skip.")
+@paging_options(limit=10, skipped="Reviews")
 @click.option("--sort", type=click.Choice(REVIEW_SORTS), default=None, help="Default: newest.")
 def reviews(gpu_id: str, limit: int, offset: int | None, sort: str | None) -> None:
     """A GPU's rating, star distribution and reviews."""
@@ -70,20 +70,14 @@ def review(gpu_id: str, rating: int, comment: str | None) -> None:
     emit(saved, views.REVIEW)
 
 
-@click.command("edit-review")
-@click.argument("review_id")
-@click.option("--rating", type=click.IntRange(1, 5), required=True)
-@click.option("--comment", default=None, help="The new comment (none if left out).")
-def edit_review(review_id: str, rating: int, comment: str | None) -> None:
-    """Change your review's rating and comment."""
-    emit(
-        api().request(
-            "PUT",
-            f"/v1/marketplace/reviews/{segment(review_id)}",
-            json={"rating": rating, "comment": comment},
-        ),
-        views.REVIEW,
-    )
+edit_review = on_id(
+    "edit-review",
+    "PUT /v1/marketplace/reviews/{review_id}",
+    views.REVIEW,
+    "Change your review's rating and comment.",
+    click.Option(["--rating"], type=click.IntRange(1, 5), required=True),
+    click.Option(["--comment"], default=None, help="The new comment (none if left out)."),
+)
 
 
 @click.command("flag-review")
