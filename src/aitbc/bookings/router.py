@@ -64,6 +64,19 @@ def _write(
     )
 
 
+def _read(
+    on: APIRouter, path: str, answer: Any, *errors: int, query: type[BaseModel] | None = None
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """A route that reads bookings: a GET answered in ``answer``'s shape, whose endpoint reads
+    its API key (and the ``query`` model's parameters) itself."""
+    return on.get(
+        path,
+        response_model=answer,
+        responses=error_responses(*errors),
+        openapi_extra=documented(query, headers=(API_KEY_PARAMETER,)),
+    )
+
+
 _JSON = "application/json"
 T = TypeVar("T")
 
@@ -191,12 +204,7 @@ async def release_gpu(gpu_id: str, request: Request) -> Response:
     return await _release(request, service.release_gpu, gpu_id=gpu_id)
 
 
-@router.get(
-    "",
-    response_model=list[BookingPublic],
-    responses=error_responses(401, 422),
-    openapi_extra=documented(BookingListQuery, headers=(API_KEY_PARAMETER,)),
-)
+@_read(router, "", list[BookingPublic], 401, 422, query=BookingListQuery)
 async def list_bookings(request: Request) -> Response:
     """Your bookings (a miner: bookings on its GPUs; an admin: all)"""
     principal = await caller_with_role(request, "client", "miner", "admin")
@@ -215,12 +223,7 @@ async def list_bookings(request: Request) -> Response:
     return Response(orjson.dumps([records.public(b, now, policy) for b in found]), media_type=_JSON)
 
 
-@router.get(
-    "/{booking_id}",
-    response_model=BookingPublic,
-    responses=error_responses(401, 404),
-    openapi_extra=documented(headers=(API_KEY_PARAMETER,)),
-)
+@_read(router, "/{booking_id}", BookingPublic, 401, 404)
 async def get_booking(booking_id: str, request: Request) -> Response:
     """One booking"""
     principal = await caller_with_role(request, "client", "miner", "admin")
@@ -339,12 +342,7 @@ async def book_best(body: BookBestRequest, request: Request, explain: bool = Fal
     )
 
 
-@gang_router.get(
-    "/{gang_id}",
-    response_model=GangPublic,
-    responses=error_responses(401, 404),
-    openapi_extra=documented(headers=(API_KEY_PARAMETER,)),
-)
+@_read(gang_router, "/{gang_id}", GangPublic, 401, 404)
 async def get_gang(gang_id: str, request: Request) -> Response:
     """One gang: its order, with its bookings as the lines"""
     principal = await caller_with_role(request, "client", "admin")

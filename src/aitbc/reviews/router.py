@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable, Coroutine
+from typing import Any, Literal
 
 from aitbc.auth.principal import Principal
 from aitbc.http.context import Context, ContextDep
@@ -19,7 +20,7 @@ from aitbc.reviews.schemas import (
     ReviewPublic,
     ReviewSaved,
 )
-from aitbc.reviews.service import ReviewSort
+from aitbc.reviews.service import Rated, ReviewSort
 
 router = APIRouter(prefix="/v1", tags=["reviews"], dependencies=[CheckKey])
 
@@ -33,15 +34,7 @@ async def add_review(
     gpu_id: str, body: ReviewCreate, ctx: ContextDep, principal: ClientDep
 ) -> ReviewSaved:
     """Review a GPU you have booked (one review per client and GPU)"""
-    rated = await ctx.write(
-        service.create,
-        gpu_id=gpu_id,
-        client_id=principal.owner_id,
-        rating=body.rating,
-        comment=body.comment,
-        now=ctx.now(),
-    )
-    return ReviewSaved.of(rated)
+    return await _rate(ctx, service.create, body, gpu_id=gpu_id, client_id=principal.owner_id)
 
 
 @router.get("/marketplace/gpu/{gpu_id}/reviews", responses=error_responses(401, 404, 422))
@@ -74,15 +67,7 @@ async def edit_review(
     review_id: str, body: ReviewCreate, ctx: ContextDep, principal: ClientDep
 ) -> ReviewSaved:
     """Edit your review"""
-    rated = await ctx.write(
-        service.edit,
-        review_id=review_id,
-        principal=principal,
-        rating=body.rating,
-        comment=body.comment,
-        now=ctx.now(),
-    )
-    return ReviewSaved.of(rated)
+    return await _rate(ctx, service.edit, body, review_id=review_id, principal=principal)
 
 
 @router.post(
@@ -125,6 +110,15 @@ async def hide_review(review_id: str, ctx: ContextDep, principal: AdminDep) -> R
 async def restore_review(review_id: str, ctx: ContextDep, principal: AdminDep) -> ReviewAdmin:
     """Bring a hidden review back (admin)"""
     return await _moderate(ctx, review_id, principal, hidden=False)
+
+
+async def _rate(
+    ctx: Context, save: Callable[..., Coroutine[Any, Any, Rated]], body: ReviewCreate, **review: Any
+) -> ReviewSaved:
+    """A review written or edited by ``save``: its stars and comment, with the GPU's rating
+    after it."""
+    rated = await ctx.write(save, **review, rating=body.rating, comment=body.comment, now=ctx.now())
+    return ReviewSaved.of(rated)
 
 
 async def _moderate(
