@@ -4,9 +4,9 @@ of the role the operation is for. No answer may be a server error, and every ans
 one the document declares (status, content type, body schema, headers); every request the
 document calls valid is accepted and every one it calls invalid refused (schemathesis's
 checks, all but response time). Runs on both databases, as the whole suite does: drawing the
-requests is most of its time, so in the SQLite run that ``./scripts/test`` starts beside the
-PostgreSQL one, each drawn request goes to a server on either database
-(``AITBC_FUZZ_POSTGRES_URL``) and the PostgreSQL run leaves the test to it
+requests is most of its time, so ``./scripts/test`` draws them in one of its runs, which sends
+each to a server on the other database as well (``AITBC_FUZZ_ALSO_SQLITE`` in a PostgreSQL
+run, ``AITBC_FUZZ_POSTGRES_URL`` in a SQLite one), and the other runs leave the test to it
 (``AITBC_FUZZ_ELSEWHERE``)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
@@ -42,6 +43,7 @@ from sqlalchemy import create_engine
 
 from aitbc.app import create_app
 from aitbc.kit.clock import ManualClock
+from aitbc.migrate import upgrade
 from aitbc.models import Base
 from tests.support.api import ADMIN_KEY, PG_URL, Api, settings_for
 from tests.support.served import postgres_database, serve
@@ -84,6 +86,7 @@ CHECKS = [
 
 
 ALSO_POSTGRES = os.environ.get("AITBC_FUZZ_POSTGRES_URL", "") if not PG_URL else ""
+ALSO_SQLITE = bool(PG_URL) and os.environ.get("AITBC_FUZZ_ALSO_SQLITE") == "1"
 ELSEWHERE = os.environ.get("AITBC_FUZZ_ELSEWHERE") == "1"
 
 
@@ -99,14 +102,30 @@ def _keys(api: Api) -> dict[str, str]:
     return {"admin": ADMIN_KEY, "miner": miner, "client": client}
 
 
+@contextlib.contextmanager
+def _other_database(tmp_path: Path) -> Iterator[str | None]:
+    """A database of its own on the other backend, if this run is to send there too."""
+    if ALSO_POSTGRES:
+        with postgres_database(ALSO_POSTGRES, "fuzz") as url:
+            yield url
+    elif ALSO_SQLITE:
+        url = f"sqlite:///{tmp_path / 'fuzz.db'}"
+        upgrade(url)
+        yield url
+    else:
+        yield None
+
+
 @pytest.fixture
-def servers(live_server: str, keys: dict[str, str]) -> Iterator[list[tuple[str, dict[str, str]]]]:
+def servers(
+    live_server: str, keys: dict[str, str], tmp_path: Path
+) -> Iterator[list[tuple[str, dict[str, str]]]]:
     """The servers every drawn request goes to, each with its keys: the run's, and with
-    ``AITBC_FUZZ_POSTGRES_URL`` one on a PostgreSQL database of its own."""
-    if not ALSO_POSTGRES:
-        yield [(live_server, keys)]
-        return
-    with postgres_database(ALSO_POSTGRES, "fuzz") as url:
+    ``AITBC_FUZZ_POSTGRES_URL`` or ``AITBC_FUZZ_ALSO_SQLITE`` one on the other database."""
+    with _other_database(tmp_path) as url:
+        if url is None:
+            yield [(live_server, keys)]
+            return
         clock = ManualClock()
         app = create_app(settings_for(url), clock=clock)
         with serve(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
@@ -185,9 +204,7 @@ def exercise(
     answers_as_documented()
 
 
-@pytest.mark.skipif(
-    ELSEWHERE, reason="the SQLite run beside this one sends every request to PostgreSQL too"
-)
+@pytest.mark.skipif(ELSEWHERE, reason="a run beside this one sends every request here too")
 def test_every_operation_answers_as_documented(
     servers: list[tuple[str, dict[str, str]]],
 ) -> None:
