@@ -175,3 +175,27 @@ def test_cli_db_upgrade_of_a_database_at_a_folded_revision_is_one_line(
     assert result.exit_code != 0
     assert result.output.splitlines() == [f"Error: {FOLDED_AWAY}"]
     assert "Traceback" not in result.output
+
+
+def test_a_sqlite_file_that_cannot_be_opened_is_said_to_be_sqlite(tmp_path: Path) -> None:
+    """A SQLite path that is a folder: the error names the file, not a PostgreSQL server."""
+    url = f"sqlite:///{tmp_path}"
+
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--database-url", url])
+
+    assert result.exit_code != 0
+    assert result.output.splitlines() == [
+        f"Error: Cannot open the SQLite database {tmp_path}: unable to open database file"
+    ]
+
+
+def test_a_database_at_a_revision_these_migrations_do_not_know_is_told_so(
+    empty_database: str,
+) -> None:
+    upgrade(empty_database)
+    _stamp(empty_database, "0099")
+
+    with pytest.raises(DatabaseUnavailable, match="revision 0099, which this version's"):
+        upgrade(empty_database)
+    with pytest.raises(DatabaseUnavailable, match="run the newer aitbc that migrated it"):
+        require_current(empty_database)

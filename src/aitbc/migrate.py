@@ -47,9 +47,13 @@ def _where(parsed: URL) -> str:
 
 
 def _unreachable(parsed: URL, exc: OperationalError) -> DatabaseUnavailable:
-    """The driver's first line, after where the server was looked for."""
+    """The driver's first line, after where the database was looked for."""
     reason = str(exc.orig).strip()
     first_line = reason.splitlines()[0] if reason else ""
+    if parsed.get_backend_name() == "sqlite":
+        return DatabaseUnavailable(
+            f"Cannot open the SQLite database {parsed.database}: {first_line}"
+        )
     return DatabaseUnavailable(f"Cannot reach PostgreSQL at {_where(parsed)}: {first_line}")
 
 
@@ -122,7 +126,7 @@ def _current(url: str) -> tuple[set[str], set[str]]:
             )
         raise DatabaseUnavailable(
             f"The database is at revision {revision}, which this version's migrations do not "
-            "know: run the (later?) version of aitbc that migrated it."
+            "know: run the newer aitbc that migrated it."
         )
     return current, set(scripts.get_heads())
 
