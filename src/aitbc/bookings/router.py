@@ -95,9 +95,7 @@ async def book_gpu(gpu_id: str, body: BookRequest, request: Request) -> Response
         seconds=seconds_from_hours(body.duration_hours, settings.max_booking_hours),
         start=body.start_time,
         job_id=body.job_id,
-        max_price_units=None
-        if body.max_price_per_hour is None
-        else to_units(body.max_price_per_hour),
+        max_price_units=maybe_units(body.max_price_per_hour),
         quote_id=body.quote_id,
         rental_type=body.rental_type,
         bid_units=rental_bid(body.rental_type, body.bid_per_hour, body.quote_id),
@@ -299,9 +297,7 @@ async def book_best(body: BookBestRequest, request: Request, explain: bool = Fal
         else ceil(round(body.min_uptime_pct * 100, 6)),
         rental_type=body.rental_type,
         bid_units=rental_bid(body.rental_type, body.bid_per_hour),
-        max_price_units=None
-        if body.max_price_per_hour is None
-        else to_units(body.max_price_per_hour),
+        max_price_units=maybe_units(body.max_price_per_hour),
     )
     if body.rental_type == "interruptible" and body.max_price_per_hour is not None:
         raise Invalid(

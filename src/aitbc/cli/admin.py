@@ -50,7 +50,7 @@ keys.add_command(
         "revoke",
         "DELETE /v1/admin/api-keys/{key_id}",
         views.API_KEY,
-        "Revoke a key; effective on its next request.",
+        help="Revoke a key; effective on its next request.",
     )
 )
 
@@ -99,13 +99,13 @@ for command in (
         "hide",
         "POST /v1/admin/reviews/{review_id}/hide",
         views.REVIEW_ADMIN,
-        "Hide a review from the public list and the aggregates.",
+        help="Hide a review from the public list and the aggregates.",
     ),
     on_id(
         "restore",
         "POST /v1/admin/reviews/{review_id}/restore",
         views.REVIEW_ADMIN,
-        "Bring a hidden review back.",
+        help="Bring a hidden review back.",
     ),
 ):
     admin_reviews.add_command(command)

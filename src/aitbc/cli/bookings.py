@@ -32,14 +32,14 @@ for command in (
         "extend",
         "POST /v1/bookings/{booking_id}/extend",
         views.BOOKING,
-        "Add time to a booking.",
         _hours(),
+        help="Add time to a booking.",
     ),
     on_id(
         "release",
         "POST /v1/bookings/{booking_id}/release",
         views.BOOKING,
-        "End a booking early or cancel a reservation.",
+        help="End a booking early or cancel a reservation.",
     ),
 ):
     bookings.add_command(command)
@@ -79,20 +79,20 @@ for command in (
         "show",
         "GET /v1/gangs/{gang_id}",
         views.GANG,
-        "Show a gang: its totals, and one line per GPU.",
+        help="Show a gang: its totals, and one line per GPU.",
     ),
     on_id(
         "release",
         "POST /v1/gangs/{gang_id}/release",
         views.GANG,
-        "End every booking of a gang early (unused time refunded).",
+        help="End every booking of a gang early (unused time refunded).",
     ),
     on_id(
         "extend",
         "POST /v1/gangs/{gang_id}/extend",
         views.GANG,
-        "Add time to every booking of a gang (or to none, when one GPU is not free).",
         _hours(),
+        help="Add time to every booking of a gang (or to none, when one GPU is not free).",
     ),
 ):
     gang.add_command(command)

@@ -83,7 +83,7 @@ for command in (
         "cancel",
         "POST /v1/jobs/{job_id}/cancel",
         views.JOB,
-        "Cancel a job (a running one is charged for the time used).",
+        help="Cancel a job (a running one is charged for the time used).",
     ),
 ):
     client.add_command(command)

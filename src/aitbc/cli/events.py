@@ -101,12 +101,12 @@ def list_webhooks() -> None:
 
 
 for command in (
-    on_id("show", "GET /v1/webhooks/{webhook_id}", views.WEBHOOK, None),
+    on_id("show", "GET /v1/webhooks/{webhook_id}", views.WEBHOOK),
     on_id(
         "test",
         "POST /v1/webhooks/{webhook_id}/test",
         views.DELIVERY,
-        "Post a signed webhook.test event now and say how it went.",
+        help="Post a signed webhook.test event now and say how it went.",
     ),
 ):
     webhooks.add_command(command)

@@ -344,19 +344,19 @@ for command in (
         "release",
         "POST /v1/marketplace/gpu/{gpu_id}/release",
         views.BOOKING,
-        "Release your booking on a GPU (unused time refunded).",
+        help="Release your booking on a GPU (unused time refunded).",
     ),
     on_id(
         "delist",
         "DELETE /v1/marketplace/gpu/{gpu_id}",
         views.GPU,
-        "Take a GPU off the market (its miner or an admin); refused while it is booked.",
+        help="Take a GPU off the market (its miner or an admin); refused while it is booked.",
     ),
     on_id(
         "relist",
         "POST /v1/marketplace/gpu/{gpu_id}/relist",
         views.GPU,
-        "Put a delisted GPU back on the market (its miner or an admin); registering again "
+        help="Put a delisted GPU back on the market (its miner or an admin); registering again "
         "does not.",
     ),
 ):

@@ -52,7 +52,7 @@ marketplace.add_command(
         "order",
         "GET /v1/marketplace/orders/{order_id}",
         views.ORDER,
-        "Show one order with its amounts and status history.",
+        help="Show one order with its amounts and status history.",
     )
 )
 

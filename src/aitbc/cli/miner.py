@@ -109,8 +109,8 @@ miner.add_command(
         "fail",
         "POST /v1/miners/jobs/{job_id}/fail",
         None,
-        "Report a job's failure (the client is refunded in full).",
         click.Option(["--error"], required=True),
+        help="Report a job's failure (the client is refunded in full).",
     )
 )
 

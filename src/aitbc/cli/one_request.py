@@ -20,7 +20,7 @@ Command_ = TypeVar("Command_", bound=Callable[..., Any])
 
 
 def on_id(
-    name: str, route: str, view: View | None, help: str | None, *body: click.Option
+    name: str, route: str, view: View | None, *body: click.Option, help: str | None = None
 ) -> click.Command:
     """``NAME ID``: one request about the object ID names, its answer printed through
     ``view``. ``route`` is the method and the path, whose one placeholder names the argument

@@ -74,9 +74,9 @@ edit_review = on_id(
     "edit-review",
     "PUT /v1/marketplace/reviews/{review_id}",
     views.REVIEW,
-    "Change your review's rating and comment.",
     click.Option(["--rating"], type=click.IntRange(1, 5), required=True),
     click.Option(["--comment"], default=None, help="The new comment (none if left out)."),
+    help="Change your review's rating and comment.",
 )
 
 

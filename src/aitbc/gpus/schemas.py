@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from aitbc.kit.copying import copied
+from aitbc.kit.copying import built
 from aitbc.kit.money import MoneyOut, PositivePriceIn, PriceIn, PriceQuery
 from aitbc.kit.paging import MAX_OFFSET
 from aitbc.kit.types import JSON_INTEGER, RequestModel
@@ -44,7 +44,7 @@ class GpuSpec(RequestModel):
     pricing_mode: PricingMode = "fixed"
 
     def listing(self) -> Listing:
-        return copied(Listing, self, price=self.price_per_hour, ai_models=list(self.ai_models))
+        return built(Listing, self, price=self.price_per_hour, ai_models=list(self.ai_models))
 
 
 class GpuRegister(RequestModel):

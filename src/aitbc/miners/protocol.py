@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from aitbc.errors import InvalidFields
 from aitbc.gpus.schemas import ModelName
-from aitbc.kit.copying import copied
+from aitbc.kit.copying import built
 from aitbc.kit.money import PriceIn
 from aitbc.kit.types import JSON_INTEGER
 from aitbc.miners.schemas import (
@@ -128,7 +128,7 @@ def host_health(body: MinerHeartbeat) -> dict[str, Any]:
 
 
 def describe(spec: MinerGpuSpec) -> GpuDescription:
-    return copied(GpuDescription, spec, price=spec.price_per_hour, ai_models=list(spec.ai_models))
+    return built(GpuDescription, spec, price=spec.price_per_hour, ai_models=list(spec.ai_models))
 
 
 def daemon_gpus(capabilities: dict[str, Any]) -> list[GpuDescription]:
