@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -25,6 +24,7 @@ from aitbc.kit.clock import ManualClock
 from aitbc.migrate import upgrade
 from aitbc.models import Base
 from tests.support.api import ADMIN_KEY, PG_URL, Api, settings_for
+from tests.support.client import FastTestClient
 from tests.support.market import Market
 from tests.support.served import postgres_database, serve
 
@@ -98,7 +98,7 @@ def app(settings: Settings, clock: ManualClock) -> FastAPI:
 
 @pytest.fixture
 def api(app: FastAPI, clock: ManualClock) -> Iterator[Api]:
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with FastTestClient(app, raise_server_exceptions=False) as client:
         yield Api(client=client, clock=clock)
 
 

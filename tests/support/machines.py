@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 from sqlalchemy.engine import make_url
@@ -19,6 +18,7 @@ from aitbc.config import Settings
 from aitbc.kit.clock import ManualClock
 from tests.accounts.ledger_invariants import LedgerChecker
 from tests.support.api import PG_URL, Api
+from tests.support.client import FastTestClient
 
 
 class AppMachine(RuleBasedStateMachine):
@@ -29,7 +29,7 @@ class AppMachine(RuleBasedStateMachine):
         super().__init__()
         self.clock = ManualClock()
         self.app = create_app(app_settings, clock=self.clock)
-        self.http = TestClient(self.app, raise_server_exceptions=False)
+        self.http = FastTestClient(self.app, raise_server_exceptions=False)
         self.http.__enter__()
         self.api = Api(client=self.http, clock=self.clock)
         self.checker = LedgerChecker(app_settings.database_url)
