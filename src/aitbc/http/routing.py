@@ -21,13 +21,13 @@ class DocumentedRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         described = kwargs.get("description")
-        first, _, rest = inspect.cleandoc(endpoint.__doc__ or "").partition("\n\n")
+        text = inspect.cleandoc(endpoint.__doc__ or "")
         if kwargs.get("summary") is None:
+            first, _, text = text.partition("\n\n")
             kwargs["summary"] = " ".join(first.split()) or None
-        else:
-            rest = inspect.cleandoc(endpoint.__doc__ or "")
         super().__init__(path, endpoint, **kwargs)
-        self.description = rest if described is None else described
+        # FastAPI's own rule for what it shows: the text before a form feed.
+        self.description = (text if described is None else described).split("\f")[0].strip()
 
 
 class APIRouter(fastapi.APIRouter):
